@@ -1,0 +1,224 @@
+# Makefile -- builds libpwcca, pwccad and pwcca; runs the tests, sanitizers,
+# linters, fuzzers, benchmarks and the demo.  GNU make + pkg-config.
+#
+#   make            build/pwccad, build/pwcca, build/libpwcca.a
+#   make check      install missing packages, build, run every unit and integration suite
+#   make sanitize   the same tests under AddressSanitizer + UBSan (leak checking on)
+#   make lint       cppcheck + clang-tidy + clang-format check (findings fail)
+#   make fuzz       build libFuzzer targets; FUZZ_SECONDS=N make fuzz-run runs each
+#   make bench      benchmarks (engine and daemon), figures on stdout
+#   make demo       a real training run watched by the daemon, summary and plot
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# New modules need no edit here: lib/*.c, tests/unit/test_*.c,
+# tests/integration/*.sh and tests/fuzz/fuzz_*.c are discovered.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+BUILD      ?= build
+CC         ?= cc
+PKGS       := libuv sqlite3 openblas lapacke jansson zlib
+SHELL      := /bin/bash
+
+# Third-party headers come in through -isystem so their warnings are not ours.
+PKG_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+CHECK_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags check 2>/dev/null))
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual -Wundef
+OPT        ?= -O2 -g
+SAN_FLAGS  :=
+ifeq ($(SAN),1)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT        := -O1 -g
+endif
+CPPFLAGS   += -D_GNU_SOURCE -DPW_VERSION='"$(VERSION)"' -Ilib -I$(BUILD)/gen
+ALL_CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN_FLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+CLIENT_SRC := $(sort $(wildcard client/*.c))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+SCHEMA_SQL := $(sort $(wildcard schema/NNN_name.sql))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/runner.o
+SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
+EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
+        install uninstall clean unit integration
+
+all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# The schema's .sql files stay the source of truth; this embeds them as C strings.
+$(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from the schema directory by the Makefile: do not edit */'; \
+	   echo '#include "pw_schema.h"'; \
+	   i=0; for f in $(SCHEMA_SQL); do \
+	     echo "static const char sql_$$i[] = {"; od -An -v -tx1 $$f | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
+	     i=$$((i+1)); done; \
+	   echo 'const pw_schema_migration pw_schema_migrations[] = {'; \
+	   i=0; for f in $(SCHEMA_SQL); do b=$$(basename $$f .sql); \
+	     echo "  { $$((10#$${b%%_*})), \"$$b\", sql_$$i },"; i=$$((i+1)); done; \
+	   echo '};'; \
+	   echo "const unsigned pw_schema_nmigrations = $(words $(SCHEMA_SQL));"; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c lib/pw_schema.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libpwcca.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pwccad: $(DAEMON_OBJ) $(BUILD)/libpwcca.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+
+$(BUILD)/pwcca: $(CLIENT_OBJ) $(BUILD)/libpwcca.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(BUILD)/libpwcca.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libpwcca.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+
+# Unit suites: every tests/unit/test_NAME.c defines `Suite *NAME_suite(void)`.
+$(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@{ for s in $(SUITES); do echo "PW_SUITE($$s)"; done; } > $@.tmp && \
+	  { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/gen/suites.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/unit_tests: $(UNIT_OBJ) $(BUILD)/libpwcca.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS) $(CHECK_LIBS)
+
+# ---- tests ----------------------------------------------------------------
+# PW_REFERENCE points the tests at shared/reference (beside the clone by default).
+PW_REFERENCE ?= $(abspath $(firstword $(wildcard ../shared/reference ../../shared/reference)))
+export PW_REFERENCE
+
+check: deps
+	$(MAKE) check-run
+
+check-run: all $(BUILD)/tests/unit_tests
+	@echo "== unit suites ($(BUILD)) =="
+	CK_DEFAULT_TIMEOUT=600 $(BUILD)/tests/unit_tests
+	@echo "== integration tests ($(BUILD)) =="
+	BUILD=$(abspath $(BUILD)) bash tests/integration/run.sh
+
+sanitize: deps
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) BUILD=build-san SAN=1 check-run
+
+# ---- lint -------------------------------------------------------------------
+LINT_SRC := $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(EXAMPLE_SRC) $(BENCH_SRC)
+lint: $(BUILD)/gen/schema_sql.c
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ilib $(LINT_SRC)
+	clang-tidy --quiet $(LINT_SRC) -- -std=c11 $(CPPFLAGS) $(PKG_CFLAGS)
+	clang-format --dry-run --Werror $(LINT_SRC) $(wildcard lib/*.h daemon/*.h client/*.h)
+
+format:
+	clang-format -i $(LINT_SRC) $(wildcard lib/*.h daemon/*.h client/*.h)
+
+# ---- fuzzing -----------------------------------------------------------------
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+               $(CPPFLAGS:-I$(BUILD)/gen=-I$(FUZZ_BUILD)/gen) $(PKG_CFLAGS)
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SECONDS ?= 60
+
+fuzz: $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c -o $@ $(PKG_LIBS)
+
+fuzz-run: fuzz
+	@for t in $(FUZZ_TARGETS); do n=$$(basename $$t); \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s =="; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	      $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 12 || exit 1; done
+
+# ---- bench and demo ------------------------------------------------------------
+bench: deps all $(BENCHES)
+	bash bench/run.sh $(BUILD)
+
+demo: deps all
+	bash examples/demo.sh $(BUILD)
+
+# ---- dependencies ----------------------------------------------------------------
+# Debian 12 packages that build, tests, fuzzing, lint, bench and demo need.
+DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
+            libjansson-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
+            clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make deps: installing$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing \
+	      || { echo "make deps: apt-get failed" >&2; exit 1; }; \
+	  else \
+	    echo "make deps: missing Debian packages:$$missing" >&2; \
+	    echo "  run as root: apt-get install --no-install-recommends$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+deps-torch: deps
+	@dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q "ok installed" || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends python3-torch; \
+	  else echo "run as root: apt-get install --no-install-recommends python3-torch" >&2; exit 1; fi; }
+
+# ---- install -----------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/pwccad/schema
+	install -m 0755 $(BUILD)/pwccad $(DESTDIR)$(SBINDIR)/pwccad
+	install -m 0755 $(BUILD)/pwcca $(DESTDIR)$(BINDIR)/pwcca
+	install -m 0644 $(SCHEMA_SQL) $(DESTDIR)$(DATADIR)/pwccad/schema/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pwccad $(DESTDIR)$(BINDIR)/pwcca
+	rm -rf $(DESTDIR)$(DATADIR)/pwccad
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,58 @@
+/* pw_checkpoint.h -- one checkpoint: every layer's activations, whatever the format.
+ *
+ * A checkpoint is a .safetensors file, a .npy file (one layer, named after
+ * the file's stem), a .npz archive, or a directory of .npy files (one layer
+ * each).  pw_ckpt_open detects the format, validates it completely (see
+ * docs/FORMATS.md) and exposes the layers, bottom to top, as pw_tensor
+ * views.  The views stay valid until pw_ckpt_close.
+ *
+ * Layer order: tensor order in the file (data offsets for safetensors,
+ * member order for npz, natural name order for a directory), unless a
+ * safetensors __metadata__ "layers": "a,b,c" names it. */
+#ifndef PW_CHECKPOINT_H
+#define PW_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+#include "pw_tensor.h"
+
+typedef enum pw_format {
+    PW_FMT_SAFETENSORS, /* .safetensors */
+    PW_FMT_NPY,         /* single .npy file */
+    PW_FMT_NPZ,         /* .npz (zip of .npy) */
+    PW_FMT_NPY_DIR      /* directory of .npy files */
+} pw_format;
+
+typedef struct pw_ckpt_opts {
+    int nhwc;             /* 4-D tensors are [N, H, W, C] instead of NCHW */
+    uint64_t inflate_cap; /* bytes a deflated npz member may inflate to; 0 = default */
+} pw_ckpt_opts;
+
+typedef struct pw_ckpt pw_ckpt; /* opaque: mappings and buffers */
+
+/* Open and validate a checkpoint.  opts may be NULL.  On failure *out is NULL
+ * and err names the file, the layer when there is one, what is wrong and,
+ * where it helps, the byte offset. */
+int pw_ckpt_open(pw_ckpt **out, const char *path, const pw_ckpt_opts *opts, pw_err *err);
+void pw_ckpt_close(pw_ckpt *c);
+
+const char *pw_ckpt_path(const pw_ckpt *c);
+pw_format pw_ckpt_format(const pw_ckpt *c);
+size_t pw_ckpt_nlayers(const pw_ckpt *c);
+/* Layer i in depth order (0 = bottom). */
+const pw_tensor *pw_ckpt_layer(const pw_ckpt *c, size_t i);
+/* Layer by name, or NULL. */
+const pw_tensor *pw_ckpt_find(const pw_ckpt *c, const char *name);
+/* Value of a safetensors __metadata__ key, or NULL (always NULL for numpy formats). */
+const char *pw_ckpt_meta(const pw_ckpt *c, const char *key);
+
+/* Cheap completeness test that reads headers only, never the data:
+ * safetensors: 8 + header + last END == file size; npy: header + data size ==
+ * file size; npz: a valid end-of-central-directory record whose directory
+ * fits the file; directory: every .npy in it complete.
+ * Returns 1 complete, 0 not (yet) complete (err says why), -1 on I/O error. */
+int pw_ckpt_is_complete(const char *path, pw_err *err);
+
+#endif

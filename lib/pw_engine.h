@@ -1,0 +1,92 @@
+/* pw_engine.h -- the similarity engine: PWCCA, mean CCA, SVCCA and linear CKA.
+ *
+ * Definitions are exactly those of shared/reference/README.md (summarised in
+ * docs/ARCHITECTURE.md).  The engine makes one streaming pass over the rows of
+ * X (n x p) and Y (n x q), accumulating centred Gram matrices in double with
+ * pairwise (Chan) merges of per-chunk BLAS-3 products, so memory is
+ * O((p+q)^2) whatever n is.  Everything else is O(p^3) LAPACK work on the
+ * Grams.
+ *
+ * Caching for the daemon: the per-(checkpoint, layer) part -- Gram, means,
+ * dead-neuron mask and whitening factorization -- is a pw_side.  Passing a
+ * filled pw_side for X or Y skips that side's Gram and factorization, so a
+ * monitored run pays one syrk for the new checkpoint plus one cross gemm per
+ * pair, plus the per-pair p^3 work. */
+#ifndef PW_ENGINE_H
+#define PW_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+#include "pw_status.h"
+#include "pw_tensor.h"
+
+/* Metric selection bits. */
+enum {
+    PW_M_PWCCA = 1u << 0,    /* pwcca and distance = 1 - pwcca */
+    PW_M_MEAN_CCA = 1u << 1, /* mean of the canonical correlations */
+    PW_M_SVCCA = 1u << 2,    /* SVCCA at 99 % variance */
+    PW_M_CKA = 1u << 3,      /* linear CKA */
+    PW_M_ALL = 0xFu
+};
+
+/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated) into bits.
+ * Returns 0, or -1 with err naming the unknown metric. */
+int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err);
+
+typedef struct pw_result {
+    pw_status status;         /* PW_OK or why the CCA metrics are missing */
+    char message[PW_ERR_MAX]; /* human explanation when status != PW_OK, else "" */
+    unsigned metrics;         /* bits requested */
+    uint64_t n;               /* datapoints (rows) */
+    uint64_t p, q;            /* neurons of X and Y as given */
+    uint64_t p_kept, q_kept;  /* neurons left after dropping constant ones */
+    uint64_t rank_x, rank_y;  /* numerical ranks (README definition 2) */
+    double pwcca;             /* NAN when not requested or not applicable */
+    double distance;          /* 1 - pwcca, NAN likewise */
+    double mean_cca;          /* NAN likewise */
+    double svcca;             /* NAN likewise */
+    double cka;               /* NAN likewise; given even for insufficient_datapoints */
+    size_t nrho;              /* length of rho = min(rank_x, rank_y), 0 when absent */
+    double *rho;              /* canonical correlations, descending; owned, free with pw_result_free */
+} pw_result;
+
+void pw_result_init(pw_result *r);
+void pw_result_free(pw_result *r);
+
+/* A source of rows: read(ctx, row0, nrows, out) writes nrows x ncols doubles,
+ * row-major, and returns 0, or -1 with err set. */
+typedef struct pw_rows {
+    uint64_t nrows;      /* n */
+    uint64_t ncols;      /* p */
+    int (*read)(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err);
+    void *ctx;           /* passed to read */
+} pw_rows;
+
+/* Rows of a tensor view (pw_tensor_read_rows). */
+pw_rows pw_rows_from_tensor(const pw_tensor *t);
+/* Rows of a row-major n x p matrix of doubles in memory. */
+pw_rows pw_rows_from_matrix(const double *a, uint64_t n, uint64_t p);
+
+/* Cached per-(checkpoint, layer) state. */
+typedef struct pw_side pw_side;
+/* Heap bytes held, for the daemon's cache budget. */
+size_t pw_side_bytes(const pw_side *s);
+void pw_side_free(pw_side *s);
+
+/* Compare X against Y (X is the first argument: PWCCA is not symmetric).
+ * metrics: PW_M_* bits.  x_cache / y_cache may be NULL; if *x_cache is non-NULL
+ * it must come from an earlier call on the same rows and X's Gram is not
+ * recomputed; if it is NULL and the pointer is not, the side is stored there
+ * for the caller to keep (and free).  Returns 0 whenever *out holds a result --
+ * including statuses such as insufficient_datapoints, nonfinite or n_mismatch,
+ * whose message says what and where -- and -1 only when reading rows failed
+ * (err says why). */
+int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
+                      pw_side **y_cache, pw_result *out, pw_err *err);
+
+/* BLAS threads for this process (0 = default: cores / worker threads, >= 1). */
+void pw_engine_set_blas_threads(int n);
+
+#endif

@@ -1,0 +1,35 @@
+# lib.sh -- what the integration tests share: temp dirs, pass/fail counting.
+# Each tests/integration/test_*.sh is sourced by run.sh with $BUILD set to the
+# build directory holding pwccad and pwcca.
+
+PW_PASSED=${PW_PASSED:-0}
+PW_FAILED=${PW_FAILED:-0}
+
+# ok NAME: record a pass.  fail NAME WHY: record a failure.
+ok()   { PW_PASSED=$((PW_PASSED + 1)); echo "  ok   $1"; }
+fail() { PW_FAILED=$((PW_FAILED + 1)); echo "  FAIL $1: $2"; }
+
+# expect NAME COMMAND...: pass when the command succeeds.
+expect() { local name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else fail "$name" "command failed: $*"; fi; }
+
+# expect_status NAME CODE COMMAND...: pass when the command exits with CODE.
+expect_status() {
+    local name=$1 code=$2; shift 2
+    "$@" >/dev/null 2>&1; local rc=$?
+    if [ "$rc" = "$code" ]; then ok "$name"; else fail "$name" "exit $rc, expected $code: $*"; fi
+}
+
+# expect_output NAME PATTERN COMMAND...: pass when stdout+stderr match the grep -E pattern.
+expect_output() {
+    local name=$1 pat=$2; shift 2
+    local out; out=$("$@" 2>&1)
+    if grep -Eq -- "$pat" <<<"$out"; then ok "$name"; else fail "$name" "output lacks /$pat/: $(head -c 400 <<<"$out")"; fi
+}
+
+# A python3 that imports numpy (Debian's /usr/bin/python3 first), or empty.
+pw_numpy_python() {
+    local py
+    for py in /usr/bin/python3 python3; do
+        if command -v "$py" >/dev/null && "$py" -c 'import numpy' 2>/dev/null; then echo "$py"; return; fi
+    done
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh -- runs every tests/integration/test_*.sh against the real binaries in
+# $BUILD and prints "integration: N passed, N failed"; non-zero exit on any failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${BUILD:?BUILD must name the build directory}"
+export BUILD PWCCA="$BUILD/pwcca" PWCCAD="$BUILD/pwccad"
+export PW_TMP; PW_TMP=$(mktemp -d /tmp/pwcca-it.XXXXXX)
+trap 'rm -rf "$PW_TMP"' EXIT
+source "$here/lib.sh"
+for t in "$here"/test_*.sh; do
+    echo "-- $(basename "$t")"
+    # shellcheck disable=SC1090
+    source "$t"
+done
+echo "integration: $PW_PASSED passed, $PW_FAILED failed"
+[ "$PW_FAILED" = 0 ]
