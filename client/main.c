@@ -1,32 +1,71 @@
-/* main.c -- pwcca, the client: dispatches subcommands; the work lives in lib/.
+/* main.c -- pwcca, the client: global options, then one subcommand from the table.
  *
+ * The subcommands are thin: they parse arguments, call lib/, and print.
  * Exit status: 0 ok, 1 error, 2 usage error. */
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] =
-    "Usage: pwcca [--db FILE] [--socket PATH] COMMAND [ARG]...\n"
-    "Query pwccad's convergence data and compare checkpoints offline.\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help        show this help and exit\n"
-    "  -V, --version     show the version and exit\n";
+#include "pwcca.h"
+
+typedef struct command {
+    const char *name;    /* as typed */
+    pwcca_cmd_fn run;    /* implementation */
+    const char *args;    /* synopsis after the name */
+    const char *summary; /* one line for --help */
+} command;
+
+static const command commands[] = {
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: pwcca [--db FILE] [--socket PATH] COMMAND [ARG]...\n"
+               "Query pwccad's convergence data and compare checkpoints offline.\n\n"
+               "Commands:\n");
+    for (const command *c = commands; c->name; c++)
+        fprintf(f, "  %-12s %-40s %s\n", c->name, c->args, c->summary);
+    fprintf(f, "\nOptions:\n"
+               "  --db FILE       database (default: $PWCCAD_DB, $STATE_DIRECTORY/pwccad.db,\n"
+               "                  ${XDG_STATE_HOME:-~/.local/state}/pwccad/pwccad.db)\n"
+               "  --socket PATH   daemon socket (default: $PWCCAD_SOCKET,\n"
+               "                  $RUNTIME_DIRECTORY/pwccad.sock, $XDG_RUNTIME_DIR/pwccad.sock)\n"
+               "  -h, --help      show this help; 'pwcca COMMAND --help' for a command\n"
+               "  -V, --version   show the version\n"
+               "\nExit status: 0 ok, 1 error, 2 usage error.\n");
+}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage, stderr);
+    pwcca_opts o = {NULL, NULL};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            printf("pwcca %s\n", PW_VERSION);
+            return 0;
+        }
+        if ((strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
+            if (argv[i][2] == 'd')
+                o.db = argv[++i];
+            else
+                o.socket = argv[++i];
+            continue;
+        }
+        fprintf(stderr, "pwcca: unknown option '%s'\nTry 'pwcca --help'.\n", argv[i]);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, stdout);
-        return 0;
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        printf("pwcca %s\n", PW_VERSION);
-        return 0;
-    }
+    for (const command *c = commands; c->name; c++)
+        if (strcmp(c->name, argv[i]) == 0)
+            return c->run(&o, argc - i, argv + i);
     fprintf(stderr, "pwcca: unknown command '%s'\nTry 'pwcca --help' for more information.\n",
-            argv[1]);
+            argv[i]);
     return 2;
 }
