@@ -49,7 +49,7 @@ typedef struct pw_result {
     double svcca;             /* NAN likewise */
     double cka;               /* NAN likewise; given even for insufficient_datapoints */
     size_t nrho;              /* length of rho = min(rank_x, rank_y), 0 when absent */
-    double *rho;              /* canonical correlations, descending; owned, free with pw_result_free */
+    double *rho; /* canonical correlations, descending; owned, free with pw_result_free */
 } pw_result;
 
 void pw_result_init(pw_result *r);
@@ -58,10 +58,10 @@ void pw_result_free(pw_result *r);
 /* A source of rows: read(ctx, row0, nrows, out) writes nrows x ncols doubles,
  * row-major, and returns 0, or -1 with err set. */
 typedef struct pw_rows {
-    uint64_t nrows;      /* n */
-    uint64_t ncols;      /* p */
+    uint64_t nrows; /* n */
+    uint64_t ncols; /* p */
     int (*read)(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err);
-    void *ctx;           /* passed to read */
+    void *ctx; /* passed to read */
 } pw_rows;
 
 /* Rows of a tensor view (pw_tensor_read_rows). */

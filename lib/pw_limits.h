@@ -8,25 +8,25 @@
 #define PW_LIMITS_H
 
 /* Engine ------------------------------------------------------------------ */
-#define PW_CHUNK_ROWS        4096       /* rows converted and multiplied per BLAS call */
-#define PW_RANK_REL_EIG      1e-12      /* eigenvalue cut, relative to the largest (README: rank) */
-#define PW_SVCCA_KEEP        0.99       /* share of variance SVCCA keeps */
-#define PW_MAX_NEURONS       65536      /* columns per layer the engine accepts */
+#define PW_CHUNK_ROWS   4096  /* rows converted and multiplied per BLAS call */
+#define PW_RANK_REL_EIG 1e-12 /* eigenvalue cut, relative to the largest (README: rank) */
+#define PW_SVCCA_KEEP   0.99  /* share of variance SVCCA keeps */
+#define PW_MAX_NEURONS  65536 /* columns per layer the engine accepts */
 
 /* Activation files --------------------------------------------------------- */
-#define PW_MAX_NDIM          8          /* tensor rank accepted by the readers */
-#define PW_MAX_LAYERS        4096       /* tensors per checkpoint */
-#define PW_MAX_NAME          512        /* bytes in a layer name, NUL included */
-#define PW_ST_MAX_HEADER     (100u * 1000u * 1000u) /* safetensors header bytes (as the reference) */
-#define PW_NPY_MAX_HEADER    (1u << 20) /* npy header bytes */
-#define PW_NPZ_MAX_MEMBERS   PW_MAX_LAYERS
+#define PW_MAX_NDIM                8                      /* tensor rank accepted by the readers */
+#define PW_MAX_LAYERS              4096                   /* tensors per checkpoint */
+#define PW_MAX_NAME                512                    /* bytes in a layer name, NUL included */
+#define PW_ST_MAX_HEADER           (100u * 1000u * 1000u) /* safetensors header bytes (as the reference) */
+#define PW_NPY_MAX_HEADER          (1u << 20)             /* npy header bytes */
+#define PW_NPZ_MAX_MEMBERS         PW_MAX_LAYERS
 #define PW_NPZ_DEFAULT_INFLATE_CAP (16ull << 30) /* bytes one deflated member may inflate to */
 
 /* Messages ----------------------------------------------------------------- */
-#define PW_ERR_MAX           1024       /* bytes in an error message, NUL included */
+#define PW_ERR_MAX 1024 /* bytes in an error message, NUL included */
 
 /* Daemon and socket ---------------------------------------------------------- */
-#define PW_SOCK_MAX_REQUEST  65536      /* bytes in one request line */
-#define PW_SOCK_MAX_CLIENTS  64         /* simultaneous socket connections */
+#define PW_SOCK_MAX_REQUEST 65536 /* bytes in one request line */
+#define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
 
 #endif

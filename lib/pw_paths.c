@@ -47,8 +47,7 @@ int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
     const char *home = getenv("HOME");
     if (!home || !*home)
         return pw_err_set(err, "no database given: set --db, PWCCAD_DB or HOME");
-    return fits(snprintf(buf, len, "%s/.local/state/pwccad/pwccad.db", home), len, "database",
-                err);
+    return fits(snprintf(buf, len, "%s/.local/state/pwccad/pwccad.db", home), len, "database", err);
 }
 
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
@@ -66,8 +65,8 @@ int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
         return fits(snprintf(buf, max, "%s/pwccad.sock", dir), max, "socket", err);
     if (xdg && *xdg)
         return fits(snprintf(buf, max, "%s/pwccad.sock", xdg), max, "socket", err);
-    return fits(snprintf(buf, max, "/tmp/pwccad-%lu.sock", (unsigned long)getuid()), max,
-                "socket", err);
+    return fits(snprintf(buf, max, "/tmp/pwccad-%lu.sock", (unsigned long)getuid()), max, "socket",
+                err);
 }
 
 int pw_paths_make_parent(const char *path, unsigned mode, pw_err *err)

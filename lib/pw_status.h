@@ -22,8 +22,7 @@
 #define PW_STATUS_LIST(X)                                                                          \
     X(PW_OK, "ok", "all requested metrics computed")                                               \
     X(PW_INSUFFICIENT_DATAPOINTS, "insufficient_datapoints",                                       \
-      "n <= p_kept + q_kept: canonical correlations are not determined; use 5-10x more "           \
-      "datapoints than neurons (CKA is still reported)")                                           \
+      "n <= p_kept + q_kept: CCA is not determined; use 5-10x more datapoints than neurons")       \
     X(PW_DEAD_LAYER, "dead_layer", "every neuron of a layer is constant")                          \
     X(PW_NONFINITE, "nonfinite", "NaN or Inf in the activations")                                  \
     X(PW_N_MISMATCH, "n_mismatch", "the two layers have different numbers of datapoints")          \

@@ -63,9 +63,9 @@ double pw_bf16_to_double(uint16_t b)
 
 /* Which axes index datapoints (row_axes, slowest first) and which one neurons. */
 typedef struct axis_map {
-    int nrow_axes;          /* number of datapoint axes */
-    int row_axes[3];        /* their indices, slowest varying first */
-    int col_axis;           /* the neuron axis, -1 for a 1-D tensor */
+    int nrow_axes;   /* number of datapoint axes */
+    int row_axes[3]; /* their indices, slowest varying first */
+    int col_axis;    /* the neuron axis, -1 for a 1-D tensor */
 } axis_map;
 
 static int map_axes(const pw_tensor *t, axis_map *m, pw_err *err)
@@ -87,10 +87,11 @@ static int map_axes(const pw_tensor *t, axis_map *m, pw_err *err)
             *m = (axis_map){3, {0, 2, 3}, 1};
         return 0;
     default:
-        return pw_err_set(err,
-                          "layer '%s': %d-D tensor; expected [N,D], [N,T,D] or [N,C,H,W] "
-                          "(see docs/FORMATS.md)",
-                          t->name, t->ndim);
+        pw_err_set(
+            err,
+            "layer '%s': %d-D tensor; expected [N,D], [N,T,D] or [N,C,H,W] (see docs/FORMATS.md)",
+            t->name, t->ndim);
+        return -1;
     }
 }
 
@@ -114,7 +115,7 @@ int pw_tensor_finish(pw_tensor *t, pw_err *err)
         return pw_err_set(err, "layer '%s': byte size overflows 64 bits", t->name);
     if (numel * isz != t->nbytes)
         return pw_err_set(err, "layer '%s': %llu bytes of data but shape needs %llu", t->name,
-                          (unsigned long long)t->nbytes, (unsigned long long)(numel * isz));
+                          (unsigned long long)t->nbytes, (unsigned long long)numel * isz);
     uint64_t rows = 1;
     for (int i = 0; i < m.nrow_axes; i++)
         rows *= t->shape[m.row_axes[i]]; /* cannot overflow: divides numel */
@@ -178,7 +179,7 @@ int pw_tensor_read_rows(const pw_tensor *t, uint64_t row0, size_t nrows, double 
 {
     if (row0 > t->rows || nrows > t->rows - row0)
         return pw_err_set(err, "layer '%s': rows %llu..%llu out of range (%llu rows)", t->name,
-                          (unsigned long long)row0, (unsigned long long)(row0 + nrows),
+                          (unsigned long long)row0, (unsigned long long)row0 + nrows,
                           (unsigned long long)t->rows);
     axis_map m;
     if (map_axes(t, &m, err) != 0)

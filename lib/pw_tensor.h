@@ -29,17 +29,17 @@ typedef enum pw_dtype {
 } pw_dtype;
 
 typedef struct pw_tensor {
-    char name[PW_MAX_NAME];       /* layer name as stored in the file */
-    pw_dtype dtype;               /* element type */
-    int big_endian;               /* 1 when elements are stored big-endian (npy '>') */
-    int fortran_order;            /* 1 when the last axis varies slowest (npy fortran_order) */
-    int nhwc;                     /* 1 when a 4-D tensor is [N, H, W, C] */
-    int ndim;                     /* number of axes, 1..PW_MAX_NDIM */
-    uint64_t shape[PW_MAX_NDIM];  /* extent of each axis, as stored */
-    const unsigned char *data;    /* first byte of the elements; owned by the checkpoint */
-    uint64_t nbytes;              /* bytes of element data = numel * itemsize */
-    uint64_t rows;                /* datapoints under the shape convention */
-    uint64_t cols;                /* neurons under the shape convention */
+    char name[PW_MAX_NAME];      /* layer name as stored in the file */
+    pw_dtype dtype;              /* element type */
+    int big_endian;              /* 1 when elements are stored big-endian (npy '>') */
+    int fortran_order;           /* 1 when the last axis varies slowest (npy fortran_order) */
+    int nhwc;                    /* 1 when a 4-D tensor is [N, H, W, C] */
+    int ndim;                    /* number of axes, 1..PW_MAX_NDIM */
+    uint64_t shape[PW_MAX_NDIM]; /* extent of each axis, as stored */
+    const unsigned char *data;   /* first byte of the elements; owned by the checkpoint */
+    uint64_t nbytes;             /* bytes of element data = numel * itemsize */
+    uint64_t rows;               /* datapoints under the shape convention */
+    uint64_t cols;               /* neurons under the shape convention */
 } pw_tensor;
 
 /* Bytes per element of a dtype. */
@@ -53,8 +53,7 @@ int pw_tensor_finish(pw_tensor *t, pw_err *err);
 
 /* Convert rows [row0, row0+nrows) to doubles, row-major, nrows x cols, into out.
  * Exact for every dtype, whatever the byte order or memory order. */
-int pw_tensor_read_rows(const pw_tensor *t, uint64_t row0, size_t nrows, double *out,
-                        pw_err *err);
+int pw_tensor_read_rows(const pw_tensor *t, uint64_t row0, size_t nrows, double *out, pw_err *err);
 
 /* Exact scalar conversions (exposed for tests). */
 double pw_f16_to_double(uint16_t h);
