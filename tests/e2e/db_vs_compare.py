@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""db_vs_compare.py -- every score the daemon stored equals `pwcca compare` on the same files.
+
+    db_vs_compare.py DB PWCCA [RUN_NAME]...
+
+For each row of `scores` (of the named runs, or all) whose checkpoint and
+reference checkpoint files are still present, runs `PWCCA compare CKPT REF
+--json` (once per pair of files) and checks the layer's status, n, p_kept,
+q_kept and every metric the daemon stored (absolute tolerance 1e-9; a null
+must stay null).  Prints {"rows", "pairs", "mismatches"} as JSON; exit 1 when
+anything differs or nothing was compared.
+"""
+import json
+import sqlite3
+import subprocess
+import sys
+
+TOL = 1e-9
+METRICS = ("pwcca", "distance", "mean_cca", "svcca", "cka")
+
+
+def main(db, pwcca, runs):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+    con.row_factory = sqlite3.Row
+    sql = """SELECT r.name AS run, s.*, c1.path AS x_path, c2.path AS y_path
+             FROM scores s JOIN runs r ON r.id = s.run_id
+             JOIN checkpoints c1 ON c1.run_id = s.run_id AND c1.step = s.step
+             JOIN checkpoints c2 ON c2.run_id = s.run_id AND c2.step = s.ref_step
+             WHERE c1.present = 1 AND c2.present = 1"""
+    rows = [r for r in con.execute(sql) if not runs or r["run"] in runs]
+    con.close()
+    cache, bad = {}, []
+    for r in rows:
+        key = (r["x_path"], r["y_path"])
+        if key not in cache:
+            p = subprocess.run([pwcca, "compare", r["x_path"], r["y_path"], "--json"],
+                               capture_output=True, text=True, timeout=120)
+            try:
+                cache[key] = {l["layer"]: l for l in json.loads(p.stdout)["layers"]}
+            except (ValueError, KeyError):
+                bad.append("compare %s %s: exit %d, %s" % (key[0], key[1], p.returncode,
+                                                           (p.stderr or p.stdout)[:300]))
+                cache[key] = {}
+                continue
+        got = cache[key].get(r["layer"])
+        where = "%s/%s step %d ref %s(%d)" % (r["run"], r["layer"], r["step"], r["ref"],
+                                              r["ref_step"])
+        if got is None:
+            bad.append("%s: layer missing from compare" % where)
+            continue
+        if got["status"] != r["status"]:
+            bad.append("%s: status %s, compare says %s" % (where, r["status"], got["status"]))
+            continue
+        for f in ("n", "p_kept", "q_kept"):
+            if r[f] is not None and got.get(f) != r[f]:
+                bad.append("%s: %s %s, compare says %s" % (where, f, r[f], got.get(f)))
+        for m in METRICS:
+            d, c = r[m], got.get(m)
+            if d is None and c is None:
+                continue
+            if d is None and r["status"] == "ok" and m in ("pwcca", "distance"):
+                bad.append("%s: %s is null in the database with status ok" % (where, m))
+            elif d is not None and (c is None or abs(d - c) > TOL):
+                bad.append("%s: %s %.17g, compare says %s" % (where, m, d, c))
+    print(json.dumps({"rows": len(rows), "pairs": len(cache), "mismatches": len(bad)}))
+    for b in bad[:10]:
+        print("mismatch: " + b, file=sys.stderr)
+    return 1 if bad or not rows else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], sys.argv[2], set(sys.argv[3:])))
