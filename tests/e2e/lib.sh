@@ -30,18 +30,21 @@ e2e_start() {
 e2e_stop() {
     local sig=${1:-TERM} rc=0 i
     [ -n "${E2E_PID:-}" ] || return 0
-    kill -"$sig" "$E2E_PID" 2>/dev/null
-    for i in $(seq 100); do
-        kill -0 "$E2E_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$E2E_PID" 2>/dev/null; then
-        kill -KILL "$E2E_PID" 2>/dev/null
-        wait "$E2E_PID" 2>/dev/null
-        E2E_PID=
-        return 137
-    fi
-    wait "$E2E_PID" 2>/dev/null || rc=$?
+    # The braces' 2>/dev/null also silences bash's "Killed" job notice.
+    {
+        kill -"$sig" "$E2E_PID"
+        for i in $(seq 100); do
+            kill -0 "$E2E_PID" || break
+            sleep 0.1
+        done
+        if kill -0 "$E2E_PID"; then
+            kill -KILL "$E2E_PID"
+            wait "$E2E_PID"
+            rc=137
+        else
+            wait "$E2E_PID" || rc=$?
+        fi
+    } 2>/dev/null
     E2E_PID=
     return "$rc"
 }
