@@ -75,7 +75,7 @@ wait_for() {
     say "  $what: $n/$target (${SECONDS}s since start)"
 }
 
-daemon_pid= follow_pid=
+daemon_pid='' follow_pid=''
 stop_daemon() {
     [ -z "$follow_pid" ] || kill "$follow_pid" 2>/dev/null || true
     [ -n "$daemon_pid" ] || return 0

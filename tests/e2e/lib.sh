@@ -12,12 +12,12 @@ e2e_ready() {
 # (E2E_PID) and wait up to 10 s until it answers `pwcca status`.  Returns 1
 # when it exits or does not answer in time.
 e2e_start() {
-    local db=$1 sock=$2 log=$3 i
+    local db=$1 sock=$2 log=$3 _
     shift 3
     rm -f "$sock"
     "$PWCCAD" --db "$db" --socket "$sock" --foreground "$@" 2>>"$log" &
     E2E_PID=$!
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         "$PWCCA" --db "$db" --socket "$sock" status >/dev/null 2>&1 && return 0
         kill -0 "$E2E_PID" 2>/dev/null || return 1
         sleep 0.1
@@ -28,12 +28,12 @@ e2e_start() {
 # e2e_stop [SIGNAL]: send SIGNAL (default TERM) to E2E_PID and wait up to 10 s
 # (then SIGKILL).  Returns the daemon's exit status, 137 when it had to be killed.
 e2e_stop() {
-    local sig=${1:-TERM} rc=0 i
+    local sig=${1:-TERM} rc=0 _
     [ -n "${E2E_PID:-}" ] || return 0
     # The braces' 2>/dev/null also silences bash's "Killed" job notice.
     {
         kill -"$sig" "$E2E_PID"
-        for i in $(seq 100); do
+        for _ in $(seq 100); do
             kill -0 "$E2E_PID" || break
             sleep 0.1
         done

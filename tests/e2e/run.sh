@@ -15,7 +15,7 @@ set -u
 e2e_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BUILD:?BUILD must name the build directory}"
 BUILD=$(cd "$BUILD" && pwd)
-PWCCAD="$BUILD/pwccad" PWCCA="$BUILD/pwcca"
+export PWCCAD="$BUILD/pwccad" PWCCA="$BUILD/pwcca"
 E2E_TRAINER="$BUILD/examples/trainer"
 PW_PASSED=0 PW_FAILED=0
 source "$e2e_here/../integration/lib.sh"
@@ -23,7 +23,7 @@ source "$e2e_here/lib.sh"
 
 e2e_py=/usr/bin/python3
 E2E_TMP=$(mktemp -d /tmp/pwcca-e2e.XXXXXX)
-E2E_PID= e2e_trainer_pid=
+E2E_PID='' e2e_trainer_pid=''
 e2e_cleanup() {
     [ -n "$e2e_trainer_pid" ] && kill "$e2e_trainer_pid" 2>/dev/null
     [ -n "$E2E_PID" ] && e2e_stop KILL
@@ -110,7 +110,7 @@ else
     fail "no score missing" "$(diff <(echo "$e2e_expect") <(echo "$e2e_got") | head -8 | tr '\n' ' ')"
 fi
 e2e_changed=$(sq "SELECT layer, step, ref, ref_step, computed_at FROM scores ORDER BY 1, 2, 3" |
-    grep -Fxvf - "$E2E_TMP/before-kill.txt" | wc -l)
+    grep -cFxvf - "$E2E_TMP/before-kill.txt")
 if [ -s "$E2E_TMP/before-kill.txt" ] && [ "$e2e_changed" = 0 ]; then
     ok "the $(wc -l <"$E2E_TMP/before-kill.txt") scores committed before the kill were kept, not recomputed"
 else
