@@ -754,6 +754,88 @@ START_TEST(only_requested_metrics_are_computed)
 }
 END_TEST
 
+/* Binary16 bits of v = k / 64, |k| < 2048 (exactly representable). */
+static uint16_t f16_bits(double v)
+{
+    if (v == 0)
+        return 0;
+    int e;
+    double m = frexp(fabs(v), &e); /* v = m 2^e, m in [0.5, 1) */
+    uint16_t bits = (uint16_t)((e + 14) << 10 | (uint16_t)((m * 2 - 1) * 1024));
+    return v < 0 ? (uint16_t)(bits | 0x8000) : bits;
+}
+
+/* Bfloat16 bits of v = k / 16, |k| < 256 (exactly representable). */
+static uint16_t bf16_bits(double v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+START_TEST(conv_and_sequence_tensors_in_half_precision)
+{
+    /* X: f16 [N=40, C=6, H=3, W=4] -> 480 datapoints x 6 neurons; Y: bf16
+     * [N=40, T=12, D=5] -> 480 x 5.  The engine on the tensors must give what it
+     * gives on the same values as double matrices. */
+    enum { N = 40, C = 6, H = 3, W = 4, T = 12, D = 5, ROWS = N * H * W };
+    rng r = {37};
+    uint16_t *xh = malloc(N * C * H * W * sizeof(uint16_t)),
+             *yh = malloc(ROWS * D * sizeof(uint16_t));
+    double *x = malloc(ROWS * C * sizeof(double)), *y = malloc(ROWS * D * sizeof(double));
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t w = 0; w < W; w++) {
+                    double v = round(fmax(-1000, fmin(1000, 64 * rng_normal(&r)))) / 64;
+                    xh[((n * C + c) * H + h) * W + w] = f16_bits(v);
+                    x[((n * H + h) * W + w) * C + c] = v;
+                }
+    for (size_t row = 0; row < ROWS; row++)
+        for (size_t d = 0; d < D; d++) {
+            double v = round(16 * (0.5 * x[row * C + d] + 0.5 * rng_normal(&r))) / 16;
+            v = fmax(-15, fmin(15, v));
+            yh[row * D + d] = bf16_bits(v);
+            y[row * D + d] = v;
+        }
+    pw_tensor tx, ty;
+    memset(&tx, 0, sizeof tx);
+    memset(&ty, 0, sizeof ty);
+    strcpy(tx.name, "conv");
+    strcpy(ty.name, "seq");
+    tx.dtype = PW_DT_F16;
+    tx.ndim = 4;
+    tx.shape[0] = N, tx.shape[1] = C, tx.shape[2] = H, tx.shape[3] = W;
+    tx.data = (const unsigned char *)xh;
+    tx.nbytes = N * C * H * W * sizeof(uint16_t);
+    ty.dtype = PW_DT_BF16;
+    ty.ndim = 3;
+    ty.shape[0] = N, ty.shape[1] = T, ty.shape[2] = D;
+    ty.data = (const unsigned char *)yh;
+    ty.nbytes = ROWS * D * sizeof(uint16_t);
+    pw_err e;
+    PW_ASSERT_OK(pw_tensor_finish(&tx, &e), &e);
+    PW_ASSERT_OK(pw_tensor_finish(&ty, &e), &e);
+    ck_assert_uint_eq(tx.rows, ROWS);
+    ck_assert_uint_eq(ty.rows, ROWS);
+    pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+    pw_result a, b = run(x, y, ROWS, C, D, PW_M_ALL);
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e);
+    ck_assert_int_eq(a.status, PW_OK);
+    assert_same(&a, &b, 0);
+    oracle o;
+    compute_oracle(x, y, ROWS, C, D, &o);
+    assert_matches_oracle(&a, &o, 1e-9);
+    pw_result_free(&a);
+    pw_result_free(&b);
+    free(xh);
+    free(yh);
+    free(x);
+    free(y);
+}
+END_TEST
+
 static int failing_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
 {
     (void)ctx, (void)row0, (void)nrows, (void)out;
@@ -825,6 +907,7 @@ Suite *engine_suite(void)
     tcase_add_test(api, metric_lists_parse);
     tcase_add_test(api, only_requested_metrics_are_computed);
     tcase_add_test(api, tensor_rows_and_read_failures);
+    tcase_add_test(api, conv_and_sequence_tensors_in_half_precision);
     suite_add_tcase(s, api);
     return s;
 }
