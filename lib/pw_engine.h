@@ -31,8 +31,8 @@ enum {
     PW_M_ALL = 0xFu
 };
 
-/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated) into bits.
- * Returns 0, or -1 with err naming the unknown metric. */
+/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated; "all" for the
+ * four) into bits.  Returns 0, or -1 with err naming the unknown metric. */
 int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err);
 
 typedef struct pw_result {
