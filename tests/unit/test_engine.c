@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pw_engine.h"
 #include "pw_test.h"
@@ -728,6 +729,8 @@ START_TEST(metric_lists_parse)
     ck_assert_uint_eq(m, PW_M_CKA);
     PW_ASSERT_OK(pw_metrics_parse("svcca,pwcca", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_SVCCA | PW_M_PWCCA);
+    PW_ASSERT_OK(pw_metrics_parse("all", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_ALL);
     PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,bogus", &m, &e), &e, "'bogus'");
     PW_ASSERT_FAILS_WITH(pw_metrics_parse("", &m, &e), &e, "unknown metric");
     PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,", &m, &e), &e, "unknown metric");
@@ -836,6 +839,20 @@ START_TEST(conv_and_sequence_tensors_in_half_precision)
 }
 END_TEST
 
+START_TEST(blas_threads_default_divides_the_cores)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pw_engine_set_blas_threads(1);
+    ck_assert_int_eq(pw_engine_blas_threads(), 1);
+    pw_engine_set_workers(2);
+    pw_engine_set_blas_threads(0);
+    ck_assert_int_eq(pw_engine_blas_threads(), cores / 2 > 1 ? (int)(cores / 2) : 1);
+    pw_engine_set_workers(1);
+    pw_engine_set_blas_threads(0);
+    ck_assert_int_eq(pw_engine_blas_threads(), (int)cores);
+}
+END_TEST
+
 static int failing_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
 {
     (void)ctx, (void)row0, (void)nrows, (void)out;
@@ -908,6 +925,7 @@ Suite *engine_suite(void)
     tcase_add_test(api, only_requested_metrics_are_computed);
     tcase_add_test(api, tensor_rows_and_read_failures);
     tcase_add_test(api, conv_and_sequence_tensors_in_half_precision);
+    tcase_add_test(api, blas_threads_default_divides_the_cores);
     suite_add_tcase(s, api);
     return s;
 }
