@@ -109,12 +109,15 @@ def main():
     d, n, p, q = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     x = np.fromfile(d + "/X.f32", dtype="<f4").reshape(n, p)
     y = np.fromfile(d + "/Y.f32", dtype="<f4").reshape(n, q)
-    t = time.perf_counter()
-    pw = all_metrics(x, y, "pwcca")
-    t_pw = time.perf_counter() - t
-    t = time.perf_counter()
-    allm = all_metrics(x, y, "all")
-    t_all = time.perf_counter() - t
+    # Best of two, interleaved, as bench_engine does on a shared machine.
+    t_pw = t_all = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        pw = all_metrics(x, y, "pwcca")
+        t_pw = min(t_pw, time.perf_counter() - t)
+        t = time.perf_counter()
+        allm = all_metrics(x, y, "all")
+        t_all = min(t_all, time.perf_counter() - t)
     print("numpy_pwcca_ms %.1f" % (t_pw * 1e3))
     print("numpy_all_ms %.1f" % (t_all * 1e3))
     print("numpy_pwcca_value %.12g" % pw["pwcca"])
