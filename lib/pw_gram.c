@@ -9,12 +9,15 @@
  * BLAS then adds z z^T into the running Gram, and a rank-1 update with the
  * difference of the means merges the chunk (Chan et al. 1979).  A cached
  * side still needs its chunk means, because the cross block is merged with
- * both sides' mean differences, but not its Gram. */
+ * both sides' mean differences, but not its Gram.  While BLAS has more than
+ * one thread, Y's share of the per-chunk sweeps runs on a helper thread
+ * beside X's (rows are read on the calling thread only). */
 #include "pw_gram.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +257,35 @@ static int diag_check(const side_state *st, const double *g, size_t ld, pw_gram_
     return 0;
 }
 
+/* One side's share of a chunk: scan, check, centre.  The two sides touch
+ * disjoint state (and disjoint rows of z), so they can run on two threads. */
+typedef struct side_job {
+    side_state *st;    /* the side */
+    uint64_t row0;     /* first row of the chunk */
+    size_t m;          /* rows in the chunk */
+    double *z;         /* stacked centred chunk */
+    size_t ld;         /* its leading dimension */
+    int bad;           /* out: 1 when the chunk holds a NaN/Inf or overflows */
+    pw_gram_bad where; /* out: what and where, when bad */
+} side_job;
+
+static void side_work(side_job *j)
+{
+    side_scan(j->st, j->m);
+    j->bad = j->st->s->fresh && side_check(j->st, j->row0, j->m, &j->where);
+    if (!j->bad)
+        side_centre(j->st, j->m, j->z, j->ld);
+}
+
+static void *side_work_thread(void *arg)
+{
+    side_work(arg);
+    return NULL;
+}
+
+/* Below this many values per chunk a helper thread costs more than it saves. */
+#define PARALLEL_MIN_VALUES (1u << 16)
+
 int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, double *g, pw_gram_bad *bad, pw_err *err)
 {
     uint64_t n = x->rows->nrows;
@@ -267,6 +299,11 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, double *g, pw_gram_bad *bad, 
     size_t m = pw_gram_chunk_rows(x->rows, y->rows);
     if (n < m)
         m = n ? (size_t)n : 1;
+    /* The sides' O(m(p+q)) work runs on the main thread and a helper when
+     * BLAS has more than one thread -- then a core would otherwise idle while
+     * it runs.  Rows are still read on this thread only.  Results do not
+     * depend on it: each side's arithmetic is the same either way. */
+    int parallel = openblas_get_num_threads() > 1 && m * ld >= PARALLEL_MIN_VALUES;
     side_state sx = {0}, sy = {0};
     double *z = pw_array_alloc(m * ld, sizeof(double));
     double *delta = pw_array_alloc(ld, sizeof(double));
@@ -282,19 +319,20 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, double *g, pw_gram_bad *bad, 
         size_t mr = n - row0 < m ? (size_t)(n - row0) : m;
         if (side_load(&sx, row0, mr, err) != 0 || side_load(&sy, row0, mr, err) != 0)
             goto out;
-        side_scan(&sx, mr);
-        side_scan(&sy, mr);
-        pw_gram_bad bx = {0}, by = {0};
-        int xbad = x->fresh && side_check(&sx, row0, mr, &bx);
-        int ybad = y->fresh && side_check(&sy, row0, mr, &by);
-        if (xbad || ybad) {
+        side_job jx = {&sx, row0, mr, z, ld, 0, {0}}, jy = {&sy, row0, mr, z, ld, 0, {0}};
+        pthread_t helper;
+        int threaded = parallel && pthread_create(&helper, NULL, side_work_thread, &jy) == 0;
+        side_work(&jx);
+        if (threaded)
+            pthread_join(helper, NULL);
+        else
+            side_work(&jy);
+        if (jx.bad || jy.bad) {
             /* Report the earlier row; on the same row, X. */
-            *bad = xbad && (!ybad || bx.row <= by.row) ? bx : by;
+            *bad = jx.bad && (!jy.bad || jx.where.row <= jy.where.row) ? jx.where : jy.where;
             rc = 0;
             goto out;
         }
-        side_centre(&sx, mr, z, ld);
-        side_centre(&sy, mr, z, ld);
         side_merge_mean(&sx, mr, row0, delta);
         side_merge_mean(&sy, mr, row0, delta + p);
         double w = (double)row0 * (double)mr / ((double)row0 + (double)mr);
