@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,27 +45,43 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= k && strcasecmp(s + n - k, suffix) == 0;
 }
 
-/* Format from the extension, else from the first bytes of the file. */
-static int detect(const char *path, const unsigned char *head, size_t n, uint64_t size,
-                  pw_format *fmt)
+/* Format from the extension: 0, or -1 when the extension says nothing. */
+static int format_from_name(const char *path, pw_format *fmt)
 {
-    if (has_suffix(path, ".safetensors"))
-        *fmt = PW_FMT_SAFETENSORS;
-    else if (has_suffix(path, ".npz"))
-        *fmt = PW_FMT_NPZ;
-    else if (has_suffix(path, ".npy"))
-        *fmt = PW_FMT_NPY;
-    else if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)
+    static const struct {
+        const char *suffix; /* extension, compared case-insensitively */
+        pw_format fmt;      /* what it means */
+    } ext[] = {{".safetensors", PW_FMT_SAFETENSORS}, {".npz", PW_FMT_NPZ}, {".npy", PW_FMT_NPY}};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (has_suffix(path, ext[i].suffix)) {
+            *fmt = ext[i].fmt;
+            return 0;
+        }
+    return -1;
+}
+
+/* Format from the first n bytes of a file of size bytes: 0, or -1 if unknown. */
+static int format_from_magic(const unsigned char *head, size_t n, uint64_t size, pw_format *fmt)
+{
+    uint64_t hl;
+    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)
         *fmt = PW_FMT_NPY;
     else if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0))
         *fmt = PW_FMT_NPZ;
-    else {
-        uint64_t hl;
-        if (n < 9 || head[8] != '{' || pw_st_header_len(head, size, &hl, NULL) != 0)
-            return -1;
+    else if (n >= 9 && head[8] == '{' && pw_st_header_len(head, size, &hl, NULL) == 0)
         *fmt = PW_FMT_SAFETENSORS;
-    }
+    else
+        return -1;
     return 0;
+}
+
+/* Format from the extension first, else from the first bytes of the file. */
+static int detect(const char *path, const unsigned char *head, size_t n, uint64_t size,
+                  pw_format *fmt)
+{
+    if (format_from_name(path, fmt) == 0)
+        return 0;
+    return format_from_magic(head, n, size, fmt);
 }
 
 static const char unknown_format[] =
@@ -192,15 +209,10 @@ static int list_dir(const char *path, char ***out, size_t *count, pw_err *err)
 
 static char *join(const char *dir, const char *name)
 {
-    size_t a = strlen(dir), b = strlen(name);
-    int slash = a > 0 && dir[a - 1] != '/';
-    char *p = malloc(a + slash + b + 1);
-    if (p) {
-        memcpy(p, dir, a);
-        if (slash)
-            p[a] = '/';
-        memcpy(p + a + slash, name, b + 1);
-    }
+    size_t a = strlen(dir), cap = a + strlen(name) + 2;
+    char *p = malloc(cap);
+    if (p)
+        snprintf(p, cap, "%s%s%s", dir, a > 0 && dir[a - 1] != '/' ? "/" : "", name);
     return p;
 }
 
@@ -370,8 +382,7 @@ static int read_alloc(int fd, uint64_t off, size_t n, unsigned char **out, pw_er
     return INCOMPLETE;
 }
 
-static int st_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead,
-                       pw_err *err)
+static int st_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err)
 {
     uint64_t hl;
     if (nhead < 8) {
@@ -390,8 +401,7 @@ static int st_complete(int fd, uint64_t size, const unsigned char *head, size_t 
     return rc != 0 ? INCOMPLETE : 0;
 }
 
-static int npy_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead,
-                        pw_err *err)
+static int npy_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err)
 {
     uint64_t pre;
     if (pw_npy_preamble_len(head, nhead, &pre, err) != 0)

@@ -33,9 +33,9 @@ int pw_map_open(pw_map *m, const char *path, pw_err *err)
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return pw_err_set(err, "cannot map %lld bytes: %s", (long long)st.st_size,
-                              strerror(e));
+            return pw_err_set(err, "cannot map %lld bytes: %s", (long long)st.st_size, strerror(e));
         }
+        m->addr = p;
         m->data = p;
     }
     m->size = (uint64_t)st.st_size;
@@ -45,8 +45,7 @@ int pw_map_open(pw_map *m, const char *path, pw_err *err)
 
 void pw_map_close(pw_map *m)
 {
-    if (m->data)
-        munmap((void *)(uintptr_t)m->data, (size_t)m->size);
-    m->data = NULL;
-    m->size = 0;
+    if (m->addr)
+        munmap(m->addr, (size_t)m->size);
+    memset(m, 0, sizeof *m);
 }

@@ -18,6 +18,7 @@
 typedef struct pw_map {
     const unsigned char *data; /* first byte of the file, NULL when size is 0 */
     uint64_t size;             /* file size in bytes at open time */
+    void *addr;                /* the mapping as mmap returned it, for munmap */
 } pw_map;
 
 /* Map a regular file read-only.  On failure m is zeroed and err says why

@@ -28,8 +28,8 @@ int pw_npy_preamble_len(const unsigned char *buf, size_t avail, uint64_t *len, p
         return pw_err_set(err, "truncated after %zu bytes, inside the magic and version", avail);
     unsigned major = buf[6], minor = buf[7];
     if ((major < 1 || major > 3) || minor != 0)
-        return pw_err_set(err, "unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are known)",
-                          major, minor);
+        return pw_err_set(err, "unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are known)", major,
+                          minor);
     size_t lenbytes = major == 1 ? 2 : 4;
     if (avail < 8 + lenbytes)
         return pw_err_set(err, "truncated after %zu bytes, inside the header length", avail);
@@ -128,8 +128,7 @@ static int parse_dim(cursor *c, uint64_t *out, pw_err *err)
     if (c->p < c->end && *c->p == '-')
         return pw_err_set(err, "header byte %llu: negative dimension in shape", at(c));
     if (c->p >= c->end || !is_digit(*c->p))
-        return pw_err_set(err, "header byte %llu: expected a dimension (decimal integer)",
-                          at(c));
+        return pw_err_set(err, "header byte %llu: expected a dimension (decimal integer)", at(c));
     if (*c->p == '0' && c->p + 1 < c->end && is_digit(c->p[1]))
         return pw_err_set(err, "header byte %llu: dimension with a leading zero", at(c));
     uint64_t v = 0;
@@ -255,8 +254,8 @@ static int parse_descr(cursor *c, pw_npy_info *info, pw_err *err)
                           "arrays need pickle, refused; only plain float arrays can be "
                           "compared)",
                           at(c));
-    const unsigned char *s;
-    size_t n;
+    const unsigned char *s = NULL;
+    size_t n = 0;
     if (parse_string(c, &s, &n, err) != 0)
         return -1;
     return classify_descr(s, n, info, err);
@@ -268,7 +267,7 @@ int pw_npy_parse_header(const unsigned char *buf, size_t avail, uint64_t total, 
     memset(info, 0, sizeof *info);
     if (avail > total)
         avail = (size_t)total;
-    uint64_t pre;
+    uint64_t pre = 0;
     if (pw_npy_preamble_len(buf, avail, &pre, err) != 0)
         return -1;
     if (pre > avail)
@@ -286,8 +285,8 @@ int pw_npy_parse_header(const unsigned char *buf, size_t avail, uint64_t total, 
             c.p++;
             break;
         }
-        const unsigned char *key;
-        size_t klen;
+        const unsigned char *key = NULL;
+        size_t klen = 0;
         unsigned long long key_at = at(&c);
         if (parse_string(&c, &key, &klen, err) != 0)
             return -1;
@@ -331,7 +330,9 @@ int pw_npy_parse_header(const unsigned char *buf, size_t avail, uint64_t total, 
         return pw_err_set(err, "header byte %llu: unexpected text after the header dict", at(&c));
     if (!have_descr || !have_fortran || !have_shape)
         return pw_err_set(err, "header lacks '%s'",
-                          !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+                          !have_descr     ? "descr"
+                          : !have_fortran ? "fortran_order"
+                                          : "shape");
 
     uint64_t nbytes = pw_dtype_size(info->dtype);
     for (int i = 0; i < info->ndim; i++)
@@ -340,8 +341,7 @@ int pw_npy_parse_header(const unsigned char *buf, size_t avail, uint64_t total, 
     info->data_offset = pre;
     info->nbytes = nbytes;
     if (total - pre != nbytes)
-        return pw_err_set(err,
-                          "%llu bytes of data follow the header but the shape needs %llu (%s)",
+        return pw_err_set(err, "%llu bytes of data follow the header but the shape needs %llu (%s)",
                           (unsigned long long)(total - pre), (unsigned long long)nbytes,
                           total - pre < nbytes ? "truncated" : "trailing bytes");
     return 0;

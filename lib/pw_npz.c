@@ -33,26 +33,31 @@ static int layer_name(const pw_zip_member *m, char *out, pw_err *err)
     return 0;
 }
 
-static int tensor_name_cmp(const void *a, const void *b)
+/* A layer name to sort. */
+typedef struct name_ref {
+    const char *name; /* borrowed from the tensor */
+} name_ref;
+
+static int name_ref_cmp(const void *a, const void *b)
 {
-    return strcmp((*(const pw_tensor *const *)a)->name, (*(const pw_tensor *const *)b)->name);
+    return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
 }
 
 static int check_unique(const pw_npz *z, pw_err *err)
 {
     if (z->n < 2)
         return 0;
-    const pw_tensor **s = malloc(z->n * sizeof *s);
+    name_ref *s = malloc(z->n * sizeof *s);
     if (!s)
         return pw_err_set(err, "out of memory for %zu names", z->n);
     for (size_t i = 0; i < z->n; i++)
-        s[i] = &z->tensors[i];
-    qsort(s, z->n, sizeof *s, tensor_name_cmp);
+        s[i].name = z->tensors[i].name;
+    qsort(s, z->n, sizeof *s, name_ref_cmp);
     int rc = 0;
     for (size_t i = 0; i + 1 < z->n && rc == 0; i++)
-        if (strcmp(s[i]->name, s[i + 1]->name) == 0) {
+        if (strcmp(s[i].name, s[i + 1].name) == 0) {
             char shown[80];
-            pw_name_printable(shown, sizeof shown, s[i]->name, strlen(s[i]->name));
+            pw_name_printable(shown, sizeof shown, s[i].name, strlen(s[i].name));
             rc = pw_err_set(err, "two members are named '%s.npy'", shown);
         }
     free(s);

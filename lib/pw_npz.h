@@ -19,10 +19,10 @@
 #include "pw_zip.h"
 
 typedef struct pw_npz {
-    pw_zip zip;             /* the container; borrows the archive bytes */
-    size_t n;               /* number of layers (= members) */
-    pw_tensor *tensors;     /* layers in central directory order */
-    unsigned char **owned;  /* per member: its inflated bytes, or NULL when stored */
+    pw_zip zip;            /* the container; borrows the archive bytes */
+    size_t n;              /* number of layers (= members) */
+    pw_tensor *tensors;    /* layers in central directory order */
+    unsigned char **owned; /* per member: its inflated bytes, or NULL when stored */
 } pw_npz;
 
 /* Parse the archive buf[0..len) (which must outlive z) and every member.

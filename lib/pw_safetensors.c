@@ -25,30 +25,30 @@ typedef struct st_dtype {
 } st_dtype;
 
 static const st_dtype st_dtypes[] = {
-    {"F16", 16, PW_DT_F16},  {"BF16", 16, PW_DT_BF16}, {"F32", 32, PW_DT_F32},
-    {"F64", 64, PW_DT_F64},  {"BOOL", 8, -1},          {"U8", 8, -1},
-    {"I8", 8, -1},           {"F8_E5M2", 8, -1},       {"F8_E4M3", 8, -1},
-    {"F8_E8M0", 8, -1},      {"I16", 16, -1},          {"U16", 16, -1},
-    {"I32", 32, -1},         {"U32", 32, -1},          {"I64", 64, -1},
-    {"U64", 64, -1},         {"C64", 64, -1},          {"F4", 4, -1},
-    {"F6_E2M3", 6, -1},      {"F6_E3M2", 6, -1},
+    {"F16", 16, PW_DT_F16}, {"BF16", 16, PW_DT_BF16}, {"F32", 32, PW_DT_F32},
+    {"F64", 64, PW_DT_F64}, {"BOOL", 8, -1},          {"U8", 8, -1},
+    {"I8", 8, -1},          {"F8_E5M2", 8, -1},       {"F8_E4M3", 8, -1},
+    {"F8_E8M0", 8, -1},     {"I16", 16, -1},          {"U16", 16, -1},
+    {"I32", 32, -1},        {"U32", 32, -1},          {"I64", 64, -1},
+    {"U64", 64, -1},        {"C64", 64, -1},          {"F4", 4, -1},
+    {"F6_E2M3", 6, -1},     {"F6_E3M2", 6, -1},
 };
 
 /* One tensor entry of the header, checked but not yet trusted as a view. */
 typedef struct st_entry {
-    const char *name;    /* JSON key; owned by the parsed tree */
-    const st_dtype *dt;  /* its dtype */
-    int ndim;            /* number of axes */
+    const char *name;            /* JSON key; owned by the parsed tree */
+    const st_dtype *dt;          /* its dtype */
+    int ndim;                    /* number of axes */
     uint64_t shape[PW_MAX_NDIM]; /* extents */
-    uint64_t begin, end; /* data_offsets, relative to the data area */
+    uint64_t begin, end;         /* data_offsets, relative to the data area */
 } st_entry;
 
 /* A parsed and validated header. */
 typedef struct st_header {
-    json_t *root;   /* the whole JSON object */
-    json_t *meta;   /* __metadata__ object or NULL; borrowed from root */
-    size_t n;       /* number of tensor entries */
-    st_entry *e;    /* entries sorted by (begin, end, name) */
+    json_t *root; /* the whole JSON object */
+    json_t *meta; /* __metadata__ object or NULL; borrowed from root */
+    size_t n;     /* number of tensor entries */
+    st_entry *e;  /* entries sorted by (begin, end, name) */
 } st_header;
 
 static void header_free(st_header *h)
@@ -74,8 +74,8 @@ static void format_shape(char *buf, size_t cap, const uint64_t *shape, int ndim)
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < ndim && used < cap; i++) {
-        int w = snprintf(buf + used, cap - used, "%s%llu", i ? ", " : "",
-                         (unsigned long long)shape[i]);
+        int w =
+            snprintf(buf + used, cap - used, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
         if (w < 0)
             break;
         used += (size_t)w;
@@ -129,8 +129,8 @@ static int parse_entry(const char *name, const json_t *v, st_entry *e, pw_err *e
                           "integers",
                           shown);
     if (e->end < e->begin)
-        return pw_err_set(err, "layer '%s': data_offsets [%llu, %llu] end before they begin",
-                          shown, (unsigned long long)e->begin, (unsigned long long)e->end);
+        return pw_err_set(err, "layer '%s': data_offsets [%llu, %llu] end before they begin", shown,
+                          (unsigned long long)e->begin, (unsigned long long)e->end);
 
     /* Bytes = ceil-free numel * bits / 8: sub-byte dtypes must fill whole bytes. */
     uint64_t bits;
@@ -152,13 +152,14 @@ static int parse_entry(const char *name, const json_t *v, st_entry *e, pw_err *e
     return 0;
 }
 
-static int check_meta(const json_t *meta, pw_err *err)
+static int check_meta(json_t *meta, pw_err *err)
 {
     if (!json_is_object(meta))
         return pw_err_set(err, "\"__metadata__\" is not a JSON object");
     const char *k;
     const json_t *v;
-    json_object_foreach ((json_t *)(uintptr_t)meta, k, v) {
+    json_object_foreach(meta, k, v)
+    {
         if (!json_is_string(v)) {
             char shown[80];
             SHOW(shown, k);
@@ -188,9 +189,9 @@ static int parse_header(st_header *h, const char *json, size_t n, uint64_t data_
     if (!h->root) {
         char why[sizeof je.text];
         pw_name_printable(why, sizeof why, je.text, strnlen(je.text, sizeof je.text));
+        uint64_t where = 8 + (uint64_t)(je.position > 0 ? je.position : 0);
         return pw_err_set(err, "header is not valid JSON at file offset %llu: %s",
-                          (unsigned long long)(8 + (uint64_t)(je.position > 0 ? je.position : 0)),
-                          why);
+                          (unsigned long long)where, why);
     }
     if (!json_is_object(h->root)) {
         header_free(h);
@@ -209,7 +210,8 @@ static int parse_header(st_header *h, const char *json, size_t n, uint64_t data_
     }
     const char *key;
     json_t *val;
-    json_object_foreach (h->root, key, val) {
+    json_object_foreach(h->root, key, val)
+    {
         if (strcmp(key, "__metadata__") == 0) {
             if (check_meta(val, err) != 0) {
                 header_free(h);
@@ -245,8 +247,8 @@ static int parse_header(st_header *h, const char *json, size_t n, uint64_t data_
             rc = pw_err_set(err,
                             "layer '%s': data_offsets [%llu, %llu] overlap the previous tensor "
                             "'%s' (ends at %llu)",
-                            shown, (unsigned long long)e->begin, (unsigned long long)e->end,
-                            pshown, (unsigned long long)at);
+                            shown, (unsigned long long)e->begin, (unsigned long long)e->end, pshown,
+                            (unsigned long long)at);
         else if (e->begin > at && !prev)
             rc = pw_err_set(err,
                             "layer '%s': data_offsets [%llu, %llu] leave a hole: the first "
@@ -401,7 +403,7 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static int copy_meta(pw_st *st, const json_t *meta, pw_err *err)
+static int copy_meta(pw_st *st, json_t *meta, pw_err *err)
 {
     if (!meta)
         return 0;
@@ -411,7 +413,8 @@ static int copy_meta(pw_st *st, const json_t *meta, pw_err *err)
         return pw_err_set(err, "out of memory for %zu metadata entries", n);
     const char *k;
     const json_t *v;
-    json_object_foreach ((json_t *)(uintptr_t)meta, k, v) {
+    json_object_foreach(meta, k, v)
+    {
         pw_st_kv *kv = &st->meta[st->nmeta];
         kv->key = dup_str(k);
         kv->value = dup_str(json_string_value(v));
@@ -426,8 +429,9 @@ int pw_st_parse(pw_st *st, const unsigned char *buf, uint64_t len, int nhwc, pw_
 {
     memset(st, 0, sizeof *st);
     if (len < 8)
-        return pw_err_set(err, "file is %llu bytes, too short for the 8-byte header length "
-                               "(truncated?)",
+        return pw_err_set(err,
+                          "file is %llu bytes, too short for the 8-byte header length "
+                          "(truncated?)",
                           (unsigned long long)len);
     uint64_t n;
     if (pw_st_header_len(buf, len, &n, err) != 0)
@@ -455,13 +459,14 @@ int pw_st_parse(pw_st *st, const unsigned char *buf, uint64_t len, int nhwc, pw_
         header_free(&h);
         return -1;
     }
-    size_t *order = malloc(h.n * sizeof *order);
+    size_t *order = calloc(h.n, sizeof *order);
     st->tensors = calloc(h.n, sizeof *st->tensors);
     if (!order || !st->tensors) {
+        size_t count = h.n;
         free(order);
         header_free(&h);
         pw_st_free(st);
-        return pw_err_set(err, "out of memory for %zu tensors", h.n);
+        return pw_err_set(err, "out of memory for %zu tensors", count);
     }
     int rc = layer_order(&h, order, err);
     const unsigned char *data = buf + 8 + n;

@@ -37,6 +37,10 @@
 #define FLAG_STRONG     0x0040u /* strong encryption */
 #define FLAG_CD_MASKED  0x2000u /* central directory encryption */
 
+/* pw_err_set, with its -1 visible to the static analyzer (which cannot see
+ * into pw_error.c and would otherwise follow error paths as if they went on). */
+#define FAIL(...) (pw_err_set(err, __VA_ARGS__), -1)
+
 /* deflate's best case is 258 bytes from 2 bits: no honest member inflates
  * more than 1032 times its compressed size (zlib's documented maximum). */
 #define DEFLATE_MAX_RATIO 1032u
@@ -99,9 +103,8 @@ int pw_zip_find_end(const unsigned char *tail, size_t tail_len, uint64_t file_si
         uint64_t rec_off = rd64(loc + 8);
         uint32_t ndisks = rd32(loc + 16);
         if (rd32(loc + 4) != 0 || ndisks > 1)
-            return pw_err_set(err, "multi-disk (split) zip archives are not supported");
-        if (found < Z64_LOC_LEN + Z64_EOCD_LEN ||
-            rec_off != eocd_off - Z64_LOC_LEN - Z64_EOCD_LEN)
+            return FAIL("multi-disk (split) zip archives are not supported");
+        if (found < Z64_LOC_LEN + Z64_EOCD_LEN || rec_off != eocd_off - Z64_LOC_LEN - Z64_EOCD_LEN)
             return pw_err_set(err,
                               "zip64 end record offset %llu does not lie right before its "
                               "locator at offset %llu",
@@ -109,8 +112,8 @@ int pw_zip_find_end(const unsigned char *tail, size_t tail_len, uint64_t file_si
                               (unsigned long long)(eocd_off - Z64_LOC_LEN));
         const unsigned char *rec = loc - Z64_EOCD_LEN;
         if (rd32(rec) != SIG_Z64_EOCD)
-            return pw_err_set(err, "zip64 end record at offset %llu has a bad signature",
-                              (unsigned long long)rec_off);
+            return FAIL("zip64 end record at offset %llu has a bad signature",
+                        (unsigned long long)rec_off);
         if (rd64(rec + 4) != Z64_EOCD_LEN - 12)
             return pw_err_set(err,
                               "zip64 end record at offset %llu has extensible data (size %llu), "
@@ -125,7 +128,7 @@ int pw_zip_find_end(const unsigned char *tail, size_t tail_len, uint64_t file_si
         end->end_offset = rec_off;
     }
     if (disk != 0 || cd_disk != 0 || n_disk != n_total)
-        return pw_err_set(err, "multi-disk (split) zip archives are not supported");
+        return FAIL("multi-disk (split) zip archives are not supported");
     uint64_t cd_end;
     if (__builtin_add_overflow(cd_off, cd_size, &cd_end) || cd_end != end->end_offset)
         return pw_err_set(err,
@@ -149,11 +152,11 @@ static int find_zip64(const unsigned char *ex, size_t len, const unsigned char *
     while (len - pos >= 4) { /* fewer than 4 left: padding, as zipalign writes */
         uint32_t id = rd16(ex + pos), sz = rd16(ex + pos + 2);
         if (sz > len - pos - 4)
-            return pw_err_set(err, "%s: extra field 0x%04x of %u bytes runs past the extra area",
-                              label, (unsigned)id, (unsigned)sz);
+            return FAIL("%s: extra field 0x%04x of %u bytes runs past the extra area", label,
+                        (unsigned)id, (unsigned)sz);
         if (id == 0x0001) {
             if (*z64)
-                return pw_err_set(err, "%s: two zip64 extra fields", label);
+                return FAIL("%s: two zip64 extra fields", label);
             *z64 = ex + pos + 4;
             *zlen = sz;
         }
@@ -167,27 +170,27 @@ static int find_zip64(const unsigned char *ex, size_t len, const unsigned char *
 static int apply_zip64(const unsigned char *z64, size_t zlen, uint64_t *usize, uint64_t *csize,
                        uint64_t *off, uint64_t *disk, const char *label, pw_err *err)
 {
-    int need = *usize == 0xffffffffu || *csize == 0xffffffffu ||
-               (off && *off == 0xffffffffu) || (disk && *disk == 0xffffu);
+    int need = *usize == 0xffffffffu || *csize == 0xffffffffu || (off && *off == 0xffffffffu) ||
+               (disk && *disk == 0xffffu);
     if (!need)
         return 0;
     if (!z64)
-        return pw_err_set(err, "%s: a size or offset is 0xFFFFFFFF but there is no zip64 extra "
-                               "field",
-                          label);
+        return FAIL("%s: a size or offset is 0xFFFFFFFF but there is no zip64 extra "
+                    "field",
+                    label);
     size_t q = 0;
     uint64_t *fields[3] = {usize, csize, off};
     for (int k = 0; k < 3; k++) {
         if (!fields[k] || *fields[k] != 0xffffffffu)
             continue;
         if (zlen - q < 8)
-            return pw_err_set(err, "%s: zip64 extra field is too short", label);
+            return FAIL("%s: zip64 extra field is too short", label);
         *fields[k] = rd64(z64 + q);
         q += 8;
     }
     if (disk && *disk == 0xffffu) {
         if (zlen - q < 4)
-            return pw_err_set(err, "%s: zip64 extra field is too short", label);
+            return FAIL("%s: zip64 extra field is too short", label);
         *disk = rd32(z64 + q);
     }
     return 0;
@@ -198,13 +201,13 @@ static int read_central(pw_zip *z, pw_err *err)
     uint64_t pos = z->end.cd_offset, cd_end = z->end.cd_offset + z->end.cd_size;
     for (size_t i = 0; i < z->n; i++) {
         if (cd_end - pos < CENTRAL_LEN)
-            return pw_err_set(err, "central directory entry %zu at offset %llu is truncated", i,
-                              (unsigned long long)pos);
+            return FAIL("central directory entry %zu at offset %llu is truncated", i,
+                        (unsigned long long)pos);
         const unsigned char *p = z->buf + pos;
         if (rd32(p) != SIG_CENTRAL)
-            return pw_err_set(err, "central directory entry %zu at offset %llu has a bad "
-                                   "signature",
-                              i, (unsigned long long)pos);
+            return FAIL("central directory entry %zu at offset %llu has a bad "
+                        "signature",
+                        i, (unsigned long long)pos);
         pw_zip_member *m = &z->m[i];
         m->flags = rd16(p + 8);
         m->method = rd16(p + 10);
@@ -215,9 +218,9 @@ static int read_central(pw_zip *z, pw_err *err)
         uint64_t disk = rd16(p + 34);
         m->lh_offset = rd32(p + 42);
         if (cd_end - pos - CENTRAL_LEN < nlen + elen + clen)
-            return pw_err_set(err, "central directory entry %zu at offset %llu runs past the "
-                                   "directory",
-                              i, (unsigned long long)pos);
+            return FAIL("central directory entry %zu at offset %llu runs past the "
+                        "directory",
+                        i, (unsigned long long)pos);
         m->name = (const char *)p + CENTRAL_LEN;
         m->name_len = (size_t)nlen;
         char label[160];
@@ -229,23 +232,23 @@ static int read_central(pw_zip *z, pw_err *err)
             return -1;
         pw_zip_member_label(m, label, sizeof label); /* the offset may have been zip64 */
         if (disk != 0)
-            return pw_err_set(err, "%s: lies on disk %llu; multi-disk archives are not supported",
-                              label, (unsigned long long)disk);
+            return FAIL("%s: lies on disk %llu; multi-disk archives are not supported", label,
+                        (unsigned long long)disk);
         if (m->flags & (FLAG_ENCRYPTED | FLAG_STRONG | FLAG_CD_MASKED))
-            return pw_err_set(err, "%s: is encrypted, refused", label);
+            return FAIL("%s: is encrypted, refused", label);
         if (m->method != 0 && m->method != 8)
             return pw_err_set(err,
                               "%s: compression method %u is not supported (only stored and "
                               "deflate)",
                               label, m->method);
         if (m->method == 0 && m->csize != m->usize)
-            return pw_err_set(err, "%s: stored, but compressed size %llu differs from size %llu",
-                              label, (unsigned long long)m->csize, (unsigned long long)m->usize);
+            return FAIL("%s: stored, but compressed size %llu differs from size %llu", label,
+                        (unsigned long long)m->csize, (unsigned long long)m->usize);
         pos += CENTRAL_LEN + nlen + elen + clen;
     }
     if (pos != cd_end)
-        return pw_err_set(err, "central directory has %llu stray bytes after its %zu entries",
-                          (unsigned long long)(cd_end - pos), z->n);
+        return FAIL("central directory has %llu stray bytes after its %zu entries",
+                    (unsigned long long)(cd_end - pos), z->n);
     return 0;
 }
 
@@ -262,29 +265,29 @@ static int read_local(const pw_zip *z, pw_zip_member *m, pw_err *err)
                           label, (unsigned long long)limit);
     const unsigned char *p = z->buf + m->lh_offset;
     if (rd32(p) != SIG_LOCAL)
-        return pw_err_set(err, "%s: bad local header signature", label);
+        return FAIL("%s: bad local header signature", label);
     unsigned lflags = rd16(p + 6), lmethod = rd16(p + 8);
     uint32_t lcrc = rd32(p + 14);
     uint64_t lcsize = rd32(p + 18), lusize = rd32(p + 22);
     uint64_t nlen = rd16(p + 26), elen = rd16(p + 28);
     if (limit - m->lh_offset - LOCAL_LEN < nlen + elen)
-        return pw_err_set(err, "%s: local header runs into the central directory", label);
-    if (nlen != m->name_len || memcmp(p + LOCAL_LEN, m->name, (size_t)nlen) != 0)
-        return pw_err_set(err, "%s: local header names a different member", label);
+        return FAIL("%s: local header runs into the central directory", label);
+    if (nlen != m->name_len || (nlen > 0 && memcmp(p + LOCAL_LEN, m->name, (size_t)nlen) != 0))
+        return FAIL("%s: local header names a different member", label);
     if (lmethod != m->method)
         return pw_err_set(err,
                           "%s: local header says compression method %u, the central directory "
                           "%u",
                           label, lmethod, m->method);
     if (lflags & (FLAG_ENCRYPTED | FLAG_STRONG))
-        return pw_err_set(err, "%s: is encrypted, refused", label);
+        return FAIL("%s: is encrypted, refused", label);
     m->data_offset = m->lh_offset + LOCAL_LEN + nlen + elen;
     if (m->csize > limit - m->data_offset)
         return pw_err_set(err,
                           "%s: %llu bytes of data from offset %llu run past the start of the "
                           "central directory (%llu)",
-                          label, (unsigned long long)m->csize,
-                          (unsigned long long)m->data_offset, (unsigned long long)limit);
+                          label, (unsigned long long)m->csize, (unsigned long long)m->data_offset,
+                          (unsigned long long)limit);
     if ((lflags | m->flags) & FLAG_DESCRIPTOR)
         return 0; /* local sizes are zero; the central directory's are authoritative */
     const unsigned char *z64;
@@ -310,10 +313,17 @@ static int read_local(const pw_zip *z, pw_zip_member *m, pw_err *err)
     return 0;
 }
 
-static int by_offset(const void *a, const void *b)
+/* The bytes one member occupies, from its local header to its data's end. */
+typedef struct span {
+    uint64_t start;         /* local header offset */
+    uint64_t end;           /* one past the compressed data */
+    const pw_zip_member *m; /* the member */
+} span;
+
+static int span_cmp(const void *a, const void *b)
 {
-    const pw_zip_member *x = *(const pw_zip_member *const *)a, *y = *(const pw_zip_member *const *)b;
-    return x->lh_offset < y->lh_offset ? -1 : x->lh_offset > y->lh_offset;
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* Members may not share bytes: a member overlapping another is how
@@ -322,29 +332,26 @@ static int check_overlap(const pw_zip *z, pw_err *err)
 {
     if (z->n < 2)
         return 0;
-    const pw_zip_member **s = malloc(z->n * sizeof *s);
+    span *s = malloc(z->n * sizeof *s);
     if (!s)
-        return pw_err_set(err, "out of memory for %zu members", z->n);
-    for (size_t i = 0; i < z->n; i++)
-        s[i] = &z->m[i];
-    qsort(s, z->n, sizeof *s, by_offset);
+        return FAIL("out of memory for %zu members", z->n);
+    for (size_t i = 0; i < z->n; i++) /* end <= cd_offset: checked by read_local */
+        s[i] = (span){z->m[i].lh_offset, z->m[i].data_offset + z->m[i].csize, &z->m[i]};
+    qsort(s, z->n, sizeof *s, span_cmp);
     int rc = 0;
-    for (size_t i = 0; i + 1 < z->n && rc == 0; i++) {
-        uint64_t end = s[i]->data_offset + s[i]->csize; /* <= cd_offset, checked */
-        if (end > s[i + 1]->lh_offset) {
+    for (size_t i = 0; i + 1 < z->n && rc == 0; i++)
+        if (s[i].end > s[i + 1].start) {
             char a[160], b[160];
-            pw_zip_member_label(s[i + 1], a, sizeof a);
-            pw_zip_member_label(s[i], b, sizeof b);
+            pw_zip_member_label(s[i + 1].m, a, sizeof a);
+            pw_zip_member_label(s[i].m, b, sizeof b);
             rc = pw_err_set(err, "%s: overlaps %s, which ends at %llu", a, b,
-                            (unsigned long long)end);
+                            (unsigned long long)s[i].end);
         }
-    }
     free(s);
     return rc;
 }
 
-int pw_zip_open(pw_zip *z, const unsigned char *buf, uint64_t len, size_t max_members,
-                pw_err *err)
+int pw_zip_open(pw_zip *z, const unsigned char *buf, uint64_t len, size_t max_members, pw_err *err)
 {
     memset(z, 0, sizeof *z);
     if (len < EOCD_LEN)
@@ -356,18 +363,17 @@ int pw_zip_open(pw_zip *z, const unsigned char *buf, uint64_t len, size_t max_me
     if (pw_zip_find_end(buf + len - tail, tail, len, &z->end, err) != 0)
         return -1;
     if (z->end.nentries > max_members)
-        return pw_err_set(err, "archive has %llu members, more than the %zu supported",
-                          (unsigned long long)z->end.nentries, max_members);
+        return FAIL("archive has %llu members, more than the %zu supported",
+                    (unsigned long long)z->end.nentries, max_members);
     if (z->end.nentries > z->end.cd_size / CENTRAL_LEN)
-        return pw_err_set(err, "a central directory of %llu bytes cannot hold %llu entries",
-                          (unsigned long long)z->end.cd_size,
-                          (unsigned long long)z->end.nentries);
+        return FAIL("a central directory of %llu bytes cannot hold %llu entries",
+                    (unsigned long long)z->end.cd_size, (unsigned long long)z->end.nentries);
     z->buf = buf;
     z->len = len;
     z->n = (size_t)z->end.nentries;
     z->m = calloc(z->n ? z->n : 1, sizeof *z->m);
     if (!z->m)
-        return pw_err_set(err, "out of memory for %zu members", z->n);
+        return FAIL("out of memory for %zu members", z->n);
     int rc = read_central(z, err);
     for (size_t i = 0; rc == 0 && i < z->n; i++)
         rc = read_local(z, &z->m[i], err);
@@ -403,7 +409,7 @@ static int inflate_exact(const pw_zip_member *m, const unsigned char *src, unsig
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
-        return pw_err_set(err, "%s: cannot initialise zlib", label);
+        return FAIL("%s: cannot initialise zlib", label);
     uint64_t in_left = m->csize, out_left = m->usize;
     unsigned char probe[1];
     int probing = 0, rc = 0;
@@ -466,8 +472,8 @@ int pw_zip_extract(const pw_zip *z, size_t i, uint64_t cap, const unsigned char 
     if (m->method == 0) {
         uint32_t crc = crc_of(src, m->csize);
         if (crc != m->crc)
-            return pw_err_set(err, "%s: CRC-32 of the data is 0x%08x, the archive says 0x%08x",
-                              label, (unsigned)crc, (unsigned)m->crc);
+            return FAIL("%s: CRC-32 of the data is 0x%08x, the archive says 0x%08x", label,
+                        (unsigned)crc, (unsigned)m->crc);
         *data = src;
         return 0;
     }
@@ -484,12 +490,11 @@ int pw_zip_extract(const pw_zip *z, size_t i, uint64_t cap, const unsigned char 
                           "can produce",
                           label, (unsigned long long)m->usize, (unsigned long long)m->csize);
     if (m->usize > SIZE_MAX - 1)
-        return pw_err_set(err, "%s: %llu bytes do not fit in memory", label,
-                          (unsigned long long)m->usize);
+        return FAIL("%s: %llu bytes do not fit in memory", label, (unsigned long long)m->usize);
     unsigned char *out = malloc(m->usize ? (size_t)m->usize : 1);
     if (!out)
-        return pw_err_set(err, "%s: cannot allocate %llu bytes to inflate it", label,
-                          (unsigned long long)m->usize);
+        return FAIL("%s: cannot allocate %llu bytes to inflate it", label,
+                    (unsigned long long)m->usize);
     if (inflate_exact(m, src, out, label, err) != 0) {
         free(out);
         return -1;
@@ -497,9 +502,9 @@ int pw_zip_extract(const pw_zip *z, size_t i, uint64_t cap, const unsigned char 
     uint32_t crc = crc_of(out, m->usize);
     if (crc != m->crc) {
         free(out);
-        return pw_err_set(err, "%s: CRC-32 of the inflated data is 0x%08x, the archive says "
-                               "0x%08x",
-                          label, (unsigned)crc, (unsigned)m->crc);
+        return FAIL("%s: CRC-32 of the inflated data is 0x%08x, the archive says "
+                    "0x%08x",
+                    label, (unsigned)crc, (unsigned)m->crc);
     }
     *data = out;
     *owned = out;

@@ -63,8 +63,7 @@ int pw_zip_find_end(const unsigned char *tail, size_t tail_len, uint64_t file_si
 
 /* Read the central directory and every local header of buf[0..len), at most
  * max_members members.  Fills z; pw_zip_free releases it. */
-int pw_zip_open(pw_zip *z, const unsigned char *buf, uint64_t len, size_t max_members,
-                pw_err *err);
+int pw_zip_open(pw_zip *z, const unsigned char *buf, uint64_t len, size_t max_members, pw_err *err);
 void pw_zip_free(pw_zip *z);
 
 /* The uncompressed bytes of member i.  Stored members are returned in place

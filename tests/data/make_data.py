@@ -9,9 +9,12 @@ which is exact in float16, float32 and float64 for the sizes used.
 
 numpy's own writers are the point: np.save (format 1.0 by default),
 np.lib.format.write_array for versions 2.0 and 3.0, np.savez (stored, with
-the zip64 extra fields numpy always writes) and np.savez_compressed.
+the zip64 extra fields numpy always writes), np.savez_compressed, and a zip
+written to an unseekable stream so that its members carry data descriptors.
 """
+import io
 import os
+import zipfile
 
 import numpy as np
 
@@ -26,6 +29,35 @@ def ramp(shape, dtype):
 def write_version(path, arr, version):
     with open(path, "wb") as f:
         np.lib.format.write_array(f, arr, version=version)
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile must then use data descriptors (flag bit 3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.data += b
+        return len(b)
+
+
+def savez_streamed(path, **arrays):
+    """Like np.savez_compressed, but written as a stream, as by a writer on a pipe."""
+    out = _Unseekable()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
+    with open(path, "wb") as f:
+        f.write(bytes(out.data))
 
 
 def main():
@@ -43,6 +75,7 @@ def main():
               "fc2": ramp((4, 2), ">f2")}
     np.savez(os.path.join(HERE, "stored.npz"), **layers)
     np.savez_compressed(os.path.join(HERE, "deflated.npz"), **layers)
+    savez_streamed(os.path.join(HERE, "descriptor.npz"), **layers)
 
 
 if __name__ == "__main__":

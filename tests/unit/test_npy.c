@@ -90,8 +90,8 @@ START_TEST(crafted_versions_orders_and_byte_orders)
         for (int d = 0; d < 6; d++)
             for (int f = 0; f <= 1; f++)
                 for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-                    tf_buf el = ramp_elems(isz[d], descr[d][0] == '>', f, shapes[s].ndim,
-                                           shapes[s].shape);
+                    tf_buf el =
+                        ramp_elems(isz[d], descr[d][0] == '>', f, shapes[s].ndim, shapes[s].shape);
                     char dict[128];
                     snprintf(dict, sizeof dict,
                              "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr[d],
@@ -118,9 +118,9 @@ START_TEST(real_numpy_files_read_exactly)
         int ndim;         /* expected axes */
         int be, fortran;  /* expected layout */
     } files[] = {
-        {TF_DATA("f4_2d.npy"), 2, 0, 0},      {TF_DATA("f8_fortran.npy"), 2, 0, 1},
-        {TF_DATA("f2_be_3d.npy"), 3, 1, 0},   {TF_DATA("f4_4d.npy"), 4, 0, 0},
-        {TF_DATA("f8_1d.npy"), 1, 0, 0},      {TF_DATA("f4_v2.npy"), 2, 0, 0},
+        {TF_DATA("f4_2d.npy"), 2, 0, 0},    {TF_DATA("f8_fortran.npy"), 2, 0, 1},
+        {TF_DATA("f2_be_3d.npy"), 3, 1, 0}, {TF_DATA("f4_4d.npy"), 4, 0, 0},
+        {TF_DATA("f8_1d.npy"), 1, 0, 0},    {TF_DATA("f4_v2.npy"), 2, 0, 0},
         {TF_DATA("f4_v3.npy"), 2, 0, 0},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -173,16 +173,14 @@ START_TEST(non_float_dtypes_are_refused_clearly)
               "object arrays need pickle, refused");
     NPY_FAILS(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8,
               "structured");
-    NPY_FAILS(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16,
-              "complex dtype");
+    NPY_FAILS(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, "complex dtype");
     NPY_FAILS(1, "{'descr': '|f4', 'fortran_order': False, 'shape': (2,), }", 8,
               "unsupported dtype '|f4'");
     NPY_FAILS(1, "{'descr': '<f16', 'fortran_order': False, 'shape': (2,), }", 32,
               "unsupported dtype '<f16'");
     NPY_FAILS(1, "{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }", 4,
               "unsupported dtype '<V2'");
-    NPY_FAILS(1, "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", 24,
-              "string dtype");
+    NPY_FAILS(1, "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", 24, "string dtype");
 
     /* real numpy output */
     pw_ckpt *c;
@@ -208,8 +206,8 @@ START_TEST(malformed_headers_are_refused)
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (02,)}", 8, "leading zero");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", 8,
               "overflows 64 bits");
-    NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296,)}",
-              8, "more than 2^64 bytes");
+    NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296,)}", 8,
+              "more than 2^64 bytes");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}", 8, "True or False");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': Falsey, 'shape': (2,)}", 8, "True or False");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", 8,
@@ -220,8 +218,7 @@ START_TEST(malformed_headers_are_refused)
     NPY_FAILS(1, "{'descr': '<f\\x34', 'fortran_order': False, 'shape': (2,)}", 8, "escape");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,2)}", 8,
               "more than 8 axes");
-    NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,2)}", 8,
-              "5-D tensor");
+    NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,2)}", 8, "5-D tensor");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': ()}", 4, "0 axes");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 7, "(truncated)");
     NPY_FAILS(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 9,
@@ -234,16 +231,15 @@ START_TEST(malformed_headers_are_refused)
     PW_ASSERT_OK(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L,), }", z, 8, &e),
                  &e);
     /* double quotes and odd spacing are still a Python dict literal */
-    PW_ASSERT_OK(npy_try(2, "{ \"shape\":(1 ,2 ),\"descr\" :\"<f4\",'fortran_order':True}", z, 8,
-                         &e),
-                 &e);
+    PW_ASSERT_OK(
+        npy_try(2, "{ \"shape\":(1 ,2 ),\"descr\" :\"<f4\",'fortran_order':True}", z, 8, &e), &e);
 }
 END_TEST
 
 START_TEST(bad_preambles_are_refused)
 {
-    tf_buf b = tf_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", "12345678",
-                      8);
+    tf_buf b =
+        tf_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", "12345678", 8);
     pw_tensor t;
     pw_err e;
     b.p[6] = 4;

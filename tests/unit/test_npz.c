@@ -173,10 +173,9 @@ static void make_layers(void)
         fb[k] = (float)tf_ramp((uint64_t)k);
     for (int k = 0; k < 4; k++)
         da[k] = tf_ramp((uint64_t)k);
-    layer_b = tf_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", fb,
-                     sizeof fb);
-    layer_a = tf_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", da,
-                     sizeof da);
+    layer_b =
+        tf_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", fb, sizeof fb);
+    layer_a = tf_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", da, sizeof da);
 }
 
 static void free_layers(void)
@@ -218,10 +217,10 @@ START_TEST(every_member_layout_reads_exactly)
                 for (int zc = 0; zc <= 1; zc++)
                     for (int ze = 0; ze <= 1; ze++) {
                         zmember m[2] = {
-                            {"b.npy", 0, layer_b.p, layer_b.n, method, desc, zl, zc, 0, 0, 0,
-                             NULL, 0},
-                            {"a.npy", 0, layer_a.p, layer_a.n, method, desc, zl, zc, 0, 0, 0,
-                             NULL, 0},
+                            {"b.npy", 0, layer_b.p, layer_b.n, method, desc, zl, zc, 0, 0, 0, NULL,
+                             0},
+                            {"a.npy", 0, layer_a.p, layer_a.n, method, desc, zl, zc, 0, 0, 0, NULL,
+                             0},
                         };
                         tf_buf z = zip_build(m, 2, ze);
                         pw_npz npz;
@@ -249,8 +248,9 @@ END_TEST
 
 START_TEST(real_numpy_archives_read_exactly)
 {
-    const char *files[] = {TF_DATA("stored.npz"), TF_DATA("deflated.npz")};
-    for (int f = 0; f < 2; f++) {
+    const char *files[] = {TF_DATA("stored.npz"), TF_DATA("deflated.npz"),
+                           TF_DATA("descriptor.npz")};
+    for (int f = 0; f < 3; f++) {
         size_t n;
         unsigned char *buf = tf_read(files[f], &n);
         pw_npz npz;
@@ -261,6 +261,7 @@ START_TEST(real_numpy_archives_read_exactly)
         ck_assert_str_eq(npz.tensors[1].name, "fc1");
         ck_assert_str_eq(npz.tensors[2].name, "fc2");
         ck_assert_int_eq(npz.zip.m[0].method, f == 0 ? 0 : 8);
+        ck_assert_int_eq(npz.zip.m[0].flags & 8, f == 2 ? 8 : 0); /* data descriptor */
         /* conv1 is NCHW [2, 3, 2, 2]: 8 positions of 3 channels */
         const pw_tensor *conv = &npz.tensors[0];
         ck_assert_uint_eq(conv->rows, 8);
@@ -295,9 +296,9 @@ START_TEST(names_are_names_never_paths)
         size_t len;       /* 0: strlen */
         const char *why;  /* expected message part */
     } bad[] = {
-        {"a/b.npy", 0, "never paths"},      {"../x.npy", 0, "never paths"},
-        {"a\\b.npy", 0, "never paths"},     {"/abs.npy", 0, "never paths"},
-        {"x..y.npy", 0, "never paths"},     {"a\0b.npy", 7, "never paths"},
+        {"a/b.npy", 0, "never paths"},           {"../x.npy", 0, "never paths"},
+        {"a\\b.npy", 0, "never paths"},          {"/abs.npy", 0, "never paths"},
+        {"x..y.npy", 0, "never paths"},          {"a\0b.npy", 7, "never paths"},
         {"readme.txt", 0, "not an .npy member"}, {".npy", 0, "empty layer name"},
         {"a\x01.npy", 0, "control character"},   {"\xff\xfe.npy", 0, "not valid UTF-8"},
     };
@@ -349,8 +350,8 @@ START_TEST(zip_bombs_are_refused)
     /* a real bomb: 8 MiB of zeros in a few KiB, with the cap at 1 MiB */
     size_t big = 8u << 20;
     unsigned char *zeros = calloc(big, 1);
-    tf_buf hdr = tf_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1048576,), }", NULL,
-                        0);
+    tf_buf hdr =
+        tf_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1048576,), }", NULL, 0);
     memcpy(zeros, hdr.p, hdr.n);
     zmember bomb = {"z.npy", 0, zeros, big, 8, 0, 0, 0, 0, 0, 0, NULL, 0};
     tf_buf z = zip_build(&bomb, 1, 0);
@@ -419,8 +420,7 @@ START_TEST(lying_structure_is_refused)
 
     /* the local header of the first member disagrees on its size */
     z.p[18] ^= 1;
-    PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e,
-                         "local header (crc");
+    PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e, "local header (crc");
     z.p[18] ^= 1;
     z.p[30] = 'c'; /* local name "c.npy", central "b.npy" */
     PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e, "names a different member");
@@ -490,8 +490,9 @@ START_TEST(errors_name_file_member_and_offset)
     pw_ckpt *c;
     pw_err e;
     char want[700];
-    snprintf(want, sizeof want, "%s: member 'a.npy' at offset %zu: inflates past its declared size 150",
-             path, 30 + 5 + layer_b.n);
+    snprintf(want, sizeof want,
+             "%s: member 'a.npy' at offset %zu: inflates past its declared size 150", path,
+             30 + 5 + layer_b.n);
     ck_assert_int_eq(pw_ckpt_open(&c, path, NULL, &e), -1);
     ck_assert_str_eq(e.msg, want);
     /* the cap comes from the options */

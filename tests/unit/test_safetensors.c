@@ -230,8 +230,8 @@ START_TEST(size_overflows_are_refused)
              d, 8, "needs 0");
     ST_FAILS("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", d, 8,
              "shape[0] is not a non-negative integer");
-    ST_FAILS("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}",
-             d, 8, "9 axes");
+    ST_FAILS("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", d,
+             8, "9 axes");
 }
 END_TEST
 
