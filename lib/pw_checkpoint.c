@@ -472,7 +472,7 @@ static int file_check(int fd, const char *path, pw_err *err)
 /* One regular file: 1, 0 or -1 as pw_ckpt_is_complete. */
 static int file_complete(const char *path, pw_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return pw_err_set(err, "%s: cannot open: %s", path, strerror(errno));
     int rc = file_check(fd, path, err);

@@ -11,7 +11,7 @@
 int pw_map_open(pw_map *m, const char *path, pw_err *err)
 {
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return pw_err_set(err, "cannot open: %s", strerror(errno));
     struct stat st;

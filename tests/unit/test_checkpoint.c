@@ -251,6 +251,27 @@ START_TEST(missing_paths_are_io_errors)
 }
 END_TEST
 
+START_TEST(special_files_are_refused_without_blocking)
+{
+    /* opening a FIFO for reading would wait for a writer forever */
+    const char *fifo = tf_path("pipe.npy");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    pw_ckpt *c;
+    pw_err e;
+    PW_ASSERT_FAILS_WITH(pw_ckpt_open(&c, fifo, NULL, &e), &e, "not a regular file");
+    ck_assert_int_eq(pw_ckpt_is_complete(fifo, &e), 0);
+    ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
+    /* a directory named like a layer file inside a directory checkpoint */
+    char dir[600], sub[700];
+    snprintf(dir, sizeof dir, "%s/step-300", pw_test_tmpdir());
+    snprintf(sub, sizeof sub, "%s/fc1.npy", dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    PW_ASSERT_FAILS_WITH(pw_ckpt_open(&c, dir, NULL, &e), &e, "fc1.npy: not a regular file");
+    ck_assert_int_eq(pw_ckpt_is_complete(dir, &e), 0);
+}
+END_TEST
+
 START_TEST(completeness_follows_a_file_being_written)
 {
     /* a checkpoint written in place, chunk by chunk: complete only at the end */
@@ -279,6 +300,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, nhwc_option_reaches_every_format);
     tcase_add_test(tc, safetensors_through_the_checkpoint);
     tcase_add_test(tc, missing_paths_are_io_errors);
+    tcase_add_test(tc, special_files_are_refused_without_blocking);
     tcase_add_test(tc, completeness_follows_a_file_being_written);
     suite_add_tcase(s, tc);
     return s;

@@ -452,6 +452,59 @@ START_TEST(lying_structure_is_refused)
 }
 END_TEST
 
+static void wr64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+START_TEST(zip64_values_near_the_top_of_64_bits_are_refused)
+{
+    make_layers();
+    /* with a data descriptor, so that only the central directory speaks of sizes */
+    zmember m = {"a.npy", 0, layer_a.p, layer_a.n, 8, 1, 0, 1, 0, 0, 0, NULL, 0};
+    tf_buf z = zip_build(&m, 1, 1);
+    /* the central zip64 field: after the 46-byte entry and the 5-byte name,
+     * 4 bytes of id and size, then usize, csize, local header offset */
+    size_t cd = z.n - 22 - 20 - 56 - (46 + 5 + 28);
+    unsigned char *f = z.p + cd + 46 + 5 + 4;
+    pw_npz npz;
+    pw_err e;
+    PW_ASSERT_OK(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e);
+    pw_npz_free(&npz);
+    const struct {
+        int field;      /* 0 usize, 1 csize, 2 offset */
+        uint64_t value; /* what to claim */
+        const char *why;
+    } lies[] = {
+        {0, UINT64_MAX, "above the inflate cap"},
+        {0, UINT64_MAX / 2, "above the inflate cap"},
+        {1, UINT64_MAX, "run past the start of the central directory"},
+        {1, UINT64_MAX - 40, "run past the start of the central directory"},
+        {2, UINT64_MAX, "local header lies outside the member area"},
+        {2, UINT64_MAX - 29, "local header lies outside the member area"},
+    };
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        unsigned char keep[8];
+        memcpy(keep, f + 8 * lies[i].field, 8);
+        wr64(f + 8 * lies[i].field, lies[i].value);
+        PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e, lies[i].why);
+        memcpy(f + 8 * lies[i].field, keep, 8);
+    }
+    /* the zip64 end record claiming a directory at the top of the range */
+    unsigned char *rec = z.p + z.n - 22 - 20 - 56;
+    wr64(rec + 48, UINT64_MAX - 10);
+    PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e,
+                         "does not end where the end records begin");
+    wr64(rec + 48, cd);
+    wr64(rec + 32, UINT64_MAX); /* entries */
+    wr64(rec + 24, UINT64_MAX);
+    PW_ASSERT_FAILS_WITH(pw_npz_parse(&npz, z.p, z.n, 0, 0, &e), &e, "more than the 4096");
+    tf_free(&z);
+    free_layers();
+}
+END_TEST
+
 START_TEST(every_truncation_fails_cleanly)
 {
     make_layers();
@@ -524,6 +577,7 @@ Suite *npz_suite(void)
     tcase_add_test(tc, zip_bombs_are_refused);
     tcase_add_test(tc, corrupt_data_is_refused);
     tcase_add_test(tc, lying_structure_is_refused);
+    tcase_add_test(tc, zip64_values_near_the_top_of_64_bits_are_refused);
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, errors_name_file_member_and_offset);
     suite_add_tcase(s, tc);
