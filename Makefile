@@ -23,6 +23,14 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
 BUILD      ?= build
+V          ?= 0
+ifeq ($(V),0)
+Q          := @
+say         = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q          :=
+say         =
+endif
 CC         ?= cc
 PKGS       := libuv sqlite3 openblas lapacke jansson zlib
 SHELL      := /bin/bash
@@ -69,7 +77,7 @@ all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # The schema's .sql files stay the source of truth; this embeds them as C strings.
 $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
@@ -87,25 +95,25 @@ $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
 
 $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c lib/pw_schema.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libpwcca.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/pwccad: $(DAEMON_OBJ) $(BUILD)/libpwcca.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/pwcca: $(CLIENT_OBJ) $(BUILD)/libpwcca.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 # Unit suites: every tests/unit/test_NAME.c defines `Suite *NAME_suite(void)`.
 $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
@@ -115,11 +123,11 @@ $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/gen/suites.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/unit_tests: $(UNIT_OBJ) $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS) $(CHECK_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS) $(CHECK_LIBS)
 
 # ---- tests ----------------------------------------------------------------
 # PW_REFERENCE points the tests at shared/reference (beside the clone by default).
@@ -131,12 +139,12 @@ check: deps
 
 check-run: all $(BUILD)/tests/unit_tests
 	@echo "== unit suites ($(BUILD)) =="
-	CK_DEFAULT_TIMEOUT=600 $(BUILD)/tests/unit_tests
+	@CK_DEFAULT_TIMEOUT=600 $(BUILD)/tests/unit_tests
 	@echo "== integration tests ($(BUILD)) =="
-	BUILD=$(abspath $(BUILD)) bash tests/integration/run.sh
+	@BUILD=$(abspath $(BUILD)) bash tests/integration/run.sh
 
 sanitize: deps
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) BUILD=build-san SAN=1 check-run
 
 # ---- lint -------------------------------------------------------------------
