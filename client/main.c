@@ -15,6 +15,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"compare", pwcca_cmd_compare, "A B [--layer L]... [--metrics M] [--json]",
+     "compare two checkpoint files offline"},
     {NULL, NULL, NULL, NULL},
 };
 
