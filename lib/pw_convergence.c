@@ -18,10 +18,14 @@ int pw_conv_settle_step(const pw_conv_point *pts, size_t n, double tau, int64_t 
     return 1;
 }
 
+typedef struct rank_ctx {
+    const double *v; /* values being ranked */
+} rank_ctx;
+
 /* qsort_r comparator: indices ordered by the values they point at. */
 static int by_value(const void *a, const void *b, void *ctx)
 {
-    const double *v = ctx;
+    const double *v = ((const rank_ctx *)ctx)->v;
     double x = v[*(const size_t *)a], y = v[*(const size_t *)b];
     return (x > y) - (x < y);
 }
@@ -33,7 +37,8 @@ int pw_conv_ranks(const double *v, size_t n, double *ranks, pw_err *err)
         return pw_err_set(err, "out of memory ranking %zu values", n);
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
-    qsort_r(idx, n, sizeof *idx, by_value, (void *)(uintptr_t)v);
+    rank_ctx rc = {v};
+    qsort_r(idx, n, sizeof *idx, by_value, &rc);
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j + 1 < n && v[idx[j + 1]] == v[idx[i]])
@@ -53,7 +58,7 @@ int pw_conv_spearman(const double *x, const double *y, size_t n, double *rho, pw
     *rho = NAN;
     if (n < 2)
         return 0;
-    double *rx = malloc(2 * n * sizeof *rx);
+    double *rx = calloc(2 * n, sizeof *rx);
     if (!rx)
         return pw_err_set(err, "out of memory ranking %zu values", n);
     double *ry = rx + n;

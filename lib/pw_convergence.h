@@ -45,21 +45,21 @@ typedef enum pw_conv_verdict {
 } pw_conv_verdict;
 
 typedef struct pw_conv_layer_result {
-    int has_data;       /* at least one known distance */
-    int settled;        /* a settle step exists */
-    int64_t settle_step; /* first step from which distance stays <= tau; valid when settled */
+    int has_data;         /* at least one known distance */
+    int settled;          /* a settle step exists */
+    int64_t settle_step;  /* first step from which distance stays <= tau; valid when settled */
     double last_distance; /* distance at the newest checkpoint, NAN when unknown */
 } pw_conv_layer_result;
 
 typedef struct pw_conv_summary {
     pw_conv_layer_result *layers; /* one per input layer, same order */
-    size_t *order;    /* indices of layers with data: by settle step, unsettled last, ties by depth */
-    size_t norder;    /* entries in order */
-    size_t nsettled;  /* layers with a settle step */
-    double rho;       /* Spearman rho(depth, settle step) over order, NAN when undefined */
+    size_t *order; /* indices of layers with data: by settle step, unsettled last, ties by depth */
+    size_t norder; /* entries in order */
+    size_t nsettled;         /* layers with a settle step */
+    double rho;              /* Spearman rho(depth, settle step) over order, NAN when undefined */
     pw_conv_verdict verdict; /* reading of rho */
-    int monotone;     /* settle steps never decrease with depth (unsettled = last) */
-    double tau;       /* threshold used */
+    int monotone;            /* settle steps never decrease with depth (unsettled = last) */
+    double tau;              /* threshold used */
 } pw_conv_summary;
 
 /* Settle step of one series: returns 1 and sets *step, or 0 when the newest

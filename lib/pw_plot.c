@@ -48,7 +48,7 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
     for (size_t i = 0; i < n; i++)
         if (i == 0 || strcmp(rows[i].layer, rows[i - 1].layer) != 0)
             nl++;
-    int64_t *steps = malloc(n * sizeof *steps);
+    int64_t *steps = out->steps = malloc(n * sizeof *steps);
     out->layers = calloc(nl, sizeof *out->layers);
     out->depths = calloc(nl, sizeof *out->depths);
     out->marks = malloc(nl * sizeof *out->marks);
@@ -64,12 +64,10 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
         if (ns == 0 || steps[i] != steps[ns - 1])
             steps[ns++] = steps[i];
     if (ns > PW_PLOT_MAX_STEPS) {
-        free(steps);
         pw_plot_free(out);
         return pw_err_set(err, "%zu checkpoints are more than a plot draws (%d)", ns,
                           PW_PLOT_MAX_STEPS);
     }
-    out->steps = steps;
     out->nsteps = ns;
     out->values = malloc(nl * ns * sizeof *out->values);
     if (!out->values)
@@ -97,8 +95,6 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
     out->vmax = pw_plot_nice_max(vmax);
     return 0;
 oom:
-    if (!out->steps)
-        free(steps);
     pw_plot_free(out);
     return pw_err_set(err, "out of memory building a plot of %zu scores", n);
 }
@@ -164,8 +160,13 @@ size_t pw_plot_ticks(double lo, double hi, int target, double *ticks, size_t max
     }
     double step = nice_step(hi - lo, target);
     size_t n = 0;
-    for (double v = ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9 && n < max; v += step)
+    double first = ceil(lo / step - 1e-9);
+    for (int k = 0; n < max; k++) {
+        double v = (first + k) * step;
+        if (v > hi + step * 1e-9)
+            break;
         ticks[n++] = fabs(v) < step * 1e-9 ? 0 : v;
+    }
     return n;
 }
 

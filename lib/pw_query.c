@@ -23,8 +23,8 @@
 #define PROGRESS_EVERY  4096 /* rows between progress callbacks */
 
 struct pw_query {
-    sqlite3 *db;      /* read-only connection */
-    char path[4096];  /* for messages */
+    sqlite3 *db;     /* read-only connection */
+    char path[4096]; /* for messages */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -81,18 +81,20 @@ static double col_real(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
-/* Make room for one more element of size sz in *arr holding *n of *cap. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz, pw_err *err)
+/* arr (holding n of *cap elements of size sz) with room for one more, moved
+ * if need be; NULL when out of memory, arr then untouched. */
+static void *grow(void *arr, size_t *cap, size_t n, size_t sz, pw_err *err)
 {
-    if (n < *cap)
-        return 0;
+    if (arr && n < *cap)
+        return arr;
     size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, nc * sz);
-    if (!p)
-        return pw_err_set(err, "out of memory reading the database (%zu rows)", n);
-    *arr = p;
+    void *p = realloc(arr, nc * sz);
+    if (!p) {
+        pw_err_set(err, "out of memory reading the database (%zu rows)", n);
+        return NULL;
+    }
     *cap = nc;
-    return 0;
+    return p;
 }
 
 /* Append s to a comma-separated list in buf, ending in "..." once full. */
@@ -150,8 +152,7 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
         return -1;
     }
 
-    int known = pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version
-                                      : 0;
+    int known = pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version : 0;
     if (version == 0 || version > known) {
         if (version == 0)
             pw_err_set(err,
@@ -241,8 +242,11 @@ static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_i
     if (arg)
         sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&runs, &cap, cnt, sizeof *runs, err) != 0 ||
-            read_run(st, &runs[cnt], err) != 0)
+        pw_run_info *more = grow(runs, &cap, cnt, sizeof *runs, err);
+        if (!more)
+            goto fail;
+        runs = more;
+        if (read_run(st, &runs[cnt], err) != 0)
             goto fail;
         cnt++;
     }
@@ -358,8 +362,10 @@ int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, si
         return -1;
     sqlite3_bind_int64(st, 1, run->id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&ls, &cap, cnt, sizeof *ls, err) != 0)
+        pw_layer_info *more = grow(ls, &cap, cnt, sizeof *ls, err);
+        if (!more)
             goto fail;
+        ls = more;
         pw_layer_info *l = &ls[cnt++];
         l->name = col_text_nn(st, 0, &oom);
         l->depth = sqlite3_column_int(st, 1);
@@ -450,9 +456,9 @@ static char *layers_json(const char *const *layers, size_t n, pw_err *err)
     return s;
 }
 
-int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref,
-                   const char *const *layers, size_t nlayers, pw_query_progress_fn progress,
-                   void *ctx, pw_curve_row **out, size_t *n, pw_err *err)
+int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const char *const *layers,
+                   size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
+                   size_t *n, pw_err *err)
 {
     static const char sql[] =
         "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, s.q_kept,"
@@ -485,8 +491,10 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref,
     else
         sqlite3_bind_null(st, 3);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&rows, &cap, cnt, sizeof *rows, err) != 0)
+        pw_curve_row *more = grow(rows, &cap, cnt, sizeof *rows, err);
+        if (!more)
             goto fail;
+        rows = more;
         pw_curve_row *r = &rows[cnt++];
         memset(r, 0, sizeof *r);
         r->run = run->name;
@@ -562,8 +570,10 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
     else
         sqlite3_bind_null(st, 2);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&as, &cap, cnt, sizeof *as, err) != 0)
+        pw_alert *more = grow(as, &cap, cnt, sizeof *as, err);
+        if (!more)
             goto fail;
+        as = more;
         pw_alert *a = &as[cnt++];
         a->id = sqlite3_column_int64(st, 0);
         a->run = col_text_nn(st, 1, &oom);

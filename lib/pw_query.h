@@ -38,35 +38,35 @@ typedef struct pw_run_info {
 } pw_run_info;
 
 typedef struct pw_layer_info {
-    char *name;          /* tensor name as stored */
-    int depth;           /* 0 = bottom */
-    char *dtype;         /* F16, BF16, F32, F64 */
-    char *shape;         /* JSON array as stored */
-    int64_t rows;        /* datapoints n */
-    int64_t cols;        /* neurons */
-    int64_t stable_step; /* step it became stable at, or PW_QUERY_NO_STEP */
-    char *last_status;   /* status of its newest score (previous ref first), NULL if unscored */
-    int64_t last_step;   /* step of that score, or PW_QUERY_NO_STEP */
+    char *name;           /* tensor name as stored */
+    int depth;            /* 0 = bottom */
+    char *dtype;          /* F16, BF16, F32, F64 */
+    char *shape;          /* JSON array as stored */
+    int64_t rows;         /* datapoints n */
+    int64_t cols;         /* neurons */
+    int64_t stable_step;  /* step it became stable at, or PW_QUERY_NO_STEP */
+    char *last_status;    /* status of its newest score (previous ref first), NULL if unscored */
+    int64_t last_step;    /* step of that score, or PW_QUERY_NO_STEP */
     double last_distance; /* distance of that score, NAN when NULL */
 } pw_layer_info;
 
 typedef struct pw_curve_row {
-    const char *run; /* the run's name (points into the pw_run_info given) */
-    char *layer;     /* layer name */
-    int depth;       /* layer depth, -1 when the layer is not in the layers table */
-    int64_t step;    /* checkpoint scored */
-    char ref[12];    /* "previous" or "final" */
+    const char *run;  /* the run's name (points into the pw_run_info given) */
+    char *layer;      /* layer name */
+    int depth;        /* layer depth, -1 when the layer is not in the layers table */
+    int64_t step;     /* checkpoint scored */
+    char ref[12];     /* "previous" or "final" */
     int64_t ref_step; /* reference checkpoint */
-    int64_t n;       /* datapoints, -1 when NULL */
-    int64_t p_kept;  /* neurons of X kept, -1 when NULL */
-    int64_t q_kept;  /* neurons of Y kept, -1 when NULL */
-    double pwcca;    /* NAN when NULL, as every metric below */
-    double distance; /* 1 - pwcca */
-    double mean_cca; /* mean canonical correlation */
-    double svcca;    /* SVCCA */
-    double cka;      /* linear CKA */
-    char *status;    /* a name from pw_status.h */
-    char *message;   /* NULL when none */
+    int64_t n;        /* datapoints, -1 when NULL */
+    int64_t p_kept;   /* neurons of X kept, -1 when NULL */
+    int64_t q_kept;   /* neurons of Y kept, -1 when NULL */
+    double pwcca;     /* NAN when NULL, as every metric below */
+    double distance;  /* 1 - pwcca */
+    double mean_cca;  /* mean canonical correlation */
+    double svcca;     /* SVCCA */
+    double cka;       /* linear CKA */
+    char *status;     /* a name from pw_status.h */
+    char *message;    /* NULL when none */
 } pw_curve_row;
 
 typedef struct pw_alert {
@@ -105,9 +105,9 @@ void pw_query_layers_free(pw_layer_info *layers, size_t n);
 /* Score rows of run for reference kind ref ("previous" or "final"), ordered by
  * depth then step.  With nlayers > 0 only those layers, each of which must
  * exist (the error lists the known ones).  progress may be NULL. */
-int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref,
-                   const char *const *layers, size_t nlayers, pw_query_progress_fn progress,
-                   void *ctx, pw_curve_row **out, size_t *n, pw_err *err);
+int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const char *const *layers,
+                   size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
+                   size_t *n, pw_err *err);
 void pw_query_curve_free(pw_curve_row *rows, size_t n);
 
 /* Alerts with id > after_id, oldest first; run NULL for every run. */

@@ -11,19 +11,19 @@
 #include <stdint.h>
 #include <string.h>
 
-#define FONT         "DejaVu Sans, Helvetica, Arial, sans-serif"
-#define CHAR_W       7.0   /* estimated width of one 12 px character */
-#define LABEL_CHARS  28    /* longest layer label before it is cut */
-#define PLOT_W       720.0 /* width of the data area */
-#define TITLE_H      64.0  /* space above the data area */
-#define MIN_PLOT_H   180.0 /* the data area is at least this tall */
-#define MAX_ROW_H    36.0  /* tallest heatmap row */
-#define MIN_ROW_H    4.0   /* shortest heatmap row */
-#define LABEL_MIN_H  12.0  /* vertical room one row label needs */
-#define INK          "#222222"
-#define MUTED        "#666666"
-#define GRID         "#e3e3e3"
-#define NODATA       "#d4d4d4"
+#define FONT        "DejaVu Sans, Helvetica, Arial, sans-serif"
+#define CHAR_W      7.0   /* estimated width of one 12 px character */
+#define LABEL_CHARS 28    /* longest layer label before it is cut */
+#define PLOT_W      720.0 /* width of the data area */
+#define TITLE_H     64.0  /* space above the data area */
+#define MIN_PLOT_H  180.0 /* the data area is at least this tall */
+#define MAX_ROW_H   36.0  /* tallest heatmap row */
+#define MIN_ROW_H   4.0   /* shortest heatmap row */
+#define LABEL_MIN_H 12.0  /* vertical room one row label needs */
+#define INK         "#222222"
+#define MUTED       "#666666"
+#define GRID        "#e3e3e3"
+#define NODATA      "#d4d4d4"
 
 /* ---- text ----------------------------------------------------------------- */
 
@@ -225,8 +225,8 @@ static void colour_bar(FILE *f, const pw_plot *p, double x, double y, double h)
     fprintf(f, "<g class=\"colour-ticks\" stroke=\"%s\">\n", INK);
     for (size_t k = 0; k < nk; k++) {
         double py = y + h - pw_plot_scale(p, ticks[kept[k]]) * h;
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", x + 14, py,
-                x + 18, py);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", x + 14, py, x + 18,
+                py);
     }
     fputs("</g>\n<g class=\"colour-labels\">\n", f);
     for (size_t k = 0; k < nk; k++) {
@@ -474,7 +474,8 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
         for (size_t s = 0; dots && s < p->nsteps; s++)
             if (!isnan(v[s])) {
                 fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.2\" fill=\"",
-                        at(&ax, (double)p->steps[s]), bottom - (v[s] > vmax ? vmax : v[s]) / vmax * plot_h);
+                        at(&ax, (double)p->steps[s]),
+                        bottom - (v[s] > vmax ? vmax : v[s]) / vmax * plot_h);
                 put_hex(f, rgb);
                 fputs("\" stroke=\"none\"/>\n", f);
             }
@@ -482,7 +483,8 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
                        ? column_of(p, p->marks[l])
                        : SIZE_MAX;
         if (s != SIZE_MAX && !isnan(v[s]))
-            diamond(f, at(&ax, (double)p->steps[s]), bottom - (v[s] > vmax ? vmax : v[s]) / vmax * plot_h, 4);
+            diamond(f, at(&ax, (double)p->steps[s]),
+                    bottom - (v[s] > vmax ? vmax : v[s]) / vmax * plot_h, 4);
         fputs("</g>\n", f);
     }
     fprintf(f,
@@ -491,16 +493,18 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
             left, top, PLOT_W, plot_h, INK);
 
     /* Legend: top layer first, as the layers stack in the network. */
-    fprintf(f, "<g class=\"legend\">\n<text x=\"%.2f\" y=\"%.2f\" font-weight=\"bold\">layer (top "
-               "first)</text>\n",
+    fprintf(f,
+            "<g class=\"legend\">\n<text x=\"%.2f\" y=\"%.2f\" font-weight=\"bold\">layer (top "
+            "first)</text>\n",
             legend_x, top + 4);
     for (size_t k = 0; k < p->nlayers; k++) {
         size_t l = p->nlayers - 1 - k;
         unsigned char rgb[3];
         double y = top + 22 + 17.0 * (double)k;
         pw_plot_layer_color(l, p->nlayers, rgb);
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"3\" stroke=\"",
-                legend_x, y - 4, legend_x + 22, y - 4);
+        fprintf(
+            f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"3\" stroke=\"",
+            legend_x, y - 4, legend_x + 22, y - 4);
         put_hex(f, rgb);
         fprintf(f, "\"/><text x=\"%.2f\" y=\"%.2f\">", legend_x + 30, y);
         pw_svg_escape(f, p->layers[l], LABEL_CHARS);

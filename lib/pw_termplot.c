@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_MAX_W   24 /* columns for layer names */
-#define MAX_CELL_W   4  /* characters one checkpoint may take when few */
-#define NODATA_ANSI  250 /* light grey */
-#define RAMP_LEVELS  ((int)sizeof PW_TERMPLOT_RAMP - 2) /* levels above 0 */
+#define NAME_MAX_W  24  /* columns for layer names */
+#define MAX_CELL_W  4   /* characters one checkpoint may take when few */
+#define NODATA_ANSI 250 /* light grey */
+#define RAMP_LEVELS ((int)sizeof PW_TERMPLOT_RAMP - 2) /* levels above 0 */
 
 int pw_termplot_ansi256(const unsigned char rgb[3])
 {
@@ -161,7 +161,7 @@ int pw_termplot_heatmap(FILE *f, const pw_plot *p, int color, int width, pw_err 
     size_t grid_w = room < 10 ? 10 : (size_t)room;
 
     /* Columns: cell_w characters per checkpoint when they fit, else bins. */
-    size_t cell_w = 1, ncols = p->nsteps;
+    size_t cell_w = 1, ncols;
     if (p->nsteps <= grid_w) {
         cell_w = grid_w / p->nsteps > MAX_CELL_W ? MAX_CELL_W : grid_w / p->nsteps;
         ncols = p->nsteps * cell_w;

@@ -12,8 +12,8 @@
 START_TEST(settle_step_is_where_the_tail_stays_below_tau)
 {
     /* 0.06 at step 300 breaks the tail, so the layer settles at 400. */
-    const pw_conv_point pts[] = {{0, 0.5}, {100, 0.2}, {200, 0.04}, {300, 0.06}, {400, 0.03},
-                                 {500, 0.01}};
+    const pw_conv_point pts[] = {{0, 0.5},    {100, 0.2},  {200, 0.04},
+                                 {300, 0.06}, {400, 0.03}, {500, 0.01}};
     int64_t step = -1;
     ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 0.05, &step), 1);
     ck_assert_int_eq(step, 400);
@@ -113,8 +113,8 @@ START_TEST(bottom_up_run_is_recognised)
     profile(p2, 10000); /* never settles */
     for (int i = 0; i < 10; i++)
         p3[i] = (pw_conv_point){100 * i, NAN}; /* no distance at all */
-    const pw_conv_layer in[] = {{"a", 0, p0, 10}, {"b", 1, p1, 10}, {"c", 2, p2, 10},
-                                {"d", 3, p3, 10}};
+    const pw_conv_layer in[] = {
+        {"a", 0, p0, 10}, {"b", 1, p1, 10}, {"c", 2, p2, 10}, {"d", 3, p3, 10}};
     pw_conv_summary s;
     PW_ASSERT_OK(pw_conv_analyze(in, 4, 0.05, &s, &err), &err);
     ck_assert_int_eq(s.layers[0].settle_step, 200);

@@ -7,8 +7,8 @@
  * alerts.  Run directories exist on disk so paths can be resolved. */
 #include <check.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,8 +96,8 @@ static sqlite3 *build(const char *name)
     exec(db, "INSERT INTO checkpoints VALUES (NULL, 2, 0, 'a', 10, 1, 1, 'ok', NULL, 1, 1.0);"
              "INSERT INTO checkpoints VALUES (NULL, 2, 50, 'b', 10, 1, 1, 'ok', NULL, 1, 1.0);");
     for (int d = 0; d < 3; d++) {
-        execf(db, "INSERT INTO layers VALUES (1, %Q, %d, 'F32', '[64, 8]', 64, 8, %s)", names[d],
-              d, d < 2 ? (d == 0 ? "300" : "500") : "NULL");
+        execf(db, "INSERT INTO layers VALUES (1, %Q, %d, 'F32', '[64, 8]', 64, 8, %s)", names[d], d,
+              d < 2 ? (d == 0 ? "300" : "500") : "NULL");
         for (int s = 0; s <= 1000; s += 100) {
             double fd = final_distance(d, s);
             if (s < 1000)
@@ -219,8 +219,7 @@ START_TEST(runs_are_found_by_name_or_path)
     ck_assert_str_eq(r.name, "deep");
     pw_query_run_clear(&r);
 
-    PW_ASSERT_FAILS_WITH(pw_query_find_run(q, "shallow", &r, &err), &err,
-                         "known runs: deep, live");
+    PW_ASSERT_FAILS_WITH(pw_query_find_run(q, "shallow", &r, &err), &err, "known runs: deep, live");
     pw_query_close(q);
 }
 END_TEST
@@ -342,11 +341,10 @@ START_TEST(curve_filters_layers_and_names_unknown_ones)
     pw_query_curve_free(rows, n);
 
     const char *bad[] = {"conv1", "conv9"};
-    PW_ASSERT_FAILS_WITH(
-        pw_query_curve(q, &r, "previous", bad, 2, NULL, NULL, &rows, &n, &err), &err,
-        "no layer 'conv9'; its layers: conv1, conv2, fc, probe");
-    PW_ASSERT_FAILS_WITH(pw_query_curve(q, &r, "first", NULL, 0, NULL, NULL, &rows, &n, &err),
-                         &err, "'previous' or 'final'");
+    PW_ASSERT_FAILS_WITH(pw_query_curve(q, &r, "previous", bad, 2, NULL, NULL, &rows, &n, &err),
+                         &err, "no layer 'conv9'; its layers: conv1, conv2, fc, probe");
+    PW_ASSERT_FAILS_WITH(pw_query_curve(q, &r, "first", NULL, 0, NULL, NULL, &rows, &n, &err), &err,
+                         "'previous' or 'final'");
     pw_query_run_clear(&r);
     pw_query_close(q);
 }
