@@ -44,10 +44,16 @@ static int terminal_width(void)
     return w > 0 && w < 10000 ? (int)w : 100;
 }
 
-static int use_colour(void)
+/* Colour only on a terminal that is not dumb and when NO_COLOR is unset;
+ * 24-bit when the terminal says it can (COLORTERM), else 256 colours. */
+static int colour_mode(void)
 {
-    const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
-    return isatty(STDOUT_FILENO) && !(no && *no) && !(term && strcmp(term, "dumb") == 0);
+    const char *term = getenv("TERM"), *no = getenv("NO_COLOR"), *ct = getenv("COLORTERM");
+    if (!isatty(STDOUT_FILENO) || (no && *no) || (term && strcmp(term, "dumb") == 0))
+        return PW_TERMPLOT_PLAIN;
+    if (ct && (strcmp(ct, "truecolor") == 0 || strcmp(ct, "24bit") == 0))
+        return PW_TERMPLOT_TRUECOLOR;
+    return PW_TERMPLOT_256;
 }
 
 /* Marks: where each layer settled (final) or the daemon's stable step (previous). */
@@ -79,7 +85,7 @@ static int draw(const pw_plot *p, const char *out, int lines)
 {
     pw_err err = {""};
     if (!out)
-        return pw_termplot_heatmap(stdout, p, use_colour(), terminal_width(), &err) == 0
+        return pw_termplot_heatmap(stdout, p, colour_mode(), terminal_width(), &err) == 0
                    ? PWCCA_OK
                    : pwcca_fail("%s", err.msg);
     int to_stdout = strcmp(out, "-") == 0;

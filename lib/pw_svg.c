@@ -13,7 +13,8 @@
 
 #define FONT        "DejaVu Sans, Helvetica, Arial, sans-serif"
 #define CHAR_W      7.0   /* estimated width of one 12 px character */
-#define LABEL_CHARS 28    /* longest layer label before it is cut */
+#define LABEL_CHARS 32    /* longest layer label before it is cut */
+#define LEGEND_MAX  16    /* more layers than this get a depth colour bar, not a legend */
 #define PLOT_W      720.0 /* width of the data area */
 #define TITLE_H     64.0  /* space above the data area */
 #define MIN_PLOT_H  180.0 /* the data area is at least this tall */
@@ -59,6 +60,26 @@ void pw_svg_escape(FILE *f, const char *s, size_t max_chars)
         s += pw_plot_utf8_next(s, &c);
         put_cp(f, c);
         n++;
+    }
+}
+
+/* A layer name in at most max code points: cut in the middle, where names
+ * like model.layers.38.mlp.down_proj are least distinctive. */
+static void put_label(FILE *f, const char *s, size_t max)
+{
+    size_t total = pw_plot_utf8_len(s);
+    if (total <= max) {
+        pw_svg_escape(f, s, 0);
+        return;
+    }
+    size_t tail = (max - 1) / 2, head = max - 1 - tail, n = 0;
+    uint32_t c;
+    for (; *s; n++) {
+        s += pw_plot_utf8_next(s, &c);
+        if (n < head || n >= total - tail)
+            put_cp(f, c);
+        else if (n == head)
+            fputs("&#x2026;", f);
     }
 }
 
@@ -298,7 +319,7 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
     }
     fputs("</g>\n", f);
     /* Thin white gaps keep the layers apart when rows are tall enough to show them. */
-    if (row_h >= 8) {
+    if (row_h >= 16) {
         fputs("<g class=\"row-gaps\" stroke=\"#ffffff\" stroke-width=\"1.5\">\n", f);
         for (size_t l = 1; l < p->nlayers; l++)
             fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", left,
@@ -353,7 +374,7 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
                 "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\"/>"
                 "<text x=\"%.2f\" y=\"%.2f\">",
                 left - 5, y, left, y, INK, left - 8, y + 4);
-        pw_svg_escape(f, p->layers[l], LABEL_CHARS);
+        put_label(f, p->layers[l], LABEL_CHARS);
         fputs("</text>\n", f);
     }
     fputs("</g>\n", f);
@@ -384,6 +405,78 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
 
 /* ---- lines ----------------------------------------------------------------------- */
 
+/* Legend: top layer first, as the layers stack in the network. */
+static void lines_legend(FILE *f, const pw_plot *p, double x, double top)
+{
+    fprintf(f,
+            "<g class=\"legend\">\n<text x=\"%.2f\" y=\"%.2f\" font-weight=\"bold\">layer (top "
+            "first)</text>\n",
+            x, top + 4);
+    for (size_t k = 0; k < p->nlayers; k++) {
+        size_t l = p->nlayers - 1 - k;
+        unsigned char rgb[3];
+        double y = top + 22 + 17.0 * (double)k;
+        pw_plot_layer_color(l, p->nlayers, rgb);
+        fprintf(
+            f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"3\" stroke=\"",
+            x, y - 4, x + 22, y - 4);
+        put_hex(f, rgb);
+        fprintf(f, "\"/><text x=\"%.2f\" y=\"%.2f\">", x + 30, y);
+        put_label(f, p->layers[l], LABEL_CHARS);
+        size_t s = 0;
+        while (s < p->nsteps && isnan(p->values[l * p->nsteps + s]))
+            s++;
+        if (s == p->nsteps)
+            fprintf(f, "<tspan fill=\"%s\"> (no value)</tspan>", MUTED);
+        fputs("</text>\n", f);
+    }
+    fputs("</g>\n", f);
+}
+
+/* Too many layers for a legend: a bar of the line colours by depth, the
+ * bottom and top layers named at its ends and row numbers between. */
+static void depth_bar(FILE *f, const pw_plot *p, double x, double top, double h)
+{
+    size_t n = p->nlayers;
+    fputs("<defs><linearGradient id=\"depth\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\n", f);
+    for (int i = 0; i <= 10; i++) {
+        unsigned char rgb[3];
+        pw_plot_layer_color((size_t)lround(i / 10.0 * (double)(n - 1)), n, rgb);
+        fprintf(f, "<stop offset=\"%.1f\" stop-color=\"", i / 10.0);
+        put_hex(f, rgb);
+        fputs("\"/>\n", f);
+    }
+    fputs("</linearGradient></defs>\n<g class=\"depth-bar\">\n", f);
+    fprintf(f,
+            "<text x=\"%.2f\" y=\"%.2f\" font-weight=\"bold\">layer (%zu, by depth)</text>\n"
+            "<rect x=\"%.2f\" y=\"%.2f\" width=\"14\" height=\"%.2f\" fill=\"url(#depth)\" "
+            "stroke=\"%s\" stroke-width=\"0.5\"/>\n",
+            x, top + 4, n, x, top + 14, h - 14, INK);
+    double t[16];
+    size_t nt = pw_plot_ticks(0, (double)(n - 1), 6, t, 16);
+    for (size_t i = 0; i < nt; i++) {
+        double y = top + h - t[i] / (double)(n - 1) * (h - 14);
+        fprintf(f,
+                "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\"/>"
+                "<text x=\"%.2f\" y=\"%.2f\">",
+                x + 14, y, x + 18, y, INK, x + 21, y + 4);
+        size_t l = (size_t)t[i];
+        if (l == 0 || l == n - 1) {
+            fputs(l == 0 ? "bottom: " : "top: ", f);
+            put_label(f, p->layers[l], LABEL_CHARS);
+        } else {
+            fprintf(f, "row %zu", l);
+        }
+        fputs("</text>\n", f);
+    }
+    if (t[nt - 1] < (double)(n - 1)) { /* the top layer always named */
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">top: ", x + 21, top + 18);
+        put_label(f, p->layers[n - 1], LABEL_CHARS);
+        fputs("</text>\n", f);
+    }
+    fputs("</g>\n", f);
+}
+
 int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
 {
     assert(p->nlayers > 0 && p->nsteps > 0);
@@ -392,7 +485,9 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
         if (shown_chars(p->layers[l], LABEL_CHARS) > maxc)
             maxc = shown_chars(p->layers[l], LABEL_CHARS);
     double left = 78, top = TITLE_H, plot_h = 380, bottom = top + plot_h;
-    double legend_x = left + PLOT_W + 24, legend_h = 22 + 17.0 * (double)p->nlayers;
+    int legend = p->nlayers <= LEGEND_MAX;
+    double legend_x = left + PLOT_W + 24;
+    double legend_h = legend ? 22 + 17.0 * (double)p->nlayers : plot_h;
     double width = legend_x + 30 + (double)(maxc + 11) * CHAR_W + 8;
     double height = (bottom + 76 > top + legend_h + 10 ? bottom + 76 : top + legend_h + 10);
     double lo = (double)p->steps[0], hi = (double)p->steps[p->nsteps - 1];
@@ -492,30 +587,10 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
             "stroke=\"%s\" stroke-width=\"0.8\"/>\n",
             left, top, PLOT_W, plot_h, INK);
 
-    /* Legend: top layer first, as the layers stack in the network. */
-    fprintf(f,
-            "<g class=\"legend\">\n<text x=\"%.2f\" y=\"%.2f\" font-weight=\"bold\">layer (top "
-            "first)</text>\n",
-            legend_x, top + 4);
-    for (size_t k = 0; k < p->nlayers; k++) {
-        size_t l = p->nlayers - 1 - k;
-        unsigned char rgb[3];
-        double y = top + 22 + 17.0 * (double)k;
-        pw_plot_layer_color(l, p->nlayers, rgb);
-        fprintf(
-            f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"3\" stroke=\"",
-            legend_x, y - 4, legend_x + 22, y - 4);
-        put_hex(f, rgb);
-        fprintf(f, "\"/><text x=\"%.2f\" y=\"%.2f\">", legend_x + 30, y);
-        pw_svg_escape(f, p->layers[l], LABEL_CHARS);
-        size_t s = 0;
-        while (s < p->nsteps && isnan(p->values[l * p->nsteps + s]))
-            s++;
-        if (s == p->nsteps)
-            fprintf(f, "<tspan fill=\"%s\"> (no value)</tspan>", MUTED);
-        fputs("</text>\n", f);
-    }
-    fputs("</g>\n", f);
+    if (legend)
+        lines_legend(f, p, legend_x, top);
+    else
+        depth_bar(f, p, legend_x, top, plot_h);
     if (p->mark_label && p->marks) {
         diamond(f, left + 6, bottom + 60, 4);
         fprintf(f, "<text class=\"key\" x=\"%.2f\" y=\"%.2f\">", left + 16, bottom + 64);

@@ -125,13 +125,28 @@ static char ramp_char(const pw_plot *p, double v)
     return PW_TERMPLOT_RAMP[k];
 }
 
-static int cell_color(const pw_plot *p, double v)
+/* viridis at t = 0, 0.1, ..., 1 in the 256-colour palette, picked by eye to keep
+ * the lightness rising (the nearest cube colours turn its blue part grey). */
+static const int viridis256[11] = {53, 54, 55, 25, 31, 30, 36, 71, 113, 148, 220};
+
+/* The foreground escape for value v into buf; returns a number that differs
+ * whenever the escape does, so runs of one colour are written once. */
+static int cell_color(const pw_plot *p, double v, int mode, char *buf, size_t len)
 {
     unsigned char rgb[3];
-    if (isnan(v))
-        return NODATA_ANSI;
-    pw_plot_color(pw_plot_scale(p, v), rgb);
-    return pw_termplot_ansi256(rgb);
+    if (isnan(v)) {
+        snprintf(buf, len, "\x1b[38;5;%dm", NODATA_ANSI);
+        return -1;
+    }
+    double t = pw_plot_scale(p, v);
+    if (mode == PW_TERMPLOT_TRUECOLOR) {
+        pw_plot_color(t, rgb);
+        snprintf(buf, len, "\x1b[38;2;%d;%d;%dm", rgb[0], rgb[1], rgb[2]);
+        return (rgb[0] << 16) | (rgb[1] << 8) | rgb[2];
+    }
+    int c = viridis256[(int)lround(t * 10)];
+    snprintf(buf, len, "\x1b[38;5;%dm", c);
+    return c;
 }
 
 static int num_width(int64_t v)
@@ -179,7 +194,7 @@ int pw_termplot_heatmap(FILE *f, const pw_plot *p, int color, int width, pw_err 
         size_t l = p->nlayers - 1 - k; /* top layer first */
         put_name(f, p->layers[l], name_w, color);
         fprintf(f, " %s", bar);
-        int cur = -1;
+        int cur = 0;
         for (size_t c = 0; c < ncols; c++) {
             double v;
             if (cell_w > 0 && p->nsteps <= grid_w) {
@@ -192,9 +207,10 @@ int pw_termplot_heatmap(FILE *f, const pw_plot *p, int color, int width, pw_err 
                 fputc(ramp_char(p, v), f);
                 continue;
             }
-            int col = cell_color(p, v);
-            if (col != cur)
-                fprintf(f, "\x1b[38;5;%dm", col);
+            char esc[32];
+            int col = cell_color(p, v, color, esc, sizeof esc);
+            if (col != cur || c == 0)
+                fputs(esc, f);
             cur = col;
             fputs(isnan(v) ? "\xe2\x96\x91" : "\xe2\x96\x88", f);
         }
@@ -260,8 +276,9 @@ int pw_termplot_heatmap(FILE *f, const pw_plot *p, int color, int width, pw_err 
             vis = snprintf(item, sizeof item, "%s no value", swatch) - (int)strlen(swatch) + 1;
         } else if (color) {
             double v = pw_plot_unscale(p, k / 4.0);
-            snprintf(swatch, sizeof swatch, "\x1b[38;5;%dm\xe2\x96\x88\xe2\x96\x88\x1b[0m",
-                     cell_color(p, v));
+            char esc[32];
+            cell_color(p, v, color, esc, sizeof esc);
+            snprintf(swatch, sizeof swatch, "%s\xe2\x96\x88\xe2\x96\x88\x1b[0m", esc);
             vis = snprintf(item, sizeof item, "%s %.3g", swatch, v) - (int)strlen(swatch) + 2;
         } else if (k < 0) {
             vis = snprintf(item, sizeof item, "' '=0");

@@ -150,6 +150,35 @@ START_TEST(lines_have_a_series_per_layer)
 }
 END_TEST
 
+START_TEST(many_layers_get_a_depth_bar_instead_of_a_legend)
+{
+    pw_err err = {""};
+    char names[20][48];
+    const char *ptrs[20];
+    for (int i = 0; i < 20; i++) {
+        snprintf(names[i], sizeof names[i], "model.layers.%d.mlp.down_proj_long", i);
+        ptrs[i] = names[i];
+    }
+    size_t n;
+    pw_curve_row *rows = rows_for(ptrs, 20, 3, &n);
+    pw_plot p;
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    char *svg = render(&p, 1);
+    ck_assert_uint_eq(count(svg, "<g class=\"series\""), 20);
+    ck_assert_uint_eq(count(svg, "class=\"legend\""), 0);
+    ck_assert_uint_eq(count(svg, "class=\"depth-bar\""), 1);
+    ck_assert_ptr_nonnull(strstr(svg, "bottom: model.layers.0.m"));
+    ck_assert_ptr_nonnull(strstr(svg, "top: model.layers.19"));
+    free(svg);
+    /* Heatmap labels longer than 32 characters lose their middle, not their end. */
+    svg = render(&p, 0);
+    ck_assert_ptr_nonnull(strstr(svg, ">model.layers.1.m&#x2026;.down_proj_long</text>"));
+    free(svg);
+    pw_plot_free(&p);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
 START_TEST(names_are_escaped_and_sanitised)
 {
     pw_err err = {""};
@@ -247,6 +276,7 @@ Suite *svg_suite(void)
     tcase_add_test(tc, grid_from_curve_rows);
     tcase_add_test(tc, heatmap_has_a_cell_per_layer_and_step);
     tcase_add_test(tc, lines_have_a_series_per_layer);
+    tcase_add_test(tc, many_layers_get_a_depth_bar_instead_of_a_legend);
     tcase_add_test(tc, names_are_escaped_and_sanitised);
     tcase_add_test(tc, long_names_are_cut_with_an_ellipsis);
     tcase_add_test(tc, utf8_decoding_rejects_malformed_input);

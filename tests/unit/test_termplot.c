@@ -146,6 +146,11 @@ START_TEST(colour_mode_uses_256_colours)
     ck_assert_ptr_nonnull(strstr(out, "\xe2\x96\x88")); /* full block */
     ck_assert_ptr_nonnull(strstr(out, "\xe2\x96\x91")); /* light shade: no value */
     ck_assert_ptr_nonnull(strstr(out, "\x1b[0m"));
+    ck_assert_ptr_null(strstr(out, "\x1b[38;2;"));
+    free(out);
+    /* 24-bit mode: the exact viridis ends (value 1 is yellow #fde725). */
+    out = draw(&p, PW_TERMPLOT_TRUECOLOR, 80);
+    ck_assert_ptr_nonnull(strstr(out, "\x1b[38;2;253;231;37m"));
     free(out);
     pw_plot_free(&p);
 
