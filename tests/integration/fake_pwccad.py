@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """fake_pwccad.py -- a stand-in daemon speaking docs/protocol.md, for the client tests.
 
-Usage: fake_pwccad.py SOCKET LOG
+Usage: fake_pwccad.py SOCKET LOG [MODE]
 
 Listens on the Unix socket SOCKET, answers status, finalize, rescan and
 subscribe the way pwccad documents them, and appends every request it
@@ -10,6 +10,10 @@ sent.  After a subscribe it sends two alert events and a score event, then
 closes the connection: the first alert repeats one the fixture database
 already holds (the client must not print it twice), the second is new.
 A finalize of run "nope" is refused.  It exits on SIGTERM.
+
+MODE misbehaves on purpose, to test the client's limits: "huge" answers
+every request with a line longer than the client accepts (16 MiB), "garbage"
+with a line that is not JSON.
 """
 import json
 import os
@@ -51,12 +55,27 @@ def answer(req):
     return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-def serve(conn, log):
+def serve(conn, log, mode):
+    try:
+        talk(conn, log, mode)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client hung up, as it should on a bad answer
+
+
+def talk(conn, log, mode):
     with conn, conn.makefile("rwb") as f:
         for line in f:
             req = json.loads(line)
             with open(log, "a", encoding="utf-8") as lf:
                 lf.write(json.dumps(req) + "\n")
+            if mode == "huge":
+                f.write(b'{"ok": true, "pad": "' + b"x" * (17 << 20) + b'"}\n')
+                f.flush()
+                return
+            if mode == "garbage":
+                f.write(b"this is not json\n")
+                f.flush()
+                return
             if req.get("cmd") == "subscribe":
                 f.write(b'{"ok": true, "subscribed": true}\n')
                 for ev in EVENTS:
@@ -69,6 +88,7 @@ def serve(conn, log):
 
 def main():
     path, log = sys.argv[1], sys.argv[2]
+    mode = sys.argv[3] if len(sys.argv) > 3 else ""
     if os.path.exists(path):
         os.remove(path)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -78,7 +98,7 @@ def main():
     try:
         while True:
             conn, _ = srv.accept()
-            threading.Thread(target=serve, args=(conn, log), daemon=True).start()
+            threading.Thread(target=serve, args=(conn, log, mode), daemon=True).start()
     finally:
         os.remove(path)
 

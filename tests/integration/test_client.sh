@@ -188,6 +188,13 @@ assert all(r["status"] == "insufficient_datapoints" and "," in r["message"] for 
 expect_output "csv quotes a message holding a comma" '"n = 32 <= p_kept \+ q_kept = 1024: too few datapoints, use' \
     pwq "$db" curve deep --ref previous --layer head.probe --format csv
 
+pwq "$db" plot live -o - >"$cdir/stdout.svg"
+check_py "plot -o - writes the SVG to stdout, one row of cells per layer" "$cdir/stdout.svg" '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cells = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if "cell" in e.get("class", "")]
+assert len(cells) == 3 * 5, len(cells)'
+
 # Errors name what exists.
 expect_status "unknown run exits 1" 1 pwq "$db" layers nope
 expect_output "unknown run lists the known ones" "no run 'nope'; known runs: deep, live, /data/a/twin, /data/b/twin" pwq "$db" curve nope
@@ -280,4 +287,16 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 assert lines[-1]["kind"] == "layer_unstable" and lines[-1]["id"] is None, lines[-1]
 assert all(a["id"] is not None for a in lines[:-1])'
 kill "$fake" 2>/dev/null; wait "$fake" 2>/dev/null
+
+# A daemon that misbehaves cannot make the client hang or swallow memory.
+for mode in huge garbage; do
+    "$pw_py" "$here_client/fake_pwccad.py" "$cdir/$mode.sock" "$cdir/$mode.log" "$mode" &
+    bad=$!
+    for _ in $(seq 100); do [ -S "$cdir/$mode.sock" ] && break; sleep 0.1; done
+    export PWCCAD_SOCKET_TEST="$cdir/$mode.sock"
+    want=$([ "$mode" = huge ] && echo "longer than 16777216 bytes" || echo "not a JSON object")
+    expect_output "an answer that is $mode is refused" "$want" pwq "$db" status
+    expect_status "an answer that is $mode exits 1" 1 pwq "$db" status
+    kill "$bad" 2>/dev/null; wait "$bad" 2>/dev/null
+done
 unset PWCCAD_SOCKET_TEST
