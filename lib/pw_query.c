@@ -17,10 +17,10 @@
 
 #include <jansson.h>
 
+#include "pw_limits.h"
 #include "pw_schema.h"
 
-#define BUSY_TIMEOUT_MS 5000 /* a reader waits this long for the writer's locks */
-#define PROGRESS_EVERY  4096 /* rows between progress callbacks */
+#define PROGRESS_EVERY 4096 /* rows between progress callbacks */
 
 struct pw_query {
     sqlite3 *db;     /* read-only connection */
@@ -137,7 +137,7 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
         pw_query_close(q);
         return -1;
     }
-    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(q->db, PW_DB_READ_BUSY_MS);
 
     sqlite3_stmt *st = NULL;
     int version = -1;
