@@ -52,21 +52,24 @@ static void analysis_free(analysis *a)
 }
 
 /* One series per layer: rows come grouped by layer in depth order, steps
- * ascending; in[i] points into pts. */
+ * ascending; in[i] points into pts.  The final checkpoint scored against
+ * itself (distance 0 by definition) says nothing about settling: left out. */
 static void group(const pw_curve_row *rows, size_t nrows, const pw_layer_info *layers,
                   size_t nlayers, pw_conv_point *pts, pw_conv_layer *in)
 {
-    size_t r = 0;
+    size_t r = 0, w = 0;
     for (size_t i = 0; i < nlayers; i++) {
         in[i].name = layers[i].name;
         in[i].depth = layers[i].depth;
         in[i].npts = 0;
         while (r < nrows && rows[r].depth >= 0 && rows[r].depth < in[i].depth)
             r++;
-        in[i].pts = pts + r;
+        in[i].pts = pts + w;
         for (; r < nrows && strcmp(rows[r].layer, in[i].name) == 0; r++) {
-            pts[r].step = rows[r].step;
-            pts[r].distance = rows[r].distance;
+            if (rows[r].step >= rows[r].ref_step)
+                continue;
+            pts[w].step = rows[r].step;
+            pts[w++].distance = rows[r].distance;
             in[i].npts++;
         }
     }

@@ -56,15 +56,17 @@ static int colour_mode(void)
     return PW_TERMPLOT_256;
 }
 
-/* Marks: where each layer settled (final) or the daemon's stable step (previous). */
-static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final, double tau)
+/* Marks: where each layer settled (final) or the daemon's stable step
+ * (previous).  The final checkpoint against itself does not count. */
+static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final,
+                      int64_t final_step, double tau)
 {
     pw_conv_point *pts = malloc(p->nsteps * sizeof *pts);
     for (size_t l = 0; pts && l < p->nlayers; l++) {
         p->marks[l] = PW_PLOT_NO_MARK;
         if (final) {
             size_t n = 0;
-            for (size_t s = 0; s < p->nsteps; s++) {
+            for (size_t s = 0; s < p->nsteps && p->steps[s] < final_step; s++) {
                 pts[n].step = p->steps[s];
                 pts[n++].distance = p->values[l * p->nsteps + s];
             }
@@ -188,7 +190,7 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
                              : "distance to previous (1 \xe2\x88\x92 PWCCA)";
     p.mark_label = mark;
     p.threshold = ref == 1 ? tau : NAN;
-    set_marks(&p, ls, nls, ref == 1, tau);
+    set_marks(&p, ls, nls, ref == 1, run.final_step, tau);
 
     rc = draw(&p, out, kind == 1);
     pw_plot_free(&p);

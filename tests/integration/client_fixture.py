@@ -40,6 +40,8 @@ TAU_STABLE = 0.02  # previous-checkpoint distance the fixture's alerts fire at
 
 def final_distance(depth, step):
     """Distance to the final checkpoint: lower layers decay faster."""
+    if step >= FINAL:
+        return 0.0
     tau = 150.0 + 110.0 * depth
     end = math.exp(-FINAL / tau)
     wiggle = 0.01 * math.sin(0.013 * step + depth) * math.exp(-step / 600.0)
@@ -112,9 +114,9 @@ def deep_run(db):
             if s > 0:
                 add_score(db, run_id, name, s, "previous", s - STEP, rows, cols,
                           None if probe else previous_distance(depth, s), t0 + s)
-            if s < FINAL:
-                add_score(db, run_id, name, s, "final", FINAL, rows, cols,
-                          None if probe else final_distance(depth, s), t0 + FINAL + s)
+            # Like the daemon, the final checkpoint is scored against itself too.
+            add_score(db, run_id, name, s, "final", FINAL, rows, cols,
+                      None if probe else final_distance(depth, s), t0 + FINAL + s)
         if not probe:
             stable[name] = next(s for s in steps[1:] if previous_distance(depth, s) <= TAU_STABLE)
         db.execute(
