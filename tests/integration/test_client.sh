@@ -3,7 +3,8 @@
 # The database comes from client_fixture.py (the daemon's schema, rows shaped
 # like the daemon's).  The format checks (pw_client_checks) read their
 # expectations from the database itself, so they also run against a database
-# the real daemon wrote: set PW_CLIENT_DB=FILE and PW_CLIENT_RUN=NAME.  The
+# the real daemon wrote: set PW_CLIENT_DB=FILE and PW_CLIENT_RUN=NAME (a run with
+# scores; with final scores the convergence checks run too).  The
 # control commands talk to fake_pwccad.py, a stand-in daemon on a Unix socket.
 
 here_client=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
