@@ -112,6 +112,56 @@ static void list_append(char *buf, size_t len, const char *s)
 
 /* ---- open ------------------------------------------------------------------ */
 
+/* PRAGMA user_version, or -1 with *code set to SQLite's primary error code. */
+static int read_version(sqlite3 *db, int *code)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1, rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    *code = rc & 0xff;
+    sqlite3_finalize(st);
+    return version;
+}
+
+/* "file:PATH?immutable=1" with PATH percent-encoded, as SQLite's URI parser wants. */
+static int immutable_uri(const char *path, char *buf, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = (size_t)snprintf(buf, len, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (o + 4 >= len)
+            return -1;
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~", *p)) {
+            buf[o++] = (char)*p;
+        } else {
+            buf[o++] = '%';
+            buf[o++] = hex[*p >> 4];
+            buf[o++] = hex[*p & 15];
+        }
+    }
+    return snprintf(buf + o, len - o, "?immutable=1") < (int)(len - o) ? 0 : -1;
+}
+
+/* A reader of a WAL database must create PATH-shm when nobody has it open.
+ * A user with read access only (the service's group) cannot; if no log is
+ * waiting in PATH-wal either, the file alone is the whole database and can
+ * be read as immutable.  Returns the new version, or -1. */
+static int reopen_immutable(pw_query *q, int *code)
+{
+    char wal[4200], uri[3 * sizeof q->path + 32];
+    struct stat ws;
+    snprintf(wal, sizeof wal, "%s-wal", q->path);
+    if ((stat(wal, &ws) == 0 && ws.st_size > 0) || immutable_uri(q->path, uri, sizeof uri) != 0)
+        return -1;
+    sqlite3_close(q->db);
+    q->db = NULL;
+    if (sqlite3_open_v2(uri, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        return -1;
+    return read_version(q->db, code);
+}
+
 int pw_query_open(const char *path, pw_query **out, pw_err *err)
 {
     struct stat sb;
@@ -139,15 +189,20 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
     }
     sqlite3_busy_timeout(q->db, PW_DB_READ_BUSY_MS);
 
-    sqlite3_stmt *st = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    if (version < 0)
-        pw_err_set(err, "%s is not a readable SQLite database: %s", path, sqlite3_errmsg(q->db));
-    sqlite3_finalize(st);
+    int code = SQLITE_OK;
+    int version = read_version(q->db, &code);
+    if (version < 0 && (code == SQLITE_READONLY || code == SQLITE_CANTOPEN))
+        version = reopen_immutable(q, &code);
     if (version < 0) {
+        if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN)
+            pw_err_set(err,
+                       "cannot read %s: its write-ahead log (%s-wal) needs %s-shm, which "
+                       "this user cannot create; read it as the daemon's user or group, or "
+                       "while pwccad runs",
+                       path, path, path);
+        else
+            pw_err_set(err, "%s is not a readable SQLite database: %s", path,
+                       q->db ? sqlite3_errmsg(q->db) : "cannot reopen it");
         pw_query_close(q);
         return -1;
     }

@@ -2,7 +2,10 @@
  *
  * The daemon owns the database and writes it in WAL mode; the client opens it
  * read-only (SQLITE_OPEN_READONLY) so a query can never block or damage the
- * daemon, and works the same whether the daemon runs or not.  Everything here
+ * daemon, and works the same whether the daemon runs or not.  A user who
+ * may only read the file (not create its -shm beside it) can still read it
+ * while the daemon runs, and, when no write-ahead log is pending, while it
+ * does not (the file is then opened immutable).  Everything here
  * reads the tables of schema/001_init.sql, the public contract, and nothing
  * else.
  *

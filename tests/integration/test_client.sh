@@ -234,6 +234,40 @@ expect_output "runs works while the daemon writes, without its uncommitted rows"
 if pwq "$db" runs | grep -q uncommitted; then fail "uncommitted rows stay invisible" "saw them"; else ok "uncommitted rows stay invisible"; fi
 kill "$writer" 2>/dev/null; wait "$writer" 2>/dev/null
 
+# A user who may only read the database (the service's group, say) cannot
+# create its -shm file.  Checked as nobody when the tests run as root.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    ro=$(mktemp -d /tmp/pwcca-ro.XXXXXX)
+    chmod 755 "$ro"
+    "$pw_py" - "$db" "$ro/p.db" <<'EOF2'
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).execute("VACUUM INTO ?", (sys.argv[2],))
+copy = sqlite3.connect(sys.argv[2])
+assert copy.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+copy.close()  # the last connection: -wal and -shm are removed
+EOF2
+    [ ! -e "$ro/p.db-shm" ] || fail "copy without -shm" "$ro/p.db-shm exists"
+    chmod 644 "$ro/p.db"
+    as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$PWCCA" --db "$ro/p.db" "$@"; }
+    expect_output "a read-only user reads a database nobody has open" "^deep +final" as_nobody runs
+    "$pw_py" - "$ro/p.db" "$ro/ready" <<'EOF2' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+db.execute("PRAGMA wal_autocheckpoint = 0")
+db.execute("INSERT INTO runs (name, path, created_at) VALUES ('fresh', '/fresh', 0)")
+open(sys.argv[2], "w").close()
+time.sleep(30)
+EOF2
+    holder=$!
+    for _ in $(seq 100); do [ -e "$ro/ready" ] && break; sleep 0.1; done
+    expect_output "a read-only user sees what the daemon committed to its log" "^fresh +running" as_nobody runs
+    kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+    rm -f "$ro/p.db-shm"
+    expect_output "a log a read-only user cannot use is explained" "cannot read .*p.db: its write-ahead log" as_nobody runs
+    rm -rf "$ro"
+fi
+
 # No daemon: control commands fail clearly.
 for cmd in status rescan "finalize deep"; do
     # shellcheck disable=SC2086
