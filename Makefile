@@ -26,6 +26,8 @@ BUILD      ?= build
 CC         ?= cc
 PKGS       := libuv sqlite3 openblas lapacke jansson zlib
 SHELL      := /bin/bash
+# libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
+PKGS       += libh2o
 
 # Third-party headers come in through -isystem so their warnings are not ours.
 PKG_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
@@ -187,6 +189,7 @@ demo: deps all
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
             libjansson-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
+DEB_PKGS += libh2o-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
