@@ -29,4 +29,10 @@
 #define PW_SOCK_MAX_REQUEST 65536 /* bytes in one request line */
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
 
+/* Metrics endpoint (--metrics, lib/pw_metrics_http.c) ------------------------ */
+#define PW_HTTP_MAX_CONNS      16    /* simultaneous scrape connections */
+#define PW_HTTP_REQ_TIMEOUT_MS 10000 /* ms a request (or an idle keep-alive) may take */
+#define PW_HTTP_STOP_GRACE_MS  1000  /* ms open connections get at stop before a reset */
+#define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
+
 #endif
