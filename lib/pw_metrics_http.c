@@ -254,7 +254,7 @@ static void on_accept(uv_stream_t *listener, int status)
         return;
     http_conn *c = calloc(1, sizeof *c);
     if (!c)
-        return; /* the connection waits in the backlog; the next accept takes it */
+        return; /* out of memory: libuv holds the connection and pauses this listener */
     uv_tcp_init(srv.loop, &c->tcp);
     c->next = srv.conns;
     if (srv.conns)
