@@ -34,6 +34,8 @@ endif
 CC         ?= cc
 PKGS       := libuv sqlite3 openblas lapacke jansson zlib
 SHELL      := /bin/bash
+# libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
+PKGS       += libh2o
 
 # Third-party headers come in through -isystem so their warnings are not ours.
 PKG_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
@@ -58,7 +60,7 @@ DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLIENT_SRC := $(sort $(wildcard client/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-SCHEMA_SQL := $(sort $(wildcard schema/NNN_name.sql))
+SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 
@@ -195,6 +197,7 @@ demo: deps all
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
             libjansson-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
+DEB_PKGS += libh2o-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -216,15 +219,50 @@ deps-torch: deps
 	  else echo "run as root: apt-get install --no-install-recommends python3-torch" >&2; exit 1; fi; }
 
 # ---- install -----------------------------------------------------------------------
+# Packaging-style: files only.  Afterwards, on the target system:
+#   systemd-sysusers && systemd-tmpfiles --create pwccad.conf && systemctl daemon-reload
+# (docs/SERVICE.md).  Config files an admin writes in $(SYSCONFDIR)/pwccad survive
+# uninstall; only the shipped .example files are removed.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR         ?= $(DATADIR)/doc/pwccad
+SCHEMA_FILES   := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
+EXAMPLE_CONF   := $(wildcard examples/pwccad.conf)
+DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf
+# The units name /usr/sbin/pwccad and /etc/pwccad; point them at this install.
+UNIT_SED       := -e 's|/usr/sbin/pwccad|$(SBINDIR)/pwccad|g' -e 's|/etc/pwccad|$(SYSCONFDIR)/pwccad|g'
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/pwccad/schema
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/pwccad/schema \
+	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/pwccad $(DESTDIR)$(SYSCONFDIR)/profile.d \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/pwccad $(DESTDIR)$(SBINDIR)/pwccad
 	install -m 0755 $(BUILD)/pwcca $(DESTDIR)$(BINDIR)/pwcca
-	install -m 0644 $(SCHEMA_SQL) $(DESTDIR)$(DATADIR)/pwccad/schema/
+	install -m 0644 $(SCHEMA_FILES) $(DESTDIR)$(DATADIR)/pwccad/schema/
+	for u in pwccad.service pwccad@.service; do \
+	  sed $(UNIT_SED) systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 0644 systemd/pwccad.sysusers $(DESTDIR)$(SYSUSERSDIR)/pwccad.conf
+	install -m 0644 systemd/pwccad.tmpfiles $(DESTDIR)$(TMPFILESDIR)/pwccad.conf
+	install -m 0644 systemd/pwccad.env $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.env.example
+	$(if $(EXAMPLE_CONF),install -m 0644 $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.conf.example)
+	install -m 0644 systemd/profile.d-pwccad.sh $(DESTDIR)$(SYSCONFDIR)/profile.d/pwccad.sh
+	install -m 0644 man/pwcca.1 $(DESTDIR)$(MANDIR)/man1/pwcca.1
+	install -m 0644 man/pwccad.8 $(DESTDIR)$(MANDIR)/man8/pwccad.8
+	install -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/pwccad $(DESTDIR)$(BINDIR)/pwcca
-	rm -rf $(DESTDIR)$(DATADIR)/pwccad
+	rm -rf $(DESTDIR)$(DATADIR)/pwccad $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/pwccad.service $(DESTDIR)$(SYSTEMDUNITDIR)/pwccad@.service
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/pwccad.conf $(DESTDIR)$(TMPFILESDIR)/pwccad.conf
+	rm -f $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.env.example $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.conf.example
+	rm -f $(DESTDIR)$(SYSCONFDIR)/profile.d/pwccad.sh
+	rm -f $(DESTDIR)$(MANDIR)/man1/pwcca.1 $(DESTDIR)$(MANDIR)/man8/pwccad.8
+	rmdir $(DESTDIR)$(SYSCONFDIR)/pwccad 2>/dev/null || true
 
 clean:
 	rm -rf build build-san build-fuzz
