@@ -3,9 +3,11 @@
 # tests/integration/lib.sh) with $PWCCAD and $PWCCA set; every name starts
 # with e2e_ because the integration runner sources all tests into one shell.
 
-# e2e_ready: the daemon and the client's live commands exist in this build.
+# e2e_ready: the daemon and the client's live commands exist in this build
+# (not the foundation's placeholder pwccad, which only says it is not built yet).
 e2e_ready() {
-    "$PWCCA" status --help >/dev/null 2>&1 && "$PWCCA" compare --help >/dev/null 2>&1
+    "$PWCCA" status --help >/dev/null 2>&1 && "$PWCCA" compare --help >/dev/null 2>&1 &&
+        ! grep -q "daemon is not built yet" "$PWCCAD" 2>/dev/null
 }
 
 # e2e_start DB SOCK LOG [PWCCAD ARGS...]: start pwccad in the background

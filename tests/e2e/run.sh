@@ -32,7 +32,7 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 if ! e2e_ready; then
-    echo "  SKIP: this build has no working pwcca status/compare yet"
+    echo "  SKIP: this build has no working pwccad, pwcca status or pwcca compare yet"
     echo "e2e: 0 passed, 0 failed"
     exit 0
 fi
@@ -55,6 +55,7 @@ rid() { echo "(SELECT id FROM runs WHERE name = '$1')"; }
 echo "-- run a: training while the daemon watches; SIGKILL and restart mid-run"
 if ! e2e_start "$db" "$sock" "$log" --config "$conf" --watch "$root"; then
     fail "pwccad starts" "$(tail -5 "$log")"
+    echo "e2e: $PW_PASSED passed, $PW_FAILED failed"
     exit 1
 fi
 ok "pwccad starts and answers on its socket"
@@ -79,6 +80,7 @@ if e2e_start "$db" "$sock" "$log" --config "$conf" --watch "$root"; then
     ok "pwccad restarts on the same database"
 else
     fail "pwccad restarts" "$(tail -5 "$log")"
+    echo "e2e: $PW_PASSED passed, $PW_FAILED failed"
     exit 1
 fi
 

@@ -21,7 +21,7 @@ else
     # shellcheck source=../e2e/lib.sh
     source "$pp_here/../e2e/lib.sh"
     if ! e2e_ready; then
-        echo "  SKIP daemon comparison: this build has no pwccad/pwcca status yet"
+        echo "  SKIP daemon comparison: this build has no working pwccad, pwcca status or pwcca compare yet"
     elif e2e_start "$pp_dir/pwccad.db" "$pp_dir/pwccad.sock" "$pp_dir/pwccad.log" --watch "$pp_dir/runs"; then
         # 3 runs x 5 checkpoints; layers: mlp 4, conv 3, seq 2.  FINAL is in every
         # run, so each checkpoint is also scored against step 40.

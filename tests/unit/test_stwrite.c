@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "pw_checkpoint.h"
 #include "pw_stwrite.h"
 #include "pw_test.h"
 
@@ -146,6 +148,61 @@ START_TEST(bad_requests_fail_and_leave_nothing)
 }
 END_TEST
 
+START_TEST(the_checkpoint_reader_reads_back_what_was_written)
+{
+    char path[512], cut[512];
+    snprintf(path, sizeof path, "%s/roundtrip.safetensors", pw_test_tmpdir());
+    snprintf(cut, sizeof cut, "%s/cut.safetensors", pw_test_tmpdir());
+    float conv[2 * 3 * 2 * 1]; /* [N=2, C=3, H=2, W=1] */
+    for (int i = 0; i < 12; i++)
+        conv[i] = (float)i / 4;
+    const uint16_t bf[4] = {0x3f80, 0xbf80, 0x4000, 0x3e80}; /* 1, -1, 2, 0.25 */
+    const double dd[2] = {3.5, -0.125};
+    const uint64_t sconv[] = {2, 3, 2, 1}, sbf[] = {2, 2}, sdd[] = {2, 1};
+    pw_stwrite_tensor t[] = {{"conv", PW_DT_F32, 4, sconv, conv},
+                             {"bf", PW_DT_BF16, 2, sbf, bf},
+                             {"head", PW_DT_F64, 2, sdd, dd}};
+    pw_stwrite_meta meta[] = {{"step", "7"}, {"layers", "conv,bf,head"}};
+    pw_err e;
+    PW_ASSERT_OK(pw_stwrite_file(path, t, 3, meta, 2, &e), &e);
+    ck_assert_int_eq(pw_ckpt_is_complete(path, &e), 1);
+
+    pw_ckpt *c = NULL;
+    PW_ASSERT_OK(pw_ckpt_open(&c, path, NULL, &e), &e);
+    ck_assert_int_eq(pw_ckpt_format(c), PW_FMT_SAFETENSORS);
+    ck_assert_uint_eq(pw_ckpt_nlayers(c), 3);
+    ck_assert_str_eq(pw_ckpt_meta(c, "step"), "7");
+    const pw_tensor *l0 = pw_ckpt_layer(c, 0), *l1 = pw_ckpt_layer(c, 1), *l2 = pw_ckpt_layer(c, 2);
+    ck_assert_str_eq(l0->name, "conv");
+    ck_assert_str_eq(l1->name, "bf");
+    ck_assert_str_eq(l2->name, "head");
+    /* NCHW: every position of every image is a datapoint of C channels */
+    ck_assert_uint_eq(l0->rows, 4);
+    ck_assert_uint_eq(l0->cols, 3);
+    ck_assert_int_eq(l1->dtype, PW_DT_BF16);
+    double out[12];
+    PW_ASSERT_OK(pw_tensor_read_rows(l1, 0, 2, out, &e), &e);
+    ck_assert(out[0] == 1 && out[1] == -1 && out[2] == 2 && out[3] == 0.25);
+    PW_ASSERT_OK(pw_tensor_read_rows(l2, 0, 2, out, &e), &e);
+    ck_assert(out[0] == 3.5 && out[1] == -0.125);
+    /* row (n=1, h=0): channels c of image 1 at h=0 are conv[6 + 2c] */
+    PW_ASSERT_OK(pw_tensor_read_rows(l0, 2, 1, out, &e), &e);
+    ck_assert(out[0] == 1.5 && out[1] == 2.0 && out[2] == 2.5);
+    pw_ckpt_close(c);
+
+    /* the same bytes cut short are not complete: why writers must rename */
+    size_t len;
+    unsigned char *buf = slurp(path, &len);
+    FILE *f = fopen(cut, "wb");
+    ck_assert(f != NULL);
+    ck_assert_uint_eq(fwrite(buf, 1, len - 4, f), len - 4);
+    fclose(f);
+    free(buf);
+    ck_assert_int_eq(pw_ckpt_is_complete(cut, &e), 0);
+    unlink(cut);
+}
+END_TEST
+
 Suite *stwrite_suite(void)
 {
     Suite *s = suite_create("stwrite");
@@ -153,6 +210,7 @@ Suite *stwrite_suite(void)
     tcase_add_test(tc, file_layout_matches_the_format);
     tcase_add_test(tc, rewriting_replaces_the_file_in_one_step);
     tcase_add_test(tc, bad_requests_fail_and_leave_nothing);
+    tcase_add_test(tc, the_checkpoint_reader_reads_back_what_was_written);
     suite_add_tcase(s, tc);
     return s;
 }
