@@ -72,7 +72,7 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
+.PHONY: deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
         install uninstall clean unit integration
 
 all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
@@ -217,6 +217,15 @@ deps-torch: deps
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends python3-torch; \
 	  else echo "run as root: apt-get install --no-install-recommends python3-torch" >&2; exit 1; fi; }
+
+# Prometheus for the metrics test's real scrape.  Not part of `deps`: on a host
+# running systemd the package starts its own server on 0.0.0.0:9090, which a
+# plain `make check` must not do to a user's machine.  CI calls it.
+deps-prometheus: deps
+	@dpkg-query -W -f='$${Status}' prometheus 2>/dev/null | grep -q "ok installed" || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends prometheus; \
+	  else echo "run as root: apt-get install --no-install-recommends prometheus" >&2; exit 1; fi; }
 
 # ---- install -----------------------------------------------------------------------
 # Packaging-style: files only.  Afterwards, on the target system:

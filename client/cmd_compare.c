@@ -34,9 +34,9 @@ static const char compare_usage[] =
 
 /* One output row: a layer and its result. */
 typedef struct compare_row {
-    const char *layer;        /* name (borrowed from a checkpoint) */
-    const pw_tensor *a, *b;   /* the two views; one may be NULL (missing) */
-    pw_result r;              /* engine result, or status PW_MISSING / PW_READ_ERROR */
+    const char *layer;      /* name (borrowed from a checkpoint) */
+    const pw_tensor *a, *b; /* the two views; one may be NULL (missing) */
+    pw_result r;            /* engine result, or status PW_MISSING / PW_READ_ERROR */
 } compare_row;
 
 static json_t *num_or_null(double v)
@@ -51,12 +51,15 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
         const pw_result *r = &rows[i].r;
         json_t *o = json_object();
         json_object_set_new(o, "layer", json_string(rows[i].layer));
-        json_object_set_new(o, "n", rows[i].a || rows[i].b ? json_integer((json_int_t)r->n) : json_null());
+        json_object_set_new(o, "n",
+                            rows[i].a || rows[i].b ? json_integer((json_int_t)r->n) : json_null());
         json_object_set_new(o, "p", rows[i].a ? json_integer((json_int_t)r->p) : json_null());
         json_object_set_new(o, "q", rows[i].b ? json_integer((json_int_t)r->q) : json_null());
         int computed = r->status != PW_MISSING && r->status != PW_READ_ERROR;
-        json_object_set_new(o, "p_kept", computed ? json_integer((json_int_t)r->p_kept) : json_null());
-        json_object_set_new(o, "q_kept", computed ? json_integer((json_int_t)r->q_kept) : json_null());
+        json_object_set_new(o, "p_kept",
+                            computed ? json_integer((json_int_t)r->p_kept) : json_null());
+        json_object_set_new(o, "q_kept",
+                            computed ? json_integer((json_int_t)r->q_kept) : json_null());
         json_object_set_new(o, "pwcca", num_or_null(r->pwcca));
         json_object_set_new(o, "distance", num_or_null(r->distance));
         json_object_set_new(o, "mean_cca", num_or_null(r->mean_cca));
@@ -214,8 +217,8 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     int single_npy = pw_ckpt_format(ca) == PW_FMT_NPY && pw_ckpt_format(cb) == PW_FMT_NPY;
     if (single_npy) {
         /* Two .npy files: their single arrays, whatever the file names. */
-        rows[0] = (compare_row){pw_ckpt_layer(ca, 0)->name, pw_ckpt_layer(ca, 0),
-                                pw_ckpt_layer(cb, 0), {0}};
+        rows[0] = (compare_row){
+            pw_ckpt_layer(ca, 0)->name, pw_ckpt_layer(ca, 0), pw_ckpt_layer(cb, 0), {0}};
         nrows = 1;
     } else if (nwant) {
         for (size_t i = 0; i < nwant; i++) {
