@@ -50,7 +50,7 @@ DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLIENT_SRC := $(sort $(wildcard client/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-SCHEMA_SQL := $(sort $(wildcard schema/NNN_name.sql))
+SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 
