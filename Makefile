@@ -24,7 +24,7 @@ DESTDIR    ?=
 
 BUILD      ?= build
 CC         ?= cc
-PKGS       := libuv sqlite3 openblas lapacke jansson zlib
+PKGS       := libuv sqlite3 openblas lapacke jansson zlib inih
 SHELL      := /bin/bash
 
 # Third-party headers come in through -isystem so their warnings are not ours.
@@ -185,7 +185,7 @@ demo: deps all
 # ---- dependencies ----------------------------------------------------------------
 # Debian 12 packages that build, tests, fuzzing, lint, bench and demo need.
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
-            libjansson-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
+            libjansson-dev libinih-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
