@@ -129,6 +129,28 @@ START_TEST(missing_file_is_an_error)
 }
 END_TEST
 
+START_TEST(shipped_example_is_valid_and_says_the_defaults)
+{
+    pw_config c, def;
+    pw_err e;
+    pw_config_defaults(&c);
+    pw_config_defaults(&def);
+    PW_ASSERT_OK(pw_config_load(&c, "examples/pwccad.conf", &e), &e);
+    PW_ASSERT_NEAR(c.defaults.settle_s, def.defaults.settle_s, 0);
+    PW_ASSERT_NEAR(c.defaults.incomplete_s, def.defaults.incomplete_s, 0);
+    PW_ASSERT_NEAR(c.rescan_s, def.rescan_s, 0);
+    ck_assert_uint_eq(c.cache_bytes, def.cache_bytes);
+    ck_assert_uint_eq(c.defaults.metrics, def.defaults.metrics);
+    PW_ASSERT_NEAR(c.defaults.stab.theta, def.defaults.stab.theta, 0);
+    ck_assert_int_eq(c.defaults.stab.k, def.defaults.stab.k);
+    PW_ASSERT_NEAR(c.defaults.stab.hysteresis, def.defaults.stab.hysteresis, 0);
+    PW_ASSERT_NEAR(c.hook_timeout_s, def.hook_timeout_s, 0);
+    ck_assert_int_eq(c.workers, def.workers);
+    ck_assert_int_eq(c.log_level, def.log_level);
+    pw_config_free(&c);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -138,6 +160,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, run_sections_override);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, missing_file_is_an_error);
+    tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     suite_add_tcase(s, tc);
     return s;
 }
