@@ -4,7 +4,8 @@
 # Usage: bash bench/bench_daemon.sh [BUILD_DIR]      (default build)
 # Scenario (issue #5): one run, 8 layers, n = 16384 datapoints, p = 512
 # neurons, F32, 20 checkpoints renamed into the run directory at once.
-# Override with BENCH_LAYERS, BENCH_N, BENCH_P, BENCH_CKPTS; BENCH_TMP picks
+# Override with BENCH_LAYERS, BENCH_N, BENCH_P, BENCH_CKPTS, BENCH_BLAS (pwccad's
+# blas_threads: default 1 as in pwccad, 0 = cores / workers); BENCH_TMP picks
 # the scratch directory (needs layers*n*p*4*ckpts bytes: 5.4 GB by default).
 #
 # Reports checkpoints per second and the ratio of the steady-state time per
@@ -48,8 +49,10 @@ for c in range(C):
 PYEOF
 
 CORES=$(nproc)
-# dgemm rate with the BLAS thread count pwccad uses by default (cores / 1 worker).
-RATE=$(OPENBLAS_NUM_THREADS=$CORES OMP_NUM_THREADS=$CORES "$PY" - <<'PYEOF'
+BLAS=${BENCH_BLAS:-1}
+# dgemm rate with the BLAS thread count pwccad is given.
+NT=$([ "$BLAS" -gt 0 ] && echo "$BLAS" || echo "$CORES")
+RATE=$(OPENBLAS_NUM_THREADS=$NT OMP_NUM_THREADS=$NT "$PY" - <<'PYEOF'
 import time
 import numpy as np
 n = 2048
@@ -67,6 +70,7 @@ PYEOF
 cat >"$TMP/pwccad.conf" <<CONF
 settle_time = 0.2
 rescan_interval = 1
+blas_threads = $BLAS
 log_level = warning
 CONF
 "$PWCCAD" --run "$TMP/run" --db "$TMP/bench.db" --socket "$TMP/bench.sock" \

@@ -26,6 +26,7 @@ void pw_config_defaults(pw_config *c)
     c->rescan_s = PW_CFG_DEFAULT_RESCAN_S;
     c->cache_bytes = (uint64_t)PW_CFG_DEFAULT_CACHE_MB << 20;
     c->hook_timeout_s = PW_CFG_DEFAULT_HOOK_TIMEOUT;
+    c->blas_threads = PW_CFG_DEFAULT_BLAS_THREADS;
     c->log_level = 2;
     c->defaults.settle_s = PW_CFG_DEFAULT_SETTLE_S;
     c->defaults.incomplete_s = PW_CFG_DEFAULT_INCOMPLETE_S;

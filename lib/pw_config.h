@@ -39,15 +39,15 @@ typedef struct pw_config {
     size_t nruns;                                 /* entries in runs */
     double rescan_s;                              /* periodic rescan interval */
     int workers;                                  /* compute threads (0 = auto) */
-    int blas_threads;                             /* BLAS threads per worker (0 = auto) */
-    uint64_t cache_bytes;                         /* budget of cached per-layer factorizations */
-    char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH];  /* alert hook argv ("" = none) */
-    size_t nhook;                                 /* entries in hook */
-    double hook_timeout_s;                        /* the hook is killed after this */
-    int log_level;                                /* 0 error .. 3 debug */
-    pw_run_config defaults;                       /* per-run values unless overridden */
-    pw_run_config *overrides;                     /* [run NAME] sections, heap */
-    size_t noverrides;                            /* entries in overrides */
+    int blas_threads;                            /* BLAS threads per worker (0 = cores / workers) */
+    uint64_t cache_bytes;                        /* budget of cached per-layer factorizations */
+    char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
+    size_t nhook;                                /* entries in hook */
+    double hook_timeout_s;                       /* the hook is killed after this */
+    int log_level;                               /* 0 error .. 3 debug */
+    pw_run_config defaults;                      /* per-run values unless overridden */
+    pw_run_config *overrides;                    /* [run NAME] sections, heap */
+    size_t noverrides;                           /* entries in overrides */
 } pw_config;
 
 /* Defaults (docs/CONFIG.md). */
@@ -56,6 +56,10 @@ typedef struct pw_config {
 #define PW_CFG_DEFAULT_RESCAN_S     5.0
 #define PW_CFG_DEFAULT_CACHE_MB     1024
 #define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
+/* One BLAS thread: pwccad shares the machine with training jobs, and OpenBLAS
+ * threads that spin-yield against busy cores made a checkpoint 3x slower in
+ * bench/bench_daemon.sh on a loaded 2-core box.  0 = cores / workers. */
+#define PW_CFG_DEFAULT_BLAS_THREADS 1
 
 /* Fill every field with its default. */
 void pw_config_defaults(pw_config *c);
