@@ -678,12 +678,16 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         int need_x = c->present && !c->processed;
         if (!need_x && c->bad)
             continue;
+        /* The predecessor: the nearest earlier checkpoint not known to be unreadable
+         * and not deleted before it was ever stored. */
         pwd_ckpt *p = NULL;
-        for (size_t k = i; k-- > 0;)
-            if (!r->ck[k].bad || !r->ck[k].processed) {
+        for (size_t k = i; k-- > 0;) {
+            const pwd_ckpt *e = &r->ck[k];
+            if (e->processed ? !e->bad : e->present) {
                 p = &r->ck[k];
                 break;
             }
+        }
         int prev_want = 0, fin_want = 0;
         if (c->present) {
             if (p && (need_x || c->prev_ref != p->step || c->dirty_prev))
