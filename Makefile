@@ -23,9 +23,19 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
 BUILD      ?= build
+V          ?= 0
+ifeq ($(V),0)
+Q          := @
+say         = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q          :=
+say         =
+endif
 CC         ?= cc
 PKGS       := libuv sqlite3 openblas lapacke jansson zlib inih
 SHELL      := /bin/bash
+# libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
+PKGS       += libh2o
 
 # Third-party headers come in through -isystem so their warnings are not ours.
 PKG_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
@@ -62,14 +72,14 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
+.PHONY: deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
         install uninstall clean unit integration
 
 all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # The schema's .sql files stay the source of truth; this embeds them as C strings.
 $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
@@ -87,25 +97,25 @@ $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
 
 $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c lib/pw_schema.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libpwcca.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/pwccad: $(DAEMON_OBJ) $(BUILD)/libpwcca.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/pwcca: $(CLIENT_OBJ) $(BUILD)/libpwcca.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
 
 # Unit suites: every tests/unit/test_NAME.c defines `Suite *NAME_suite(void)`.
 $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
@@ -115,11 +125,11 @@ $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/gen/suites.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/unit_tests: $(UNIT_OBJ) $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS) $(CHECK_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libpwcca.a $(PKG_LIBS) $(CHECK_LIBS)
 
 # ---- tests ----------------------------------------------------------------
 # PW_REFERENCE points the tests at shared/reference (beside the clone by default).
@@ -131,12 +141,12 @@ check: deps
 
 check-run: all $(BUILD)/tests/unit_tests
 	@echo "== unit suites ($(BUILD)) =="
-	CK_DEFAULT_TIMEOUT=600 $(BUILD)/tests/unit_tests
+	@CK_DEFAULT_TIMEOUT=600 $(BUILD)/tests/unit_tests
 	@echo "== integration tests ($(BUILD)) =="
-	BUILD=$(abspath $(BUILD)) bash tests/integration/run.sh
+	@BUILD=$(abspath $(BUILD)) bash tests/integration/run.sh
 
 sanitize: deps
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) BUILD=build-san SAN=1 check-run
 
 # ---- lint -------------------------------------------------------------------
@@ -187,6 +197,7 @@ demo: deps all
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
             libjansson-dev libinih-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
+DEB_PKGS += libh2o-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -207,16 +218,60 @@ deps-torch: deps
 	    apt-get install -y -q --no-install-recommends python3-torch; \
 	  else echo "run as root: apt-get install --no-install-recommends python3-torch" >&2; exit 1; fi; }
 
+# Prometheus for the metrics test's real scrape.  Not part of `deps`: on a host
+# running systemd the package starts its own server on 0.0.0.0:9090, which a
+# plain `make check` must not do to a user's machine.  CI calls it.
+deps-prometheus: deps
+	@dpkg-query -W -f='$${Status}' prometheus 2>/dev/null | grep -q "ok installed" || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends prometheus; \
+	  else echo "run as root: apt-get install --no-install-recommends prometheus" >&2; exit 1; fi; }
+
 # ---- install -----------------------------------------------------------------------
+# Packaging-style: files only.  Afterwards, on the target system:
+#   systemd-sysusers && systemd-tmpfiles --create pwccad.conf && systemctl daemon-reload
+# (docs/SERVICE.md).  Config files an admin writes in $(SYSCONFDIR)/pwccad survive
+# uninstall; only the shipped .example files are removed.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR         ?= $(DATADIR)/doc/pwccad
+SCHEMA_FILES   := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
+EXAMPLE_CONF   := $(wildcard examples/pwccad.conf)
+DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf
+# The units name /usr/sbin/pwccad and /etc/pwccad; point them at this install.
+UNIT_SED       := -e 's|/usr/sbin/pwccad|$(SBINDIR)/pwccad|g' -e 's|/etc/pwccad|$(SYSCONFDIR)/pwccad|g'
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/pwccad/schema
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/pwccad/schema \
+	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/pwccad $(DESTDIR)$(SYSCONFDIR)/profile.d \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/pwccad $(DESTDIR)$(SBINDIR)/pwccad
 	install -m 0755 $(BUILD)/pwcca $(DESTDIR)$(BINDIR)/pwcca
-	install -m 0644 $(SCHEMA_SQL) $(DESTDIR)$(DATADIR)/pwccad/schema/
+	install -m 0644 $(SCHEMA_FILES) $(DESTDIR)$(DATADIR)/pwccad/schema/
+	for u in pwccad.service pwccad@.service; do \
+	  sed $(UNIT_SED) systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 0644 systemd/pwccad.sysusers $(DESTDIR)$(SYSUSERSDIR)/pwccad.conf
+	install -m 0644 systemd/pwccad.tmpfiles $(DESTDIR)$(TMPFILESDIR)/pwccad.conf
+	install -m 0644 systemd/pwccad.env $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.env.example
+	$(if $(EXAMPLE_CONF),install -m 0644 $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.conf.example)
+	install -m 0644 systemd/profile.d-pwccad.sh $(DESTDIR)$(SYSCONFDIR)/profile.d/pwccad.sh
+	install -m 0644 man/pwcca.1 $(DESTDIR)$(MANDIR)/man1/pwcca.1
+	install -m 0644 man/pwccad.8 $(DESTDIR)$(MANDIR)/man8/pwccad.8
+	install -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/pwccad $(DESTDIR)$(BINDIR)/pwcca
-	rm -rf $(DESTDIR)$(DATADIR)/pwccad
+	rm -rf $(DESTDIR)$(DATADIR)/pwccad $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/pwccad.service $(DESTDIR)$(SYSTEMDUNITDIR)/pwccad@.service
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/pwccad.conf $(DESTDIR)$(TMPFILESDIR)/pwccad.conf
+	rm -f $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.env.example $(DESTDIR)$(SYSCONFDIR)/pwccad/pwccad.conf.example
+	rm -f $(DESTDIR)$(SYSCONFDIR)/profile.d/pwccad.sh
+	rm -f $(DESTDIR)$(MANDIR)/man1/pwcca.1 $(DESTDIR)$(MANDIR)/man8/pwccad.8
+	rmdir $(DESTDIR)$(SYSCONFDIR)/pwccad 2>/dev/null || true
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "pwcca.h"
 
 typedef struct command {
@@ -15,6 +16,21 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"compare", pwcca_cmd_compare, "A B [--layer L]... [--metrics M] [--json]",
+     "compare two checkpoint files offline"},
+    {"runs", pwcca_cmd_runs, "[--format F]", "runs, their state and progress"},
+    {"layers", pwcca_cmd_layers, "RUN [--format F]", "layers bottom first, status, stable step"},
+    {"curve", pwcca_cmd_curve, "RUN [--layer L]... [--ref R] [--format F]",
+     "distance time series: table, csv, json"},
+    {"convergence", pwcca_cmd_convergence, "RUN [--tau T] [--format F]",
+     "when layers settled; bottom-up or not"},
+    {"plot", pwcca_cmd_plot, "RUN [-o FILE.svg] [--ref R] [--kind K]",
+     "settling picture: SVG or terminal"},
+    {"alerts", pwcca_cmd_alerts, "[RUN] [--follow] [--format F]",
+     "stability alerts, live with --follow"},
+    {"status", pwcca_cmd_status, "[--format F]", "the running daemon's status"},
+    {"finalize", pwcca_cmd_finalize, "RUN [--step S]", "declare a run final, backfill scores"},
+    {"rescan", pwcca_cmd_rescan, "", "make the daemon rescan its directories"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -24,7 +40,7 @@ static void usage(FILE *f)
                "Query pwccad's convergence data and compare checkpoints offline.\n\n"
                "Commands:\n");
     for (const command *c = commands; c->name; c++)
-        fprintf(f, "  %-12s %-40s %s\n", c->name, c->args, c->summary);
+        fprintf(f, "  %-12s %-42s %s\n", c->name, c->args, c->summary);
     fprintf(f, "\nOptions:\n"
                "  --db FILE       database (default: $PWCCAD_DB, $STATE_DIRECTORY/pwccad.db,\n"
                "                  ${XDG_STATE_HOME:-~/.local/state}/pwccad/pwccad.db)\n"

@@ -14,4 +14,6 @@ typedef struct pwcca_opts {
  * 0 ok, 1 error, 2 usage error. */
 typedef int (*pwcca_cmd_fn)(const pwcca_opts *o, int argc, char **argv);
 
+int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv);
+
 #endif

@@ -31,8 +31,8 @@ enum {
     PW_M_ALL = 0xFu
 };
 
-/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated) into bits.
- * Returns 0, or -1 with err naming the unknown metric. */
+/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated; "all" for the
+ * four) into bits.  Returns 0, or -1 with err naming the unknown metric. */
 int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err);
 
 typedef struct pw_result {
@@ -56,12 +56,16 @@ void pw_result_init(pw_result *r);
 void pw_result_free(pw_result *r);
 
 /* A source of rows: read(ctx, row0, nrows, out) writes nrows x ncols doubles,
- * row-major, and returns 0, or -1 with err set. */
+ * row-major, and returns 0, or -1 with err set.  The engine asks for the rows
+ * in order, one chunk at a time, from one thread.  Fields after ctx are
+ * optional: zero them (designated initializers do) to get the defaults. */
 typedef struct pw_rows {
     uint64_t nrows; /* n */
     uint64_t ncols; /* p */
     int (*read)(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err);
-    void *ctx; /* passed to read */
+    void *ctx;         /* passed to read */
+    const double *mem; /* or: rows in memory, row-major n x ncols, used in place */
+    size_t chunk_rows; /* most rows per read call; 0 = PW_CHUNK_ROWS */
 } pw_rows;
 
 /* Rows of a tensor view (pw_tensor_read_rows). */
@@ -69,7 +73,21 @@ pw_rows pw_rows_from_tensor(const pw_tensor *t);
 /* Rows of a row-major n x p matrix of doubles in memory. */
 pw_rows pw_rows_from_matrix(const double *a, uint64_t n, uint64_t p);
 
-/* Cached per-(checkpoint, layer) state. */
+/* Cached per-(checkpoint, layer) state: n, column means, the kept (non-constant)
+ * columns, their centred Gram, and -- computed when a metric first needs them --
+ * the equilibrated eigen-whitening (PWCCA, mean CCA) and the raw eigenbasis
+ * (SVCCA).  A side depends only on its own rows, never on the other side.
+ *
+ * How the daemon uses it: for checkpoint t it keeps side[t] per layer and
+ * scores the pair (t, t-1) with
+ *     pw_engine_compare(rows_t, rows_t1, m, &side[t], &side[t-1], &r, &err);
+ * (side[t] is NULL the first time, so the call fills it), then the pair
+ * (t+1, t) with &side[t+1] (NULL, filled) and &side[t] (filled, reused): the
+ * Gram and factorization of t are computed once, and each pair costs one
+ * syrk for the new checkpoint, one cross gemm and the O(p^3) per-pair work.
+ * side[t-1] can be freed once (t, t-1) is scored.  Calls sharing a side must
+ * not run concurrently (a call may complete the side's lazy factorizations).
+ * A side is not stored when the rows held a NaN or Inf. */
 typedef struct pw_side pw_side;
 /* Heap bytes held, for the daemon's cache budget. */
 size_t pw_side_bytes(const pw_side *s);
@@ -81,12 +99,21 @@ void pw_side_free(pw_side *s);
  * recomputed; if it is NULL and the pointer is not, the side is stored there
  * for the caller to keep (and free).  Returns 0 whenever *out holds a result --
  * including statuses such as insufficient_datapoints, nonfinite or n_mismatch,
- * whose message says what and where -- and -1 only when reading rows failed
- * (err says why). */
+ * whose message says what and where -- and -1 only when reading rows failed,
+ * memory ran out, a layer is wider than PW_MAX_NEURONS or a cached side does
+ * not match its rows (err says why).  *out is initialised by the call; free it
+ * with pw_result_free.  rank_x, rank_y and rho are filled when PWCCA or mean
+ * CCA was computed (0 / empty otherwise). */
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err);
 
 /* BLAS threads for this process (0 = default: cores / worker threads, >= 1). */
 void pw_engine_set_blas_threads(int n);
+/* Threads that call pw_engine_compare concurrently (default 1); the default
+ * BLAS thread count divides the cores among them.  Call before
+ * pw_engine_set_blas_threads(0). */
+void pw_engine_set_workers(int workers);
+/* BLAS threads now in effect. */
+int pw_engine_blas_threads(void);
 
 #endif

@@ -29,4 +29,20 @@
 #define PW_SOCK_MAX_REQUEST 65536 /* bytes in one request line */
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
 
+/* Client ---------------------------------------------------------------------- */
+#define PW_CONV_DEFAULT_TAU   0.05 /* distance to final under which a layer counts as settled */
+#define PW_CONV_BOTTOM_UP_RHO 0.5  /* Spearman rho from which convergence is called bottom-up */
+#define PW_SOCK_MAX_RESPONSE                                                                       \
+    (16u << 20)                   /* bytes in one response or event line the client reads          \
+                                   */
+#define PW_SOCK_TIMEOUT_MS 10000  /* how long the client waits for a daemon's answer */
+#define PW_DB_READ_BUSY_MS 5000   /* how long a client read waits out the daemon's locks */
+#define PW_PLOT_MAX_STEPS  100000 /* checkpoints one plot draws */
+
+/* Metrics endpoint (--metrics, lib/pw_metrics_http.c) ------------------------ */
+#define PW_HTTP_MAX_CONNS      16    /* simultaneous scrape connections */
+#define PW_HTTP_REQ_TIMEOUT_MS 10000 /* ms a request (or an idle keep-alive) may take */
+#define PW_HTTP_STOP_GRACE_MS  1000  /* ms open connections get at stop before a reset */
+#define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
+
 #endif

@@ -1,0 +1,398 @@
+/* bench_engine.c -- how fast the similarity engine is against this machine's
+ * own dgemm rate.
+ *
+ * Usage: bench_engine              (all cases; PW_BENCH_QUICK=1 for small ones)
+ *        bench_engine --case I R   (one case, run by the parent; R = dgemm GFLOP/s)
+ *
+ * The parent measures square dgemm (2048^3), then runs each case in a fresh
+ * child process so that each peak RSS is that case's own.  A case generates
+ * f32 activations (X, and Y partly driven by X), wraps them as pw_tensor
+ * views -- in memory, or a raw f32 file on disk mapped with mmap for the
+ * largest n -- and times pw_engine_compare three ways: CKA alone (the Gram
+ * pass plus O(p^2) norms: the pass time), PWCCA alone, and all four metrics.
+ * What is not the pass is LAPACK and the per-pair p^3 BLAS.  For the mapped
+ * file, pages already consumed are dropped (MADV_DONTNEED) so that the peak
+ * RSS shows the engine's own memory, not the page cache.
+ *
+ * Environment: PW_BENCH_SUMMARY=file appends "key value" lines for bench/run.sh;
+ * PW_BENCH_DUMP=dir writes the numpy comparison case as dir/X.f32, dir/Y.f32. */
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pw_engine.h"
+
+typedef struct bench_case {
+    uint64_t n;     /* datapoints */
+    uint64_t p, q;  /* neurons */
+    int on_disk;    /* 1: stream from an mmap'd f32 file */
+    int numpy_case; /* 1: the case bench/numpy_ref.py is compared on */
+} bench_case;
+
+static const bench_case full_cases[] = {
+    {5000, 256, 256, 0, 0},     {10000, 512, 512, 0, 0},   {20000, 1024, 1024, 0, 1},
+    {102400, 1024, 1024, 0, 0}, {1000000, 256, 256, 1, 0},
+};
+static const bench_case quick_cases[] = {
+    {5000, 256, 256, 0, 1},
+    {20000, 512, 512, 0, 0},
+    {200000, 256, 256, 1, 0},
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int quick(void)
+{
+    const char *q = getenv("PW_BENCH_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+static double dgemm_rate(void)
+{
+    const int n = 2048;
+    size_t nn = (size_t)n * n;
+    double *a = malloc(nn * sizeof(double)), *b = malloc(nn * sizeof(double));
+    double *c = malloc(nn * sizeof(double)), best = 1e30;
+    if (!a || !b || !c) {
+        fprintf(stderr, "bench_engine: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = (double)(i % 17) - 8.0;
+        b[i] = (double)(i % 13) * 0.25;
+    }
+    for (int r = 0; r < 3; r++) {
+        double t = now();
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0, c, n);
+        t = now() - t;
+        best = t < best ? t : best;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+/* ---- data ----------------------------------------------------------------- */
+
+typedef struct gen {
+    uint64_t s; /* xorshift64 state */
+} gen;
+
+static float uniform(gen *g)
+{
+    g->s ^= g->s << 13;
+    g->s ^= g->s >> 7;
+    g->s ^= g->s << 17;
+    return (float)((double)(g->s >> 11) * 0x1p-53 * 2.0 - 1.0);
+}
+
+/* Rows [row0, row0 + m) of X and Y: X uniform noise, Y half a copy of X's
+ * columns plus noise, so that the correlations are neither 0 nor 1. */
+static void fill(gen *g, const bench_case *c, size_t m, float *x, float *y)
+{
+    for (size_t i = 0; i < m; i++) {
+        float *xr = x + i * c->p, *yr = y + i * c->q;
+        for (uint64_t j = 0; j < c->p; j++)
+            xr[j] = uniform(g);
+        for (uint64_t j = 0; j < c->q; j++)
+            yr[j] = 0.6f * xr[j % c->p] + 0.8f * uniform(g);
+    }
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Where a case's activations live. */
+typedef struct layer_pair {
+    float *x, *y;                /* the f32 data (heap or mmap) */
+    size_t xbytes, ybytes;       /* their sizes */
+    int mapped;                  /* 1 when x, y are file mappings */
+    char xpath[256], ypath[256]; /* the files, when mapped */
+} layer_pair;
+
+static void *map_file(const char *path, size_t bytes)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    void *m = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static int make_data(const bench_case *c, layer_pair *lp)
+{
+    gen g = {0x9e3779b97f4a7c15ull};
+    memset(lp, 0, sizeof *lp);
+    lp->xbytes = c->n * c->p * sizeof(float);
+    lp->ybytes = c->n * c->q * sizeof(float);
+    if (!c->on_disk) {
+        lp->x = malloc(lp->xbytes);
+        lp->y = malloc(lp->ybytes);
+        if (!lp->x || !lp->y)
+            return -1;
+        fill(&g, c, c->n, lp->x, lp->y);
+        return 0;
+    }
+    /* Written a block at a time, so the generator never holds the layer. */
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(lp->xpath, sizeof lp->xpath, "%s/pw_bench_%d.X.f32", dir, (int)getpid());
+    snprintf(lp->ypath, sizeof lp->ypath, "%s/pw_bench_%d.Y.f32", dir, (int)getpid());
+    int fx = open(lp->xpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fy = open(lp->ypath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    size_t block = 8192;
+    float *bx = malloc(block * c->p * sizeof(float)), *by = malloc(block * c->q * sizeof(float));
+    int rc = fx >= 0 && fy >= 0 && bx && by ? 0 : -1;
+    for (uint64_t r = 0; rc == 0 && r < c->n; r += block) {
+        size_t m = c->n - r < block ? (size_t)(c->n - r) : block;
+        fill(&g, c, m, bx, by);
+        if (write_all(fx, bx, m * c->p * sizeof(float)) != 0 ||
+            write_all(fy, by, m * c->q * sizeof(float)) != 0)
+            rc = -1;
+    }
+    free(bx);
+    free(by);
+    if (fx >= 0)
+        close(fx);
+    if (fy >= 0)
+        close(fy);
+    if (rc != 0)
+        return -1;
+    lp->x = map_file(lp->xpath, lp->xbytes);
+    lp->y = map_file(lp->ypath, lp->ybytes);
+    lp->mapped = 1;
+    return lp->x && lp->y ? 0 : -1;
+}
+
+static void free_data(layer_pair *lp)
+{
+    if (lp->mapped) {
+        if (lp->x)
+            munmap(lp->x, lp->xbytes);
+        if (lp->y)
+            munmap(lp->y, lp->ybytes);
+        unlink(lp->xpath);
+        unlink(lp->ypath);
+    } else {
+        free(lp->x);
+        free(lp->y);
+    }
+}
+
+static void tensor_of(pw_tensor *t, const char *name, const float *data, uint64_t n, uint64_t p)
+{
+    pw_err e;
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dtype = PW_DT_F32;
+    t->ndim = 2;
+    t->shape[0] = n;
+    t->shape[1] = p;
+    t->data = (const unsigned char *)data;
+    t->nbytes = n * p * sizeof(float);
+    if (pw_tensor_finish(t, &e) != 0) {
+        fprintf(stderr, "bench_engine: %s\n", e.msg);
+        exit(1);
+    }
+}
+
+/* A mapped tensor whose pages are released once the engine has read them. */
+typedef struct dropping_rows {
+    const pw_tensor *t; /* the mapped view */
+    pw_rows inner;      /* its pw_rows_from_tensor source */
+    char *map;          /* the mapping (page-aligned), for madvise */
+} dropping_rows;
+
+static int dropping_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
+{
+    dropping_rows *d = ctx;
+    if (d->inner.read(d->inner.ctx, row0, nrows, out, err) != 0)
+        return -1;
+    size_t rowbytes = d->t->cols * sizeof(float), page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t lo = (row0 * rowbytes + page - 1) / page * page;
+    size_t hi = (row0 + nrows) * rowbytes / page * page;
+    if (hi > lo)
+        madvise(d->map + lo, hi - lo, MADV_DONTNEED);
+    return 0;
+}
+
+/* ---- one case ----------------------------------------------------------------- */
+
+static void summary(const char *key, const bench_case *c, double v)
+{
+    const char *path = getenv("PW_BENCH_SUMMARY");
+    FILE *f = path && *path ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    fprintf(f, "%s %llux%llux%llu %.12g\n", key, (unsigned long long)c->n, (unsigned long long)c->p,
+            (unsigned long long)c->q, v);
+    fclose(f);
+}
+
+static void dump_for_numpy(const bench_case *c, const layer_pair *lp)
+{
+    const char *dir = getenv("PW_BENCH_DUMP");
+    if (!dir || !*dir || !c->numpy_case)
+        return;
+    char path[512];
+    const float *arr[2] = {lp->x, lp->y};
+    size_t bytes[2] = {lp->xbytes, lp->ybytes};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%c.f32", dir, i ? 'Y' : 'X');
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write_all(fd, arr[i], bytes[i]) != 0)
+            fprintf(stderr, "bench_engine: cannot write %s\n", path);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+static double timed(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_result *r)
+{
+    pw_err e;
+    double t = now();
+    if (pw_engine_compare(x, y, metrics, NULL, NULL, r, &e) != 0) {
+        fprintf(stderr, "bench_engine: %s\n", e.msg);
+        exit(1);
+    }
+    t = now() - t;
+    if (r->status != PW_OK) {
+        fprintf(stderr, "bench_engine: status %s: %s\n", pw_status_name(r->status), r->message);
+        exit(1);
+    }
+    return t;
+}
+
+static int run_case(const bench_case *c, double gemm)
+{
+    layer_pair lp;
+    if (make_data(c, &lp) != 0) {
+        fprintf(stderr, "bench_engine: cannot prepare %llu x %llu data\n", (unsigned long long)c->n,
+                (unsigned long long)c->p);
+        free_data(&lp);
+        return 1;
+    }
+    dump_for_numpy(c, &lp);
+    pw_tensor tx, ty;
+    tensor_of(&tx, "x", lp.x, c->n, c->p);
+    tensor_of(&ty, "y", lp.y, c->n, c->q);
+    dropping_rows dx = {&tx, pw_rows_from_tensor(&tx), (char *)lp.x};
+    dropping_rows dy = {&ty, pw_rows_from_tensor(&ty), (char *)lp.y};
+    pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+    if (c->on_disk) {
+        rx = (pw_rows){.nrows = c->n, .ncols = c->p, .read = dropping_read, .ctx = &dx};
+        ry = (pw_rows){.nrows = c->n, .ncols = c->q, .read = dropping_read, .ctx = &dy};
+    }
+    /* Every timing is the best of several runs (the machine is shared); the
+     * three kinds of run are interleaved so that a busy spell hits all. */
+    double work = (double)c->n * (double)(c->p + c->q) * (double)(c->p + c->q);
+    int reps = work < 2e10 ? 5 : quick() ? 2 : 3;
+    double t_pass = 1e30, t_pw = 1e30, t_all = 1e30;
+    pw_result r;
+    double pwcca = NAN;
+    for (int i = 0; i < reps; i++) {
+        double t = timed(&rx, &ry, PW_M_CKA, &r);
+        pw_result_free(&r);
+        t_pass = t < t_pass ? t : t_pass;
+        t = timed(&rx, &ry, PW_M_PWCCA, &r);
+        pwcca = r.pwcca;
+        pw_result_free(&r);
+        t_pw = t < t_pw ? t : t_pw;
+        t = timed(&rx, &ry, PW_M_ALL, &r);
+        pw_result_free(&r);
+        t_all = t < t_all ? t : t_all;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0;
+    double rate = work / t_pass / 1e9;
+    const char *src = c->on_disk ? "file" : "mem";
+    double tt[2] = {t_pw, t_all};
+    const char *names[2] = {"pwcca", "all4"};
+    for (int i = 0; i < 2; i++)
+        printf("%8llu %5llu %5llu %-4s %-5s %10.1f %9.1f %8.1f %6.0f%% %6.0f%% %7.2f %8.1f\n",
+               (unsigned long long)c->n, (unsigned long long)c->p, (unsigned long long)c->q, src,
+               names[i], tt[i] * 1e3, t_pass * 1e3, rate, 100.0 * t_pass / tt[i],
+               100.0 * (tt[i] - t_pass) / tt[i], rate / gemm, rss);
+    fflush(stdout);
+    summary("engine_pass_ms", c, t_pass * 1e3);
+    summary("engine_pwcca_ms", c, t_pw * 1e3);
+    summary("engine_all_ms", c, t_all * 1e3);
+    summary("engine_pass_gflops", c, rate);
+    summary("engine_peak_rss_mb", c, rss);
+    if (c->numpy_case)
+        summary("engine_pwcca_value", c, pwcca);
+    free_data(&lp);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    pw_engine_set_blas_threads(0);
+    const bench_case *cases = quick() ? quick_cases : full_cases;
+    size_t ncases = quick() ? sizeof quick_cases / sizeof quick_cases[0]
+                            : sizeof full_cases / sizeof full_cases[0];
+    if (argc == 4 && strcmp(argv[1], "--case") == 0) {
+        size_t i = strtoul(argv[2], NULL, 10);
+        if (i >= ncases)
+            return 2;
+        return run_case(&cases[i], strtod(argv[3], NULL));
+    }
+    double gemm = dgemm_rate();
+    printf("engine benchmark: %d BLAS threads, dgemm 2048^3 = %.1f GFLOP/s%s\n",
+           pw_engine_blas_threads(), gemm, quick() ? " (quick mode)" : "");
+    printf("pass = CKA-only run (one streaming Gram pass); rest = LAPACK + per-pair p^3 BLAS\n");
+    printf("%8s %5s %5s %-4s %-5s %10s %9s %8s %7s %7s %7s %8s\n", "n", "p", "q", "src", "metric",
+           "wall_ms", "pass_ms", "pass_GF", "pass%", "rest%", "pass/mm", "rss_MB");
+    fflush(stdout);
+    int failed = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        char idx[32], rate[64];
+        snprintf(idx, sizeof idx, "%zu", i);
+        snprintf(rate, sizeof rate, "%.6g", gemm);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", argv[0], "--case", idx, rate, (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed = 1;
+    }
+    const char *path = getenv("PW_BENCH_SUMMARY");
+    FILE *f = path && *path ? fopen(path, "a") : NULL;
+    if (f) {
+        fprintf(f, "dgemm_gflops all %.6g\n", gemm);
+        fclose(f);
+    }
+    return failed;
+}

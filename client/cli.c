@@ -1,0 +1,309 @@
+/* cli.c -- shared helpers of the query subcommands (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pw_paths.h"
+#include "pw_plot.h"
+
+int pwcca_fail(const char *fmt, ...)
+{
+    char msg[2 * PW_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pwcca: %s\n", msg);
+    return PWCCA_ERROR;
+}
+
+int pwcca_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[2 * PW_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pwcca %s: %s\nTry 'pwcca %s --help'.\n", cmd, msg, cmd);
+    return PWCCA_USAGE;
+}
+
+int pwcca_bad_option(const char *cmd, char **argv)
+{
+    if (optopt && optopt != '?')
+        return pwcca_usage(cmd, "option '-%c' is unknown or lacks its value", optopt);
+    return pwcca_usage(cmd, "option '%s' is unknown or lacks its value", argv[optind - 1]);
+}
+
+int pwcca_open(const pwcca_opts *o, pw_query **q)
+{
+    char path[4096];
+    pw_err err = {""};
+    if (pw_paths_db(o->db, path, sizeof path, &err) != 0 || pw_query_open(path, q, &err) != 0)
+        return pwcca_fail("%s", err.msg);
+    return PWCCA_OK;
+}
+
+int pwcca_open_run(const pwcca_opts *o, const char *name, pw_query **q, pw_run_info *run)
+{
+    pw_err err = {""};
+    if (pwcca_open(o, q) != PWCCA_OK)
+        return PWCCA_ERROR;
+    if (pw_query_find_run(*q, name, run, &err) != 0) {
+        pw_query_close(*q);
+        *q = NULL;
+        return pwcca_fail("%s", err.msg);
+    }
+    return PWCCA_OK;
+}
+
+int pwcca_choice(const char *arg, const char *const *choices)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(arg, choices[i]) == 0)
+            return i;
+    return -1;
+}
+
+int pwcca_parse_step(const char *arg, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int pwcca_parse_double(const char *arg, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+json_t *pwcca_json_real(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *pwcca_json_count(int64_t v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+json_t *pwcca_json_step(int64_t v)
+{
+    return v == PW_QUERY_NO_STEP ? json_null() : json_integer(v);
+}
+
+json_t *pwcca_json_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not UTF-8: replace the bad bytes with U+FFFD rather than drop the field. */
+    char *clean = malloc(3 * strlen(s) + 1), *o = clean;
+    if (!clean)
+        return NULL;
+    while (*s) {
+        uint32_t c;
+        size_t n = pw_plot_utf8_next(s, &c);
+        if (c == 0xFFFD && n == 1) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+        } else {
+            memcpy(o, s, n);
+            o += n;
+        }
+        s += n;
+    }
+    *o = '\0';
+    j = json_string(clean);
+    free(clean);
+    return j;
+}
+
+static int print_json(json_t *v, size_t flags)
+{
+    if (!v)
+        return pwcca_fail("out of memory building JSON");
+    int rc = json_dumpf(v, stdout, flags | JSON_REAL_PRECISION(17));
+    json_decref(v);
+    if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+        return pwcca_fail("cannot write to standard output: %s", strerror(errno));
+    return PWCCA_OK;
+}
+
+int pwcca_print_json(json_t *v)
+{
+    return print_json(v, JSON_INDENT(2));
+}
+
+int pwcca_print_json_line(json_t *v)
+{
+    return print_json(v, JSON_COMPACT);
+}
+
+const char *pwcca_fmt_real(char *buf, size_t len, double v)
+{
+    if (isnan(v))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.6g", v);
+    return buf;
+}
+
+const char *pwcca_fmt_step(char *buf, size_t len, int64_t v)
+{
+    if (v == PW_QUERY_NO_STEP)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%" PRId64, v);
+    return buf;
+}
+
+const char *pwcca_fmt_time(char *buf, size_t len, double t)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    if (!isfinite(t) || !gmtime_r(&s, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+void pwcca_csv_field(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* ---- tables --------------------------------------------------------------- */
+
+int pwcca_table_init(pwcca_table *t, size_t ncols, const char *const *header, unsigned right)
+{
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols;
+    t->right = right;
+    return pwcca_table_row(t, header);
+}
+
+int pwcca_table_row(pwcca_table *t, const char *const *cells)
+{
+    if ((t->nrows + 1) * t->ncols > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64 * t->ncols;
+        char **c = realloc(t->cells, cap * sizeof *c);
+        if (!c)
+            return -1;
+        t->cells = c;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->ncols; i++) {
+        const char *s = cells[i] ? cells[i] : "-";
+        char *d = strdup(s);
+        if (!d) {
+            while (i-- > 0)
+                free(t->cells[t->nrows * t->ncols + i]);
+            return -1;
+        }
+        /* Control characters would reach the terminal: show them as '?'. */
+        for (char *p = d; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        t->cells[t->nrows * t->ncols + i] = d;
+    }
+    t->nrows++;
+    return 0;
+}
+
+/* Display columns of a UTF-8 string (code points; continuation bytes skipped). */
+static size_t width_of(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+void pwcca_table_print(pwcca_table *t, FILE *f)
+{
+    size_t *w = calloc(t->ncols ? t->ncols : 1, sizeof *w);
+    if (!w) {
+        pwcca_table_free(t);
+        return;
+    }
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            size_t n = width_of(t->cells[r * t->ncols + c]);
+            w[c] = n > w[c] ? n : w[c];
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            size_t pad = w[c] - width_of(s);
+            int last = c + 1 == t->ncols;
+            if (t->right & (1u << c))
+                fprintf(f, "%*s%s", (int)pad, "", s);
+            else
+                fprintf(f, "%s%*s", s, last ? 0 : (int)pad, "");
+            fputs(last ? "\n" : "  ", f);
+        }
+    }
+    free(w);
+    pwcca_table_free(t);
+}
+
+void pwcca_table_free(pwcca_table *t)
+{
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+static int progress_shown; /* a progress line is on stderr */
+
+void pwcca_progress(void *what, size_t rows)
+{
+    if (rows < 4096 || !isatty(STDERR_FILENO))
+        return;
+    fprintf(stderr, "\rpwcca: reading %s... %zu rows", what ? (const char *)what : "rows", rows);
+    fflush(stderr);
+    progress_shown = 1;
+}
+
+void pwcca_progress_done(void)
+{
+    if (progress_shown)
+        fputs("\r\x1b[K", stderr);
+    progress_shown = 0;
+}

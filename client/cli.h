@@ -1,0 +1,96 @@
+/* cli.h -- what the query subcommands share: opening the database, argument
+ * parsing conventions, tables, JSON and CSV output, progress on a tty.
+ *
+ * Conventions every subcommand follows: `--help` prints its usage on stdout
+ * and exits 0; a bad argument prints one line naming it plus a hint and
+ * exits 2; any other failure prints "pwcca: <sentence>" on stderr and exits 1.
+ * Strings from the database are printed verbatim only in JSON and CSV (which
+ * escape them); tables replace control characters so a name cannot drive the
+ * terminal. */
+#ifndef PWCCA_CLI_H
+#define PWCCA_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "pw_query.h"
+#include "pwcca.h"
+
+/* The subcommands of issue 6, one per client/cmd_NAME.c. */
+int pwcca_cmd_runs(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_layers(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_convergence(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_alerts(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv);
+
+/* Exit statuses. */
+#define PWCCA_OK    0
+#define PWCCA_ERROR 1
+#define PWCCA_USAGE 2
+
+/* "pwcca: <message>" on stderr; returns PWCCA_ERROR. */
+int pwcca_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "pwcca CMD: <message>" and a --help hint on stderr; returns PWCCA_USAGE. */
+int pwcca_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Message for an option getopt_long rejected (after it returned '?' or ':'). */
+int pwcca_bad_option(const char *cmd, char **argv);
+
+/* Open the database --db / PWCCAD_DB / default names; prints the error. */
+int pwcca_open(const pwcca_opts *o, pw_query **q);
+/* Open the database and find RUN in it; prints the error.  On success the
+ * caller closes *q and clears *run. */
+int pwcca_open_run(const pwcca_opts *o, const char *name, pw_query **q, pw_run_info *run);
+/* Parse "previous"/"final" or "table"/"csv"/"json" style choices: index into
+ * choices (NULL-terminated), or -1. */
+int pwcca_choice(const char *arg, const char *const *choices);
+/* Parse a non-negative integer step or a finite double; 0 ok, -1 bad. */
+int pwcca_parse_step(const char *arg, int64_t *out);
+int pwcca_parse_double(const char *arg, double *out);
+
+/* JSON helpers: NAN/-1/PW_QUERY_NO_STEP become null. */
+json_t *pwcca_json_real(double v);
+json_t *pwcca_json_count(int64_t v);
+json_t *pwcca_json_step(int64_t v);
+json_t *pwcca_json_str(const char *s);
+/* Print v with 17 significant digits, indented, and a newline; steals v. */
+int pwcca_print_json(json_t *v);
+/* One line of compact JSON; steals v. */
+int pwcca_print_json_line(json_t *v);
+
+/* Format a value for a table: "-" for NAN, else up to 6 significant digits. */
+const char *pwcca_fmt_real(char *buf, size_t len, double v);
+const char *pwcca_fmt_step(char *buf, size_t len, int64_t v);
+/* Unix seconds as ISO 8601 UTC ("2026-11-29T05:12:15Z"). */
+const char *pwcca_fmt_time(char *buf, size_t len, double t);
+/* Write one CSV field per RFC 4180 (quoted when it holds , " CR or LF). */
+void pwcca_csv_field(FILE *f, const char *s);
+
+/* A simple aligned table: columns sized to their widest cell. */
+typedef struct pwcca_table {
+    size_t ncols;   /* columns */
+    size_t nrows;   /* rows, header included */
+    size_t cap;     /* cells allocated */
+    char **cells;   /* nrows * ncols copies */
+    unsigned right; /* bit i set: column i right-aligned (numbers) */
+} pwcca_table;
+/* Start a table with a header row (ncols names) and right-aligned columns mask. */
+int pwcca_table_init(pwcca_table *t, size_t ncols, const char *const *header, unsigned right);
+/* Add one row of ncols strings (NULL prints "-"); returns -1 when out of memory. */
+int pwcca_table_row(pwcca_table *t, const char *const *cells);
+/* Print to f and free. */
+void pwcca_table_print(pwcca_table *t, FILE *f);
+void pwcca_table_free(pwcca_table *t);
+
+/* Progress on stderr when it is a terminal; a pw_query_progress_fn. */
+void pwcca_progress(void *what, size_t rows);
+/* Erase the progress line, if one was drawn. */
+void pwcca_progress_done(void);
+
+#endif

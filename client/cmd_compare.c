@@ -1,0 +1,265 @@
+/* cmd_compare.c -- `pwcca compare A B`: score every layer of checkpoint A against B offline.
+ *
+ * The daemon stores, for each pair of checkpoints, exactly what this prints,
+ * so a user can always re-derive a stored number from the files.  A is X and
+ * B is Y (PWCCA is not symmetric).  Layers present in only one file are
+ * reported with the status `missing`. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pw_checkpoint.h"
+#include "pw_engine.h"
+#include "pwcca.h"
+
+static const char compare_usage[] =
+    "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
+    "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
+    "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
+    "(two .npy files compare their single arrays whatever their names).\n"
+    "\n"
+    "  --layer NAME     compare only this layer (repeatable)\n"
+    "  --metrics LIST   comma list of pwcca, mean_cca, svcca, cka (default: all);\n"
+    "                   only what is asked is computed\n"
+    "  --json           one JSON object instead of a table (17 significant digits,\n"
+    "                   null for metrics not requested or not applicable)\n"
+    "  --nhwc           4-D activations are [N, H, W, C] instead of PyTorch's NCHW\n"
+    "\n"
+    "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
+    "numerical_error, read_error, missing (see docs/FORMATS.md and docs/ENGINE.md).\n"
+    "Exit status: 0 when it ran, 1 when a file is bad or a --layer is unknown,\n"
+    "2 on usage errors.\n";
+
+/* One output row: a layer and its result. */
+typedef struct compare_row {
+    const char *layer;      /* name (borrowed from a checkpoint) */
+    const pw_tensor *a, *b; /* the two views; one may be NULL (missing) */
+    pw_result r;            /* engine result, or status PW_MISSING / PW_READ_ERROR */
+} compare_row;
+
+static json_t *num_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static void print_json(const char *a, const char *b, const compare_row *rows, size_t n)
+{
+    json_t *layers = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const pw_result *r = &rows[i].r;
+        json_t *o = json_object();
+        json_object_set_new(o, "layer", json_string(rows[i].layer));
+        json_object_set_new(o, "n",
+                            rows[i].a || rows[i].b ? json_integer((json_int_t)r->n) : json_null());
+        json_object_set_new(o, "p", rows[i].a ? json_integer((json_int_t)r->p) : json_null());
+        json_object_set_new(o, "q", rows[i].b ? json_integer((json_int_t)r->q) : json_null());
+        int computed = r->status != PW_MISSING && r->status != PW_READ_ERROR;
+        json_object_set_new(o, "p_kept",
+                            computed ? json_integer((json_int_t)r->p_kept) : json_null());
+        json_object_set_new(o, "q_kept",
+                            computed ? json_integer((json_int_t)r->q_kept) : json_null());
+        json_object_set_new(o, "pwcca", num_or_null(r->pwcca));
+        json_object_set_new(o, "distance", num_or_null(r->distance));
+        json_object_set_new(o, "mean_cca", num_or_null(r->mean_cca));
+        json_object_set_new(o, "svcca", num_or_null(r->svcca));
+        json_object_set_new(o, "cka", num_or_null(r->cka));
+        json_object_set_new(o, "status", json_string(pw_status_name(r->status)));
+        json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
+        json_array_append_new(layers, o);
+    }
+    json_t *top = json_object();
+    json_object_set_new(top, "a", json_string(a));
+    json_object_set_new(top, "b", json_string(b));
+    json_object_set_new(top, "layers", layers);
+    char *s = json_dumps(top, JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER | JSON_INDENT(1));
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(top);
+}
+
+static void print_metric(double v)
+{
+    if (isnan(v))
+        printf(" %10s", "-");
+    else
+        printf(" %10.6f", v);
+}
+
+static void print_table(const compare_row *rows, size_t n)
+{
+    int w = 5;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(rows[i].layer) > w)
+            w = (int)strlen(rows[i].layer);
+    printf("%-*s %8s %6s %6s %10s %10s %10s %10s %10s  %s\n", w, "layer", "n", "p", "q", "pwcca",
+           "distance", "mean_cca", "svcca", "cka", "status");
+    for (size_t i = 0; i < n; i++) {
+        const pw_result *r = &rows[i].r;
+        printf("%-*s %8llu %6llu %6llu", w, rows[i].layer, (unsigned long long)r->n,
+               (unsigned long long)r->p, (unsigned long long)r->q);
+        print_metric(r->pwcca);
+        print_metric(r->distance);
+        print_metric(r->mean_cca);
+        print_metric(r->svcca);
+        print_metric(r->cka);
+        printf("  %s\n", pw_status_name(r->status));
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].r.message[0])
+            printf("%s: %s\n", rows[i].layer, rows[i].r.message);
+}
+
+/* "a, b, c" of a checkpoint's layer names, for error messages. */
+static void known_layers(const pw_ckpt *c, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < pw_ckpt_nlayers(c) && off < len; i++) {
+        int k = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", pw_ckpt_layer(c, i)->name);
+        if (k < 0)
+            break;
+        off += (size_t)k;
+    }
+}
+
+static void compute_row(compare_row *row, unsigned metrics)
+{
+    pw_result_init(&row->r);
+    row->r.metrics = metrics;
+    if (row->a)
+        row->r.n = row->a->rows, row->r.p = row->a->cols;
+    else
+        row->r.n = row->b->rows;
+    if (row->b)
+        row->r.q = row->b->cols;
+    if (!row->a || !row->b) {
+        row->r.status = PW_MISSING;
+        snprintf(row->r.message, sizeof row->r.message, "layer '%s' exists only in %s", row->layer,
+                 row->a ? "A" : "B");
+        return;
+    }
+    pw_rows x = pw_rows_from_tensor(row->a), y = pw_rows_from_tensor(row->b);
+    pw_err err;
+    pw_err_clear(&err);
+    if (pw_engine_compare(&x, &y, metrics, NULL, NULL, &row->r, &err) != 0) {
+        row->r.status = PW_READ_ERROR;
+        snprintf(row->r.message, sizeof row->r.message, "%s", err.msg);
+    }
+}
+
+int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
+{
+    (void)o;
+    const char *paths[2] = {NULL, NULL};
+    const char **want = calloc((size_t)argc, sizeof *want);
+    size_t nwant = 0;
+    unsigned metrics = PW_M_ALL;
+    int json = 0, rc = 1;
+    pw_ckpt_opts copts = {0, 0};
+    pw_err err;
+    pw_err_clear(&err);
+    if (!want)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(compare_usage, stdout);
+            free(want);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--nhwc") == 0) {
+            copts.nhwc = 1;
+        } else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
+            want[nwant++] = argv[++i];
+        } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
+            if (pw_metrics_parse(argv[++i], &metrics, &err) != 0) {
+                fprintf(stderr, "pwcca compare: %s\n", err.msg);
+                free(want);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "pwcca compare: unknown or incomplete option '%s'\n%s", argv[i],
+                    compare_usage);
+            free(want);
+            return 2;
+        } else if (!paths[0]) {
+            paths[0] = argv[i];
+        } else if (!paths[1]) {
+            paths[1] = argv[i];
+        } else {
+            fprintf(stderr, "pwcca compare: too many files\n%s", compare_usage);
+            free(want);
+            return 2;
+        }
+    }
+    if (!paths[1]) {
+        fprintf(stderr, "pwcca compare: two checkpoints are needed\n%s", compare_usage);
+        free(want);
+        return 2;
+    }
+
+    pw_ckpt *ca = NULL, *cb = NULL;
+    compare_row *rows = NULL;
+    size_t nrows = 0;
+    if (pw_ckpt_open(&ca, paths[0], &copts, &err) != 0 ||
+        pw_ckpt_open(&cb, paths[1], &copts, &err) != 0) {
+        fprintf(stderr, "pwcca compare: %s\n", err.msg);
+        goto out;
+    }
+    size_t na = pw_ckpt_nlayers(ca), nb = pw_ckpt_nlayers(cb);
+    rows = calloc(na + nb + nwant + 1, sizeof *rows);
+    if (!rows)
+        goto out;
+    int single_npy = pw_ckpt_format(ca) == PW_FMT_NPY && pw_ckpt_format(cb) == PW_FMT_NPY;
+    if (single_npy) {
+        /* Two .npy files: their single arrays, whatever the file names. */
+        rows[0] = (compare_row){
+            pw_ckpt_layer(ca, 0)->name, pw_ckpt_layer(ca, 0), pw_ckpt_layer(cb, 0), {0}};
+        nrows = 1;
+    } else if (nwant) {
+        for (size_t i = 0; i < nwant; i++) {
+            const pw_tensor *ta = pw_ckpt_find(ca, want[i]), *tb = pw_ckpt_find(cb, want[i]);
+            if (!ta && !tb) {
+                char ka[2048], kb[2048];
+                known_layers(ca, ka, sizeof ka);
+                known_layers(cb, kb, sizeof kb);
+                fprintf(stderr,
+                        "pwcca compare: no layer '%s' in either file\n  layers of %s: %s\n"
+                        "  layers of %s: %s\n",
+                        want[i], paths[0], ka, paths[1], kb);
+                goto out;
+            }
+            rows[nrows++] = (compare_row){want[i], ta, tb, {0}};
+        }
+    } else {
+        for (size_t i = 0; i < na; i++) {
+            const pw_tensor *ta = pw_ckpt_layer(ca, i);
+            rows[nrows++] = (compare_row){ta->name, ta, pw_ckpt_find(cb, ta->name), {0}};
+        }
+        for (size_t i = 0; i < nb; i++) {
+            const pw_tensor *tb = pw_ckpt_layer(cb, i);
+            if (!pw_ckpt_find(ca, tb->name))
+                rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}};
+        }
+    }
+    pw_engine_set_blas_threads(0);
+    for (size_t i = 0; i < nrows; i++)
+        compute_row(&rows[i], metrics);
+    if (json)
+        print_json(paths[0], paths[1], rows, nrows);
+    else
+        print_table(rows, nrows);
+    rc = 0;
+out:
+    for (size_t i = 0; rows && i < nrows; i++)
+        pw_result_free(&rows[i].r);
+    free(rows);
+    pw_ckpt_close(ca);
+    pw_ckpt_close(cb);
+    free(want);
+    return rc;
+}

@@ -1,0 +1,222 @@
+/* cmd_curve.c -- `pwcca curve RUN`: the distance time series of a run's layers.
+ *
+ * CSV and JSON carry exactly the columns of the scores table plus run and
+ * depth, in a fixed order; they are the stable format scripts read. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "pw_limits.h"
+
+static const char help[] =
+    "Usage: pwcca curve RUN [--layer L]... [--ref previous|final] [--format table|csv|json]\n"
+    "The score of every layer of RUN at every checkpoint, bottom layer first, then\n"
+    "by step.  distance = 1 - pwcca; a metric that does not apply is empty in CSV,\n"
+    "null in JSON and '-' in the table (see the status and message).\n"
+    "\n"
+    "  --layer L    only layer L (repeatable); an unknown name lists the known ones\n"
+    "  --ref R      previous: each checkpoint against the one before it;\n"
+    "               final: against the final checkpoint.  Default: final when the\n"
+    "               run is final, previous while it runs\n"
+    "  --format F   table (default), csv or json.  Both csv (with a header line)\n"
+    "               and json (an array of objects) have the columns\n"
+    "               run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,\n"
+    "               distance,mean_cca,svcca,cka,status,message\n"
+    "               with reals at 17 significant digits\n"
+    "  -h, --help   show this help\n";
+
+static json_t *row_json(const pw_curve_row *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "run", pwcca_json_str(r->run));
+    json_object_set_new(o, "layer", pwcca_json_str(r->layer));
+    json_object_set_new(o, "depth", r->depth < 0 ? json_null() : json_integer(r->depth));
+    json_object_set_new(o, "step", json_integer(r->step));
+    json_object_set_new(o, "ref", json_string(r->ref));
+    json_object_set_new(o, "ref_step", json_integer(r->ref_step));
+    json_object_set_new(o, "n", pwcca_json_count(r->n));
+    json_object_set_new(o, "p_kept", pwcca_json_count(r->p_kept));
+    json_object_set_new(o, "q_kept", pwcca_json_count(r->q_kept));
+    json_object_set_new(o, "pwcca", pwcca_json_real(r->pwcca));
+    json_object_set_new(o, "distance", pwcca_json_real(r->distance));
+    json_object_set_new(o, "mean_cca", pwcca_json_real(r->mean_cca));
+    json_object_set_new(o, "svcca", pwcca_json_real(r->svcca));
+    json_object_set_new(o, "cka", pwcca_json_real(r->cka));
+    json_object_set_new(o, "status", pwcca_json_str(r->status));
+    json_object_set_new(o, "message", pwcca_json_str(r->message));
+    return o;
+}
+
+/* JSON streamed one row object per line, so memory stays flat on long runs. */
+static int print_json(const pw_curve_row *rows, size_t n)
+{
+    fputc('[', stdout);
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = row_json(&rows[i]);
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        json_decref(o);
+        if (!s)
+            return pwcca_fail("out of memory writing JSON");
+        printf("%s\n%s", i ? "," : "", s);
+        free(s);
+    }
+    fputs(n ? "\n]\n" : "]\n", stdout);
+    return PWCCA_OK;
+}
+
+static void csv_real(double v)
+{
+    if (v == v)
+        printf(",%.17g", v);
+    else
+        fputs(",", stdout);
+}
+
+static void csv_count(int64_t v)
+{
+    if (v >= 0)
+        printf(",%" PRId64, v);
+    else
+        fputs(",", stdout);
+}
+
+static int print_csv(const pw_curve_row *rows, size_t n)
+{
+    puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,distance,mean_cca,svcca,cka,"
+         "status,message");
+    for (size_t i = 0; i < n; i++) {
+        const pw_curve_row *r = &rows[i];
+        pwcca_csv_field(stdout, r->run);
+        fputc(',', stdout);
+        pwcca_csv_field(stdout, r->layer);
+        csv_count(r->depth);
+        printf(",%" PRId64 ",%s,%" PRId64, r->step, r->ref, r->ref_step);
+        csv_count(r->n);
+        csv_count(r->p_kept);
+        csv_count(r->q_kept);
+        csv_real(r->pwcca);
+        csv_real(r->distance);
+        csv_real(r->mean_cca);
+        csv_real(r->svcca);
+        csv_real(r->cka);
+        fputc(',', stdout);
+        pwcca_csv_field(stdout, r->status);
+        fputc(',', stdout);
+        pwcca_csv_field(stdout, r->message);
+        fputc('\n', stdout);
+    }
+    return PWCCA_OK;
+}
+
+static int print_table(const pw_curve_row *rows, size_t n)
+{
+    static const char *const head[] = {"LAYER",    "DEPTH", "STEP",  "REF_STEP",
+                                       "DISTANCE", "PWCCA", "SVCCA", "CKA",
+                                       "MEAN_CCA", "N",     "STATUS"};
+    pwcca_table t;
+    if (pwcca_table_init(&t, 11, head, 0x3FEu) != 0)
+        return pwcca_fail("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const pw_curve_row *r = &rows[i];
+        char dp[16], st[24], rs[24], d[32], p[32], sv[32], ck[32], mc[32], nn[24];
+        snprintf(dp, sizeof dp, "%d", r->depth);
+        snprintf(st, sizeof st, "%" PRId64, r->step);
+        snprintf(rs, sizeof rs, "%" PRId64, r->ref_step);
+        snprintf(nn, sizeof nn, "%" PRId64, r->n);
+        const char *row[] = {r->layer,
+                             r->depth < 0 ? "-" : dp,
+                             st,
+                             rs,
+                             pwcca_fmt_real(d, sizeof d, r->distance),
+                             pwcca_fmt_real(p, sizeof p, r->pwcca),
+                             pwcca_fmt_real(sv, sizeof sv, r->svcca),
+                             pwcca_fmt_real(ck, sizeof ck, r->cka),
+                             pwcca_fmt_real(mc, sizeof mc, r->mean_cca),
+                             r->n < 0 ? "-" : nn,
+                             r->status};
+        if (pwcca_table_row(&t, row) != 0) {
+            pwcca_table_free(&t);
+            return pwcca_fail("out of memory");
+        }
+    }
+    pwcca_table_print(&t, stdout);
+    return PWCCA_OK;
+}
+
+int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"layer", required_argument, NULL, 'l'},
+                                             {"ref", required_argument, NULL, 'r'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+    static const char *const formats[] = {"table", "csv", "json", NULL};
+    static const char *const refs[] = {"previous", "final", NULL};
+    const char **layers = calloc((size_t)argc, sizeof *layers);
+    size_t nlayers = 0;
+    int format = 0, ref = -1, c;
+    if (!layers)
+        return pwcca_fail("out of memory");
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int bad = 0;
+        if (c == 'h') {
+            fputs(help, stdout);
+            free(layers);
+            return PWCCA_OK;
+        }
+        if (c == 'l')
+            layers[nlayers++] = optarg;
+        else if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
+            bad = pwcca_usage(argv[0], "--format must be table, csv or json, not '%s'", optarg);
+        else if (c == 'r' && (ref = pwcca_choice(optarg, refs)) < 0)
+            bad = pwcca_usage(argv[0], "--ref must be previous or final, not '%s'", optarg);
+        else if (c == '?')
+            bad = pwcca_bad_option(argv[0], argv);
+        if (bad) {
+            free(layers);
+            return bad;
+        }
+    }
+    if (optind + 1 != argc) {
+        free(layers);
+        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    }
+
+    pw_query *q;
+    pw_run_info run;
+    pw_err err = {""};
+    pw_curve_row *rows = NULL;
+    size_t n = 0;
+    if (pwcca_open_run(o, argv[optind], &q, &run) != PWCCA_OK) {
+        free(layers);
+        return PWCCA_ERROR;
+    }
+    if (ref < 0)
+        ref = run.final_step == PW_QUERY_NO_STEP ? 0 : 1;
+    int rc = pw_query_curve(q, &run, refs[ref], layers, nlayers, pwcca_progress, "scores", &rows,
+                            &n, &err);
+    pwcca_progress_done();
+    pw_query_close(q);
+    free(layers);
+    if (rc != 0) {
+        pw_query_run_clear(&run);
+        return pwcca_fail("%s", err.msg);
+    }
+    if (format == 1)
+        rc = print_csv(rows, n);
+    else if (format == 2)
+        rc = print_json(rows, n);
+    else if (n == 0)
+        fprintf(stderr, "pwcca: run %s has no scores against the %s checkpoint yet\n", run.name,
+                refs[ref]);
+    else
+        rc = print_table(rows, n);
+    if (rc == PWCCA_OK && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = pwcca_fail("cannot write to standard output");
+    pw_query_curve_free(rows, n);
+    pw_query_run_clear(&run);
+    return rc;
+}

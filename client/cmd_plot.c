@@ -1,0 +1,200 @@
+/* cmd_plot.c -- `pwcca plot RUN`: the bottom-up convergence picture, as SVG
+ * (heatmap or one line per layer) or as a heatmap in the terminal. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pw_convergence.h"
+#include "pw_limits.h"
+#include "pw_plot.h"
+#include "pw_svg.h"
+#include "pw_termplot.h"
+
+static const char help[] =
+    "Usage: pwcca plot RUN [-o FILE.svg] [--ref final|previous] [--kind heatmap|lines]\n"
+    "                      [--tau T]\n"
+    "Draw how RUN's layers settle: the distance of every layer (bottom layer at the\n"
+    "bottom) at every checkpoint.  Against the final checkpoint, a diamond marks\n"
+    "where each layer settled (its distance stays <= T from there on), so the\n"
+    "layers that settled first stand out; against the previous checkpoint it marks\n"
+    "the daemon's stabilization step.\n"
+    "\n"
+    "  -o FILE      write a self-contained SVG to FILE ('-': standard output);\n"
+    "               without -o, draw a heatmap in the terminal (coloured blocks on\n"
+    "               a terminal, an ASCII ramp otherwise; NO_COLOR disables colour)\n"
+    "  --ref R      final or previous; default final when the run is final\n"
+    "  --kind K     heatmap (default) or lines (SVG only)\n"
+    "  --tau T      settle threshold for the marks (default 0.05)\n"
+    "  -h, --help   show this help\n";
+
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    long w = c ? strtol(c, NULL, 10) : 0;
+    return w > 0 && w < 10000 ? (int)w : 100;
+}
+
+/* Colour only on a terminal that is not dumb and when NO_COLOR is unset;
+ * 24-bit when the terminal says it can (COLORTERM), else 256 colours. */
+static int colour_mode(void)
+{
+    const char *term = getenv("TERM"), *no = getenv("NO_COLOR"), *ct = getenv("COLORTERM");
+    if (!isatty(STDOUT_FILENO) || (no && *no) || (term && strcmp(term, "dumb") == 0))
+        return PW_TERMPLOT_PLAIN;
+    if (ct && (strcmp(ct, "truecolor") == 0 || strcmp(ct, "24bit") == 0))
+        return PW_TERMPLOT_TRUECOLOR;
+    return PW_TERMPLOT_256;
+}
+
+/* Marks: where each layer settled (final) or the daemon's stable step
+ * (previous).  The final checkpoint against itself does not count. */
+static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final,
+                      int64_t final_step, double tau)
+{
+    pw_conv_point *pts = malloc(p->nsteps * sizeof *pts);
+    for (size_t l = 0; pts && l < p->nlayers; l++) {
+        p->marks[l] = PW_PLOT_NO_MARK;
+        if (final) {
+            size_t n = 0;
+            for (size_t s = 0; s < p->nsteps && p->steps[s] < final_step; s++) {
+                pts[n].step = p->steps[s];
+                pts[n++].distance = p->values[l * p->nsteps + s];
+            }
+            int64_t step;
+            if (pw_conv_settle_step(pts, n, tau, &step))
+                p->marks[l] = step;
+            continue;
+        }
+        for (size_t i = 0; i < nls; i++)
+            if (strcmp(ls[i].name, p->layers[l]) == 0)
+                p->marks[l] =
+                    ls[i].stable_step == PW_QUERY_NO_STEP ? PW_PLOT_NO_MARK : ls[i].stable_step;
+    }
+    free(pts);
+}
+
+static int draw(const pw_plot *p, const char *out, int lines)
+{
+    pw_err err = {""};
+    if (!out)
+        return pw_termplot_heatmap(stdout, p, colour_mode(), terminal_width(), &err) == 0
+                   ? PWCCA_OK
+                   : pwcca_fail("%s", err.msg);
+    int to_stdout = strcmp(out, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(out, "w");
+    if (!f)
+        return pwcca_fail("cannot create %s: %s", out, strerror(errno));
+    int rc = lines ? pw_svg_lines(f, p, &err) : pw_svg_heatmap(f, p, &err);
+    if (!to_stdout && fclose(f) != 0 && rc == 0)
+        rc = pw_err_set(&err, "cannot write %s: %s", out, strerror(errno));
+    if (rc != 0) {
+        if (!to_stdout)
+            remove(out);
+        return pwcca_fail("%s: %s", out, err.msg);
+    }
+    return PWCCA_OK;
+}
+
+int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"ref", required_argument, NULL, 'r'},
+        {"kind", required_argument, NULL, 'k'},   {"tau", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {0, 0, 0, 0}};
+    static const char *const refs[] = {"previous", "final", NULL};
+    static const char *const kinds[] = {"heatmap", "lines", NULL};
+    const char *out = NULL;
+    int ref = -1, kind = 0, c;
+    double tau = PW_CONV_DEFAULT_TAU;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help, stdout);
+            return PWCCA_OK;
+        }
+        if (c == 'o')
+            out = optarg;
+        else if (c == 'r' && (ref = pwcca_choice(optarg, refs)) < 0)
+            return pwcca_usage(argv[0], "--ref must be final or previous, not '%s'", optarg);
+        else if (c == 'k' && (kind = pwcca_choice(optarg, kinds)) < 0)
+            return pwcca_usage(argv[0], "--kind must be heatmap or lines, not '%s'", optarg);
+        else if (c == 't' && (pwcca_parse_double(optarg, &tau) != 0 || tau < 0))
+            return pwcca_usage(argv[0], "--tau must be a distance >= 0, not '%s'", optarg);
+        else if (c == '?' || c == ':')
+            return pwcca_bad_option(argv[0], argv);
+    }
+    if (optind + 1 != argc)
+        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    if (kind == 1 && !out)
+        return pwcca_usage(argv[0], "--kind lines draws an SVG: add -o FILE.svg");
+
+    pw_query *q;
+    pw_run_info run;
+    pw_err err = {""};
+    pw_curve_row *rows = NULL;
+    pw_layer_info *ls = NULL;
+    size_t n = 0, nls = 0;
+    if (pwcca_open_run(o, argv[optind], &q, &run) != PWCCA_OK)
+        return PWCCA_ERROR;
+    if (ref < 0)
+        ref = run.final_step == PW_QUERY_NO_STEP ? 0 : 1;
+    int rc = pw_query_layers(q, &run, &ls, &nls, &err);
+    if (rc == 0)
+        rc = pw_query_curve(q, &run, refs[ref], NULL, 0, pwcca_progress, "scores", &rows, &n, &err);
+    pwcca_progress_done();
+    pw_query_close(q);
+    if (rc == 0 && n == 0)
+        rc = pw_err_set(&err, "run %s has no scores against the %s checkpoint yet%s", run.name,
+                        refs[ref],
+                        ref == 1 ? ": plot --ref previous, or finalize the run first" : "");
+
+    pw_plot p;
+    memset(&p, 0, sizeof p);
+    if (rc == 0)
+        rc = pw_plot_from_curve(rows, n, &p, &err);
+    pw_query_curve_free(rows, n);
+    if (rc != 0) {
+        pw_query_layers_free(ls, nls);
+        pw_query_run_clear(&run);
+        return pwcca_fail("%s", err.msg);
+    }
+
+    char title[PW_ERR_MAX], subtitle[PW_ERR_MAX], mark[128], fs[24];
+    if (ref == 1)
+        snprintf(title, sizeof title, "%s: PWCCA distance to the final checkpoint (step %s)",
+                 run.name, pwcca_fmt_step(fs, sizeof fs, run.final_step));
+    else
+        snprintf(title, sizeof title, "%s: PWCCA distance to the previous checkpoint", run.name);
+    snprintf(subtitle, sizeof subtitle,
+             "%zu layers, bottom layer at the bottom; %zu checkpoints from step %" PRId64
+             " to %" PRId64 "%s",
+             p.nlayers, p.nsteps, p.steps[0], p.steps[p.nsteps - 1],
+             out && kind == 0 ? "; darker = closer" : "");
+    if (ref == 1)
+        snprintf(mark, sizeof mark, "settled: distance stays \xe2\x89\xa4 %g from here on", tau);
+    else
+        snprintf(mark, sizeof mark, "stable since (the daemon's layer_stable alert)");
+    p.title = title;
+    p.subtitle = subtitle;
+    p.value_label = ref == 1 ? "distance to final (1 \xe2\x88\x92 PWCCA)"
+                             : "distance to previous (1 \xe2\x88\x92 PWCCA)";
+    p.mark_label = mark;
+    p.threshold = ref == 1 ? tau : NAN;
+    set_marks(&p, ls, nls, ref == 1, run.final_step, tau);
+
+    rc = draw(&p, out, kind == 1);
+    pw_plot_free(&p);
+    pw_query_layers_free(ls, nls);
+    pw_query_run_clear(&run);
+    return rc;
+}

@@ -1,0 +1,107 @@
+/* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "sock.h"
+
+static const char help[] =
+    "Usage: pwcca status [--format text|json]\n"
+    "Ask the running daemon for its status over its control socket: version, pid,\n"
+    "uptime, checkpoints queued, done and failed, the last error, and its runs.\n"
+    "Exits 1 with a clear message when no daemon listens on the socket.\n"
+    "\n"
+    "  --format F   text (default) or json (the daemon's answer as it is; see\n"
+    "               docs/protocol.md)\n"
+    "  -h, --help   show this help\n";
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "-";
+}
+
+static void num(char *buf, size_t len, json_t *v)
+{
+    if (json_is_integer(v))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    else if (json_is_number(v))
+        snprintf(buf, len, "%g", json_number_value(v));
+    else
+        snprintf(buf, len, "-");
+}
+
+static int print_text(json_t *r)
+{
+    char pid[32], up[32], queue[32], done[32], failed[32];
+    num(pid, sizeof pid, json_object_get(r, "pid"));
+    num(up, sizeof up, json_object_get(r, "uptime_s"));
+    num(queue, sizeof queue, json_object_get(r, "queue"));
+    num(done, sizeof done, json_object_get(r, "checkpoints_done"));
+    num(failed, sizeof failed, json_object_get(r, "checkpoints_failed"));
+    printf("pwccad %s, pid %s, up %s s\n", str(r, "version"), pid, up);
+    printf("checkpoints: %s queued, %s done, %s failed\n", queue, done, failed);
+    const char *last = json_string_value(json_object_get(r, "last_error"));
+    printf("last error: %s\n", last ? last : "none");
+
+    json_t *runs = json_object_get(r, "runs");
+    if (!json_is_array(runs) || json_array_size(runs) == 0) {
+        printf("no runs watched\n");
+        return PWCCA_OK;
+    }
+    static const char *const head[] = {"RUN",       "STATE",      "CHECKPOINTS",
+                                       "LAST_STEP", "FINAL_STEP", "PATH"};
+    pwcca_table t;
+    if (pwcca_table_init(&t, 6, head, 0x1Cu) != 0)
+        return pwcca_fail("out of memory");
+    size_t i;
+    json_t *run;
+    json_array_foreach(runs, i, run)
+    {
+        char ck[32], ls[32], fs[32];
+        num(ck, sizeof ck, json_object_get(run, "checkpoints"));
+        num(ls, sizeof ls, json_object_get(run, "last_step"));
+        num(fs, sizeof fs, json_object_get(run, "final_step"));
+        const char *row[] = {str(run, "name"), str(run, "state"), ck, ls, fs, str(run, "path")};
+        if (pwcca_table_row(&t, row) != 0) {
+            pwcca_table_free(&t);
+            return pwcca_fail("out of memory");
+        }
+    }
+    pwcca_table_print(&t, stdout);
+    return PWCCA_OK;
+}
+
+int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    static const char *const formats[] = {"text", "json", NULL};
+    int format = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help, stdout);
+            return PWCCA_OK;
+        }
+        if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
+            return pwcca_usage(argv[0], "--format must be text or json, not '%s'", optarg);
+        if (c == '?')
+            return pwcca_bad_option(argv[0], argv);
+    }
+    if (optind < argc)
+        return pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+
+    char path[256];
+    pw_err err = {""};
+    json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
+    int rc = pwcca_sock_path(o->socket, path, sizeof path, &err) == 0 &&
+                     pwcca_sock_call(path, req, &resp, &err) == 0
+                 ? PWCCA_OK
+                 : pwcca_fail("%s", err.msg);
+    json_decref(req);
+    if (rc == PWCCA_OK)
+        rc = format == 1 ? pwcca_print_json(json_incref(resp)) : print_text(resp);
+    json_decref(resp);
+    return rc;
+}

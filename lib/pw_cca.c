@@ -1,0 +1,204 @@
+/* pw_cca.c -- canonical correlations, PWCCA weights, SVCCA and CKA of a pair
+ * of sides (see pw_cca.h for why the weights come straight from the
+ * whitening).  All O(p^3) work is BLAS-3 or one LAPACK SVD. */
+#include "pw_cca.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "pw_array.h"
+
+double pw_frobenius(const double *a, size_t rows, size_t cols, size_t ld)
+{
+    double big = 0;
+    for (size_t c = 0; c < cols; c++)
+        for (size_t r = 0; r < rows; r++)
+            big = fabs(a[c * ld + r]) > big ? fabs(a[c * ld + r]) : big;
+    if (big == 0 || !isfinite(big))
+        return big;
+    /* Scale by a power of two (exact) so that the squares cannot overflow. */
+    int e;
+    frexp(big, &e);
+    double sc = ldexp(1.0, -e), sum = 0;
+    for (size_t c = 0; c < cols; c++)
+        for (size_t r = 0; r < rows; r++) {
+            double v = a[c * ld + r] * sc;
+            sum += v * v;
+        }
+    return sqrt(sum) * ldexp(1.0, e);
+}
+
+/* Cosines cannot exceed 1; rounding can put a perfect correlation a few ulps above. */
+static double clamp01(double v)
+{
+    return v > 1 ? 1 : v < 0 ? 0 : v;
+}
+
+int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
+                     double **rho, size_t *k, double *pwcca, pw_err *err)
+{
+    assert(x->whitened && y->whitened);
+    /* Side a carries the weights (X when none are wanted); M is oriented a x b. */
+    int a_is_y = weights == 'Y';
+    const pw_side *a = a_is_y ? y : x, *b = a_is_y ? x : y;
+    size_t pa = a->p_kept, pb = b->p_kept, ra = a->rank, rb = b->rank;
+    size_t kk = ra < rb ? ra : rb;
+    *rho = NULL;
+    *k = 0;
+    double *t = pw_array_alloc(pa * rb, sizeof(double));
+    double *m = pw_array_alloc(ra * rb, sizeof(double));
+    double *s = pw_array_alloc(kk, sizeof(double));
+    double *u = NULL, *vt = NULL, *g = NULL, *la = NULL;
+    int rc = -1;
+    if (!t || !m || !s)
+        goto oom;
+    if (kk == 0)
+        goto done;
+    /* T = S_ab W_b, M = W_a^T T. */
+    if (!a_is_y)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)rb, (int)pb, 1.0, sxy,
+                    (int)pa, b->w, (int)pb, 0.0, t, (int)pa);
+    else
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)pa, (int)rb, (int)pb, 1.0, sxy,
+                    (int)pb, b->w, (int)pb, 0.0, t, (int)pa);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)ra, (int)rb, (int)pa, 1.0, a->w,
+                (int)pa, t, (int)pa, 0.0, m, (int)ra);
+    free(t);
+    t = NULL;
+
+    char jobz = weights ? 'S' : 'N';
+    if (weights) {
+        u = pw_array_alloc(ra * kk, sizeof(double));
+        vt = pw_array_alloc(kk * rb, sizeof(double));
+        if (!u || !vt)
+            goto oom;
+    }
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, (lapack_int)ra, (lapack_int)rb, m,
+                                     (lapack_int)ra, s, u, (lapack_int)ra, vt, (lapack_int)kk);
+    if (info != 0) {
+        pw_err_set(err, "LAPACK dgesdd failed with info = %d on the %zu x %zu canonical problem",
+                   (int)info, ra, rb);
+        rc = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < kk; i++)
+        s[i] = clamp01(s[i]);
+
+    if (weights) {
+        /* <h_i, x_j> = (A^T W^T S)_ij = (A^T L W^T D^-2)_ij: G = W (L A), then
+         * alpha_i = sum_j |G_ji| / d_j^2. */
+        la = pw_array_alloc(ra * kk, sizeof(double));
+        g = pw_array_alloc(pa * kk, sizeof(double));
+        if (!la || !g)
+            goto oom;
+        for (size_t i = 0; i < kk; i++)
+            for (size_t l = 0; l < ra; l++)
+                la[i * ra + l] = a->lambda[l] * u[i * ra + l];
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)kk, (int)ra, 1.0, a->w,
+                    (int)pa, la, (int)ra, 0.0, g, (int)pa);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < kk; i++) {
+            double alpha = 0;
+            for (size_t j = 0; j < pa; j++)
+                if (a->d[j] > 0)
+                    alpha += fabs(g[i * pa + j]) / (a->d[j] * a->d[j]);
+            num += alpha * s[i];
+            den += alpha;
+        }
+        *pwcca = num / den;
+    }
+done:
+    *rho = s;
+    *k = kk;
+    s = NULL;
+    rc = 0;
+    goto out;
+oom:
+    pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+out:
+    free(t);
+    free(m);
+    free(s);
+    free(u);
+    free(vt);
+    free(la);
+    free(g);
+    return rc;
+}
+
+/* Columns of v (rows x kcols) divided by sqrt(scale * lam_c): the whitening of
+ * a reduced SVCCA side, whose Gram is diagonal. */
+static double *scaled_basis(const pw_side *sd)
+{
+    size_t rows = sd->p_kept, kc = sd->svcca_k;
+    double *out = pw_array_alloc(rows * kc, sizeof(double));
+    if (!out)
+        return NULL;
+    for (size_t c = 0; c < kc; c++) {
+        double f = 1.0 / (sqrt(sd->raw_scale) * sqrt(sd->raw_lambda[c]));
+        for (size_t r = 0; r < rows; r++)
+            out[c * rows + r] = sd->raw_v[c * rows + r] * f;
+    }
+    return out;
+}
+
+int pw_cca_svcca(const pw_side *x, const pw_side *y, const double *sxy, double *svcca, pw_err *err)
+{
+    assert(x->svcca_ready && y->svcca_ready);
+    size_t px = x->p_kept, qy = y->p_kept, kx = x->svcca_k, ky = y->svcca_k;
+    size_t kk = kx < ky ? kx : ky;
+    *svcca = NAN;
+    if (kk == 0)
+        return 0;
+    double *bx = scaled_basis(x), *by = scaled_basis(y);
+    double *c1 = pw_array_alloc(px * ky, sizeof(double)),
+           *m = pw_array_alloc(kx * ky, sizeof(double));
+    double *s = pw_array_alloc(kk, sizeof(double));
+    int rc = -1;
+    if (!bx || !by || !c1 || !m || !s) {
+        pw_err_set(err, "out of memory for the %zu x %zu SVCCA problem", kx, ky);
+        goto out;
+    }
+    /* The reduced sides have Grams L_x, L_y and cross Gram V_x^T Sxy V_y;
+     * whitened, that is bx^T Sxy by. */
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)px, (int)ky, (int)qy, 1.0, sxy,
+                (int)px, by, (int)qy, 0.0, c1, (int)px);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)kx, (int)ky, (int)px, 1.0, bx,
+                (int)px, c1, (int)px, 0.0, m, (int)kx);
+    double dummy = 0;
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)kx, (lapack_int)ky, m,
+                                     (lapack_int)kx, s, &dummy, 1, &dummy, 1);
+    if (info != 0) {
+        pw_err_set(err, "LAPACK dgesdd failed with info = %d on the %zu x %zu SVCCA problem",
+                   (int)info, kx, ky);
+        rc = 1;
+        goto out;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < kk; i++)
+        sum += clamp01(s[i]);
+    *svcca = sum / (double)kk;
+    rc = 0;
+out:
+    free(bx);
+    free(by);
+    free(c1);
+    free(m);
+    free(s);
+    return rc;
+}
+
+double pw_cca_cka(const pw_side *x, const pw_side *y, const double *sxy)
+{
+    size_t px = x->p_kept, qy = y->p_kept;
+    double nx = pw_frobenius(x->gram, px, px, px), ny = pw_frobenius(y->gram, qy, qy, qy);
+    double nxy = pw_frobenius(sxy, px, qy, px);
+    if (!(nx > 0) || !(ny > 0))
+        return NAN;
+    /* Two ratios rather than nxy^2 / (nx ny): nothing here can overflow. */
+    double c = (nxy / nx) * (nxy / ny);
+    return clamp01(c);
+}

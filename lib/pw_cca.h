@@ -1,0 +1,39 @@
+/* pw_cca.h -- the per-pair mathematics: canonical correlations, PWCCA
+ * weights, SVCCA and linear CKA, all from two pw_sides and the cross Gram.
+ *
+ * With whitenings Wx, Wy (Wx^T Sxx Wx = I), the canonical correlations are
+ * the singular values of M = Wx^T Sxy Wy = A diag(rho) B^T, and the canonical
+ * variates of X are h_i = Xc Wx a_i.  Their inner products with X's centred
+ * neurons are <h_i, x_j> = (A^T Wx^T Sxx)_ij, and since Wx = D V L^-1/2 with
+ * V^T (D Sxx D) = L V^T, Wx^T Sxx = L W^T D^-2 exactly: the PWCCA weights
+ * alpha_i = sum_j |<h_i, x_j>| need no pass over the data and no product with
+ * Sxx (see shared/reference/MATH.md). */
+#ifndef PW_CCA_H
+#define PW_CCA_H
+
+#include <stddef.h>
+
+#include "pw_side.h"
+
+/* Canonical correlations of two whitened sides.  sxy is the p_kept x q_kept
+ * cross Gram of the kept columns (column-major, ld x->p_kept).  weights: 0 for
+ * none, 'X' or 'Y' for the side whose canonical variates carry the PWCCA
+ * weights.  On success *rho (malloc'd, descending, clamped to [0, 1]) holds
+ * *k = min(rank_x, rank_y) values and, with weights, *pwcca is set.  Returns
+ * 0, 1 when LAPACK failed (err says which routine and info), -1 when memory
+ * ran out. */
+int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
+                     double **rho, size_t *k, double *pwcca, pw_err *err);
+
+/* SVCCA: mean canonical correlation of the sides reduced to their SVCCA
+ * bases.  Return values as pw_cca_canonical. */
+int pw_cca_svcca(const pw_side *x, const pw_side *y, const double *sxy, double *svcca, pw_err *err);
+
+/* Linear CKA, ||Sxy||_F^2 / (||Sxx||_F ||Syy||_F) clamped to [0, 1]; NAN when
+ * a side has no variance.  No LAPACK. */
+double pw_cca_cka(const pw_side *x, const pw_side *y, const double *sxy);
+
+/* Frobenius norm of a column-major rows x cols matrix, safe from overflow. */
+double pw_frobenius(const double *a, size_t rows, size_t cols, size_t ld);
+
+#endif

@@ -1,0 +1,514 @@
+/* pw_checkpoint.c -- one checkpoint, whatever its format (see pw_checkpoint.h).
+ *
+ * This file decides what a path is (extension first, then magic bytes), maps
+ * the file or files, hands the bytes to the format module (pw_safetensors,
+ * pw_npy, pw_npz) and keeps what they produce alive until pw_ckpt_close.  It
+ * also owns the two things that are not a single file's business: a
+ * directory of .npy files as one checkpoint, in natural name order, and the
+ * cheap completeness test the daemon runs before reading anything.
+ *
+ * Every message starts with the path of the file at fault. */
+#include "pw_checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pw_map.h"
+#include "pw_name.h"
+#include "pw_npy.h"
+#include "pw_npz.h"
+#include "pw_safetensors.h"
+#include "pw_zip.h"
+
+struct pw_ckpt {
+    char *path;        /* as given to pw_ckpt_open */
+    pw_format fmt;     /* detected format */
+    size_t n;          /* number of layers */
+    pw_tensor *layers; /* layers in depth order; points into st, npz or own */
+    pw_st st;          /* safetensors state */
+    pw_npz npz;        /* npz state */
+    pw_tensor *own;    /* layers of a single .npy or a directory */
+    pw_map *maps;      /* mapped files: one, or one per .npy of a directory */
+    size_t nmaps;      /* number of entries of maps in use */
+};
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+/* Format from the extension: 0, or -1 when the extension says nothing. */
+static int format_from_name(const char *path, pw_format *fmt)
+{
+    static const struct {
+        const char *suffix; /* extension, compared case-insensitively */
+        pw_format fmt;      /* what it means */
+    } ext[] = {{".safetensors", PW_FMT_SAFETENSORS}, {".npz", PW_FMT_NPZ}, {".npy", PW_FMT_NPY}};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (has_suffix(path, ext[i].suffix)) {
+            *fmt = ext[i].fmt;
+            return 0;
+        }
+    return -1;
+}
+
+/* Format from the first n bytes of a file of size bytes: 0, or -1 if unknown. */
+static int format_from_magic(const unsigned char *head, size_t n, uint64_t size, pw_format *fmt)
+{
+    uint64_t hl;
+    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)
+        *fmt = PW_FMT_NPY;
+    else if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0))
+        *fmt = PW_FMT_NPZ;
+    else if (n >= 9 && head[8] == '{' && pw_st_header_len(head, size, &hl, NULL) == 0)
+        *fmt = PW_FMT_SAFETENSORS;
+    else
+        return -1;
+    return 0;
+}
+
+/* Format from the extension first, else from the first bytes of the file. */
+static int detect(const char *path, const unsigned char *head, size_t n, uint64_t size,
+                  pw_format *fmt)
+{
+    if (format_from_name(path, fmt) == 0)
+        return 0;
+    return format_from_magic(head, n, size, fmt);
+}
+
+static const char unknown_format[] =
+    "unknown format: expected a .safetensors, .npz or .npy file, or a directory of .npy files";
+
+/* The layer name of a single .npy: its file name without directory and ".npy". */
+static void npy_stem(const char *path, char *out, size_t cap)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (has_suffix(base, ".npy"))
+        n -= 4;
+    if (n >= cap)
+        n = cap - 1; /* pw_name_check refuses it with a clear message anyway */
+    memcpy(out, base, n);
+    out[n] = '\0';
+}
+
+static int open_file(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
+{
+    c->maps = calloc(1, sizeof *c->maps);
+    if (!c->maps)
+        return pw_err_set(err, "%s: out of memory", c->path);
+    if (pw_map_open(&c->maps[0], c->path, err) != 0)
+        return pw_err_prefix(err, "%s", c->path);
+    c->nmaps = 1;
+    const pw_map *m = &c->maps[0];
+    if (detect(c->path, m->data, m->size < 9 ? (size_t)m->size : 9, m->size, &c->fmt) != 0)
+        return pw_err_set(err, "%s: %s", c->path, unknown_format);
+    int rc = 0;
+    switch (c->fmt) {
+    case PW_FMT_SAFETENSORS:
+        rc = pw_st_parse(&c->st, m->data, m->size, o->nhwc, err);
+        c->layers = c->st.tensors;
+        c->n = c->st.ntensors;
+        break;
+    case PW_FMT_NPZ:
+        rc = pw_npz_parse(&c->npz, m->data, m->size, o->nhwc, o->inflate_cap, err);
+        c->layers = c->npz.tensors;
+        c->n = c->npz.n;
+        break;
+    case PW_FMT_NPY: {
+        char stem[PW_MAX_NAME + 1];
+        npy_stem(c->path, stem, sizeof stem);
+        c->own = calloc(1, sizeof *c->own);
+        if (!c->own)
+            return pw_err_set(err, "%s: out of memory", c->path);
+        rc = pw_npy_parse(m->data, m->size, stem, o->nhwc, c->own, err);
+        c->layers = c->own;
+        c->n = 1;
+        break;
+    }
+    case PW_FMT_NPY_DIR:
+        break;
+    }
+    return rc != 0 ? pw_err_prefix(err, "%s", c->path) : 0;
+}
+
+/* A directory entry that is part of a directory checkpoint. */
+static int is_layer_file(const char *name)
+{
+    return name[0] != '.' && has_suffix(name, ".npy");
+}
+
+static int natcmp_ptr(const void *a, const void *b)
+{
+    return pw_name_natcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The .npy file names of directory path in natural order. */
+static int list_dir(const char *path, char ***out, size_t *count, pw_err *err)
+{
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return pw_err_set(err, "%s: cannot open directory: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!is_layer_file(de->d_name))
+            continue;
+        if (n == PW_MAX_LAYERS) {
+            rc = pw_err_set(err, "%s: more than %d .npy files", path, PW_MAX_LAYERS);
+            break;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (!nn) {
+                rc = pw_err_set(err, "%s: out of memory listing the directory", path);
+                break;
+            }
+            names = nn;
+            cap = ncap;
+        }
+        names[n] = strdup(de->d_name);
+        if (!names[n]) {
+            rc = pw_err_set(err, "%s: out of memory listing the directory", path);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc != 0) {
+        free_names(names, n);
+        return -1;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof *names, natcmp_ptr);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), cap = a + strlen(name) + 2;
+    char *p = malloc(cap);
+    if (p)
+        snprintf(p, cap, "%s%s%s", dir, a > 0 && dir[a - 1] != '/' ? "/" : "", name);
+    return p;
+}
+
+static int open_dir(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
+{
+    char **names;
+    size_t n;
+    if (list_dir(c->path, &names, &n, err) != 0)
+        return -1;
+    if (n == 0) {
+        free_names(names, n);
+        return pw_err_set(err, "%s: directory holds no .npy files", c->path);
+    }
+    c->maps = calloc(n, sizeof *c->maps);
+    c->own = calloc(n, sizeof *c->own);
+    if (!c->maps || !c->own) {
+        free_names(names, n);
+        return pw_err_set(err, "%s: out of memory for %zu layers", c->path, n);
+    }
+    c->layers = c->own;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *file = join(c->path, names[i]);
+        if (!file) {
+            rc = pw_err_set(err, "%s: out of memory", c->path);
+            break;
+        }
+        char stem[PW_MAX_NAME + 1];
+        npy_stem(names[i], stem, sizeof stem);
+        if (pw_map_open(&c->maps[i], file, err) != 0)
+            rc = -1;
+        else {
+            c->nmaps = i + 1;
+            rc = pw_npy_parse(c->maps[i].data, c->maps[i].size, stem, o->nhwc, &c->own[i], err);
+        }
+        if (rc != 0)
+            pw_err_prefix(err, "%s", file);
+        c->n = i + 1;
+        free(file);
+    }
+    free_names(names, n);
+    return rc;
+}
+
+int pw_ckpt_open(pw_ckpt **out, const char *path, const pw_ckpt_opts *opts, pw_err *err)
+{
+    *out = NULL;
+    pw_ckpt_opts o = {0, 0};
+    if (opts)
+        o = *opts;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return pw_err_set(err, "%s: %s", path, strerror(errno));
+    pw_ckpt *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        return pw_err_set(err, "%s: out of memory", path);
+    }
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        c->fmt = PW_FMT_NPY_DIR;
+        rc = open_dir(c, &o, err);
+    } else {
+        rc = open_file(c, &o, err);
+    }
+    if (rc != 0) {
+        pw_ckpt_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void pw_ckpt_close(pw_ckpt *c)
+{
+    if (!c)
+        return;
+    pw_st_free(&c->st);
+    pw_npz_free(&c->npz);
+    free(c->own);
+    for (size_t i = 0; i < c->nmaps; i++)
+        pw_map_close(&c->maps[i]);
+    free(c->maps);
+    free(c->path);
+    free(c);
+}
+
+const char *pw_ckpt_path(const pw_ckpt *c)
+{
+    return c->path;
+}
+
+pw_format pw_ckpt_format(const pw_ckpt *c)
+{
+    return c->fmt;
+}
+
+size_t pw_ckpt_nlayers(const pw_ckpt *c)
+{
+    return c->n;
+}
+
+const pw_tensor *pw_ckpt_layer(const pw_ckpt *c, size_t i)
+{
+    return i < c->n ? &c->layers[i] : NULL;
+}
+
+const pw_tensor *pw_ckpt_find(const pw_ckpt *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->layers[i].name, name) == 0)
+            return &c->layers[i];
+    return NULL;
+}
+
+const char *pw_ckpt_meta(const pw_ckpt *c, const char *key)
+{
+    return c->fmt == PW_FMT_SAFETENSORS ? pw_st_meta(&c->st, key) : NULL;
+}
+
+/* ---- completeness ------------------------------------------------------------ */
+
+/* Read exactly n bytes at off: 0 done, 1 the file is shorter now, -1 I/O error. */
+static int read_at(int fd, uint64_t off, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            return 1;
+        p += r;
+        off += (uint64_t)r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The helpers below return 0 when complete, INCOMPLETE or IO_ERROR, with
+ * messages that lack the path (file_complete prefixes it). */
+#define INCOMPLETE (-1)
+#define IO_ERROR   (-2)
+
+/* Read n bytes at off into a fresh buffer. */
+static int read_alloc(int fd, uint64_t off, size_t n, unsigned char **out, pw_err *err)
+{
+    *out = malloc(n ? n : 1);
+    if (!*out) {
+        pw_err_set(err, "out of memory reading %zu header bytes", n);
+        return IO_ERROR;
+    }
+    int r = read_at(fd, off, *out, n);
+    if (r == 0)
+        return 0;
+    int e = errno;
+    free(*out);
+    *out = NULL;
+    if (r < 0) {
+        pw_err_set(err, "read error: %s", strerror(e));
+        return IO_ERROR;
+    }
+    pw_err_set(err, "the file shrank while being checked");
+    return INCOMPLETE;
+}
+
+static int st_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err)
+{
+    uint64_t hl;
+    if (nhead < 8) {
+        pw_err_set(err, "only %llu bytes, the 8-byte header length is incomplete",
+                   (unsigned long long)size);
+        return INCOMPLETE;
+    }
+    if (pw_st_header_len(head, size, &hl, err) != 0)
+        return INCOMPLETE;
+    unsigned char *json;
+    int r = read_alloc(fd, 8, (size_t)hl, &json, err);
+    if (r != 0)
+        return r;
+    int rc = pw_st_check_header((const char *)json, (size_t)hl, size - 8 - hl, err);
+    free(json);
+    return rc != 0 ? INCOMPLETE : 0;
+}
+
+static int npy_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err)
+{
+    uint64_t pre;
+    if (pw_npy_preamble_len(head, nhead, &pre, err) != 0)
+        return INCOMPLETE;
+    if (pre > size) {
+        pw_err_set(err, "the header ends at byte %llu but the file has only %llu bytes",
+                   (unsigned long long)pre, (unsigned long long)size);
+        return INCOMPLETE;
+    }
+    unsigned char *buf;
+    int r = read_alloc(fd, 0, (size_t)pre, &buf, err);
+    if (r != 0)
+        return r;
+    pw_npy_info info;
+    int rc = pw_npy_parse_header(buf, (size_t)pre, size, &info, err);
+    free(buf);
+    return rc != 0 ? INCOMPLETE : 0;
+}
+
+static int npz_complete(int fd, uint64_t size, pw_err *err)
+{
+    size_t tail = size < PW_ZIP_TAIL_MAX ? (size_t)size : PW_ZIP_TAIL_MAX;
+    unsigned char *buf;
+    int r = read_alloc(fd, size - tail, tail, &buf, err);
+    if (r != 0)
+        return r;
+    pw_zip_end end;
+    int rc = pw_zip_find_end(buf, tail, size, &end, err);
+    free(buf);
+    return rc != 0 ? INCOMPLETE : 0;
+}
+
+static int file_check(int fd, const char *path, pw_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        pw_err_set(err, "cannot stat: %s", strerror(errno));
+        return IO_ERROR;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pw_err_set(err, "not a regular file");
+        return INCOMPLETE;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    unsigned char head[PW_NPY_PREFIX];
+    size_t nhead = size < sizeof head ? (size_t)size : sizeof head;
+    int r = read_at(fd, 0, head, nhead);
+    if (r != 0) {
+        if (r < 0) {
+            pw_err_set(err, "read error: %s", strerror(errno));
+            return IO_ERROR;
+        }
+        pw_err_set(err, "the file shrank while being checked");
+        return INCOMPLETE;
+    }
+    pw_format fmt;
+    if (detect(path, head, nhead, size, &fmt) != 0) {
+        pw_err_set(err, "%s (or not written yet)", unknown_format);
+        return INCOMPLETE;
+    }
+    if (fmt == PW_FMT_SAFETENSORS)
+        return st_complete(fd, size, head, nhead, err);
+    if (fmt == PW_FMT_NPY)
+        return npy_complete(fd, size, head, nhead, err);
+    return npz_complete(fd, size, err);
+}
+
+/* One regular file: 1, 0 or -1 as pw_ckpt_is_complete. */
+static int file_complete(const char *path, pw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0)
+        return pw_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    int rc = file_check(fd, path, err);
+    close(fd);
+    if (rc == 0)
+        return 1;
+    pw_err_prefix(err, "%s", path);
+    return rc == IO_ERROR ? -1 : 0;
+}
+
+int pw_ckpt_is_complete(const char *path, pw_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return pw_err_set(err, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return file_complete(path, err);
+    char **names;
+    size_t n;
+    if (list_dir(path, &names, &n, err) != 0)
+        return -1;
+    if (n == 0) {
+        free_names(names, n);
+        pw_err_set(err, "%s: directory holds no .npy files (yet)", path);
+        return 0;
+    }
+    int rc = 1;
+    for (size_t i = 0; i < n && rc == 1; i++) {
+        char *file = join(path, names[i]);
+        if (!file) {
+            rc = pw_err_set(err, "%s: out of memory", path);
+            break;
+        }
+        rc = file_complete(file, err);
+        free(file);
+    }
+    free_names(names, n);
+    return rc;
+}

@@ -1,0 +1,369 @@
+/* pw_engine.c -- the public entry of the similarity engine: metric names,
+ * results, BLAS threads, and the order in which pw_engine_compare checks,
+ * streams and computes.
+ *
+ * A comparison is: refuse different n; one streaming pass (pw_gram.c) that
+ * yields the centred Grams, means and dead-neuron extremes, stopping at the
+ * first NaN or Inf; per-side state (pw_side.c), taken from the caller's cache
+ * when given; then only the work the requested metrics need (pw_cca.c):
+ * CKA from the Grams alone, PWCCA and mean CCA from the whitenings and one
+ * SVD, SVCCA from the raw eigenbases and one more SVD. */
+#include "pw_engine.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pw_array.h"
+#include "pw_cca.h"
+#include "pw_gram.h"
+#include "pw_side.h"
+
+static const struct {
+    const char *name; /* as written in lists and reports */
+    unsigned bit;     /* PW_M_* */
+} metric_names[] = {
+    {"pwcca", PW_M_PWCCA}, {"mean_cca", PW_M_MEAN_CCA}, {"svcca", PW_M_SVCCA},
+    {"cka", PW_M_CKA},     {"all", PW_M_ALL},
+};
+
+int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err)
+{
+    unsigned out = 0;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        unsigned bit = 0;
+        for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0] && !bit; i++)
+            if (strlen(metric_names[i].name) == len && strncmp(metric_names[i].name, p, len) == 0)
+                bit = metric_names[i].bit;
+        if (!bit)
+            return pw_err_set(err,
+                              "unknown metric '%.*s' in '%s' (known: pwcca, mean_cca, svcca, cka, "
+                              "all)",
+                              (int)(len > 64 ? 64 : len), p, list);
+        out |= bit;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    *bits = out;
+    return 0;
+}
+
+void pw_result_init(pw_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = PW_OK;
+    r->pwcca = r->distance = r->mean_cca = r->svcca = r->cka = NAN;
+}
+
+void pw_result_free(pw_result *r)
+{
+    free(r->rho);
+    r->rho = NULL;
+    r->nrho = 0;
+}
+
+/* Statuses other than ok carry a message: set_status(r, PW_..., "fmt", ...). */
+#define set_status(r, st, ...)                                                                     \
+    do {                                                                                           \
+        (r)->status = (st);                                                                        \
+        snprintf((r)->message, sizeof(r)->message, __VA_ARGS__);                                   \
+    } while (0)
+
+/* The CCA metrics are all-or-nothing: a status other than ok voids them. */
+static void drop_cca(pw_result *r)
+{
+    pw_result_free(r);
+    r->pwcca = r->distance = r->mean_cca = r->svcca = NAN;
+    r->rank_x = r->rank_y = 0;
+}
+
+/* Everything one comparison allocates, released in one place. */
+typedef struct compare_ctx {
+    double *g;               /* (p+q)^2 stacked Gram from the pass */
+    double *mean[2];         /* column means per side */
+    double *min[2], *max[2]; /* raw extremes per fresh side */
+    double *sxy;             /* p_kept x q_kept cross Gram of the kept columns */
+    pw_side *side[2];        /* X and Y state (possibly the caller's cached sides) */
+    int owned[2];            /* 1 when side[i] was built by this call */
+} compare_ctx;
+
+static void ctx_release(compare_ctx *c)
+{
+    free(c->g);
+    free(c->sxy);
+    for (int i = 0; i < 2; i++) {
+        free(c->mean[i]);
+        free(c->min[i]);
+        free(c->max[i]);
+        if (c->owned[i])
+            pw_side_free(c->side[i]);
+    }
+}
+
+static int check_cache(const pw_side *s, const pw_rows *r, char name, pw_err *err)
+{
+    if (s && (s->n != r->nrows || s->p != r->ncols))
+        return pw_err_set(err,
+                          "cached state of %c is for %llu x %llu rows, not the %llu x %llu given",
+                          name, (unsigned long long)s->n, (unsigned long long)s->p,
+                          (unsigned long long)r->nrows, (unsigned long long)r->ncols);
+    return 0;
+}
+
+static void report_bad(pw_result *out, const pw_gram_bad *bad)
+{
+    if (bad->kind == PW_GRAM_NONFINITE)
+        set_status(out, PW_NONFINITE, "%c has a non-finite value (%g) at row %llu, column %llu",
+                   bad->side, bad->value, (unsigned long long)bad->row,
+                   (unsigned long long)bad->col);
+    else
+        set_status(out, PW_NONFINITE,
+                   "%c column %llu has values too large for double arithmetic "
+                   "(its sums of squares overflow)",
+                   bad->side, (unsigned long long)bad->col);
+}
+
+/* Streams the rows and builds the sides not taken from a cache.  Returns 0
+ * (out->status says whether the pass met a non-finite value), -1 on failure. */
+static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result *out, pw_err *err)
+{
+    const pw_rows *rows[2] = {x, y};
+    size_t p = x->ncols, q = y->ncols, ld = p + q;
+    pw_gram_side gs[2];
+    c->g = pw_array_alloc(ld * ld, sizeof(double));
+    if (!c->g) {
+        pw_err_set(err, "out of memory for the Gram of %zu + %zu neurons", p, q);
+        return -1; /* pw_err_set returns -1; said here for the analyzer */
+    }
+    for (int i = 0; i < 2; i++) {
+        size_t nc = rows[i]->ncols ? rows[i]->ncols : 1;
+        int fresh = c->side[i] == NULL;
+        c->mean[i] = pw_array_alloc(nc, sizeof(double));
+        if (fresh) {
+            c->min[i] = pw_array_alloc(nc, sizeof(double));
+            c->max[i] = pw_array_alloc(nc, sizeof(double));
+        }
+        if (!c->mean[i] || (fresh && (!c->min[i] || !c->max[i]))) {
+            pw_err_set(err, "out of memory for %zu column statistics", nc);
+            return -1;
+        }
+        gs[i] = (pw_gram_side){.rows = rows[i],
+                               .fresh = fresh,
+                               .mean = c->mean[i],
+                               .min = c->min[i],
+                               .max = c->max[i]};
+    }
+    pw_gram_bad bad;
+    if (pw_gram_pass(&gs[0], &gs[1], c->g, &bad, err) != 0)
+        return -1;
+    if (bad.kind != PW_GRAM_GOOD) {
+        report_bad(out, &bad);
+        return 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (c->side[i])
+            continue;
+        size_t off = i ? p : 0;
+        c->side[i] = pw_side_build(x->nrows, rows[i]->ncols, c->mean[i], c->min[i], c->max[i],
+                                   c->g + off * ld + off, ld, err);
+        if (!c->side[i])
+            return -1;
+        c->owned[i] = 1;
+    }
+    /* The cross Gram of the kept columns, contiguous for BLAS. */
+    const pw_side *sx = c->side[0], *sy = c->side[1];
+    size_t px = sx->p_kept, qy = sy->p_kept;
+    c->sxy = pw_array_alloc(px * qy, sizeof(double));
+    if (!c->sxy) {
+        pw_err_set(err, "out of memory for a %zu x %zu cross Gram", px, qy);
+        return -1;
+    }
+    for (size_t b = 0; b < qy; b++)
+        for (size_t a = 0; a < px; a++)
+            c->sxy[b * px + a] = c->g[(p + sy->kept[b]) * ld + sx->kept[a]];
+    free(c->g);
+    c->g = NULL;
+    return 0;
+}
+
+/* Runs a side computation returning 0 / 1 (LAPACK failure) / -1. */
+static int lapack_step(int rc, pw_result *out, const pw_err *msg)
+{
+    if (rc == 1) {
+        drop_cca(out);
+        set_status(out, PW_NUMERICAL_ERROR, "%s", msg->msg);
+    }
+    return rc;
+}
+
+/* The CCA metrics, once the data are known to determine them. */
+static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err *err)
+{
+    pw_side *sx = c->side[0], *sy = c->side[1];
+    pw_err lerr;
+    pw_err_clear(&lerr);
+    int rc;
+    if (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA)) {
+        if ((rc = lapack_step(pw_side_whiten(sx, 'X', &lerr), out, &lerr)) != 0 ||
+            (rc = lapack_step(pw_side_whiten(sy, 'Y', &lerr), out, &lerr)) != 0)
+            goto failed;
+        out->rank_x = sx->rank;
+        out->rank_y = sy->rank;
+        if (sx->rank == 0 || sy->rank == 0) {
+            drop_cca(out);
+            set_status(out, PW_DEAD_LAYER,
+                       "%s no variance representable in double (every neuron's sum of squares "
+                       "underflows)",
+                       sx->rank == 0 ? "X has" : "Y has");
+            return 0;
+        }
+        /* Weights on the side with fewer kept neurons; on a tie, X. */
+        char weights = !(metrics & PW_M_PWCCA) ? 0 : sy->p_kept < sx->p_kept ? 'Y' : 'X';
+        double pw = NAN;
+        rc = lapack_step(
+            pw_cca_canonical(sx, sy, c->sxy, weights, &out->rho, &out->nrho, &pw, &lerr), out,
+            &lerr);
+        if (rc != 0)
+            goto failed;
+        if (metrics & PW_M_PWCCA) {
+            out->pwcca = pw;
+            out->distance = 1.0 - pw;
+        }
+        if (metrics & PW_M_MEAN_CCA) {
+            double sum = 0;
+            for (size_t i = 0; i < out->nrho; i++)
+                sum += out->rho[i];
+            out->mean_cca = sum / (double)out->nrho;
+        }
+    }
+    if (metrics & PW_M_SVCCA) {
+        if ((rc = lapack_step(pw_side_svcca_basis(sx, 'X', &lerr), out, &lerr)) != 0 ||
+            (rc = lapack_step(pw_side_svcca_basis(sy, 'Y', &lerr), out, &lerr)) != 0 ||
+            (rc = lapack_step(pw_cca_svcca(sx, sy, c->sxy, &out->svcca, &lerr), out, &lerr)) != 0)
+            goto failed;
+    }
+    return 0;
+failed:
+    if (rc < 0) {
+        *err = lerr;
+        return -1;
+    }
+    return 0;
+}
+
+int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
+                      pw_side **y_cache, pw_result *out, pw_err *err)
+{
+    pw_result_init(out);
+    out->metrics = metrics;
+    out->n = x->nrows;
+    out->p = x->ncols;
+    out->q = y->ncols;
+    if (x->nrows != y->nrows) {
+        set_status(out, PW_N_MISMATCH,
+                   "X has %llu datapoints but Y has %llu: rows must be the same probe inputs, "
+                   "in the same order",
+                   (unsigned long long)x->nrows, (unsigned long long)y->nrows);
+        return 0;
+    }
+    if (x->ncols > PW_MAX_NEURONS || y->ncols > PW_MAX_NEURONS)
+        return pw_err_set(err, "%c has %llu neurons, more than the %d the engine accepts",
+                          x->ncols > PW_MAX_NEURONS ? 'X' : 'Y',
+                          (unsigned long long)(x->ncols > PW_MAX_NEURONS ? x->ncols : y->ncols),
+                          PW_MAX_NEURONS);
+    if (x_cache && x_cache == y_cache)
+        return pw_err_set(err, "X and Y cannot share one cache slot");
+
+    compare_ctx c;
+    memset(&c, 0, sizeof c);
+    c.side[0] = x_cache ? *x_cache : NULL;
+    c.side[1] = y_cache ? *y_cache : NULL;
+    int rc = -1;
+    if (check_cache(c.side[0], x, 'X', err) != 0 || check_cache(c.side[1], y, 'Y', err) != 0)
+        goto done;
+    if (stream(&c, x, y, out, err) != 0)
+        goto done;
+    rc = 0;
+    if (out->status != PW_OK)
+        goto done; /* non-finite: nothing is kept from rows that hold NaN or Inf */
+
+    assert(c.side[0] && c.side[1]); /* stream() built or was given both */
+    const pw_side *sx = c.side[0], *sy = c.side[1];
+    uint64_t n = x->nrows, pk = sx->p_kept, qk = sy->p_kept;
+    out->p_kept = pk;
+    out->q_kept = qk;
+    if (n < 2) {
+        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
+                   "n = %llu datapoints (p_kept = %llu, q_kept = %llu): canonical correlations "
+                   "need at least 2 datapoints and more than p_kept + q_kept; use 5-10x more "
+                   "datapoints than neurons",
+                   (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk);
+    } else if (pk == 0 || qk == 0) {
+        set_status(out, PW_DEAD_LAYER,
+                   "every neuron of %s is constant over the n = %llu datapoints "
+                   "(p = %llu, q = %llu)",
+                   pk == 0 && qk == 0 ? "X and of Y"
+                   : pk == 0          ? "X"
+                                      : "Y",
+                   (unsigned long long)n, (unsigned long long)x->ncols,
+                   (unsigned long long)y->ncols);
+    } else {
+        if (metrics & PW_M_CKA)
+            out->cka = pw_cca_cka(sx, sy, c.sxy);
+        uint64_t most = pk > qk ? pk : qk;
+        if (n <= pk + qk)
+            set_status(out, PW_INSUFFICIENT_DATAPOINTS,
+                       "n = %llu datapoints is not more than p_kept + q_kept = %llu + %llu: the "
+                       "canonical correlations are not determined; use 5-10x more datapoints "
+                       "than neurons (%llu-%llu here)",
+                       (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk,
+                       5 * (unsigned long long)most, 10 * (unsigned long long)most);
+        else
+            rc = cca_metrics(&c, metrics, out, err);
+    }
+    /* Hand fresh sides to the caller's cache slots. */
+    if (rc == 0) {
+        pw_side **slot[2] = {x_cache, y_cache};
+        for (int i = 0; i < 2; i++)
+            if (slot[i] && c.owned[i]) {
+                *slot[i] = c.side[i];
+                c.owned[i] = 0;
+            }
+    }
+done:
+    ctx_release(&c);
+    if (rc != 0)
+        pw_result_free(out);
+    return rc;
+}
+
+static int engine_workers = 1; /* threads calling pw_engine_compare concurrently */
+
+void pw_engine_set_workers(int workers)
+{
+    engine_workers = workers > 0 ? workers : 1;
+}
+
+void pw_engine_set_blas_threads(int n)
+{
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)(cores / engine_workers) : 1;
+        if (n < 1)
+            n = 1;
+    }
+    openblas_set_num_threads(n);
+}
+
+int pw_engine_blas_threads(void)
+{
+    return openblas_get_num_threads();
+}

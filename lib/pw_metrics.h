@@ -1,0 +1,76 @@
+/* pw_metrics.h -- the metrics pwccad exports, rendered from a plain snapshot.
+ *
+ * The daemon fills a pw_metrics_snapshot from its own state when /metrics is
+ * scraped and hands it to pw_metrics_render; the names, types and labels
+ * below are a public contract (docs/SERVICE.md), so dashboards and alert
+ * rules can rely on them:
+ *
+ *   pwccad_layer_distance{run,layer,ref}   gauge: latest 1 - PWCCA of the layer,
+ *                                          ref "previous" or "final"
+ *   pwccad_layer_stable{run,layer}         gauge: 1 while stable, else 0
+ *   pwccad_layer_stable_step{run,layer}    gauge: step it became stable (stable layers only)
+ *   pwccad_checkpoints_processed_total     counter
+ *   pwccad_checkpoints_failed_total        counter
+ *   pwccad_alerts_total{kind}              counter, kind layer_stable | layer_unstable |
+ *                                          run_converged (all three always present)
+ *   pwccad_compute_seconds                 histogram: compute time per checkpoint
+ *   pwccad_queue_length                    gauge: checkpoints waiting to be computed
+ *
+ * A distance that does not exist (no score yet, or a status other than ok)
+ * is NAN in the snapshot and its sample is left out, which is how Prometheus
+ * expresses "no value". */
+#ifndef PW_METRICS_H
+#define PW_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+#include "pw_promtext.h"
+
+/* Upper bounds, in seconds, of pwccad_compute_seconds' buckets. */
+#define PW_METRICS_NBUCKETS 12
+extern const double pw_metrics_compute_bounds[PW_METRICS_NBUCKETS];
+
+typedef enum pw_metrics_alert {
+    PW_METRICS_ALERT_LAYER_STABLE,   /* kind="layer_stable" */
+    PW_METRICS_ALERT_LAYER_UNSTABLE, /* kind="layer_unstable" */
+    PW_METRICS_ALERT_RUN_CONVERGED,  /* kind="run_converged" */
+    PW_METRICS_NALERTS
+} pw_metrics_alert;
+
+typedef struct pw_metrics_layer {
+    const char *run;          /* run name (label run) */
+    const char *layer;        /* layer name (label layer) */
+    double distance_previous; /* latest distance to the previous checkpoint, NAN when none */
+    double distance_final;    /* latest distance to the final checkpoint, NAN when none */
+    int stable;               /* 1 while the layer is stable, else 0 */
+    int64_t stable_step;      /* step at which it became stable; read only when stable */
+} pw_metrics_layer;
+
+typedef struct pw_metrics_hist {
+    uint64_t buckets[PW_METRICS_NBUCKETS]; /* observations in (bound[i-1], bound[i]] */
+    uint64_t count;                        /* all observations, those above the last bound too */
+    double sum;                            /* their sum, seconds */
+} pw_metrics_hist;
+
+typedef struct pw_metrics_snapshot {
+    const pw_metrics_layer *layers;      /* one entry per (run, layer); (run, layer) unique */
+    size_t nlayers;                      /* entries in layers */
+    uint64_t checkpoints_processed;      /* checkpoints computed and committed since start */
+    uint64_t checkpoints_failed;         /* checkpoints recorded with an error since start */
+    uint64_t alerts[PW_METRICS_NALERTS]; /* alerts raised since start, by kind */
+    pw_metrics_hist compute;             /* seconds of compute per checkpoint */
+    uint64_t queue_length;               /* checkpoints waiting to be computed now */
+} pw_metrics_snapshot;
+
+/* Count one observation of seconds in h (negative or NaN counts as 0). */
+void pw_metrics_hist_observe(pw_metrics_hist *h, double seconds);
+/* The alert index for a kind name ("layer_stable", ...), or -1 when unknown. */
+int pw_metrics_alert_index(const char *kind);
+/* Append every family above, in the order listed, to out (normally just
+ * reset).  Fails only on a bad snapshot (NULL names, a duplicated family) or
+ * when the text outgrows out's limit; out then holds a partial exposition. */
+int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err);
+
+#endif

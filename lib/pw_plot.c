@@ -1,0 +1,223 @@
+/* pw_plot.c -- the plot grid, its colour scale and axis ticks (see pw_plot.h). */
+#include "pw_plot.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pw_limits.h"
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Column of step in the ascending steps array (it must be there). */
+static size_t step_index(const int64_t *steps, size_t n, int64_t step)
+{
+    const int64_t *hit = bsearch(&step, steps, n, sizeof *steps, cmp_i64);
+    assert(hit);
+    return (size_t)(hit - steps);
+}
+
+void pw_plot_free(pw_plot *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; p->layers && i < p->nlayers; i++)
+        free(p->layers[i]);
+    free(p->layers);
+    free(p->depths);
+    free(p->steps);
+    free(p->values);
+    free(p->marks);
+    memset(p, 0, sizeof *p);
+}
+
+int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->threshold = NAN;
+    if (n == 0)
+        return pw_err_set(err, "nothing to plot: no scores");
+
+    /* Layers in row order: rows of one layer are contiguous. */
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(rows[i].layer, rows[i - 1].layer) != 0)
+            nl++;
+    int64_t *steps = out->steps = malloc(n * sizeof *steps);
+    out->layers = calloc(nl, sizeof *out->layers);
+    out->depths = calloc(nl, sizeof *out->depths);
+    out->marks = malloc(nl * sizeof *out->marks);
+    if (!steps || !out->layers || !out->depths || !out->marks)
+        goto oom;
+    out->nlayers = nl;
+
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++)
+        steps[i] = rows[i].step;
+    qsort(steps, n, sizeof *steps, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (ns == 0 || steps[i] != steps[ns - 1])
+            steps[ns++] = steps[i];
+    if (ns > PW_PLOT_MAX_STEPS) {
+        pw_plot_free(out);
+        return pw_err_set(err, "%zu checkpoints are more than a plot draws (%d)", ns,
+                          PW_PLOT_MAX_STEPS);
+    }
+    out->nsteps = ns;
+    out->values = malloc(nl * ns * sizeof *out->values);
+    if (!out->values)
+        goto oom;
+    for (size_t i = 0; i < nl * ns; i++)
+        out->values[i] = NAN;
+
+    double vmax = 0;
+    size_t l = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(rows[i].layer, rows[i - 1].layer) != 0)
+            l++;
+        if (!out->layers[l]) {
+            out->layers[l] = strdup(rows[i].layer);
+            if (!out->layers[l])
+                goto oom;
+            out->depths[l] = rows[i].depth;
+            out->marks[l] = PW_PLOT_NO_MARK;
+        }
+        double d = rows[i].distance;
+        out->values[l * ns + step_index(out->steps, ns, rows[i].step)] = d;
+        if (isfinite(d) && d > vmax)
+            vmax = d;
+    }
+    out->vmax = pw_plot_nice_max(vmax);
+    return 0;
+oom:
+    pw_plot_free(out);
+    return pw_err_set(err, "out of memory building a plot of %zu scores", n);
+}
+
+double pw_plot_scale(const pw_plot *p, double v)
+{
+    if (!(v > 0) || !(p->vmax > 0))
+        return 0;
+    double t = sqrt(v / p->vmax);
+    return t > 1 ? 1 : t;
+}
+
+double pw_plot_unscale(const pw_plot *p, double t)
+{
+    return t * t * p->vmax;
+}
+
+/* viridis (matplotlib) at t = 0, 0.1, ..., 1. */
+static const unsigned char viridis[11][3] = {
+    {0x44, 0x01, 0x54}, {0x48, 0x24, 0x75}, {0x41, 0x44, 0x87}, {0x35, 0x5f, 0x8d},
+    {0x2a, 0x78, 0x8e}, {0x21, 0x91, 0x8c}, {0x22, 0xa8, 0x84}, {0x44, 0xbf, 0x70},
+    {0x7a, 0xd1, 0x51}, {0xbd, 0xdf, 0x26}, {0xfd, 0xe7, 0x25},
+};
+
+void pw_plot_color(double t, unsigned char rgb[3])
+{
+    if (!(t > 0))
+        t = 0;
+    if (t > 1)
+        t = 1;
+    double x = t * 10;
+    int i = (int)x;
+    if (i >= 10)
+        i = 9;
+    double f = x - i;
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (unsigned char)lround(viridis[i][c] + f * (viridis[i + 1][c] - viridis[i][c]));
+}
+
+void pw_plot_layer_color(size_t i, size_t n, unsigned char rgb[3])
+{
+    /* Stop before viridis' yellow end, which vanishes on white. */
+    double t = n > 1 ? 0.85 * (double)i / (double)(n - 1) : 0.4;
+    pw_plot_color(t, rgb);
+}
+
+static double nice_step(double span, int target)
+{
+    double raw = span / (target > 1 ? target : 1);
+    double mag = pow(10, floor(log10(raw)));
+    double f = raw / mag;
+    double nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+    return nice * mag;
+}
+
+size_t pw_plot_ticks(double lo, double hi, int target, double *ticks, size_t max)
+{
+    if (!isfinite(lo) || !isfinite(hi) || max == 0)
+        return 0;
+    if (hi <= lo) {
+        ticks[0] = lo;
+        return 1;
+    }
+    double step = nice_step(hi - lo, target);
+    size_t n = 0;
+    double first = ceil(lo / step - 1e-9);
+    for (int k = 0; n < max; k++) {
+        double v = (first + k) * step;
+        if (v > hi + step * 1e-9)
+            break;
+        ticks[n++] = fabs(v) < step * 1e-9 ? 0 : v;
+    }
+    return n;
+}
+
+double pw_plot_nice_max(double v)
+{
+    if (!(v > 0) || !isfinite(v))
+        return 1;
+    double mag = pow(10, floor(log10(v)));
+    double f = v / mag;
+    static const double steps[] = {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (f <= steps[i] * (1 + 1e-12))
+            return steps[i] * mag;
+    return 10 * mag;
+}
+
+size_t pw_plot_utf8_next(const char *s, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    assert(u[0]);
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    size_t len = u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC2 ? 2 : 0;
+    if (u[0] >= 0xF5)
+        len = 0;
+    uint32_t c = len == 2 ? u[0] & 0x1Fu : len == 3 ? u[0] & 0x0Fu : u[0] & 0x07u;
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xC0) != 0x80) {
+            len = 0;
+            break;
+        }
+        c = (c << 6) | (u[i] & 0x3Fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (len == 0 || c < min[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    *cp = c;
+    return len;
+}
+
+size_t pw_plot_utf8_len(const char *s)
+{
+    size_t n = 0;
+    uint32_t cp;
+    while (*s) {
+        s += pw_plot_utf8_next(s, &cp);
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,66 @@
+/* pw_plot.h -- the layer x step grid both plot renderers draw, and what they share.
+ *
+ * A plot is one value per (layer, checkpoint): the distance of the layer at
+ * that step to its reference.  Rows are layers, bottom (depth 0) first;
+ * columns are steps, ascending.  pw_svg draws it as a heatmap or as one line
+ * per layer, pw_termplot as coloured characters; both use the same colour
+ * scale, defined here: distance 0 at the dark end of viridis, vmax at the
+ * bright end, on a square-root scale so the small distances where layers
+ * settle (around tau) stay distinguishable from 0. */
+#ifndef PW_PLOT_H
+#define PW_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+#include "pw_query.h"
+
+#define PW_PLOT_NO_MARK INT64_MIN /* a layer without a marked step */
+
+typedef struct pw_plot {
+    const char *title;       /* first heading line, borrowed (may be NULL) */
+    const char *subtitle;    /* second heading line, borrowed (may be NULL) */
+    const char *value_label; /* what the values are, e.g. "distance to final", borrowed */
+    const char *mark_label;  /* what a layer's marked step means, borrowed; NULL: no marks drawn */
+    double threshold;        /* drawn as a reference line/tick (tau), NAN for none */
+    size_t nlayers;          /* rows */
+    char **layers;           /* row names, bottom layer first */
+    int *depths;             /* their depths (-1 unknown) */
+    size_t nsteps;           /* columns */
+    int64_t *steps;          /* ascending checkpoint steps */
+    double *values;          /* values[layer * nsteps + step], NAN where there is none */
+    int64_t *marks;          /* per layer a step to mark, or PW_PLOT_NO_MARK */
+    double vmax;             /* value at the bright end of the colour scale (> 0) */
+} pw_plot;
+
+/* Build the grid of distances from curve rows ordered by depth then step
+ * (as pw_query_curve returns them).  Labels are left NULL, marks unset. */
+int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err *err);
+void pw_plot_free(pw_plot *p);
+
+/* Position of value v on the colour scale, in [0, 1] (square root of v/vmax, clamped). */
+double pw_plot_scale(const pw_plot *p, double v);
+/* The value at scale position t, inverse of pw_plot_scale. */
+double pw_plot_unscale(const pw_plot *p, double t);
+/* Colour of scale position t in [0, 1] (viridis), as 0..255 components. */
+void pw_plot_color(double t, unsigned char rgb[3]);
+/* Line colour of layer row i of n, ordered dark (bottom) to light (top) and
+ * kept readable on white. */
+void pw_plot_layer_color(size_t i, size_t n, unsigned char rgb[3]);
+
+/* Decode the code point at s (s[0] != 0): returns the bytes it takes and sets
+ * *cp; a malformed or overlong sequence or a surrogate gives U+FFFD for one
+ * byte.  Both renderers print names from the database through this, so
+ * neither broken UTF-8 nor escape sequences pass through. */
+size_t pw_plot_utf8_next(const char *s, uint32_t *cp);
+/* Code points in s, as pw_plot_utf8_next counts them. */
+size_t pw_plot_utf8_len(const char *s);
+
+/* "Nice" tick values (1, 2, 5 x 10^k) covering [lo, hi] with about target
+ * ticks; writes at most max into ticks and returns how many. */
+size_t pw_plot_ticks(double lo, double hi, int target, double *ticks, size_t max);
+/* A round upper bound >= v for an axis from 0 (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k). */
+double pw_plot_nice_max(double v);
+
+#endif

@@ -1,0 +1,658 @@
+/* pw_query.c -- read-only queries over pwccad's database (see pw_query.h).
+ *
+ * Each query is one SQL statement, so it reads one consistent snapshot even
+ * while the daemon commits in WAL mode.  A busy timeout covers the short
+ * moments a WAL checkpoint or recovery holds a lock. */
+#include "pw_query.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "pw_limits.h"
+#include "pw_schema.h"
+
+#define PROGRESS_EVERY 4096 /* rows between progress callbacks */
+
+struct pw_query {
+    sqlite3 *db;     /* read-only connection */
+    char path[4096]; /* for messages */
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int db_fail(pw_query *q, pw_err *err, const char *what)
+{
+    return pw_err_set(err, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+}
+
+static int prepare(pw_query *q, const char *sql, sqlite3_stmt **st, pw_err *err)
+{
+    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(q, err, "cannot prepare a query (is this a pwccad database?)");
+    return 0;
+}
+
+/* A copy of a text column; NULL for SQL NULL.  *oom is set when malloc fails. */
+static char *col_text(sqlite3_stmt *st, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    char *s = strdup((const char *)t);
+    if (!s)
+        *oom = 1;
+    return s;
+}
+
+/* Like col_text but never NULL: SQL NULL becomes "". */
+static char *col_text_nn(sqlite3_stmt *st, int i, int *oom)
+{
+    char *s = col_text(st, i, oom);
+    if (!s && !*oom) {
+        s = strdup("");
+        if (!s)
+            *oom = 1;
+    }
+    return s;
+}
+
+static int64_t col_step(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? PW_QUERY_NO_STEP
+                                                     : sqlite3_column_int64(st, i);
+}
+
+static int64_t col_count(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+static double col_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+/* arr (holding n of *cap elements of size sz) with room for one more, moved
+ * if need be; NULL when out of memory, arr then untouched. */
+static void *grow(void *arr, size_t *cap, size_t n, size_t sz, pw_err *err)
+{
+    if (arr && n < *cap)
+        return arr;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *p = realloc(arr, nc * sz);
+    if (!p) {
+        pw_err_set(err, "out of memory reading the database (%zu rows)", n);
+        return NULL;
+    }
+    *cap = nc;
+    return p;
+}
+
+/* Append s to a comma-separated list in buf, ending in "..." once full. */
+static void list_append(char *buf, size_t len, const char *s)
+{
+    size_t used = strlen(buf);
+    if (used >= 3 && strcmp(buf + used - 3, "...") == 0)
+        return;
+    const char *sep = used ? ", " : "";
+    if (used + strlen(sep) + strlen(s) + 4 < len)
+        snprintf(buf + used, len - used, "%s%s", sep, s);
+    else if (used + 4 < len)
+        snprintf(buf + used, len - used, "%s...", sep);
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+/* PRAGMA user_version, or -1 with *code set to SQLite's primary error code. */
+static int read_version(sqlite3 *db, int *code)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1, rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    *code = rc & 0xff;
+    sqlite3_finalize(st);
+    return version;
+}
+
+/* "file:PATH?immutable=1" with PATH percent-encoded, as SQLite's URI parser wants. */
+static int immutable_uri(const char *path, char *buf, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = (size_t)snprintf(buf, len, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (o + 4 >= len)
+            return -1;
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~", *p)) {
+            buf[o++] = (char)*p;
+        } else {
+            buf[o++] = '%';
+            buf[o++] = hex[*p >> 4];
+            buf[o++] = hex[*p & 15];
+        }
+    }
+    return snprintf(buf + o, len - o, "?immutable=1") < (int)(len - o) ? 0 : -1;
+}
+
+/* A reader of a WAL database must create PATH-shm when nobody has it open.
+ * A user with read access only (the service's group) cannot; if no log is
+ * waiting in PATH-wal either, the file alone is the whole database and can
+ * be read as immutable.  Returns the new version, or -1. */
+static int reopen_immutable(pw_query *q, int *code)
+{
+    char wal[4200], uri[3 * sizeof q->path + 32];
+    struct stat ws;
+    snprintf(wal, sizeof wal, "%s-wal", q->path);
+    if ((stat(wal, &ws) == 0 && ws.st_size > 0) || immutable_uri(q->path, uri, sizeof uri) != 0)
+        return -1;
+    sqlite3_close(q->db);
+    q->db = NULL;
+    if (sqlite3_open_v2(uri, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        return -1;
+    return read_version(q->db, code);
+}
+
+int pw_query_open(const char *path, pw_query **out, pw_err *err)
+{
+    struct stat sb;
+    *out = NULL;
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return pw_err_set(err,
+                              "database %s does not exist: pwccad has not written there yet "
+                              "(start it, or name another file with --db or PWCCAD_DB)",
+                              path);
+        return pw_err_set(err, "database %s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode))
+        return pw_err_set(err, "database %s is not a regular file", path);
+
+    pw_query *q = calloc(1, sizeof *q);
+    if (!q)
+        return pw_err_set(err, "out of memory opening %s", path);
+    snprintf(q->path, sizeof q->path, "%s", path);
+    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        pw_err_set(err, "cannot open database %s: %s", path,
+                   q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        pw_query_close(q);
+        return -1;
+    }
+    sqlite3_busy_timeout(q->db, PW_DB_READ_BUSY_MS);
+
+    int code = SQLITE_OK;
+    int version = read_version(q->db, &code);
+    if (version < 0 && (code == SQLITE_READONLY || code == SQLITE_CANTOPEN))
+        version = reopen_immutable(q, &code);
+    if (version < 0) {
+        if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN)
+            pw_err_set(err,
+                       "cannot read %s: its write-ahead log (%s-wal) needs %s-shm, which "
+                       "this user cannot create; read it as the daemon's user or group, or "
+                       "while pwccad runs",
+                       path, path, path);
+        else
+            pw_err_set(err, "%s is not a readable SQLite database: %s", path,
+                       q->db ? sqlite3_errmsg(q->db) : "cannot reopen it");
+        pw_query_close(q);
+        return -1;
+    }
+
+    int known = pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version : 0;
+    if (version == 0 || version > known) {
+        if (version == 0)
+            pw_err_set(err,
+                       "%s is not a pwccad database (PRAGMA user_version is 0: no pwccad "
+                       "schema was applied)",
+                       path);
+        else
+            pw_err_set(err,
+                       "%s has schema version %d but this pwcca reads versions 1 to %d: "
+                       "upgrade pwcca",
+                       path, version, known);
+        pw_query_close(q);
+        return -1;
+    }
+    *out = q;
+    return 0;
+}
+
+void pw_query_close(pw_query *q)
+{
+    if (!q)
+        return;
+    sqlite3_close(q->db);
+    free(q);
+}
+
+/* ---- runs ------------------------------------------------------------------ */
+
+#define RUN_COLUMNS                                                                                \
+    "SELECT r.id, r.name, r.path, r.final_step, r.final_source, r.converged_step,"                 \
+    " (SELECT COUNT(*) FROM checkpoints c WHERE c.run_id = r.id),"                                 \
+    " (SELECT MAX(step) FROM checkpoints c WHERE c.run_id = r.id),"                                \
+    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id),"                                      \
+    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND l.stable_step IS NOT NULL)"         \
+    " FROM runs r "
+
+static int read_run(sqlite3_stmt *st, pw_run_info *r, pw_err *err)
+{
+    int oom = 0;
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->name = col_text_nn(st, 1, &oom);
+    r->path = col_text_nn(st, 2, &oom);
+    r->final_step = col_step(st, 3);
+    r->final_source = col_text(st, 4, &oom);
+    r->converged_step = col_step(st, 5);
+    r->checkpoints = sqlite3_column_int64(st, 6);
+    r->last_step = col_step(st, 7);
+    r->layers = sqlite3_column_int64(st, 8);
+    r->stable_layers = sqlite3_column_int64(st, 9);
+    if (oom) {
+        pw_query_run_clear(r);
+        return pw_err_set(err, "out of memory reading runs");
+    }
+    return 0;
+}
+
+void pw_query_run_clear(pw_run_info *run)
+{
+    if (!run)
+        return;
+    free(run->name);
+    free(run->path);
+    free(run->final_source);
+    memset(run, 0, sizeof *run);
+}
+
+void pw_query_runs_free(pw_run_info *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++)
+        pw_query_run_clear(&runs[i]);
+    free(runs);
+}
+
+/* Runs matching a WHERE clause with one text parameter (or none when arg is NULL). */
+static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_info **out,
+                       size_t *n, pw_err *err)
+{
+    char sql[1024];
+    sqlite3_stmt *st = NULL;
+    pw_run_info *runs = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    snprintf(sql, sizeof sql, "%s %s ORDER BY r.name, r.path", RUN_COLUMNS, where);
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        pw_run_info *more = grow(runs, &cap, cnt, sizeof *runs, err);
+        if (!more)
+            goto fail;
+        runs = more;
+        if (read_run(st, &runs[cnt], err) != 0)
+            goto fail;
+        cnt++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(q, err, "reading runs");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = runs;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    pw_query_runs_free(runs, cnt);
+    return -1;
+}
+
+int pw_query_runs(pw_query *q, pw_run_info **out, size_t *n, pw_err *err)
+{
+    return select_runs(q, "", NULL, out, n, err);
+}
+
+/* Moves the single match into out, or fails naming what went wrong. */
+static int take_one(pw_run_info *runs, size_t n, const char *asked, pw_run_info *out, pw_err *err)
+{
+    if (n == 1) {
+        *out = runs[0];
+        free(runs);
+        return 0;
+    }
+    char paths[PW_ERR_MAX / 2] = "";
+    for (size_t i = 0; i < n; i++)
+        list_append(paths, sizeof paths, runs[i].path);
+    pw_query_runs_free(runs, n);
+    return pw_err_set(err, "run name '%s' is ambiguous: name it by path (%s)", asked, paths);
+}
+
+int pw_query_find_run(pw_query *q, const char *name_or_path, pw_run_info *out, pw_err *err)
+{
+    pw_run_info *runs = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+
+    if (select_runs(q, "WHERE r.path = ?1", name_or_path, &runs, &n, err) != 0)
+        return -1;
+    if (n == 0 && strchr(name_or_path, '/')) {
+        char *real = realpath(name_or_path, NULL);
+        if (real) {
+            free(runs);
+            int rc = select_runs(q, "WHERE r.path = ?1", real, &runs, &n, err);
+            free(real);
+            if (rc != 0)
+                return -1;
+        }
+    }
+    if (n == 0) {
+        free(runs);
+        if (select_runs(q, "WHERE r.name = ?1", name_or_path, &runs, &n, err) != 0)
+            return -1;
+    }
+    if (n > 0)
+        return take_one(runs, n, name_or_path, out, err);
+    free(runs);
+
+    /* Unknown: list what there is. */
+    if (select_runs(q, "", NULL, &runs, &n, err) != 0)
+        return -1;
+    /* Names once each; a name several runs share is shown by their paths. */
+    char known[PW_ERR_MAX / 2] = "";
+    for (size_t i = 0; i < n; i++) {
+        int shared = (i > 0 && strcmp(runs[i - 1].name, runs[i].name) == 0) ||
+                     (i + 1 < n && strcmp(runs[i + 1].name, runs[i].name) == 0);
+        list_append(known, sizeof known, shared ? runs[i].path : runs[i].name);
+    }
+    pw_query_runs_free(runs, n);
+    if (n == 0)
+        return pw_err_set(err, "no run '%s': the database %s has no runs yet", name_or_path,
+                          q->path);
+    return pw_err_set(err, "no run '%s'; known runs: %s", name_or_path, known);
+}
+
+/* ---- layers ------------------------------------------------------------------ */
+
+void pw_query_layers_free(pw_layer_info *layers, size_t n)
+{
+    for (size_t i = 0; layers && i < n; i++) {
+        free(layers[i].name);
+        free(layers[i].dtype);
+        free(layers[i].shape);
+        free(layers[i].last_status);
+    }
+    free(layers);
+}
+
+int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, size_t *n,
+                    pw_err *err)
+{
+    /* The newest score of each layer; at equal steps the previous-checkpoint one,
+     * which is the one the stability alerts look at. */
+    static const char sql[] =
+        "SELECT l.name, l.depth, l.dtype, l.shape, l.rows, l.cols, l.stable_step,"
+        " s.status, s.step, s.distance"
+        " FROM layers l LEFT JOIN scores s ON (s.run_id, s.layer, s.step, s.ref) ="
+        "  (SELECT x.run_id, x.layer, x.step, x.ref FROM scores x"
+        "   WHERE x.run_id = l.run_id AND x.layer = l.name"
+        "   ORDER BY x.step DESC, x.ref = 'previous' DESC LIMIT 1)"
+        " WHERE l.run_id = ?1 ORDER BY l.depth, l.name";
+    sqlite3_stmt *st = NULL;
+    pw_layer_info *ls = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, oom = 0;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        pw_layer_info *more = grow(ls, &cap, cnt, sizeof *ls, err);
+        if (!more)
+            goto fail;
+        ls = more;
+        pw_layer_info *l = &ls[cnt++];
+        l->name = col_text_nn(st, 0, &oom);
+        l->depth = sqlite3_column_int(st, 1);
+        l->dtype = col_text_nn(st, 2, &oom);
+        l->shape = col_text_nn(st, 3, &oom);
+        l->rows = sqlite3_column_int64(st, 4);
+        l->cols = sqlite3_column_int64(st, 5);
+        l->stable_step = col_step(st, 6);
+        l->last_status = col_text(st, 7, &oom);
+        l->last_step = col_step(st, 8);
+        l->last_distance = col_real(st, 9);
+        if (oom) {
+            pw_err_set(err, "out of memory reading layers");
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(q, err, "reading layers");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = ls;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    pw_query_layers_free(ls, cnt);
+    return -1;
+}
+
+/* ---- curve -------------------------------------------------------------------- */
+
+void pw_query_curve_free(pw_curve_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].layer);
+        free(rows[i].status);
+        free(rows[i].message);
+    }
+    free(rows);
+}
+
+/* Every asked layer must exist in the run; the error lists those that do. */
+static int check_layers(pw_query *q, const pw_run_info *run, const char *const *asked,
+                        size_t nasked, pw_err *err)
+{
+    pw_layer_info *ls = NULL;
+    size_t n = 0;
+    if (nasked == 0)
+        return 0;
+    if (pw_query_layers(q, run, &ls, &n, err) != 0)
+        return -1;
+    for (size_t a = 0; a < nasked; a++) {
+        size_t i = 0;
+        while (i < n && strcmp(ls[i].name, asked[a]) != 0)
+            i++;
+        if (i < n)
+            continue;
+        char known[PW_ERR_MAX / 2] = "";
+        for (i = 0; i < n; i++)
+            list_append(known, sizeof known, ls[i].name);
+        pw_query_layers_free(ls, n);
+        if (n == 0)
+            return pw_err_set(err, "run '%s' has no layer '%s': it has no layers yet", run->name,
+                              asked[a]);
+        return pw_err_set(err, "run '%s' has no layer '%s'; its layers: %s", run->name, asked[a],
+                          known);
+    }
+    pw_query_layers_free(ls, n);
+    return 0;
+}
+
+/* The asked layer names as a JSON array text for json_each(); NULL when none. */
+static char *layers_json(const char *const *layers, size_t n, pw_err *err)
+{
+    if (n == 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(layers[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!s)
+        pw_err_set(err, "layer names must be valid UTF-8");
+    return s;
+}
+
+int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const char *const *layers,
+                   size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
+                   size_t *n, pw_err *err)
+{
+    static const char sql[] =
+        "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, s.q_kept,"
+        " s.pwcca, s.distance, s.mean_cca, s.svcca, s.cka, s.status, s.message"
+        " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
+        " WHERE s.run_id = ?1 AND s.ref = ?2"
+        "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
+        " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step";
+    sqlite3_stmt *st = NULL;
+    pw_curve_row *rows = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, oom = 0;
+    char *filter = NULL;
+
+    assert(ref);
+    if (strcmp(ref, "previous") != 0 && strcmp(ref, "final") != 0)
+        return pw_err_set(err, "reference must be 'previous' or 'final', not '%s'", ref);
+    if (check_layers(q, run, layers, nlayers, err) != 0)
+        return -1;
+    if (nlayers && !(filter = layers_json(layers, nlayers, err)))
+        return -1;
+    if (prepare(q, sql, &st, err) != 0) {
+        free(filter);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, run->id);
+    sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+    if (filter)
+        sqlite3_bind_text(st, 3, filter, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        pw_curve_row *more = grow(rows, &cap, cnt, sizeof *rows, err);
+        if (!more)
+            goto fail;
+        rows = more;
+        pw_curve_row *r = &rows[cnt++];
+        memset(r, 0, sizeof *r);
+        r->run = run->name;
+        r->layer = col_text_nn(st, 0, &oom);
+        r->depth = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+        r->step = sqlite3_column_int64(st, 2);
+        snprintf(r->ref, sizeof r->ref, "%s", (const char *)sqlite3_column_text(st, 3));
+        r->ref_step = sqlite3_column_int64(st, 4);
+        r->n = col_count(st, 5);
+        r->p_kept = col_count(st, 6);
+        r->q_kept = col_count(st, 7);
+        r->pwcca = col_real(st, 8);
+        r->distance = col_real(st, 9);
+        r->mean_cca = col_real(st, 10);
+        r->svcca = col_real(st, 11);
+        r->cka = col_real(st, 12);
+        r->status = col_text_nn(st, 13, &oom);
+        r->message = col_text(st, 14, &oom);
+        if (oom) {
+            pw_err_set(err, "out of memory reading scores");
+            goto fail;
+        }
+        if (progress && cnt % PROGRESS_EVERY == 0)
+            progress(ctx, cnt);
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(q, err, "reading scores");
+        goto fail;
+    }
+    if (progress)
+        progress(ctx, cnt);
+    sqlite3_finalize(st);
+    free(filter);
+    *out = rows;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    free(filter);
+    pw_query_curve_free(rows, cnt);
+    return -1;
+}
+
+/* ---- alerts ------------------------------------------------------------------- */
+
+void pw_query_alerts_free(pw_alert *alerts, size_t n)
+{
+    for (size_t i = 0; alerts && i < n; i++) {
+        free(alerts[i].run);
+        free(alerts[i].kind);
+        free(alerts[i].layer);
+        free(alerts[i].detail);
+    }
+    free(alerts);
+}
+
+int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_alert **out,
+                    size_t *n, pw_err *err)
+{
+    static const char sql[] =
+        "SELECT a.id, r.name, a.kind, a.layer, a.step, a.value, a.detail, a.created_at"
+        " FROM alerts a JOIN runs r ON r.id = a.run_id"
+        " WHERE a.id > ?1 AND (?2 IS NULL OR a.run_id = ?2) ORDER BY a.id";
+    sqlite3_stmt *st = NULL;
+    pw_alert *as = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, oom = 0;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, after_id);
+    if (run)
+        sqlite3_bind_int64(st, 2, run->id);
+    else
+        sqlite3_bind_null(st, 2);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        pw_alert *more = grow(as, &cap, cnt, sizeof *as, err);
+        if (!more)
+            goto fail;
+        as = more;
+        pw_alert *a = &as[cnt++];
+        a->id = sqlite3_column_int64(st, 0);
+        a->run = col_text_nn(st, 1, &oom);
+        a->kind = col_text_nn(st, 2, &oom);
+        a->layer = col_text_nn(st, 3, &oom);
+        a->step = sqlite3_column_int64(st, 4);
+        a->value = col_real(st, 5);
+        a->detail = col_text(st, 6, &oom);
+        a->created_at = sqlite3_column_double(st, 7);
+        if (oom) {
+            pw_err_set(err, "out of memory reading alerts");
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(q, err, "reading alerts");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = as;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    pw_query_alerts_free(as, cnt);
+    return -1;
+}

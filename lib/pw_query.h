@@ -1,0 +1,121 @@
+/* pw_query.h -- read-only access to pwccad's database for the client.
+ *
+ * The daemon owns the database and writes it in WAL mode; the client opens it
+ * read-only (SQLITE_OPEN_READONLY) so a query can never block or damage the
+ * daemon, and works the same whether the daemon runs or not.  A user who
+ * may only read the file (not create its -shm beside it) can still read it
+ * while the daemon runs, and, when no write-ahead log is pending, while it
+ * does not (the file is then opened immutable).  Everything here
+ * reads the tables of schema/001_init.sql, the public contract, and nothing
+ * else.
+ *
+ * Runs are named by their display name (the directory's basename) or by their
+ * path; a name or layer that does not exist fails with a message listing the
+ * known ones.  Every list this module returns is owned by the caller and
+ * freed with the matching _free function.  Metrics that are NULL in the
+ * database come back as NAN, counts that are NULL as -1, steps that are
+ * NULL as PW_QUERY_NO_STEP. */
+#ifndef PW_QUERY_H
+#define PW_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+
+#define PW_QUERY_NO_STEP INT64_MIN /* a step column that is NULL */
+
+typedef struct pw_query pw_query; /* an open read-only database */
+
+typedef struct pw_run_info {
+    int64_t id;             /* runs.id */
+    char *name;             /* display name (directory basename) */
+    char *path;             /* absolute directory path */
+    int64_t checkpoints;    /* checkpoints processed, deleted ones included */
+    int64_t layers;         /* layers known */
+    int64_t stable_layers;  /* layers whose stable_step is set */
+    int64_t last_step;      /* newest checkpoint's step, or PW_QUERY_NO_STEP */
+    int64_t final_step;     /* final checkpoint's step, or PW_QUERY_NO_STEP while running */
+    int64_t converged_step; /* step every layer was stable at, or PW_QUERY_NO_STEP */
+    char *final_source;     /* how it became final, NULL while running */
+} pw_run_info;
+
+typedef struct pw_layer_info {
+    char *name;           /* tensor name as stored */
+    int depth;            /* 0 = bottom */
+    char *dtype;          /* F16, BF16, F32, F64 */
+    char *shape;          /* JSON array as stored */
+    int64_t rows;         /* datapoints n */
+    int64_t cols;         /* neurons */
+    int64_t stable_step;  /* step it became stable at, or PW_QUERY_NO_STEP */
+    char *last_status;    /* status of its newest score (previous ref first), NULL if unscored */
+    int64_t last_step;    /* step of that score, or PW_QUERY_NO_STEP */
+    double last_distance; /* distance of that score, NAN when NULL */
+} pw_layer_info;
+
+typedef struct pw_curve_row {
+    const char *run;  /* the run's name (points into the pw_run_info given) */
+    char *layer;      /* layer name */
+    int depth;        /* layer depth, -1 when the layer is not in the layers table */
+    int64_t step;     /* checkpoint scored */
+    char ref[12];     /* "previous" or "final" */
+    int64_t ref_step; /* reference checkpoint */
+    int64_t n;        /* datapoints, -1 when NULL */
+    int64_t p_kept;   /* neurons of X kept, -1 when NULL */
+    int64_t q_kept;   /* neurons of Y kept, -1 when NULL */
+    double pwcca;     /* NAN when NULL, as every metric below */
+    double distance;  /* 1 - pwcca */
+    double mean_cca;  /* mean canonical correlation */
+    double svcca;     /* SVCCA */
+    double cka;       /* linear CKA */
+    char *status;     /* a name from pw_status.h */
+    char *message;    /* NULL when none */
+} pw_curve_row;
+
+typedef struct pw_alert {
+    int64_t id;        /* alerts.id, increasing */
+    char *run;         /* run name */
+    char *kind;        /* layer_stable, layer_unstable, run_converged */
+    char *layer;       /* "" for run_converged */
+    int64_t step;      /* step that raised it */
+    double value;      /* distance that triggered it, NAN when NULL */
+    char *detail;      /* NULL when none */
+    double created_at; /* Unix seconds */
+} pw_alert;
+
+/* Called every few thousand rows while a long query runs; rows read so far. */
+typedef void (*pw_query_progress_fn)(void *ctx, size_t rows);
+
+/* Open path read-only.  Fails with a clear message when the file is missing,
+ * is not an SQLite database, or is not a pwccad database of a schema version
+ * this build knows (PRAGMA user_version). */
+int pw_query_open(const char *path, pw_query **out, pw_err *err);
+void pw_query_close(pw_query *q);
+
+/* Every run, ordered by name then path. */
+int pw_query_runs(pw_query *q, pw_run_info **out, size_t *n, pw_err *err);
+void pw_query_runs_free(pw_run_info *runs, size_t n);
+/* The run named by name_or_path (its path, a path resolving to it, or its
+ * unique display name).  out is filled; free it with pw_query_run_clear. */
+int pw_query_find_run(pw_query *q, const char *name_or_path, pw_run_info *out, pw_err *err);
+void pw_query_run_clear(pw_run_info *run);
+
+/* The run's layers, bottom (depth 0) first. */
+int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, size_t *n,
+                    pw_err *err);
+void pw_query_layers_free(pw_layer_info *layers, size_t n);
+
+/* Score rows of run for reference kind ref ("previous" or "final"), ordered by
+ * depth then step.  With nlayers > 0 only those layers, each of which must
+ * exist (the error lists the known ones).  progress may be NULL. */
+int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const char *const *layers,
+                   size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
+                   size_t *n, pw_err *err);
+void pw_query_curve_free(pw_curve_row *rows, size_t n);
+
+/* Alerts with id > after_id, oldest first; run NULL for every run. */
+int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_alert **out,
+                    size_t *n, pw_err *err);
+void pw_query_alerts_free(pw_alert *alerts, size_t n);
+
+#endif

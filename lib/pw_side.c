@@ -1,0 +1,200 @@
+/* pw_side.c -- per-layer state: kept columns, centred Gram, whitening and
+ * SVCCA basis (see pw_side.h for the mathematics). */
+#include "pw_side.h"
+
+#include <assert.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pw_array.h"
+
+pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *min,
+                       const double *max, const double *g, size_t ld, pw_err *err)
+{
+    pw_side *s = calloc(1, sizeof *s);
+    if (!s)
+        return pw_err_set(err, "out of memory for a layer's state"), NULL;
+    s->n = n;
+    s->p = p;
+    s->mean = pw_array_alloc(p, sizeof(double));
+    s->kept = pw_array_alloc(p, sizeof(uint32_t));
+    if (!s->mean || !s->kept)
+        goto oom;
+    memcpy(s->mean, mean, p * sizeof(double));
+    /* Dead exactly when the raw values never differ: min < max is false for a
+     * constant column, and for no rows at all (min = +inf, max = -inf). */
+    for (size_t j = 0; j < p; j++)
+        if (min[j] < max[j])
+            s->kept[s->p_kept++] = (uint32_t)j;
+    size_t k = s->p_kept;
+    s->gram = pw_array_alloc(k * k, sizeof(double));
+    if (!s->gram)
+        goto oom;
+    for (size_t b = 0; b < k; b++)
+        for (size_t a = 0; a <= b; a++) {
+            double v = g[(size_t)s->kept[b] * ld + s->kept[a]];
+            s->gram[b * k + a] = v;
+            s->gram[a * k + b] = v;
+        }
+    return s;
+oom:
+    pw_side_free(s);
+    pw_err_set(err, "out of memory for the Gram of %zu neurons", p);
+    return NULL;
+}
+
+void pw_side_free(pw_side *s)
+{
+    if (!s)
+        return;
+    free(s->kept);
+    free(s->mean);
+    free(s->gram);
+    free(s->d);
+    free(s->lambda);
+    free(s->w);
+    free(s->raw_lambda);
+    free(s->raw_v);
+    free(s);
+}
+
+size_t pw_side_bytes(const pw_side *s)
+{
+    if (!s)
+        return 0;
+    size_t k = s->p_kept;
+    size_t b = sizeof *s + s->p * (sizeof(double) + sizeof(uint32_t)) + k * k * sizeof(double);
+    if (s->whitened)
+        b += (k + s->rank + k * s->rank) * sizeof(double);
+    if (s->svcca_ready)
+        b += (s->svcca_k + k * s->svcca_k) * sizeof(double);
+    return b;
+}
+
+int pw_side_whiten(pw_side *s, char name, pw_err *err)
+{
+    if (s->whitened)
+        return 0;
+    size_t k = s->p_kept;
+    assert(k > 0);
+    double *e = pw_array_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
+    s->d = pw_array_alloc(k, sizeof(double));
+    int rc = -1;
+    if (!e || !ev || !s->d) {
+        pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
+        goto out;
+    }
+    for (size_t j = 0; j < k; j++) {
+        double sjj = s->gram[j * k + j];
+        s->d[j] = sjj > 0 ? 1.0 / sqrt(sjj) : 0.0;
+    }
+    for (size_t b = 0; b < k; b++)
+        for (size_t a = 0; a < k; a++)
+            e[b * k + a] = s->d[a] * s->gram[b * k + a] * s->d[b];
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)k, e, (lapack_int)k, ev);
+    if (info != 0) {
+        pw_err_set(err, "LAPACK dsyevd failed with info = %d while whitening %c (p_kept = %zu)",
+                   (int)info, name, k);
+        rc = 1;
+        goto out;
+    }
+    /* ev is ascending: the rank is the number of eigenvalues above the cut. */
+    double top = ev[k - 1], cut = PW_RANK_REL_EIG * top;
+    size_t r = 0;
+    while (r < k && top > 0 && ev[k - 1 - r] > cut)
+        r++;
+    s->lambda = pw_array_alloc(r, sizeof(double));
+    s->w = pw_array_alloc(k * r, sizeof(double));
+    if (!s->lambda || !s->w) {
+        pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
+        goto out;
+    }
+    for (size_t c = 0; c < r; c++) {
+        size_t src = k - 1 - c;
+        double l = ev[src], sc = 1.0 / sqrt(l);
+        s->lambda[c] = l;
+        for (size_t i = 0; i < k; i++)
+            s->w[c * k + i] = s->d[i] * e[src * k + i] * sc;
+    }
+    s->rank = r;
+    s->whitened = 1;
+    rc = 0;
+out:
+    free(e);
+    free(ev);
+    if (rc != 0) {
+        free(s->d);
+        free(s->lambda);
+        free(s->w);
+        s->d = s->lambda = s->w = NULL;
+    }
+    return rc;
+}
+
+int pw_side_svcca_basis(pw_side *s, char name, pw_err *err)
+{
+    if (s->svcca_ready)
+        return 0;
+    size_t k = s->p_kept;
+    assert(k > 0);
+    double scale = 0;
+    for (size_t j = 0; j < k; j++)
+        scale = s->gram[j * k + j] > scale ? s->gram[j * k + j] : scale;
+    double *e = pw_array_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
+    int rc = -1;
+    if (!e || !ev) {
+        pw_err_set(err, "out of memory for the SVCCA basis of %c (p_kept = %zu)", name, k);
+        goto out;
+    }
+    /* Scaled by the largest variance so that no sum below can overflow. */
+    double inv = scale > 0 ? 1.0 / scale : 0.0;
+    for (size_t i = 0; i < k * k; i++)
+        e[i] = s->gram[i] * inv;
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)k, e, (lapack_int)k, ev);
+    if (info != 0) {
+        pw_err_set(err, "LAPACK dsyevd failed with info = %d in SVCCA for %c (p_kept = %zu)",
+                   (int)info, name, k);
+        rc = 1;
+        goto out;
+    }
+    /* s_i^2 of the centred matrix are the eigenvalues; rounding can leave the
+     * null ones slightly negative, which carry no variance. */
+    double total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += ev[i] > 0 ? ev[i] : 0;
+    size_t nk = 0;
+    double cum = 0;
+    while (nk < k && ev[k - 1 - nk] > 0) {
+        cum += ev[k - 1 - nk];
+        nk++;
+        if (cum >= PW_SVCCA_KEEP * total)
+            break;
+    }
+    s->raw_lambda = pw_array_alloc(nk, sizeof(double));
+    s->raw_v = pw_array_alloc(nk * k, sizeof(double));
+    if (!s->raw_lambda || !s->raw_v) {
+        pw_err_set(err, "out of memory for the SVCCA basis of %c (p_kept = %zu)", name, k);
+        goto out;
+    }
+    for (size_t c = 0; c < nk; c++) {
+        s->raw_lambda[c] = ev[k - 1 - c];
+        memcpy(s->raw_v + c * k, e + (k - 1 - c) * k, k * sizeof(double));
+    }
+    s->svcca_k = nk;
+    s->raw_scale = scale;
+    s->svcca_ready = 1;
+    rc = 0;
+out:
+    free(e);
+    free(ev);
+    if (rc != 0) {
+        free(s->raw_lambda);
+        free(s->raw_v);
+        s->raw_lambda = s->raw_v = NULL;
+    }
+    return rc;
+}

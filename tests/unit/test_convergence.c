@@ -1,0 +1,226 @@
+/* test_convergence.c -- settle steps, ranks, Spearman's rho and the bottom-up
+ * verdict against values worked out by hand (the arithmetic is in the comments). */
+#include <check.h>
+#include <math.h>
+#include <string.h>
+
+#include "pw_convergence.h"
+#include "pw_test.h"
+
+#define NPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+START_TEST(settle_step_is_where_the_tail_stays_below_tau)
+{
+    /* 0.06 at step 300 breaks the tail, so the layer settles at 400. */
+    const pw_conv_point pts[] = {{0, 0.5},    {100, 0.2},  {200, 0.04},
+                                 {300, 0.06}, {400, 0.03}, {500, 0.01}};
+    int64_t step = -1;
+    ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 0.05, &step), 1);
+    ck_assert_int_eq(step, 400);
+    /* With tau 0.06 the 0.06 itself is within (<=), back to 200. */
+    ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 0.06, &step), 1);
+    ck_assert_int_eq(step, 200);
+    /* tau 1: settled from the first checkpoint. */
+    ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 1.0, &step), 1);
+    ck_assert_int_eq(step, 0);
+    /* Above tau at the newest checkpoint: not settled. */
+    ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 0.005, &step), 0);
+    ck_assert_int_eq(pw_conv_settle_step(pts, 0, 0.05, &step), 0);
+}
+END_TEST
+
+START_TEST(an_unknown_distance_breaks_the_tail)
+{
+    const pw_conv_point pts[] = {{0, 0.01}, {100, 0.01}, {200, NAN}, {300, 0.01}, {400, 0.0}};
+    int64_t step = -1;
+    ck_assert_int_eq(pw_conv_settle_step(pts, NPTS(pts), 0.05, &step), 1);
+    ck_assert_int_eq(step, 300);
+    const pw_conv_point last_unknown[] = {{0, 0.01}, {100, NAN}};
+    ck_assert_int_eq(pw_conv_settle_step(last_unknown, 2, 0.05, &step), 0);
+}
+END_TEST
+
+START_TEST(ties_share_the_average_rank)
+{
+    pw_err err = {""};
+    const double v[] = {10, 20, 20, 30};
+    double r[4];
+    PW_ASSERT_OK(pw_conv_ranks(v, 4, r, &err), &err);
+    PW_ASSERT_NEAR(r[0], 1, 0);
+    PW_ASSERT_NEAR(r[1], 2.5, 0);
+    PW_ASSERT_NEAR(r[2], 2.5, 0);
+    PW_ASSERT_NEAR(r[3], 4, 0);
+    /* Unsorted, with a triple tie: 5 5 5 take ranks 2..4, mean 3. */
+    const double w[] = {5, 9, 5, 1, 5};
+    double s[5];
+    PW_ASSERT_OK(pw_conv_ranks(w, 5, s, &err), &err);
+    const double want[] = {3, 5, 3, 1, 3};
+    for (int i = 0; i < 5; i++)
+        PW_ASSERT_NEAR(s[i], want[i], 0);
+}
+END_TEST
+
+START_TEST(spearman_matches_hand_values)
+{
+    pw_err err = {""};
+    double rho;
+    const double x[] = {0, 1, 2, 3, 4};
+    /* Ranks of y: 2 1 4 3 5; d = -1 1 -1 1 0; sum d^2 = 4; rho = 1 - 6*4/(5*24) = 0.8. */
+    const double y[] = {20, 10, 40, 30, 50};
+    PW_ASSERT_OK(pw_conv_spearman(x, y, 5, &rho, &err), &err);
+    PW_ASSERT_NEAR(rho, 0.8, 1e-15);
+    /* Monotone but not linear: rank correlation is exactly 1, and -1 reversed. */
+    const double up[] = {1, 10, 100, 1000, 10000}, down[] = {5, 4, 3, 2, 1};
+    PW_ASSERT_OK(pw_conv_spearman(x, up, 5, &rho, &err), &err);
+    PW_ASSERT_NEAR(rho, 1, 1e-15);
+    PW_ASSERT_OK(pw_conv_spearman(x, down, 5, &rho, &err), &err);
+    PW_ASSERT_NEAR(rho, -1, 1e-15);
+    /* Ties: ranks 1 2.5 2.5 4 against 1 2 3 4; deviations -1.5 0 0 1.5 and
+     * -1.5 -.5 .5 1.5: rho = 4.5 / sqrt(4.5 * 5) = 3 / sqrt(10). */
+    const double a[] = {1, 2, 3, 4}, b[] = {1, 2, 2, 3};
+    PW_ASSERT_OK(pw_conv_spearman(a, b, 4, &rho, &err), &err);
+    PW_ASSERT_NEAR(rho, 3 / sqrt(10), 1e-15);
+}
+END_TEST
+
+START_TEST(spearman_is_undefined_without_variation)
+{
+    pw_err err = {""};
+    double rho = 0;
+    const double x[] = {0, 1, 2}, same[] = {7, 7, 7};
+    PW_ASSERT_OK(pw_conv_spearman(x, same, 3, &rho, &err), &err);
+    ck_assert(isnan(rho));
+    PW_ASSERT_OK(pw_conv_spearman(x, x, 1, &rho, &err), &err);
+    ck_assert(isnan(rho));
+}
+END_TEST
+
+/* Four layers; settle steps come from one distance profile shifted per layer. */
+static void profile(pw_conv_point *pts, int64_t settle)
+{
+    for (int i = 0; i < 10; i++) {
+        pts[i].step = 100 * i;
+        pts[i].distance = pts[i].step >= settle ? 0.01 : 0.5;
+    }
+}
+
+START_TEST(bottom_up_run_is_recognised)
+{
+    pw_err err = {""};
+    pw_conv_point p0[10], p1[10], p2[10], p3[10];
+    profile(p0, 200);
+    profile(p1, 400);
+    profile(p2, 10000); /* never settles */
+    for (int i = 0; i < 10; i++)
+        p3[i] = (pw_conv_point){100 * i, NAN}; /* no distance at all */
+    const pw_conv_layer in[] = {
+        {"a", 0, p0, 10}, {"b", 1, p1, 10}, {"c", 2, p2, 10}, {"d", 3, p3, 10}};
+    pw_conv_summary s;
+    PW_ASSERT_OK(pw_conv_analyze(in, 4, 0.05, &s, &err), &err);
+    ck_assert_int_eq(s.layers[0].settle_step, 200);
+    ck_assert_int_eq(s.layers[1].settle_step, 400);
+    ck_assert(!s.layers[2].settled && s.layers[2].has_data);
+    ck_assert(!s.layers[3].has_data);
+    ck_assert_uint_eq(s.nsettled, 2);
+    /* d has no data and is left out; c ranks last: x = 0 1 2, y = 200 400 401. */
+    ck_assert_uint_eq(s.norder, 3);
+    ck_assert_uint_eq(s.order[0], 0);
+    ck_assert_uint_eq(s.order[1], 1);
+    ck_assert_uint_eq(s.order[2], 2);
+    PW_ASSERT_NEAR(s.rho, 1, 1e-15);
+    ck_assert_int_eq(s.verdict, PW_CONV_BOTTOM_UP);
+    ck_assert_str_eq(pw_conv_verdict_name(s.verdict), "bottom-up");
+    ck_assert(s.monotone);
+    PW_ASSERT_NEAR(s.layers[0].last_distance, 0.01, 0);
+    ck_assert(isnan(s.layers[3].last_distance));
+    pw_conv_summary_free(&s);
+}
+END_TEST
+
+/* Analyse four layers at depths 0..3 that settle at the given steps. */
+static void analyse4(const int64_t settle[4], pw_conv_summary *s)
+{
+    pw_err err = {""};
+    static pw_conv_point pts[4][10];
+    pw_conv_layer in[4];
+    for (int l = 0; l < 4; l++) {
+        profile(pts[l], settle[l]);
+        in[l] = (pw_conv_layer){"layer", l, pts[l], 10};
+    }
+    PW_ASSERT_OK(pw_conv_analyze(in, 4, 0.05, s, &err), &err);
+}
+
+START_TEST(verdicts_follow_rho)
+{
+    pw_conv_summary s;
+    /* Top layers first: rho = -1. */
+    analyse4((const int64_t[]){400, 300, 200, 100}, &s);
+    PW_ASSERT_NEAR(s.rho, -1, 1e-15);
+    ck_assert_int_eq(s.verdict, PW_CONV_TOP_DOWN);
+    ck_assert(!s.monotone);
+    ck_assert_uint_eq(s.order[0], 3);
+    pw_conv_summary_free(&s);
+    /* Ranks 2 1 3 4: sum d^2 = 2, rho = 1 - 12/60 = 0.8, bottom-up but not monotone. */
+    analyse4((const int64_t[]){200, 100, 300, 400}, &s);
+    PW_ASSERT_NEAR(s.rho, 0.8, 1e-15);
+    ck_assert_int_eq(s.verdict, PW_CONV_BOTTOM_UP);
+    ck_assert(!s.monotone);
+    pw_conv_summary_free(&s);
+    /* Ranks 3 1 4 2: d = -2 1 -1 2, sum d^2 = 10, rho = 1 - 60/60 = 0: mixed. */
+    analyse4((const int64_t[]){300, 100, 400, 200}, &s);
+    PW_ASSERT_NEAR(s.rho, 0, 1e-15);
+    ck_assert_int_eq(s.verdict, PW_CONV_MIXED);
+    pw_conv_summary_free(&s);
+    /* All at once: no ordering to speak of. */
+    analyse4((const int64_t[]){300, 300, 300, 300}, &s);
+    ck_assert(isnan(s.rho));
+    ck_assert_int_eq(s.verdict, PW_CONV_UNDETERMINED);
+    ck_assert(s.monotone);
+    pw_conv_summary_free(&s);
+}
+END_TEST
+
+START_TEST(equal_steps_order_by_depth)
+{
+    pw_conv_summary s;
+    /* Depths 2 and 3 settle together at 100; ties in the order go bottom first. */
+    analyse4((const int64_t[]){500, 300, 100, 100}, &s);
+    ck_assert_uint_eq(s.order[0], 2);
+    ck_assert_uint_eq(s.order[1], 3);
+    ck_assert_uint_eq(s.order[2], 1);
+    ck_assert_uint_eq(s.order[3], 0);
+    /* x ranks 1 2 3 4, y ranks 4 3 1.5 1.5: rho = -4.5 / sqrt(5 * 4.5) = -3/sqrt(10). */
+    PW_ASSERT_NEAR(s.rho, -3 / sqrt(10), 1e-15);
+    pw_conv_summary_free(&s);
+}
+END_TEST
+
+START_TEST(bad_tau_is_refused)
+{
+    pw_err err = {""};
+    pw_conv_summary s;
+    PW_ASSERT_FAILS_WITH(pw_conv_analyze(NULL, 0, -0.1, &s, &err), &err, "tau");
+    PW_ASSERT_FAILS_WITH(pw_conv_analyze(NULL, 0, NAN, &s, &err), &err, "tau");
+    PW_ASSERT_OK(pw_conv_analyze(NULL, 0, 0.05, &s, &err), &err);
+    ck_assert_uint_eq(s.norder, 0);
+    ck_assert_int_eq(s.verdict, PW_CONV_UNDETERMINED);
+    pw_conv_summary_free(&s);
+}
+END_TEST
+
+Suite *convergence_suite(void)
+{
+    Suite *s = suite_create("convergence");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, settle_step_is_where_the_tail_stays_below_tau);
+    tcase_add_test(tc, an_unknown_distance_breaks_the_tail);
+    tcase_add_test(tc, ties_share_the_average_rank);
+    tcase_add_test(tc, spearman_matches_hand_values);
+    tcase_add_test(tc, spearman_is_undefined_without_variation);
+    tcase_add_test(tc, bottom_up_run_is_recognised);
+    tcase_add_test(tc, verdicts_follow_rho);
+    tcase_add_test(tc, equal_steps_order_by_depth);
+    tcase_add_test(tc, bad_tau_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}

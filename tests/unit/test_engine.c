@@ -1,0 +1,931 @@
+/* test_engine.c -- the similarity engine against shared/reference and against
+ * an independent SVD-based computation of the README definitions.
+ *
+ * The oracle below never forms a Gram matrix: it takes orthonormal bases of
+ * the centred (column-scaled) data by SVD, gets rho as the singular values of
+ * Qx^T Qy, builds the canonical variates h_i explicitly as n-vectors and sums
+ * |<h_i, x_j>|.  Agreement with it on ill-conditioned, nearly rank-deficient
+ * and partly dead layers is what says the Gram route is accurate. */
+#include <jansson.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pw_engine.h"
+#include "pw_test.h"
+#include "refcase.h"
+
+/* ---- deterministic data ---------------------------------------------------- */
+
+typedef struct rng {
+    uint64_t s; /* splitmix64 state */
+} rng;
+
+static uint64_t rng_u64(rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unif(rng *r)
+{
+    return ((double)(rng_u64(r) >> 11) + 0.5) * 0x1p-53;
+}
+
+static double rng_normal(rng *r)
+{
+    return sqrt(-2 * log(rng_unif(r))) * cos(2 * M_PI * rng_unif(r));
+}
+
+/* Row-major n x p matrix of standard normals. */
+static double *normals(rng *r, size_t n, size_t p)
+{
+    double *a = malloc(n * p * sizeof(double));
+    for (size_t i = 0; i < n * p; i++)
+        a[i] = rng_normal(r);
+    return a;
+}
+
+/* A random p x p orthogonal matrix (row-major), from the QR of a Gaussian one. */
+static double *orthogonal(rng *r, size_t p)
+{
+    double *a = normals(r, p, p), *tau = malloc(p * sizeof(double));
+    ck_assert_int_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)p, (int)p, a, (int)p, tau), 0);
+    ck_assert_int_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)p, (int)p, (int)p, a, (int)p, tau), 0);
+    free(tau);
+    return a;
+}
+
+/* c (n x q) = a (n x p) b (p x q), all row-major. */
+static double *matmul(const double *a, const double *b, size_t n, size_t p, size_t q)
+{
+    double *c = calloc(n * q, sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        for (size_t l = 0; l < p; l++)
+            for (size_t j = 0; j < q; j++)
+                c[i * q + j] += a[i * p + l] * b[l * q + j];
+    return c;
+}
+
+/* ---- the independent computation ------------------------------------------- */
+
+typedef struct oracle {
+    size_t p_kept, q_kept, rank_x, rank_y, k; /* as the README defines them */
+    double rho[512];                          /* canonical correlations, descending */
+    double mean_cca, pwcca, svcca, cka;       /* the metrics */
+} oracle;
+
+/* Centred kept columns of a row-major n x p matrix, column-major n x kept. */
+static double *centred_kept(const double *a, size_t n, size_t p, size_t *kept)
+{
+    double *c = malloc(n * p * sizeof(double));
+    *kept = 0;
+    for (size_t j = 0; j < p; j++) {
+        double mn = a[j], mx = a[j], mean = 0, fix = 0;
+        for (size_t i = 0; i < n; i++) {
+            double v = a[i * p + j];
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+            mean += v;
+        }
+        if (mn == mx)
+            continue;
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++)
+            fix += a[i * p + j] - mean;
+        mean += fix / (double)n;
+        double *col = c + *kept * n;
+        for (size_t i = 0; i < n; i++)
+            col[i] = a[i * p + j] - mean;
+        (*kept)++;
+    }
+    return c;
+}
+
+/* Orthonormal basis (n x *r, column-major) of the column span of c after
+ * scaling each column to unit norm, dropping singular values below 1e-6 of
+ * the largest (README definition 2). */
+static double *basis(const double *c, size_t n, size_t k, size_t *r)
+{
+    double *a = malloc(n * k * sizeof(double)), *s = malloc(k * sizeof(double));
+    double *u = malloc(n * k * sizeof(double)), vt, sup[512];
+    for (size_t j = 0; j < k; j++) {
+        double nn = 0;
+        for (size_t i = 0; i < n; i++)
+            nn += c[j * n + i] * c[j * n + i];
+        for (size_t i = 0; i < n; i++)
+            a[j * n + i] = c[j * n + i] / sqrt(nn);
+    }
+    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'N', (int)n, (int)k, a, (int)n, s, u,
+                                    (int)n, &vt, 1, sup),
+                     0);
+    *r = 0;
+    while (*r < k && s[*r] > 1e-6 * s[0])
+        (*r)++;
+    free(a);
+    free(s);
+    return u;
+}
+
+/* Singular values (and left/right vectors) of the col-major m x n matrix a. */
+static void svd(double *a, size_t m, size_t n, double *s, double *u, double *vt)
+{
+    double sup[512];
+    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', (int)m, (int)n, a, (int)m, s, u,
+                                    (int)m, vt, (int)(m < n ? m : n), sup),
+                     0);
+}
+
+/* Top singular directions U_k of c reaching 99 % of sum s^2 (README definition 6). */
+static double *svcca_basis(const double *c, size_t n, size_t k, size_t *kk)
+{
+    double *a = malloc(n * k * sizeof(double)), *s = malloc(k * sizeof(double));
+    double *u = malloc(n * k * sizeof(double)), vt, sup[512], tot = 0, cum = 0;
+    memcpy(a, c, n * k * sizeof(double));
+    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'N', (int)n, (int)k, a, (int)n, s, u,
+                                    (int)n, &vt, 1, sup),
+                     0);
+    for (size_t i = 0; i < k; i++)
+        tot += s[i] * s[i];
+    *kk = 0;
+    while (*kk < k && cum < 0.99 * tot) {
+        cum += s[*kk] * s[*kk];
+        (*kk)++;
+    }
+    free(a);
+    free(s);
+    return u;
+}
+
+/* Mean of the singular values of qa^T qb (n x ka, n x kb orthonormal). */
+static double mean_cos(const double *qa, size_t ka, const double *qb, size_t kb, size_t n,
+                       double *rho, double *ua)
+{
+    size_t k = ka < kb ? ka : kb;
+    double *m = calloc(ka * kb, sizeof(double)), *vt = malloc(k * kb * sizeof(double));
+    double *u = ua ? ua : malloc(ka * k * sizeof(double)), sum = 0;
+    for (size_t j = 0; j < kb; j++)
+        for (size_t i = 0; i < ka; i++)
+            for (size_t t = 0; t < n; t++)
+                m[j * ka + i] += qa[i * n + t] * qb[j * n + t];
+    svd(m, ka, kb, rho, u, vt);
+    for (size_t i = 0; i < k; i++)
+        sum += rho[i];
+    free(m);
+    free(vt);
+    if (!ua)
+        free(u);
+    return sum / (double)k;
+}
+
+static double frob2(const double *a, const double *b, size_t n, size_t ka, size_t kb)
+{
+    double s = 0;
+    for (size_t i = 0; i < ka; i++)
+        for (size_t j = 0; j < kb; j++) {
+            double d = 0;
+            for (size_t t = 0; t < n; t++)
+                d += a[i * n + t] * b[j * n + t];
+            s += d * d;
+        }
+    return s;
+}
+
+static void compute_oracle(const double *x, const double *y, size_t n, size_t p, size_t q,
+                           oracle *o)
+{
+    memset(o, 0, sizeof *o);
+    double *xc = centred_kept(x, n, p, &o->p_kept), *yc = centred_kept(y, n, q, &o->q_kept);
+    double *qx = basis(xc, n, o->p_kept, &o->rank_x), *qy = basis(yc, n, o->q_kept, &o->rank_y);
+    o->k = o->rank_x < o->rank_y ? o->rank_x : o->rank_y;
+    ck_assert(o->k <= 512);
+    /* Weights on the side with fewer kept neurons (tie: X): orient that side first. */
+    int wy = o->q_kept < o->p_kept;
+    const double *qa = wy ? qy : qx, *qb = wy ? qx : qy, *ca = wy ? yc : xc;
+    size_t ra = wy ? o->rank_y : o->rank_x, rb = wy ? o->rank_x : o->rank_y;
+    size_t pa = wy ? o->q_kept : o->p_kept;
+    double *ua = malloc(ra * o->k * sizeof(double)), *h = malloc(n * sizeof(double));
+    o->mean_cca = mean_cos(qa, ra, qb, rb, n, o->rho, ua);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < o->k; i++) {
+        for (size_t t = 0; t < n; t++) {
+            h[t] = 0;
+            for (size_t l = 0; l < ra; l++)
+                h[t] += qa[l * n + t] * ua[i * ra + l];
+        }
+        double alpha = 0;
+        for (size_t j = 0; j < pa; j++) {
+            double dot = 0;
+            for (size_t t = 0; t < n; t++)
+                dot += h[t] * ca[j * n + t];
+            alpha += fabs(dot);
+        }
+        num += alpha * o->rho[i];
+        den += alpha;
+    }
+    o->pwcca = num / den;
+    size_t kx, ky;
+    double *sx = svcca_basis(xc, n, o->p_kept, &kx), *sy = svcca_basis(yc, n, o->q_kept, &ky);
+    double rho2[512];
+    o->svcca = mean_cos(sx, kx, sy, ky, n, rho2, NULL);
+    o->cka = frob2(xc, yc, n, o->p_kept, o->q_kept) /
+             sqrt(frob2(xc, xc, n, o->p_kept, o->p_kept) * frob2(yc, yc, n, o->q_kept, o->q_kept));
+    free(xc);
+    free(yc);
+    free(qx);
+    free(qy);
+    free(ua);
+    free(h);
+    free(sx);
+    free(sy);
+}
+
+/* ---- running the engine ------------------------------------------------------ */
+
+static pw_result run(const double *x, const double *y, size_t n, size_t p, size_t q,
+                     unsigned metrics)
+{
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pw_result r;
+    pw_err e;
+    pw_err_clear(&e);
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, metrics, NULL, NULL, &r, &e), &e);
+    return r;
+}
+
+static void assert_matches_oracle(const pw_result *r, const oracle *o, double tol)
+{
+    ck_assert_msg(r->status == PW_OK, "status %s: %s", pw_status_name(r->status), r->message);
+    ck_assert_uint_eq(r->p_kept, o->p_kept);
+    ck_assert_uint_eq(r->q_kept, o->q_kept);
+    ck_assert_uint_eq(r->rank_x, o->rank_x);
+    ck_assert_uint_eq(r->rank_y, o->rank_y);
+    ck_assert_uint_eq(r->nrho, o->k);
+    for (size_t i = 0; i < o->k; i++)
+        PW_ASSERT_NEAR(r->rho[i], o->rho[i], tol);
+    PW_ASSERT_NEAR(r->pwcca, o->pwcca, tol);
+    PW_ASSERT_NEAR(r->distance, 1 - o->pwcca, tol);
+    PW_ASSERT_NEAR(r->mean_cca, o->mean_cca, tol);
+    PW_ASSERT_NEAR(r->svcca, o->svcca, tol);
+    PW_ASSERT_NEAR(r->cka, o->cka, tol);
+}
+
+static void assert_same(const pw_result *a, const pw_result *b, double tol)
+{
+    ck_assert_int_eq(a->status, b->status);
+    ck_assert_uint_eq(a->nrho, b->nrho);
+    for (size_t i = 0; i < a->nrho; i++)
+        PW_ASSERT_NEAR(a->rho[i], b->rho[i], tol);
+    PW_ASSERT_NEAR(a->pwcca, b->pwcca, tol);
+    PW_ASSERT_NEAR(a->mean_cca, b->mean_cca, tol);
+    PW_ASSERT_NEAR(a->svcca, b->svcca, tol);
+    PW_ASSERT_NEAR(a->cka, b->cka, tol);
+}
+
+/* A pair whose canonical correlations are spread out: Y sees a noisy mix of
+ * some of X's latent directions. */
+static void correlated_pair(rng *r, size_t n, size_t p, size_t q, double **x, double **y)
+{
+    double *lat = normals(r, n, p), *mix = normals(r, p, q), *noise = normals(r, n, q);
+    double *rot = orthogonal(r, p);
+    *x = matmul(lat, rot, n, p, p);
+    *y = matmul(lat, mix, n, p, q);
+    for (size_t i = 0; i < n * q; i++)
+        (*y)[i] += 2.0 * noise[i];
+    free(lat);
+    free(mix);
+    free(noise);
+    free(rot);
+}
+
+/* ---- reference cases --------------------------------------------------------- */
+
+static double jnum(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    ck_assert_msg(v && (json_is_number(v) || json_is_null(v)), "expected.json: no number '%s'",
+                  key);
+    return json_is_null(v) ? NAN : json_number_value(v);
+}
+
+START_TEST(reference_cases)
+{
+    char path[1024], why[512];
+    snprintf(path, sizeof path, "%s/expected.json", pw_test_reference_dir());
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    json_t *tol = json_object_get(root, "tolerance"), *cases = json_object_get(root, "cases");
+    ck_assert(tol && cases && json_object_size(cases) >= 5);
+    const char *name;
+    json_t *c;
+    json_object_foreach(cases, name, c)
+    {
+        refcase_matrix x, y;
+        snprintf(path, sizeof path, "%s/%s.X.npy", pw_test_reference_dir(), name);
+        ck_assert_msg(refcase_load(path, &x, why, sizeof why) == 0, "%s", why);
+        snprintf(path, sizeof path, "%s/%s.Y.npy", pw_test_reference_dir(), name);
+        ck_assert_msg(refcase_load(path, &y, why, sizeof why) == 0, "%s", why);
+        pw_result r = run(x.data, y.data, x.rows, x.cols, y.cols, PW_M_ALL);
+        const char *want = json_string_value(json_object_get(c, "status"));
+        ck_assert_msg(strcmp(pw_status_name(r.status), want) == 0, "%s: status %s, want %s (%s)",
+                      name, pw_status_name(r.status), want, r.message);
+        ck_assert_uint_eq(r.n, (uint64_t)jnum(c, "n"));
+        ck_assert_uint_eq(r.p, (uint64_t)jnum(c, "p"));
+        ck_assert_uint_eq(r.q, (uint64_t)jnum(c, "q"));
+        ck_assert_uint_eq(r.p_kept, (uint64_t)jnum(c, "p_kept"));
+        ck_assert_uint_eq(r.q_kept, (uint64_t)jnum(c, "q_kept"));
+        PW_ASSERT_NEAR(r.cka, jnum(c, "cka"), jnum(tol, "cka"));
+        if (r.status == PW_OK) {
+            PW_ASSERT_NEAR(r.pwcca, jnum(c, "pwcca"), jnum(tol, "pwcca"));
+            PW_ASSERT_NEAR(r.distance, 1 - jnum(c, "pwcca"), jnum(tol, "pwcca"));
+            PW_ASSERT_NEAR(r.mean_cca, jnum(c, "mean_cca"), jnum(tol, "mean_cca"));
+            PW_ASSERT_NEAR(r.svcca, jnum(c, "svcca"), jnum(tol, "svcca"));
+            json_t *rho = json_object_get(c, "rho");
+            ck_assert_uint_eq(r.nrho, json_array_size(rho));
+            for (size_t i = 0; i < r.nrho; i++)
+                PW_ASSERT_NEAR(r.rho[i], json_number_value(json_array_get(rho, i)),
+                               jnum(tol, "rho"));
+        } else {
+            /* insufficient_datapoints: no CCA numbers, an explanation naming the sizes. */
+            ck_assert(isnan(r.pwcca) && isnan(r.mean_cca) && isnan(r.svcca) && r.nrho == 0);
+            ck_assert(isnan(jnum(c, "pwcca")));
+            char need[128];
+            snprintf(need, sizeof need, "n = %llu", (unsigned long long)r.n);
+            ck_assert_msg(strstr(r.message, need), "message: %s", r.message);
+            snprintf(need, sizeof need, "p_kept + q_kept = %llu + %llu",
+                     (unsigned long long)r.p_kept, (unsigned long long)r.q_kept);
+            ck_assert_msg(strstr(r.message, need), "message: %s", r.message);
+            ck_assert_msg(strstr(r.message, "5-10x more datapoints"), "message: %s", r.message);
+        }
+        pw_result_free(&r);
+        refcase_free(&x);
+        refcase_free(&y);
+    }
+    json_decref(root);
+}
+END_TEST
+
+/* ---- accuracy beyond the reference -------------------------------------------- */
+
+START_TEST(ill_conditioned_layers_match_the_svd_route)
+{
+    /* X's covariance has condition number 1e8 from correlated directions
+     * (singular values 1 .. 1e-4) times column scales over 4 decades; Y
+     * depends on every latent direction, the weakest included. */
+    rng r = {42};
+    size_t n = 3000, p = 40, q = 30;
+    double *lat = normals(&r, n, p), *rot = orthogonal(&r, p), *mix = normals(&r, p, q);
+    double *noise = normals(&r, n, q);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++)
+            lat[i * p + j] *= pow(10.0, -4.0 * (double)j / (double)(p - 1));
+    double *x = matmul(lat, rot, n, p, p);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++) {
+            lat[i * p + j] /= pow(10.0, -4.0 * (double)j / (double)(p - 1));
+            x[i * p + j] = x[i * p + j] * pow(10.0, (double)(j % 5) - 2.0) + 1e3 * (double)j;
+        }
+    double *y = matmul(lat, mix, n, p, q);
+    for (size_t i = 0; i < n * q; i++)
+        y[i] += 3.0 * noise[i];
+    oracle o;
+    compute_oracle(x, y, n, p, q, &o);
+    ck_assert_uint_eq(o.rank_x, p);
+    pw_result res = run(x, y, n, p, q, PW_M_ALL);
+    assert_matches_oracle(&res, &o, 1e-6);
+    /* X/Y swapped: the same correlations and mean; weights on Y (fewer neurons) either way. */
+    pw_result sw = run(y, x, n, q, p, PW_M_ALL);
+    assert_same(&res, &sw, 1e-9);
+    pw_result_free(&res);
+    pw_result_free(&sw);
+    free(lat);
+    free(rot);
+    free(mix);
+    free(noise);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(near_rank_deficient_and_dead_neurons)
+{
+    /* X: 30 neurons, 4 of them combinations of others up to 1e-11 noise (numerical
+     * rank 26), 3 constant (one of them 0.1, which does not sum exactly).  Y: an
+     * exact duplicate column and a constant one. */
+    rng r = {7};
+    size_t n = 2500, p = 30, q = 20;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    for (size_t i = 0; i < n; i++) {
+        double *row = x + i * p;
+        for (size_t j = 22; j < 26; j++)
+            row[j] =
+                0.5 * row[j - 20] - 1.5 * row[j - 10] + 2.0 * row[j - 5] + 1e-11 * rng_normal(&r);
+        row[26] = 0.1;
+        row[27] = -3;
+        row[29] = 0;
+        y[i * q + 19] = y[i * q + 3];
+        y[i * q + 11] = 1e6;
+    }
+    oracle o;
+    compute_oracle(x, y, n, p, q, &o);
+    ck_assert_uint_eq(o.p_kept, 27);
+    ck_assert_uint_eq(o.rank_x, 23);
+    ck_assert_uint_eq(o.q_kept, 19);
+    ck_assert_uint_eq(o.rank_y, 18);
+    pw_result res = run(x, y, n, p, q, PW_M_ALL);
+    assert_matches_oracle(&res, &o, 1e-6);
+    pw_result_free(&res);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(large_means_cost_no_accuracy)
+{
+    /* Values k / 1024 with |k| < 2^14, so adding 2^20 (about 1e6) to every
+     * neuron is exact: the data differ only by the constant, and any loss is
+     * the engine's.  Plain sums of squares would lose about 12 digits here. */
+    rng r = {11};
+    size_t n = 9000, p = 24, q = 16;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    double *xs = malloc(n * p * sizeof(double)), *ys = malloc(n * q * sizeof(double));
+    for (size_t i = 0; i < n * p; i++) {
+        x[i] = round(x[i] * 1024) / 1024;
+        xs[i] = x[i] + 1048576.0;
+    }
+    for (size_t i = 0; i < n * q; i++) {
+        y[i] = round(y[i] * 1024) / 1024;
+        ys[i] = y[i] + 1048576.0;
+    }
+    pw_result a = run(x, y, n, p, q, PW_M_ALL), b = run(xs, ys, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(b.status, PW_OK);
+    assert_same(&a, &b, 1e-10);
+    oracle o;
+    compute_oracle(x, y, n, p, q, &o);
+    assert_matches_oracle(&b, &o, 1e-8);
+    pw_result_free(&a);
+    pw_result_free(&b);
+    free(x);
+    free(y);
+    free(xs);
+    free(ys);
+}
+END_TEST
+
+/* A row source over a matrix that hands out at most `chunk` rows per call. */
+typedef struct chunky {
+    const double *a; /* row-major matrix */
+    size_t p;        /* its columns */
+    size_t calls;    /* read calls made */
+} chunky;
+
+static int chunky_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
+{
+    (void)err;
+    chunky *c = ctx;
+    c->calls++;
+    memcpy(out, c->a + row0 * c->p, nrows * c->p * sizeof(double));
+    return 0;
+}
+
+static pw_rows chunky_rows(chunky *c, size_t n, size_t chunk)
+{
+    pw_rows r = {.nrows = n, .ncols = c->p, .read = chunky_read, .ctx = c, .chunk_rows = chunk};
+    return r;
+}
+
+START_TEST(chunking_does_not_change_results)
+{
+    rng r = {5};
+    size_t n = 700, p = 12, q = 9;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    for (size_t i = 0; i < n * p; i++)
+        x[i] += 50.0;
+    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    size_t chunks[] = {97, 1};
+    for (size_t c = 0; c < 2; c++) {
+        chunky cx = {x, p, 0}, cy = {y, q, 0};
+        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        ck_assert_uint_eq(cx.calls, (n + chunks[c] - 1) / chunks[c]);
+        assert_same(&whole, &res, 1e-12);
+        pw_result_free(&res);
+    }
+    pw_result_free(&whole);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(neuron_order_and_signs_do_not_matter)
+{
+    rng r = {9};
+    size_t n = 1500, p = 20, q = 14;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    double *xp = malloc(n * p * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++)
+            xp[i * p + j] = x[i * p + (j * 7) % p] * ((j % 3) ? 1 : -1);
+    pw_result a = run(x, y, n, p, q, PW_M_ALL), b = run(xp, y, n, p, q, PW_M_ALL);
+    assert_same(&a, &b, 1e-12);
+    pw_result_free(&a);
+    pw_result_free(&b);
+    free(x);
+    free(y);
+    free(xp);
+}
+END_TEST
+
+START_TEST(swap_changes_pwcca_only_through_the_weights)
+{
+    /* Equal widths: compare(X, Y) weighs X's variates, compare(Y, X) weighs Y's. */
+    rng r = {13};
+    size_t n = 2000, p = 16;
+    double *x, *y;
+    correlated_pair(&r, n, p, p, &x, &y);
+    pw_result a = run(x, y, n, p, p, PW_M_ALL), b = run(y, x, n, p, p, PW_M_ALL);
+    oracle oa, ob;
+    compute_oracle(x, y, n, p, p, &oa);
+    compute_oracle(y, x, n, p, p, &ob);
+    assert_matches_oracle(&a, &oa, 1e-9);
+    assert_matches_oracle(&b, &ob, 1e-9);
+    for (size_t i = 0; i < a.nrho; i++)
+        PW_ASSERT_NEAR(a.rho[i], b.rho[i], 1e-12);
+    PW_ASSERT_NEAR(a.mean_cca, b.mean_cca, 1e-12);
+    PW_ASSERT_NEAR(a.svcca, b.svcca, 1e-12);
+    PW_ASSERT_NEAR(a.cka, b.cka, 1e-12);
+    ck_assert_msg(fabs(a.pwcca - b.pwcca) > 1e-4, "weights on X and on Y gave %.17g and %.17g",
+                  a.pwcca, b.pwcca);
+    pw_result_free(&a);
+    pw_result_free(&b);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* ---- statuses ------------------------------------------------------------------ */
+
+START_TEST(nonfinite_values_are_located)
+{
+    rng r = {17};
+    size_t n = 6000, p = 10, q = 8;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    x[5000 * p + 7] = NAN;
+    pw_side *cx = NULL, *cy = NULL;
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pw_result res;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, &cx, &cy, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NONFINITE);
+    ck_assert_msg(strstr(res.message, "X") && strstr(res.message, "row 5000") &&
+                      strstr(res.message, "column 7") && strstr(res.message, "nan"),
+                  "message: %s", res.message);
+    ck_assert(isnan(res.pwcca) && isnan(res.cka));
+    ck_assert(cx == NULL && cy == NULL); /* nothing cached from bad rows */
+    pw_result_free(&res);
+
+    /* An earlier Inf in Y wins over the NaN in X. */
+    y[4100 * q + 2] = -INFINITY;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NONFINITE);
+    ck_assert_msg(strstr(res.message, "Y") && strstr(res.message, "row 4100") &&
+                      strstr(res.message, "column 2") && strstr(res.message, "-inf"),
+                  "message: %s", res.message);
+    pw_result_free(&res);
+
+    /* Finite values too large for double sums of squares. */
+    x[5000 * p + 7] = 0;
+    y[4100 * q + 2] = 0;
+    x[3 * p + 1] = 1e300;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NONFINITE);
+    ck_assert_msg(strstr(res.message, "X column 1") && strstr(res.message, "too large"),
+                  "message: %s", res.message);
+    pw_result_free(&res);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(n_mismatch_dead_layer_and_insufficient)
+{
+    rng r = {19};
+    size_t n = 400, p = 10, q = 8;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n - 1, q);
+    pw_result res;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_N_MISMATCH);
+    ck_assert_msg(strstr(res.message, "400") && strstr(res.message, "399"), "%s", res.message);
+    pw_result_free(&res);
+
+    /* n = p_kept + q_kept exactly is not enough; one more datapoint is. */
+    pw_result lo = run(x, y, p + q, p, q, PW_M_ALL), hi = run(x, y, p + q + 1, p, q, PW_M_ALL);
+    ck_assert_int_eq(lo.status, PW_INSUFFICIENT_DATAPOINTS);
+    ck_assert(isnan(lo.pwcca) && isnan(lo.mean_cca) && isnan(lo.svcca) && !isnan(lo.cka));
+    ck_assert_msg(strstr(lo.message, "n = 18") && strstr(lo.message, "10 + 8") &&
+                      strstr(lo.message, "5-10x"),
+                  "%s", lo.message);
+    ck_assert_int_eq(hi.status, PW_OK);
+    pw_result_free(&lo);
+    pw_result_free(&hi);
+    pw_result one = run(x, y, 1, p, q, PW_M_ALL);
+    ck_assert_int_eq(one.status, PW_INSUFFICIENT_DATAPOINTS);
+    pw_result_free(&one);
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < q; j++)
+            y[i * q + j] = (double)j;
+    pw_result dead = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(dead.status, PW_DEAD_LAYER);
+    ck_assert_uint_eq(dead.q_kept, 0);
+    ck_assert_msg(strstr(dead.message, "every neuron of Y"), "%s", dead.message);
+    ck_assert(isnan(dead.pwcca) && isnan(dead.cka));
+    pw_result_free(&dead);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* ---- caching --------------------------------------------------------------------- */
+
+START_TEST(cached_sides_give_the_uncached_results)
+{
+    /* Three checkpoints of one layer, scored as the daemon does: (t1, t0), then
+     * (t2, t1) reusing t1's side from the first call in the Y position. */
+    rng r = {23};
+    size_t n = 5000, p = 18;
+    double *t0, *t1, *t2, *tmp;
+    correlated_pair(&r, n, p, p, &t0, &t1);
+    correlated_pair(&r, n, p, p, &tmp, &t2);
+    for (size_t i = 0; i < n * p; i++)
+        t2[i] = 0.5 * t2[i] + t1[i];
+    pw_rows r0 = pw_rows_from_matrix(t0, n, p), r1 = pw_rows_from_matrix(t1, n, p),
+            r2 = pw_rows_from_matrix(t2, n, p);
+    pw_side *s0 = NULL, *s1 = NULL, *s2 = NULL;
+    pw_result a, b, c;
+    pw_err e;
+    /* First call asks for CKA only: the sides hold no factorization yet. */
+    PW_ASSERT_OK(pw_engine_compare(&r1, &r0, PW_M_CKA, &s1, &s0, &a, &e), &e);
+    ck_assert(s0 && s1);
+    ck_assert(a.nrho == 0 && a.rank_x == 0 && isnan(a.pwcca) && !isnan(a.cka));
+    size_t before = pw_side_bytes(s1);
+    pw_result_free(&a);
+    PW_ASSERT_OK(pw_engine_compare(&r1, &r0, PW_M_ALL, &s1, &s0, &a, &e), &e);
+    ck_assert_uint_gt(pw_side_bytes(s1), before);
+    pw_result fresh = run(t1, t0, n, p, p, PW_M_ALL);
+    assert_same(&a, &fresh, 1e-14);
+    PW_ASSERT_OK(pw_engine_compare(&r2, &r1, PW_M_ALL, &s2, &s1, &b, &e), &e);
+    ck_assert(s2 != NULL);
+    pw_result fresh2 = run(t2, t1, n, p, p, PW_M_ALL);
+    assert_same(&b, &fresh2, 1e-14);
+    /* Both sides cached. */
+    PW_ASSERT_OK(pw_engine_compare(&r2, &r1, PW_M_ALL, &s2, &s1, &c, &e), &e);
+    assert_same(&c, &fresh2, 1e-14);
+    pw_result_free(&c);
+    /* A cached side must match its rows. */
+    pw_rows short1 = pw_rows_from_matrix(t1, n - 1, p), short2 = pw_rows_from_matrix(t2, n - 1, p);
+    PW_ASSERT_FAILS_WITH(pw_engine_compare(&short2, &short1, PW_M_ALL, NULL, &s1, &c, &e), &e,
+                         "cached state of Y");
+    pw_result_free(&a);
+    pw_result_free(&b);
+    pw_result_free(&c);
+    pw_result_free(&fresh);
+    pw_result_free(&fresh2);
+    pw_side_free(s0);
+    pw_side_free(s1);
+    pw_side_free(s2);
+    free(t0);
+    free(t1);
+    free(t2);
+    free(tmp);
+}
+END_TEST
+
+/* ---- API odds and ends -------------------------------------------------------------- */
+
+START_TEST(metric_lists_parse)
+{
+    unsigned m = 0;
+    pw_err e;
+    PW_ASSERT_OK(pw_metrics_parse("pwcca,mean_cca,svcca,cka", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_ALL);
+    PW_ASSERT_OK(pw_metrics_parse("cka", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_CKA);
+    PW_ASSERT_OK(pw_metrics_parse("svcca,pwcca", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_SVCCA | PW_M_PWCCA);
+    PW_ASSERT_OK(pw_metrics_parse("all", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_ALL);
+    PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,bogus", &m, &e), &e, "'bogus'");
+    PW_ASSERT_FAILS_WITH(pw_metrics_parse("", &m, &e), &e, "unknown metric");
+    PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,", &m, &e), &e, "unknown metric");
+}
+END_TEST
+
+START_TEST(only_requested_metrics_are_computed)
+{
+    rng r = {29};
+    size_t n = 800, p = 12, q = 10;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    pw_result all = run(x, y, n, p, q, PW_M_ALL), pw = run(x, y, n, p, q, PW_M_PWCCA);
+    pw_result sv = run(x, y, n, p, q, PW_M_SVCCA);
+    PW_ASSERT_NEAR(pw.pwcca, all.pwcca, 0);
+    ck_assert(isnan(pw.mean_cca) && isnan(pw.svcca) && isnan(pw.cka));
+    ck_assert(isnan(sv.pwcca) && sv.nrho == 0);
+    PW_ASSERT_NEAR(sv.svcca, all.svcca, 0);
+    pw_result_free(&all);
+    pw_result_free(&pw);
+    pw_result_free(&sv);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* Binary16 bits of v = k / 64, |k| < 2048 (exactly representable). */
+static uint16_t f16_bits(double v)
+{
+    if (v == 0)
+        return 0;
+    int e;
+    double m = frexp(fabs(v), &e); /* v = m 2^e, m in [0.5, 1) */
+    uint16_t bits = (uint16_t)((e + 14) << 10 | (uint16_t)((m * 2 - 1) * 1024));
+    return v < 0 ? (uint16_t)(bits | 0x8000) : bits;
+}
+
+/* Bfloat16 bits of v = k / 16, |k| < 256 (exactly representable). */
+static uint16_t bf16_bits(double v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+START_TEST(conv_and_sequence_tensors_in_half_precision)
+{
+    /* X: f16 [N=40, C=6, H=3, W=4] -> 480 datapoints x 6 neurons; Y: bf16
+     * [N=40, T=12, D=5] -> 480 x 5.  The engine on the tensors must give what it
+     * gives on the same values as double matrices. */
+    enum { N = 40, C = 6, H = 3, W = 4, T = 12, D = 5, ROWS = N * H * W };
+    rng r = {37};
+    uint16_t *xh = malloc(N * C * H * W * sizeof(uint16_t)),
+             *yh = malloc(ROWS * D * sizeof(uint16_t));
+    double *x = malloc(ROWS * C * sizeof(double)), *y = malloc(ROWS * D * sizeof(double));
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t w = 0; w < W; w++) {
+                    double v = round(fmax(-1000, fmin(1000, 64 * rng_normal(&r)))) / 64;
+                    xh[((n * C + c) * H + h) * W + w] = f16_bits(v);
+                    x[((n * H + h) * W + w) * C + c] = v;
+                }
+    for (size_t row = 0; row < ROWS; row++)
+        for (size_t d = 0; d < D; d++) {
+            double v = round(16 * (0.5 * x[row * C + d] + 0.5 * rng_normal(&r))) / 16;
+            v = fmax(-15, fmin(15, v));
+            yh[row * D + d] = bf16_bits(v);
+            y[row * D + d] = v;
+        }
+    pw_tensor tx, ty;
+    memset(&tx, 0, sizeof tx);
+    memset(&ty, 0, sizeof ty);
+    strcpy(tx.name, "conv");
+    strcpy(ty.name, "seq");
+    tx.dtype = PW_DT_F16;
+    tx.ndim = 4;
+    tx.shape[0] = N, tx.shape[1] = C, tx.shape[2] = H, tx.shape[3] = W;
+    tx.data = (const unsigned char *)xh;
+    tx.nbytes = N * C * H * W * sizeof(uint16_t);
+    ty.dtype = PW_DT_BF16;
+    ty.ndim = 3;
+    ty.shape[0] = N, ty.shape[1] = T, ty.shape[2] = D;
+    ty.data = (const unsigned char *)yh;
+    ty.nbytes = ROWS * D * sizeof(uint16_t);
+    pw_err e;
+    PW_ASSERT_OK(pw_tensor_finish(&tx, &e), &e);
+    PW_ASSERT_OK(pw_tensor_finish(&ty, &e), &e);
+    ck_assert_uint_eq(tx.rows, ROWS);
+    ck_assert_uint_eq(ty.rows, ROWS);
+    pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+    pw_result a, b = run(x, y, ROWS, C, D, PW_M_ALL);
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e);
+    ck_assert_int_eq(a.status, PW_OK);
+    assert_same(&a, &b, 0);
+    oracle o;
+    compute_oracle(x, y, ROWS, C, D, &o);
+    assert_matches_oracle(&a, &o, 1e-9);
+    pw_result_free(&a);
+    pw_result_free(&b);
+    free(xh);
+    free(yh);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(blas_threads_default_divides_the_cores)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pw_engine_set_blas_threads(1);
+    ck_assert_int_eq(pw_engine_blas_threads(), 1);
+    pw_engine_set_workers(2);
+    pw_engine_set_blas_threads(0);
+    ck_assert_int_eq(pw_engine_blas_threads(), cores / 2 > 1 ? (int)(cores / 2) : 1);
+    pw_engine_set_workers(1);
+    pw_engine_set_blas_threads(0);
+    ck_assert_int_eq(pw_engine_blas_threads(), (int)cores);
+}
+END_TEST
+
+static int failing_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
+{
+    (void)ctx, (void)row0, (void)nrows, (void)out;
+    return pw_err_set(err, "disk on fire");
+}
+
+START_TEST(tensor_rows_and_read_failures)
+{
+    /* An f32 tensor gives the results of the same values as doubles. */
+    rng r = {31};
+    size_t n = 600, p = 8, q = 6;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    float *xf = malloc(n * p * sizeof(float));
+    for (size_t i = 0; i < n * p; i++) {
+        xf[i] = (float)x[i];
+        x[i] = xf[i];
+    }
+    pw_tensor t;
+    memset(&t, 0, sizeof t);
+    strcpy(t.name, "layer");
+    t.dtype = PW_DT_F32;
+    t.ndim = 2;
+    t.shape[0] = n;
+    t.shape[1] = p;
+    t.data = (const unsigned char *)xf;
+    t.nbytes = n * p * sizeof(float);
+    pw_err e;
+    PW_ASSERT_OK(pw_tensor_finish(&t, &e), &e);
+    pw_rows rx = pw_rows_from_tensor(&t), ry = pw_rows_from_matrix(y, n, q);
+    pw_result a, b = run(x, y, n, p, q, PW_M_ALL);
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e);
+    assert_same(&a, &b, 0);
+    pw_result_free(&a);
+    pw_result_free(&b);
+
+    pw_rows bad = {.nrows = n, .ncols = p, .read = failing_read};
+    PW_ASSERT_FAILS_WITH(pw_engine_compare(&bad, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e,
+                         "disk on fire");
+    ck_assert_msg(strstr(e.msg, "reading X rows 0.."), "%s", e.msg);
+    free(xf);
+    free(x);
+    free(y);
+}
+END_TEST
+
+Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *ref = tcase_create("reference");
+    tcase_add_test(ref, reference_cases);
+    suite_add_tcase(s, ref);
+    TCase *acc = tcase_create("accuracy");
+    tcase_add_test(acc, ill_conditioned_layers_match_the_svd_route);
+    tcase_add_test(acc, near_rank_deficient_and_dead_neurons);
+    tcase_add_test(acc, large_means_cost_no_accuracy);
+    tcase_add_test(acc, chunking_does_not_change_results);
+    tcase_add_test(acc, neuron_order_and_signs_do_not_matter);
+    tcase_add_test(acc, swap_changes_pwcca_only_through_the_weights);
+    suite_add_tcase(s, acc);
+    TCase *st = tcase_create("status");
+    tcase_add_test(st, nonfinite_values_are_located);
+    tcase_add_test(st, n_mismatch_dead_layer_and_insufficient);
+    suite_add_tcase(s, st);
+    TCase *cache = tcase_create("cache");
+    tcase_add_test(cache, cached_sides_give_the_uncached_results);
+    suite_add_tcase(s, cache);
+    TCase *api = tcase_create("api");
+    tcase_add_test(api, metric_lists_parse);
+    tcase_add_test(api, only_requested_metrics_are_computed);
+    tcase_add_test(api, tensor_rows_and_read_failures);
+    tcase_add_test(api, conv_and_sequence_tensors_in_half_precision);
+    tcase_add_test(api, blas_threads_default_divides_the_cores);
+    suite_add_tcase(s, api);
+    return s;
+}
