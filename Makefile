@@ -32,7 +32,7 @@ Q          :=
 say         =
 endif
 CC         ?= cc
-PKGS       := libuv sqlite3 openblas lapacke jansson zlib
+PKGS       := libuv sqlite3 openblas lapacke jansson zlib inih
 SHELL      := /bin/bash
 # libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
 PKGS       += libh2o
@@ -195,7 +195,7 @@ demo: deps all
 # ---- dependencies ----------------------------------------------------------------
 # Debian 12 packages that build, tests, fuzzing, lint, bench and demo need.
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
-            libjansson-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
+            libjansson-dev libinih-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
 DEB_PKGS += libh2o-dev
 deps:

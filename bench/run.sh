@@ -42,3 +42,11 @@ else
         "$(get engine_pwcca_value "$work/summary")"
     grep '^numpy_values' "$work/numpy"
 fi
+
+# ---- daemon ---------------------------------------------------------------------------
+section "daemon (8 layers, n = 16384, p = 512, F32, 20 checkpoints)"
+if [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
+    echo "skipped in quick mode"
+else
+    bash "$here/bench_daemon.sh" "$BUILD" || { echo "bench_daemon failed" >&2; exit 1; }
+fi

@@ -2,7 +2,15 @@
  *
  * Exit status: 0 after a clean stop, 1 on a fatal error, 2 on a usage error. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_paths.h"
+
+void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
 
 static const char usage[] =
     "Usage: pwccad [OPTION]...\n"
@@ -20,19 +28,72 @@ static const char usage[] =
     "  -h, --help        show this help and exit\n"
     "  -V, --version     show the version and exit\n";
 
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "pwccad: %s%s\nTry 'pwccad --help' for more information.\n", what, arg);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
+    static pwd_daemon d;
+    int foreground = 0;
+    pw_err err;
+    pw_config_defaults(&d.cfg);
+    pw_config_defaults(&d.flags);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
             printf("pwccad %s\n", PW_VERSION);
             return 0;
         }
+        if (strcmp(a, "--foreground") == 0) {
+            foreground = 1;
+            continue;
+        }
+        static const char *const with_value[] = {"--watch", "--run", "--db", "--socket",
+                                                 "--config"};
+        size_t k;
+        for (k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+            if (strcmp(a, with_value[k]) == 0)
+                break;
+        if (k == sizeof with_value / sizeof with_value[0])
+            return usage_error("unknown option ", a);
+        if (i + 1 >= argc || !argv[i + 1][0])
+            return usage_error("this option needs a value: ", a);
+        const char *v = argv[++i];
+        if (k == 4) {
+            if (snprintf(d.config_path, sizeof d.config_path, "%s", v) >= (int)sizeof d.config_path)
+                return usage_error("--config path too long: ", v);
+        } else if (pw_config_set(&d.flags, a + 2, v, &err)) {
+            return usage_error("", err.msg);
+        }
     }
-    fprintf(stderr, "pwccad: the daemon is not built yet in this version\n"
-                    "Try 'pwccad --help' for more information.\n");
-    return 1;
+    if (d.config_path[0] && pw_config_load(&d.cfg, d.config_path, &err)) {
+        fprintf(stderr, "pwccad: %s\n", err.msg);
+        return 2;
+    }
+    pwd_apply_flags(&d.cfg, &d.flags);
+    if (!d.cfg.nwatch && !d.cfg.nruns)
+        return usage_error("nothing to watch: give --watch ROOT or --run DIR", "");
+    if (pw_paths_db(d.cfg.db[0] ? d.cfg.db : NULL, d.db_path, sizeof d.db_path, &err) ||
+        pw_paths_socket(d.cfg.socket[0] ? d.cfg.socket : NULL, d.sock_path, sizeof d.sock_path,
+                        &err)) {
+        fprintf(stderr, "pwccad: %s\n", err.msg);
+        return 1;
+    }
+    /* Under systemd (or when asked) stay put; otherwise detach like a classic daemon,
+     * keeping stderr so the log still goes somewhere visible. */
+    if (!foreground && !getenv("NOTIFY_SOCKET") && !getenv("INVOCATION_ID") && daemon(1, 1) != 0) {
+        perror("pwccad: daemon");
+        return 1;
+    }
+    int rc = pwd_daemon_run(&d);
+    pw_config_free(&d.cfg);
+    pw_config_free(&d.flags);
+    return rc;
 }

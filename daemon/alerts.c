@@ -1,0 +1,349 @@
+/* alerts.c -- replaying the stability rules, and raising each alert exactly once.
+ *
+ * After every stored previous-reference score the run's whole distance
+ * series is replayed (pw_stability), so the outcome does not depend on
+ * arrival order or restarts.  Every transition is offered to the alerts
+ * table, which is unique on (run, kind, layer, step): only an insert that
+ * really added a row is logged, pushed to socket subscribers and handed to
+ * the hook.  The hook runs without a shell via posix_spawnp, one at a
+ * time, with the alert in its environment, and is killed after
+ * hook_timeout; a timer reaps it, so the loop never waits for it. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_stability.h"
+
+extern char **environ;
+
+/* One alert waiting for the hook. */
+typedef struct hook_item {
+    struct hook_item *next; /* FIFO link */
+    char *env[5];           /* PWCCAD_ALERT_* assignments (heap) */
+} hook_item;
+
+typedef struct pwd_alerts {
+    pwd_daemon *d;          /* owner */
+    hook_item *head, *tail; /* waiting */
+    pid_t pid;              /* the running hook, 0 when none */
+    double started;         /* when it started, for the timeout */
+    int killed;             /* SIGKILL was sent */
+    uv_timer_t reaper;      /* polls the running hook */
+    int closing;            /* stop was asked */
+} pwd_alerts;
+
+static void item_free(hook_item *it)
+{
+    for (int i = 0; i < 5; i++)
+        free(it->env[i]);
+    free(it);
+}
+
+/* Start the next hook.  posix_spawnp, not fork: glibc spawns with CLONE_VFORK
+ * and runs no atfork handlers, and OpenBLAS's handler would otherwise tear its
+ * thread pool down under a BLAS call running on a compute thread. */
+static void hook_next(pwd_alerts *a)
+{
+    pwd_daemon *d = a->d;
+    while (!a->pid && a->head && !a->closing) {
+        hook_item *it = a->head;
+        a->head = it->next;
+        if (!a->head)
+            a->tail = NULL;
+        size_t nenv = 0;
+        while (environ[nenv])
+            nenv++;
+        char **env = calloc(nenv + 6, sizeof *env);
+        char *argv[PW_CFG_MAX_LIST + 1];
+        for (size_t i = 0; i < d->cfg.nhook; i++)
+            argv[i] = d->cfg.hook[i];
+        argv[d->cfg.nhook] = NULL;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        sigset_t none, def;
+        sigemptyset(&none);
+        sigemptyset(&def);
+        sigaddset(&def, SIGPIPE);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, 2, 1);
+        posix_spawnattr_init(&at);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        posix_spawnattr_setsigmask(&at, &none);
+        posix_spawnattr_setsigdefault(&at, &def);
+        if (env && d->cfg.nhook) {
+            memcpy(env, environ, nenv * sizeof *env);
+            memcpy(env + nenv, it->env, 5 * sizeof *env);
+            pid_t pid;
+            int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, env);
+            if (rc == 0) {
+                a->pid = pid;
+                a->started = pwd_now();
+                a->killed = 0;
+            } else {
+                pwd_log(PWD_WARNING, "cannot run alert hook %s: %s", argv[0], strerror(rc));
+            }
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&at);
+        free(env);
+        item_free(it);
+    }
+}
+
+/* Reap the hook when it ends; kill it when it overstays hook_timeout. */
+static void on_reap(uv_timer_t *t)
+{
+    pwd_alerts *a = t->data;
+    if (!a->pid)
+        return;
+    int status;
+    pid_t r = waitpid(a->pid, &status, WNOHANG);
+    if (r == 0) {
+        if (!a->killed && pwd_now() - a->started > a->d->cfg.hook_timeout_s) {
+            pwd_log(PWD_WARNING, "alert hook %s took longer than %g s; killing it",
+                    a->d->cfg.hook[0], a->d->cfg.hook_timeout_s);
+            kill(a->pid, SIGKILL);
+            a->killed = 1;
+        }
+        return;
+    }
+    if (r == a->pid && WIFSIGNALED(status) && !a->killed)
+        pwd_log(PWD_WARNING, "alert hook %s was killed by signal %d", a->d->cfg.hook[0],
+                WTERMSIG(status));
+    else if (r == a->pid && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        pwd_log(PWD_WARNING, "alert hook %s exited with status %d", a->d->cfg.hook[0],
+                WEXITSTATUS(status));
+    a->pid = 0;
+    hook_next(a);
+}
+
+static void queue_hook(pwd_alerts *a, const char *kind, const pwd_run *r, const char *layer,
+                       int64_t step, double value)
+{
+    if (!a->d->cfg.nhook || a->closing)
+        return;
+    hook_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return;
+    int bad = asprintf(&it->env[0], "PWCCAD_ALERT_KIND=%s", kind) < 0;
+    bad |= asprintf(&it->env[1], "PWCCAD_ALERT_RUN=%s", r->path) < 0;
+    bad |= asprintf(&it->env[2], "PWCCAD_ALERT_LAYER=%s", layer) < 0;
+    bad |= asprintf(&it->env[3], "PWCCAD_ALERT_STEP=%" PRId64, step) < 0;
+    bad |= isfinite(value) ? asprintf(&it->env[4], "PWCCAD_ALERT_VALUE=%.17g", value) < 0
+                           : asprintf(&it->env[4], "PWCCAD_ALERT_VALUE=") < 0;
+    if (bad) {
+        item_free(it);
+        return;
+    }
+    if (a->tail)
+        a->tail->next = it;
+    else
+        a->head = it;
+    a->tail = it;
+    hook_next(a);
+}
+
+/* Store; when new: log, push, hook. */
+static void raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char *layer,
+                        int64_t step, double value, const char *detail)
+{
+    int inserted = 0;
+    pw_err err;
+    if (pw_db_alert_add(d->db, r->id, kind, layer, step, value, detail, &inserted, &err)) {
+        pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+        pwd_set_error(d, "%s: %s", r->name, err.msg);
+        return;
+    }
+    if (!inserted)
+        return;
+    char val[32] = "-";
+    if (isfinite(value))
+        snprintf(val, sizeof val, "%.6g", value);
+    pwd_log(PWD_INFO, "alert: %s run %s%s%s step %" PRId64 " value %s%s%s", kind, r->name,
+            layer[0] ? " layer " : "", layer, step, val, detail ? "; " : "", detail ? detail : "");
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "event", "alert", "kind", kind,
+                          "run", r->name, "layer", layer, "step", (json_int_t)step, "value",
+                          isfinite(value) ? json_real(value) : json_null(), "detail",
+                          detail ? json_string(detail) : json_null());
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    if (line)
+        pwd_control_broadcast(d, line);
+    free(line);
+    json_decref(o);
+    queue_hook(d->alerts, kind, r, layer, step, value);
+}
+
+/* The series of every layer, as read from the database. */
+typedef struct series {
+    char **names;       /* layer names (heap) */
+    size_t *start;      /* first point of each layer */
+    size_t nlayers;     /* layers */
+    pw_stab_point *pts; /* all points, grouped by layer */
+    size_t npts, cap;   /* used / allocated */
+    int oom;            /* allocation failed */
+} series;
+
+static int add_point(void *ctx, const char *layer, int64_t step, double dist)
+{
+    series *s = ctx;
+    if (!s->nlayers || strcmp(s->names[s->nlayers - 1], layer) != 0) {
+        char **n = realloc(s->names, (s->nlayers + 1) * sizeof *n);
+        size_t *st = n ? realloc(s->start, (s->nlayers + 1) * sizeof *st) : NULL;
+        if (n)
+            s->names = n;
+        if (st)
+            s->start = st;
+        if (!n || !st || !(s->names[s->nlayers] = strdup(layer)))
+            return s->oom = 1;
+        s->start[s->nlayers++] = s->npts;
+    }
+    if (s->npts == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        pw_stab_point *g = realloc(s->pts, cap * sizeof *g);
+        if (!g)
+            return s->oom = 1;
+        s->pts = g;
+        s->cap = cap;
+    }
+    s->pts[s->npts++] = (pw_stab_point){step, dist};
+    return 0;
+}
+
+static void series_free(series *s)
+{
+    for (size_t i = 0; i < s->nlayers; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->start);
+    free(s->pts);
+}
+
+/* Write layers.stable_step only when it changed. */
+static void note_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step)
+{
+    pwd_layer_state *ls = NULL;
+    for (size_t i = 0; i < r->nlayers; i++)
+        if (strcmp(r->layers[i].name, layer) == 0)
+            ls = &r->layers[i];
+    if (!ls) {
+        pwd_layer_state *g = realloc(r->layers, (r->nlayers + 1) * sizeof *g);
+        if (!g)
+            return;
+        r->layers = g;
+        ls = &g[r->nlayers];
+        if (!(ls->name = strdup(layer)))
+            return;
+        r->nlayers++;
+        ls->stable_step = -2; /* unknown: write once */
+    }
+    if (ls->stable_step == step)
+        return;
+    pw_err err;
+    if (pw_db_layer_set_stable(d->db, r->id, layer, step, &err) == 0)
+        ls->stable_step = step;
+}
+
+void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
+{
+    series s = {0};
+    pw_err err;
+    if (pw_db_series(d->db, r->id, add_point, &s, &err) || s.oom) {
+        pwd_log(PWD_ERROR, "%s: %s", r->name, s.oom ? "out of memory" : err.msg);
+        series_free(&s);
+        return;
+    }
+    const pw_stab_params p = pw_config_for_run(&d->cfg, r->name, r->path)->stab;
+    pw_stab_state *states = calloc(s.nlayers ? s.nlayers : 1, sizeof *states);
+    char *missing = NULL;
+    size_t missing_len = 0;
+    for (size_t i = 0; i < s.nlayers && states; i++) {
+        size_t n = (i + 1 < s.nlayers ? s.start[i + 1] : s.npts) - s.start[i];
+        const pw_stab_point *pts = s.pts + s.start[i];
+        size_t nev = pw_stability_replay(&p, pts, n, NULL, 0, &states[i]);
+        pw_stab_event *ev = calloc(nev ? nev : 1, sizeof *ev);
+        if (ev)
+            pw_stability_replay(&p, pts, n, ev, nev, &states[i]);
+        for (size_t k = 0; ev && k < nev; k++)
+            raise_alert(d, r, ev[k].kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable",
+                        s.names[i], ev[k].step, ev[k].value, NULL);
+        free(ev);
+        note_stable(d, r, s.names[i], states[i].stable ? states[i].stable_step : -1);
+        if (!states[i].has_distance) {
+            size_t add = strlen(s.names[i]) + 3;
+            char *g = realloc(missing, missing_len + add);
+            if (g) {
+                snprintf(g + missing_len, add, "%s%s", missing_len ? ", " : "", s.names[i]);
+                missing = g;
+                missing_len = strlen(g);
+            }
+        }
+    }
+    int64_t conv;
+    if (states && pw_stability_converged(states, s.nlayers, &conv)) {
+        if (conv != r->converged_step) {
+            char *detail = NULL;
+            if (missing && asprintf(&detail, "layers without a distance: %s", missing) < 0)
+                detail = NULL;
+            raise_alert(d, r, "run_converged", "", conv, NAN, detail);
+            free(detail);
+            if (pw_db_run_set_converged(d->db, r->id, conv, &err) == 0)
+                r->converged_step = conv;
+        }
+    } else if (states && r->converged_step >= 0) {
+        if (pw_db_run_set_converged(d->db, r->id, -1, &err) == 0)
+            r->converged_step = -1;
+    }
+    free(missing);
+    free(states);
+    series_free(&s);
+}
+
+int pwd_alerts_start(pwd_daemon *d)
+{
+    pwd_alerts *a = calloc(1, sizeof *a);
+    if (!a)
+        return -1;
+    a->d = d;
+    uv_timer_init(d->loop, &a->reaper);
+    a->reaper.data = a;
+    uv_timer_start(&a->reaper, on_reap, 50, 50);
+    d->alerts = a;
+    return 0;
+}
+
+static void on_reaper_closed(uv_handle_t *h)
+{
+    pwd_alerts *a = h->data;
+    while (a->head) {
+        hook_item *it = a->head;
+        a->head = it->next;
+        item_free(it);
+    }
+    free(a);
+}
+
+void pwd_alerts_stop(pwd_daemon *d)
+{
+    pwd_alerts *a = d->alerts;
+    if (!a)
+        return;
+    a->closing = 1;
+    if (a->pid) {
+        /* A hook still running at shutdown is not waited for beyond this. */
+        kill(a->pid, SIGKILL);
+        waitpid(a->pid, NULL, 0);
+        a->pid = 0;
+    }
+    uv_close((uv_handle_t *)&a->reaper, on_reaper_closed);
+    d->alerts = NULL;
+}

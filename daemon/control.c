@@ -1,0 +1,381 @@
+/* control.c -- the control socket: newline-delimited JSON (docs/protocol.md).
+ *
+ * Requests are parsed with jansson, one line at a time, with at most
+ * PW_SOCK_MAX_REQUEST bytes per line; anything malformed gets an error
+ * response and the connection goes on (an oversized line closes it after
+ * the error, since the rest of that line cannot be resynchronised).
+ * Everything runs on the loop thread and no request does heavy work, so
+ * the socket answers promptly while compute threads are busy.  A
+ * subscriber that stops reading is dropped once its backlog passes
+ * CONTROL_MAX_BACKLOG, so it cannot make the daemon hoard memory. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_limits.h"
+#include "pw_paths.h"
+
+#define CONTROL_MAX_BACKLOG (4u << 20) /* bytes queued to one slow subscriber */
+
+typedef struct client {
+    uv_pipe_t pipe;                    /* the connection */
+    struct pwd_control *ctl;           /* owner */
+    struct client *next;               /* list link */
+    char buf[PW_SOCK_MAX_REQUEST + 1]; /* partial request line */
+    size_t len;                        /* bytes in buf */
+    int subscribed;                    /* receives events */
+    int closing;                       /* uv_close was called */
+    int shutting;                      /* uv_shutdown was called: no more writes */
+} client;
+
+typedef struct pwd_control {
+    pwd_daemon *d;    /* owner */
+    uv_pipe_t server; /* listening socket */
+    client *clients;  /* connected */
+    size_t nclients;  /* entries in clients */
+    int stopped;      /* pwd_control_stop was called */
+} pwd_control;
+
+typedef struct write_req {
+    uv_write_t req; /* libuv request */
+    char *data;     /* owned bytes */
+} write_req;
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    (void)status;
+    free(w->data);
+    free(w);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    client *cl = h->data;
+    pwd_control *ctl = cl->ctl;
+    for (client **pp = &ctl->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    ctl->nclients--;
+    free(cl);
+}
+
+static void client_close(client *cl)
+{
+    if (cl->closing)
+        return;
+    cl->closing = 1;
+    uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    client *cl = req->handle->data;
+    (void)status;
+    free(req);
+    client_close(cl); /* no-op when stopping already closed it */
+}
+
+/* Close after what was queued reached the peer (uv_close would drop it). */
+static void client_close_after_flush(client *cl)
+{
+    if (cl->closing || cl->shutting)
+        return;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&cl->pipe, on_shutdown) != 0) {
+        free(req);
+        client_close(cl);
+        return;
+    }
+    cl->shutting = 1;
+}
+
+/* Queue line + '\n' to a client. */
+static void send_line(client *cl, const char *line)
+{
+    if (cl->closing || cl->shutting)
+        return;
+    size_t n = strlen(line);
+    write_req *w = malloc(sizeof *w);
+    char *data = malloc(n + 2);
+    if (!w || !data) {
+        free(w);
+        free(data);
+        client_close(cl);
+        return;
+    }
+    snprintf(data, n + 2, "%s\n", line);
+    w->data = data;
+    uv_buf_t b = uv_buf_init(data, (unsigned)(n + 1));
+    if (uv_write(&w->req, (uv_stream_t *)&cl->pipe, &b, 1, on_written) != 0) {
+        free(data);
+        free(w);
+        client_close(cl);
+    }
+}
+
+static void send_json(client *cl, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    send_line(cl, s ? s : "{\"ok\":false,\"error\":\"out of memory\"}");
+    free(s);
+    json_decref(o);
+}
+
+static void send_error(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_error(client *cl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    send_json(cl, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+}
+
+void pwd_control_broadcast(pwd_daemon *d, const char *line)
+{
+    pwd_control *ctl = d->control;
+    if (!ctl || ctl->stopped)
+        return;
+    for (client *cl = ctl->clients; cl; cl = cl->next) {
+        if (!cl->subscribed || cl->closing || cl->shutting)
+            continue;
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe) > CONTROL_MAX_BACKLOG) {
+            pwd_log(PWD_WARNING, "dropping a subscriber that stopped reading");
+            client_close(cl);
+            continue;
+        }
+        send_line(cl, line);
+    }
+}
+
+static json_t *status_json(pwd_daemon *d)
+{
+    json_t *runs = json_array();
+    for (size_t i = 0; i < d->nruns && runs; i++) {
+        const pwd_run *r = d->runs[i];
+        size_t n = 0;
+        for (size_t k = 0; k < r->nck; k++)
+            n += r->ck[k].present;
+        int64_t last = pwd_run_last_step(r);
+        json_array_append_new(
+            runs,
+            json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o}", "name", r->name, "path", r->path,
+                      "checkpoints", (json_int_t)n, "last_step",
+                      last >= 0 ? json_integer(last) : json_null(), "state",
+                      r->final_step >= 0 ? "final" : "running", "final_step",
+                      r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
+                      "converged_step",
+                      r->converged_step >= 0 ? json_integer(r->converged_step) : json_null()));
+    }
+    return json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o}", "ok", 1, "version",
+                     PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
+                     "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
+                     (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
+                     d->last_error[0] ? json_string(d->last_error) : json_null(), "runs",
+                     runs ? runs : json_array());
+}
+
+static void cmd_finalize(client *cl, pwd_daemon *d, json_t *req)
+{
+    json_t *jr = json_object_get(req, "run"), *js = json_object_get(req, "step");
+    if (!json_is_string(jr))
+        return send_error(cl, "finalize needs \"run\": a run name or path");
+    pwd_run *r = pwd_find_run(d, json_string_value(jr));
+    if (!r)
+        return send_error(cl, "no run named '%s'", json_string_value(jr));
+    int64_t step;
+    if (js && !json_is_null(js)) {
+        if (!json_is_integer(js) || json_integer_value(js) < 0)
+            return send_error(cl, "\"step\" must be a non-negative integer");
+        step = json_integer_value(js);
+    } else {
+        step = pwd_run_last_step(r);
+        if (step < 0)
+            return send_error(cl, "run '%s' has no readable checkpoint yet", r->name);
+    }
+    pwd_run_set_final(d, r, step, "socket");
+    if (r->final_step != step)
+        return send_error(cl, "could not store the final step: %s", d->last_error);
+    send_json(
+        cl, json_pack("{s:b, s:s, s:I}", "ok", 1, "run", r->name, "final_step", (json_int_t)step));
+}
+
+static void handle_line(client *cl, const char *line, size_t len)
+{
+    pwd_daemon *d = cl->ctl->d;
+    json_error_t jerr;
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!req)
+        return send_error(cl, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+    json_t *cmd = json_object_get(req, "cmd");
+    const char *c = json_is_string(cmd) ? json_string_value(cmd) : NULL;
+    if (!json_is_object(req) || !c) {
+        send_error(cl, "a request is a JSON object with a \"cmd\" string");
+    } else if (strcmp(c, "status") == 0) {
+        send_json(cl, status_json(d));
+    } else if (strcmp(c, "finalize") == 0) {
+        cmd_finalize(cl, d, req);
+    } else if (strcmp(c, "rescan") == 0) {
+        for (size_t i = 0; i < d->nruns; i++)
+            d->runs[i]->scan_wanted = 1;
+        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, 0, 0);
+        send_json(cl, json_pack("{s:b}", "ok", 1));
+    } else if (strcmp(c, "subscribe") == 0) {
+        cl->subscribed = 1;
+        send_json(cl, json_pack("{s:b, s:b}", "ok", 1, "subscribed", 1));
+    } else {
+        send_error(cl, "unknown cmd '%.64s' (known: status, finalize, rescan, subscribe)", c);
+    }
+    json_decref(req);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    client *cl = h->data;
+    (void)suggested;
+    /* Read straight into the line buffer; one spare byte past the limit tells
+     * an oversized line from one that just fits. */
+    *buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof cl->buf - cl->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    client *cl = s->data;
+    (void)buf;
+    if (nread < 0) {
+        client_close(cl);
+        return;
+    }
+    cl->len += (size_t)nread;
+    char *start = cl->buf, *nl;
+    while (!cl->closing && !cl->shutting &&
+           (nl = memchr(start, '\n', cl->len - (size_t)(start - cl->buf)))) {
+        size_t n = (size_t)(nl - start);
+        if (n && start[n - 1] == '\r')
+            n--;
+        if (n)
+            handle_line(cl, start, n);
+        start = nl + 1;
+    }
+    size_t rest = cl->len - (size_t)(start - cl->buf);
+    memmove(cl->buf, start, rest);
+    cl->len = rest;
+    if (cl->len > PW_SOCK_MAX_REQUEST) {
+        send_error(cl, "request line longer than %d bytes", PW_SOCK_MAX_REQUEST);
+        uv_read_stop(s);
+        client_close_after_flush(cl);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    pwd_control *ctl = server->data;
+    if (status < 0)
+        return;
+    client *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        return;
+    cl->ctl = ctl;
+    uv_pipe_init(ctl->d->loop, &cl->pipe, 0);
+    cl->pipe.data = cl;
+    cl->next = ctl->clients;
+    ctl->clients = cl;
+    ctl->nclients++;
+    if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0) {
+        client_close(cl);
+        return;
+    }
+    if (ctl->nclients > PW_SOCK_MAX_CLIENTS) {
+        send_error(cl, "too many connections (%d)", PW_SOCK_MAX_CLIENTS);
+        client_close_after_flush(cl);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, on_read);
+}
+
+/* A socket file left by a crashed daemon is removed; a live one is an error. */
+static int clear_stale(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        pwd_log(PWD_ERROR, "%s exists and is not a socket", path);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live) {
+        pwd_log(PWD_ERROR, "%s: another pwccad is already listening there", path);
+        return -1;
+    }
+    unlink(path);
+    return 0;
+}
+
+int pwd_control_start(pwd_daemon *d)
+{
+    pw_err err;
+    if (pw_paths_make_parent(d->sock_path, 0755, &err)) {
+        pwd_log(PWD_ERROR, "%s", err.msg);
+        return -1;
+    }
+    if (clear_stale(d->sock_path))
+        return -1;
+    pwd_control *ctl = calloc(1, sizeof *ctl);
+    if (!ctl)
+        return -1;
+    ctl->d = d;
+    uv_pipe_init(d->loop, &ctl->server, 0);
+    ctl->server.data = ctl;
+    d->control = ctl;
+    int rc = uv_pipe_bind(&ctl->server, d->sock_path);
+    if (rc == 0 && chmod(d->sock_path, 0660) != 0)
+        rc = uv_translate_sys_error(errno);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ctl->server, 64, on_connection);
+    if (rc != 0) {
+        pwd_log(PWD_ERROR, "%s: cannot listen: %s", d->sock_path, uv_strerror(rc));
+        return -1;
+    }
+    pwd_log(PWD_INFO, "control socket %s", d->sock_path);
+    return 0;
+}
+
+void pwd_control_stop(pwd_daemon *d)
+{
+    pwd_control *ctl = d->control;
+    if (!ctl || ctl->stopped)
+        return;
+    ctl->stopped = 1;
+    for (client *cl = ctl->clients; cl; cl = cl->next)
+        client_close(cl);
+    uv_close((uv_handle_t *)&ctl->server, NULL);
+    unlink(d->sock_path);
+}
+
+void pwd_control_free(pwd_daemon *d)
+{
+    free(d->control);
+    d->control = NULL;
+}

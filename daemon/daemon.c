@@ -1,0 +1,204 @@
+/* daemon.c -- pwccad's lifecycle: start the parts, run the loop, stop cleanly.
+ *
+ * Start: open the database (migrating it), bind the control socket, start
+ * the compute threads, load each run's stored state, scan, then tell
+ * systemd READY=1.  SIGTERM / SIGINT: STOPPING=1, compute threads abandon
+ * their current pair (nothing half-done is committed; the next start
+ * computes it), handles close, threads are joined and the database closed --
+ * well within systemd's default 5 s on the workloads we target.  SIGHUP:
+ * reload the configuration file (flags still win) and rescan; the number
+ * of compute threads and the cache budget keep their start-up values. */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "notify.h"
+
+#define STATUS_INTERVAL_MS 5000 /* how often systemd's STATUS= line is refreshed */
+
+double pwd_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void pwd_set_error(pwd_daemon *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->last_error, sizeof d->last_error, fmt, ap);
+    va_end(ap);
+}
+
+pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path)
+{
+    char abs[4096];
+    const char *p = realpath(name_or_path, abs) ? abs : name_or_path;
+    for (size_t i = 0; i < d->nruns; i++)
+        if (strcmp(d->runs[i]->path, p) == 0 || strcmp(d->runs[i]->name, name_or_path) == 0)
+            return d->runs[i];
+    return NULL;
+}
+
+static void notify_status(pwd_daemon *d)
+{
+    pwd_notify("STATUS=%zu run%s, %llu checkpoint%s stored, %llu failed, queue %zu", d->nruns,
+               d->nruns == 1 ? "" : "s", (unsigned long long)d->done, d->done == 1 ? "" : "s",
+               (unsigned long long)d->failed, pwd_sched_queue_length(d));
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    pwd_daemon *d = t->data;
+    pwd_notify("WATCHDOG=1");
+    (void)d;
+}
+
+static uv_timer_t status_timer; /* STATUS= refresh */
+
+static void on_status(uv_timer_t *t)
+{
+    notify_status(t->data);
+}
+
+static void stop(pwd_daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    pwd_log(PWD_INFO, "stopping");
+    pwd_notify("STOPPING=1");
+    pwd_sched_stop(d);
+    pwd_watch_stop(d);
+    pwd_control_stop(d);
+    pwd_alerts_stop(d);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+    uv_close((uv_handle_t *)&status_timer, NULL);
+}
+
+/* Flags beat the file: re-apply what the command line said. */
+void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
+void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
+{
+    if (flags->db[0])
+        memcpy(cfg->db, flags->db, sizeof cfg->db);
+    if (flags->socket[0])
+        memcpy(cfg->socket, flags->socket, sizeof cfg->socket);
+    if (flags->nwatch || flags->nruns) {
+        memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
+        memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
+        cfg->nwatch = flags->nwatch;
+        cfg->nruns = flags->nruns;
+    }
+}
+
+static void reload(pwd_daemon *d)
+{
+    pwd_log(PWD_INFO, "SIGHUP: reloading configuration and rescanning");
+    if (d->config_path[0]) {
+        pw_config fresh;
+        pw_err err;
+        pw_config_defaults(&fresh);
+        if (pw_config_load(&fresh, d->config_path, &err)) {
+            pwd_log(PWD_ERROR, "%s; keeping the previous configuration", err.msg);
+            pwd_set_error(d, "%s", err.msg);
+            pw_config_free(&fresh);
+        } else {
+            pwd_apply_flags(&fresh, &d->flags);
+            /* Paths, roots and thread counts are fixed for the process lifetime. */
+            memcpy(fresh.db, d->cfg.db, sizeof fresh.db);
+            memcpy(fresh.socket, d->cfg.socket, sizeof fresh.socket);
+            fresh.workers = d->cfg.workers;
+            fresh.blas_threads = d->cfg.blas_threads;
+            fresh.cache_bytes = d->cfg.cache_bytes;
+            fresh.nwatch = d->cfg.nwatch;
+            memcpy(fresh.watch, d->cfg.watch, sizeof fresh.watch);
+            pw_config_free(&d->cfg);
+            d->cfg = fresh;
+            pwd_log_set_level(d->cfg.log_level);
+        }
+    }
+    pwd_watch_rescan(d);
+    for (size_t i = 0; i < d->nruns; i++)
+        pwd_alerts_evaluate(d, d->runs[i]);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    pwd_daemon *d = s->data;
+    if (signum == SIGHUP)
+        reload(d);
+    else
+        stop(d);
+}
+
+int pwd_daemon_run(pwd_daemon *d)
+{
+    pw_err err;
+    uv_loop_t *loop = uv_default_loop();
+    d->loop = loop;
+    loop->data = d;
+    d->started = pwd_now();
+    pwd_log_set_level(d->cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (pw_db_open(&d->db, d->db_path, 200, 2, &err)) {
+        pwd_log(PWD_ERROR, "%s", err.msg);
+        return 1;
+    }
+    pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
+    int rc = 0;
+    if (pwd_control_start(d) || pwd_sched_start(d) || pwd_alerts_start(d)) {
+        rc = 1;
+        d->stopping = 1;
+        pwd_sched_stop(d);
+        pwd_control_stop(d);
+        pwd_alerts_stop(d);
+        uv_run(loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    uv_signal_init(loop, &d->sig_term);
+    uv_signal_init(loop, &d->sig_int);
+    uv_signal_init(loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &d->watchdog_timer);
+    d->watchdog_timer.data = d;
+    uint64_t wd = pwd_notify_watchdog_ms();
+    if (wd)
+        uv_timer_start(&d->watchdog_timer, on_watchdog, wd, wd);
+    uv_timer_init(loop, &status_timer);
+    status_timer.data = d;
+    uv_timer_start(&status_timer, on_status, STATUS_INTERVAL_MS, STATUS_INTERVAL_MS);
+    if (pwd_watch_start(d)) {
+        pwd_log(PWD_ERROR, "out of memory starting the watchers");
+        rc = 1;
+        stop(d);
+    } else {
+        pwd_notify("READY=1");
+        notify_status(d);
+        pwd_log(PWD_INFO, "ready: %zu run%s", d->nruns, d->nruns == 1 ? "" : "s");
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+out:
+    pwd_sched_join(d);
+    pwd_watch_free(d);
+    pwd_control_free(d);
+    pw_db_close(d->db);
+    d->db = NULL;
+    if (uv_loop_close(loop) != 0)
+        pwd_log(PWD_DEBUG, "loop closed with handles still open");
+    pwd_log(PWD_INFO, "stopped");
+    return rc;
+}

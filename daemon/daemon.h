@@ -1,0 +1,152 @@
+/* daemon.h -- pwccad's state, shared by the daemon's modules.
+ *
+ * Threads: the libuv loop thread owns everything in this file except what
+ * is marked otherwise -- runs, checkpoints, the socket, alerts, its own
+ * database connection.  Compute threads (scheduler.c) see only the jobs
+ * handed to them and their own database connections.
+ *
+ * Flow: watch.c finds candidate checkpoints and settles them; scheduler.c
+ * plans which pairs are missing, computes and stores them on compute
+ * threads, and reports back to the loop; alerts.c replays the stability
+ * rules and raises alerts; control.c serves the socket. */
+#ifndef PWD_DAEMON_H
+#define PWD_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "pw_ckname.h"
+#include "pw_config.h"
+#include "pw_db.h"
+
+/* One accepted checkpoint of a run. */
+typedef struct pwd_ckpt {
+    int64_t step;      /* training step */
+    char *path;        /* file or directory (heap) */
+    int64_t size;      /* identity: bytes (sum of files for a directory) */
+    int64_t mtime_ns;  /* identity: modification time (latest for a directory) */
+    int64_t inode;     /* identity: inode */
+    unsigned gen;      /* bumped whenever the checkpoint is replaced */
+    int present;       /* 0 once deleted */
+    int processed;     /* 1 when the database holds this identity's row */
+    int bad;           /* 1 when processing found it unreadable */
+    int64_t prev_ref;  /* ref_step of its stored previous-reference scores, -1 none */
+    int64_t final_ref; /* ref_step of its stored final-reference scores, -1 none */
+    int dirty_prev;    /* recompute the previous pair even if ref_step matches */
+    int dirty_final;   /* recompute the final pair even if ref_step matches */
+    int busy;          /* a job for it is queued or running */
+    double retry_at;   /* after a failed store, not before this time */
+} pwd_ckpt;
+
+/* A directory entry waiting to settle. */
+typedef struct pwd_pending {
+    char *path;        /* heap */
+    pw_ckname nm;      /* name-derived step / final */
+    int64_t size;      /* identity last seen */
+    int64_t mtime_ns;  /* identity last seen */
+    int64_t inode;     /* identity last seen */
+    double since;      /* when this identity was first seen */
+    double next_probe; /* earliest time of the next completeness probe */
+    int probing;       /* a probe is running on the thread pool */
+    int seen;          /* marked during a scan */
+} pwd_pending;
+
+/* A layer's last known stability, to write layers.stable_step only on change. */
+typedef struct pwd_layer_state {
+    char *name;          /* heap */
+    int64_t stable_step; /* -1 when not stable */
+} pwd_layer_state;
+
+typedef struct pwd_run {
+    char *path;               /* absolute path (heap) */
+    char *name;               /* basename (heap) */
+    int64_t id;               /* runs.id */
+    pwd_ckpt *ck;             /* accepted checkpoints, ascending step */
+    size_t nck, capck;        /* used / allocated */
+    pwd_pending *pend;        /* candidates settling */
+    size_t npend, cappend;    /* used / allocated */
+    int64_t final_step;       /* -1 while running */
+    char final_source[64];    /* how it became final */
+    int64_t final_file_mtime; /* identity of the FINAL file last acted on, -1 none */
+    int64_t final_file_size;  /* likewise */
+    int64_t converged_step;   /* -1 when not converged */
+    pwd_layer_state *layers;  /* stability per layer */
+    size_t nlayers;           /* entries in layers */
+    uv_fs_event_t ev;         /* inotify on the run directory */
+    int watching;             /* ev is started */
+    int scan_wanted;          /* an event asked for a scan */
+    int scanned;              /* scanned at least once since start */
+} pwd_run;
+
+/* A watched root: every subdirectory is a run. */
+typedef struct pwd_root {
+    char *path;       /* heap */
+    uv_fs_event_t ev; /* inotify on the root */
+    int watching;     /* ev is started */
+} pwd_root;
+
+typedef struct pwd_daemon {
+    uv_loop_t *loop;        /* the loop */
+    pw_config cfg;          /* effective configuration */
+    char config_path[4096]; /* --config, "" when none */
+    pw_config flags;        /* what the command line set, re-applied on reload */
+    char db_path[4096];     /* resolved database */
+    char sock_path[108];    /* resolved socket */
+    pw_db *db;              /* the loop's connection */
+    pwd_root **roots;       /* --watch */
+    size_t nroots;
+    pwd_run **runs; /* every run */
+    size_t nruns;
+    uv_timer_t rescan_timer;   /* periodic rescan */
+    uv_timer_t kick_timer;     /* coalesces fs events into one scan */
+    uv_timer_t settle_timer;   /* re-stats settling candidates */
+    uv_timer_t watchdog_timer; /* WATCHDOG=1 pings */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    double started;              /* uptime origin, seconds */
+    uint64_t done, failed;       /* checkpoints processed / recorded as errors */
+    char last_error[1024];       /* most recent error, "" when none */
+    int stopping;                /* a stop signal arrived */
+    struct pwd_sched *sched;     /* scheduler.c */
+    struct pwd_control *control; /* control.c */
+    struct pwd_alerts *alerts;   /* alerts.c */
+} pwd_daemon;
+
+/* daemon.c */
+int pwd_daemon_run(pwd_daemon *d);
+double pwd_now(void);
+void pwd_set_error(pwd_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path);
+
+/* watch.c */
+int pwd_watch_start(pwd_daemon *d);
+void pwd_watch_rescan(pwd_daemon *d);
+void pwd_watch_stop(pwd_daemon *d); /* close handles (loop thread) */
+void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended) */
+/* Make step the run's final checkpoint (source: "FINAL file", "final checkpoint", "socket"). */
+void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);
+/* The highest step of a present checkpoint, -1 when none. */
+int64_t pwd_run_last_step(const pwd_run *r);
+
+/* scheduler.c */
+int pwd_sched_start(pwd_daemon *d);
+/* Queue every missing pair of a run. */
+void pwd_sched_plan(pwd_daemon *d, pwd_run *r);
+size_t pwd_sched_queue_length(pwd_daemon *d);
+void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any time) */
+void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop ended) */
+
+/* alerts.c */
+int pwd_alerts_start(pwd_daemon *d);
+/* Replay the stability rules over the run's stored series; raise new alerts. */
+void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r);
+void pwd_alerts_stop(pwd_daemon *d);
+
+/* control.c */
+int pwd_control_start(pwd_daemon *d);
+/* Send one JSON line (without the newline) to every subscriber. */
+void pwd_control_broadcast(pwd_daemon *d, const char *line);
+void pwd_control_stop(pwd_daemon *d); /* close the socket (loop thread) */
+void pwd_control_free(pwd_daemon *d); /* after the loop ended */
+
+#endif

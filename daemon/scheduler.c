@@ -1,0 +1,817 @@
+/* scheduler.c -- which pairs are missing, and the compute threads that fill them in.
+ *
+ * Planning (loop thread): for every checkpoint t of a run, the scores that
+ * should exist are (t, previous) -- the previous readable checkpoint by
+ * step -- and, once the run has a final checkpoint F and t <= F, (t, final).
+ * A pair is missing when the stored ref_step differs (an out-of-order
+ * arrival split the pair, or the final moved), when t itself was never
+ * stored with its current identity, or when a reference was replaced.
+ * Missing pairs of one checkpoint become one job.
+ *
+ * Compute threads (pthreads, not libuv's pool, which also serves file
+ * operations): open the checkpoints, run pw_engine_compare with t as X and
+ * the reference as Y for every layer -- exactly what `pwcca compare t ref`
+ * computes -- and store the checkpoint row, its layers and all scores in one
+ * transaction on the thread's own connection.  The loop hears back through a
+ * uv_async and re-plans.
+ *
+ * Cache: each (checkpoint identity, layer) pw_side -- Gram, means and
+ * factorization -- is kept within the configured memory budget, least
+ * recently used first out, so the steady state costs one Gram for the new
+ * checkpoint and one cross product per layer. */
+#include <assert.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_checkpoint.h"
+#include "pw_engine.h"
+
+/* One reference of a job. */
+typedef struct job_ref {
+    int want;     /* 0 no, 1 compute, 2 only clear stale rows */
+    int64_t step; /* reference step */
+    char *path;   /* heap */
+    char *ident;  /* cache identity (heap) */
+    int present;  /* 0 when the reference was deleted */
+} job_ref;
+
+typedef struct pwd_job {
+    struct pwd_job *next;          /* queue / done list link */
+    pwd_run *run;                  /* loop-owned; workers do not touch it */
+    int64_t run_id;                /* runs.id */
+    char *run_name;                /* for score events (heap) */
+    int64_t step;                  /* checkpoint t */
+    char *path;                    /* heap */
+    char *ident;                   /* cache identity of t (heap) */
+    int64_t size, mtime_ns, inode; /* identity written to the checkpoint row */
+    unsigned gen;                  /* pwd_ckpt.gen when planned */
+    int present;                   /* 0: t was deleted, only reference_unavailable rows */
+    int need_x;                    /* write t's checkpoint row */
+    job_ref prev, fin;             /* the two references */
+    unsigned metrics;              /* PW_M_* */
+    /* Results, written by the worker. */
+    int committed; /* the transaction went through */
+    int stopped;   /* abandoned because the daemon is stopping */
+    int x_bad;     /* t could not be read */
+    pw_err err;    /* why t was bad, or why the commit failed */
+    char *events;  /* score events, one JSON per line (heap) */
+} pwd_job;
+
+typedef struct cache_entry {
+    struct cache_entry *next; /* list link */
+    char *key;                /* identity + layer (heap) */
+    pw_side *side;            /* cached side */
+    size_t bytes;             /* pw_side_bytes */
+    int busy;                 /* checked out by a compute thread: the engine may complete a
+                                 side's lazy factorizations, so a side has one user at a time */
+    uint64_t used;            /* clock of last use, for LRU */
+} cache_entry;
+
+typedef struct pwd_sched {
+    pwd_daemon *d;           /* owner */
+    pthread_mutex_t mu;      /* guards everything below except async */
+    pthread_cond_t cv;       /* work arrived or stop */
+    pwd_job *queue;          /* waiting jobs */
+    size_t nqueue, nrunning; /* for status */
+    pwd_job *done;           /* finished, for the loop */
+    uv_async_t async;        /* wakes the loop */
+    pthread_t *threads;      /* compute threads */
+    int nthreads;            /* started */
+    atomic_int stop;         /* 1: finish now, do not commit partial work */
+    cache_entry *cache;      /* cached sides */
+    size_t cache_bytes;      /* held */
+    uint64_t cache_budget;   /* allowed */
+    uint64_t clock;          /* LRU clock */
+} pwd_sched;
+
+/* Cache ---------------------------------------------------------------------------- */
+
+/* Check an entry out, or NULL when absent or in use (the caller computes its own). */
+static cache_entry *cache_get(pwd_sched *s, const char *key)
+{
+    cache_entry *e;
+    pthread_mutex_lock(&s->mu);
+    for (e = s->cache; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            break;
+    if (e && e->busy)
+        e = NULL;
+    if (e) {
+        e->busy = 1;
+        e->used = ++s->clock;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+/* Evict unused entries, oldest first, until the budget holds.  Caller locks. */
+static void cache_trim(pwd_sched *s)
+{
+    while (s->cache_bytes > s->cache_budget) {
+        cache_entry **victim = NULL;
+        for (cache_entry **pp = &s->cache; *pp; pp = &(*pp)->next)
+            if (!(*pp)->busy && (!victim || (*pp)->used < (*victim)->used))
+                victim = pp;
+        if (!victim)
+            return;
+        cache_entry *e = *victim;
+        *victim = e->next;
+        s->cache_bytes -= e->bytes;
+        pw_side_free(e->side);
+        free(e->key);
+        free(e);
+    }
+}
+
+static void cache_release(pwd_sched *s, cache_entry *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&s->mu);
+    assert(e->busy);
+    e->busy = 0;
+    cache_trim(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Keep a freshly computed side, or free it when it does not fit or is known. */
+static void cache_put(pwd_sched *s, const char *key, pw_side *side)
+{
+    size_t bytes = pw_side_bytes(side);
+    pthread_mutex_lock(&s->mu);
+    int known = 0;
+    for (cache_entry *e = s->cache; e; e = e->next)
+        known |= strcmp(e->key, key) == 0;
+    cache_entry *e = NULL;
+    if (!known && bytes <= s->cache_budget && (e = calloc(1, sizeof *e)) &&
+        (e->key = strdup(key))) {
+        e->side = side;
+        e->bytes = bytes;
+        e->used = ++s->clock;
+        e->next = s->cache;
+        s->cache = e;
+        s->cache_bytes += bytes;
+        cache_trim(s);
+    } else {
+        if (e)
+            free(e);
+        pw_side_free(side);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void cache_free_all(pwd_sched *s)
+{
+    while (s->cache) {
+        cache_entry *e = s->cache;
+        s->cache = e->next;
+        pw_side_free(e->side);
+        free(e->key);
+        free(e);
+    }
+    s->cache_bytes = 0;
+}
+
+/* Computing ------------------------------------------------------------------------ */
+
+/* Rows that stop arriving once the daemon is stopping, so a long pass ends soon. */
+typedef struct stop_rows {
+    pw_rows inner;    /* the tensor's rows */
+    atomic_int *stop; /* the scheduler's flag */
+} stop_rows;
+
+static int stop_read(void *ctx, uint64_t row0, size_t n, double *out, pw_err *err)
+{
+    stop_rows *sr = ctx;
+    if (atomic_load(sr->stop))
+        return pw_err_set(err, "pwccad is stopping");
+    return sr->inner.read(sr->inner.ctx, row0, n, out, err);
+}
+
+/* A growing array of scores plus the events describing them. */
+typedef struct score_list {
+    pw_db_score *v; /* heap */
+    size_t n, cap;  /* used / allocated */
+} score_list;
+
+static pw_db_score *score_add(score_list *l, const char *layer, int64_t step, pw_ref ref,
+                              int64_t ref_step)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        pw_db_score *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        l->v = v;
+        l->cap = cap;
+    }
+    pw_db_score *s = &l->v[l->n++];
+    memset(s, 0, sizeof *s);
+    pw_result_init(&s->r);
+    snprintf(s->layer, sizeof s->layer, "%s", layer);
+    s->step = step;
+    s->ref = ref;
+    s->ref_step = ref_step;
+    return s;
+}
+
+static void score_status(pw_db_score *s, pw_status st, const char *msg)
+{
+    s->r.status = st;
+    snprintf(s->r.message, sizeof s->r.message, "%s", msg);
+}
+
+static char *cache_key(const char *ident, const char *layer)
+{
+    size_t n = strlen(ident) + strlen(layer) + 2;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s|%s", ident, layer);
+    return k;
+}
+
+/* One layer pair; -1 only when the daemon is stopping. */
+static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_tensor *tx,
+                         const pw_tensor *ty, pw_db_score *out)
+{
+    stop_rows rx = {pw_rows_from_tensor(tx), &s->stop};
+    stop_rows ry = {pw_rows_from_tensor(ty), &s->stop};
+    pw_rows px = rx.inner, py = ry.inner;
+    px.read = py.read = stop_read;
+    px.ctx = &rx;
+    py.ctx = &ry;
+    char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
+    cache_entry *ex = kx ? cache_get(s, kx) : NULL;
+    cache_entry *ey = ky ? cache_get(s, ky) : NULL;
+    pw_side *sx = ex ? ex->side : NULL, *sy = ey ? ey->side : NULL;
+    pw_err err;
+    pw_err_clear(&err);
+    int rc = pw_engine_compare(&px, &py, j->metrics, &sx, &sy, &out->r, &err);
+    cache_release(s, ex);
+    cache_release(s, ey);
+    if (!ex && sx) {
+        if (kx)
+            cache_put(s, kx, sx);
+        else
+            pw_side_free(sx);
+    }
+    if (!ey && sy && sy != sx) {
+        if (ky)
+            cache_put(s, ky, sy);
+        else
+            pw_side_free(sy);
+    }
+    free(kx);
+    free(ky);
+    if (rc != 0) {
+        if (atomic_load(&s->stop))
+            return -1;
+        pw_result_free(&out->r);
+        pw_result_init(&out->r);
+        score_status(out, PW_READ_ERROR, err.msg);
+    }
+    free(out->r.rho);
+    out->r.rho = NULL;
+    out->r.nrho = 0;
+    return 0;
+}
+
+/* Score every layer of x against one reference.  -1 when stopping or out of memory. */
+static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref kind, pw_ckpt *x,
+                     score_list *l)
+{
+    char msg[PW_ERR_MAX];
+    size_t nx = pw_ckpt_nlayers(x);
+    if (!ref->present) {
+        snprintf(msg, sizeof msg,
+                 "reference checkpoint step %" PRId64 " (%s) was deleted and no retained copy "
+                 "exists",
+                 ref->step, ref->path);
+        for (size_t i = 0; i < nx; i++) {
+            pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
+            if (!sc)
+                return -1;
+            score_status(sc, PW_REFERENCE_UNAVAILABLE, msg);
+        }
+        return 0;
+    }
+    pw_ckpt *y = NULL;
+    pw_err err;
+    pw_err_clear(&err);
+    int same = strcmp(ref->path, j->path) == 0;
+    if (!same && pw_ckpt_open(&y, ref->path, NULL, &err)) {
+        pw_err_prefix(&err, "reference checkpoint step %" PRId64, ref->step);
+        memcpy(msg, err.msg, sizeof msg);
+        for (size_t i = 0; i < nx; i++) {
+            pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
+            if (!sc)
+                return -1;
+            score_status(sc, PW_READ_ERROR, msg);
+        }
+        return 0;
+    }
+    pw_ckpt *yy = same ? x : y;
+    int rc = 0;
+    for (size_t i = 0; i < nx && rc == 0; i++) {
+        const pw_tensor *tx = pw_ckpt_layer(x, i);
+        const pw_tensor *ty = pw_ckpt_find(yy, tx->name);
+        pw_db_score *sc = score_add(l, tx->name, j->step, kind, ref->step);
+        if (!sc) {
+            rc = -1;
+        } else if (!ty) {
+            snprintf(msg, sizeof msg,
+                     "layer %s is in step %" PRId64 " but not in reference step %" PRId64, tx->name,
+                     j->step, ref->step);
+            score_status(sc, PW_MISSING, msg);
+        } else {
+            rc = compare_layer(s, j, ref, tx, ty, sc);
+        }
+    }
+    for (size_t i = 0; i < pw_ckpt_nlayers(yy) && rc == 0; i++) {
+        const pw_tensor *ty = pw_ckpt_layer(yy, i);
+        if (pw_ckpt_find(x, ty->name))
+            continue;
+        pw_db_score *sc = score_add(l, ty->name, j->step, kind, ref->step);
+        if (!sc) {
+            rc = -1;
+            break;
+        }
+        snprintf(msg, sizeof msg,
+                 "layer %s is in reference step %" PRId64 " but not in step %" PRId64, ty->name,
+                 ref->step, j->step);
+        score_status(sc, PW_MISSING, msg);
+    }
+    pw_ckpt_close(y);
+    return rc;
+}
+
+/* Rows for a deleted checkpoint's final backfill: one per known layer. */
+typedef struct unavail_ctx {
+    score_list *l;    /* where to add */
+    const pwd_job *j; /* the job */
+    int oom;          /* out of memory */
+} unavail_ctx;
+
+static int add_unavailable(void *ctx, const char *name, int depth)
+{
+    unavail_ctx *u = ctx;
+    (void)depth;
+    pw_db_score *sc = score_add(u->l, name, u->j->step, PW_REF_FINAL, u->j->fin.step);
+    if (!sc)
+        return u->oom = 1;
+    char msg[PW_ERR_MAX];
+    snprintf(msg, sizeof msg,
+             "checkpoint step %" PRId64 " (%s) was deleted before it could be compared with the "
+             "final checkpoint, and no retained copy exists",
+             u->j->step, u->j->path);
+    score_status(sc, PW_REFERENCE_UNAVAILABLE, msg);
+    return 0;
+}
+
+static json_t *num_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static char *score_events(const pwd_job *j, const score_list *l)
+{
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        const pw_db_score *s = &l->v[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "event", "score",
+                              "run", j->run_name, "layer", s->layer, "step", (json_int_t)s->step,
+                              "ref", pw_ref_name(s->ref), "ref_step", (json_int_t)s->ref_step,
+                              "pwcca", num_or_null(s->r.pwcca), "distance",
+                              num_or_null(s->r.distance), "status", pw_status_name(s->r.status));
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        json_decref(o);
+        if (!line)
+            continue;
+        size_t n = strlen(line);
+        if (len + n + 2 > cap) {
+            size_t ncap = (len + n + 2) * 2;
+            char *g = realloc(buf, ncap);
+            if (!g) {
+                free(line);
+                break;
+            }
+            buf = g;
+            cap = ncap;
+        }
+        memcpy(buf + len, line, n);
+        len += n;
+        buf[len++] = '\n';
+        buf[len] = '\0';
+        free(line);
+    }
+    return buf;
+}
+
+static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
+{
+    pw_ckpt *x = NULL;
+    score_list l = {0};
+    pw_db_layer *layers = NULL;
+    size_t nlayers = 0;
+    pw_db_ckpt *row = NULL;
+    pw_db_group groups[2];
+    size_t ngroups = 0;
+    int rc = 0;
+
+    if (j->present && pw_ckpt_open(&x, j->path, NULL, &j->err)) {
+        j->x_bad = 1;
+        x = NULL;
+    }
+    if (j->need_x || j->x_bad) {
+        row = calloc(1, sizeof *row);
+        if (!row) {
+            pw_err_set(&j->err, "out of memory");
+            return;
+        }
+        row->step = j->step;
+        snprintf(row->path, sizeof row->path, "%s", j->path);
+        row->size = j->size;
+        row->mtime_ns = j->mtime_ns;
+        row->inode = j->inode;
+        row->present = 1;
+        row->status = j->x_bad ? PW_READ_ERROR : PW_OK;
+        if (j->x_bad)
+            snprintf(row->error, sizeof row->error, "%s", j->err.msg);
+    }
+    if (x) {
+        nlayers = pw_ckpt_nlayers(x);
+        layers = calloc(nlayers ? nlayers : 1, sizeof *layers);
+        if (!layers)
+            rc = -1;
+        for (size_t i = 0; i < nlayers && layers; i++)
+            pw_db_layer_from_tensor(&layers[i], pw_ckpt_layer(x, i), (int)i);
+    }
+    /* A bad checkpoint has no scores: clear whatever an earlier identity left. */
+    if (j->prev.want || j->x_bad)
+        groups[ngroups++] = (pw_db_group){j->step, PW_REF_PREVIOUS};
+    if (j->fin.want || j->x_bad)
+        groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
+    if (rc == 0 && x && j->prev.want == 1)
+        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l);
+    if (rc == 0 && j->fin.want == 1) {
+        if (x) {
+            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l);
+        } else if (!j->present) {
+            unavail_ctx u = {&l, j, 0};
+            if (pw_db_layers(db, j->run_id, add_unavailable, &u, &j->err) || u.oom)
+                rc = -1;
+        }
+    }
+    if (pw_ckpt_close(x), rc != 0 || atomic_load(&s->stop)) {
+        if (atomic_load(&s->stop))
+            j->stopped = 1;
+        else if (!j->err.msg[0])
+            pw_err_set(&j->err, "step %" PRId64 ": out of memory", j->step);
+    } else {
+        pw_db_batch b = {row, layers, nlayers, groups, ngroups, l.v, l.n};
+        if (pw_db_commit(db, j->run_id, &b, &j->err) == 0) {
+            j->committed = 1;
+            j->events = score_events(j, &l);
+        }
+    }
+    free(row);
+    free(layers);
+    free(l.v);
+}
+
+static pwd_job *pick_job(pwd_sched *s)
+{
+    /* New checkpoints (and their previous pair) before final backfill, by step. */
+    pwd_job **best = NULL;
+    for (pwd_job **pp = &s->queue; *pp; pp = &(*pp)->next) {
+        const pwd_job *j = *pp;
+        int pj = !(j->need_x || j->prev.want);
+        if (!best) {
+            best = pp;
+            continue;
+        }
+        int pb = !((*best)->need_x || (*best)->prev.want);
+        if (pj < pb || (pj == pb && j->step < (*best)->step))
+            best = pp;
+    }
+    if (!best)
+        return NULL;
+    pwd_job *j = *best;
+    *best = j->next;
+    j->next = NULL;
+    s->nqueue--;
+    return j;
+}
+
+static void *worker_main(void *arg)
+{
+    pwd_sched *s = arg;
+    pw_db *db = NULL;
+    pw_err err;
+    if (pw_db_open(&db, s->d->db_path, 5000, 6, &err)) {
+        pwd_log(PWD_ERROR, "compute thread: %s", err.msg);
+        db = NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!atomic_load(&s->stop)) {
+        pwd_job *j = pick_job(s);
+        if (!j) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        s->nrunning++;
+        pthread_mutex_unlock(&s->mu);
+        if (db)
+            run_job(s, db, j);
+        else
+            pw_err_set(&j->err, "compute thread has no database connection");
+        pthread_mutex_lock(&s->mu);
+        s->nrunning--;
+        j->next = s->done;
+        s->done = j;
+        uv_async_send(&s->async);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pw_db_close(db);
+    return NULL;
+}
+
+/* Loop side ---------------------------------------------------------------------------- */
+
+static void job_free(pwd_job *j)
+{
+    free(j->run_name);
+    free(j->path);
+    free(j->ident);
+    free(j->prev.path);
+    free(j->prev.ident);
+    free(j->fin.path);
+    free(j->fin.ident);
+    free(j->events);
+    free(j);
+}
+
+static char *ident_of(const pwd_run *r, const pwd_ckpt *c)
+{
+    char *out = NULL;
+    if (asprintf(&out, "%" PRId64 ":%s:%" PRId64 ":%" PRId64 ":%" PRId64, r->id, c->path, c->inode,
+                 c->mtime_ns, c->size) < 0)
+        return NULL;
+    return out;
+}
+
+static pwd_ckpt *find_step(pwd_run *r, int64_t step)
+{
+    for (size_t i = 0; i < r->nck; i++)
+        if (r->ck[i].step == step)
+            return &r->ck[i];
+    return NULL;
+}
+
+static void finish_job(pwd_daemon *d, pwd_job *j)
+{
+    pwd_run *r = j->run;
+    pwd_ckpt *c = find_step(r, j->step);
+    if (!c)
+        return;
+    c->busy = 0;
+    if (j->stopped || c->gen != j->gen)
+        return;
+    if (!j->committed) {
+        pwd_log(PWD_ERROR, "%s: step %" PRId64 ": %s (will retry)", r->name, j->step, j->err.msg);
+        pwd_set_error(d, "%s: step %" PRId64 ": %s", r->name, j->step, j->err.msg);
+        c->retry_at = pwd_now() + 5;
+        return;
+    }
+    if (j->need_x || j->x_bad) {
+        c->processed = 1;
+        c->bad = j->x_bad;
+        if (j->x_bad) {
+            d->failed++;
+            pwd_log_once(c->path, PWD_WARNING, "%s: %s", r->name, j->err.msg);
+            pwd_set_error(d, "%s", j->err.msg);
+        } else {
+            d->done++;
+            pwd_log_forget(c->path);
+            pwd_log(PWD_INFO, "%s: step %" PRId64 " stored", r->name, j->step);
+        }
+    }
+    if (j->x_bad) {
+        c->prev_ref = c->final_ref = -1;
+    } else {
+        if (j->prev.want)
+            c->prev_ref = j->prev.want == 1 ? j->prev.step : -1;
+        if (j->fin.want)
+            c->final_ref = j->fin.step;
+    }
+    if (j->events) {
+        char *save = NULL;
+        for (char *line = strtok_r(j->events, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            pwd_control_broadcast(d, line);
+    }
+    if (j->prev.want || j->x_bad)
+        pwd_alerts_evaluate(d, r);
+}
+
+static void on_async(uv_async_t *h)
+{
+    pwd_daemon *d = h->data;
+    pwd_sched *s = d->sched;
+    pthread_mutex_lock(&s->mu);
+    pwd_job *done = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (done) {
+        pwd_job *j = done;
+        done = j->next;
+        if (!d->stopping) {
+            finish_job(d, j);
+            pwd_sched_plan(d, j->run);
+        }
+        job_free(j);
+    }
+}
+
+static int fill_ref(job_ref *ref, int want, const pwd_run *r, const pwd_ckpt *c)
+{
+    ref->want = want;
+    if (!want || !c)
+        return 0;
+    ref->step = c->step;
+    ref->present = c->present;
+    ref->path = strdup(c->path);
+    ref->ident = ident_of(r, c);
+    return ref->path && ref->ident ? 0 : -1;
+}
+
+void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
+{
+    pwd_sched *s = d->sched;
+    if (!s || d->stopping || !r->scanned)
+        return;
+    /* Checkpoints that arrived together are probed together; planning before
+     * all of them are placed would score some against the wrong predecessor
+     * and redo the work a moment later.  The last probe to finish plans. */
+    for (size_t i = 0; i < r->npend; i++)
+        if (r->pend[i].probing)
+            return;
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    unsigned metrics = rc->metrics;
+    double now = pwd_now();
+    pwd_ckpt *fin = r->final_step >= 0 ? find_step(r, r->final_step) : NULL;
+    int queued = 0;
+    for (size_t i = 0; i < r->nck; i++) {
+        pwd_ckpt *c = &r->ck[i];
+        if (c->busy || c->retry_at > now)
+            continue;
+        int need_x = c->present && !c->processed;
+        if (!need_x && c->bad)
+            continue;
+        /* The predecessor: the nearest earlier checkpoint not known to be unreadable
+         * and not deleted before it was ever stored. */
+        pwd_ckpt *p = NULL;
+        for (size_t k = i; k-- > 0;) {
+            const pwd_ckpt *e = &r->ck[k];
+            if (e->processed ? !e->bad : e->present) {
+                p = &r->ck[k];
+                break;
+            }
+        }
+        int prev_want = 0, fin_want = 0;
+        if (c->present) {
+            if (p && (need_x || c->prev_ref != p->step || c->dirty_prev))
+                prev_want = 1;
+            else if (!p && c->prev_ref != -1)
+                prev_want = 2;
+        }
+        if (fin && c->step <= r->final_step &&
+            (need_x || c->final_ref != r->final_step || c->dirty_final))
+            fin_want = 1;
+        if (!c->present && !c->processed)
+            fin_want = 0; /* never stored while it existed: nothing to backfill */
+        if (!need_x && !prev_want && !fin_want)
+            continue;
+        pwd_job *j = calloc(1, sizeof *j);
+        if (!j || !(j->run_name = strdup(r->name)) || !(j->path = strdup(c->path)) ||
+            !(j->ident = ident_of(r, c)) || fill_ref(&j->prev, prev_want, r, p) ||
+            fill_ref(&j->fin, fin_want, r, fin)) {
+            if (j)
+                job_free(j);
+            pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
+            return;
+        }
+        j->run = r;
+        j->run_id = r->id;
+        j->step = c->step;
+        j->size = c->size;
+        j->mtime_ns = c->mtime_ns;
+        j->inode = c->inode;
+        j->gen = c->gen;
+        j->present = c->present;
+        j->need_x = need_x;
+        j->metrics = metrics;
+        c->busy = 1;
+        if (prev_want)
+            c->dirty_prev = 0;
+        if (fin_want)
+            c->dirty_final = 0;
+        pthread_mutex_lock(&s->mu);
+        j->next = s->queue;
+        s->queue = j;
+        s->nqueue++;
+        pthread_mutex_unlock(&s->mu);
+        queued++;
+    }
+    if (queued) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+size_t pwd_sched_queue_length(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->nqueue + s->nrunning;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int pwd_sched_start(pwd_daemon *d)
+{
+    pwd_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->d = d;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->cache_budget = d->cfg.cache_bytes;
+    uv_async_init(d->loop, &s->async, on_async);
+    s->async.data = d;
+    d->sched = s;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
+    int blas =
+        d->cfg.blas_threads > 0 ? d->cfg.blas_threads : (int)(cores > 0 ? cores : 1) / workers;
+    pw_engine_set_blas_threads(blas > 0 ? blas : 1);
+    s->threads = calloc((size_t)workers, sizeof *s->threads);
+    if (!s->threads)
+        return -1;
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+            pwd_log(PWD_ERROR, "cannot start compute thread %d", i);
+            return -1;
+        }
+        s->nthreads++;
+    }
+    pwd_log(PWD_INFO, "%d compute thread%s, %d BLAS thread%s each, cache %llu MiB", workers,
+            workers == 1 ? "" : "s", blas, blas == 1 ? "" : "s",
+            (unsigned long long)(s->cache_budget >> 20));
+    return 0;
+}
+
+void pwd_sched_stop(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    if (!s)
+        return;
+    atomic_store(&s->stop, 1);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    uv_close((uv_handle_t *)&s->async, NULL);
+}
+
+void pwd_sched_join(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    if (!s)
+        return;
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->threads[i], NULL);
+    free(s->threads);
+    pwd_job *lists[2] = {s->queue, s->done};
+    for (int i = 0; i < 2; i++)
+        while (lists[i]) {
+            pwd_job *j = lists[i];
+            lists[i] = j->next;
+            job_free(j);
+        }
+    cache_free_all(s);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    d->sched = NULL;
+}

@@ -1,0 +1,762 @@
+/* watch.c -- finding runs and checkpoints, and deciding when a checkpoint is complete.
+ *
+ * inotify (uv_fs_event) on every root and run directory triggers a scan of
+ * that directory soon after; a periodic rescan (rescan_interval) catches
+ * what inotify misses (network filesystems, queue overflow).  libuv reports
+ * no close-after-write, so a directory entry is accepted only when
+ *   - its name is a checkpoint name and not a temporary (pw_ckname),
+ *   - its size and mtime stayed unchanged for settle_time, and
+ *   - the reader's header-only completeness check passes.
+ * That works for writers that rename into place (the name appears complete)
+ * and for writers that write in place slowly (size or mtime keep moving, or
+ * the header says more bytes are due).  An entry that stays incomplete and
+ * unchanged for incomplete_timeout is accepted anyway, so the reader records
+ * why it is broken.  The probe (completeness check plus header parse for a
+ * safetensors "step") runs on libuv's pool: it reads headers only.
+ *
+ * A replaced checkpoint (same step, new inode, size or mtime) is recomputed
+ * along with the pairs that use it; a deleted one is marked and keeps its
+ * history.  A FINAL file, a final.* checkpoint or the socket make a run final. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_checkpoint.h"
+
+#define KICK_DELAY_MS 50 /* fs events within this window share one scan */
+
+/* Identity ------------------------------------------------------------------------ */
+
+typedef struct ident {
+    int64_t size, mtime_ns, inode; /* what makes a checkpoint "the same file" */
+} ident;
+
+static int64_t mtime_of(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* For a directory: total size and latest mtime of its files, inode of the directory. */
+static int stat_ident(const char *path, ident *id, int *is_dir)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    *is_dir = S_ISDIR(st.st_mode);
+    id->inode = (int64_t)st.st_ino;
+    id->size = (int64_t)st.st_size;
+    id->mtime_ns = mtime_of(&st);
+    if (!*is_dir)
+        return S_ISREG(st.st_mode) ? 0 : -1;
+    id->size = 0;
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    struct dirent *de;
+    char sub[PATH_MAX];
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= (int)sizeof sub)
+            continue;
+        struct stat fs;
+        if (stat(sub, &fs) != 0)
+            continue;
+        id->size += (int64_t)fs.st_size;
+        if (mtime_of(&fs) > id->mtime_ns)
+            id->mtime_ns = mtime_of(&fs);
+    }
+    closedir(dir);
+    return 0;
+}
+
+/* Runs ------------------------------------------------------------------------------ */
+
+int64_t pwd_run_last_step(const pwd_run *r)
+{
+    for (size_t i = r->nck; i-- > 0;)
+        if (r->ck[i].present && !r->ck[i].bad)
+            return r->ck[i].step;
+    return -1;
+}
+
+static pwd_ckpt *find_path(pwd_run *r, const char *path)
+{
+    for (size_t i = 0; i < r->nck; i++)
+        if (strcmp(r->ck[i].path, path) == 0)
+            return &r->ck[i];
+    return NULL;
+}
+
+static pwd_ckpt *find_step(pwd_run *r, int64_t step)
+{
+    for (size_t i = 0; i < r->nck; i++)
+        if (r->ck[i].step == step)
+            return &r->ck[i];
+    return NULL;
+}
+
+/* Insert a checkpoint entry in step order; NULL when out of memory. */
+static pwd_ckpt *insert_ckpt(pwd_run *r, int64_t step, const char *path)
+{
+    if (r->nck == r->capck) {
+        size_t cap = r->capck ? 2 * r->capck : 16;
+        pwd_ckpt *g = realloc(r->ck, cap * sizeof *g);
+        if (!g)
+            return NULL;
+        r->ck = g;
+        r->capck = cap;
+    }
+    size_t at = r->nck;
+    while (at > 0 && r->ck[at - 1].step > step)
+        at--;
+    char *p = strdup(path);
+    if (!p)
+        return NULL;
+    memmove(&r->ck[at + 1], &r->ck[at], (r->nck - at) * sizeof *r->ck);
+    r->nck++;
+    pwd_ckpt *c = &r->ck[at];
+    memset(c, 0, sizeof *c);
+    c->step = step;
+    c->path = p;
+    c->present = 1;
+    c->prev_ref = c->final_ref = -1;
+    return c;
+}
+
+static int load_ckpt(void *ctx, const pw_db_ckpt *row)
+{
+    pwd_run *r = ctx;
+    pwd_ckpt *c = insert_ckpt(r, row->step, row->path);
+    if (!c)
+        return 1;
+    c->size = row->size;
+    c->mtime_ns = row->mtime_ns;
+    c->inode = row->inode;
+    c->present = row->present;
+    c->processed = 1;
+    c->bad = row->status != PW_OK;
+    return 0;
+}
+
+static int load_done(void *ctx, int64_t step, pw_ref ref, int64_t ref_step, int64_t n)
+{
+    pwd_run *r = ctx;
+    (void)n;
+    pwd_ckpt *c = find_step(r, step);
+    if (c) {
+        if (ref == PW_REF_PREVIOUS)
+            c->prev_ref = ref_step;
+        else
+            c->final_ref = ref_step;
+    }
+    return 0;
+}
+
+static void scan_run(pwd_daemon *d, pwd_run *r);
+
+static void on_run_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    pwd_run *r = h->data;
+    pwd_daemon *d = h->loop->data;
+    (void)name, (void)events, (void)status;
+    r->scan_wanted = 1;
+    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
+        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+}
+
+/* Something changed under a root: a new run, perhaps. on_kick looks at every root. */
+static void on_root_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    pwd_daemon *d = h->loop->data;
+    (void)name, (void)events, (void)status;
+    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
+        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+}
+
+static void start_run_watch(pwd_daemon *d, pwd_run *r)
+{
+    if (r->watching)
+        return;
+    int rc = uv_fs_event_start(&r->ev, on_run_event, r->path, 0);
+    if (rc == 0)
+        r->watching = 1;
+    else
+        pwd_log_once(r->path, PWD_WARNING, "%s: cannot watch (%s); relying on rescans", r->path,
+                     uv_strerror(rc));
+    (void)d;
+}
+
+static pwd_run *add_run(pwd_daemon *d, const char *dir)
+{
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs)) {
+        pwd_log_once(dir, PWD_WARNING, "%s: run directory not found (%s); will look again", dir,
+                     strerror(errno));
+        return NULL;
+    }
+    for (size_t i = 0; i < d->nruns; i++)
+        if (strcmp(d->runs[i]->path, abs) == 0)
+            return d->runs[i];
+    /* An array of pointers, so the element size is a pointer's. */
+    pwd_run **grown =
+        realloc(d->runs, (d->nruns + 1) * sizeof(pwd_run *)); // NOLINT(bugprone-sizeof-expression)
+    if (!grown)
+        return NULL;
+    d->runs = grown;
+    pwd_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    const char *base = strrchr(abs, '/');
+    r->path = strdup(abs);
+    r->name = strdup(base && base[1] ? base + 1 : abs);
+    r->final_step = r->converged_step = -1;
+    r->final_file_mtime = r->final_file_size = -1;
+    pw_db_run row;
+    pw_err err;
+    if (!r->path || !r->name || pw_db_run_upsert(d->db, abs, r->name, &row, &err)) {
+        pwd_log(PWD_ERROR, "%s: %s", abs, r->path ? err.msg : "out of memory");
+        free(r->path);
+        free(r->name);
+        free(r);
+        return NULL;
+    }
+    r->id = row.id;
+    r->final_step = row.final_step;
+    r->converged_step = row.converged_step;
+    snprintf(r->final_source, sizeof r->final_source, "%s", row.final_source);
+    if (pw_db_checkpoints(d->db, r->id, load_ckpt, r, &err) ||
+        pw_db_scores_done(d->db, r->id, load_done, r, &err))
+        pwd_log(PWD_ERROR, "%s: reading stored state: %s", abs, err.msg);
+    uv_fs_event_init(d->loop, &r->ev);
+    r->ev.data = r;
+    d->runs[d->nruns++] = r;
+    start_run_watch(d, r);
+    pwd_log(PWD_INFO, "watching run %s (%zu checkpoint%s stored%s)", abs, r->nck,
+            r->nck == 1 ? "" : "s", r->final_step >= 0 ? ", final" : "");
+    return r;
+}
+
+/* Final ---------------------------------------------------------------------------------- */
+
+void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source)
+{
+    if (r->final_step == step && strcmp(r->final_source, source) == 0)
+        return;
+    pw_err err;
+    if (pw_db_run_set_final(d->db, r->id, step, source, &err)) {
+        pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+        pwd_set_error(d, "%s: %s", r->name, err.msg);
+        return;
+    }
+    int moved = r->final_step != step;
+    r->final_step = step;
+    snprintf(r->final_source, sizeof r->final_source, "%s", source);
+    if (moved) {
+        for (size_t i = 0; i < r->nck; i++)
+            if (r->ck[i].step > step)
+                r->ck[i].final_ref = -1; /* the database dropped them too */
+        pwd_log(PWD_INFO, "%s: final checkpoint is step %" PRId64 " (%s); backfilling", r->name,
+                step, source);
+    }
+    pwd_sched_plan(d, r);
+}
+
+/* The FINAL file: empty means the highest step present, else it holds the step. */
+static void final_file(pwd_daemon *d, pwd_run *r, const char *path, const struct stat *st)
+{
+    if (mtime_of(st) == r->final_file_mtime && (int64_t)st->st_size == r->final_file_size)
+        return;
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    char *s = buf + strspn(buf, " \t\r\n");
+    s[strcspn(s, " \t\r\n")] = '\0';
+    int64_t step;
+    if (*s) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end || v < 0) {
+            pwd_log_once(path, PWD_WARNING, "%s: FINAL must be empty or hold a step, not '%s'",
+                         path, s);
+            return;
+        }
+        step = v;
+    } else if (r->final_step >= 0 && r->final_file_mtime < 0 &&
+               strcmp(r->final_source, "FINAL file") == 0) {
+        /* Restarted: the empty FINAL already named a step, which later arrivals do not move. */
+        step = r->final_step;
+    } else {
+        /* "The highest step present" must include a last checkpoint written just
+         * before FINAL and still settling: decide once nothing is pending. */
+        if (r->npend > 0)
+            return;
+        step = pwd_run_last_step(r);
+        if (step < 0)
+            return; /* nothing to be final yet; look again next scan */
+    }
+    r->final_file_mtime = mtime_of(st);
+    r->final_file_size = (int64_t)st->st_size;
+    pwd_run_set_final(d, r, step, "FINAL file");
+}
+
+/* Accepting ------------------------------------------------------------------------------ */
+
+static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t step, int is_final)
+{
+    pwd_ckpt *old = find_path(r, p->path);
+    if (old && old->step != step) {
+        /* The same file now claims another step (its metadata changed). */
+        old->present = 0;
+        pw_err err;
+        pw_db_checkpoint_set_present(d->db, r->id, old->step, 0, &err);
+    }
+    pwd_ckpt *c = find_step(r, step);
+    if (c) {
+        if (strcmp(c->path, p->path) != 0) {
+            if (c->present)
+                pwd_log(PWD_WARNING, "%s: %s and %s both claim step %" PRId64 "; using %s", r->name,
+                        c->path, p->path, step, p->path);
+            char *np = strdup(p->path);
+            if (!np)
+                return;
+            free(c->path);
+            c->path = np;
+        } else {
+            pwd_log(PWD_INFO, "%s: step %" PRId64 " was replaced; recomputing", r->name, step);
+        }
+        c->gen++;
+        c->processed = c->bad = 0;
+        c->present = 1;
+        c->retry_at = 0;
+        /* Pairs that used it as a reference are stale too. */
+        for (size_t i = 0; i < r->nck; i++) {
+            if (r->ck[i].step > step) {
+                r->ck[i].dirty_prev = 1;
+                break;
+            }
+        }
+        if (step == r->final_step)
+            for (size_t i = 0; i < r->nck; i++)
+                r->ck[i].dirty_final = 1;
+    } else {
+        c = insert_ckpt(r, step, p->path);
+        if (!c)
+            return;
+    }
+    c->size = p->size;
+    c->mtime_ns = p->mtime_ns;
+    c->inode = p->inode;
+    pwd_log(PWD_DEBUG, "%s: accepted %s as step %" PRId64, r->name, p->path, step);
+    if (is_final)
+        pwd_run_set_final(d, r, step, "final checkpoint");
+}
+
+static void remove_pending(pwd_run *r, size_t i)
+{
+    free(r->pend[i].path);
+    r->pend[i] = r->pend[--r->npend];
+}
+
+/* A probe on libuv's pool: completeness and the safetensors "step". */
+typedef struct probe {
+    uv_work_t req;     /* the pool request */
+    pwd_daemon *d;     /* owner */
+    pwd_run *r;        /* run */
+    char *path;        /* heap */
+    ident id;          /* identity when the probe started */
+    int complete;      /* pw_ckpt_is_complete */
+    int opened;        /* pw_ckpt_open succeeded */
+    int has_step;      /* metadata "step" present and an integer */
+    int64_t meta_step; /* its value */
+    pw_err err;        /* why not complete / not opened */
+} probe;
+
+static void probe_work(uv_work_t *req)
+{
+    probe *pr = req->data;
+    pw_err_clear(&pr->err);
+    pr->complete = pw_ckpt_is_complete(pr->path, &pr->err);
+    if (pr->complete != 1)
+        return;
+    pw_ckpt *c = NULL;
+    if (pw_ckpt_open(&c, pr->path, NULL, &pr->err) == 0) {
+        pr->opened = 1;
+        const char *s = pw_ckpt_meta(c, "step");
+        if (s) {
+            char *end;
+            errno = 0;
+            long long v = strtoll(s, &end, 10);
+            if (!errno && end != s && *end == '\0' && v >= 0) {
+                pr->has_step = 1;
+                pr->meta_step = v;
+            }
+        }
+        pw_ckpt_close(c);
+    }
+}
+
+static void probe_done(uv_work_t *req, int status)
+{
+    probe *pr = req->data;
+    pwd_daemon *d = pr->d;
+    pwd_run *r = pr->r;
+    pwd_pending *p = NULL;
+    size_t pi = 0;
+    for (pi = 0; pi < r->npend; pi++)
+        if (strcmp(r->pend[pi].path, pr->path) == 0) {
+            p = &r->pend[pi];
+            break;
+        }
+    if (p)
+        p->probing = 0;
+    if (!p || status != 0 || d->stopping)
+        goto out;
+    if (p->size != pr->id.size || p->mtime_ns != pr->id.mtime_ns || p->inode != pr->id.inode)
+        goto out; /* it changed while we looked: settle again */
+    double now = pwd_now();
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    if (pr->complete != 1 && now - p->since < rc->incomplete_s) {
+        pwd_log(PWD_DEBUG, "%s: not complete yet: %s", pr->path, pr->err.msg);
+        p->next_probe = now + (rc->settle_s > 0.2 ? rc->settle_s : 0.2);
+        goto out;
+    }
+    int64_t step = p->nm.step;
+    if (pr->has_step) {
+        if (!p->nm.is_final && pr->meta_step != step)
+            pwd_log_once(pr->path, PWD_WARNING,
+                         "%s: metadata says step %" PRId64 " but the name says %" PRId64
+                         "; using the metadata",
+                         pr->path, pr->meta_step, step);
+        step = pr->meta_step;
+    } else if (p->nm.is_final) {
+        int64_t last = -1;
+        for (size_t i = 0; i < r->nck; i++)
+            if (strcmp(r->ck[i].path, p->path) != 0 && r->ck[i].step > last)
+                last = r->ck[i].step;
+        pwd_ckpt *same = find_path(r, p->path);
+        step = same ? same->step : last + 1;
+    }
+    pwd_pending copy = *p;
+    accept_ckpt(d, r, &copy, step, p->nm.is_final);
+    remove_pending(r, pi);
+    if (r->npend == 0) {
+        /* A FINAL file waiting for the run to settle can be decided now. */
+        r->scan_wanted = 1;
+        if (!uv_is_active((uv_handle_t *)&d->kick_timer))
+            uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+    }
+out:
+    if (!d->stopping)
+        pwd_sched_plan(d, r); /* no-op while other probes of the run are out */
+    free(pr->path);
+    free(pr);
+}
+
+static void start_probe(pwd_daemon *d, pwd_run *r, pwd_pending *p)
+{
+    probe *pr = calloc(1, sizeof *pr);
+    if (!pr || !(pr->path = strdup(p->path))) {
+        free(pr);
+        return;
+    }
+    pr->d = d;
+    pr->r = r;
+    pr->id = (ident){p->size, p->mtime_ns, p->inode};
+    pr->req.data = pr;
+    if (uv_queue_work(d->loop, &pr->req, probe_work, probe_done) != 0) {
+        free(pr->path);
+        free(pr);
+        return;
+    }
+    p->probing = 1;
+}
+
+/* Settle one candidate: identity unchanged for settle_time, then probe. */
+static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname *nm,
+                   const ident *id)
+{
+    double now = pwd_now();
+    pwd_pending *p = NULL;
+    for (size_t i = 0; i < r->npend; i++)
+        if (strcmp(r->pend[i].path, path) == 0)
+            p = &r->pend[i];
+    if (!p) {
+        if (r->npend == r->cappend) {
+            size_t cap = r->cappend ? 2 * r->cappend : 8;
+            pwd_pending *g = realloc(r->pend, cap * sizeof *g);
+            if (!g)
+                return;
+            r->pend = g;
+            r->cappend = cap;
+        }
+        p = &r->pend[r->npend];
+        memset(p, 0, sizeof *p);
+        if (!(p->path = strdup(path)))
+            return;
+        r->npend++;
+        p->nm = *nm;
+        p->size = -1;
+    }
+    p->seen = 1;
+    if (p->size != id->size || p->mtime_ns != id->mtime_ns || p->inode != id->inode) {
+        p->size = id->size;
+        p->mtime_ns = id->mtime_ns;
+        p->inode = id->inode;
+        p->since = now;
+        p->next_probe = 0;
+        return;
+    }
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    if (!p->probing && now - p->since >= rc->settle_s && now >= p->next_probe)
+        start_probe(d, r, p);
+}
+
+/* Scanning ------------------------------------------------------------------------------- */
+
+static void scan_run(pwd_daemon *d, pwd_run *r)
+{
+    r->scan_wanted = 0;
+    DIR *dir = opendir(r->path);
+    if (!dir) {
+        pwd_log_once(r->path, PWD_WARNING, "%s: cannot list (%s)", r->path, strerror(errno));
+        return;
+    }
+    start_run_watch(d, r);
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    char pattern[sizeof rc->pattern];
+    memcpy(pattern, rc->pattern, sizeof pattern);
+    char *seen = calloc(r->nck ? r->nck : 1, 1);
+    for (size_t i = 0; i < r->npend; i++)
+        r->pend[i].seen = 0;
+    struct dirent *de;
+    char path[PATH_MAX];
+    struct stat final_st;
+    int has_final = 0;
+    while ((de = readdir(dir))) {
+        if (snprintf(path, sizeof path, "%s/%s", r->path, de->d_name) >= (int)sizeof path)
+            continue;
+        if (strcmp(de->d_name, "FINAL") == 0) {
+            has_final = stat(path, &final_st) == 0 && S_ISREG(final_st.st_mode);
+            continue;
+        }
+        if (pw_ckname_is_temporary(de->d_name))
+            continue;
+        ident id;
+        int is_dir;
+        pw_ckname nm;
+        if (!pw_ckname_parse(de->d_name, de->d_type == DT_DIR, pattern, &nm) &&
+            de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+            continue;
+        if (stat_ident(path, &id, &is_dir) != 0 ||
+            !pw_ckname_parse(de->d_name, is_dir, pattern, &nm))
+            continue;
+        pwd_ckpt *c = find_path(r, path);
+        if (c && seen)
+            seen[c - r->ck] = 1;
+        if (c && c->size == id.size && c->mtime_ns == id.mtime_ns && c->inode == id.inode) {
+            if (!c->present) {
+                c->present = 1; /* it came back unchanged */
+                pw_err err;
+                pw_db_checkpoint_set_present(d->db, r->id, c->step, 1, &err);
+            }
+            continue;
+        }
+        settle(d, r, path, &nm, &id);
+    }
+    closedir(dir);
+    for (size_t i = 0; i < r->nck && seen; i++) {
+        pwd_ckpt *c = &r->ck[i];
+        if (seen[i] || !c->present)
+            continue;
+        c->present = 0;
+        pwd_log(PWD_INFO, "%s: step %" PRId64 " was deleted; its history stays", r->name, c->step);
+        pw_err err;
+        if (c->processed && pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
+            pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+    }
+    free(seen);
+    for (size_t i = r->npend; i-- > 0;)
+        if (!r->pend[i].seen && !r->pend[i].probing)
+            remove_pending(r, i);
+    r->scanned = 1;
+    if (has_final && snprintf(path, sizeof path, "%s/FINAL", r->path) < (int)sizeof path)
+        final_file(d, r, path, &final_st);
+    pwd_sched_plan(d, r);
+}
+
+/* Roots ---------------------------------------------------------------------------------- */
+
+static void discover_root(pwd_daemon *d, pwd_root *root)
+{
+    DIR *dir = opendir(root->path);
+    if (!dir) {
+        pwd_log_once(root->path, PWD_WARNING, "%s: cannot list watch root (%s)", root->path,
+                     strerror(errno));
+        return;
+    }
+    if (!root->watching) {
+        int rc = uv_fs_event_start(&root->ev, on_root_event, root->path, 0);
+        root->watching = rc == 0;
+    }
+    struct dirent *de;
+    char path[PATH_MAX];
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", root->path, de->d_name) >= (int)sizeof path)
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        pwd_run *r = add_run(d, path);
+        if (r && !r->scanned)
+            r->scan_wanted = 1;
+    }
+    closedir(dir);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    pwd_daemon *d = t->data;
+    for (size_t i = 0; i < d->nroots; i++)
+        discover_root(d, d->roots[i]);
+    for (size_t i = 0; i < d->nruns; i++)
+        if (d->runs[i]->scan_wanted)
+            scan_run(d, d->runs[i]);
+}
+
+void pwd_watch_rescan(pwd_daemon *d)
+{
+    for (size_t i = 0; i < d->cfg.nruns; i++)
+        add_run(d, d->cfg.runs[i]);
+    for (size_t i = 0; i < d->nroots; i++)
+        discover_root(d, d->roots[i]);
+    for (size_t i = 0; i < d->nruns; i++)
+        scan_run(d, d->runs[i]);
+}
+
+static void on_rescan(uv_timer_t *t)
+{
+    pwd_watch_rescan(t->data);
+}
+
+/* While candidates settle, look at them more often than the rescan does. */
+static void on_settle(uv_timer_t *t)
+{
+    pwd_daemon *d = t->data;
+    for (size_t i = 0; i < d->nruns; i++) {
+        pwd_run *r = d->runs[i];
+        for (size_t k = 0; k < r->npend; k++) {
+            pwd_pending *p = &r->pend[k];
+            if (p->probing)
+                continue;
+            ident id;
+            int is_dir;
+            if (stat_ident(p->path, &id, &is_dir) != 0) {
+                r->scan_wanted = 1; /* gone: the scan drops it */
+                continue;
+            }
+            char *path = strdup(p->path);
+            pw_ckname nm = p->nm;
+            if (path)
+                settle(d, r, path, &nm, &id);
+            free(path);
+            p = NULL; /* settle may have grown the array */
+        }
+        if (r->scan_wanted)
+            scan_run(d, r);
+    }
+}
+
+int pwd_watch_start(pwd_daemon *d)
+{
+    d->roots = calloc(d->cfg.nwatch ? d->cfg.nwatch : 1,
+                      sizeof(pwd_root *)); // NOLINT(bugprone-sizeof-expression)
+    if (!d->roots)
+        return -1;
+    for (size_t i = 0; i < d->cfg.nwatch; i++) {
+        pwd_root *root = calloc(1, sizeof *root);
+        char abs[PATH_MAX];
+        if (!root)
+            return -1;
+        root->path = strdup(realpath(d->cfg.watch[i], abs) ? abs : d->cfg.watch[i]);
+        uv_fs_event_init(d->loop, &root->ev);
+        root->ev.data = root;
+        d->roots[d->nroots++] = root;
+    }
+    uv_timer_init(d->loop, &d->kick_timer);
+    d->kick_timer.data = d;
+    d->kick_timer.timer_cb = on_kick;
+    uv_timer_init(d->loop, &d->rescan_timer);
+    d->rescan_timer.data = d;
+    uv_timer_init(d->loop, &d->settle_timer);
+    d->settle_timer.data = d;
+    pwd_watch_rescan(d);
+    uint64_t rescan_ms = (uint64_t)(d->cfg.rescan_s * 1000);
+    uv_timer_start(&d->rescan_timer, on_rescan, rescan_ms, rescan_ms);
+    double settle = d->cfg.defaults.settle_s;
+    for (size_t i = 0; i < d->cfg.noverrides; i++)
+        if (d->cfg.overrides[i].settle_s >= 0 && d->cfg.overrides[i].settle_s < settle)
+            settle = d->cfg.overrides[i].settle_s;
+    uint64_t settle_ms = (uint64_t)(settle * 250);
+    if (settle_ms < 20)
+        settle_ms = 20;
+    if (settle_ms > 250)
+        settle_ms = 250;
+    uv_timer_start(&d->settle_timer, on_settle, settle_ms, settle_ms);
+    return 0;
+}
+
+static void free_run(pwd_run *r)
+{
+    for (size_t i = 0; i < r->nck; i++)
+        free(r->ck[i].path);
+    for (size_t i = 0; i < r->npend; i++)
+        free(r->pend[i].path);
+    for (size_t i = 0; i < r->nlayers; i++)
+        free(r->layers[i].name);
+    free(r->layers);
+    free(r->ck);
+    free(r->pend);
+    free(r->path);
+    free(r->name);
+    free(r);
+}
+
+void pwd_watch_stop(pwd_daemon *d)
+{
+    uv_close((uv_handle_t *)&d->kick_timer, NULL);
+    uv_close((uv_handle_t *)&d->rescan_timer, NULL);
+    uv_close((uv_handle_t *)&d->settle_timer, NULL);
+    for (size_t i = 0; i < d->nruns; i++)
+        uv_close((uv_handle_t *)&d->runs[i]->ev, NULL);
+    for (size_t i = 0; i < d->nroots; i++)
+        uv_close((uv_handle_t *)&d->roots[i]->ev, NULL);
+}
+
+void pwd_watch_free(pwd_daemon *d)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        free_run(d->runs[i]);
+    for (size_t i = 0; i < d->nroots; i++) {
+        free(d->roots[i]->path);
+        free(d->roots[i]);
+    }
+    free(d->runs);
+    free(d->roots);
+    d->runs = NULL;
+    d->roots = NULL;
+    d->nruns = d->nroots = 0;
+}

@@ -1,0 +1,356 @@
+/* pw_config.c -- defaults, INI parsing through libinih, per-run overrides (see pw_config.h).
+ *
+ * libinih calls handler() once per key; handler returns 0 for an unknown key
+ * or a bad value, and ini_parse reports the line of the first such error, so
+ * every message can say file:line. */
+#include "pw_config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pw_engine.h"
+
+/* What handler() needs to report an error. */
+typedef struct cfg_parse {
+    pw_config *cfg;        /* being filled */
+    char first_error[512]; /* what was wrong on the first bad line, "" when none */
+} cfg_parse;
+
+void pw_config_defaults(pw_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->rescan_s = PW_CFG_DEFAULT_RESCAN_S;
+    c->cache_bytes = (uint64_t)PW_CFG_DEFAULT_CACHE_MB << 20;
+    c->hook_timeout_s = PW_CFG_DEFAULT_HOOK_TIMEOUT;
+    c->blas_threads = PW_CFG_DEFAULT_BLAS_THREADS;
+    c->log_level = 2;
+    c->defaults.settle_s = PW_CFG_DEFAULT_SETTLE_S;
+    c->defaults.incomplete_s = PW_CFG_DEFAULT_INCOMPLETE_S;
+    c->defaults.metrics = PW_M_ALL;
+    c->defaults.stab.theta = PW_STAB_DEFAULT_THETA;
+    c->defaults.stab.k = PW_STAB_DEFAULT_K;
+    c->defaults.stab.hysteresis = PW_STAB_DEFAULT_HYSTERESIS;
+}
+
+void pw_config_free(pw_config *c)
+{
+    free(c->overrides);
+    c->overrides = NULL;
+    c->noverrides = 0;
+}
+
+int pw_config_log_level(const char *name)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int parse_double(const char *v, double lo, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end != '\0' || !isfinite(d) || d < lo)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0' || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* "pwcca,mean_cca,svcca,cka", any non-empty subset. */
+static int parse_metrics(const char *v, unsigned *bits)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } table[] = {{"pwcca", PW_M_PWCCA},
+                 {"mean_cca", PW_M_MEAN_CCA},
+                 {"svcca", PW_M_SVCCA},
+                 {"cka", PW_M_CKA}};
+    unsigned out = 0;
+    const char *p = v;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        size_t b = 0, e = n;
+        while (b < e && p[b] == ' ')
+            b++;
+        while (e > b && p[e - 1] == ' ')
+            e--;
+        size_t i;
+        for (i = 0; i < sizeof table / sizeof table[0]; i++)
+            if (strlen(table[i].name) == e - b && strncmp(p + b, table[i].name, e - b) == 0)
+                break;
+        if (i == sizeof table / sizeof table[0])
+            return -1;
+        out |= table[i].bit;
+        p += n + (p[n] == ',');
+    }
+    if (!out)
+        return -1;
+    *bits = out;
+    return 0;
+}
+
+static int copy_str(char *dst, size_t len, const char *v)
+{
+    return snprintf(dst, len, "%s", v) < (int)len ? 0 : -1;
+}
+
+/* Split a hook command on blanks into argv (no shell, no quoting). */
+static int split_hook(pw_config *c, const char *v)
+{
+    c->nhook = 0;
+    const char *p = v;
+    for (;;) {
+        p += strspn(p, " \t");
+        if (!*p)
+            return 0;
+        size_t n = strcspn(p, " \t");
+        if (c->nhook == PW_CFG_MAX_LIST || n >= PW_CFG_MAX_PATH)
+            return -1;
+        memcpy(c->hook[c->nhook], p, n);
+        c->hook[c->nhook][n] = '\0';
+        c->nhook++;
+        p += n;
+    }
+}
+
+/* A per-run key; returns 1 when key is one, 0 when not, -1 when the value is bad. */
+static int set_run_key(pw_run_config *r, const char *key, const char *v, char *why, size_t wlen)
+{
+    double d;
+    long n;
+    if (strcmp(key, "pattern") == 0) {
+        if (copy_str(r->pattern, sizeof r->pattern, v))
+            return snprintf(why, wlen, "pattern is too long"), -1;
+    } else if (strcmp(key, "settle_time") == 0) {
+        if (parse_double(v, 0, &d))
+            return snprintf(why, wlen, "settle_time must be seconds >= 0, not '%s'", v), -1;
+        r->settle_s = d;
+    } else if (strcmp(key, "incomplete_timeout") == 0) {
+        if (parse_double(v, 0, &d))
+            return snprintf(why, wlen, "incomplete_timeout must be seconds >= 0, not '%s'", v), -1;
+        r->incomplete_s = d;
+    } else if (strcmp(key, "metrics") == 0) {
+        if (parse_metrics(v, &r->metrics))
+            return snprintf(why, wlen,
+                            "metrics must list pwcca, mean_cca, svcca, cka (comma separated), "
+                            "not '%s'",
+                            v),
+                   -1;
+    } else if (strcmp(key, "stable_threshold") == 0) {
+        if (parse_double(v, 0, &d))
+            return snprintf(why, wlen, "stable_threshold must be a distance >= 0, not '%s'", v), -1;
+        r->stab.theta = d;
+    } else if (strcmp(key, "stable_count") == 0) {
+        if (parse_int(v, 1, 1000000, &n))
+            return snprintf(why, wlen, "stable_count must be an integer >= 1, not '%s'", v), -1;
+        r->stab.k = (int)n;
+    } else if (strcmp(key, "unstable_threshold") == 0) {
+        if (parse_double(v, 0, &d))
+            return snprintf(why, wlen, "unstable_threshold must be a distance >= 0, not '%s'", v),
+                   -1;
+        r->stab.hysteresis = d;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int set_global_key(pw_config *c, const char *key, const char *v, char *why, size_t wlen)
+{
+    double d;
+    long n;
+    int r = set_run_key(&c->defaults, key, v, why, wlen);
+    if (r)
+        return r;
+    if (strcmp(key, "db") == 0 || strcmp(key, "socket") == 0) {
+        char *dst = key[0] == 'd' ? c->db : c->socket;
+        if (copy_str(dst, PW_CFG_MAX_PATH, v))
+            return snprintf(why, wlen, "%s path is too long", key), -1;
+    } else if (strcmp(key, "watch") == 0 || strcmp(key, "run") == 0) {
+        int watch = key[0] == 'w';
+        size_t *cnt = watch ? &c->nwatch : &c->nruns;
+        if (*cnt == PW_CFG_MAX_LIST)
+            return snprintf(why, wlen, "more than %d %s entries", PW_CFG_MAX_LIST, key), -1;
+        if (copy_str(watch ? c->watch[*cnt] : c->runs[*cnt], PW_CFG_MAX_PATH, v))
+            return snprintf(why, wlen, "%s path is too long", key), -1;
+        (*cnt)++;
+    } else if (strcmp(key, "rescan_interval") == 0) {
+        if (parse_double(v, 0.05, &d))
+            return snprintf(why, wlen, "rescan_interval must be seconds >= 0.05, not '%s'", v), -1;
+        c->rescan_s = d;
+    } else if (strcmp(key, "workers") == 0 || strcmp(key, "blas_threads") == 0) {
+        if (parse_int(v, 0, 256, &n))
+            return snprintf(why, wlen, "%s must be an integer 0..256 (0 = auto), not '%s'", key, v),
+                   -1;
+        *(key[0] == 'w' ? &c->workers : &c->blas_threads) = (int)n;
+    } else if (strcmp(key, "cache_mb") == 0) {
+        if (parse_int(v, 0, 1L << 30, &n))
+            return snprintf(why, wlen, "cache_mb must be a size in MiB >= 0, not '%s'", v), -1;
+        c->cache_bytes = (uint64_t)n << 20;
+    } else if (strcmp(key, "hook") == 0) {
+        if (split_hook(c, v))
+            return snprintf(why, wlen, "hook has too many or too long words"), -1;
+    } else if (strcmp(key, "hook_timeout") == 0) {
+        if (parse_double(v, 0.1, &d))
+            return snprintf(why, wlen, "hook_timeout must be seconds >= 0.1, not '%s'", v), -1;
+        c->hook_timeout_s = d;
+    } else if (strcmp(key, "log_level") == 0) {
+        int lvl = pw_config_log_level(v);
+        if (lvl < 0)
+            return snprintf(why, wlen, "log_level must be error, warning, info or debug"), -1;
+        c->log_level = lvl;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static pw_run_config *override_for(pw_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->noverrides; i++)
+        if (strcmp(c->overrides[i].name, name) == 0)
+            return &c->overrides[i];
+    if (c->noverrides == PW_CFG_MAX_RUNS)
+        return NULL;
+    pw_run_config *grown = realloc(c->overrides, (c->noverrides + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    c->overrides = grown;
+    pw_run_config *r = &grown[c->noverrides++];
+    /* Unset fields are marked so pw_config_for_run takes the global value. */
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->settle_s = r->incomplete_s = -1;
+    r->stab.theta = r->stab.hysteresis = -1;
+    r->stab.k = -1;
+    r->pattern[0] = '\1';
+    return r;
+}
+
+static int handler(void *user, const char *section, const char *key, const char *value)
+{
+    cfg_parse *p = user;
+    char why[400] = "";
+    int r;
+    if (section[0] == '\0' || strcmp(section, "pwccad") == 0) {
+        r = set_global_key(p->cfg, key, value, why, sizeof why);
+        if (r == 0)
+            snprintf(why, sizeof why, "unknown key '%s'", key);
+    } else if (strncmp(section, "run ", 4) == 0 && section[4]) {
+        pw_run_config *o = override_for(p->cfg, section + 4);
+        if (!o) {
+            snprintf(why, sizeof why, "too many [run] sections");
+            r = -1;
+        } else {
+            r = set_run_key(o, key, value, why, sizeof why);
+            if (r == 0)
+                snprintf(why, sizeof why, "key '%s' cannot be set per run", key);
+        }
+    } else {
+        snprintf(why, sizeof why, "unknown section [%s]", section);
+        r = -1;
+    }
+    if (r == 1)
+        return 1;
+    if (!p->first_error[0])
+        snprintf(p->first_error, sizeof p->first_error, "%s", why);
+    return 0;
+}
+
+static int finish(pw_config *c, const char *name, int rc, const cfg_parse *p, pw_err *err)
+{
+    if (rc == -1)
+        return pw_err_set(err, "%s: cannot open: %s", name, strerror(errno));
+    if (rc == -2)
+        return pw_err_set(err, "%s: out of memory", name);
+    if (rc > 0)
+        return pw_err_set(err, "%s:%d: %s", name, rc,
+                          p->first_error[0] ? p->first_error : "syntax error");
+    if (pw_stab_params_valid(&c->defaults.stab))
+        return pw_err_set(err, "%s: unstable_threshold (%g) must be >= stable_threshold (%g)", name,
+                          c->defaults.stab.hysteresis, c->defaults.stab.theta);
+    for (size_t i = 0; i < c->noverrides; i++) {
+        const pw_run_config *r = pw_config_for_run(c, c->overrides[i].name, "");
+        if (pw_stab_params_valid(&r->stab))
+            return pw_err_set(err,
+                              "%s: [run %s]: unstable_threshold (%g) must be >= "
+                              "stable_threshold (%g)",
+                              name, c->overrides[i].name, r->stab.hysteresis, r->stab.theta);
+    }
+    return 0;
+}
+
+int pw_config_load(pw_config *c, const char *path, pw_err *err)
+{
+    cfg_parse p = {c, ""};
+    errno = 0;
+    int rc = ini_parse(path, handler, &p);
+    return finish(c, path, rc, &p, err);
+}
+
+int pw_config_load_string(pw_config *c, const char *name, const char *text, pw_err *err)
+{
+    cfg_parse p = {c, ""};
+    int rc = ini_parse_string(text, handler, &p);
+    return finish(c, name, rc, &p, err);
+}
+
+int pw_config_set(pw_config *c, const char *key, const char *value, pw_err *err)
+{
+    char why[400] = "";
+    int r = set_global_key(c, key, value, why, sizeof why);
+    if (r == 0)
+        return pw_err_set(err, "unknown key '%s'", key);
+    if (r < 0)
+        return pw_err_set(err, "%s", why);
+    return 0;
+}
+
+const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, const char *path)
+{
+    /* Thread-unsafe by design: only the loop thread asks.  The merged view
+     * lives in a static so callers need not free it. */
+    static pw_run_config merged;
+    const pw_run_config *o = NULL;
+    for (size_t i = 0; i < c->noverrides; i++)
+        if (strcmp(c->overrides[i].name, name) == 0 || strcmp(c->overrides[i].name, path) == 0)
+            o = &c->overrides[i];
+    if (!o)
+        return &c->defaults;
+    merged = c->defaults;
+    snprintf(merged.name, sizeof merged.name, "%s", o->name);
+    if (o->pattern[0] != '\1')
+        memcpy(merged.pattern, o->pattern, sizeof merged.pattern);
+    if (o->settle_s >= 0)
+        merged.settle_s = o->settle_s;
+    if (o->incomplete_s >= 0)
+        merged.incomplete_s = o->incomplete_s;
+    if (o->metrics)
+        merged.metrics = o->metrics;
+    if (o->stab.theta >= 0)
+        merged.stab.theta = o->stab.theta;
+    if (o->stab.hysteresis >= 0)
+        merged.stab.hysteresis = o->stab.hysteresis;
+    if (o->stab.k >= 1)
+        merged.stab.k = o->stab.k;
+    return &merged;
+}

@@ -1,0 +1,79 @@
+/* pw_config.h -- pwccad's configuration: defaults, the INI file, per-run overrides.
+ *
+ * The file is INI (parsed by Debian's libinih); every key, its default and
+ * its meaning are in docs/CONFIG.md, and examples/pwccad.conf shows them all.
+ * Keys live in a [pwccad] section (or before any section); a [run NAME]
+ * section overrides the per-run keys for the run whose directory basename or
+ * absolute path is NAME.  An unknown key or section, or a bad value, is an
+ * error naming file:line.  Command-line flags are applied after the file. */
+#ifndef PW_CONFIG_H
+#define PW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_error.h"
+#include "pw_stability.h"
+
+#define PW_CFG_MAX_PATH 4096 /* bytes in a path value, NUL included */
+#define PW_CFG_MAX_LIST 64   /* watch roots / runs / hook argv entries */
+#define PW_CFG_MAX_RUNS 256  /* [run NAME] sections */
+
+/* What a [run NAME] section may override. */
+typedef struct pw_run_config {
+    char name[PW_CFG_MAX_PATH]; /* run basename or absolute path ("" for the defaults) */
+    char pattern[256];          /* fnmatch glob checkpoint names must match ("" = any) */
+    double settle_s;            /* seconds size and mtime must stay unchanged */
+    double incomplete_s;        /* seconds an unchanging, still incomplete file waits before it is
+                                   recorded as a read error */
+    unsigned metrics;           /* PW_M_* bits computed */
+    pw_stab_params stab;        /* alert thresholds */
+} pw_run_config;
+
+typedef struct pw_config {
+    char db[PW_CFG_MAX_PATH];                     /* database path ("" = default resolution) */
+    char socket[PW_CFG_MAX_PATH];                 /* socket path ("" = default resolution) */
+    char watch[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* roots whose subdirectories are runs */
+    size_t nwatch;                                /* entries in watch */
+    char runs[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH];  /* directories that are runs */
+    size_t nruns;                                 /* entries in runs */
+    double rescan_s;                              /* periodic rescan interval */
+    int workers;                                  /* compute threads (0 = auto) */
+    int blas_threads;                            /* BLAS threads per worker (0 = cores / workers) */
+    uint64_t cache_bytes;                        /* budget of cached per-layer factorizations */
+    char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
+    size_t nhook;                                /* entries in hook */
+    double hook_timeout_s;                       /* the hook is killed after this */
+    int log_level;                               /* 0 error .. 3 debug */
+    pw_run_config defaults;                      /* per-run values unless overridden */
+    pw_run_config *overrides;                    /* [run NAME] sections, heap */
+    size_t noverrides;                           /* entries in overrides */
+} pw_config;
+
+/* Defaults (docs/CONFIG.md). */
+#define PW_CFG_DEFAULT_SETTLE_S     2.0
+#define PW_CFG_DEFAULT_INCOMPLETE_S 60.0
+#define PW_CFG_DEFAULT_RESCAN_S     5.0
+#define PW_CFG_DEFAULT_CACHE_MB     1024
+#define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
+/* One BLAS thread: pwccad shares the machine with training jobs, and OpenBLAS
+ * threads that spin-yield against busy cores made a checkpoint 3x slower in
+ * bench/bench_daemon.sh on a loaded 2-core box.  0 = cores / workers. */
+#define PW_CFG_DEFAULT_BLAS_THREADS 1
+
+/* Fill every field with its default. */
+void pw_config_defaults(pw_config *c);
+/* Read an INI file over the current values.  On error the message names file:line. */
+int pw_config_load(pw_config *c, const char *path, pw_err *err);
+/* Read INI text (name is used in messages).  Same rules as pw_config_load. */
+int pw_config_load_string(pw_config *c, const char *name, const char *text, pw_err *err);
+/* Set one key as the file would ([pwccad] section); used by tests and flags. */
+int pw_config_set(pw_config *c, const char *key, const char *value, pw_err *err);
+/* The effective per-run values for a run (basename and absolute path). */
+const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, const char *path);
+/* Free the overrides. */
+void pw_config_free(pw_config *c);
+/* Parse "log level" names: error, warning, info, debug. -1 when unknown. */
+int pw_config_log_level(const char *name);
+
+#endif

@@ -1,0 +1,687 @@
+/* pw_db.c -- SQLite storage for pwccad (see pw_db.h and docs/SCHEMA.md). */
+#include "pw_db.h"
+
+#include <assert.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pw_paths.h"
+#include "pw_schema.h"
+
+struct pw_db {
+    sqlite3 *h;  /* the connection, owned by one thread */
+    int retries; /* extra attempts for a failed write */
+};
+
+const char *pw_ref_name(pw_ref r)
+{
+    return r == PW_REF_FINAL ? "final" : "previous";
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int db_fail(pw_db *db, pw_err *err, const char *what)
+{
+    return pw_err_set(err, "database: %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+/* Failures worth waiting out: someone else holds the lock, or the disk is
+ * full or failing for now. */
+static int transient(int rc)
+{
+    int prim = rc & 0xff;
+    return prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_FULL ||
+           prim == SQLITE_IOERR;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int exec(pw_db *db, const char *sql, pw_err *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        pw_err_set(err, "database: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+    }
+    return rc;
+}
+
+static int user_version(pw_db *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int pw_db_schema_version(pw_db *db)
+{
+    return user_version(db);
+}
+
+static int migrate(pw_db *db, const char *path, pw_err *err)
+{
+    for (unsigned i = 0; i < pw_schema_nmigrations; i++) {
+        const pw_schema_migration *m = &pw_schema_migrations[i];
+        /* BEGIN IMMEDIATE so two daemons opening at once do not both migrate. */
+        if (exec(db, "BEGIN IMMEDIATE", err) != SQLITE_OK)
+            return pw_err_prefix(err, "%s: migration %s", path, m->name);
+        int have = user_version(db);
+        if (have < m->version) {
+            char pragma[64];
+            snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
+            if (exec(db, m->sql, err) != SQLITE_OK || exec(db, pragma, err) != SQLITE_OK) {
+                exec(db, "ROLLBACK", NULL);
+                return pw_err_prefix(err, "%s: migration %s", path, m->name);
+            }
+        }
+        if (exec(db, "COMMIT", err) != SQLITE_OK) {
+            exec(db, "ROLLBACK", NULL);
+            return pw_err_prefix(err, "%s: migration %s", path, m->name);
+        }
+    }
+    int v = user_version(db);
+    int newest =
+        pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version : 0;
+    if (v > newest)
+        return pw_err_set(err,
+                          "%s: database schema version %d is newer than this pwccad knows (%d)",
+                          path, v, newest);
+    return 0;
+}
+
+int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err)
+{
+    *out = NULL;
+    if (pw_paths_make_parent(path, 0750, err))
+        return -1;
+    pw_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return pw_err_set(err, "%s: out of memory", path);
+    db->retries = retries;
+    int rc = sqlite3_open_v2(
+        path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        pw_err_set(err, "%s: cannot open database: %s", path,
+                   db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        pw_db_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db->h, busy_ms);
+    if (exec(db, "PRAGMA journal_mode = WAL", err) != SQLITE_OK ||
+        exec(db, "PRAGMA synchronous = NORMAL", err) != SQLITE_OK ||
+        exec(db, "PRAGMA foreign_keys = ON", err) != SQLITE_OK || migrate(db, path, err)) {
+        pw_err_prefix(err, "%s", path);
+        pw_db_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+void pw_db_close(pw_db *db)
+{
+    if (!db)
+        return;
+    sqlite3_close(db->h);
+    free(db);
+}
+
+/* Prepare, or fail with the statement named. */
+static sqlite3_stmt *prep(pw_db *db, const char *sql, pw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, err, "prepare");
+        return NULL;
+    }
+    return st;
+}
+
+/* Step a statement that returns no rows; the rc for the retry logic. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v < 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_opt_double(sqlite3_stmt *st, int i, double v)
+{
+    if (isfinite(v))
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* A write made of one function body, run in a transaction and retried. */
+typedef int (*write_fn)(pw_db *db, void *ctx, pw_err *err); /* returns a SQLite rc */
+
+static int with_retry(pw_db *db, write_fn fn, void *ctx, const char *what, pw_err *err)
+{
+    long backoff = 50;
+    for (int attempt = 0;; attempt++) {
+        int rc = exec(db, "BEGIN IMMEDIATE", err);
+        if (rc == SQLITE_OK) {
+            rc = fn(db, ctx, err);
+            if (rc == SQLITE_OK)
+                rc = exec(db, "COMMIT", err);
+            if (rc != SQLITE_OK) {
+                if (!err || !err->msg[0])
+                    db_fail(db, err, what);
+                if (!sqlite3_get_autocommit(db->h))
+                    exec(db, "ROLLBACK", NULL);
+            }
+        }
+        if (rc == SQLITE_OK)
+            return 0;
+        if (!transient(rc) || attempt >= db->retries)
+            return pw_err_prefix(err, "%s (after %d attempt%s)", what, attempt + 1,
+                                 attempt ? "s" : "");
+        sleep_ms(backoff);
+        if (backoff < 2000)
+            backoff *= 2;
+        pw_err_clear(err);
+    }
+}
+
+/* Runs ------------------------------------------------------------------------------- */
+
+static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
+{
+    sqlite3_stmt *st = prep(db,
+                            "SELECT id, final_step, final_source, converged_step FROM runs "
+                            "WHERE path = ?",
+                            err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        run->id = sqlite3_column_int64(st, 0);
+        run->final_step =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+        const unsigned char *src = sqlite3_column_text(st, 2);
+        snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
+        run->converged_step =
+            sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_fail(db, err, "reading runs");
+}
+
+typedef struct run_insert {
+    const char *path, *name; /* the new row */
+} run_insert;
+
+static int run_insert_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const run_insert *ri = ctx;
+    sqlite3_stmt *st = prep(db,
+                            "INSERT OR IGNORE INTO runs (name, path, created_at) "
+                            "VALUES (?, ?, ?)",
+                            err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, ri->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ri->path, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, now_s());
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err)
+{
+    int found = read_run(db, path, run, err);
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    run_insert ri = {path, name};
+    if (with_retry(db, run_insert_fn, &ri, "adding run", err))
+        return -1;
+    found = read_run(db, path, run, err);
+    if (found <= 0)
+        return found < 0 ? -1 : pw_err_set(err, "database: run %s vanished after insert", path);
+    return 0;
+}
+
+typedef struct run_update {
+    int64_t run_id, step; /* which run, and the new value (-1 = NULL) */
+    const char *source;   /* final_source, or NULL for converged_step */
+} run_update;
+
+static int set_final_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const run_update *u = ctx;
+    sqlite3_stmt *st =
+        prep(db, "UPDATE runs SET final_step = ?, final_source = ? WHERE id = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    bind_opt_int(st, 1, u->step);
+    if (u->step >= 0)
+        sqlite3_bind_text(st, 2, u->source, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, u->run_id);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    st = prep(db, "DELETE FROM scores WHERE run_id = ? AND ref = 'final' AND (? < 0 OR step > ?)",
+              err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, u->run_id);
+    sqlite3_bind_int64(st, 2, u->step);
+    sqlite3_bind_int64(st, 3, u->step);
+    rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err)
+{
+    run_update u = {run_id, step, source};
+    return with_retry(db, set_final_fn, &u, "setting the final checkpoint", err);
+}
+
+static int set_converged_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const run_update *u = ctx;
+    sqlite3_stmt *st = prep(db, "UPDATE runs SET converged_step = ? WHERE id = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    bind_opt_int(st, 1, u->step);
+    sqlite3_bind_int64(st, 2, u->run_id);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err)
+{
+    run_update u = {run_id, step, NULL};
+    return with_retry(db, set_converged_fn, &u, "setting convergence", err);
+}
+
+/* Checkpoints ------------------------------------------------------------------------ */
+
+int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err)
+{
+    sqlite3_stmt *st = prep(db,
+                            "SELECT step, path, size, mtime_ns, inode, status, error, present "
+                            "FROM checkpoints WHERE run_id = ? ORDER BY step",
+                            err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    pw_db_ckpt *c = malloc(sizeof *c);
+    int rc, stop = 0;
+    if (!c) {
+        sqlite3_finalize(st);
+        return pw_err_set(err, "database: out of memory");
+    }
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *p = sqlite3_column_text(st, 1);
+        const unsigned char *s = sqlite3_column_text(st, 5);
+        const unsigned char *e = sqlite3_column_text(st, 6);
+        c->step = sqlite3_column_int64(st, 0);
+        snprintf(c->path, sizeof c->path, "%s", p ? (const char *)p : "");
+        c->size = sqlite3_column_int64(st, 2);
+        c->mtime_ns = sqlite3_column_int64(st, 3);
+        c->inode = sqlite3_column_int64(st, 4);
+        if (!s || pw_status_parse((const char *)s, &c->status))
+            c->status = PW_READ_ERROR;
+        snprintf(c->error, sizeof c->error, "%s", e ? (const char *)e : "");
+        c->present = sqlite3_column_int(st, 7);
+        stop = cb(ctx, c);
+    }
+    free(c);
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading checkpoints");
+    return 0;
+}
+
+typedef struct present_update {
+    int64_t run_id, step; /* which row */
+    int present;          /* new value */
+} present_update;
+
+static int set_present_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const present_update *u = ctx;
+    sqlite3_stmt *st =
+        prep(db, "UPDATE checkpoints SET present = ? WHERE run_id = ? AND step = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int(st, 1, u->present);
+    sqlite3_bind_int64(st, 2, u->run_id);
+    sqlite3_bind_int64(st, 3, u->step);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_checkpoint_set_present(pw_db *db, int64_t run_id, int64_t step, int present, pw_err *err)
+{
+    present_update u = {run_id, step, present};
+    return with_retry(db, set_present_fn, &u, "marking a checkpoint deleted", err);
+}
+
+/* Layers ----------------------------------------------------------------------------- */
+
+void pw_db_layer_from_tensor(pw_db_layer *l, const pw_tensor *t, int depth)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", t->name);
+    l->depth = depth;
+    l->dtype = t->dtype;
+    l->rows = t->rows;
+    l->cols = t->cols;
+    size_t off = 0;
+    l->shape[off++] = '[';
+    for (int i = 0; i < t->ndim && off < sizeof l->shape - 24; i++)
+        off += (size_t)snprintf(l->shape + off, sizeof l->shape - off, "%s%llu", i ? ", " : "",
+                                (unsigned long long)t->shape[i]);
+    snprintf(l->shape + off, sizeof l->shape - off, "]");
+}
+
+int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err *err)
+{
+    sqlite3_stmt *st =
+        prep(db, "SELECT name, depth FROM layers WHERE run_id = ? ORDER BY depth, name", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading layers");
+    return 0;
+}
+
+typedef struct stable_update {
+    int64_t run_id, step; /* which run; new stable_step (-1 = NULL) */
+    const char *layer;    /* which layer */
+} stable_update;
+
+static int set_stable_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const stable_update *u = ctx;
+    sqlite3_stmt *st =
+        prep(db, "UPDATE layers SET stable_step = ? WHERE run_id = ? AND name = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    bind_opt_int(st, 1, u->step);
+    sqlite3_bind_int64(st, 2, u->run_id);
+    sqlite3_bind_text(st, 3, u->layer, -1, SQLITE_STATIC);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_layer_set_stable(pw_db *db, int64_t run_id, const char *layer, int64_t step, pw_err *err)
+{
+    stable_update u = {run_id, step, layer};
+    return with_retry(db, set_stable_fn, &u, "setting a layer's stable step", err);
+}
+
+/* Commit ------------------------------------------------------------------------------ */
+
+typedef struct commit_ctx {
+    int64_t run_id;       /* run */
+    const pw_db_batch *b; /* what to write */
+} commit_ctx;
+
+static int commit_ckpt(pw_db *db, int64_t run_id, const pw_db_ckpt *c, pw_err *err)
+{
+    sqlite3_stmt *st = prep(
+        db,
+        "INSERT INTO checkpoints (run_id, step, path, size, mtime_ns, inode, status, error, "
+        "present, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, step) DO UPDATE SET path = excluded.path, size = excluded.size, "
+        "mtime_ns = excluded.mtime_ns, inode = excluded.inode, status = excluded.status, "
+        "error = excluded.error, present = excluded.present, processed_at = excluded.processed_at",
+        err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, c->step);
+    sqlite3_bind_text(st, 3, c->path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, c->size);
+    sqlite3_bind_int64(st, 5, c->mtime_ns);
+    sqlite3_bind_int64(st, 6, c->inode);
+    sqlite3_bind_text(st, 7, pw_status_name(c->status), -1, SQLITE_STATIC);
+    if (c->status == PW_OK)
+        sqlite3_bind_null(st, 8);
+    else
+        sqlite3_bind_text(st, 8, c->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 9, c->present);
+    sqlite3_bind_double(st, 10, now_s());
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int commit_layers(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
+{
+    if (!b->nlayers)
+        return SQLITE_OK;
+    sqlite3_stmt *st =
+        prep(db,
+             "INSERT INTO layers (run_id, name, depth, dtype, shape, rows, cols) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "
+             "depth = excluded.depth, dtype = excluded.dtype, shape = excluded.shape, "
+             "rows = excluded.rows, cols = excluded.cols",
+             err);
+    if (!st)
+        return SQLITE_ERROR;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < b->nlayers && rc == SQLITE_OK; i++) {
+        const pw_db_layer *l = &b->layers[i];
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_text(st, 2, l->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, l->depth);
+        sqlite3_bind_text(st, 4, pw_dtype_name(l->dtype), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, l->shape, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, (int64_t)l->rows);
+        sqlite3_bind_int64(st, 7, (int64_t)l->cols);
+        rc = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
+{
+    sqlite3_stmt *del =
+        prep(db, "DELETE FROM scores WHERE run_id = ? AND step = ? AND ref = ?", err);
+    if (!del)
+        return SQLITE_ERROR;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < b->ngroups && rc == SQLITE_OK; i++) {
+        sqlite3_bind_int64(del, 1, run_id);
+        sqlite3_bind_int64(del, 2, b->groups[i].step);
+        sqlite3_bind_text(del, 3, pw_ref_name(b->groups[i].ref), -1, SQLITE_STATIC);
+        rc = step_done(del);
+    }
+    sqlite3_finalize(del);
+    if (rc != SQLITE_OK || !b->nscores)
+        return rc;
+    sqlite3_stmt *st = prep(db,
+                            "INSERT OR REPLACE INTO scores (run_id, layer, step, ref, ref_step, "
+                            "n, p_kept, q_kept, pwcca, distance, mean_cca, svcca, cka, status, "
+                            "message, computed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            err);
+    if (!st)
+        return SQLITE_ERROR;
+    double t = now_s();
+    for (size_t i = 0; i < b->nscores && rc == SQLITE_OK; i++) {
+        const pw_db_score *s = &b->scores[i];
+        const pw_result *r = &s->r;
+        /* Counts mean nothing for a pair that was never read. */
+        int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
+                      r->status != PW_REFERENCE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_text(st, 2, s->layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, s->step);
+        sqlite3_bind_text(st, 4, pw_ref_name(s->ref), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, s->ref_step);
+        bind_opt_int(st, 6, counted ? (int64_t)r->n : -1);
+        bind_opt_int(st, 7, counted ? (int64_t)r->p_kept : -1);
+        bind_opt_int(st, 8, counted ? (int64_t)r->q_kept : -1);
+        bind_opt_double(st, 9, r->pwcca);
+        bind_opt_double(st, 10, r->distance);
+        bind_opt_double(st, 11, r->mean_cca);
+        bind_opt_double(st, 12, r->svcca);
+        bind_opt_double(st, 13, r->cka);
+        sqlite3_bind_text(st, 14, pw_status_name(r->status), -1, SQLITE_STATIC);
+        if (r->message[0])
+            sqlite3_bind_text(st, 15, r->message, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 15);
+        sqlite3_bind_double(st, 16, t);
+        rc = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int commit_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const commit_ctx *cc = ctx;
+    int rc = SQLITE_OK;
+    if (cc->b->ckpt)
+        rc = commit_ckpt(db, cc->run_id, cc->b->ckpt, err);
+    if (rc == SQLITE_OK)
+        rc = commit_layers(db, cc->run_id, cc->b, err);
+    if (rc == SQLITE_OK)
+        rc = commit_scores(db, cc->run_id, cc->b, err);
+    return rc;
+}
+
+int pw_db_commit(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
+{
+    commit_ctx cc = {run_id, b};
+    return with_retry(db, commit_fn, &cc, "storing results", err);
+}
+
+/* Queries ------------------------------------------------------------------------------ */
+
+int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err)
+{
+    sqlite3_stmt *st = prep(db,
+                            "SELECT step, ref, ref_step, COUNT(*) FROM scores WHERE run_id = ? "
+                            "GROUP BY step, ref, ref_step ORDER BY step, ref",
+                            err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ref = (const char *)sqlite3_column_text(st, 1);
+        stop = cb(ctx, sqlite3_column_int64(st, 0),
+                  ref && strcmp(ref, "final") == 0 ? PW_REF_FINAL : PW_REF_PREVIOUS,
+                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+    }
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading scores");
+    return 0;
+}
+
+int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err)
+{
+    sqlite3_stmt *st = prep(db,
+                            "SELECT layer, step, distance FROM scores WHERE run_id = ? AND "
+                            "ref = 'previous' ORDER BY layer, step",
+                            err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double d = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+        stop = cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), d);
+    }
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading the distance series");
+    return 0;
+}
+
+/* Alerts ------------------------------------------------------------------------------- */
+
+typedef struct alert_ctx {
+    int64_t run_id, step;              /* key */
+    const char *kind, *layer, *detail; /* key and payload */
+    double value;                      /* the distance */
+    int inserted;                      /* out: 1 when new */
+} alert_ctx;
+
+static int alert_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    alert_ctx *a = ctx;
+    sqlite3_stmt *st = prep(db,
+                            "INSERT OR IGNORE INTO alerts (run_id, kind, layer, step, value, "
+                            "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, a->run_id);
+    sqlite3_bind_text(st, 2, a->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->layer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, a->step);
+    bind_opt_double(st, 5, a->value);
+    if (a->detail)
+        sqlite3_bind_text(st, 6, a->detail, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_double(st, 7, now_s());
+    int rc = step_done(st);
+    a->inserted = rc == SQLITE_OK && sqlite3_changes(db->h) > 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,
+                    double value, const char *detail, int *inserted, pw_err *err)
+{
+    alert_ctx a = {run_id, step, kind, layer ? layer : "", detail, value, 0};
+    int rc = with_retry(db, alert_fn, &a, "storing an alert", err);
+    *inserted = rc == 0 && a.inserted;
+    return rc;
+}

@@ -1,0 +1,137 @@
+/* pw_db.h -- pwccad's SQLite storage (schema/NNN_*.sql, documented in docs/SCHEMA.md).
+ *
+ * Each thread that touches the database owns its own pw_db handle (SQLite
+ * connections are not shared across threads here).  Opening creates the
+ * parent directory, switches to WAL (readers never block the writer), sets a
+ * busy timeout and foreign keys, and applies the embedded migrations the
+ * file has not seen (PRAGMA user_version), each in its own transaction.
+ *
+ * Writes that matter -- a checkpoint's row, its layers and all its scores --
+ * go in one transaction (pw_db_commit), so a crash at any moment leaves
+ * either all of it or none of it.  A locked database, a full disk or an I/O
+ * error rolls the transaction back and is retried with backoff up to the
+ * handle's retry budget; after that the call fails with a message and the
+ * caller keeps the work to try again later.  Nothing committed is lost. */
+#ifndef PW_DB_H
+#define PW_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pw_engine.h"
+#include "pw_error.h"
+#include "pw_status.h"
+#include "pw_tensor.h"
+
+#define PW_DB_MAX_PATH 4096 /* bytes in a stored path, NUL included */
+
+typedef struct pw_db pw_db;
+
+/* Reference kinds (scores.ref). */
+typedef enum pw_ref {
+    PW_REF_PREVIOUS, /* "previous": the checkpoint before by step */
+    PW_REF_FINAL     /* "final": the run's final checkpoint */
+} pw_ref;
+
+const char *pw_ref_name(pw_ref r);
+
+/* Open (creating and migrating as needed).  busy_ms: how long one statement
+ * waits for a lock; retries: extra attempts, with doubling backoff from 50 ms,
+ * after a locked / full / I/O failure of a whole write. */
+int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err);
+void pw_db_close(pw_db *db);
+/* PRAGMA user_version after migrations. */
+int pw_db_schema_version(pw_db *db);
+
+/* Runs ------------------------------------------------------------------------------ */
+typedef struct pw_db_run {
+    int64_t id;             /* runs.id */
+    int64_t final_step;     /* -1 while running */
+    char final_source[64];  /* "FINAL file", "final checkpoint", "socket" or "" */
+    int64_t converged_step; /* -1 when not converged */
+} pw_db_run;
+
+/* Insert the run by path if new; *run gets its row. */
+int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err);
+/* Set (step >= 0) or clear (step -1) the final checkpoint, and drop final-reference
+ * scores of later steps, which no longer have a final to compare with. */
+int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err);
+int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err);
+
+/* Checkpoints ------------------------------------------------------------------------- */
+typedef struct pw_db_ckpt {
+    int64_t step;              /* training step */
+    char path[PW_DB_MAX_PATH]; /* file or directory */
+    int64_t size;              /* bytes when processed */
+    int64_t mtime_ns;          /* modification time when processed */
+    int64_t inode;             /* inode when processed */
+    pw_status status;          /* PW_OK or PW_READ_ERROR */
+    char error[PW_ERR_MAX];    /* message when status != PW_OK */
+    int present;               /* 0 once deleted */
+} pw_db_ckpt;
+
+typedef int (*pw_db_ckpt_cb)(void *ctx, const pw_db_ckpt *c);
+/* Every checkpoint row of a run, by step. The callback returns 0 to go on. */
+int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err);
+int pw_db_checkpoint_set_present(pw_db *db, int64_t run_id, int64_t step, int present, pw_err *err);
+
+/* Layers ------------------------------------------------------------------------------- */
+typedef struct pw_db_layer {
+    char name[PW_MAX_NAME]; /* layer name */
+    int depth;              /* 0 = bottom */
+    pw_dtype dtype;         /* element type */
+    char shape[256];        /* JSON array */
+    uint64_t rows, cols;    /* matrix view */
+} pw_db_layer;
+
+/* Fill a pw_db_layer from a tensor. */
+void pw_db_layer_from_tensor(pw_db_layer *l, const pw_tensor *t, int depth);
+typedef int (*pw_db_layer_cb)(void *ctx, const char *name, int depth);
+int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err *err);
+/* layers.stable_step (-1 = NULL). */
+int pw_db_layer_set_stable(pw_db *db, int64_t run_id, const char *layer, int64_t step, pw_err *err);
+
+/* Scores ------------------------------------------------------------------------------- */
+typedef struct pw_db_score {
+    char layer[PW_MAX_NAME]; /* layer name */
+    int64_t step;            /* checkpoint scored (X) */
+    pw_ref ref;              /* reference kind */
+    int64_t ref_step;        /* reference checkpoint (Y) */
+    pw_result r;             /* the engine's result (rho is not stored) */
+} pw_db_score;
+
+/* A (step, ref) group whose old rows a commit replaces wholesale. */
+typedef struct pw_db_group {
+    int64_t step; /* checkpoint scored */
+    pw_ref ref;   /* reference kind */
+} pw_db_group;
+
+/* Everything one checkpoint's processing produced. */
+typedef struct pw_db_batch {
+    const pw_db_ckpt *ckpt;    /* row to upsert, or NULL */
+    const pw_db_layer *layers; /* rows to upsert */
+    size_t nlayers;
+    const pw_db_group *groups; /* (step, ref) groups cleared before the scores go in */
+    size_t ngroups;
+    const pw_db_score *scores; /* INSERT OR REPLACE on (run, layer, step, ref) */
+    size_t nscores;
+} pw_db_batch;
+
+/* One transaction, retried as the handle allows. */
+int pw_db_commit(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err);
+
+/* What is already stored, grouped: one call per (step, ref, ref_step). */
+typedef int (*pw_db_done_cb)(void *ctx, int64_t step, pw_ref ref, int64_t ref_step,
+                             int64_t nlayers);
+int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err);
+
+/* The previous-reference distance series, by layer then step (NAN when NULL). */
+typedef int (*pw_db_series_cb)(void *ctx, const char *layer, int64_t step, double distance);
+int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err);
+
+/* Alerts ------------------------------------------------------------------------------- */
+/* INSERT OR IGNORE; *inserted is 1 when this call stored it (0: it existed). */
+int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,
+                    double value, const char *detail, int *inserted, pw_err *err);
+
+#endif

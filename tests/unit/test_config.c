@@ -1,0 +1,167 @@
+/* test_config.c -- the INI file: every key, per-run overrides, errors at file:line. */
+#include <string.h>
+
+#include "pw_config.h"
+#include "pw_engine.h"
+#include "pw_test.h"
+
+START_TEST(defaults_are_documented_values)
+{
+    pw_config c;
+    pw_config_defaults(&c);
+    PW_ASSERT_NEAR(c.defaults.settle_s, 2.0, 0);
+    PW_ASSERT_NEAR(c.rescan_s, 5.0, 0);
+    ck_assert_uint_eq(c.defaults.metrics, PW_M_ALL);
+    ck_assert_int_eq(c.defaults.stab.k, 3);
+    ck_assert_uint_eq(c.nhook, 0);
+    pw_config_free(&c);
+}
+END_TEST
+
+START_TEST(every_key_is_read)
+{
+    const char *text = "# comment\n"
+                       "[pwccad]\n"
+                       "db = /tmp/x.db\n"
+                       "socket = /tmp/x.sock\n"
+                       "watch = /runs\n"
+                       "watch = /more\n"
+                       "run = /one\n"
+                       "pattern = step-*\n"
+                       "settle_time = 0.5\n"
+                       "incomplete_timeout = 3\n"
+                       "rescan_interval = 1.5\n"
+                       "workers = 2\n"
+                       "blas_threads = 1\n"
+                       "cache_mb = 64\n"
+                       "stable_threshold = 0.05\n"
+                       "stable_count = 4\n"
+                       "unstable_threshold = 0.1\n"
+                       "hook = /usr/bin/logger -t pwccad\n"
+                       "hook_timeout = 7\n"
+                       "metrics = pwcca, cka\n"
+                       "log_level = debug\n";
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", text, &e), &e);
+    ck_assert_str_eq(c.db, "/tmp/x.db");
+    ck_assert_str_eq(c.socket, "/tmp/x.sock");
+    ck_assert_uint_eq(c.nwatch, 2);
+    ck_assert_str_eq(c.watch[1], "/more");
+    ck_assert_uint_eq(c.nruns, 1);
+    ck_assert_str_eq(c.defaults.pattern, "step-*");
+    PW_ASSERT_NEAR(c.defaults.settle_s, 0.5, 0);
+    PW_ASSERT_NEAR(c.defaults.incomplete_s, 3, 0);
+    PW_ASSERT_NEAR(c.rescan_s, 1.5, 0);
+    ck_assert_int_eq(c.workers, 2);
+    ck_assert_int_eq(c.blas_threads, 1);
+    ck_assert_uint_eq(c.cache_bytes, 64u << 20);
+    PW_ASSERT_NEAR(c.defaults.stab.theta, 0.05, 0);
+    ck_assert_int_eq(c.defaults.stab.k, 4);
+    PW_ASSERT_NEAR(c.defaults.stab.hysteresis, 0.1, 0);
+    ck_assert_uint_eq(c.nhook, 3);
+    ck_assert_str_eq(c.hook[0], "/usr/bin/logger");
+    ck_assert_str_eq(c.hook[2], "pwccad");
+    PW_ASSERT_NEAR(c.hook_timeout_s, 7, 0);
+    ck_assert_uint_eq(c.defaults.metrics, PW_M_PWCCA | PW_M_CKA);
+    ck_assert_int_eq(c.log_level, 3);
+    pw_config_free(&c);
+}
+END_TEST
+
+START_TEST(run_sections_override)
+{
+    const char *text = "stable_threshold = 0.02\nunstable_threshold = 0.05\n"
+                       "[run big]\nstable_count = 7\nsettle_time = 10\n"
+                       "[run /abs/path]\npattern = ckpt*\n";
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", text, &e), &e);
+    const pw_run_config *r = pw_config_for_run(&c, "big", "/x/big");
+    ck_assert_int_eq(r->stab.k, 7);
+    PW_ASSERT_NEAR(r->stab.theta, 0.02, 0); /* not overridden: the global value */
+    PW_ASSERT_NEAR(r->settle_s, 10, 0);
+    ck_assert_str_eq(r->pattern, "");
+    r = pw_config_for_run(&c, "path", "/abs/path");
+    ck_assert_str_eq(r->pattern, "ckpt*");
+    ck_assert_int_eq(r->stab.k, 3);
+    r = pw_config_for_run(&c, "other", "/x/other");
+    ck_assert_int_eq(r->stab.k, 3);
+    pw_config_free(&c);
+}
+END_TEST
+
+static void expect_error(const char *text, const char *needle)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "bad.conf", text, &e), &e, needle);
+    pw_config_free(&c);
+}
+
+START_TEST(errors_name_file_and_line)
+{
+    expect_error("settle_time = 1\n\nfrobnicate = 3\n", "bad.conf:3: unknown key 'frobnicate'");
+    expect_error("[daemon]\nworkers = 1\n", "bad.conf:2: unknown section [daemon]");
+    expect_error("workers = many\n", "bad.conf:1: workers must be an integer");
+    expect_error("metrics = pwcca,nope\n", "bad.conf:1: metrics must list");
+    expect_error("[run x]\nhook = /bin/true\n", "bad.conf:2: key 'hook' cannot be set per run");
+    expect_error("stable_threshold = 0.5\n", "unstable_threshold (0.02) must be >=");
+    expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
+    expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
+}
+END_TEST
+
+START_TEST(missing_file_is_an_error)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_FAILS_WITH(pw_config_load(&c, "/nonexistent/pwccad.conf", &e), &e,
+                         "/nonexistent/pwccad.conf: cannot open");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "nope", "1", &e), &e, "unknown key 'nope'");
+    PW_ASSERT_OK(pw_config_set(&c, "rescan_interval", "0.2", &e), &e);
+    PW_ASSERT_NEAR(c.rescan_s, 0.2, 0);
+    pw_config_free(&c);
+}
+END_TEST
+
+START_TEST(shipped_example_is_valid_and_says_the_defaults)
+{
+    pw_config c, def;
+    pw_err e;
+    pw_config_defaults(&c);
+    pw_config_defaults(&def);
+    PW_ASSERT_OK(pw_config_load(&c, "examples/pwccad.conf", &e), &e);
+    PW_ASSERT_NEAR(c.defaults.settle_s, def.defaults.settle_s, 0);
+    PW_ASSERT_NEAR(c.defaults.incomplete_s, def.defaults.incomplete_s, 0);
+    PW_ASSERT_NEAR(c.rescan_s, def.rescan_s, 0);
+    ck_assert_uint_eq(c.cache_bytes, def.cache_bytes);
+    ck_assert_uint_eq(c.defaults.metrics, def.defaults.metrics);
+    PW_ASSERT_NEAR(c.defaults.stab.theta, def.defaults.stab.theta, 0);
+    ck_assert_int_eq(c.defaults.stab.k, def.defaults.stab.k);
+    PW_ASSERT_NEAR(c.defaults.stab.hysteresis, def.defaults.stab.hysteresis, 0);
+    PW_ASSERT_NEAR(c.hook_timeout_s, def.hook_timeout_s, 0);
+    ck_assert_int_eq(c.workers, def.workers);
+    ck_assert_int_eq(c.blas_threads, def.blas_threads);
+    ck_assert_int_eq(c.log_level, def.log_level);
+    pw_config_free(&c);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("ini");
+    tcase_add_test(tc, defaults_are_documented_values);
+    tcase_add_test(tc, every_key_is_read);
+    tcase_add_test(tc, run_sections_override);
+    tcase_add_test(tc, errors_name_file_and_line);
+    tcase_add_test(tc, missing_file_is_an_error);
+    tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
+    suite_add_tcase(s, tc);
+    return s;
+}

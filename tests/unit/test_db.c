@@ -1,0 +1,297 @@
+/* test_db.c -- the database: migrations, one-transaction commits, exactly-once keys. */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pw_db.h"
+#include "pw_schema.h"
+#include "pw_test.h"
+
+static void db_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s/sub/%s.db", pw_test_tmpdir(), name, name);
+}
+
+/* A result as the engine would give it. */
+static void fake_result(pw_result *r, double pwcca)
+{
+    memset(r, 0, sizeof *r);
+    r->status = PW_OK;
+    r->n = 1000;
+    r->p = r->q = r->p_kept = r->q_kept = 10;
+    r->pwcca = pwcca;
+    r->distance = 1 - pwcca;
+    r->mean_cca = pwcca - 0.01;
+    r->svcca = pwcca - 0.02;
+    r->cka = pwcca - 0.03;
+}
+
+static int64_t count(const char *path, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+START_TEST(open_creates_and_migrates)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    db_path(path, sizeof path, "migrate");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_schema_version(db),
+                     pw_schema_migrations[pw_schema_nmigrations - 1].version);
+    pw_db_close(db);
+    /* Reopening applies nothing twice. */
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'scores'"), 1);
+    char mode[16] = "";
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    sqlite3_open(path, &h);
+    sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    ck_assert_str_eq(mode, "wal");
+}
+END_TEST
+
+START_TEST(newer_schema_is_refused)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    db_path(path, sizeof path, "newer");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    pw_db_close(db);
+    sqlite3 *h;
+    sqlite3_open(path, &h);
+    sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL);
+    sqlite3_close(h);
+    PW_ASSERT_FAILS_WITH(pw_db_open(&db, path, 1000, 0, &e), &e, "newer than this pwccad");
+}
+END_TEST
+
+/* Commit checkpoint `step` of a run with two layers scored against ref_step. */
+static void commit_step(pw_db *db, int64_t run, int64_t step, int64_t ref_step, double pw)
+{
+    pw_err e;
+    pw_db_ckpt ck = {0};
+    ck.step = step;
+    snprintf(ck.path, sizeof ck.path, "/r/step-%lld.safetensors", (long long)step);
+    ck.size = 10;
+    ck.inode = step;
+    ck.status = PW_OK;
+    ck.present = 1;
+    pw_db_layer layers[2] = {0};
+    snprintf(layers[0].name, sizeof layers[0].name, "conv1");
+    snprintf(layers[1].name, sizeof layers[1].name, "fc");
+    layers[1].depth = 1;
+    snprintf(layers[0].shape, sizeof layers[0].shape, "[4, 8]");
+    snprintf(layers[1].shape, sizeof layers[1].shape, "[4, 2]");
+    pw_db_score sc[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&sc[i], 0, sizeof sc[i]);
+        memcpy(sc[i].layer, layers[i].name, sizeof sc[i].layer);
+        sc[i].step = step;
+        sc[i].ref = PW_REF_PREVIOUS;
+        sc[i].ref_step = ref_step;
+        fake_result(&sc[i].r, pw);
+    }
+    pw_db_group g = {step, PW_REF_PREVIOUS};
+    pw_db_batch b = {&ck, layers, 2, &g, 1, sc, ref_step >= 0 ? 2 : 0};
+    PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
+}
+
+static int collect_done(void *ctx, int64_t step, pw_ref ref, int64_t ref_step, int64_t n)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%lld/%s/%lld/%lld ", (long long)step, pw_ref_name(ref),
+             (long long)ref_step, (long long)n);
+    return 0;
+}
+
+START_TEST(recomputing_replaces_never_duplicates)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "exactly_once");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    ck_assert_int_eq(run.final_step, -1);
+    pw_db_run again;
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &again, &e), &e);
+    ck_assert_int_eq(again.id, run.id);
+    commit_step(db, run.id, 100, -1, 0);
+    commit_step(db, run.id, 300, 100, 0.9);
+    /* Step 200 arrives late: 300's previous is now 200 and is recomputed. */
+    commit_step(db, run.id, 200, 100, 0.95);
+    commit_step(db, run.id, 300, 200, 0.97);
+    commit_step(db, run.id, 300, 200, 0.97);
+    char done[256] = "";
+    PW_ASSERT_OK(pw_db_scores_done(db, run.id, collect_done, done, &e), &e);
+    ck_assert_str_eq(done, "200/previous/100/2 300/previous/200/2 ");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores"), 4);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM checkpoints"), 3);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM layers"), 2);
+    pw_db_close(db);
+}
+END_TEST
+
+static int collect_series(void *ctx, const char *layer, int64_t step, double d)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%s@%lld=%.2f ", layer, (long long)step, d);
+    return 0;
+}
+
+START_TEST(final_moves_drop_later_final_scores)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "final");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    pw_db_score sc[3];
+    pw_db_group g[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&sc[i], 0, sizeof sc[i]);
+        snprintf(sc[i].layer, sizeof sc[i].layer, "fc");
+        sc[i].step = g[i].step = 100 * (i + 1);
+        sc[i].ref = g[i].ref = PW_REF_FINAL;
+        sc[i].ref_step = 300;
+        fake_result(&sc[i].r, 0.5);
+    }
+    pw_db_batch b = {NULL, NULL, 0, g, 3, sc, 3};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 200, "socket", &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    ck_assert_int_eq(run.final_step, 200);
+    ck_assert_str_eq(run.final_source, "socket");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores WHERE ref = 'final'"), 2);
+    /* The distance series only has previous-reference scores. */
+    char series[256] = "";
+    commit_step(db, run.id, 400, 300, 0.75);
+    PW_ASSERT_OK(pw_db_series(db, run.id, collect_series, series, &e), &e);
+    ck_assert_str_eq(series, "conv1@400=0.25 fc@400=0.25 ");
+    pw_db_close(db);
+}
+END_TEST
+
+START_TEST(alerts_are_stored_once)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    int ins;
+    db_path(path, sizeof path, "alerts");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    PW_ASSERT_OK(pw_db_alert_add(db, run.id, "layer_stable", "fc", 400, 0.001, NULL, &ins, &e), &e);
+    ck_assert_int_eq(ins, 1);
+    PW_ASSERT_OK(pw_db_alert_add(db, run.id, "layer_stable", "fc", 400, 0.001, NULL, &ins, &e), &e);
+    ck_assert_int_eq(ins, 0);
+    PW_ASSERT_OK(
+        pw_db_alert_add(db, run.id, "run_converged", "", 400, NAN, "no distance: x", &ins, &e), &e);
+    ck_assert_int_eq(ins, 1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM alerts"), 2);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM alerts WHERE value IS NULL"), 1);
+    pw_db_close(db);
+}
+END_TEST
+
+START_TEST(locked_database_fails_cleanly_then_recovers)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "locked");
+    PW_ASSERT_OK(pw_db_open(&db, path, 10, 1, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_step(db, run.id, 100, -1, 0);
+    sqlite3 *other;
+    ck_assert_int_eq(sqlite3_open(path, &other), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    int ins = 7;
+    PW_ASSERT_FAILS_WITH(pw_db_alert_add(db, run.id, "layer_stable", "fc", 1, 0, NULL, &ins, &e),
+                         &e, "after 2 attempts");
+    ck_assert_int_eq(ins, 0);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    PW_ASSERT_OK(pw_db_alert_add(db, run.id, "layer_stable", "fc", 1, 0, NULL, &ins, &e), &e);
+    ck_assert_int_eq(ins, 1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM checkpoints"), 1);
+    pw_db_close(db);
+}
+END_TEST
+
+static int collect_ckpt(void *ctx, const pw_db_ckpt *c)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%lld:%s:%d:%s ", (long long)c->step, pw_status_name(c->status),
+             c->present, c->error);
+    return 0;
+}
+
+START_TEST(checkpoint_errors_and_deletion_are_kept)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "errors");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_step(db, run.id, 100, -1, 0);
+    pw_db_ckpt bad = {0};
+    bad.step = 200;
+    snprintf(bad.path, sizeof bad.path, "/r/step-200.npz");
+    bad.status = PW_READ_ERROR;
+    snprintf(bad.error, sizeof bad.error, "/r/step-200.npz: not a zip archive");
+    bad.present = 1;
+    pw_db_batch b = {&bad, NULL, 0, NULL, 0, NULL, 0};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    PW_ASSERT_OK(pw_db_checkpoint_set_present(db, run.id, 100, 0, &e), &e);
+    char out[256] = "";
+    PW_ASSERT_OK(pw_db_checkpoints(db, run.id, collect_ckpt, out, &e), &e);
+    ck_assert_str_eq(out, "100:ok:0: 200:read_error:1:/r/step-200.npz: not a zip archive ");
+    pw_db_close(db);
+}
+END_TEST
+
+Suite *db_suite(void)
+{
+    Suite *s = suite_create("db");
+    TCase *tc = tcase_create("storage");
+    tcase_add_test(tc, open_creates_and_migrates);
+    tcase_add_test(tc, newer_schema_is_refused);
+    tcase_add_test(tc, recomputing_replaces_never_duplicates);
+    tcase_add_test(tc, final_moves_drop_later_final_scores);
+    tcase_add_test(tc, alerts_are_stored_once);
+    tcase_add_test(tc, locked_database_fails_cleanly_then_recovers);
+    tcase_add_test(tc, checkpoint_errors_and_deletion_are_kept);
+    suite_add_tcase(s, tc);
+    return s;
+}
