@@ -75,6 +75,9 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .PHONY: deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
         install uninstall clean unit integration
 
+# Keep object files make would otherwise delete as intermediates (examples, bench).
+.SECONDARY:
+
 all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
