@@ -1,6 +1,7 @@
 /* cli.c -- shared helpers of the query subcommands (see cli.h). */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 
 #include "pw_paths.h"
 #include "pw_plot.h"
+#include "sock.h"
 
 int pwcca_fail(const char *fmt, ...)
 {
@@ -66,6 +68,19 @@ int pwcca_open_run(const pwcca_opts *o, const char *name, pw_query **q, pw_run_i
     return PWCCA_OK;
 }
 
+int pwcca_daemon_call(const pwcca_opts *o, json_t *req, json_t **resp)
+{
+    char path[256];
+    pw_err err = {""};
+    *resp = NULL;
+    int rc = req && pwcca_sock_path(o->socket, path, sizeof path, &err) == 0 &&
+                     pwcca_sock_call(path, req, resp, &err) == 0
+                 ? PWCCA_OK
+                 : pwcca_fail("%s", req ? err.msg : "out of memory");
+    json_decref(req);
+    return rc;
+}
+
 int pwcca_choice(const char *arg, const char *const *choices)
 {
     for (int i = 0; choices[i]; i++)
@@ -94,6 +109,131 @@ int pwcca_parse_double(const char *arg, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* "a, b or c" for a complaint about a choice. */
+static void choices_text(char *buf, size_t len, const char *const *choices)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; choices[i] && used < len; i++) {
+        const char *sep = i == 0 ? "" : choices[i + 1] ? ", " : " or ";
+        int w = snprintf(buf + used, len - used, "%s%s", sep, choices[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* Check and store one option's value; PWCCA_USAGE (printed) when it is bad. */
+static int store_arg(const char *cmd, const pwcca_arg *a, const char *value)
+{
+    char words[256];
+    int i;
+    switch (a->kind) {
+    case PWCCA_ARG_FLAG:
+        *(int *)a->out = 1;
+        return -1;
+    case PWCCA_ARG_CHOICE:
+        if ((i = pwcca_choice(value, a->choices)) >= 0) {
+            *(int *)a->out = i;
+            return -1;
+        }
+        choices_text(words, sizeof words, a->choices);
+        return pwcca_usage(cmd, "--%s must be %s, not '%s'", a->name, words, value);
+    case PWCCA_ARG_STEP:
+        if (pwcca_parse_step(value, (int64_t *)a->out) == 0)
+            return -1;
+        return pwcca_usage(cmd, "--%s must be a step number >= 0, not '%s'", a->name, value);
+    case PWCCA_ARG_DISTANCE: {
+        double v;
+        if (pwcca_parse_double(value, &v) == 0 && v >= 0) {
+            *(double *)a->out = v;
+            return -1;
+        }
+        return pwcca_usage(cmd, "--%s must be a distance >= 0, not '%s'", a->name, value);
+    }
+    case PWCCA_ARG_TEXT:
+        *(const char **)a->out = value;
+        return -1;
+    case PWCCA_ARG_TEXTS: {
+        pwcca_texts *t = a->out;
+        t->v[t->n++] = value;
+        return -1;
+    }
+    }
+    assert(!"unknown option kind");
+    return PWCCA_USAGE;
+}
+
+int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *args, int min_pos,
+                     int max_pos, const char *pos_name, int *first_pos)
+{
+    struct option longopts[PWCCA_MAX_OPTIONS + 2];
+    char shortopts[2 * PWCCA_MAX_OPTIONS + 3] = "h";
+    size_t nargs = 0, ns = 1;
+    for (; args[nargs].name; nargs++) {
+        const pwcca_arg *a = &args[nargs];
+        assert(nargs < PWCCA_MAX_OPTIONS);
+        int has_value = a->kind != PWCCA_ARG_FLAG;
+        longopts[nargs] = (struct option){a->name, has_value ? required_argument : no_argument,
+                                          NULL, 256 + (int)nargs};
+        if (a->short_name) {
+            shortopts[ns++] = a->short_name;
+            if (has_value)
+                shortopts[ns++] = ':';
+        }
+        if (a->kind == PWCCA_ARG_TEXTS) {
+            /* At most argc values: the array cannot overflow. */
+            pwcca_texts *t = a->out;
+            t->n = 0;
+            if (!(t->v = calloc((size_t)argc, sizeof *t->v)))
+                return pwcca_fail("out of memory");
+        }
+    }
+    shortopts[ns] = '\0';
+    longopts[nargs] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[nargs + 1] = (struct option){0, 0, 0, 0};
+
+    int c, rc = -1;
+    optind = 1;
+    opterr = 0;
+    while (rc < 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const pwcca_arg *a = NULL;
+        if (c == 'h') {
+            fputs(help, stdout);
+            rc = PWCCA_OK;
+            break;
+        }
+        if (c >= 256 && (size_t)(c - 256) < nargs)
+            a = &args[c - 256];
+        for (size_t i = 0; !a && i < nargs; i++)
+            if (args[i].short_name && args[i].short_name == c)
+                a = &args[i];
+        if (!a) {
+            rc = pwcca_bad_option(argv[0], argv);
+            break;
+        }
+        rc = store_arg(argv[0], a, optarg);
+    }
+    int npos = argc - optind;
+    if (rc < 0 && npos > max_pos)
+        rc = max_pos == 0 ? pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind])
+             : max_pos == 1
+                 ? pwcca_usage(argv[0], "expects %s %s", min_pos ? "one" : "at most one", pos_name)
+                 : pwcca_usage(argv[0], "expects at most %d %ss", max_pos, pos_name);
+    else if (rc < 0 && npos < min_pos)
+        rc = pwcca_usage(argv[0], "which %s?", pos_name);
+    if (rc >= 0)
+        for (size_t i = 0; i < nargs; i++)
+            if (args[i].kind == PWCCA_ARG_TEXTS) {
+                pwcca_texts *t = args[i].out;
+                free(t->v);
+                t->v = NULL;
+                t->n = 0;
+            }
+    *first_pos = optind;
+    return rc;
 }
 
 json_t *pwcca_json_real(double v)

@@ -42,11 +42,48 @@ int pwcca_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 /* Message for an option getopt_long rejected (after it returned '?' or ':'). */
 int pwcca_bad_option(const char *cmd, char **argv);
 
+/* What a subcommand accepts besides --help: a table of these, ended by an
+ * entry whose name is NULL, parsed by pwcca_parse_args. */
+#define PWCCA_MAX_OPTIONS 16 /* options one subcommand may declare, --help aside */
+
+typedef enum pwcca_arg_kind {
+    PWCCA_ARG_FLAG,     /* no value; *(int *)out = 1 */
+    PWCCA_ARG_CHOICE,   /* one of choices; *(int *)out = its index */
+    PWCCA_ARG_STEP,     /* an integer >= 0; *(int64_t *)out */
+    PWCCA_ARG_DISTANCE, /* a finite real >= 0; *(double *)out */
+    PWCCA_ARG_TEXT,     /* any string; *(const char **)out */
+    PWCCA_ARG_TEXTS     /* repeatable string; appended to *(pwcca_texts *)out */
+} pwcca_arg_kind;
+
+typedef struct pwcca_arg {
+    const char *name;           /* long option without "--"; NULL ends the table */
+    char short_name;            /* a one-letter alias ('o' for -o), or 0 */
+    pwcca_arg_kind kind;        /* how the value is checked and stored */
+    const char *const *choices; /* PWCCA_ARG_CHOICE: NULL-terminated words */
+    void *out;                  /* where the value goes (see the kinds) */
+} pwcca_arg;
+
+typedef struct pwcca_texts {
+    const char **v; /* the values, pointing into argv; free(v) when done */
+    size_t n;       /* how many */
+} pwcca_texts;
+
+/* Parse argv[1..] (argv[0] is the subcommand) against args, then check that
+ * between min_pos and max_pos positional arguments named pos_name ("RUN")
+ * remain; *first_pos is the index of the first.  Returns -1 to go on, or the
+ * status to exit with: PWCCA_OK after printing help, PWCCA_USAGE after a
+ * one-line complaint naming the option or argument. */
+int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *args, int min_pos,
+                     int max_pos, const char *pos_name, int *first_pos);
+
 /* Open the database --db / PWCCAD_DB / default names; prints the error. */
 int pwcca_open(const pwcca_opts *o, pw_query **q);
 /* Open the database and find RUN in it; prints the error.  On success the
  * caller closes *q and clears *run. */
 int pwcca_open_run(const pwcca_opts *o, const char *name, pw_query **q, pw_run_info *run);
+/* Send req (stolen) to the daemon at --socket / PWCCAD_SOCKET / default and
+ * wait for its answer; prints the error.  The caller frees *resp. */
+int pwcca_daemon_call(const pwcca_opts *o, json_t *req, json_t **resp);
 /* Parse "previous"/"final" or "table"/"csv"/"json" style choices: index into
  * choices (NULL-terminated), or -1. */
 int pwcca_choice(const char *arg, const char *const *choices);

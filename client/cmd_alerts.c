@@ -4,7 +4,6 @@
  *
  * With --follow the subscription is made before the history is read, so no
  * alert falls between the two; one that arrives in both is printed once. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -144,27 +143,14 @@ static int follow(pwcca_sock *s, const pw_run_info *run, const pw_alert *hist, s
 
 int pwcca_cmd_alerts(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"follow", no_argument, NULL, 'f'},
-                                             {"format", required_argument, NULL, 'F'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0, 0, 0, 0}};
     static const char *const formats[] = {"text", "json", NULL};
-    int follow_on = 0, format = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "hf", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'f')
-            follow_on = 1;
-        else if (c == 'F' && (format = pwcca_choice(optarg, formats)) < 0)
-            return pwcca_usage(argv[0], "--format must be text or json, not '%s'", optarg);
-        else if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind + 1 < argc)
-        return pwcca_usage(argv[0], "expects at most one RUN");
+    int follow_on = 0, format = 0, pos;
+    const pwcca_arg args[] = {{"follow", 'f', PWCCA_ARG_FLAG, NULL, &follow_on},
+                              {"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 0, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
     pwcca_sock s = {-1, NULL, 0, 0, ""};
     pw_err serr = {""}, err = {""};
@@ -172,9 +158,9 @@ int pwcca_cmd_alerts(const pwcca_opts *o, int argc, char **argv)
 
     pw_query *q;
     pw_run_info run;
-    int have_run = optind < argc;
+    int have_run = pos < argc;
     memset(&run, 0, sizeof run);
-    int rc = have_run ? pwcca_open_run(o, argv[optind], &q, &run) : pwcca_open(o, &q);
+    int rc = have_run ? pwcca_open_run(o, argv[pos], &q, &run) : pwcca_open(o, &q);
     if (rc != PWCCA_OK) {
         pwcca_sock_close(&s);
         return rc;

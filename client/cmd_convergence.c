@@ -1,6 +1,5 @@
 /* cmd_convergence.c -- `pwcca convergence RUN`: when each layer settled, and
  * whether the network settled from the bottom up (see lib/pw_convergence.h). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -199,31 +198,18 @@ static int print_table(const analysis *a)
 
 int pwcca_cmd_convergence(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"tau", required_argument, NULL, 't'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0, 0, 0, 0}};
     static const char *const formats[] = {"table", "json", NULL};
     double tau = PW_CONV_DEFAULT_TAU;
-    int format = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
-            return pwcca_usage(argv[0], "--format must be table or json, not '%s'", optarg);
-        if (c == 't' && (pwcca_parse_double(optarg, &tau) != 0 || tau < 0))
-            return pwcca_usage(argv[0], "--tau must be a distance >= 0, not '%s'", optarg);
-        if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind + 1 != argc)
-        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    int format = 0, pos;
+    const pwcca_arg args[] = {{"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
+                              {"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
     analysis a;
-    int rc = analyse(o, argv[optind], tau, &a);
+    int rc = analyse(o, argv[pos], tau, &a);
     if (rc == PWCCA_OK)
         rc = format == 1 ? print_json(&a) : print_table(&a);
     analysis_free(&a);

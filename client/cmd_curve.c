@@ -2,7 +2,6 @@
  *
  * CSV and JSON carry exactly the columns of the scores table plus run and
  * depth, in a fixed order; they are the stable format scripts read. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,50 +146,26 @@ static int print_table(const pw_curve_row *rows, size_t n)
 
 int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"layer", required_argument, NULL, 'l'},
-                                             {"ref", required_argument, NULL, 'r'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0, 0, 0, 0}};
     static const char *const formats[] = {"table", "csv", "json", NULL};
     static const char *const refs[] = {"previous", "final", NULL};
-    const char **layers = calloc((size_t)argc, sizeof *layers);
-    size_t nlayers = 0;
-    int format = 0, ref = -1, c;
-    if (!layers)
-        return pwcca_fail("out of memory");
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int bad = 0;
-        if (c == 'h') {
-            fputs(help, stdout);
-            free(layers);
-            return PWCCA_OK;
-        }
-        if (c == 'l')
-            layers[nlayers++] = optarg;
-        else if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
-            bad = pwcca_usage(argv[0], "--format must be table, csv or json, not '%s'", optarg);
-        else if (c == 'r' && (ref = pwcca_choice(optarg, refs)) < 0)
-            bad = pwcca_usage(argv[0], "--ref must be previous or final, not '%s'", optarg);
-        else if (c == '?')
-            bad = pwcca_bad_option(argv[0], argv);
-        if (bad) {
-            free(layers);
-            return bad;
-        }
-    }
-    if (optind + 1 != argc) {
-        free(layers);
-        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
-    }
+    pwcca_texts layer_args = {NULL, 0};
+    int format = 0, ref = -1, pos;
+    const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXTS, NULL, &layer_args},
+                              {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
+                              {"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
+    const char **layers = layer_args.v;
+    size_t nlayers = layer_args.n;
 
     pw_query *q;
     pw_run_info run;
     pw_err err = {""};
     pw_curve_row *rows = NULL;
     size_t n = 0;
-    if (pwcca_open_run(o, argv[optind], &q, &run) != PWCCA_OK) {
+    if (pwcca_open_run(o, argv[pos], &q, &run) != PWCCA_OK) {
         free(layers);
         return PWCCA_ERROR;
     }

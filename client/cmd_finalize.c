@@ -1,6 +1,5 @@
 /* cmd_finalize.c -- `pwcca finalize RUN [--step S]`: tell the daemon a run is
  * over, so every checkpoint gets scored against the final one. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,38 +19,21 @@ static const char help[] =
 
 int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"step", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     int64_t step = -1;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 's' && pwcca_parse_step(optarg, &step) != 0)
-            return pwcca_usage(argv[0], "--step must be a step number >= 0, not '%s'", optarg);
-        if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind + 1 != argc)
-        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    int pos;
+    const pwcca_arg args[] = {{"step", 0, PWCCA_ARG_STEP, NULL, &step}, {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
     /* The daemon runs elsewhere: a relative directory is made absolute here. */
-    const char *run = argv[optind];
+    const char *run = argv[pos];
     char *abs = strchr(run, '/') ? realpath(run, NULL) : NULL;
-    char path[256];
-    pw_err err = {""};
     json_t *req = json_pack("{s:s,s:s}", "cmd", "finalize", "run", abs ? abs : run), *resp = NULL;
     free(abs);
     if (step >= 0)
         json_object_set_new(req, "step", json_integer(step));
-    int rc = pwcca_sock_path(o->socket, path, sizeof path, &err) == 0 &&
-                     pwcca_sock_call(path, req, &resp, &err) == 0
-                 ? PWCCA_OK
-                 : pwcca_fail("%s", err.msg);
-    json_decref(req);
+    int rc = pwcca_daemon_call(o, req, &resp);
     if (rc == PWCCA_OK) {
         const char *name = json_string_value(json_object_get(resp, "run"));
         json_t *fs = json_object_get(resp, "final_step");

@@ -1,5 +1,4 @@
 /* cmd_layers.c -- `pwcca layers RUN`: a run's layers from the bottom up. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -34,30 +33,20 @@ static json_t *layer_json(const pw_layer_info *l)
 
 int pwcca_cmd_layers(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     static const char *const formats[] = {"table", "json", NULL};
-    int format = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
-            return pwcca_usage(argv[0], "--format must be table or json, not '%s'", optarg);
-        if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind + 1 != argc)
-        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    int format = 0, pos;
+    const pwcca_arg args[] = {{"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
     pw_query *q;
     pw_run_info run;
     pw_err err = {""};
     pw_layer_info *ls = NULL;
     size_t n = 0;
-    if (pwcca_open_run(o, argv[optind], &q, &run) != PWCCA_OK)
+    if (pwcca_open_run(o, argv[pos], &q, &run) != PWCCA_OK)
         return PWCCA_ERROR;
     int rc = pw_query_layers(q, &run, &ls, &n, &err) == 0 ? PWCCA_OK : pwcca_fail("%s", err.msg);
     pw_query_close(q);

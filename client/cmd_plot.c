@@ -1,7 +1,6 @@
 /* cmd_plot.c -- `pwcca plot RUN`: the bottom-up convergence picture, as SVG
  * (heatmap or one line per layer) or as a heatmap in the terminal. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -107,34 +106,19 @@ static int draw(const pw_plot *p, const char *out, int lines)
 
 int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"ref", required_argument, NULL, 'r'},
-        {"kind", required_argument, NULL, 'k'},   {"tau", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {0, 0, 0, 0}};
     static const char *const refs[] = {"previous", "final", NULL};
     static const char *const kinds[] = {"heatmap", "lines", NULL};
     const char *out = NULL;
-    int ref = -1, kind = 0, c;
+    int ref = -1, kind = 0, pos;
     double tau = PW_CONV_DEFAULT_TAU;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'o')
-            out = optarg;
-        else if (c == 'r' && (ref = pwcca_choice(optarg, refs)) < 0)
-            return pwcca_usage(argv[0], "--ref must be final or previous, not '%s'", optarg);
-        else if (c == 'k' && (kind = pwcca_choice(optarg, kinds)) < 0)
-            return pwcca_usage(argv[0], "--kind must be heatmap or lines, not '%s'", optarg);
-        else if (c == 't' && (pwcca_parse_double(optarg, &tau) != 0 || tau < 0))
-            return pwcca_usage(argv[0], "--tau must be a distance >= 0, not '%s'", optarg);
-        else if (c == '?' || c == ':')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind + 1 != argc)
-        return pwcca_usage(argv[0], optind < argc ? "expects one RUN" : "which RUN?");
+    const pwcca_arg args[] = {{"output", 'o', PWCCA_ARG_TEXT, NULL, &out},
+                              {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
+                              {"kind", 0, PWCCA_ARG_CHOICE, kinds, &kind},
+                              {"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
+    if (done >= 0)
+        return done;
     if (kind == 1 && !out)
         return pwcca_usage(argv[0], "--kind lines draws an SVG: add -o FILE.svg");
 
@@ -144,7 +128,7 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     pw_curve_row *rows = NULL;
     pw_layer_info *ls = NULL;
     size_t n = 0, nls = 0;
-    if (pwcca_open_run(o, argv[optind], &q, &run) != PWCCA_OK)
+    if (pwcca_open_run(o, argv[pos], &q, &run) != PWCCA_OK)
         return PWCCA_ERROR;
     if (ref < 0)
         ref = run.final_step == PW_QUERY_NO_STEP ? 0 : 1;

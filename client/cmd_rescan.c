@@ -1,5 +1,4 @@
 /* cmd_rescan.c -- `pwcca rescan`: ask the daemon to look at its directories again. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -15,27 +14,14 @@ static const char help[] =
 
 int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind < argc)
-        return pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+    int pos;
+    const pwcca_arg args[] = {{NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 0, 0, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
-    char path[256];
-    pw_err err = {""};
     json_t *req = json_pack("{s:s}", "cmd", "rescan"), *resp = NULL;
-    int rc = pwcca_sock_path(o->socket, path, sizeof path, &err) == 0 &&
-                     pwcca_sock_call(path, req, &resp, &err) == 0
-                 ? PWCCA_OK
-                 : pwcca_fail("%s", err.msg);
-    json_decref(req);
+    int rc = pwcca_daemon_call(o, req, &resp);
     json_decref(resp);
     if (rc == PWCCA_OK)
         printf("rescan queued\n");

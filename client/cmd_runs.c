@@ -1,5 +1,4 @@
 /* cmd_runs.c -- `pwcca runs`: every run the daemon knows, with its progress. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -34,23 +33,13 @@ static json_t *run_json(const pw_run_info *r)
 
 int pwcca_cmd_runs(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     static const char *const formats[] = {"table", "json", NULL};
-    int format = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
-            return pwcca_usage(argv[0], "--format must be table or json, not '%s'", optarg);
-        if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind < argc)
-        return pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+    int format = 0, pos;
+    const pwcca_arg args[] = {{"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 0, 0, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
     pw_query *q;
     pw_err err = {""};

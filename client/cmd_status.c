@@ -1,5 +1,4 @@
 /* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -74,32 +73,16 @@ static int print_text(json_t *r)
 
 int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     static const char *const formats[] = {"text", "json", NULL};
-    int format = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return PWCCA_OK;
-        }
-        if (c == 'f' && (format = pwcca_choice(optarg, formats)) < 0)
-            return pwcca_usage(argv[0], "--format must be text or json, not '%s'", optarg);
-        if (c == '?')
-            return pwcca_bad_option(argv[0], argv);
-    }
-    if (optind < argc)
-        return pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+    int format = 0, pos;
+    const pwcca_arg args[] = {{"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, help, args, 0, 0, "RUN", &pos);
+    if (done >= 0)
+        return done;
 
-    char path[256];
-    pw_err err = {""};
     json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
-    int rc = pwcca_sock_path(o->socket, path, sizeof path, &err) == 0 &&
-                     pwcca_sock_call(path, req, &resp, &err) == 0
-                 ? PWCCA_OK
-                 : pwcca_fail("%s", err.msg);
-    json_decref(req);
+    int rc = pwcca_daemon_call(o, req, &resp);
     if (rc == PWCCA_OK)
         rc = format == 1 ? pwcca_print_json(json_incref(resp)) : print_text(resp);
     json_decref(resp);

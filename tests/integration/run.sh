@@ -4,6 +4,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${BUILD:?BUILD must name the build directory}"
+BUILD=$(cd "$BUILD" && pwd)  # tests cd elsewhere
 export BUILD PWCCA="$BUILD/pwcca" PWCCAD="$BUILD/pwccad"
 export PW_TMP; PW_TMP=$(mktemp -d /tmp/pwcca-it.XXXXXX)
 trap 'rm -rf "$PW_TMP"' EXIT
