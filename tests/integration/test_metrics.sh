@@ -8,7 +8,9 @@
 # fixed snapshot); once pwccad accepts --metrics, the daemon is checked too:
 # on real checkpoints, its gauges must equal what `pwcca curve` and the
 # database say (metrics_check.py), across a restart, with its errors.
-# Everything listens on 127.0.0.1 only and every wait is bounded.
+# Without Debian's prometheus package the promtool and Prometheus checks are
+# skipped, the rest still runs.  Everything listens on 127.0.0.1 only and
+# every wait is bounded.
 
 pw_m_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 pw_m_dir="$PW_TMP/metrics"
@@ -47,18 +49,24 @@ pw_m_stop() {
     pw_m_status=killed
 }
 
-# pw_m_promtool NAME FILE: promtool check metrics finds nothing to say.
+# pw_m_promtool NAME FILE: promtool check metrics finds nothing to say
+# (skipped without promtool).
 pw_m_promtool() {
     local out
+    if ! command -v promtool >/dev/null; then echo "  skip $1: needs promtool ($pw_m_noprom)"; return; fi
     if out=$(promtool check metrics <"$2" 2>&1) && [ -z "$out" ]; then ok "$1"
     else fail "$1" "promtool: $(head -c 600 <<<"$out")"; fi
 }
 
 # pw_m_scrape NAME TARGET_PORT QUERY PATTERN: a Prometheus server of our own
 # scrapes 127.0.0.1:TARGET_PORT every second; passes when up == 1 and the
-# result of QUERY matches the grep -E PATTERN, within 40 s.
+# result of QUERY matches the grep -E PATTERN, within 40 s (skipped without
+# prometheus and jq).
 pw_m_scrape() {
     local name=$1 target=$2 query=$3 pat=$4
+    if ! command -v prometheus >/dev/null || ! command -v jq >/dev/null; then
+        echo "  skip $name: needs prometheus and jq ($pw_m_noprom)"; return
+    fi
     local pdir="$pw_m_dir/prom-$target" pport up res i
     mkdir -p "$pdir/data"
     pport=$(pw_m_free_port)
@@ -93,11 +101,9 @@ EOF
     fi
 }
 
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-    echo "  skip metrics: Debian's prometheus package is not installed" \
-         "(apt-get install --no-install-recommends prometheus)"
-elif ! command -v jq >/dev/null || ! [ -x /usr/bin/python3 ]; then
-    echo "  skip metrics: jq and /usr/bin/python3 are needed"
+pw_m_noprom="apt-get install --no-install-recommends prometheus"
+if ! [ -x /usr/bin/python3 ] || [ -z "$(pw_numpy_python)" ] || ! command -v sqlite3 >/dev/null; then
+    echo "  skip metrics: /usr/bin/python3, numpy and the sqlite3 CLI are needed"
 else
     # --- the endpoint and renderer, serving a fixed snapshot -----------------
     pw_m_san=""
@@ -245,6 +251,13 @@ CONF
         else
             fail "a metrics port in use is a fatal start-up error (exit 1) naming the address" "exit $pw_m_rc: $(tail -c 400 <<<"$pw_m_out")"
         fi
+        expect_output "an address this host does not have is fatal too" \
+            "cannot listen for metrics on 192.0.2.1:9464: address not available" \
+            timeout 20 "$PWCCAD" --watch "$pw_m_d/runs" --db "$pw_m_d/e.db" \
+            --socket "$pw_m_d/e.sock" --metrics 192.0.2.1:9464 --foreground
+        expect_status "an address this host does not have exits with status 1" 1 \
+            timeout 20 "$PWCCAD" --watch "$pw_m_d/runs" --db "$pw_m_d/e.db" \
+            --socket "$pw_m_d/e.sock" --metrics 192.0.2.1:9464 --foreground
         expect_status "--metrics with a port out of range is a usage error" 2 \
             "$PWCCAD" --watch "$pw_m_d/runs" --metrics 127.0.0.1:99999 --foreground
         expect_output "--metrics with a host name says names are not resolved" \
