@@ -166,6 +166,7 @@ static void raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char 
     }
     if (!inserted)
         return;
+    pwd_metrics_alert(d, kind);
     char val[32] = "-";
     if (isfinite(value))
         snprintf(val, sizeof val, "%.6g", value);
@@ -231,6 +232,7 @@ static void series_free(series *s)
 /* Write layers.stable_step only when it changed. */
 static void note_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step)
 {
+    pwd_metrics_stable(d, r, layer, step);
     pwd_layer_state *ls = NULL;
     for (size_t i = 0; i < r->nlayers; i++)
         if (strcmp(r->layers[i].name, layer) == 0)

@@ -7,7 +7,9 @@
  * computes it), handles close, threads are joined and the database closed --
  * well within systemd's default 5 s on the workloads we target.  SIGHUP:
  * reload the configuration file (flags still win) and rescan; the number
- * of compute threads and the cache budget keep their start-up values. */
+ * of compute threads, the cache budget and the metrics address keep their
+ * start-up values.  The /metrics endpoint (metrics.c), when configured, listens
+ * before READY=1 (a port it cannot bind is fatal) and stops first on SIGTERM. */
 #include "daemon.h"
 
 #include <signal.h>
@@ -75,6 +77,7 @@ static void stop(pwd_daemon *d)
     d->stopping = 1;
     pwd_log(PWD_INFO, "stopping");
     pwd_notify("STOPPING=1");
+    pwd_metrics_stop(d); /* closes its own handles, h2o's included, in the right order */
     pwd_sched_stop(d);
     pwd_watch_stop(d);
     pwd_control_stop(d);
@@ -94,6 +97,8 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
         memcpy(cfg->db, flags->db, sizeof cfg->db);
     if (flags->socket[0])
         memcpy(cfg->socket, flags->socket, sizeof cfg->socket);
+    if (flags->metrics_listen[0])
+        memcpy(cfg->metrics_listen, flags->metrics_listen, sizeof cfg->metrics_listen);
     if (flags->nwatch || flags->nruns) {
         memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
         memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
@@ -121,6 +126,9 @@ static void reload(pwd_daemon *d)
             fresh.workers = d->cfg.workers;
             fresh.blas_threads = d->cfg.blas_threads;
             fresh.cache_bytes = d->cfg.cache_bytes;
+            if (strcmp(fresh.metrics_listen, d->cfg.metrics_listen) != 0)
+                pwd_log(PWD_WARNING, "metrics_listen changes take effect at the next start");
+            memcpy(fresh.metrics_listen, d->cfg.metrics_listen, sizeof fresh.metrics_listen);
             fresh.nwatch = d->cfg.nwatch;
             memcpy(fresh.watch, d->cfg.watch, sizeof fresh.watch);
             pw_config_free(&d->cfg);
@@ -157,9 +165,10 @@ int pwd_daemon_run(pwd_daemon *d)
     }
     pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
     int rc = 0;
-    if (pwd_control_start(d) || pwd_sched_start(d) || pwd_alerts_start(d)) {
+    if (pwd_control_start(d) || pwd_sched_start(d) || pwd_alerts_start(d) || pwd_metrics_start(d)) {
         rc = 1;
         d->stopping = 1;
+        pwd_metrics_stop(d);
         pwd_sched_stop(d);
         pwd_control_stop(d);
         pwd_alerts_stop(d);
@@ -193,6 +202,7 @@ int pwd_daemon_run(pwd_daemon *d)
     uv_run(loop, UV_RUN_DEFAULT);
 out:
     pwd_sched_join(d);
+    pwd_metrics_free(d);
     pwd_watch_free(d);
     pwd_control_free(d);
     pw_db_close(d->db);

@@ -77,6 +77,7 @@ typedef struct pwd_run {
     int watching;             /* ev is started */
     int scan_wanted;          /* an event asked for a scan */
     int scanned;              /* scanned at least once since start */
+    struct pwd_mrun *metrics; /* metrics.c: what /metrics shows of it, NULL when not served */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -110,6 +111,7 @@ typedef struct pwd_daemon {
     struct pwd_sched *sched;     /* scheduler.c */
     struct pwd_control *control; /* control.c */
     struct pwd_alerts *alerts;   /* alerts.c */
+    struct pwd_metrics *metrics; /* metrics.c, NULL when /metrics is not served */
 } pwd_daemon;
 
 /* daemon.c */
@@ -133,6 +135,8 @@ int pwd_sched_start(pwd_daemon *d);
 /* Queue every missing pair of a run. */
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r);
 size_t pwd_sched_queue_length(pwd_daemon *d);
+/* Jobs planned whose result the loop has not handled yet (loop thread, no lock). */
+size_t pwd_sched_outstanding(const pwd_daemon *d);
 void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any time) */
 void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop ended) */
 
@@ -148,5 +152,19 @@ int pwd_control_start(pwd_daemon *d);
 void pwd_control_broadcast(pwd_daemon *d, const char *line);
 void pwd_control_stop(pwd_daemon *d); /* close the socket (loop thread) */
 void pwd_control_free(pwd_daemon *d); /* after the loop ended */
+
+/* metrics.c -- every hook is a no-op when /metrics is not served. */
+/* Listen on cfg.metrics_listen (when set); -1 with the reason logged. */
+int pwd_metrics_start(pwd_daemon *d);
+void pwd_metrics_stop(pwd_daemon *d); /* stop listening (loop thread) */
+void pwd_metrics_free(pwd_daemon *d); /* after the loop ended */
+/* (Re)read the run's newest scores and stable steps from the database. */
+void pwd_metrics_run_load(pwd_daemon *d, pwd_run *r);
+/* A job's batch was committed (loop thread), after seconds of computation. */
+void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double seconds);
+/* The alert replay found the layer stable since step (-1: not stable). */
+void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step);
+/* An alert of this kind was raised (stored for the first time). */
+void pwd_metrics_alert(pwd_daemon *d, const char *kind);
 
 #endif

@@ -24,6 +24,10 @@ static const char usage[] =
     "  --socket PATH     control socket (default: $PWCCAD_SOCKET,\n"
     "                    $RUNTIME_DIRECTORY/pwccad.sock, $XDG_RUNTIME_DIR/pwccad.sock)\n"
     "  --config FILE     INI configuration (see docs/CONFIG.md)\n"
+    "  --metrics ADDR:PORT\n"
+    "                    serve Prometheus metrics at http://ADDR:PORT/metrics (off by\n"
+    "                    default; a bare PORT means 127.0.0.1; keep it on loopback\n"
+    "                    unless you mean to expose it: no TLS, no authentication)\n"
     "  --foreground      stay in the foreground (always true under systemd)\n"
     "  -h, --help        show this help and exit\n"
     "  -V, --version     show the version and exit\n";
@@ -55,8 +59,11 @@ int main(int argc, char **argv)
             foreground = 1;
             continue;
         }
-        static const char *const with_value[] = {"--watch", "--run", "--db", "--socket",
-                                                 "--config"};
+        static const char *const with_value[] = {"--watch",  "--run",    "--db",
+                                                 "--socket", "--config", "--metrics"};
+        /* The configuration key each sets ("metrics" is the per-run list of
+         * metrics computed, so --metrics sets metrics_listen). */
+        static const char *const keys[] = {"watch", "run", "db", "socket", NULL, "metrics_listen"};
         size_t k;
         for (k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
             if (strcmp(a, with_value[k]) == 0)
@@ -69,7 +76,7 @@ int main(int argc, char **argv)
         if (k == 4) {
             if (snprintf(d.config_path, sizeof d.config_path, "%s", v) >= (int)sizeof d.config_path)
                 return usage_error("--config path too long: ", v);
-        } else if (pw_config_set(&d.flags, a + 2, v, &err)) {
+        } else if (pw_config_set(&d.flags, keys[k], v, &err)) {
             return usage_error("", err.msg);
         }
     }

@@ -64,6 +64,14 @@ typedef struct pwd_job {
     int x_bad;     /* t could not be read */
     pw_err err;    /* why t was bad, or why the commit failed */
     char *events;  /* score events, one JSON per line (heap) */
+    /* What was committed, kept for the loop's metrics (metrics.c). */
+    pw_db_layer *layers;   /* layer rows written (heap) */
+    size_t nlayers;        /* entries in layers */
+    pw_db_group groups[2]; /* (step, ref) groups replaced */
+    size_t ngroups;        /* entries in groups */
+    pw_db_score *scores;   /* scores written (heap) */
+    size_t nscores;        /* entries in scores */
+    double seconds;        /* wall time the job took on its compute thread */
 } pwd_job;
 
 typedef struct cache_entry {
@@ -91,6 +99,7 @@ typedef struct pwd_sched {
     size_t cache_bytes;      /* held */
     uint64_t cache_budget;   /* allowed */
     uint64_t clock;          /* LRU clock */
+    size_t outstanding;      /* jobs queued and not yet handled by the loop (loop thread only) */
 } pwd_sched;
 
 /* Cache ---------------------------------------------------------------------------- */
@@ -482,6 +491,15 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         if (pw_db_commit(db, j->run_id, &b, &j->err) == 0) {
             j->committed = 1;
             j->events = score_events(j, &l);
+            /* Handed to the loop with the job: the metrics mirror what was written. */
+            j->layers = layers;
+            j->nlayers = nlayers;
+            memcpy(j->groups, groups, sizeof groups);
+            j->ngroups = ngroups;
+            j->scores = l.v;
+            j->nscores = l.n;
+            layers = NULL;
+            l.v = NULL;
         }
     }
     free(row);
@@ -531,10 +549,12 @@ static void *worker_main(void *arg)
         }
         s->nrunning++;
         pthread_mutex_unlock(&s->mu);
+        double t0 = pwd_now();
         if (db)
             run_job(s, db, j);
         else
             pw_err_set(&j->err, "compute thread has no database connection");
+        j->seconds = pwd_now() - t0;
         pthread_mutex_lock(&s->mu);
         s->nrunning--;
         j->next = s->done;
@@ -558,6 +578,8 @@ static void job_free(pwd_job *j)
     free(j->fin.path);
     free(j->fin.ident);
     free(j->events);
+    free(j->layers);
+    free(j->scores);
     free(j);
 }
 
@@ -581,6 +603,11 @@ static pwd_ckpt *find_step(pwd_run *r, int64_t step)
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
+    if (j->committed) {
+        /* Whatever became of the checkpoint since, this is in the database now. */
+        pw_db_batch b = {NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
+        pwd_metrics_commit(d, r, &b, j->seconds);
+    }
     pwd_ckpt *c = find_step(r, j->step);
     if (!c)
         return;
@@ -635,6 +662,8 @@ static void on_async(uv_async_t *h)
     while (done) {
         pwd_job *j = done;
         done = j->next;
+        assert(s->outstanding > 0);
+        s->outstanding--;
         if (!d->stopping) {
             finish_job(d, j);
             pwd_sched_plan(d, j->run);
@@ -731,6 +760,7 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         s->queue = j;
         s->nqueue++;
         pthread_mutex_unlock(&s->mu);
+        s->outstanding++;
         queued++;
     }
     if (queued) {
@@ -747,6 +777,11 @@ size_t pwd_sched_queue_length(pwd_daemon *d)
     size_t n = s->nqueue + s->nrunning;
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+size_t pwd_sched_outstanding(const pwd_daemon *d)
+{
+    return d->sched ? d->sched->outstanding : 0;
 }
 
 int pwd_sched_start(pwd_daemon *d)

@@ -235,6 +235,7 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir)
     if (pw_db_checkpoints(d->db, r->id, load_ckpt, r, &err) ||
         pw_db_scores_done(d->db, r->id, load_done, r, &err))
         pwd_log(PWD_ERROR, "%s: reading stored state: %s", abs, err.msg);
+    pwd_metrics_run_load(d, r);
     uv_fs_event_init(d->loop, &r->ev);
     r->ev.data = r;
     d->runs[d->nruns++] = r;
@@ -263,6 +264,7 @@ void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *sour
         for (size_t i = 0; i < r->nck; i++)
             if (r->ck[i].step > step)
                 r->ck[i].final_ref = -1; /* the database dropped them too */
+        pwd_metrics_run_load(d, r);
         pwd_log(PWD_INFO, "%s: final checkpoint is step %" PRId64 " (%s); backfilling", r->name,
                 step, source);
     }

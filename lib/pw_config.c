@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pw_engine.h"
+#include "pw_metrics_http.h"
 
 /* What handler() needs to report an error. */
 typedef struct cfg_parse {
@@ -185,6 +186,14 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
         char *dst = key[0] == 'd' ? c->db : c->socket;
         if (copy_str(dst, PW_CFG_MAX_PATH, v))
             return snprintf(why, wlen, "%s path is too long", key), -1;
+    } else if (strcmp(key, "metrics_listen") == 0) {
+        /* Checked here, so a typo is a configuration error (exit 2), not a failed start. */
+        struct sockaddr_storage sa;
+        pw_err e;
+        if (v[0] && pw_metrics_http_parse_addr(v, &sa, &e))
+            return snprintf(why, wlen, "metrics_listen: %.300s", e.msg), -1;
+        if (copy_str(c->metrics_listen, sizeof c->metrics_listen, v))
+            return snprintf(why, wlen, "metrics_listen is too long"), -1;
     } else if (strcmp(key, "watch") == 0 || strcmp(key, "run") == 0) {
         int watch = key[0] == 'w';
         size_t *cnt = watch ? &c->nwatch : &c->nruns;

@@ -19,6 +19,8 @@
 #define PW_CFG_MAX_LIST 64   /* watch roots / runs / hook argv entries */
 #define PW_CFG_MAX_RUNS 256  /* [run NAME] sections */
 
+#define PW_CFG_MAX_LISTEN 64 /* bytes in metrics_listen, NUL included ("[IPV6]:PORT" fits) */
+
 /* What a [run NAME] section may override. */
 typedef struct pw_run_config {
     char name[PW_CFG_MAX_PATH]; /* run basename or absolute path ("" for the defaults) */
@@ -33,6 +35,7 @@ typedef struct pw_run_config {
 typedef struct pw_config {
     char db[PW_CFG_MAX_PATH];                     /* database path ("" = default resolution) */
     char socket[PW_CFG_MAX_PATH];                 /* socket path ("" = default resolution) */
+    char metrics_listen[PW_CFG_MAX_LISTEN];       /* /metrics ADDR:PORT ("" = not served) */
     char watch[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* roots whose subdirectories are runs */
     size_t nwatch;                                /* entries in watch */
     char runs[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH];  /* directories that are runs */

@@ -643,6 +643,46 @@ int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_er
     return 0;
 }
 
+int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err)
+{
+    /* The newest score per (layer, ref) is the one with the highest step: the
+     * primary key makes each (run, layer, step, ref) unique. */
+    sqlite3_stmt *st =
+        prep(db,
+             "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
+             "f.step, CASE WHEN f.status = 'ok' THEN f.distance END FROM layers l "
+             "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
+             "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
+             "l.run_id AND layer = l.name AND ref = 'previous') "
+             "LEFT JOIN scores f ON f.run_id = l.run_id AND f.layer = l.name AND "
+             "f.ref = 'final' AND f.step = (SELECT MAX(step) FROM scores WHERE run_id = "
+             "l.run_id AND layer = l.name AND ref = 'final') "
+             "WHERE l.run_id = ? ORDER BY l.depth, l.name",
+             err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        pw_db_latest_row l;
+        l.layer = (const char *)sqlite3_column_text(st, 0);
+        l.stable_step =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+        for (int r = 0; r < 2; r++) {
+            l.has[r] = sqlite3_column_type(st, 2 + 2 * r) != SQLITE_NULL;
+            l.step[r] = l.has[r] ? sqlite3_column_int64(st, 2 + 2 * r) : -1;
+            l.distance[r] = sqlite3_column_type(st, 3 + 2 * r) == SQLITE_NULL
+                                ? NAN
+                                : sqlite3_column_double(st, 3 + 2 * r);
+        }
+        stop = cb(ctx, &l);
+    }
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading the latest scores");
+    return 0;
+}
+
 /* Alerts ------------------------------------------------------------------------------- */
 
 typedef struct alert_ctx {

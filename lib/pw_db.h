@@ -129,6 +129,18 @@ int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw
 typedef int (*pw_db_series_cb)(void *ctx, const char *layer, int64_t step, double distance);
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err);
 
+/* A layer as the metrics endpoint shows it after a restart. */
+typedef struct pw_db_latest_row {
+    const char *layer;   /* layer name */
+    int64_t stable_step; /* layers.stable_step, -1 when NULL */
+    int has[2];          /* 1 when the layer has a score for this pw_ref */
+    int64_t step[2];     /* step of its newest score per pw_ref (read only when has) */
+    double distance[2];  /* that score's distance, NAN when NULL or its status is not ok */
+} pw_db_latest_row;
+typedef int (*pw_db_latest_cb)(void *ctx, const pw_db_latest_row *l);
+/* Every layer of the layers table, by depth, with its newest score per reference. */
+int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err);
+
 /* Alerts ------------------------------------------------------------------------------- */
 /* INSERT OR IGNORE; *inserted is 1 when this call stored it (0: it existed). */
 int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,

@@ -14,6 +14,7 @@ START_TEST(defaults_are_documented_values)
     ck_assert_uint_eq(c.defaults.metrics, PW_M_ALL);
     ck_assert_int_eq(c.defaults.stab.k, 3);
     ck_assert_uint_eq(c.nhook, 0);
+    ck_assert_str_eq(c.metrics_listen, ""); /* no endpoint unless asked for */
     pw_config_free(&c);
 }
 END_TEST
@@ -24,6 +25,7 @@ START_TEST(every_key_is_read)
                        "[pwccad]\n"
                        "db = /tmp/x.db\n"
                        "socket = /tmp/x.sock\n"
+                       "metrics_listen = [::1]:9464\n"
                        "watch = /runs\n"
                        "watch = /more\n"
                        "run = /one\n"
@@ -47,6 +49,7 @@ START_TEST(every_key_is_read)
     PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", text, &e), &e);
     ck_assert_str_eq(c.db, "/tmp/x.db");
     ck_assert_str_eq(c.socket, "/tmp/x.sock");
+    ck_assert_str_eq(c.metrics_listen, "[::1]:9464");
     ck_assert_uint_eq(c.nwatch, 2);
     ck_assert_str_eq(c.watch[1], "/more");
     ck_assert_uint_eq(c.nruns, 1);
@@ -112,6 +115,10 @@ START_TEST(errors_name_file_and_line)
     expect_error("stable_threshold = 0.5\n", "unstable_threshold (0.02) must be >=");
     expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
     expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
+    expect_error("metrics_listen = 127.0.0.1:99999\n", "bad.conf:1: metrics_listen: metrics "
+                                                        "address '127.0.0.1:99999': port must be");
+    expect_error("metrics_listen = prometheus.lan:9464\n", "names are not resolved");
+    expect_error("metrics_listen = ::1:9464\n", "in brackets");
 }
 END_TEST
 
@@ -125,6 +132,10 @@ START_TEST(missing_file_is_an_error)
     PW_ASSERT_FAILS_WITH(pw_config_set(&c, "nope", "1", &e), &e, "unknown key 'nope'");
     PW_ASSERT_OK(pw_config_set(&c, "rescan_interval", "0.2", &e), &e);
     PW_ASSERT_NEAR(c.rescan_s, 0.2, 0);
+    PW_ASSERT_OK(pw_config_set(&c, "metrics_listen", "9464", &e), &e);
+    ck_assert_str_eq(c.metrics_listen, "9464");
+    PW_ASSERT_OK(pw_config_set(&c, "metrics_listen", "", &e), &e); /* empty: off again */
+    ck_assert_str_eq(c.metrics_listen, "");
     pw_config_free(&c);
 }
 END_TEST
@@ -148,6 +159,7 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
     ck_assert_int_eq(c.workers, def.workers);
     ck_assert_int_eq(c.blas_threads, def.blas_threads);
     ck_assert_int_eq(c.log_level, def.log_level);
+    ck_assert_str_eq(c.metrics_listen, def.metrics_listen);
     pw_config_free(&c);
 }
 END_TEST

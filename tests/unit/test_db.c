@@ -197,6 +197,61 @@ START_TEST(final_moves_drop_later_final_scores)
 }
 END_TEST
 
+static int collect_latest(void *ctx, const pw_db_latest_row *l)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 512 - len, "%s stable=%lld", l->layer, (long long)l->stable_step);
+    for (int r = 0; r < 2; r++) {
+        len = strlen(out);
+        if (l->has[r])
+            snprintf(out + len, 512 - len, " %s@%lld=%.2f", pw_ref_name((pw_ref)r),
+                     (long long)l->step[r], l->distance[r]);
+    }
+    len = strlen(out);
+    snprintf(out + len, 512 - len, "; ");
+    return 0;
+}
+
+START_TEST(latest_scores_per_layer_and_reference)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "latest");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    char got[512] = "";
+    commit_step(db, run.id, 100, -1, 0);
+    PW_ASSERT_OK(pw_db_latest(db, run.id, collect_latest, got, &e), &e);
+    ck_assert_str_eq(got, "conv1 stable=-1; fc stable=-1; "); /* layers known, nothing scored */
+    /* The newest step wins whatever the order of commits. */
+    commit_step(db, run.id, 300, 100, 0.75);
+    commit_step(db, run.id, 200, 100, 0.5);
+    PW_ASSERT_OK(pw_db_layer_set_stable(db, run.id, "fc", 300, &e), &e);
+    /* A final score whose status is not ok has no distance. */
+    pw_db_score sc[2];
+    pw_db_group g = {300, PW_REF_FINAL};
+    memset(sc, 0, sizeof sc);
+    for (int i = 0; i < 2; i++) {
+        snprintf(sc[i].layer, sizeof sc[i].layer, "%s", i ? "fc" : "conv1");
+        sc[i].step = 300;
+        sc[i].ref = PW_REF_FINAL;
+        sc[i].ref_step = 300;
+        fake_result(&sc[i].r, 1);
+    }
+    sc[1].r.status = PW_N_MISMATCH;
+    pw_db_batch b = {NULL, NULL, 0, &g, 1, sc, 2};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    got[0] = '\0';
+    PW_ASSERT_OK(pw_db_latest(db, run.id, collect_latest, got, &e), &e);
+    ck_assert_str_eq(got, "conv1 stable=-1 previous@300=0.25 final@300=0.00; "
+                          "fc stable=300 previous@300=0.25 final@300=nan; ");
+    pw_db_close(db);
+}
+END_TEST
+
 START_TEST(alerts_are_stored_once)
 {
     char path[512];
@@ -289,6 +344,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, newer_schema_is_refused);
     tcase_add_test(tc, recomputing_replaces_never_duplicates);
     tcase_add_test(tc, final_moves_drop_later_final_scores);
+    tcase_add_test(tc, latest_scores_per_layer_and_reference);
     tcase_add_test(tc, alerts_are_stored_once);
     tcase_add_test(tc, locked_database_fails_cleanly_then_recovers);
     tcase_add_test(tc, checkpoint_errors_and_deletion_are_kept);

@@ -1,0 +1,307 @@
+/* metrics.c -- the daemon's /metrics endpoint (--metrics ADDR:PORT, metrics_listen).
+ *
+ * lib/pw_metrics_http.c serves HTTP on the daemon's own loop and
+ * lib/pw_metrics.c renders the exposition; this file keeps, on the loop
+ * thread, everything a scrape shows, so rendering is a walk over memory:
+ * it never queries SQLite and never looks at the compute threads' jobs.
+ *
+ *   - per run, per layer: the newest score per reference (its step and
+ *     distance), mirrored from what each committed job wrote (the job's
+ *     batch, handed back to the loop), and reloaded from the database when a
+ *     commit or a final move removed a newest score without writing a newer
+ *     one -- and when the run's stored state is loaded at start, so a
+ *     restarted daemon shows what is stored before it computes anything;
+ *   - per layer: its stability, from the alert replay (alerts.c), or the
+ *     stored layers.stable_step until the first replay;
+ *   - counters (checkpoints processed and failed are the daemon's own
+ *     d->done and d->failed), alerts by kind, the compute-time histogram, and
+ *     the scheduler's count of outstanding jobs.
+ *
+ * When no address is configured nothing is kept and every hook is a no-op. */
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pw_metrics.h"
+#include "pw_metrics_http.h"
+
+/* One layer of a run as /metrics shows it. */
+typedef struct mlayer {
+    char *name;          /* layer name (heap) */
+    int has[2];          /* a score exists, per pw_ref */
+    int64_t step[2];     /* step of the newest score, per pw_ref (read only when has) */
+    double distance[2];  /* its distance, NAN when its status is not ok */
+    int64_t stable_step; /* step it became stable at, -1 when not stable */
+    unsigned cleared;    /* scratch while applying a batch: bit ref set when the newest
+                            score's group was replaced */
+} mlayer;
+
+/* What /metrics shows of one run; hangs off pwd_run.metrics. */
+typedef struct pwd_mrun {
+    mlayer *layers; /* in the order first seen (the checkpoint's layer order) */
+    size_t n, cap;  /* used / allocated */
+} pwd_mrun;
+
+typedef struct pwd_metrics {
+    pwd_daemon *d;                       /* owner */
+    uint64_t alerts[PW_METRICS_NALERTS]; /* alerts raised since start, by kind */
+    pw_metrics_hist compute;             /* seconds per committed job */
+    pw_metrics_layer *snap;              /* snapshot rows, reused by every scrape */
+    size_t snapcap;                      /* entries allocated in snap */
+} pwd_metrics;
+
+/* Tables ------------------------------------------------------------------------------ */
+
+static void mrun_clear(pwd_mrun *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->layers[i].name);
+    free(t->layers);
+    memset(t, 0, sizeof *t);
+}
+
+/* The run's table, created on first use; NULL when out of memory. */
+static pwd_mrun *table_of(pwd_run *r)
+{
+    if (!r->metrics)
+        r->metrics = calloc(1, sizeof *r->metrics);
+    return r->metrics;
+}
+
+/* The layer's entry, added (not scored, not stable) when new; NULL when out of
+ * memory.  A linear search: a run has at most a few hundred layers, and a job
+ * touches each once or twice. */
+static mlayer *layer_of(pwd_mrun *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->layers[i].name, name) == 0)
+            return &t->layers[i];
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        mlayer *g = realloc(t->layers, cap * sizeof *g);
+        if (!g)
+            return NULL;
+        t->layers = g;
+        t->cap = cap;
+    }
+    mlayer *l = &t->layers[t->n];
+    memset(l, 0, sizeof *l);
+    l->stable_step = -1;
+    l->distance[0] = l->distance[1] = NAN;
+    if (!(l->name = strdup(name)))
+        return NULL;
+    t->n++;
+    return l;
+}
+
+/* pw_db_latest's rows, gathered into a fresh table. */
+typedef struct load_ctx {
+    pwd_mrun t; /* being filled */
+    int oom;    /* an allocation failed */
+} load_ctx;
+
+static int load_layer(void *ctx, const pw_db_latest_row *row)
+{
+    load_ctx *c = ctx;
+    mlayer *l = layer_of(&c->t, row->layer);
+    if (!l)
+        return c->oom = 1;
+    l->stable_step = row->stable_step;
+    for (int ref = 0; ref < 2; ref++) {
+        l->has[ref] = row->has[ref];
+        l->step[ref] = row->step[ref];
+        l->distance[ref] = row->distance[ref];
+    }
+    return 0;
+}
+
+void pwd_metrics_run_load(pwd_daemon *d, pwd_run *r)
+{
+    if (!d->metrics)
+        return;
+    load_ctx c;
+    memset(&c, 0, sizeof c);
+    pw_err err;
+    pw_err_clear(&err);
+    if (pw_db_latest(d->db, r->id, load_layer, &c, &err) != 0 || c.oom || !table_of(r)) {
+        pwd_log(PWD_ERROR, "%s: metrics: reading the latest scores: %s", r->name,
+                err.msg[0] ? err.msg : "out of memory");
+        mrun_clear(&c.t);
+        return;
+    }
+    mrun_clear(r->metrics);
+    *r->metrics = c.t;
+}
+
+/* Hooks --------------------------------------------------------------------------------- */
+
+void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double seconds)
+{
+    pwd_metrics *m = d->metrics;
+    if (!m)
+        return;
+    pw_metrics_hist_observe(&m->compute, seconds);
+    pwd_mrun *t = table_of(r);
+    int lost = !t; /* out of memory somewhere: reread the run instead */
+    for (size_t i = 0; t && i < b->nlayers; i++)
+        lost |= !layer_of(t, b->layers[i].name);
+    /* The batch deleted its groups' rows before writing: mark layers whose newest
+     * score was among them; a new score for the same step unmarks them. */
+    for (size_t g = 0; t && g < b->ngroups; g++)
+        for (size_t i = 0; i < t->n; i++) {
+            mlayer *l = &t->layers[i];
+            if (l->has[b->groups[g].ref] && l->step[b->groups[g].ref] == b->groups[g].step)
+                l->cleared |= 1u << b->groups[g].ref;
+        }
+    for (size_t i = 0; t && i < b->nscores; i++) {
+        const pw_db_score *s = &b->scores[i];
+        mlayer *l = layer_of(t, s->layer);
+        if (!l) {
+            lost = 1;
+            continue;
+        }
+        if (l->has[s->ref] && s->step < l->step[s->ref])
+            continue; /* an older checkpoint's score: not the newest */
+        l->has[s->ref] = 1;
+        l->step[s->ref] = s->step;
+        l->distance[s->ref] = s->r.status == PW_OK && isfinite(s->r.distance) ? s->r.distance : NAN;
+        l->cleared &= ~(1u << s->ref);
+    }
+    for (size_t i = 0; t && i < t->n; i++) {
+        lost |= t->layers[i].cleared != 0;
+        t->layers[i].cleared = 0;
+    }
+    /* A newest score that was removed and not replaced: the one before it is
+     * only in the database (a checkpoint that turned unreadable, a lost
+     * predecessor, a layer that disappeared). */
+    if (lost)
+        pwd_metrics_run_load(d, r);
+}
+
+void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step)
+{
+    if (!d->metrics)
+        return;
+    pwd_mrun *t = table_of(r);
+    mlayer *l = t ? layer_of(t, layer) : NULL;
+    if (l)
+        l->stable_step = step;
+}
+
+void pwd_metrics_alert(pwd_daemon *d, const char *kind)
+{
+    if (!d->metrics)
+        return;
+    int k = pw_metrics_alert_index(kind);
+    assert(k >= 0);
+    if (k >= 0)
+        d->metrics->alerts[k]++;
+}
+
+/* Rendering ---------------------------------------------------------------------------- */
+
+/* The run label: the display name, or the path when another watched run has
+ * the same name, so every (run, layer) series stays unique. */
+static const char *run_label(const pwd_daemon *d, const pwd_run *r)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        if (d->runs[i] != r && strcmp(d->runs[i]->name, r->name) == 0)
+            return r->path;
+    return r->name;
+}
+
+static int render(void *ctx, pw_promtext *out, pw_err *err)
+{
+    pwd_metrics *m = ctx;
+    const pwd_daemon *d = m->d;
+    size_t n = 0;
+    for (size_t i = 0; i < d->nruns; i++)
+        n += d->runs[i]->metrics ? d->runs[i]->metrics->n : 0;
+    if (n > m->snapcap) {
+        pw_metrics_layer *g = realloc(m->snap, n * sizeof *g);
+        if (!g)
+            return pw_err_set(err, "out of memory for %zu layers", n);
+        m->snap = g;
+        m->snapcap = n;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < d->nruns; i++) {
+        const pwd_run *r = d->runs[i];
+        if (!r->metrics)
+            continue;
+        const char *label = run_label(d, r);
+        for (size_t j = 0; j < r->metrics->n; j++) {
+            const mlayer *l = &r->metrics->layers[j];
+            pw_metrics_layer *o = &m->snap[k++];
+            o->run = label;
+            o->layer = l->name;
+            o->distance_previous = l->has[PW_REF_PREVIOUS] ? l->distance[PW_REF_PREVIOUS] : NAN;
+            o->distance_final = l->has[PW_REF_FINAL] ? l->distance[PW_REF_FINAL] : NAN;
+            o->stable = l->stable_step >= 0;
+            o->stable_step = l->stable_step;
+        }
+    }
+    assert(k == n);
+    pw_metrics_snapshot s;
+    memset(&s, 0, sizeof s);
+    s.layers = m->snap;
+    s.nlayers = n;
+    s.checkpoints_processed = d->done;
+    s.checkpoints_failed = d->failed;
+    memcpy(s.alerts, m->alerts, sizeof s.alerts);
+    s.compute = m->compute;
+    s.queue_length = pwd_sched_outstanding(d);
+    return pw_metrics_render(&s, out, err);
+}
+
+/* Lifecycle ------------------------------------------------------------------------------ */
+
+int pwd_metrics_start(pwd_daemon *d)
+{
+    if (!d->cfg.metrics_listen[0])
+        return 0;
+    pwd_metrics *m = calloc(1, sizeof *m);
+    if (!m) {
+        pwd_log(PWD_ERROR, "out of memory starting the metrics endpoint");
+        return -1;
+    }
+    m->d = d;
+    pw_err err;
+    if (pw_metrics_http_start(d->loop, d->cfg.metrics_listen, render, m, &err) != 0) {
+        pwd_log(PWD_ERROR, "%s", err.msg);
+        free(m);
+        return -1;
+    }
+    d->metrics = m;
+    pwd_log(PWD_INFO, "serving /metrics on %s (port %d)", d->cfg.metrics_listen,
+            pw_metrics_http_port());
+    return 0;
+}
+
+void pwd_metrics_stop(pwd_daemon *d)
+{
+    (void)d;
+    pw_metrics_http_stop();
+}
+
+void pwd_metrics_free(pwd_daemon *d)
+{
+    pwd_metrics *m = d->metrics;
+    if (!m)
+        return;
+    /* The loop has ended, so the endpoint's handles are all closed. */
+    assert(!pw_metrics_http_active());
+    for (size_t i = 0; i < d->nruns; i++) {
+        if (d->runs[i]->metrics)
+            mrun_clear(d->runs[i]->metrics);
+        free(d->runs[i]->metrics);
+        d->runs[i]->metrics = NULL;
+    }
+    free(m->snap);
+    free(m);
+    d->metrics = NULL;
+}
