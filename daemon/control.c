@@ -137,9 +137,9 @@ static void send_json(client *cl, json_t *o)
     json_decref(o);
 }
 
-static void send_error(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The message may quote run names and paths from disk, which need not be
  * UTF-8; a JSON string must be, so such bytes are shown as '?'. */
+static void send_error(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void send_error(client *cl, const char *fmt, ...)
 {
     char msg[PW_ERR_MAX], shown[PW_ERR_MAX];

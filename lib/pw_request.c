@@ -27,14 +27,6 @@ static const struct {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-const char *pw_request_cmd_name(pw_req_cmd cmd)
-{
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i].cmd == cmd)
-            return commands[i].name;
-    return "?";
-}
-
 /* Byte offset where objects and arrays nest deeper than PW_REQ_MAX_DEPTH,
  * or len when they never do.  Brackets inside strings do not count; the
  * JSON need not be valid (jansson judges that afterwards). */

@@ -36,7 +36,4 @@ typedef struct pw_request {
  * *out filled, or -1 with err holding the reply's error sentence. */
 int pw_request_parse(const char *line, size_t len, pw_request *out, pw_err *err);
 
-/* The command's name as the protocol spells it. */
-const char *pw_request_cmd_name(pw_req_cmd cmd);
-
 #endif
