@@ -1,9 +1,10 @@
 /* control.c -- the control socket: newline-delimited JSON (docs/protocol.md).
  *
- * Requests are parsed with jansson, one line at a time, with at most
- * PW_SOCK_MAX_REQUEST bytes per line; anything malformed gets an error
- * response and the connection goes on (an oversized line closes it after
- * the error, since the rest of that line cannot be resynchronised).
+ * Each line, of at most PW_SOCK_MAX_REQUEST bytes, is read into the client's
+ * fixed buffer and parsed and validated by lib/pw_request.c; anything
+ * malformed gets an error response and the connection goes on (an oversized
+ * line closes it after the error, since the rest of that line cannot be
+ * resynchronised, and a client never costs more than its buffer).
  * Everything runs on the loop thread and no request does heavy work, so
  * the socket answers promptly while compute threads are busy.  A
  * subscriber that stops reading is dropped once its backlog passes
@@ -23,7 +24,9 @@
 #include "daemon.h"
 #include "log.h"
 #include "pw_limits.h"
+#include "pw_name.h"
 #include "pw_paths.h"
+#include "pw_request.h"
 
 #define CONTROL_MAX_BACKLOG (4u << 20) /* bytes queued to one slow subscriber */
 
@@ -134,15 +137,35 @@ static void send_json(client *cl, json_t *o)
     json_decref(o);
 }
 
+/* The message may quote run names and paths from disk, which need not be
+ * UTF-8; a JSON string must be, so such bytes are shown as '?'. */
 static void send_error(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void send_error(client *cl, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[PW_ERR_MAX], shown[PW_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    send_json(cl, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+    pw_name_printable_utf8(shown, sizeof shown, msg, strlen(msg));
+    send_json(cl, json_pack("{s:b, s:s}", "ok", 0, "error", shown));
+}
+
+/* A JSON string for s; bytes that are not UTF-8 (a directory name can hold
+ * any) become '?' instead of failing the whole response. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *shown = malloc(n + 4);
+    if (!shown)
+        return NULL;
+    pw_name_printable_utf8(shown, n + 4, s, n);
+    j = json_string(shown);
+    free(shown);
+    return j;
 }
 
 void pwd_control_broadcast(pwd_daemon *d, const char *line)
@@ -173,8 +196,8 @@ static json_t *status_json(pwd_daemon *d)
         int64_t last = pwd_run_last_step(r);
         json_array_append_new(
             runs,
-            json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o}", "name", r->name, "path", r->path,
-                      "checkpoints", (json_int_t)n, "last_step",
+            json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o}", "name", json_text(r->name), "path",
+                      json_text(r->path), "checkpoints", (json_int_t)n, "last_step",
                       last >= 0 ? json_integer(last) : json_null(), "state",
                       r->final_step >= 0 ? "final" : "running", "final_step",
                       r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
@@ -185,23 +208,18 @@ static json_t *status_json(pwd_daemon *d)
                      PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
                      "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
                      (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
-                     d->last_error[0] ? json_string(d->last_error) : json_null(), "runs",
+                     d->last_error[0] ? json_text(d->last_error) : json_null(), "runs",
                      runs ? runs : json_array());
 }
 
-static void cmd_finalize(client *cl, pwd_daemon *d, json_t *req)
+static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
 {
-    json_t *jr = json_object_get(req, "run"), *js = json_object_get(req, "step");
-    if (!json_is_string(jr))
-        return send_error(cl, "finalize needs \"run\": a run name or path");
-    pwd_run *r = pwd_find_run(d, json_string_value(jr));
+    pwd_run *r = pwd_find_run(d, req->run);
     if (!r)
-        return send_error(cl, "no run named '%s'", json_string_value(jr));
+        return send_error(cl, "no run named '%.256s'", req->run);
     int64_t step;
-    if (js && !json_is_null(js)) {
-        if (!json_is_integer(js) || json_integer_value(js) < 0)
-            return send_error(cl, "\"step\" must be a non-negative integer");
-        step = json_integer_value(js);
+    if (req->has_step) {
+        step = req->step;
     } else {
         step = pwd_run_last_step(r);
         if (step < 0)
@@ -210,37 +228,35 @@ static void cmd_finalize(client *cl, pwd_daemon *d, json_t *req)
     pwd_run_set_final(d, r, step, "socket");
     if (r->final_step != step)
         return send_error(cl, "could not store the final step: %s", d->last_error);
-    send_json(
-        cl, json_pack("{s:b, s:s, s:I}", "ok", 1, "run", r->name, "final_step", (json_int_t)step));
+    send_json(cl, json_pack("{s:b, s:o, s:I}", "ok", 1, "run", json_text(r->name), "final_step",
+                            (json_int_t)step));
 }
 
 static void handle_line(client *cl, const char *line, size_t len)
 {
     pwd_daemon *d = cl->ctl->d;
-    json_error_t jerr;
-    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!req)
-        return send_error(cl, "malformed JSON at column %d: %s", jerr.column, jerr.text);
-    json_t *cmd = json_object_get(req, "cmd");
-    const char *c = json_is_string(cmd) ? json_string_value(cmd) : NULL;
-    if (!json_is_object(req) || !c) {
-        send_error(cl, "a request is a JSON object with a \"cmd\" string");
-    } else if (strcmp(c, "status") == 0) {
+    pw_request req;
+    pw_err err;
+    if (pw_request_parse(line, len, &req, &err) != 0)
+        return send_error(cl, "%s", err.msg);
+    switch (req.cmd) {
+    case PW_REQ_STATUS:
         send_json(cl, status_json(d));
-    } else if (strcmp(c, "finalize") == 0) {
-        cmd_finalize(cl, d, req);
-    } else if (strcmp(c, "rescan") == 0) {
+        break;
+    case PW_REQ_FINALIZE:
+        cmd_finalize(cl, d, &req);
+        break;
+    case PW_REQ_RESCAN:
         for (size_t i = 0; i < d->nruns; i++)
             d->runs[i]->scan_wanted = 1;
         uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, 0, 0);
         send_json(cl, json_pack("{s:b}", "ok", 1));
-    } else if (strcmp(c, "subscribe") == 0) {
+        break;
+    case PW_REQ_SUBSCRIBE:
         cl->subscribed = 1;
         send_json(cl, json_pack("{s:b, s:b}", "ok", 1, "subscribed", 1));
-    } else {
-        send_error(cl, "unknown cmd '%.64s' (known: status, finalize, rescan, subscribe)", c);
+        break;
     }
-    json_decref(req);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -260,16 +276,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         client_close(cl);
         return;
     }
+    /* Only the new bytes can hold a newline: earlier reads searched the rest,
+     * so a line dribbled in a byte at a time costs linear time, not quadratic. */
+    char *start = cl->buf, *from = cl->buf + cl->len, *nl;
     cl->len += (size_t)nread;
-    char *start = cl->buf, *nl;
     while (!cl->closing && !cl->shutting &&
-           (nl = memchr(start, '\n', cl->len - (size_t)(start - cl->buf)))) {
+           (nl = memchr(from, '\n', cl->len - (size_t)(from - cl->buf)))) {
         size_t n = (size_t)(nl - start);
         if (n && start[n - 1] == '\r')
             n--;
         if (n)
             handle_line(cl, start, n);
-        start = nl + 1;
+        start = from = nl + 1;
     }
     size_t rest = cl->len - (size_t)(start - cl->buf);
     memmove(cl->buf, start, rest);

@@ -5,6 +5,7 @@
  * every message can say file:line. */
 #include "pw_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -13,7 +14,10 @@
 #include <string.h>
 
 #include "pw_engine.h"
+#include "pw_limits.h"
 #include "pw_metrics_http.h"
+
+_Static_assert(PW_CFG_MAX_LINE + 3 <= INI_MAX_LINE, "a line must fit libinih's line buffer");
 
 /* What handler() needs to report an error. */
 typedef struct cfg_parse {
@@ -59,6 +63,17 @@ static int parse_double(const char *v, double lo, double *out)
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || *end != '\0' || !isfinite(d) || d < lo)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+/* A duration, at most PW_CFG_MAX_SECONDS so that the daemon's conversions
+ * to milliseconds cannot overflow. */
+static int parse_seconds(const char *v, double lo, double *out)
+{
+    double d;
+    if (parse_double(v, lo, &d) || d > PW_CFG_MAX_SECONDS)
         return -1;
     *out = d;
     return 0;
@@ -142,12 +157,17 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
         if (copy_str(r->pattern, sizeof r->pattern, v))
             return snprintf(why, wlen, "pattern is too long"), -1;
     } else if (strcmp(key, "settle_time") == 0) {
-        if (parse_double(v, 0, &d))
-            return snprintf(why, wlen, "settle_time must be seconds >= 0, not '%s'", v), -1;
+        if (parse_seconds(v, 0, &d))
+            return snprintf(why, wlen, "settle_time must be seconds from 0 to %.0f, not '%s'",
+                            PW_CFG_MAX_SECONDS, v),
+                   -1;
         r->settle_s = d;
     } else if (strcmp(key, "incomplete_timeout") == 0) {
-        if (parse_double(v, 0, &d))
-            return snprintf(why, wlen, "incomplete_timeout must be seconds >= 0, not '%s'", v), -1;
+        if (parse_seconds(v, 0, &d))
+            return snprintf(why, wlen,
+                            "incomplete_timeout must be seconds from 0 to %.0f, not '%s'",
+                            PW_CFG_MAX_SECONDS, v),
+                   -1;
         r->incomplete_s = d;
     } else if (strcmp(key, "metrics") == 0) {
         if (parse_metrics(v, &r->metrics))
@@ -203,8 +223,11 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
             return snprintf(why, wlen, "%s path is too long", key), -1;
         (*cnt)++;
     } else if (strcmp(key, "rescan_interval") == 0) {
-        if (parse_double(v, 0.05, &d))
-            return snprintf(why, wlen, "rescan_interval must be seconds >= 0.05, not '%s'", v), -1;
+        if (parse_seconds(v, 0.05, &d))
+            return snprintf(why, wlen,
+                            "rescan_interval must be seconds from 0.05 to %.0f, not '%s'",
+                            PW_CFG_MAX_SECONDS, v),
+                   -1;
         c->rescan_s = d;
     } else if (strcmp(key, "workers") == 0 || strcmp(key, "blas_threads") == 0) {
         if (parse_int(v, 0, 256, &n))
@@ -219,8 +242,10 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
         if (split_hook(c, v))
             return snprintf(why, wlen, "hook has too many or too long words"), -1;
     } else if (strcmp(key, "hook_timeout") == 0) {
-        if (parse_double(v, 0.1, &d))
-            return snprintf(why, wlen, "hook_timeout must be seconds >= 0.1, not '%s'", v), -1;
+        if (parse_seconds(v, 0.1, &d))
+            return snprintf(why, wlen, "hook_timeout must be seconds from 0.1 to %.0f, not '%s'",
+                            PW_CFG_MAX_SECONDS, v),
+                   -1;
         c->hook_timeout_s = d;
     } else if (strcmp(key, "log_level") == 0) {
         int lvl = pw_config_log_level(v);
@@ -238,13 +263,18 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     for (size_t i = 0; i < c->noverrides; i++)
         if (strcmp(c->overrides[i].name, name) == 0)
             return &c->overrides[i];
-    if (c->noverrides == PW_CFG_MAX_RUNS)
+    size_t n = c->noverrides;
+    if (n == PW_CFG_MAX_RUNS)
         return NULL;
-    pw_run_config *grown = realloc(c->overrides, (c->noverrides + 1) * sizeof *grown);
-    if (!grown)
-        return NULL;
-    c->overrides = grown;
-    pw_run_config *r = &grown[c->noverrides++];
+    /* The array only grows here, doubling when n is 0 or a power of two, so
+     * 256 sections cost 9 reallocs of ~4 KiB entries rather than 256. */
+    if ((n & (n - 1)) == 0) {
+        pw_run_config *grown = realloc(c->overrides, (n ? 2 * n : 1) * sizeof *grown);
+        if (!grown)
+            return NULL;
+        c->overrides = grown;
+    }
+    pw_run_config *r = &c->overrides[c->noverrides++];
     /* Unset fields are marked so pw_config_for_run takes the global value. */
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
@@ -308,19 +338,96 @@ static int finish(pw_config *c, const char *name, int rc, const cfg_parse *p, pw
     return 0;
 }
 
+/* libinih would read the rest of an over-long line as a line of its own (so
+ * a long path could smuggle in a key) and silently cuts long section names
+ * (so a [run NAME] section would apply to no run).  Both, and NUL bytes, are
+ * refused here with their line number before libinih sees the text.  An
+ * indented '[' line is checked as a section even where libinih would take
+ * it as a continued value; such a value of 50 bytes is refused too. */
+static int check_lines(const char *name, const char *text, size_t len, pw_err *err)
+{
+    size_t lineno = 1;
+    for (size_t i = 0; i < len; lineno++) {
+        const char *s = text + i, *nl = memchr(s, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - s) : len - i;
+        i += n + (nl != NULL);
+        if (memchr(s, '\0', n))
+            return pw_err_set(err, "%s:%zu: NUL byte in the line", name, lineno);
+        if (n && s[n - 1] == '\r')
+            n--;
+        if (n > PW_CFG_MAX_LINE)
+            return pw_err_set(err, "%s:%zu: line is %zu bytes, more than %d", name, lineno, n,
+                              PW_CFG_MAX_LINE);
+        size_t k = lineno == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+        while (k < n && isspace((unsigned char)s[k]))
+            k++;
+        if (k == n || s[k] != '[')
+            continue;
+        /* libinih's end of a section name: ']', or an inline ';' comment. */
+        size_t e = k + 1;
+        while (e < n && s[e] != ']' && !(s[e] == ';' && isspace((unsigned char)s[e - 1])))
+            e++;
+        if (e < n && s[e] == ']' && e - k - 1 > PW_CFG_MAX_SECTION)
+            return pw_err_set(err,
+                              "%s:%zu: section name is %zu bytes, more than %d (name a run "
+                              "by its directory's basename)",
+                              name, lineno, e - k - 1, PW_CFG_MAX_SECTION);
+    }
+    return 0;
+}
+
+/* text[len] is a NUL; any earlier NUL is an error. */
+static int load_text(pw_config *c, const char *name, const char *text, size_t len, pw_err *err)
+{
+    if (check_lines(name, text, len, err))
+        return -1;
+    cfg_parse p = {c, ""};
+    int rc = ini_parse_string(text, handler, &p);
+    return finish(c, name, rc, &p, err);
+}
+
 int pw_config_load(pw_config *c, const char *path, pw_err *err)
 {
-    cfg_parse p = {c, ""};
-    errno = 0;
-    int rc = ini_parse(path, handler, &p);
-    return finish(c, path, rc, &p, err);
+    /* Read whole, bounded, so the file gets the same line checks as a string.
+     * The buffer doubles from 4 KiB: a config file is small. */
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pw_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t cap = 4096, n = 0;
+    int oom = 0;
+    for (;;) {
+        char *grown = realloc(text, cap + 1);
+        if (!grown) {
+            oom = 1;
+            break;
+        }
+        text = grown;
+        n += fread(text + n, 1, cap - n, f);
+        if (n < cap || cap > PW_CFG_MAX_FILE)
+            break;
+        cap *= 2;
+    }
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    int rc = -1;
+    if (oom) {
+        pw_err_set(err, "%s: out of memory", path);
+    } else if (read_errno) {
+        pw_err_set(err, "%s: cannot read: %s", path, strerror(read_errno));
+    } else if (n > PW_CFG_MAX_FILE) {
+        pw_err_set(err, "%s: more than %u bytes", path, PW_CFG_MAX_FILE);
+    } else {
+        text[n] = '\0';
+        rc = load_text(c, path, text, n, err);
+    }
+    free(text);
+    return rc;
 }
 
 int pw_config_load_string(pw_config *c, const char *name, const char *text, pw_err *err)
 {
-    cfg_parse p = {c, ""};
-    int rc = ini_parse_string(text, handler, &p);
-    return finish(c, name, rc, &p, err);
+    return load_text(c, name, text, strlen(text), err);
 }
 
 int pw_config_set(pw_config *c, const char *key, const char *value, pw_err *err)

@@ -28,6 +28,18 @@
 /* Daemon and socket ---------------------------------------------------------- */
 #define PW_SOCK_MAX_REQUEST 65536 /* bytes in one request line */
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
+#define PW_REQ_MAX_DEPTH    8     /* nesting of objects and arrays in one request */
+#define PW_REQ_MAX_RUN      4096  /* bytes in a request's run name or path, NUL included */
+
+/* Config file (lib/pw_config.c) ------------------------------------------------ */
+/* libinih parses a line in a 200-byte buffer (INI_MAX_LINE, less \r, \n and
+ * NUL) and would read the rest of a longer line as a line of its own; it also
+ * cuts section names to 49 bytes (MAX_SECTION in its ini.c).  pw_config
+ * refuses both before libinih sees the text. */
+#define PW_CFG_MAX_LINE    197               /* bytes in one line, without \r\n */
+#define PW_CFG_MAX_SECTION 49                /* bytes between [ and ] */
+#define PW_CFG_MAX_FILE    (1u << 20)        /* bytes in a config file */
+#define PW_CFG_MAX_SECONDS (366.0 * 86400.0) /* longest duration a key accepts */
 
 /* Client ---------------------------------------------------------------------- */
 #define PW_CONV_DEFAULT_TAU   0.05 /* distance to final under which a layer counts as settled */

@@ -70,6 +70,32 @@ void pw_name_printable(char *dst, size_t cap, const char *s, size_t len)
     dst[keep] = '\0';
 }
 
+void pw_name_printable_utf8(char *dst, size_t cap, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    /* Up to 4 bytes of a character plus "..." and the NUL must still fit. */
+    size_t room = len < cap - 1 ? cap - 1 : cap - 4, o = 0, i = 0;
+    while (i < len) {
+        size_t n = utf8_seq(u + i, len - i);
+        if (n == 1 && (u[i] < 0x20 || u[i] == 0x7f))
+            n = 0;
+        size_t out = n ? n : 1;
+        if (o + out > room)
+            break;
+        if (n)
+            memcpy(dst + o, s + i, n);
+        else
+            dst[o] = '?';
+        o += out;
+        i += n ? n : 1;
+    }
+    if (i < len) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';

@@ -19,6 +19,11 @@ int pw_name_check(const char *s, size_t len, pw_err *err);
  * outside printable ASCII become '?', and a long name is cut with "...". */
 void pw_name_printable(char *dst, size_t cap, const char *s, size_t len);
 
+/* Like pw_name_printable, but valid UTF-8 characters are kept: only control
+ * characters and bytes that are not UTF-8 become '?', and a cut falls between
+ * characters, so dst is always valid UTF-8 (a JSON string needs that). */
+void pw_name_printable_utf8(char *dst, size_t cap, const char *s, size_t len);
+
 /* Natural order: runs of digits compare as numbers, so "layer2" < "layer10".
  * Equal numbers with different zero padding, and everything else, fall back
  * to byte order, so the order is total. */

@@ -156,6 +156,14 @@ expect_output "unknown command gets an error" 'unknown cmd' sock '{"cmd":"explod
 expect_output "a request without cmd gets an error" '"ok":false' sock '[1,2]'
 expect_output "an oversized request gets an error and the connection closes" 'longer than 65536.*closed' \
     bash -c "'$D_PY' '$D_HERE/sockreq.py' '$SOCK' --raw-bytes 70000 | tr '\n' ' '"
+# A line dribbled in small pieces and never ended: answered at the limit, not buffered on.
+expect_output "a dribbled endless request gets an error, is cut off and closed" \
+    'longer than 65536.*closed stopped taking bytes' \
+    bash -c "'$D_PY' '$D_HERE/sockreq.py' '$SOCK' --dribble 2000000 512 | tr '\n' ' '"
+expect_output "requests with bad fields get the parser's sentence" '"step\\" must be a non-negative integer' \
+    sock '{"cmd":"finalize","run":"r1","step":-5}'
+expect_output "a deeply nested request is refused before parsing" 'deeper than 8' \
+    sock '{"cmd":"status","x":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}'
 expect_output "the daemon still answers after bad requests" '"ok":true' sock '{"cmd":"status"}'
 expect_output "rescan is acknowledged" '^\{"ok":true\}$' sock '{"cmd":"rescan"}'
 expect_output "finalize of an unknown run is an error" "no run named" sock '{"cmd":"finalize","run":"nope"}'
@@ -291,7 +299,17 @@ expect "log lines carry journald priorities when JOURNAL_STREAM is set" grep -q 
 kill "$NOTIFY" 2>/dev/null
 wait "$NOTIFY" 2>/dev/null
 
-# --- a locked database: the daemon waits, answers the socket, loses nothing --------------------------
+# --- a run directory whose name is not UTF-8: JSON needs UTF-8, so such bytes show as '?' ---------
+U_RUN=$D/odd-$(printf '\377\376')-run
+mkdir -p "$U_RUN"
+"$PWCCAD" --run "$U_RUN" --db "$D/u.db" --socket "$D/u.sock" --foreground >"$D/u.log" 2>&1 &
+UPID=$!
+wait_for 10 test -S "$D/u.sock"
+expect_output "status shows a non-UTF-8 run name with '?' instead of failing" \
+    '"ok":true.*"name":"odd-\?\?-run"' "$D_PY" "$D_HERE/sockreq.py" "$D/u.sock" '{"cmd":"status"}'
+kill -TERM "$UPID"
+wait "$UPID"
+
 start_daemon
 "$D_PY" -c "
 import sqlite3, sys, time
