@@ -204,9 +204,12 @@ int pwd_retain_start(pwd_daemon *d)
     if (rt->n || stray)
         pwd_log(PWD_INFO, "%s: %zu retained cop%s (%.1f MiB); removed %zu unfinished", rt->dir,
                 rt->n, rt->n == 1 ? "y" : "ies", (double)bytes / 1048576.0, stray);
-    const char *mode = pw_retain_mode_name((pw_retain_mode)d->cfg.defaults.retain);
-    if (d->cfg.defaults.retain != PW_RETAIN_OFF)
-        pwd_log(PWD_INFO, "retention %s into %s, budget %.1f MiB", mode, rt->dir,
+    int on = d->cfg.defaults.retain != PW_RETAIN_OFF;
+    for (size_t i = 0; i < d->cfg.noverrides; i++)
+        on |= d->cfg.overrides[i].retain > PW_RETAIN_OFF;
+    if (on)
+        pwd_log(PWD_INFO, "retention (%s by default) into %s, budget %.1f MiB",
+                pw_retain_mode_name((pw_retain_mode)d->cfg.defaults.retain), rt->dir,
                 (double)d->cfg.retain_budget_bytes / 1048576.0);
     return 0;
 }
@@ -312,9 +315,15 @@ void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
         e->writing = 1;
     pthread_mutex_unlock(&rt->mu);
     if (!e) {
-        if (q->mode != PW_RETAIN_OFF && x)
-            pwd_log(PWD_DEBUG, "%s: step %" PRId64 " not retained (budget %.1f MiB)", q->run_name,
-                    q->step, (double)q->budget / 1048576.0);
+        if (q->mode != PW_RETAIN_OFF && x && bytes > q->budget)
+            pwd_log_once("retain_budget_mb", PWD_WARNING,
+                         "%s: step %" PRId64 " not retained: its copy (%.1f MiB) is larger than "
+                         "retain_budget_mb (%.1f MiB)",
+                         q->run_name, q->step, (double)bytes / 1048576.0,
+                         (double)q->budget / 1048576.0);
+        else if (q->mode != PW_RETAIN_OFF && x)
+            pwd_log(PWD_DEBUG, "%s: step %" PRId64 " not retained: thinned out within the budget",
+                    q->run_name, q->step);
         return;
     }
     /* path is RETAIN_DIR/RUN/STEP.safetensors: create RETAIN_DIR/RUN. */

@@ -127,50 +127,67 @@ typedef struct copy_plan {
 
 static void plan_free(copy_plan *p)
 {
+    if (!p)
+        return;
     free(p->t);
     free(p->shapes);
     free(p->meta);
     free(p->hdr);
+    free(p);
 }
 
-static int plan_copy(copy_plan *p, const pw_ckpt *c, pw_retain_mode m, const pw_stwrite_meta *meta,
-                     size_t nmeta, pw_err *err)
+/* The header and sizes of c's copy under mode m; NULL (err says why) on failure. */
+static copy_plan *plan_copy(const pw_ckpt *c, pw_retain_mode m, const pw_stwrite_meta *meta,
+                            size_t nmeta, pw_err *err)
 {
-    memset(p, 0, sizeof *p);
-    p->n = pw_ckpt_nlayers(c);
+    const char *path = pw_ckpt_path(c);
+    size_t n = pw_ckpt_nlayers(c);
+    if (m == PW_RETAIN_OFF || n == 0) {
+        pw_err_set(err, "%s: %s", path, n ? "retention is off" : "no layers to retain");
+        return NULL;
+    }
+    copy_plan *p = calloc(1, sizeof *p);
+    if (!p || !(p->t = calloc(n, sizeof *p->t)) ||
+        !(p->shapes = calloc(2 * n, sizeof *p->shapes)) ||
+        !(p->meta = calloc(nmeta + 1, sizeof *p->meta))) {
+        plan_free(p);
+        pw_err_set(err, "%s: out of memory planning its retained copy", path);
+        return NULL;
+    }
+    p->n = n;
     p->nmeta = nmeta + 1;
-    p->t = calloc(p->n ? p->n : 1, sizeof *p->t);
-    p->shapes = calloc(2 * (p->n ? p->n : 1), sizeof *p->shapes);
-    p->meta = calloc(p->nmeta, sizeof *p->meta);
-    if (!p->t || !p->shapes || !p->meta)
-        return pw_err_set(err, "%s: out of memory planning its retained copy", pw_ckpt_path(c));
-    if (m == PW_RETAIN_OFF)
-        return pw_err_set(err, "%s: retention is off", pw_ckpt_path(c));
     p->meta[0] = (pw_stwrite_meta){"pwccad_retain", pw_retain_mode_name(m)};
-    memcpy(p->meta + 1, meta, nmeta * sizeof *meta);
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < nmeta; i++)
+        p->meta[i + 1] = meta[i];
+    for (size_t i = 0; i < n; i++) {
         const pw_tensor *l = pw_ckpt_layer(c, i);
+        pw_dtype dt = pw_retain_dtype(m, l->dtype);
+        uint64_t w = pw_dtype_size(dt);
+        if (l->cols && l->rows > UINT64_MAX / l->cols / w) {
+            pw_err_set(err, "%s: layer %s is too large to retain", path, l->name);
+            plan_free(p);
+            return NULL;
+        }
         p->shapes[2 * i] = l->rows;
         p->shapes[2 * i + 1] = l->cols;
-        p->t[i] =
-            (pw_stwrite_tensor){l->name, pw_retain_dtype(m, l->dtype), 2, &p->shapes[2 * i], NULL};
-        uint64_t w = pw_dtype_size(p->t[i].dtype);
-        if (l->cols && l->rows > UINT64_MAX / l->cols / w)
-            return pw_err_set(err, "%s: layer %s is too large to retain", pw_ckpt_path(c), l->name);
+        p->t[i] = (pw_stwrite_tensor){l->name, dt, 2, &p->shapes[2 * i], NULL};
         p->data += l->rows * l->cols * w;
     }
-    if (pw_stwrite_header(p->t, p->n, p->meta, p->nmeta, &p->hdr, &p->hlen, err))
-        return pw_err_prefix(err, "%s: retained copy", pw_ckpt_path(c));
-    return 0;
+    if (pw_stwrite_header(p->t, p->n, p->meta, p->nmeta, &p->hdr, &p->hlen, err)) {
+        pw_err_prefix(err, "%s: retained copy", path);
+        plan_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 int pw_retain_size(const pw_ckpt *c, pw_retain_mode m, const pw_stwrite_meta *meta, size_t nmeta,
                    uint64_t *bytes, pw_err *err)
 {
-    copy_plan p;
-    int rc = plan_copy(&p, c, m, meta, nmeta, err);
-    *bytes = rc == 0 ? p.hlen + p.data : 0;
-    plan_free(&p);
+    copy_plan *p = plan_copy(c, m, meta, nmeta, err);
+    int rc = p ? 0 : -1;
+    *bytes = p ? p->hlen + p->data : 0;
+    plan_free(p);
     return rc;
 }
 
@@ -196,26 +213,28 @@ static int write_layers(int fd, const pw_ckpt *c, const copy_plan *p, pw_retain_
 {
     double *rows = NULL;
     unsigned char *bytes = NULL;
-    size_t cap = 0;
+    size_t cap = 0; /* doubles rows (and bytes, at 8 bytes each) hold */
     int rc = 0;
     for (size_t i = 0; i < p->n && rc == 0; i++) {
         const pw_tensor *l = pw_ckpt_layer(c, i);
+        if (l->rows == 0 || l->cols == 0)
+            continue;
         size_t w = pw_dtype_size(p->t[i].dtype);
-        size_t per = l->cols ? RETAIN_CHUNK_BYTES / (8 * (size_t)l->cols) : 1;
+        size_t per = RETAIN_CHUNK_BYTES / (8 * (size_t)l->cols);
         if (per == 0)
             per = 1;
-        if (l->cols && per * l->cols > cap) {
+        if (per * (size_t)l->cols > cap) {
             cap = per * (size_t)l->cols;
             free(rows);
             free(bytes);
             rows = malloc(cap * sizeof *rows);
             bytes = malloc(cap * 8);
-            if (!rows || !bytes) {
-                rc = pw_err_set(err, "out of memory");
-                break;
-            }
         }
-        for (uint64_t r0 = 0; r0 < l->rows && l->cols && rc == 0; r0 += per) {
+        if (!rows || !bytes) {
+            rc = pw_err_set(err, "out of memory");
+            break;
+        }
+        for (uint64_t r0 = 0; r0 < l->rows && rc == 0; r0 += per) {
             size_t k = l->rows - r0 < per ? (size_t)(l->rows - r0) : per;
             if (cancel && cancel(cancel_ctx)) {
                 rc = pw_err_set(err, "abandoned");
@@ -253,35 +272,33 @@ int pw_retain_write(const char *path, const pw_ckpt *c, pw_retain_mode m,
                     const pw_stwrite_meta *meta, size_t nmeta, pw_retain_cancel_fn cancel,
                     void *cancel_ctx, pw_err *err)
 {
-    copy_plan p;
-    if (plan_copy(&p, c, m, meta, nmeta, err)) {
-        plan_free(&p);
+    copy_plan *p = plan_copy(c, m, meta, nmeta, err);
+    if (!p)
         return -1;
-    }
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%.*s.%s.tmp.%ld", dirlen, path, base, (long)getpid());
     if (!*base || n < 0 || (size_t)n >= sizeof tmp) {
-        plan_free(&p);
+        plan_free(p);
         return pw_err_set(err, "%s: not a usable file path", path);
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        plan_free(&p);
+        plan_free(p);
         return pw_err_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     }
-    int rc = write_all(fd, p.hdr, p.hlen) < 0 ? pw_err_set(err, "%s", strerror(errno)) : 0;
+    int rc = write_all(fd, p->hdr, p->hlen) < 0 ? pw_err_set(err, "%s", strerror(errno)) : 0;
     if (rc == 0)
-        rc = write_layers(fd, c, &p, cancel, cancel_ctx, err);
+        rc = write_layers(fd, c, p, cancel, cancel_ctx, err);
     if (rc == 0 && fsync(fd) < 0)
         rc = pw_err_set(err, "%s", strerror(errno));
     if (close(fd) < 0 && rc == 0)
         rc = pw_err_set(err, "%s", strerror(errno));
     if (rc == 0 && rename(tmp, path) < 0)
         rc = pw_err_set(err, "%s", strerror(errno));
-    plan_free(&p);
+    plan_free(p);
     if (rc < 0) {
         unlink(tmp);
         return pw_err_prefix(err, "%s: writing the retained copy of %s", path, pw_ckpt_path(c));
