@@ -211,4 +211,26 @@ expect "the oldest and the newest copies are kept, the thinned ones are gone" \
     test "$(cd "$R/retained/$SMALL" && ls | sort -n | tr '\n' ' ')" = "1.safetensors 3.safetensors 5.safetensors 8.safetensors "
 expect "each eviction is logged once" test "$(grep -c 'evicted the copy' "$RLOG")" = 4
 rt_stop
+
+# --- a full disk: copies fail, scores do not --------------------------------------------------------
+# A 64 KiB tmpfs holds three copies; needs root (mount), skipped otherwise.
+mkdir -p "$R/tiny" "$R/runsc/fill"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$R/tiny" 2>/dev/null; then
+    RDB=$R/c.db
+    sed "s|^retain_budget_mb = .*|retain_budget_mb = 64\nretain_dir = $R/tiny|" "$R/a.conf" >"$R/c.conf"
+    : >"$RLOG"
+    rt_start "$R/c.conf" "$R/runsc"
+    for s in 1 2 3 4 5 6; do rt_mk "$R/runsc/fill/step-$s.safetensors" --seed "$s"; done
+    rt_expect_wait "with the copies' disk full every checkpoint is still scored" 30 \
+        rt_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 10
+    expect "the full disk is reported once as a warning" \
+        test "$(grep -c 'warning: .*not retained: .*No space left on device' "$RLOG")" = 1
+    expect "no temporary is left on the full disk" test -z "$(find "$R/tiny" -name '.*')"
+    expect "the copies that fitted are kept" test "$(find "$R/tiny" -name '*.safetensors' | wc -l)" -ge 2
+    rt_stop
+    expect "pwccad stops with status 0 after a full disk" test $? = 0
+    umount "$R/tiny"
+else
+    echo "  skip: a full disk needs root to mount a small tmpfs"
+fi
 trap - RETURN
