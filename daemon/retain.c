@@ -95,12 +95,13 @@ static retained *add(pwd_retain *rt, int64_t run, int64_t step, uint64_t bytes)
     return e;
 }
 
-/* Forget (run, step) and delete its file.  Caller locks. */
+/* Forget (run, step) and delete its file, if there is one.  Caller locks. */
 static void drop_locked(pwd_retain *rt, int64_t run, int64_t step)
 {
     retained *e = find(rt, run, step);
-    if (e)
-        *e = rt->v[--rt->n];
+    if (!e)
+        return;
+    *e = rt->v[--rt->n];
     char path[PATH_MAX];
     if (copy_path(rt, run, step, path, sizeof path) == 0)
         unlink(path);
@@ -158,12 +159,13 @@ static void index_run(pwd_retain *rt, int64_t run, const char *dir, size_t *stra
             continue;
         int64_t step;
         struct stat st;
+        const char *ext = strstr(de->d_name, ".safetensors");
         if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp.")) {
             if (unlink(path) == 0)
                 (*stray)++;
-        } else if (parse_id(de->d_name, strstr(de->d_name, ".safetensors"), &step) == 0 &&
-                   strcmp(strstr(de->d_name, ".safetensors"), ".safetensors") == 0 &&
-                   stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        } else if (ext && strcmp(ext, ".safetensors") == 0 &&
+                   parse_id(de->d_name, ext, &step) == 0 && stat(path, &st) == 0 &&
+                   S_ISREG(st.st_mode)) {
             add(rt, run, step, (uint64_t)st.st_size);
         }
     }
