@@ -170,13 +170,15 @@ rm -f "$RSOCK"
 BID=$(rt_id burst)
 mkdir -p "$R/retained/$BID"
 echo partial >"$R/retained/$BID/.3.safetensors.tmp.99999"
+echo stray >"$R/retained/$BID/77" # not a copy's name: ignored
 rt_start "$R/a.conf" "$R/runs"
 rt_expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
     rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $BID AND ref = 'previous' AND status = 'ok'" 22
 expect "no score key has two rows after kill -9" \
     rt_q_is "SELECT COUNT(*) FROM (SELECT 1 FROM scores GROUP BY run_id, layer, step, ref HAVING COUNT(*) > 1)" 0
 expect "no temporary copy survives the restart" test -z "$(find "$R/retained" -name '.*')"
-rt_expect_wait "every burst checkpoint has a copy" 10 test "$(ls "$R/retained/$BID" | wc -l)" = 12
+rt_expect_wait "every burst checkpoint has a copy" 10 \
+    test "$(ls "$R/retained/$BID" | grep -c '^[0-9]*\.safetensors$')" = 12
 expect "each copy records the identity of the stored checkpoint it was made from" "$RT_PY" -c '
 import json, os, sqlite3, struct, sys
 db, rid, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
