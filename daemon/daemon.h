@@ -19,6 +19,7 @@
 #include "pw_ckname.h"
 #include "pw_config.h"
 #include "pw_db.h"
+#include "pw_retain.h"
 
 /* One accepted checkpoint of a run. */
 typedef struct pwd_ckpt {
@@ -99,6 +100,7 @@ typedef struct pwd_daemon {
     size_t nroots;
     pwd_run **runs; /* every run */
     size_t nruns;
+    struct pwd_retain *retain; /* retain.c: index of retained copies */
     uv_timer_t rescan_timer;   /* periodic rescan */
     uv_timer_t kick_timer;     /* coalesces fs events into one scan */
     uv_timer_t settle_timer;   /* re-stats settling candidates */
@@ -129,6 +131,33 @@ void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended
 void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);
 /* The highest step of a present checkpoint, -1 when none. */
 int64_t pwd_run_last_step(const pwd_run *r);
+
+/* retain.c -- compact copies of checkpoints (docs/DAEMON.md, "Retention"). */
+typedef struct pwd_retain pwd_retain;
+/* What a compute thread retains: one checkpoint just read. */
+typedef struct pwd_retain_req {
+    int64_t run_id;       /* runs.id: the copy's directory */
+    const char *run_name; /* for messages */
+    int64_t step;         /* the checkpoint's step */
+    const char *ident;    /* its identity, recorded in the copy */
+    int mode;             /* pw_retain_mode of the run */
+    uint64_t budget;      /* retain_budget_mb in bytes */
+    int64_t final_step;   /* the run's final step (-1 none): its copy is never evicted */
+} pwd_retain_req;
+/* Resolve the directory, remove unfinished copies, index the rest (before compute threads). */
+int pwd_retain_start(pwd_daemon *d);
+void pwd_retain_free(pwd_daemon *d); /* after the compute threads are joined */
+/* A run's stored state was loaded: drop copies of steps without a readable stored row. */
+void pwd_retain_run_loaded(pwd_daemon *d, const pwd_run *r);
+/* Compute thread: write x's copy as q says, evicting within the budget; any older copy of
+ * the step is dropped, also when x is NULL (unreadable) or the mode is off.  Never fails
+ * the caller: problems are logged. */
+void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
+                      pw_retain_cancel_fn cancel, void *cancel_ctx);
+/* Compute thread: open the copy of (run, step) made from the checkpoint identity ident.
+ * *cache_ident gets the key its cached factorizations go under (heap).  -1 when none. */
+int pwd_retain_open(pwd_retain *rt, int64_t run, int64_t step, const char *ident, pw_ckpt **out,
+                    char **cache_ident);
 
 /* scheduler.c */
 int pwd_sched_start(pwd_daemon *d);

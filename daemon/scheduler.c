@@ -58,6 +58,7 @@ typedef struct pwd_job {
     int need_x;                    /* write t's checkpoint row */
     job_ref prev, fin;             /* the two references */
     unsigned metrics;              /* PW_M_* */
+    pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
     /* Results, written by the worker. */
     int committed; /* the transaction went through */
     int stopped;   /* abandoned because the daemon is stopping */
@@ -300,31 +301,35 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
 {
     char msg[PW_ERR_MAX];
     size_t nx = pw_ckpt_nlayers(x);
-    if (!ref->present) {
-        snprintf(msg, sizeof msg,
-                 "reference checkpoint step %" PRId64 " (%s) was deleted and no retained copy "
-                 "exists",
-                 ref->step, ref->path);
-        for (size_t i = 0; i < nx; i++) {
-            pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
-            if (!sc)
-                return -1;
-            score_status(sc, PW_REFERENCE_UNAVAILABLE, msg);
-        }
-        return 0;
-    }
     pw_ckpt *y = NULL;
     pw_err err;
     pw_err_clear(&err);
     int same = strcmp(ref->path, j->path) == 0;
-    if (!same && pw_ckpt_open(&y, ref->path, NULL, &err)) {
-        pw_err_prefix(&err, "reference checkpoint step %" PRId64, ref->step);
-        memcpy(msg, err.msg, sizeof msg);
+    int opened = same || (ref->present && pw_ckpt_open(&y, ref->path, NULL, &err) == 0);
+    /* A deleted or no longer readable reference: its retained copy, if it has one. */
+    char *copy_ident = NULL;
+    job_ref from_copy = *ref;
+    if (!opened &&
+        pwd_retain_open(s->d->retain, j->run_id, ref->step, ref->ident, &y, &copy_ident) == 0) {
+        opened = 1;
+        from_copy.ident = copy_ident;
+        ref = &from_copy;
+    }
+    if (!opened) {
+        if (ref->present) {
+            pw_err_prefix(&err, "reference checkpoint step %" PRId64, ref->step);
+            memcpy(msg, err.msg, sizeof msg);
+        } else {
+            snprintf(msg, sizeof msg,
+                     "reference checkpoint step %" PRId64 " (%s) was deleted and no retained "
+                     "copy exists",
+                     ref->step, ref->path);
+        }
         for (size_t i = 0; i < nx; i++) {
             pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
             if (!sc)
                 return -1;
-            score_status(sc, PW_READ_ERROR, msg);
+            score_status(sc, ref->present ? PW_READ_ERROR : PW_REFERENCE_UNAVAILABLE, msg);
         }
         return 0;
     }
@@ -360,6 +365,7 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
         score_status(sc, PW_MISSING, msg);
     }
     pw_ckpt_close(y);
+    free(copy_ident);
     return rc;
 }
 
@@ -384,6 +390,13 @@ static int add_unavailable(void *ctx, const char *name, int depth)
              u->j->step, u->j->path);
     score_status(sc, PW_REFERENCE_UNAVAILABLE, msg);
     return 0;
+}
+
+/* A copy being written is abandoned when the daemon stops. */
+static int retain_cancel(void *ctx)
+{
+    pwd_sched *s = ctx;
+    return atomic_load(&s->stop);
 }
 
 static json_t *num_or_null(double v)
@@ -437,10 +450,22 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     size_t ngroups = 0;
     int rc = 0;
 
-    if (j->present && pw_ckpt_open(&x, j->path, NULL, &j->err)) {
-        j->x_bad = 1;
+    int x_copy = 0;
+    if (j->present && pw_ckpt_open(&x, j->path, NULL, &j->err) != 0)
         x = NULL;
+    if (!x && !j->need_x) {
+        /* Stored before, and now deleted or unreadable: its retained copy, if any.  A
+         * checkpoint's first reading is always from its own file. */
+        char *copy_ident = NULL;
+        x_copy = pwd_retain_open(s->d->retain, j->run_id, j->step, j->ident, &x, &copy_ident) == 0;
+        if (x_copy) {
+            free(j->ident);
+            j->ident = copy_ident;
+            pw_err_clear(&j->err);
+        }
     }
+    if (!x && j->present)
+        j->x_bad = 1;
     if (j->need_x || j->x_bad) {
         row = calloc(1, sizeof *row);
         if (!row) {
@@ -457,7 +482,7 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         if (j->x_bad)
             snprintf(row->error, sizeof row->error, "%s", j->err.msg);
     }
-    if (x) {
+    if (x && !x_copy) {
         nlayers = pw_ckpt_nlayers(x);
         layers = calloc(nlayers ? nlayers : 1, sizeof *layers);
         if (!layers)
@@ -481,6 +506,10 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
                 rc = -1;
         }
     }
+    /* The copy goes to disk before the commit: after a crash in between, the copy has
+     * no row, is dropped at the next start, and the recomputation writes it again. */
+    if (rc == 0 && j->need_x && !atomic_load(&s->stop))
+        pwd_retain_store(s->d->retain, &j->keep, x, retain_cancel, s);
     if (pw_ckpt_close(x), rc != 0 || atomic_load(&s->stop)) {
         if (atomic_load(&s->stop))
             j->stopped = 1;
@@ -750,6 +779,13 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         j->present = c->present;
         j->need_x = need_x;
         j->metrics = metrics;
+        j->keep = (pwd_retain_req){.run_id = r->id,
+                                   .run_name = j->run_name,
+                                   .step = c->step,
+                                   .ident = j->ident,
+                                   .mode = rc->retain,
+                                   .budget = d->cfg.retain_budget_bytes,
+                                   .final_step = r->final_step};
         c->busy = 1;
         if (prev_want)
             c->dirty_prev = 0;
@@ -796,6 +832,8 @@ int pwd_sched_start(pwd_daemon *d)
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
+    if (pwd_retain_start(d))
+        return -1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
     int blas =
@@ -845,6 +883,7 @@ void pwd_sched_join(pwd_daemon *d)
             job_free(j);
         }
     cache_free_all(s);
+    pwd_retain_free(d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -235,6 +235,8 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir)
     if (pw_db_checkpoints(d->db, r->id, load_ckpt, r, &err) ||
         pw_db_scores_done(d->db, r->id, load_done, r, &err))
         pwd_log(PWD_ERROR, "%s: reading stored state: %s", abs, err.msg);
+    else
+        pwd_retain_run_loaded(d, r);
     pwd_metrics_run_load(d, r);
     uv_fs_event_init(d->loop, &r->ev);
     r->ev.data = r;

@@ -16,6 +16,7 @@
 #include "pw_engine.h"
 #include "pw_limits.h"
 #include "pw_metrics_http.h"
+#include "pw_retain.h"
 
 _Static_assert(PW_CFG_MAX_LINE + 3 <= INI_MAX_LINE, "a line must fit libinih's line buffer");
 
@@ -30,6 +31,7 @@ void pw_config_defaults(pw_config *c)
     memset(c, 0, sizeof *c);
     c->rescan_s = PW_CFG_DEFAULT_RESCAN_S;
     c->cache_bytes = (uint64_t)PW_CFG_DEFAULT_CACHE_MB << 20;
+    c->retain_budget_bytes = (uint64_t)PW_CFG_DEFAULT_RETAIN_MB << 20;
     c->hook_timeout_s = PW_CFG_DEFAULT_HOOK_TIMEOUT;
     c->blas_threads = PW_CFG_DEFAULT_BLAS_THREADS;
     c->log_level = 2;
@@ -189,6 +191,30 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
             return snprintf(why, wlen, "unstable_threshold must be a distance >= 0, not '%s'", v),
                    -1;
         r->stab.hysteresis = d;
+    } else if (strcmp(key, "retain") == 0) {
+        pw_retain_mode m;
+        if (pw_retain_mode_parse(v, &m))
+            return snprintf(why, wlen, "retain must be off, exact, f32 or bf16, not '%s'", v), -1;
+        r->retain = (int)m;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Where retained copies go and how much disk they may take (global keys). */
+static int set_retain_key(pw_config *c, const char *key, const char *v, char *why, size_t wlen)
+{
+    double d;
+    if (strcmp(key, "retain_dir") == 0) {
+        if (copy_str(c->retain_dir, sizeof c->retain_dir, v))
+            return snprintf(why, wlen, "retain_dir path is too long"), -1;
+    } else if (strcmp(key, "retain_budget_mb") == 0) {
+        /* Fractions are allowed: small runs (and tests) hold copies of a few KiB. */
+        if (parse_double(v, 0, &d) || d > (double)(1ull << 40))
+            return snprintf(why, wlen, "retain_budget_mb must be a size in MiB >= 0, not '%s'", v),
+                   -1;
+        c->retain_budget_bytes = (uint64_t)(d * 1048576.0);
     } else {
         return 0;
     }
@@ -200,6 +226,8 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
     double d;
     long n;
     int r = set_run_key(&c->defaults, key, v, why, wlen);
+    if (!r)
+        r = set_retain_key(c, key, v, why, wlen);
     if (r)
         return r;
     if (strcmp(key, "db") == 0 || strcmp(key, "socket") == 0) {
@@ -281,6 +309,7 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     r->settle_s = r->incomplete_s = -1;
     r->stab.theta = r->stab.hysteresis = -1;
     r->stab.k = -1;
+    r->retain = -1;
     r->pattern[0] = '\1';
     return r;
 }
@@ -468,5 +497,7 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.stab.hysteresis = o->stab.hysteresis;
     if (o->stab.k >= 1)
         merged.stab.k = o->stab.k;
+    if (o->retain >= 0)
+        merged.retain = o->retain;
     return &merged;
 }

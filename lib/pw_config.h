@@ -30,6 +30,7 @@ typedef struct pw_run_config {
                                    recorded as a read error */
     unsigned metrics;           /* PW_M_* bits computed */
     pw_stab_params stab;        /* alert thresholds */
+    int retain;                 /* pw_retain_mode of copies kept (-1: an override leaves it) */
 } pw_run_config;
 
 typedef struct pw_config {
@@ -44,6 +45,8 @@ typedef struct pw_config {
     int workers;                                  /* compute threads (0 = auto) */
     int blas_threads;                            /* BLAS threads per worker (0 = cores / workers) */
     uint64_t cache_bytes;                        /* budget of cached per-layer factorizations */
+    char retain_dir[PW_CFG_MAX_PATH];            /* retained copies ("" = beside the database) */
+    uint64_t retain_budget_bytes;                /* disk budget of all retained copies */
     char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
     size_t nhook;                                /* entries in hook */
     double hook_timeout_s;                       /* the hook is killed after this */
@@ -59,6 +62,7 @@ typedef struct pw_config {
 #define PW_CFG_DEFAULT_RESCAN_S     5.0
 #define PW_CFG_DEFAULT_CACHE_MB     1024
 #define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
+#define PW_CFG_DEFAULT_RETAIN_MB    4096
 /* One BLAS thread: pwccad shares the machine with training jobs, and OpenBLAS
  * threads that spin-yield against busy cores made a checkpoint 3x slower in
  * bench/bench_daemon.sh on a loaded 2-core box.  0 = cores / workers. */

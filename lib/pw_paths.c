@@ -69,6 +69,17 @@ int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
                 err);
 }
 
+int pw_paths_retain(const char *flag, const char *db, char *buf, size_t len, pw_err *err)
+{
+    if (flag && *flag)
+        return fits(snprintf(buf, len, "%s", flag), len, "retain_dir", err);
+    const char *slash = strrchr(db, '/');
+    if (!slash)
+        return fits(snprintf(buf, len, "retained"), len, "retain_dir", err);
+    return fits(snprintf(buf, len, "%.*sretained", (int)(slash - db + 1), db), len, "retain_dir",
+                err);
+}
+
 int pw_paths_make_parent(const char *path, unsigned mode, pw_err *err)
 {
     char dir[4096];

@@ -1,0 +1,238 @@
+# test_retain.sh -- retention on the real pwccad: a writer that keeps only the last two
+# checkpoints still gets every backfill score against the final, equal to `pwcca compare`
+# on the original files; without retention those scores are reference_unavailable; a small
+# budget evicts copies spread over the run; kill -9 during a burst leaves no duplicate and
+# no temporary behind.  Every wait is bounded.
+
+RT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RT_PY=$(pw_numpy_python)
+if [ -z "$RT_PY" ] || ! command -v sqlite3 >/dev/null; then
+    echo "  skip: retention tests need python3 with numpy and the sqlite3 CLI"
+    return 0 2>/dev/null || exit 0
+fi
+R=$PW_TMP/retain
+mkdir -p "$R/runs/keep" "$R/runs/full" "$R/runs/nokeep" "$R/runs/burst" "$R/runsb/small" "$R/orig"
+RDB=$R/a.db
+RSOCK=$R/a.sock
+RLOG=$R/a.log
+cat >"$R/a.conf" <<CONF
+settle_time = 0.3
+rescan_interval = 1
+incomplete_timeout = 2
+log_level = debug
+retain = exact
+retain_budget_mb = 64
+# no cached factorizations: a score from a copy is computed from the copy's own bytes
+cache_mb = 0
+[run nokeep]
+retain = off
+CONF
+
+rt_mk() { "$RT_PY" "$RT_HERE/mkckpt.py" "$@" --n 256 --p 8; }
+rt_q() { sqlite3 -cmd ".timeout 2000" "$RDB" "$1" 2>/dev/null; }
+rt_q_is() { [ "$(rt_q "$1")" = "$2" ]; }
+# rt_wait SECONDS CMD...: poll until CMD succeeds; 1 on timeout.
+rt_wait() {
+    local end=$((SECONDS + $1))
+    shift
+    while [ $SECONDS -lt $end ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+rt_expect_wait() {
+    local name=$1 limit=$2
+    shift 2
+    if rt_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi
+}
+RT_PID=
+rt_start() { # CONF ROOT
+    "$PWCCAD" --watch "$2" --db "$RDB" --socket "$RSOCK" --config "$1" --foreground >>"$RLOG" 2>&1 &
+    RT_PID=$!
+    rt_wait 10 test -S "$RSOCK"
+}
+rt_stop() {
+    [ -n "$RT_PID" ] || return 0
+    kill -TERM "$RT_PID" 2>/dev/null
+    wait "$RT_PID"
+    local rc=$?
+    RT_PID=
+    return $rc
+}
+trap 'rt_stop' RETURN
+rt_id() { rt_q "SELECT id FROM runs WHERE name = '$1'"; }
+# Status of each final-reference group of a run: "step:status" by step.
+rt_final() {
+    rt_q "SELECT s.step || ':' || GROUP_CONCAT(DISTINCT s.status) FROM scores s JOIN runs r ON r.id = s.run_id
+          WHERE r.name = '$1' AND s.ref = 'final' GROUP BY s.step ORDER BY s.step" | tr '\n' ' ' | sed 's/ $//'
+}
+rt_stored() { # RUN STEP: the checkpoint row of this file's identity is stored
+    local f="$3"
+    rt_q_is "SELECT c.inode FROM checkpoints c JOIN runs r ON r.id = c.run_id
+             WHERE r.name = '$1' AND c.step = $2 AND c.status = 'ok'" "$(stat -c %i "$f")"
+}
+# keep_last_2 ROOT RUN [KEEP_ALL]: steps 1..8, each deleted two steps later once the daemon
+# stored it (a training script's keep-last-2; with KEEP_ALL nothing is deleted), the
+# original kept in orig/RUN for `pwcca compare`.
+keep_last_2() {
+    local root=$1 run=$2 s f
+    mkdir -p "$R/orig/$run"
+    for s in 1 2 3 4 5 6 7 8; do
+        f=$root/$run/step-$s.safetensors
+        rt_mk "$f" --seed "$s"
+        cp "$f" "$R/orig/$run/"
+        rt_wait 20 rt_stored "$run" "$s" "$f" || return 1
+        [ "$s" -le 2 ] || [ -n "${3:-}" ] || rm "$root/$run/step-$((s - 2)).safetensors"
+    done
+}
+# same_as_compare RUN: every final score of RUN is what `pwcca compare` prints for the
+# original files (to 1e-12, as test_daemon.sh: compare uses more BLAS threads).
+same_as_compare() {
+    local run=$1 s out=0
+    for s in 1 2 3 4 5 6 7 8; do
+        "$PWCCA" compare "$R/orig/$run/step-$s.safetensors" "$R/orig/$run/step-8.safetensors" --json |
+            "$RT_PY" -c '
+import json, sqlite3, sys
+db, run, step = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = sqlite3.connect(db)
+bad = 0
+layers = json.load(sys.stdin)["layers"]
+for l in layers:
+    row = con.execute("SELECT pwcca, distance, mean_cca, svcca, cka, status, n, p_kept, q_kept FROM scores s "
+                      "JOIN runs r ON r.id = s.run_id WHERE r.name = ? AND s.step = ? AND s.ref = ? AND s.layer = ?",
+                      (run, step, "final", l["layer"])).fetchone()
+    want = (l["pwcca"], l["distance"], l["mean_cca"], l["svcca"], l["cka"], l["status"], l["n"], l["p_kept"], l["q_kept"])
+    bad += row is None or any(abs(a - b) > 1e-12 if isinstance(b, float) else a != b for a, b in zip(row, want))
+sys.exit(1 if bad or not layers else 0)' "$RDB" "$run" "$s" || out=1
+    done
+    return $out
+}
+# Final scores of a run, every column that matters, in full precision.
+rt_final_rows() {
+    "$RT_PY" -c '
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+for row in con.execute("SELECT s.layer, s.step, s.ref_step, s.pwcca, s.distance, s.mean_cca, s.svcca, s.cka, "
+                       "s.status, s.n, s.p_kept, s.q_kept FROM scores s JOIN runs r ON r.id = s.run_id "
+                       "WHERE r.name = ? AND s.ref = ? ORDER BY s.step, s.layer", (sys.argv[2], "final")):
+    print(*(repr(v) for v in row))' "$RDB" "$1"
+}
+
+# --- exact retention: keep-last-2 writer, a replaced checkpoint, finalize --------------------
+if rt_start "$R/a.conf" "$R/runs"; then ok "pwccad starts with retention on"; else fail "pwccad starts with retention on" "$(tail -3 "$RLOG")"; fi
+if keep_last_2 "$R/runs" keep; then ok "a keep-last-2 writer's checkpoints are each stored before deletion"; else fail "keep-last-2 writer" "a step was not stored in time"; fi
+KEEP=$(rt_id keep)
+expect "every stored checkpoint has a copy named by run id and step" \
+    test "$(cd "$R/retained/$KEEP" 2>/dev/null && ls | sort -n | tr '\n' ' ')" = "1.safetensors 2.safetensors 3.safetensors 4.safetensors 5.safetensors 6.safetensors 7.safetensors 8.safetensors "
+# Step 7 is replaced, then deleted: its copy must follow the new content.
+rt_mk "$R/runs/keep/step-7.safetensors" --seed 77
+cp "$R/runs/keep/step-7.safetensors" "$R/orig/keep/"
+rt_expect_wait "a replaced checkpoint is recomputed" 20 rt_stored keep 7 "$R/runs/keep/step-7.safetensors"
+rm "$R/runs/keep/step-7.safetensors"
+rt_expect_wait "the deletion is noticed" 10 \
+    rt_q_is "SELECT present FROM checkpoints WHERE run_id = $KEEP AND step = 7" 0
+: >"$R/runs/keep/FINAL"
+rt_expect_wait "FINAL makes the last step final and every step gets a final score" 30 \
+    rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $KEEP AND ref = 'final' AND ref_step = 8" 16
+expect_output "with retention every backfill score of deleted checkpoints is ok" \
+    "^1:ok 2:ok 3:ok 4:ok 5:ok 6:ok 7:ok 8:ok$" rt_final keep
+if same_as_compare keep; then ok "backfill scores from exact copies equal pwcca compare on the originals"; else fail "exact copies" "a final score differs from pwcca compare on the original files"; fi
+# The same checkpoints, never deleted: the daemon's scores from the originals.
+keep_last_2 "$R/runs" full keep-all
+rt_mk "$R/runs/full/step-7.safetensors" --seed 77
+rt_wait 20 rt_stored full 7 "$R/runs/full/step-7.safetensors"
+: >"$R/runs/full/FINAL"
+rt_expect_wait "the run that deletes nothing is backfilled too" 30 \
+    rt_q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'full' AND ref = 'final'" 16
+expect "scores from exact copies are bit for bit those from the original files" \
+    test "$(rt_final_rows keep)" = "$(rt_final_rows full)"
+
+# --- the same writer without retention ----------------------------------------------------------
+keep_last_2 "$R/runs" nokeep
+: >"$R/runs/nokeep/FINAL"
+rt_expect_wait "without retention the backfill still completes" 30 \
+    rt_q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'nokeep' AND ref = 'final'" 16
+expect_output "without retention deleted checkpoints get reference_unavailable" \
+    "^1:reference_unavailable 2:reference_unavailable 3:reference_unavailable 4:reference_unavailable 5:reference_unavailable 6:reference_unavailable 7:ok 8:ok$" \
+    rt_final nokeep
+expect "a run with retain = off has no copies" test ! -e "$R/retained/$(rt_id nokeep)"
+
+# --- kill -9 during a burst with retention on ---------------------------------------------------------
+BURST=
+for s in $(seq 1 12); do rt_mk "$R/runs/burst/step-$s.safetensors" --seed "$s" & BURST="$BURST $!"; done
+wait $BURST
+sleep 1.2
+kill -9 "$RT_PID" 2>/dev/null
+wait "$RT_PID" 2>/dev/null
+RT_PID=
+rm -f "$RSOCK"
+BID=$(rt_id burst)
+mkdir -p "$R/retained/$BID"
+echo partial >"$R/retained/$BID/.3.safetensors.tmp.99999"
+echo stray >"$R/retained/$BID/77" # not a copy's name: ignored
+rt_start "$R/a.conf" "$R/runs"
+rt_expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
+    rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $BID AND ref = 'previous' AND status = 'ok'" 22
+expect "no score key has two rows after kill -9" \
+    rt_q_is "SELECT COUNT(*) FROM (SELECT 1 FROM scores GROUP BY run_id, layer, step, ref HAVING COUNT(*) > 1)" 0
+expect "no temporary copy survives the restart" test -z "$(find "$R/retained" -name '.*')"
+rt_expect_wait "every burst checkpoint has a copy" 10 \
+    test "$(ls "$R/retained/$BID" | grep -c '^[0-9]*\.safetensors$')" = 12
+expect "each copy records the identity of the stored checkpoint it was made from" "$RT_PY" -c '
+import json, os, sqlite3, struct, sys
+db, rid, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+con = sqlite3.connect(db)
+for step, path, inode, mtime, size in con.execute(
+        "SELECT step, path, inode, mtime_ns, size FROM checkpoints WHERE run_id = ?", (rid,)):
+    with open(os.path.join(d, "%d.safetensors" % step), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n))["__metadata__"]
+    assert meta["pwccad_source"] == "%d:%s:%d:%d:%d" % (rid, path, inode, mtime, size), (step, meta)
+    assert meta["pwccad_retain"] == "exact"' "$RDB" "$BID" "$R/retained/$BID"
+SIZE=$(stat -c %s "$R/retained/$KEEP/1.safetensors")
+rt_stop
+expect "pwccad with retention stops with status 0" test $? = 0
+
+# --- a budget of four and a half copies ------------------------------------------------------------
+RDB=$R/b.db
+rm -rf "$R/retained"
+BUDGET=$("$RT_PY" -c "print(4.5 * $SIZE / 1048576)")
+sed "s/^retain_budget_mb = .*/retain_budget_mb = $BUDGET/" "$R/a.conf" >"$R/b.conf"
+: >"$RLOG"
+rt_start "$R/b.conf" "$R/runsb"
+keep_last_2 "$R/runsb" small
+: >"$R/runsb/small/FINAL"
+SMALL=$(rt_id small)
+rt_expect_wait "with a small budget the backfill completes" 30 \
+    rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $SMALL AND ref = 'final'" 16
+expect_output "evicted steps give reference_unavailable, the retained ones (spread over the run) are ok" \
+    "^1:ok 2:reference_unavailable 3:ok 4:reference_unavailable 5:ok 6:reference_unavailable 7:ok 8:ok$" \
+    rt_final small
+expect "the oldest and the newest copies are kept, the thinned ones are gone" \
+    test "$(cd "$R/retained/$SMALL" && ls | sort -n | tr '\n' ' ')" = "1.safetensors 3.safetensors 5.safetensors 8.safetensors "
+expect "each eviction is logged once" test "$(grep -c 'evicted the copy' "$RLOG")" = 4
+rt_stop
+
+# --- a full disk: copies fail, scores do not --------------------------------------------------------
+# A 64 KiB tmpfs holds three copies; needs root (mount), skipped otherwise.
+mkdir -p "$R/tiny" "$R/runsc/fill"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$R/tiny" 2>/dev/null; then
+    RDB=$R/c.db
+    sed "s|^retain_budget_mb = .*|retain_budget_mb = 64\nretain_dir = $R/tiny|" "$R/a.conf" >"$R/c.conf"
+    : >"$RLOG"
+    rt_start "$R/c.conf" "$R/runsc"
+    for s in 1 2 3 4 5 6; do rt_mk "$R/runsc/fill/step-$s.safetensors" --seed "$s"; done
+    rt_expect_wait "with the copies' disk full every checkpoint is still scored" 30 \
+        rt_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 10
+    expect "the full disk is reported once as a warning" \
+        test "$(grep -c 'warning: .*not retained: .*No space left on device' "$RLOG")" = 1
+    expect "no temporary is left on the full disk" test -z "$(find "$R/tiny" -name '.*')"
+    expect "the copies that fitted are kept" test "$(find "$R/tiny" -name '*.safetensors' | wc -l)" -ge 2
+    rt_stop
+    expect "pwccad stops with status 0 after a full disk" test $? = 0
+    umount "$R/tiny"
+else
+    echo "  skip: a full disk needs root to mount a small tmpfs"
+fi
+trap - RETURN
