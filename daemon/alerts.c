@@ -172,10 +172,11 @@ static void raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char 
         snprintf(val, sizeof val, "%.6g", value);
     pwd_log(PWD_INFO, "alert: %s run %s%s%s step %" PRId64 " value %s%s%s", kind, r->name,
             layer[0] ? " layer " : "", layer, step, val, detail ? "; " : "", detail ? detail : "");
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "event", "alert", "kind", kind,
-                          "run", r->name, "layer", layer, "step", (json_int_t)step, "value",
-                          isfinite(value) ? json_real(value) : json_null(), "detail",
-                          detail ? json_string(detail) : json_null());
+    json_t *o =
+        json_pack("{s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "event", "alert", "kind", kind, "run",
+                  pwd_json_text(r->name), "layer", pwd_json_text(layer), "step", (json_int_t)step,
+                  "value", isfinite(value) ? json_real(value) : json_null(), "detail",
+                  detail ? pwd_json_text(detail) : json_null());
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     if (line)
         pwd_control_broadcast(d, line);

@@ -153,7 +153,7 @@ static void send_error(client *cl, const char *fmt, ...)
 
 /* A JSON string for s; bytes that are not UTF-8 (a directory name can hold
  * any) become '?' instead of failing the whole response. */
-static json_t *json_text(const char *s)
+json_t *pwd_json_text(const char *s)
 {
     json_t *j = json_string(s);
     if (j)
@@ -196,8 +196,8 @@ static json_t *status_json(pwd_daemon *d)
         int64_t last = pwd_run_last_step(r);
         json_array_append_new(
             runs,
-            json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o}", "name", json_text(r->name), "path",
-                      json_text(r->path), "checkpoints", (json_int_t)n, "last_step",
+            json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o}", "name", pwd_json_text(r->name), "path",
+                      pwd_json_text(r->path), "checkpoints", (json_int_t)n, "last_step",
                       last >= 0 ? json_integer(last) : json_null(), "state",
                       r->final_step >= 0 ? "final" : "running", "final_step",
                       r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
@@ -208,7 +208,7 @@ static json_t *status_json(pwd_daemon *d)
                      PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
                      "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
                      (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
-                     d->last_error[0] ? json_text(d->last_error) : json_null(), "runs",
+                     d->last_error[0] ? pwd_json_text(d->last_error) : json_null(), "runs",
                      runs ? runs : json_array());
 }
 
@@ -228,7 +228,7 @@ static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
     pwd_run_set_final(d, r, step, "socket");
     if (r->final_step != step)
         return send_error(cl, "could not store the final step: %s", d->last_error);
-    send_json(cl, json_pack("{s:b, s:o, s:I}", "ok", 1, "run", json_text(r->name), "final_step",
+    send_json(cl, json_pack("{s:b, s:o, s:I}", "ok", 1, "run", pwd_json_text(r->name), "final_step",
                             (json_int_t)step));
 }
 

@@ -12,6 +12,7 @@
 #ifndef PWD_DAEMON_H
 #define PWD_DAEMON_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -179,6 +180,9 @@ void pwd_alerts_stop(pwd_daemon *d);
 int pwd_control_start(pwd_daemon *d);
 /* Send one JSON line (without the newline) to every subscriber. */
 void pwd_control_broadcast(pwd_daemon *d, const char *line);
+/* A JSON string of s; bytes that are not UTF-8 become '?' (names come from
+ * directories and files, and jansson refuses to build anything else). */
+json_t *pwd_json_text(const char *s);
 void pwd_control_stop(pwd_daemon *d); /* close the socket (loop thread) */
 void pwd_control_free(pwd_daemon *d); /* after the loop ended */
 

@@ -410,10 +410,10 @@ static char *score_events(const pwd_job *j, const score_list *l)
     char *buf = NULL;
     for (size_t i = 0; i < l->n; i++) {
         const pw_db_score *s = &l->v[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "event", "score",
-                              "run", j->run_name, "layer", s->layer, "step", (json_int_t)s->step,
-                              "ref", pw_ref_name(s->ref), "ref_step", (json_int_t)s->ref_step,
-                              "pwcca", num_or_null(s->r.pwcca), "distance",
+        json_t *o = json_pack("{s:s, s:o, s:o, s:I, s:s, s:I, s:o, s:o, s:s}", "event", "score",
+                              "run", pwd_json_text(j->run_name), "layer", pwd_json_text(s->layer),
+                              "step", (json_int_t)s->step, "ref", pw_ref_name(s->ref), "ref_step",
+                              (json_int_t)s->ref_step, "pwcca", num_or_null(s->r.pwcca), "distance",
                               num_or_null(s->r.distance), "status", pw_status_name(s->r.status));
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
         json_decref(o);

@@ -307,6 +307,14 @@ UPID=$!
 wait_for 10 test -S "$D/u.sock"
 expect_output "status shows a non-UTF-8 run name with '?' instead of failing" \
     '"ok":true.*"name":"odd-\?\?-run"' "$D_PY" "$D_HERE/sockreq.py" "$D/u.sock" '{"cmd":"status"}'
+"$D_PY" "$D_HERE/sockreq.py" "$D/u.sock" --subscribe 6 >"$D/u.events" &
+USUB=$!
+sleep 0.5
+mk "$U_RUN/step-100.safetensors" --seed 100
+mk "$U_RUN/step-200.safetensors" --seed 200
+wait "$USUB"
+expect_output "score events of a non-UTF-8 run are pushed with '?' in its name" \
+    '"event":"score","run":"odd-\?\?-run"' cat "$D/u.events"
 kill -TERM "$UPID"
 wait "$UPID"
 
