@@ -6,14 +6,16 @@
  * their current pair (nothing half-done is committed; the next start
  * computes it), handles close, threads are joined and the database closed --
  * well within systemd's default 5 s on the workloads we target.  SIGHUP:
- * reload the configuration file (flags still win) and rescan; the number
- * of compute threads, the cache budget and the metrics address keep their
+ * reload the configuration file (flags still win), apply it -- roots,
+ * thread counts (the pool is rebuilt between jobs) and the cache budget
+ * included -- and rescan; the paths and the metrics address keep their
  * start-up values.  The /metrics endpoint (metrics.c), when configured, listens
  * before READY=1 (a port it cannot bind is fatal) and stops first on SIGTERM. */
 #include "daemon.h"
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,34 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
     }
 }
 
+/* Keep what a reload cannot change in the running process, saying so once. */
+static void keep_fixed(const pwd_daemon *d, pw_config *fresh)
+{
+    static const struct {
+        const char *key;    /* as in the file */
+        size_t offset, len; /* of the char array in pw_config */
+    } fixed[] = {
+        {"db", offsetof(pw_config, db), sizeof((pw_config *)0)->db},
+        {"socket", offsetof(pw_config, socket), sizeof((pw_config *)0)->socket},
+        {"metrics_listen", offsetof(pw_config, metrics_listen),
+         sizeof((pw_config *)0)->metrics_listen},
+        {"retain_dir", offsetof(pw_config, retain_dir), sizeof((pw_config *)0)->retain_dir},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        char *now = (char *)fresh + fixed[i].offset;
+        const char *was = (const char *)&d->cfg + fixed[i].offset;
+        if (strcmp(now, was) != 0)
+            pwd_log(PWD_WARNING, "reload: %s changes take effect at the next start", fixed[i].key);
+        memcpy(now, was, fixed[i].len);
+    }
+}
+
+void pwd_daemon_fail(pwd_daemon *d)
+{
+    d->exit_code = 1;
+    stop(d);
+}
+
 static void reload(pwd_daemon *d)
 {
     pwd_log(PWD_INFO, "SIGHUP: reloading configuration and rescanning");
@@ -120,20 +150,14 @@ static void reload(pwd_daemon *d)
             pw_config_free(&fresh);
         } else {
             pwd_apply_flags(&fresh, &d->flags);
-            /* Paths, roots and thread counts are fixed for the process lifetime. */
-            memcpy(fresh.db, d->cfg.db, sizeof fresh.db);
-            memcpy(fresh.socket, d->cfg.socket, sizeof fresh.socket);
-            fresh.workers = d->cfg.workers;
-            fresh.blas_threads = d->cfg.blas_threads;
-            fresh.cache_bytes = d->cfg.cache_bytes;
-            if (strcmp(fresh.metrics_listen, d->cfg.metrics_listen) != 0)
-                pwd_log(PWD_WARNING, "metrics_listen changes take effect at the next start");
-            memcpy(fresh.metrics_listen, d->cfg.metrics_listen, sizeof fresh.metrics_listen);
-            fresh.nwatch = d->cfg.nwatch;
-            memcpy(fresh.watch, d->cfg.watch, sizeof fresh.watch);
+            /* Paths and the listening address are fixed for the process
+             * lifetime: the sandbox, the clients and Prometheus know them. */
+            keep_fixed(d, &fresh);
             pw_config_free(&d->cfg);
             d->cfg = fresh;
             pwd_log_set_level(d->cfg.log_level);
+            pwd_sched_reconfigure(d, d->cfg.workers, d->cfg.blas_threads, d->cfg.cache_bytes);
+            pwd_watch_reload(d);
         }
     }
     pwd_watch_rescan(d);
@@ -210,5 +234,5 @@ out:
     if (uv_loop_close(loop) != 0)
         pwd_log(PWD_DEBUG, "loop closed with handles still open");
     pwd_log(PWD_INFO, "stopped");
-    return rc;
+    return rc ? rc : d->exit_code;
 }

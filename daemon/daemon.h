@@ -102,6 +102,7 @@ typedef struct pwd_daemon {
     pwd_run **runs; /* every run */
     size_t nruns;
     struct pwd_retain *retain; /* retain.c: index of retained copies */
+    int exit_code;             /* 1 after a fatal error while running (pwd_daemon_fail) */
     uv_timer_t rescan_timer;   /* periodic rescan */
     uv_timer_t kick_timer;     /* coalesces fs events into one scan */
     uv_timer_t settle_timer;   /* re-stats settling candidates */
@@ -120,12 +121,17 @@ typedef struct pwd_daemon {
 /* daemon.c */
 int pwd_daemon_run(pwd_daemon *d);
 double pwd_now(void);
+/* A fatal error while running: stop cleanly and exit 1 (systemd restarts us). */
+void pwd_daemon_fail(pwd_daemon *d);
 void pwd_set_error(pwd_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path);
 
 /* watch.c */
 int pwd_watch_start(pwd_daemon *d);
 void pwd_watch_rescan(pwd_daemon *d);
+/* After a reload: watch new roots, stop watching dropped ones (their runs stay
+ * until the next start), apply new rescan and settle intervals. */
+void pwd_watch_reload(pwd_daemon *d);
 void pwd_watch_stop(pwd_daemon *d); /* close handles (loop thread) */
 void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended) */
 /* Make step the run's final checkpoint (source: "FINAL file", "final checkpoint", "socket"). */
@@ -168,6 +174,9 @@ size_t pwd_sched_queue_length(pwd_daemon *d);
 /* Jobs planned whose result the loop has not handled yet (loop thread, no lock). */
 size_t pwd_sched_outstanding(const pwd_daemon *d);
 void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any time) */
+/* After a reload: the cache budget applies at once; a new thread count or
+ * BLAS thread count once the running jobs finish (loop thread). */
+void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes);
 void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop ended) */
 
 /* alerts.c */

@@ -101,6 +101,10 @@ typedef struct pwd_sched {
     uint64_t cache_budget;   /* allowed */
     uint64_t clock;          /* LRU clock */
     size_t outstanding;      /* jobs queued and not yet handled by the loop (loop thread only) */
+    int resize_workers;      /* > 0: a reload asked for this many threads; no new jobs start */
+    int resize_blas;         /* BLAS threads per worker to go with it */
+    atomic_int retire;       /* 1: idle threads exit (the pool is being rebuilt) */
+    int blas;                /* BLAS threads per worker now */
 } pwd_sched;
 
 /* Cache ---------------------------------------------------------------------------- */
@@ -570,8 +574,10 @@ static void *worker_main(void *arg)
         db = NULL;
     }
     pthread_mutex_lock(&s->mu);
-    while (!atomic_load(&s->stop)) {
-        pwd_job *j = pick_job(s);
+    while (!atomic_load(&s->stop) && !atomic_load(&s->retire)) {
+        /* A pending resize waits for every running job: BLAS's thread count is
+         * process-wide and must not change under a running dgemm. */
+        pwd_job *j = s->resize_workers ? NULL : pick_job(s);
         if (!j) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
@@ -680,6 +686,8 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         pwd_alerts_evaluate(d, r);
 }
 
+static void apply_resize(pwd_daemon *d);
+
 static void on_async(uv_async_t *h)
 {
     pwd_daemon *d = h->data;
@@ -699,6 +707,7 @@ static void on_async(uv_async_t *h)
         }
         job_free(j);
     }
+    apply_resize(d);
 }
 
 static int fill_ref(job_ref *ref, int want, const pwd_run *r, const pwd_ckpt *c)
@@ -820,25 +829,21 @@ size_t pwd_sched_outstanding(const pwd_daemon *d)
     return d->sched ? d->sched->outstanding : 0;
 }
 
-int pwd_sched_start(pwd_daemon *d)
+/* BLAS threads per worker: the configured number, or the cores shared out. */
+static int blas_per_worker(int workers, int blas_threads)
 {
-    pwd_sched *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    s->d = d;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    s->cache_budget = d->cfg.cache_bytes;
-    uv_async_init(d->loop, &s->async, on_async);
-    s->async.data = d;
-    d->sched = s;
-    if (pwd_retain_start(d))
-        return -1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
-    int blas =
-        d->cfg.blas_threads > 0 ? d->cfg.blas_threads : (int)(cores > 0 ? cores : 1) / workers;
-    pw_engine_set_blas_threads(blas > 0 ? blas : 1);
+    int blas = blas_threads > 0 ? blas_threads : (int)(cores > 0 ? cores : 1) / workers;
+    return blas > 0 ? blas : 1;
+}
+
+/* Start `workers` compute threads with `blas` BLAS threads each (no thread
+ * may be running a job: the BLAS setting is process-wide). */
+static int start_threads(pwd_sched *s, int workers, int blas)
+{
+    assert(s->nthreads == 0 && s->nrunning == 0);
+    pw_engine_set_blas_threads(blas);
+    s->blas = blas;
     s->threads = calloc((size_t)workers, sizeof *s->threads);
     if (!s->threads)
         return -1;
@@ -853,6 +858,95 @@ int pwd_sched_start(pwd_daemon *d)
             workers == 1 ? "" : "s", blas, blas == 1 ? "" : "s",
             (unsigned long long)(s->cache_budget >> 20));
     return 0;
+}
+
+static void join_threads(pwd_sched *s)
+{
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->threads[i], NULL);
+    free(s->threads);
+    s->threads = NULL;
+    s->nthreads = 0;
+}
+
+/* Rebuild the pool once no job runs (loop thread).  The threads are idle in
+ * their wait, so joining them takes no time; the queue is kept. */
+static void apply_resize(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    pthread_mutex_lock(&s->mu);
+    int ready = s->resize_workers > 0 && s->nrunning == 0 && !d->stopping;
+    if (ready) {
+        atomic_store(&s->retire, 1);
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!ready)
+        return;
+    join_threads(s);
+    atomic_store(&s->retire, 0);
+    int workers = s->resize_workers, blas = s->resize_blas;
+    s->resize_workers = 0;
+    if (start_threads(s, workers, blas) != 0) {
+        pwd_log(PWD_ERROR, "reload: cannot start %d compute threads; stopping", workers);
+        pwd_set_error(d, "reload: cannot start %d compute threads", workers);
+        pwd_daemon_fail(d);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes)
+{
+    pwd_sched *s = d->sched;
+    if (!s)
+        return;
+    workers = workers > 0 ? workers : 1;
+    int blas = blas_per_worker(workers, blas_threads);
+    pthread_mutex_lock(&s->mu);
+    if (cache_bytes != s->cache_budget) {
+        pwd_log(PWD_INFO, "reload: cache budget %llu MiB (was %llu)",
+                (unsigned long long)(cache_bytes >> 20),
+                (unsigned long long)(s->cache_budget >> 20));
+        s->cache_budget = cache_bytes;
+        cache_trim(s);
+    }
+    int change = workers != s->nthreads || blas != s->blas;
+    if (change) {
+        pwd_log(PWD_INFO,
+                "reload: %d compute thread%s with %d BLAS thread%s each, once the %zu "
+                "running job%s finish%s",
+                workers, workers == 1 ? "" : "s", blas, blas == 1 ? "" : "s", s->nrunning,
+                s->nrunning == 1 ? "" : "s", s->nrunning == 1 ? "es" : "");
+        s->resize_workers = workers;
+        s->resize_blas = blas;
+    } else {
+        s->resize_workers = 0; /* a reload back to the current pool cancels a pending one */
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (change)
+        apply_resize(d);
+}
+
+int pwd_sched_start(pwd_daemon *d)
+{
+    pwd_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->d = d;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->cache_budget = d->cfg.cache_bytes;
+    uv_async_init(d->loop, &s->async, on_async);
+    s->async.data = d;
+    d->sched = s;
+    if (pwd_retain_start(d))
+        return -1;
+    int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
+    return start_threads(s, workers, blas_per_worker(workers, d->cfg.blas_threads));
 }
 
 void pwd_sched_stop(pwd_daemon *d)
@@ -872,9 +966,7 @@ void pwd_sched_join(pwd_daemon *d)
     pwd_sched *s = d->sched;
     if (!s)
         return;
-    for (int i = 0; i < s->nthreads; i++)
-        pthread_join(s->threads[i], NULL);
-    free(s->threads);
+    join_threads(s);
     pwd_job *lists[2] = {s->queue, s->done};
     for (int i = 0; i < 2; i++)
         while (lists[i]) {

@@ -17,6 +17,7 @@
  * A replaced checkpoint (same step, new inode, size or mtime) is recomputed
  * along with the pairs that use it; a deleted one is marked and keeps its
  * history.  A FINAL file, a final.* checkpoint or the socket make a run final. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -684,30 +685,30 @@ static void on_settle(uv_timer_t *t)
     }
 }
 
-int pwd_watch_start(pwd_daemon *d)
+static pwd_root *root_new(pwd_daemon *d, const char *path)
 {
-    d->roots = calloc(d->cfg.nwatch ? d->cfg.nwatch : 1,
-                      sizeof(pwd_root *)); // NOLINT(bugprone-sizeof-expression)
-    if (!d->roots)
-        return -1;
-    for (size_t i = 0; i < d->cfg.nwatch; i++) {
-        pwd_root *root = calloc(1, sizeof *root);
-        char abs[PATH_MAX];
-        if (!root)
-            return -1;
-        root->path = strdup(realpath(d->cfg.watch[i], abs) ? abs : d->cfg.watch[i]);
-        uv_fs_event_init(d->loop, &root->ev);
-        root->ev.data = root;
-        d->roots[d->nroots++] = root;
+    char abs[PATH_MAX];
+    pwd_root *root = calloc(1, sizeof *root);
+    if (!root || !(root->path = strdup(realpath(path, abs) ? abs : path))) {
+        free(root);
+        return NULL;
     }
-    uv_timer_init(d->loop, &d->kick_timer);
-    d->kick_timer.data = d;
-    d->kick_timer.timer_cb = on_kick;
-    uv_timer_init(d->loop, &d->rescan_timer);
-    d->rescan_timer.data = d;
-    uv_timer_init(d->loop, &d->settle_timer);
-    d->settle_timer.data = d;
-    pwd_watch_rescan(d);
+    uv_fs_event_init(d->loop, &root->ev);
+    root->ev.data = root;
+    return root;
+}
+
+static void root_free(uv_handle_t *h)
+{
+    pwd_root *root = h->data;
+    free(root->path);
+    free(root);
+}
+
+/* Timers follow the configuration: the rescan interval, and the settle
+ * poll at a quarter of the shortest settle time (20..250 ms). */
+static void start_timers(pwd_daemon *d)
+{
     uint64_t rescan_ms = (uint64_t)(d->cfg.rescan_s * 1000);
     uv_timer_start(&d->rescan_timer, on_rescan, rescan_ms, rescan_ms);
     double settle = d->cfg.defaults.settle_s;
@@ -720,7 +721,66 @@ int pwd_watch_start(pwd_daemon *d)
     if (settle_ms > 250)
         settle_ms = 250;
     uv_timer_start(&d->settle_timer, on_settle, settle_ms, settle_ms);
+}
+
+int pwd_watch_start(pwd_daemon *d)
+{
+    d->roots = calloc(PW_CFG_MAX_LIST, sizeof(pwd_root *)); // NOLINT(bugprone-sizeof-expression)
+    if (!d->roots)
+        return -1;
+    for (size_t i = 0; i < d->cfg.nwatch; i++) {
+        pwd_root *root = root_new(d, d->cfg.watch[i]);
+        if (!root)
+            return -1;
+        d->roots[d->nroots++] = root;
+    }
+    uv_timer_init(d->loop, &d->kick_timer);
+    d->kick_timer.data = d;
+    d->kick_timer.timer_cb = on_kick;
+    uv_timer_init(d->loop, &d->rescan_timer);
+    d->rescan_timer.data = d;
+    uv_timer_init(d->loop, &d->settle_timer);
+    d->settle_timer.data = d;
+    pwd_watch_rescan(d);
+    start_timers(d);
     return 0;
+}
+
+void pwd_watch_reload(pwd_daemon *d)
+{
+    char abs[PATH_MAX];
+    /* Dropped roots: no more discovery there.  Their runs keep being watched
+     * until the next start (a job in flight may point at them). */
+    for (size_t i = 0; i < d->nroots;) {
+        int kept = 0;
+        for (size_t k = 0; k < d->cfg.nwatch && !kept; k++)
+            kept = strcmp(realpath(d->cfg.watch[k], abs) ? abs : d->cfg.watch[k],
+                          d->roots[i]->path) == 0;
+        if (kept) {
+            i++;
+            continue;
+        }
+        pwd_log(PWD_INFO, "reload: no longer watching root %s", d->roots[i]->path);
+        uv_close((uv_handle_t *)&d->roots[i]->ev, root_free);
+        d->roots[i] = d->roots[--d->nroots];
+    }
+    for (size_t k = 0; k < d->cfg.nwatch; k++) {
+        const char *want = realpath(d->cfg.watch[k], abs) ? abs : d->cfg.watch[k];
+        int known = 0;
+        for (size_t i = 0; i < d->nroots && !known; i++)
+            known = strcmp(want, d->roots[i]->path) == 0;
+        if (known)
+            continue;
+        assert(d->nroots < PW_CFG_MAX_LIST);
+        pwd_root *root = root_new(d, d->cfg.watch[k]);
+        if (!root) {
+            pwd_log(PWD_ERROR, "reload: out of memory adding root %s", want);
+            continue;
+        }
+        pwd_log(PWD_INFO, "reload: watching root %s", root->path);
+        d->roots[d->nroots++] = root;
+    }
+    start_timers(d);
 }
 
 static void free_run(pwd_run *r)
@@ -747,17 +807,14 @@ void pwd_watch_stop(pwd_daemon *d)
     for (size_t i = 0; i < d->nruns; i++)
         uv_close((uv_handle_t *)&d->runs[i]->ev, NULL);
     for (size_t i = 0; i < d->nroots; i++)
-        uv_close((uv_handle_t *)&d->roots[i]->ev, NULL);
+        uv_close((uv_handle_t *)&d->roots[i]->ev, root_free);
+    d->nroots = 0;
 }
 
 void pwd_watch_free(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->nruns; i++)
         free_run(d->runs[i]);
-    for (size_t i = 0; i < d->nroots; i++) {
-        free(d->roots[i]->path);
-        free(d->roots[i]);
-    }
     free(d->runs);
     free(d->roots);
     d->runs = NULL;

@@ -318,6 +318,59 @@ expect_output "score events of a non-UTF-8 run are pushed with '?' in its name" 
 kill -TERM "$UPID"
 wait "$UPID"
 
+# --- SIGHUP applies roots, threads and the cache budget without a restart ---------------------
+mkdir -p "$D/hup/a/run1" "$D/hup/b"
+printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\nworkers = 1\nblas_threads = 1\n' \
+    "$D/hup/a" >"$D/hup.conf"
+"$PWCCAD" --db "$D/hup.db" --socket "$D/hup.sock" --config "$D/hup.conf" --foreground \
+    >"$D/hup.log" 2>&1 &
+HPID=$!
+wait_for 10 test -S "$D/hup.sock"
+printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\nwatch = %s\nworkers = 2\nblas_threads = 1\ncache_mb = 1\nretain_dir = %s\n' \
+    "$D/hup/a" "$D/hup/b" "$D/elsewhere" >"$D/hup.conf"
+kill -HUP "$HPID"
+expect_wait "SIGHUP starts watching a root added to the file" 5 \
+    grep -q "reload: watching root $D/hup/b" "$D/hup.log"
+expect_wait "SIGHUP rebuilds the compute pool with the new thread count" 5 \
+    grep -q '2 compute threads, 1 BLAS thread each, cache 1 MiB' "$D/hup.log"
+expect "SIGHUP says a changed retain_dir waits for the next start" \
+    grep -q 'reload: retain_dir changes take effect at the next start' "$D/hup.log"
+mkdir -p "$D/hup/b/late"
+mk "$D/hup/b/late/step-100.safetensors" --seed 100
+mk "$D/hup/b/late/step-200.safetensors" --seed 200
+expect_wait "a run under the added root is scored by the new threads" 20 bash -c \
+    "[ \"\$(sqlite3 '$D/hup.db' \"SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'late' AND s.status = 'ok'\")\" -ge 2 ]"
+# reloads that change the pool while jobs run: nothing is lost or done twice
+mkdir -p "$D/hup/stage" "$D/hup/b/busy"
+for st in 100 200 300 400 500 600; do
+    mk "$D/hup/stage/step-$st.safetensors" --seed "$st" --n 4096 --p 48
+done
+mv "$D/hup/stage/"*.safetensors "$D/hup/b/busy/"
+for w in 1 2 1 2; do
+    printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\nwatch = %s\nworkers = %s\nblas_threads = 1\n' \
+        "$D/hup/a" "$D/hup/b" "$w" >"$D/hup.conf"
+    kill -HUP "$HPID"
+    sleep 0.3
+done
+expect_wait "reloads during a burst: every pair is scored" 30 bash -c \
+    "[ \"\$(sqlite3 '$D/hup.db' \"SELECT COUNT(DISTINCT s.step) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'busy' AND s.ref = 'previous' AND s.status = 'ok'\")\" = 5 ]"
+expect "reloads during a burst: no score is stored twice" test "$(sqlite3 "$D/hup.db" \
+    "SELECT COUNT(*) FROM (SELECT 1 FROM scores GROUP BY run_id, layer, step, ref, ref_step HAVING COUNT(*) > 1)")" = 0
+printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\n' "$D/hup/b" >"$D/hup.conf"
+kill -HUP "$HPID"
+expect_wait "SIGHUP stops watching a root removed from the file" 5 \
+    grep -q "reload: no longer watching root $D/hup/a" "$D/hup.log"
+mkdir -p "$D/hup/a/ignored"
+mk "$D/hup/a/ignored/step-100.safetensors" --seed 100
+sleep 2.5
+expect "a run appearing under the removed root is not picked up" \
+    test "$(sqlite3 "$D/hup.db" "SELECT COUNT(*) FROM runs WHERE name = 'ignored'")" = 0
+expect_output "the daemon still answers on its original socket" '"ok":true' \
+    "$D_PY" "$D_HERE/sockreq.py" "$D/hup.sock" '{"cmd":"status"}'
+kill -TERM "$HPID"
+wait "$HPID"
+expect "it exits 0 after the reloads" test $? = 0
+
 start_daemon
 "$D_PY" -c "
 import sqlite3, sys, time
