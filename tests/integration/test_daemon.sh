@@ -385,4 +385,37 @@ expect_wait "the checkpoint written during the lock is stored afterwards" 30 \
     q_is "SELECT COUNT(*) FROM scores WHERE step = 800 AND ref = 'previous' AND status = 'ok'" 2
 stop_daemon
 expect "pwccad exits 0 after riding out the lock" test $? = 0
+
+# --- the database's disk fills up: nothing committed is lost, the rest waits for space ----------
+# A 2 MiB tmpfs holds the database; needs root (mount), skipped otherwise.
+mkdir -p "$D/dfull" "$D/fullrun"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs "$D/dfull" 2>/dev/null; then
+    "$PWCCAD" --run "$D/fullrun" --db "$D/dfull/f.db" --socket "$D/f.sock" --config "$D/pwccad.conf" \
+        --foreground >"$D/f.log" 2>&1 &
+    FPID=$!
+    wait_for 10 test -S "$D/f.sock"
+    mk "$D/fullrun/step-100.safetensors" --seed 100
+    mk "$D/fullrun/step-200.safetensors" --seed 200
+    expect_wait "before the disk fills, scores are stored" 15 bash -c \
+        "[ \"\$(sqlite3 '$D/dfull/f.db' \"SELECT COUNT(*) FROM scores WHERE status = 'ok'\")\" = 2 ]"
+    dd if=/dev/zero of="$D/dfull/filler" bs=4k 2>/dev/null || true
+    mk "$D/fullrun/step-300.safetensors" --seed 300
+    mk "$D/fullrun/step-400.safetensors" --seed 400
+    expect_wait "a full disk is logged as a database error that will be retried" 20 \
+        grep -q 'step [34]00: .*full.*(will retry)' "$D/f.log"
+    expect_output "the socket answers while the disk is full" '"ok":true' \
+        "$D_PY" "$D_HERE/sockreq.py" "$D/f.sock" '{"cmd":"status"}'
+    expect "the scores stored before the disk filled are intact" test \
+        "$(sqlite3 "$D/dfull/f.db" "SELECT COUNT(*) FROM scores WHERE step = 200 AND status = 'ok'")" = 2
+    rm -f "$D/dfull/filler"
+    expect_wait "once space is back, the waiting checkpoints are stored" 30 bash -c \
+        "[ \"\$(sqlite3 '$D/dfull/f.db' \"SELECT COUNT(*) FROM scores WHERE status = 'ok'\")\" = 6 ]"
+    kill -TERM "$FPID"
+    wait "$FPID"
+    expect "pwccad exits 0 after a full disk" test $? = 0
+    expect_output "the database is sound after a full disk" '^ok$' sqlite3 "$D/dfull/f.db" 'PRAGMA integrity_check'
+    umount "$D/dfull"
+else
+    echo "  skip: a full disk needs root to mount a small tmpfs"
+fi
 trap - RETURN
