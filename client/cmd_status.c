@@ -1,5 +1,6 @@
 /* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "sock.h"
@@ -7,7 +8,9 @@
 static const char help[] =
     "Usage: pwcca status [--format text|json]\n"
     "Ask the running daemon for its status over its control socket: version, pid,\n"
-    "uptime, checkpoints queued, done and failed, the last error, and its runs.\n"
+    "uptime, checkpoints queued, done and failed, the last error, retention (when on,\n"
+    "or while copies are held: modes, bytes held of the budget, copies, evictions,\n"
+    "the last retention error), and its runs.\n"
     "Exits 1 with a clear message when no daemon listens on the socket.\n"
     "\n"
     "  --format F   text (default) or json (the daemon's answer as it is; see\n"
@@ -30,6 +33,56 @@ static void num(char *buf, size_t len, json_t *v)
         snprintf(buf, len, "-");
 }
 
+/* bytes as "812 B", "3.2 GiB", "4 GiB" (binary units, one decimal unless whole). */
+static void human_bytes(char *buf, size_t len, json_t *v)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    double x = (double)json_integer_value(v);
+    size_t u = 0;
+    while (x >= 1024 && u + 1 < sizeof unit / sizeof *unit) {
+        x /= 1024;
+        u++;
+    }
+    char n[32];
+    snprintf(n, sizeof n, "%.1f", x);
+    size_t k = strlen(n);
+    if (k > 2 && strcmp(n + k - 2, ".0") == 0)
+        n[k - 2] = '\0'; /* "4.0 GiB" reads as "4 GiB"; whole bytes lose nothing */
+    snprintf(buf, len, "%s %s", n, unit[u]);
+}
+
+/* "retention: bf16, 3.2 GiB of 4 GiB, 812 copies, 14 evicted" when retention is on or
+ * copies are held (then "off"); nothing otherwise, and nothing from an older daemon. */
+static void print_retention(json_t *rt)
+{
+    json_t *modes = json_object_get(rt, "modes");
+    json_t *copies = json_object_get(rt, "copies");
+    if (!json_is_object(rt) || (json_array_size(modes) == 0 && json_integer_value(copies) == 0))
+        return;
+    char mode[64] = "", held[32], budget[32], ncopies[32], evicted[32];
+    size_t i;
+    json_t *m;
+    json_array_foreach(modes, i, m)
+    {
+        size_t k = strlen(mode);
+        snprintf(mode + k, sizeof mode - k, "%s%s", i ? "+" : "",
+                 json_is_string(m) ? json_string_value(m) : "?");
+    }
+    human_bytes(held, sizeof held, json_object_get(rt, "bytes"));
+    human_bytes(budget, sizeof budget, json_object_get(rt, "budget_bytes"));
+    num(ncopies, sizeof ncopies, copies);
+    num(evicted, sizeof evicted, json_object_get(rt, "evictions"));
+    printf("retention: %s, %s of %s, %s cop%s, %s evicted\n", mode[0] ? mode : "off", held, budget,
+           ncopies, json_integer_value(copies) == 1 ? "y" : "ies", evicted);
+    const char *err = json_string_value(json_object_get(rt, "last_error"));
+    if (err)
+        printf("retention error: %s\n", err);
+}
+
 static int print_text(json_t *r)
 {
     char pid[32], up[32], queue[32], done[32], failed[32];
@@ -42,6 +95,7 @@ static int print_text(json_t *r)
     printf("checkpoints: %s queued, %s done, %s failed\n", queue, done, failed);
     const char *last = json_string_value(json_object_get(r, "last_error"));
     printf("last error: %s\n", last ? last : "none");
+    print_retention(json_object_get(r, "retention"));
 
     json_t *runs = json_object_get(r, "runs");
     if (!json_is_array(runs) || json_array_size(runs) == 0) {

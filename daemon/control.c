@@ -185,31 +185,54 @@ void pwd_control_broadcast(pwd_daemon *d, const char *line)
     }
 }
 
+/* The `retention` object: what is configured and what is held (docs/protocol.md). */
+static json_t *retention_json(pwd_daemon *d)
+{
+    pwd_retain_stats st;
+    pwd_retain_usage(d->retain, -1, &st);
+    unsigned on = pwd_retain_modes(&d->cfg);
+    json_t *modes = json_array();
+    for (int m = PW_RETAIN_EXACT; m <= PW_RETAIN_BF16 && modes; m++)
+        if (on & (1u << m))
+            json_array_append_new(modes, json_string(pw_retain_mode_name((pw_retain_mode)m)));
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "modes", modes ? modes : json_array(),
+                     "dir", pwd_json_text(pwd_retain_dir(d->retain)), "budget_bytes",
+                     (json_int_t)d->cfg.retain_budget_bytes, "bytes", (json_int_t)st.bytes,
+                     "copies", (json_int_t)st.copies, "evictions", (json_int_t)st.evictions,
+                     "last_error", st.last_error[0] ? pwd_json_text(st.last_error) : json_null());
+}
+
+static json_t *run_json(pwd_daemon *d, const pwd_run *r)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < r->nck; k++)
+        n += r->ck[k].present;
+    int64_t last = pwd_run_last_step(r);
+    pwd_retain_stats st;
+    pwd_retain_usage(d->retain, r->id, &st);
+    int mode = pw_config_for_run(&d->cfg, r->name, r->path)->retain;
+    return json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o, s:s, s:I, s:I}", "name",
+                     pwd_json_text(r->name), "path", pwd_json_text(r->path), "checkpoints",
+                     (json_int_t)n, "last_step", last >= 0 ? json_integer(last) : json_null(),
+                     "state", r->final_step >= 0 ? "final" : "running", "final_step",
+                     r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
+                     "converged_step",
+                     r->converged_step >= 0 ? json_integer(r->converged_step) : json_null(),
+                     "retain", pw_retain_mode_name((pw_retain_mode)mode), "retained_copies",
+                     (json_int_t)st.copies, "retained_bytes", (json_int_t)st.bytes);
+}
+
 static json_t *status_json(pwd_daemon *d)
 {
     json_t *runs = json_array();
-    for (size_t i = 0; i < d->nruns && runs; i++) {
-        const pwd_run *r = d->runs[i];
-        size_t n = 0;
-        for (size_t k = 0; k < r->nck; k++)
-            n += r->ck[k].present;
-        int64_t last = pwd_run_last_step(r);
-        json_array_append_new(
-            runs,
-            json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o}", "name", pwd_json_text(r->name), "path",
-                      pwd_json_text(r->path), "checkpoints", (json_int_t)n, "last_step",
-                      last >= 0 ? json_integer(last) : json_null(), "state",
-                      r->final_step >= 0 ? "final" : "running", "final_step",
-                      r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
-                      "converged_step",
-                      r->converged_step >= 0 ? json_integer(r->converged_step) : json_null()));
-    }
-    return json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o}", "ok", 1, "version",
+    for (size_t i = 0; i < d->nruns && runs; i++)
+        json_array_append_new(runs, run_json(d, d->runs[i]));
+    return json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "ok", 1, "version",
                      PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
                      "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
                      (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
-                     d->last_error[0] ? pwd_json_text(d->last_error) : json_null(), "runs",
-                     runs ? runs : json_array());
+                     d->last_error[0] ? pwd_json_text(d->last_error) : json_null(), "retention",
+                     retention_json(d), "runs", runs ? runs : json_array());
 }
 
 static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)

@@ -166,6 +166,21 @@ void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
 int pwd_retain_open(pwd_retain *rt, int64_t run, int64_t step, const char *ident, pw_ckpt **out,
                     char **cache_ident);
 
+/* What is retained (`status`, /metrics). */
+typedef struct pwd_retain_stats {
+    uint64_t copies;             /* complete copies on disk */
+    uint64_t bytes;              /* their size */
+    uint64_t evictions;          /* copies evicted for the budget since start (all runs) */
+    char last_error[PW_ERR_MAX]; /* latest copy not made or unreadable since start, "" none */
+} pwd_retain_stats;
+/* Bit 1 << mode for every mode other than off that cfg gives the defaults or a [run]. */
+unsigned pwd_retain_modes(const pw_config *cfg);
+/* The retain directory ("" before pwd_retain_start). */
+const char *pwd_retain_dir(const pwd_retain *rt);
+/* Copies and bytes of one run (run >= 0) or of all (run -1), with the daemon-wide
+ * evictions and last error; any thread.  Zero when rt is NULL. */
+void pwd_retain_usage(pwd_retain *rt, int64_t run, pwd_retain_stats *out);
+
 /* scheduler.c */
 int pwd_sched_start(pwd_daemon *d);
 /* Queue every missing pair of a run. */

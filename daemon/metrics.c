@@ -15,7 +15,9 @@
  *     stored layers.stable_step until the first replay;
  *   - counters (checkpoints processed and failed are the daemon's own
  *     d->done and d->failed), alerts by kind, the compute-time histogram, and
- *     the scheduler's count of outstanding jobs.
+ *     the scheduler's count of outstanding jobs;
+ *   - retention: copies and bytes held, and evictions, asked of retain.c (its
+ *     index, under its lock) at each scrape, and the configured budget.
  *
  * When no address is configured nothing is kept and every hook is a no-op. */
 #include <assert.h>
@@ -255,6 +257,12 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
     memcpy(s.alerts, m->alerts, sizeof s.alerts);
     s.compute = m->compute;
     s.queue_length = pwd_sched_outstanding(d);
+    pwd_retain_stats rs;
+    pwd_retain_usage(d->retain, -1, &rs); /* locks: copies are written on compute threads */
+    s.retained_bytes = rs.bytes;
+    s.retained_copies = rs.copies;
+    s.retain_budget_bytes = d->cfg.retain_budget_bytes;
+    s.retain_evictions = rs.evictions;
     return pw_metrics_render(&s, out, err);
 }
 

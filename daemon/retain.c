@@ -24,14 +24,20 @@
  * the new one is not kept.  Each eviction is logged.  A failed write (a full
  * disk) is logged once, its temporary removed, and the scores go on.
  *
- * Threads: the index is shared by the loop (pwd_retain_run_loaded) and the
- * compute threads (store, open) under one mutex; file writes happen outside
- * it.  A step has one job at a time, so one writer per copy. */
+ * Usage (`status`, /metrics): copies and bytes held are summed from the
+ * index when asked, so they cannot drift from it; evictions and the last
+ * failure are counted where they happen, on the compute threads.
+ *
+ * Threads: the index and those counters are shared by the loop
+ * (pwd_retain_run_loaded, the usage queries) and the compute threads (store,
+ * open) under one mutex; file writes happen outside it.  A step has one job
+ * at a time, so one writer per copy. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +62,27 @@ typedef struct run_final {
 } run_final;
 
 struct pwd_retain {
-    pthread_mutex_t mu; /* guards everything below */
-    char dir[PATH_MAX]; /* retain directory */
-    retained *v;        /* index (heap) */
-    size_t n, cap;      /* used / allocated */
-    run_final *finals;  /* per-run final steps seen (heap) */
-    size_t nfinals;     /* entries in finals */
+    pthread_mutex_t mu;          /* guards everything below */
+    char dir[PATH_MAX];          /* retain directory */
+    retained *v;                 /* index (heap) */
+    size_t n, cap;               /* used / allocated */
+    run_final *finals;           /* per-run final steps seen (heap) */
+    size_t nfinals;              /* entries in finals */
+    uint64_t evictions;          /* copies evicted for the budget since start */
+    char last_error[PW_ERR_MAX]; /* latest copy not made or not readable, "" none */
 };
+
+/* Remember why retention last failed, for `status`. */
+static void note_error(pwd_retain *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_error(pwd_retain *rt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&rt->mu);
+    vsnprintf(rt->last_error, sizeof rt->last_error, fmt, ap);
+    pthread_mutex_unlock(&rt->mu);
+    va_end(ap);
+}
 
 static int copy_path(const pwd_retain *rt, int64_t run, int64_t step, char *buf, size_t len)
 {
@@ -198,7 +218,8 @@ int pwd_retain_start(pwd_daemon *d)
         }
         closedir(top);
     } else if (errno != ENOENT) {
-        pwd_log(PWD_WARNING, "%s: cannot list retained copies (%s)", rt->dir, strerror(errno));
+        note_error(rt, "%s: cannot list retained copies (%s)", rt->dir, strerror(errno));
+        pwd_log(PWD_WARNING, "%s", rt->last_error);
     }
     uint64_t bytes = 0;
     for (size_t i = 0; i < rt->n; i++)
@@ -206,10 +227,7 @@ int pwd_retain_start(pwd_daemon *d)
     if (rt->n || stray)
         pwd_log(PWD_INFO, "%s: %zu retained cop%s (%.1f MiB); removed %zu unfinished", rt->dir,
                 rt->n, rt->n == 1 ? "y" : "ies", (double)bytes / 1048576.0, stray);
-    int on = d->cfg.defaults.retain != PW_RETAIN_OFF;
-    for (size_t i = 0; i < d->cfg.noverrides; i++)
-        on |= d->cfg.overrides[i].retain > PW_RETAIN_OFF;
-    if (on)
+    if (pwd_retain_modes(&d->cfg))
         pwd_log(PWD_INFO, "retention (%s by default) into %s, budget %.1f MiB",
                 pw_retain_mode_name((pw_retain_mode)d->cfg.defaults.retain), rt->dir,
                 (double)d->cfg.retain_budget_bytes / 1048576.0);
@@ -287,6 +305,7 @@ static int make_room_locked(pwd_retain *rt, const pwd_retain_req *q, uint64_t by
                 "reference_unavailable once its checkpoint is gone",
                 v->run, v->step, (double)v->bytes / 1024.0);
         drop_locked(rt, v->run, v->step);
+        rt->evictions++;
     }
     free(copies);
     free(victims);
@@ -303,13 +322,18 @@ void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
     snprintf(step, sizeof step, "%" PRId64, q->step);
     pw_stwrite_meta meta[] = {{"pwccad_source", q->ident}, {"pwccad_step", step}};
     uint64_t bytes = 0;
-    int keep = 0;
+    int keep = 0, unsized = 0; /* unsized: the copy's size is unknown, err says why */
     pthread_mutex_lock(&rt->mu);
     set_final_locked(rt, q->run_id, q->final_step);
-    if (q->mode != PW_RETAIN_OFF && x &&
-        copy_path(rt, q->run_id, q->step, path, sizeof path) == 0 &&
-        pw_retain_size(x, (pw_retain_mode)q->mode, meta, 2, &bytes, &err) == 0)
-        keep = make_room_locked(rt, q, bytes);
+    if (q->mode != PW_RETAIN_OFF && x) {
+        if (copy_path(rt, q->run_id, q->step, path, sizeof path) != 0)
+            unsized = pw_err_set(&err, "%s/%" PRId64 ": the copy's path is too long", rt->dir,
+                                 q->run_id) != 0;
+        else if (pw_retain_size(x, (pw_retain_mode)q->mode, meta, 2, &bytes, &err) != 0)
+            unsized = 1;
+        else
+            keep = make_room_locked(rt, q, bytes);
+    }
     /* Whatever copy the step had belongs to an identity that is gone. */
     drop_locked(rt, q->run_id, q->step);
     retained *e = keep ? add(rt, q->run_id, q->step, bytes) : NULL;
@@ -317,15 +341,24 @@ void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
         e->writing = 1;
     pthread_mutex_unlock(&rt->mu);
     if (!e) {
-        if (q->mode != PW_RETAIN_OFF && x && bytes > q->budget)
-            pwd_log_once("retain_budget_mb", PWD_WARNING,
-                         "%s: step %" PRId64 " not retained: its copy (%.1f MiB) is larger than "
-                         "retain_budget_mb (%.1f MiB)",
-                         q->run_name, q->step, (double)bytes / 1048576.0,
-                         (double)q->budget / 1048576.0);
-        else if (q->mode != PW_RETAIN_OFF && x)
+        char why[PW_ERR_MAX + 64]; /* err.msg and the step: note_error truncates */
+        if (unsized) {
+            snprintf(why, sizeof why, "%s: step %" PRId64 " not retained: %s", q->run_name, q->step,
+                     err.msg);
+            note_error(rt, "%s", why);
+            pwd_log_once(rt->dir, PWD_WARNING, "%s", why);
+        } else if (q->mode != PW_RETAIN_OFF && x && bytes > q->budget) {
+            snprintf(why, sizeof why,
+                     "%s: step %" PRId64 " not retained: its copy (%.1f MiB) is larger than "
+                     "retain_budget_mb (%.1f MiB)",
+                     q->run_name, q->step, (double)bytes / 1048576.0,
+                     (double)q->budget / 1048576.0);
+            note_error(rt, "%s", why);
+            pwd_log_once("retain_budget_mb", PWD_WARNING, "%s", why);
+        } else if (q->mode != PW_RETAIN_OFF && x) {
             pwd_log(PWD_DEBUG, "%s: step %" PRId64 " not retained: thinned out within the budget",
                     q->run_name, q->step);
+        }
         return;
     }
     /* path is RETAIN_DIR/RUN/STEP.safetensors: create RETAIN_DIR/RUN. */
@@ -343,6 +376,7 @@ void pwd_retain_store(pwd_retain *rt, const pwd_retain_req *q, const pw_ckpt *x,
         pwd_log(PWD_DEBUG, "%s: step %" PRId64 " retained (%s, %.1f KiB)", q->run_name, q->step,
                 pw_retain_mode_name((pw_retain_mode)q->mode), (double)bytes / 1024.0);
     } else if (!(cancel && cancel(cancel_ctx))) {
+        note_error(rt, "%s: step %" PRId64 " not retained: %s", q->run_name, q->step, err.msg);
         pwd_log_once(rt->dir, PWD_WARNING, "%s: step %" PRId64 " not retained: %s (scores go on)",
                      q->run_name, q->step, err.msg);
     }
@@ -367,8 +401,10 @@ int pwd_retain_open(pwd_retain *rt, int64_t run, int64_t step, const char *ident
     pw_ckpt *c = NULL;
     pw_err err;
     if (pw_ckpt_open(&c, path, NULL, &err)) {
-        if (access(path, F_OK) == 0) /* not merely evicted meanwhile */
+        if (access(path, F_OK) == 0) { /* not merely evicted meanwhile */
+            note_error(rt, "retained copy unusable: %s", err.msg);
             pwd_log_once(path, PWD_WARNING, "retained copy unusable: %s", err.msg);
+        }
         return -1;
     }
     const char *src = pw_ckpt_meta(c, "pwccad_source");
@@ -391,4 +427,41 @@ int pwd_retain_open(pwd_retain *rt, int64_t run, int64_t step, const char *ident
     }
     *out = c;
     return 0;
+}
+
+/* Usage ------------------------------------------------------------------------------- */
+
+unsigned pwd_retain_modes(const pw_config *cfg)
+{
+    unsigned modes = 0;
+    if (cfg->defaults.retain > PW_RETAIN_OFF)
+        modes |= 1u << cfg->defaults.retain;
+    for (size_t i = 0; i < cfg->noverrides; i++)
+        if (cfg->overrides[i].retain > PW_RETAIN_OFF)
+            modes |= 1u << cfg->overrides[i].retain;
+    return modes;
+}
+
+const char *pwd_retain_dir(const pwd_retain *rt)
+{
+    return rt ? rt->dir : ""; /* set once at start, before any other thread */
+}
+
+void pwd_retain_usage(pwd_retain *rt, int64_t run, pwd_retain_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->n; i++) {
+        const retained *e = &rt->v[i];
+        /* A copy being written is not on disk under its name yet. */
+        if (e->writing || (run >= 0 && e->run != run))
+            continue;
+        out->copies++;
+        out->bytes += e->bytes;
+    }
+    out->evictions = rt->evictions;
+    memcpy(out->last_error, rt->last_error, sizeof out->last_error);
+    pthread_mutex_unlock(&rt->mu);
 }

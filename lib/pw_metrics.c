@@ -82,21 +82,43 @@ static int render_layers(const pw_metrics_snapshot *s, pw_promtext *out, pw_err 
     return 0;
 }
 
+/* One family with one unlabelled sample. */
+static int scalar(pw_promtext *out, const char *name, pw_prom_type type, const char *help,
+                  uint64_t value, pw_err *err)
+{
+    if (pw_promtext_family(out, name, type, help, err) != 0)
+        return -1;
+    return pw_promtext_sample(out, NULL, 0, (double)value, err);
+}
+
+static int render_retention(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
+{
+    if (scalar(out, "pwccad_retained_bytes", PW_PROM_GAUGE,
+               "Bytes of retained checkpoint copies on disk.", s->retained_bytes, err) != 0 ||
+        scalar(out, "pwccad_retained_copies", PW_PROM_GAUGE, "Retained checkpoint copies on disk.",
+               s->retained_copies, err) != 0 ||
+        scalar(out, "pwccad_retain_budget_bytes", PW_PROM_GAUGE,
+               "Disk budget of all retained copies (retain_budget_mb), in bytes.",
+               s->retain_budget_bytes, err) != 0 ||
+        scalar(out, "pwccad_retain_evictions_total", PW_PROM_COUNTER,
+               "Retained copies evicted to stay within the budget since the daemon started.",
+               s->retain_evictions, err) != 0)
+        return -1;
+    return 0;
+}
+
 int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
 {
     assert(s && out);
     if (render_layers(s, out, err) != 0)
         return -1;
 
-    if (pw_promtext_family(out, "pwccad_checkpoints_processed_total", PW_PROM_COUNTER,
-                           "Checkpoints computed and committed since the daemon started.",
-                           err) != 0 ||
-        pw_promtext_sample(out, NULL, 0, (double)s->checkpoints_processed, err) != 0)
-        return -1;
-    if (pw_promtext_family(out, "pwccad_checkpoints_failed_total", PW_PROM_COUNTER,
-                           "Checkpoints recorded with an error since the daemon started.",
-                           err) != 0 ||
-        pw_promtext_sample(out, NULL, 0, (double)s->checkpoints_failed, err) != 0)
+    if (scalar(out, "pwccad_checkpoints_processed_total", PW_PROM_COUNTER,
+               "Checkpoints computed and committed since the daemon started.",
+               s->checkpoints_processed, err) != 0 ||
+        scalar(out, "pwccad_checkpoints_failed_total", PW_PROM_COUNTER,
+               "Checkpoints recorded with an error since the daemon started.",
+               s->checkpoints_failed, err) != 0)
         return -1;
 
     if (pw_promtext_family(out, "pwccad_alerts_total", PW_PROM_COUNTER,
@@ -116,9 +138,8 @@ int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *er
                               PW_METRICS_NBUCKETS, s->compute.count, s->compute.sum, err) != 0)
         return -1;
 
-    if (pw_promtext_family(out, "pwccad_queue_length", PW_PROM_GAUGE,
-                           "Checkpoints waiting to be computed.", err) != 0 ||
-        pw_promtext_sample(out, NULL, 0, (double)s->queue_length, err) != 0)
+    if (scalar(out, "pwccad_queue_length", PW_PROM_GAUGE, "Checkpoints waiting to be computed.",
+               s->queue_length, err) != 0)
         return -1;
-    return 0;
+    return render_retention(s, out, err);
 }

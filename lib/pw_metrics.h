@@ -15,7 +15,13 @@
  *                                          run_converged (all three always present)
  *   pwccad_compute_seconds                 histogram: compute time per checkpoint
  *   pwccad_queue_length                    gauge: checkpoints waiting to be computed
+ *   pwccad_retained_bytes                  gauge: bytes of retained checkpoint copies on disk
+ *   pwccad_retained_copies                 gauge: retained copies on disk
+ *   pwccad_retain_budget_bytes             gauge: retain_budget_mb, in bytes
+ *   pwccad_retain_evictions_total          counter: copies evicted to stay within the budget
  *
+ * The retention families are always present (0 copies and evictions while
+ * retention is off), so a rule such as bytes / budget never lacks a series.
  * A distance that does not exist (no score yet, or a status other than ok)
  * is NAN in the snapshot and its sample is left out, which is how Prometheus
  * expresses "no value". */
@@ -62,6 +68,10 @@ typedef struct pw_metrics_snapshot {
     uint64_t alerts[PW_METRICS_NALERTS]; /* alerts raised since start, by kind */
     pw_metrics_hist compute;             /* seconds of compute per checkpoint */
     uint64_t queue_length;               /* checkpoints waiting to be computed now */
+    uint64_t retained_bytes;             /* bytes of retained copies on disk now */
+    uint64_t retained_copies;            /* retained copies on disk now */
+    uint64_t retain_budget_bytes;        /* the configured budget of all copies */
+    uint64_t retain_evictions;           /* copies evicted for the budget since start */
 } pw_metrics_snapshot;
 
 /* Count one observation of seconds in h (negative or NaN counts as 0). */

@@ -25,6 +25,9 @@ import threading
 STATUS = {
     "ok": True, "version": "0.1.0", "pid": os.getpid(), "uptime_s": 12.5, "queue": 2,
     "checkpoints_done": 40, "checkpoints_failed": 1, "last_error": "step_000300: truncated file",
+    "retention": {"modes": ["bf16"], "dir": "/var/lib/pwccad/retained", "budget_bytes": 4 << 30,
+                  "bytes": 3435973837, "copies": 812, "evictions": 14,
+                  "last_error": "deep: step 2000 not retained: No space left on device"},
     "runs": [
         {"name": "deep", "path": "/data/runs/deep", "checkpoints": 21, "last_step": 2000,
          "state": "final", "final_step": 2000},

@@ -292,11 +292,16 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 export PWCCAD_SOCKET_TEST=$sock
 expect_output "status shows the daemon and its runs" "^pwccad 0\.1\.0, pid [0-9]+" pwq "$db" status
 expect_output "status lists the runs" "^live +running +6 +500" pwq "$db" status
+expect_output "status shows retention in one line, in binary units" \
+    "^retention: bf16, 3\.2 GiB of 4 GiB, 812 copies, 14 evicted$" pwq "$db" status
+expect_output "status shows the last retention error" \
+    "^retention error: deep: step 2000 not retained: No space left on device$" pwq "$db" status
 pwq "$db" status --format json >"$cdir/status.json"
 check_py "status --format json is the daemon's answer" "$cdir/status.json" '
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert s["ok"] is True and s["queue"] == 2 and s["runs"][0]["name"] == "deep"'
+assert s["ok"] is True and s["queue"] == 2 and s["runs"][0]["name"] == "deep"
+assert s["retention"]["copies"] == 812 and s["retention"]["budget_bytes"] == 4 << 30'
 expect_output "finalize reports the final step" "run deep is final at step 1500" pwq "$db" finalize deep --step 1500
 mkdir -p "$cdir/runs/rel"
 (cd "$cdir" && PWCCAD_SOCKET=$sock "$PWCCA" --db "$db" finalize ./runs/rel >/dev/null 2>&1)

@@ -2,7 +2,9 @@
 # checkpoints still gets every backfill score against the final, equal to `pwcca compare`
 # on the original files; without retention those scores are reference_unavailable; a small
 # budget evicts copies spread over the run; kill -9 during a burst leaves no duplicate and
-# no temporary behind.  Every wait is bounded.
+# no temporary behind; `status`, `pwcca status` and /metrics count exactly the copies in
+# the retention directory, the evictions the log reports and the last failure (a full
+# disk).  Every wait is bounded.
 
 RT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RT_PY=$(pw_numpy_python)
@@ -15,6 +17,8 @@ mkdir -p "$R/runs/keep" "$R/runs/full" "$R/runs/nokeep" "$R/runs/burst" "$R/runs
 RDB=$R/a.db
 RSOCK=$R/a.sock
 RLOG=$R/a.log
+RT_MPORT=$("$RT_PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 cat >"$R/a.conf" <<CONF
 settle_time = 0.3
 rescan_interval = 1
@@ -24,6 +28,7 @@ retain = exact
 retain_budget_mb = 64
 # no cached factorizations: a score from a copy is computed from the copy's own bytes
 cache_mb = 0
+metrics_listen = 127.0.0.1:$RT_MPORT
 [run nokeep]
 retain = off
 CONF
@@ -47,7 +52,9 @@ rt_expect_wait() {
     if rt_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi
 }
 RT_PID=
+RT_LOGSTART=1 # first line of RLOG written by the running daemon
 rt_start() { # CONF ROOT
+    RT_LOGSTART=$(($(cat "$RLOG" 2>/dev/null | wc -l) + 1))
     "$PWCCAD" --watch "$2" --db "$RDB" --socket "$RSOCK" --config "$1" --foreground >>"$RLOG" 2>&1 &
     RT_PID=$!
     rt_wait 10 test -S "$RSOCK"
@@ -61,6 +68,23 @@ rt_stop() {
     return $rc
 }
 trap 'rt_stop' RETURN
+# rt_evicted: evictions the running daemon has logged.
+rt_evicted() { tail -n +"$RT_LOGSTART" "$RLOG" | grep -c 'retention: evicted the copy'; }
+# rt_usage NAME RETAIN_DIR MODES BUDGET_BYTES ERROR: status (totals and per run) and
+# /metrics count the copies in RETAIN_DIR and the evictions logged (retain_usage.py).
+# Polled: a copy being rewritten is briefly absent from both, so only a lasting
+# difference fails.
+rt_usage() {
+    local name=$1 dir=$2 modes=$3 budget=$4 error=$5 why
+    rt_usage_once() {
+        "$RT_PY" "$RT_HERE/retain_usage.py" "$RSOCK" "$RDB" "$dir" "$modes" "$budget" \
+            "$(rt_evicted)" "$error" "http://127.0.0.1:$RT_MPORT/metrics"
+    }
+    if rt_wait 20 rt_usage_once; then ok "$name"
+    else why=$(rt_usage_once 2>&1); fail "$name" "$(head -c 600 <<<"$why")"; fi
+}
+# rt_copies DIR: the copies in DIR (RUN_ID/STEP.safetensors files).
+rt_copies() { find "$1" -mindepth 2 -maxdepth 2 -type f -regex '.*/[0-9]+/[0-9]+\.safetensors' | wc -l; }
 rt_id() { rt_q "SELECT id FROM runs WHERE name = '$1'"; }
 # Status of each final-reference group of a run: "step:status" by step.
 rt_final() {
@@ -147,6 +171,18 @@ rt_expect_wait "the run that deletes nothing is backfilled too" 30 \
     rt_q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'full' AND ref = 'final'" 16
 expect "scores from exact copies are bit for bit those from the original files" \
     test "$(rt_final_rows keep)" = "$(rt_final_rows full)"
+rt_usage "status and /metrics count the copies and bytes in the retention directory, per run too" \
+    "$R/retained" exact 67108864 none
+NCOPIES=$(rt_copies "$R/retained")
+expect_output "pwcca status shows retention in one line" \
+    "^retention: exact, [0-9.]+ [KM]iB of 64 MiB, $NCOPIES copies, 0 evicted$" \
+    "$PWCCA" --socket "$RSOCK" status
+expect "status gives each run its retention mode" "$RT_PY" -c '
+import json, sys
+runs = {r["name"]: r for r in json.loads(sys.stdin.read())["runs"]}
+assert runs["keep"]["retain"] == "exact" and runs["keep"]["retained_copies"] >= 1, runs["keep"]
+assert runs["nokeep"]["retain"] == "off" and runs["nokeep"]["retained_copies"] == 0, runs["nokeep"]' \
+    < <("$RT_PY" "$RT_HERE/sockreq.py" "$RSOCK" '{"cmd": "status"}')
 
 # --- the same writer without retention ----------------------------------------------------------
 keep_last_2 "$R/runs" nokeep
@@ -157,6 +193,7 @@ expect_output "without retention deleted checkpoints get reference_unavailable" 
     "^1:reference_unavailable 2:reference_unavailable 3:reference_unavailable 4:reference_unavailable 5:reference_unavailable 6:reference_unavailable 7:ok 8:ok$" \
     rt_final nokeep
 expect "a run with retain = off has no copies" test ! -e "$R/retained/$(rt_id nokeep)"
+rt_usage "a run with retain = off adds nothing to the counts" "$R/retained" exact 67108864 none
 
 # --- kill -9 during a burst with retention on ---------------------------------------------------------
 BURST=
@@ -179,6 +216,8 @@ expect "no score key has two rows after kill -9" \
 expect "no temporary copy survives the restart" test -z "$(find "$R/retained" -name '.*')"
 rt_expect_wait "every burst checkpoint has a copy" 10 \
     test "$(ls "$R/retained/$BID" | grep -c '^[0-9]*\.safetensors$')" = 12
+rt_usage "after kill -9 and a restart status counts the copies found in the directory" \
+    "$R/retained" exact 67108864 none
 expect "each copy records the identity of the stored checkpoint it was made from" "$RT_PY" -c '
 import json, os, sqlite3, struct, sys
 db, rid, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -212,6 +251,33 @@ expect_output "evicted steps give reference_unavailable, the retained ones (spre
 expect "the oldest and the newest copies are kept, the thinned ones are gone" \
     test "$(cd "$R/retained/$SMALL" && ls | sort -n | tr '\n' ' ')" = "1.safetensors 3.safetensors 5.safetensors 8.safetensors "
 expect "each eviction is logged once" test "$(grep -c 'evicted the copy' "$RLOG")" = 4
+rt_usage "status and /metrics count the evictions the log reports, and the copies left" \
+    "$R/retained" exact "$("$RT_PY" -c "print(int(float('$BUDGET') * 1048576.0))")" none
+expect_output "pwcca status shows the evictions" "^retention: exact, .* 4 copies, 4 evicted$" \
+    "$PWCCA" --socket "$RSOCK" status
+if command -v promtool >/dev/null; then
+    "$RT_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode("utf-8"))' \
+        "http://127.0.0.1:$RT_MPORT/metrics" >"$R/metrics.txt" 2>&1
+    expect "promtool check metrics accepts the retention families" \
+        bash -c 'grep -q "^pwccad_retain_evictions_total 4$" "$1" && out=$(promtool check metrics <"$1" 2>&1) && [ -z "$out" ]' _ "$R/metrics.txt"
+else
+    echo "  skip: promtool check metrics needs promtool"
+fi
+# A reload to a budget smaller than one copy: the new checkpoint is not copied, which
+# status names as the last error, and the copies held alone exceed the new budget, so
+# the next copy's plan thins them (never a run's newest) -- evictions the log shows too.
+sed -i "s/^retain_budget_mb = .*/retain_budget_mb = 0.01/" "$R/b.conf"
+kill -HUP "$RT_PID"
+rt_wait 10 grep -q 'SIGHUP: reloading' "$RLOG"
+mkdir -p "$R/runsb/tiny"
+rt_mk "$R/runsb/tiny/step-1.safetensors" --seed 1
+rt_expect_wait "after a reload to a budget below one copy checkpoints are still stored" 20 \
+    rt_stored tiny 1 "$R/runsb/tiny/step-1.safetensors"
+rt_usage "status follows the reloaded budget and names a copy larger than all of it" \
+    "$R/retained" exact 10485 "larger than retain_budget_mb"
+expect "the lowered budget evicted all but the newest copy of the run" \
+    test "$(cd "$R/retained/$SMALL" && ls | tr '\n' ' ')" = "8.safetensors "
 rt_stop
 
 # --- a full disk: copies fail, scores do not --------------------------------------------------------
@@ -229,6 +295,11 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$R/tiny" 2>/dev/null;
         test "$(grep -c 'warning: .*not retained: .*No space left on device' "$RLOG")" = 1
     expect "no temporary is left on the full disk" test -z "$(find "$R/tiny" -name '.*')"
     expect "the copies that fitted are kept" test "$(find "$R/tiny" -name '*.safetensors' | wc -l)" -ge 2
+    rt_usage "status reports the full disk as the last retention error, and counts what fitted" \
+        "$R/tiny" exact 67108864 "No space left on device"
+    expect_output "pwcca status shows the retention error" \
+        "^retention error: fill: step [0-9]+ not retained: .*No space left on device" \
+        "$PWCCA" --socket "$RSOCK" status
     rt_stop
     expect "pwccad stops with status 0 after a full disk" test $? = 0
     umount "$R/tiny"

@@ -34,6 +34,10 @@ START_TEST(snapshot_renders_every_documented_metric)
     s.alerts[PW_METRICS_ALERT_LAYER_STABLE] = 3;
     s.alerts[PW_METRICS_ALERT_RUN_CONVERGED] = 1;
     s.queue_length = 7;
+    s.retained_bytes = 3435973837; /* 3.2 GiB: above 2^31, printed as an integer */
+    s.retained_copies = 812;
+    s.retain_budget_bytes = 4294967296;
+    s.retain_evictions = 14;
     pw_metrics_hist_observe(&s.compute, 0.02);
     pw_metrics_hist_observe(&s.compute, 0.02);
     pw_metrics_hist_observe(&s.compute, 3);
@@ -75,6 +79,15 @@ START_TEST(snapshot_renders_every_documented_metric)
     ASSERT_LINE(x, "pwccad_compute_seconds_count 4");
     ASSERT_LINE(x, "# TYPE pwccad_queue_length gauge");
     ASSERT_LINE(x, "pwccad_queue_length 7");
+    ASSERT_LINE(x, "# TYPE pwccad_retained_bytes gauge");
+    ASSERT_LINE(x, "pwccad_retained_bytes 3435973837");
+    ASSERT_LINE(x, "# TYPE pwccad_retained_copies gauge");
+    ASSERT_LINE(x, "pwccad_retained_copies 812");
+    ASSERT_LINE(x, "# TYPE pwccad_retain_budget_bytes gauge");
+    ASSERT_LINE(x, "pwccad_retain_budget_bytes 4294967296");
+    ASSERT_LINE(x, "# TYPE pwccad_retain_evictions_total counter");
+    ASSERT_LINE(x, "pwccad_retain_evictions_total 14");
+    ck_assert_ptr_nonnull(strstr(x, "# HELP pwccad_retain_evictions_total "));
     pw_promtext_free(&t);
 }
 END_TEST
@@ -92,6 +105,11 @@ START_TEST(empty_snapshot_still_has_counters_and_families)
     ASSERT_LINE(t.buf, "pwccad_alerts_total{kind=\"layer_unstable\"} 0");
     ASSERT_LINE(t.buf, "pwccad_compute_seconds_count 0");
     ASSERT_LINE(t.buf, "pwccad_queue_length 0");
+    /* retention off: its families are there all the same, at zero */
+    ASSERT_LINE(t.buf, "pwccad_retained_bytes 0");
+    ASSERT_LINE(t.buf, "pwccad_retained_copies 0");
+    ASSERT_LINE(t.buf, "pwccad_retain_budget_bytes 0");
+    ASSERT_LINE(t.buf, "pwccad_retain_evictions_total 0");
     pw_promtext_free(&t);
 }
 END_TEST
