@@ -62,7 +62,8 @@ UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
-BENCH_SRC  := $(sort $(wildcard bench/*.c))
+BENCH_SRC  := $(sort $(filter-out bench/preload_%.c,$(wildcard bench/*.c)))
+PRELOAD_SRC := $(sort $(wildcard bench/preload_*.c))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -70,7 +71,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/runner.o
 SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
-BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(BUILD)/bench/%.so)
 
 .PHONY: deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
         install uninstall clean unit integration
@@ -120,6 +121,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libpwcca.a
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwcca.a $(PKG_LIBS)
 
+# bench/preload_NAME.c: LD_PRELOAD shims the benchmarks put under the real binaries.
+$(BUILD)/bench/preload_%.so: bench/preload_%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -fPIC -shared -o $@ $< -ldl
+
 # Unit suites: every tests/unit/test_NAME.c defines `Suite *NAME_suite(void)`.
 $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
 	@mkdir -p $(dir $@)
@@ -153,7 +159,7 @@ sanitize: deps
 	  $(MAKE) BUILD=build-san SAN=1 check-run
 
 # ---- lint -------------------------------------------------------------------
-LINT_SRC := $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(EXAMPLE_SRC) $(BENCH_SRC)
+LINT_SRC := $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(EXAMPLE_SRC) $(BENCH_SRC) $(PRELOAD_SRC)
 lint: $(BUILD)/gen/schema_sql.c
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ilib $(LINT_SRC)

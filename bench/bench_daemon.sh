@@ -12,6 +12,9 @@
 # checkpoint to the Gram cost it cannot avoid: per layer one syrk (n p^2
 # flops) for the new checkpoint and one cross gemm (2 n p^2) with its cached
 # predecessor, at the dgemm rate measured here with the same BLAS threads.
+# The LAPACK share is the time inside LAPACKE (measured by an LD_PRELOAD shim,
+# build/bench/preload_lapack_clock.so) over the compute threads' job time
+# (pwccad's own pwccad_compute_seconds histogram, read from --metrics).
 set -euo pipefail
 BUILD=${1:-build}
 PWCCAD=$(cd "$BUILD" && pwd)/pwccad
@@ -73,8 +76,11 @@ rescan_interval = 1
 blas_threads = $BLAS
 log_level = warning
 CONF
-"$PWCCAD" --run "$TMP/run" --db "$TMP/bench.db" --socket "$TMP/bench.sock" \
-    --config "$TMP/pwccad.conf" --foreground 2>"$TMP/daemon.log" &
+MPORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+CLOCK=$(cd "$BUILD" && pwd)/bench/preload_lapack_clock.so
+LD_PRELOAD=$CLOCK PW_LAPACK_CLOCK_OUT=$TMP/lapack \
+    "$PWCCAD" --run "$TMP/run" --db "$TMP/bench.db" --socket "$TMP/bench.sock" \
+    --config "$TMP/pwccad.conf" --metrics "127.0.0.1:$MPORT" --foreground 2>"$TMP/daemon.log" &
 PID=$!
 for _ in $(seq 100); do [ -S "$TMP/bench.sock" ] && break; sleep 0.1; done
 
@@ -119,14 +125,24 @@ T1=$(date +%s.%N)
 touch "$TMP/latency.stop"
 wait "$SAMPLER"
 read -r LN LMED LP99 LMAX <"$TMP/latency"
+COMPUTE=$("$PY" -c '
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+print(next(l.split()[1] for l in text.splitlines() if l.startswith("pwccad_compute_seconds_sum")))
+' "http://127.0.0.1:$MPORT/metrics")
+kill -TERM "$PID"
+wait "$PID" || true
+PID=
+read -r LAPACK_S LAPACK_CALLS <"$TMP/lapack"
 
 read -r FIRST LAST BAD < <(sqlite3 "$TMP/bench.db" \
     "SELECT MIN(processed_at), MAX(processed_at), SUM(status != 'ok') FROM checkpoints" | tr '|' ' ')
-"$PY" - "$T0" "$T1" "$FIRST" "$LAST" "$C" "$L" "$N" "$P" "$RATE" "$BAD" <<'PYEOF'
+"$PY" - "$T0" "$T1" "$FIRST" "$LAST" "$C" "$L" "$N" "$P" "$RATE" "$BAD" "$COMPUTE" "$LAPACK_S" "$LAPACK_CALLS" <<'PYEOF'
 import sys
 t0, t1, first, last = map(float, sys.argv[1:5])
 C, L, N, P = map(int, sys.argv[5:9])
 rate, bad = float(sys.argv[9]), int(sys.argv[10])
+compute, lapack, calls = float(sys.argv[11]), float(sys.argv[12]), int(sys.argv[13])
 wall = t1 - t0
 steady = (last - first) / (C - 1)            # per checkpoint, after the first one
 gram = L * 3.0 * N * P * P / rate            # one syrk + one gemm per layer
@@ -136,6 +152,8 @@ print(f"  checkpoints per second     {C / wall:8.3f}")
 print(f"  steady time per checkpoint {steady:8.3f} s")
 print(f"  Gram cost per checkpoint   {gram:8.3f} s  (syrk + gemm per layer at the dgemm rate)")
 print(f"  ratio                      {steady / gram:8.2f} x  (target <= 2.5)")
+print(f"  compute threads' job time  {compute:8.2f} s  (pwccad_compute_seconds_sum)")
+print(f"  inside LAPACK              {lapack:8.2f} s  ({calls} calls): LAPACK share {100 * lapack / compute:.1f} %")
 if bad:
     print(f"  WARNING: {bad} checkpoints were not read")
 PYEOF
