@@ -8,7 +8,8 @@
 #define PW_LIMITS_H
 
 /* Engine ------------------------------------------------------------------ */
-#define PW_CHUNK_ROWS   4096  /* rows converted and multiplied per BLAS call */
+#define PW_CHUNK_ROWS   4096  /* most rows converted and multiplied per BLAS call */
+#define PW_CHUNK_BYTES  (8u << 20) /* bytes of a stacked chunk the Gram pass aims for (cache) */
 #define PW_RANK_REL_EIG 1e-12 /* eigenvalue cut, relative to the largest (README: rank) */
 #define PW_SVCCA_KEEP   0.99  /* share of variance SVCCA keeps */
 #define PW_MAX_NEURONS  65536 /* columns per layer the engine accepts */
