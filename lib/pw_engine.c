@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,47 @@ static void report_bad(pw_result *out, const pw_gram_bad *bad)
                    bad->side, (unsigned long long)bad->col);
 }
 
+/* ---- threads ----------------------------------------------------------------
+ *
+ * The process grants the engine a number of BLAS threads (by default the
+ * cores divided among the workers).  The p^3 work uses them inside OpenBLAS;
+ * the Gram pass instead runs that many lanes of its own, each with
+ * single-threaded BLAS (pw_gram.h says why), so OpenBLAS is switched to one
+ * thread while any pass has lanes running.  Either way no more threads
+ * compute than were granted. */
+
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lane_passes; /* passes now running lanes (BLAS switched to one thread) */
+static int granted = 0; /* BLAS threads granted while lane_passes > 0 */
+
+static int granted_threads(void)
+{
+    return lane_passes > 0 ? granted : openblas_get_num_threads();
+}
+
+static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
+{
+    pthread_mutex_lock(&blas_mu);
+    int t = granted_threads();
+    unsigned lanes = pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u);
+    if (lanes > 1 && lane_passes++ == 0) {
+        granted = t;
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+    return lanes;
+}
+
+static void lanes_end(unsigned lanes)
+{
+    if (lanes <= 1)
+        return;
+    pthread_mutex_lock(&blas_mu);
+    if (--lane_passes == 0)
+        openblas_set_num_threads(granted);
+    pthread_mutex_unlock(&blas_mu);
+}
+
 /* Streams the rows and builds the sides not taken from a cache.  Returns 0
  * (out->status says whether the pass met a non-finite value), -1 on failure. */
 static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result *out, pw_err *err)
@@ -162,7 +204,10 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
                                .max = c->max[i]};
     }
     pw_gram_bad bad;
-    if (pw_gram_pass(&gs[0], &gs[1], c->g, &bad, err) != 0)
+    unsigned lanes = lanes_begin(x, y);
+    int rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
+    lanes_end(lanes);
+    if (rc != 0)
         return -1;
     if (bad.kind != PW_GRAM_GOOD) {
         report_bad(out, &bad);
@@ -360,10 +405,18 @@ void pw_engine_set_blas_threads(int n)
         if (n < 1)
             n = 1;
     }
-    openblas_set_num_threads(n);
+    pthread_mutex_lock(&blas_mu);
+    if (lane_passes > 0)
+        granted = n; /* applied when the running passes end */
+    else
+        openblas_set_num_threads(n);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 int pw_engine_blas_threads(void)
 {
-    return openblas_get_num_threads();
+    pthread_mutex_lock(&blas_mu);
+    int n = granted_threads();
+    pthread_mutex_unlock(&blas_mu);
+    return n;
 }

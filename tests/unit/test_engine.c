@@ -528,6 +528,71 @@ START_TEST(chunking_does_not_change_results)
 }
 END_TEST
 
+/* Rows read through a callback must come in order, each exactly once. */
+typedef struct ordered {
+    const double *a;  /* row-major matrix */
+    size_t p;         /* its columns */
+    uint64_t next;    /* the row the next call must start at */
+    int out_of_order; /* 1 once a call broke the order */
+} ordered;
+
+static int ordered_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
+{
+    (void)err;
+    ordered *o = ctx;
+    o->out_of_order |= row0 != o->next;
+    o->next = row0 + nrows;
+    memcpy(out, o->a + row0 * o->p, nrows * o->p * sizeof(double));
+    return 0;
+}
+
+START_TEST(lanes_give_the_one_thread_results)
+{
+    /* Large enough for the pass to split into lanes when it has two threads;
+     * a mean of 1e3 so that the lanes' shifts and their merge matter. */
+    rng r = {41};
+    size_t n = 40000, p = 12, q = 9;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    for (size_t i = 0; i < n * p; i++)
+        x[i] += 1e3;
+    pw_engine_set_blas_threads(1);
+    pw_result one = run(x, y, n, p, q, PW_M_ALL);
+    pw_engine_set_blas_threads(2);
+    pw_result two = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(pw_engine_blas_threads(), 2); /* restored after the pass */
+    assert_same(&one, &two, 1e-12);
+
+    /* The same through a read callback: still in order, one call at a time. */
+    ordered ox = {x, p, 0, 0}, oy = {y, q, 0, 0};
+    pw_rows rx = {.nrows = n, .ncols = p, .read = ordered_read, .ctx = &ox, .chunk_rows = 1000};
+    pw_rows ry = {.nrows = n, .ncols = q, .read = ordered_read, .ctx = &oy, .chunk_rows = 1000};
+    pw_result viaread;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &viaread, &e), &e);
+    ck_assert_int_eq(ox.out_of_order | oy.out_of_order, 0);
+    ck_assert_uint_eq(ox.next, n);
+    assert_same(&one, &viaread, 1e-12);
+
+    /* Non-finite values in two lanes: the earlier row is the one named. */
+    y[31000 * q + 2] = INFINITY;
+    x[23456 * p + 5] = NAN;
+    ox.next = oy.next = 0;
+    pw_result bad;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &bad, &e), &e);
+    ck_assert_int_eq(bad.status, PW_NONFINITE);
+    ck_assert_msg(strstr(bad.message, "X has a non-finite value (nan) at row 23456, column 5"),
+                  "%s", bad.message);
+    pw_engine_set_blas_threads(0);
+    pw_result_free(&one);
+    pw_result_free(&two);
+    pw_result_free(&viaread);
+    pw_result_free(&bad);
+    free(x);
+    free(y);
+}
+END_TEST
+
 START_TEST(neuron_order_and_signs_do_not_matter)
 {
     rng r = {9};
@@ -910,6 +975,7 @@ Suite *engine_suite(void)
     tcase_add_test(acc, near_rank_deficient_and_dead_neurons);
     tcase_add_test(acc, large_means_cost_no_accuracy);
     tcase_add_test(acc, chunking_does_not_change_results);
+    tcase_add_test(acc, lanes_give_the_one_thread_results);
     tcase_add_test(acc, neuron_order_and_signs_do_not_matter);
     tcase_add_test(acc, swap_changes_pwcca_only_through_the_weights);
     suite_add_tcase(s, acc);
