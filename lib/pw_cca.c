@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,8 +38,70 @@ static double clamp01(double v)
     return v > 1 ? 1 : v < 0 ? 0 : v;
 }
 
+double pw_cca_tie_tolerance(size_t pa, size_t pb)
+{
+    size_t wide = pa > pb ? pa : pb;
+    return PW_TIE_EPS_FACTOR * (double)(wide > 0 ? wide : 1) * DBL_EPSILON;
+}
+
+size_t pw_cca_tie_groups(const double *rho, size_t k, double tol, size_t *start)
+{
+    size_t ng = 0;
+    for (size_t i = 0; i < k;) {
+        size_t j = i + 1;
+        /* Anchored at the group's first value, so a slow slope never chains. */
+        while (j < k && rho[i] - rho[j] <= tol)
+            j++;
+        start[ng++] = i;
+        i = j;
+    }
+    start[ng] = k;
+    return ng;
+}
+
+/* E|u_1| for u uniform on the unit sphere of R^g: Gamma(g/2) / (sqrt(pi) Gamma((g+1)/2)). */
+static double sphere_mean_abs(size_t g)
+{
+    double h = (double)g / 2.0;
+    return exp(lgamma(h) - lgamma(h + 0.5)) / sqrt(M_PI);
+}
+
+/* The PWCCA weight of the group of canonical variates in columns [i0, i1)
+ * of gm (pa x k; <h_i, x_j> = gm_ji / d_j^2).  One variate: the paper's
+ * alpha_i = sum_j |<h_i, x_j>|.  A tied group of g: its subspace is
+ * determined but its basis is not, so the group weighs what g paper weights
+ * weigh on average over a uniformly random orthonormal basis of it,
+ *     g E|u_1| sum_j ||P_G x_j||,
+ * which depends on the subspace alone (P_G the projection onto it). */
+static double group_weight(const double *gm, const double *d, size_t pa, size_t i0, size_t i1)
+{
+    double alpha = 0;
+    for (size_t j = 0; j < pa; j++) {
+        if (!(d[j] > 0))
+            continue;
+        double dd = d[j] * d[j];
+        if (i1 - i0 == 1) {
+            alpha += fabs(gm[i0 * pa + j]) / dd;
+            continue;
+        }
+        double big = 0, sum = 0;
+        for (size_t i = i0; i < i1; i++)
+            big = fabs(gm[i * pa + j]) > big ? fabs(gm[i * pa + j]) : big;
+        if (big == 0)
+            continue;
+        for (size_t i = i0; i < i1; i++) {
+            double v = gm[i * pa + j] / big;
+            sum += v * v;
+        }
+        alpha += big * sqrt(sum) / dd;
+    }
+    if (i1 - i0 > 1)
+        alpha *= (double)(i1 - i0) * sphere_mean_abs(i1 - i0);
+    return alpha;
+}
+
 int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
-                     double **rho, size_t *k, double *pwcca, pw_err *err)
+                     double **rho, size_t *k, size_t *ntied, double *pwcca, pw_err *err)
 {
     assert(x->whitened && y->whitened);
     /* Side a carries the weights (X when none are wanted); M is oriented a x b. */
@@ -52,8 +115,10 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     double *m = pw_array_alloc(ra * rb, sizeof(double));
     double *s = pw_array_alloc(kk, sizeof(double));
     double *u = NULL, *vt = NULL, *g = NULL, *la = NULL;
+    size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
     int rc = -1;
-    if (!t || !m || !s)
+    *ntied = 0;
+    if (!t || !m || !s || !start)
         goto oom;
     if (kk == 0)
         goto done;
@@ -86,6 +151,10 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     }
     for (size_t i = 0; i < kk; i++)
         s[i] = clamp01(s[i]);
+    size_t ng = pw_cca_tie_groups(s, kk, pw_cca_tie_tolerance(pa, pb), start);
+    for (size_t gi = 0; gi < ng; gi++)
+        if (start[gi + 1] - start[gi] > 1)
+            *ntied += start[gi + 1] - start[gi];
 
     if (weights) {
         /* <h_i, x_j> = (A^T W^T S)_ij = (A^T L W^T D^-2)_ij: G = W (L A), then
@@ -100,12 +169,12 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)kk, (int)ra, 1.0, a->w,
                     (int)pa, la, (int)ra, 0.0, g, (int)pa);
         double num = 0, den = 0;
-        for (size_t i = 0; i < kk; i++) {
-            double alpha = 0;
-            for (size_t j = 0; j < pa; j++)
-                if (a->d[j] > 0)
-                    alpha += fabs(g[i * pa + j]) / (a->d[j] * a->d[j]);
-            num += alpha * s[i];
+        for (size_t gi = 0; gi < ng; gi++) {
+            size_t i0 = start[gi], i1 = start[gi + 1];
+            double alpha = group_weight(g, a->d, pa, i0, i1), r = 0;
+            for (size_t i = i0; i < i1; i++)
+                r += s[i];
+            num += alpha * (r / (double)(i1 - i0));
             den += alpha;
         }
         *pwcca = num / den;
@@ -126,6 +195,7 @@ out:
     free(vt);
     free(la);
     free(g);
+    free(start);
     return rc;
 }
 

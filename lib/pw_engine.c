@@ -69,6 +69,7 @@ void pw_result_free(pw_result *r)
     free(r->rho);
     r->rho = NULL;
     r->nrho = 0;
+    r->ntied = 0;
 }
 
 /* Statuses other than ok carry a message: set_status(r, PW_..., "fmt", ...). */
@@ -273,9 +274,9 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
         /* Weights on the side with fewer kept neurons; on a tie, X. */
         char weights = !(metrics & PW_M_PWCCA) ? 0 : sy->p_kept < sx->p_kept ? 'Y' : 'X';
         double pw = NAN;
-        rc = lapack_step(
-            pw_cca_canonical(sx, sy, c->sxy, weights, &out->rho, &out->nrho, &pw, &lerr), out,
-            &lerr);
+        rc = lapack_step(pw_cca_canonical(sx, sy, c->sxy, weights, &out->rho, &out->nrho,
+                                          &out->ntied, &pw, &lerr),
+                         out, &lerr);
         if (rc != 0)
             goto failed;
         if (metrics & PW_M_PWCCA) {

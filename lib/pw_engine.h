@@ -49,6 +49,7 @@ typedef struct pw_result {
     double svcca;             /* NAN likewise */
     double cka;               /* NAN likewise; given even for insufficient_datapoints */
     size_t nrho;              /* length of rho = min(rank_x, rank_y), 0 when absent */
+    size_t ntied;             /* entries of rho in groups of >= 2 tied values (0: all distinct) */
     double *rho; /* canonical correlations, descending; owned, free with pw_result_free */
 } pw_result;
 

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pw_cca.h"
 #include "pw_engine.h"
+#include "pw_side.h"
 #include "pw_test.h"
 #include "refcase.h"
 
@@ -593,6 +595,95 @@ START_TEST(lanes_give_the_one_thread_results)
 }
 END_TEST
 
+/* X and Y (n > p + q) whose first t neurons each fire on one probe input,
+ * the same input in X and in Y: t canonical correlations are exactly 1 and
+ * tied, so the paper's weights alone would depend on the SVD's basis. */
+static void single_fire_pair(rng *r, size_t n, size_t p, size_t q, size_t t, double **x, double **y)
+{
+    correlated_pair(r, n, p, q, x, y);
+    for (size_t k = 0; k < t; k++) {
+        size_t row = (k * 7919 + 13) % n;
+        for (size_t i = 0; i < n; i++) {
+            (*x)[i * p + k] = i == row ? 1.0 + (double)k : 0.0;
+            (*y)[i * q + k] = i == row ? 3.5 - 0.25 * (double)k : 0.0;
+        }
+    }
+}
+
+START_TEST(tied_correlations_are_counted_and_weighted_reproducibly)
+{
+    rng r = {77};
+    size_t n = 3000, p = 40, q = 30, t = 6;
+    double *x, *y;
+    single_fire_pair(&r, n, p, q, t, &x, &y);
+    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(whole.status, PW_OK);
+    ck_assert_uint_eq(whole.ntied, t);
+    for (size_t i = 0; i < t; i++)
+        PW_ASSERT_NEAR(whole.rho[i], 1.0, 1e-13);
+
+    /* Other chunkings: other rounding, which used to move pwcca by ~1e-5. */
+    size_t chunks[] = {97, 1000};
+    for (size_t c = 0; c < 2; c++) {
+        chunky cx = {x, p, 0}, cy = {y, q, 0};
+        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        ck_assert_uint_eq(res.ntied, t);
+        PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
+        pw_result_free(&res);
+    }
+    /* The rows in another order (the same datapoints). */
+    double *xr = malloc(n * p * sizeof(double)), *yr = malloc(n * q * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        size_t src = (i * 1237 + 5) % n; /* 1237 is prime to 3000: a permutation */
+        memcpy(xr + i * p, x + src * p, p * sizeof(double));
+        memcpy(yr + i * q, y + src * q, q * sizeof(double));
+    }
+    pw_result perm = run(xr, yr, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(perm.ntied, t);
+    PW_ASSERT_NEAR(perm.pwcca, whole.pwcca, 1e-12);
+
+    /* Ordinary data have no ties, and the weights are the paper's. */
+    double *x2, *y2;
+    correlated_pair(&r, n, p, q, &x2, &y2);
+    pw_result plain = run(x2, y2, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(plain.ntied, 0);
+    oracle o;
+    compute_oracle(x2, y2, n, p, q, &o);
+    assert_matches_oracle(&plain, &o, 1e-10);
+
+    pw_result_free(&whole);
+    pw_result_free(&perm);
+    pw_result_free(&plain);
+    free(x);
+    free(y);
+    free(xr);
+    free(yr);
+    free(x2);
+    free(y2);
+}
+END_TEST
+
+START_TEST(tie_groups_are_anchored_at_their_first_value)
+{
+    /* 1, 1 - 1e-15 tie; a slope of steps just under tol does not chain. */
+    double rho[] = {1.0, 1.0 - 1e-15, 0.9, 0.9 - 0.6e-12, 0.9 - 1.2e-12, 0.5};
+    size_t start[7];
+    size_t ng = pw_cca_tie_groups(rho, 6, 1e-12, start);
+    ck_assert_uint_eq(ng, 4);
+    ck_assert_uint_eq(start[0], 0);
+    ck_assert_uint_eq(start[1], 2);
+    ck_assert_uint_eq(start[2], 4);
+    ck_assert_uint_eq(start[3], 5);
+    ck_assert_uint_eq(start[4], 6);
+    /* The tolerance grows with the width of the problem, from rounding up. */
+    ck_assert(pw_cca_tie_tolerance(10, 1000) > pw_cca_tie_tolerance(10, 10));
+    ck_assert(pw_cca_tie_tolerance(1024, 1024) < 1e-11);
+}
+END_TEST
+
 START_TEST(neuron_order_and_signs_do_not_matter)
 {
     rng r = {9};
@@ -728,6 +819,56 @@ START_TEST(n_mismatch_dead_layer_and_insufficient)
 END_TEST
 
 /* ---- caching --------------------------------------------------------------------- */
+
+START_TEST(lapack_failures_are_numerical_errors)
+{
+    /* A cached side whose Gram was damaged in memory (a NaN where a sum of
+     * products belongs) reaches LAPACK, whose input check refuses it
+     * (LAPACKE's NaN check: info = -6 for dsyevd's matrix).  The engine must
+     * say numerical_error, name the routine, its info and the side, drop the
+     * CCA metrics -- and not hand the damage to the SVD as a number. */
+    rng r = {29};
+    size_t n = 2000, p = 7, q = 5;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pw_side *sx = NULL, *sy = NULL;
+    pw_result res;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_CKA, &sx, &sy, &res, &e), &e);
+    pw_result_free(&res);
+    ck_assert(sx && sy && !sx->whitened && !sy->svcca_ready);
+    sy->gram[1 * sy->p_kept + 2] = NAN;
+    sy->gram[2 * sy->p_kept + 1] = NAN;
+
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA | PW_M_MEAN_CCA, &sx, &sy, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
+    ck_assert_msg(strstr(res.message, "LAPACK dsyevd failed with info = -") &&
+                      strstr(res.message, "while whitening Y (p_kept = 5)"),
+                  "%s", res.message);
+    ck_assert(isnan(res.pwcca) && isnan(res.distance) && isnan(res.mean_cca));
+    ck_assert(res.nrho == 0 && res.rho == NULL && res.ntied == 0);
+    pw_result_free(&res);
+
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_SVCCA, &sx, &sy, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
+    ck_assert_msg(strstr(res.message, "in SVCCA for Y (p_kept = 5)"), "%s", res.message);
+    ck_assert(isnan(res.svcca));
+    ck_assert_str_eq(pw_status_name(res.status), "numerical_error");
+    pw_result_free(&res);
+
+    /* X's side is intact and is still usable against an intact Y. */
+    pw_side *sy2 = NULL;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA, &sx, &sy2, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_OK);
+    pw_result_free(&res);
+    pw_side_free(sx);
+    pw_side_free(sy);
+    pw_side_free(sy2);
+    free(x);
+    free(y);
+}
+END_TEST
 
 START_TEST(cached_sides_give_the_uncached_results)
 {
@@ -976,12 +1117,15 @@ Suite *engine_suite(void)
     tcase_add_test(acc, large_means_cost_no_accuracy);
     tcase_add_test(acc, chunking_does_not_change_results);
     tcase_add_test(acc, lanes_give_the_one_thread_results);
+    tcase_add_test(acc, tied_correlations_are_counted_and_weighted_reproducibly);
+    tcase_add_test(acc, tie_groups_are_anchored_at_their_first_value);
     tcase_add_test(acc, neuron_order_and_signs_do_not_matter);
     tcase_add_test(acc, swap_changes_pwcca_only_through_the_weights);
     suite_add_tcase(s, acc);
     TCase *st = tcase_create("status");
     tcase_add_test(st, nonfinite_values_are_located);
     tcase_add_test(st, n_mismatch_dead_layer_and_insufficient);
+    tcase_add_test(st, lapack_failures_are_numerical_errors);
     suite_add_tcase(s, st);
     TCase *cache = tcase_create("cache");
     tcase_add_test(cache, cached_sides_give_the_uncached_results);
