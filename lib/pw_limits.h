@@ -10,6 +10,7 @@
 /* Engine ------------------------------------------------------------------ */
 #define PW_CHUNK_ROWS   4096  /* most rows converted and multiplied per BLAS call */
 #define PW_CHUNK_BYTES  (8u << 20) /* bytes of a stacked chunk the Gram pass aims for (cache) */
+#define PW_GRAM_KEEP_BYTES (64u << 20) /* Gram-pass buffers kept for the next pass (no page faults) */
 #define PW_RANK_REL_EIG 1e-12 /* eigenvalue cut, relative to the largest (README: rank) */
 #define PW_SVCCA_KEEP   0.99  /* share of variance SVCCA keeps */
 #define PW_TIE_EPS_FACTOR 16  /* canonical correlations within this x p_kept x DBL_EPSILON are tied */
