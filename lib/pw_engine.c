@@ -89,7 +89,8 @@ static void drop_cca(pw_result *r)
 
 /* Everything one comparison allocates, released in one place. */
 typedef struct compare_ctx {
-    double *g;               /* (p+q)^2 stacked Gram from the pass */
+    double *g;               /* (p+q)^2 stacked Gram from the pass (pw_gram_alloc) */
+    size_t ld;               /* p + q */
     double *mean[2];         /* column means per side */
     double *min[2], *max[2]; /* raw extremes per fresh side */
     double *sxy;             /* p_kept x q_kept cross Gram of the kept columns */
@@ -99,7 +100,8 @@ typedef struct compare_ctx {
 
 static void ctx_release(compare_ctx *c)
 {
-    free(c->g);
+    if (c->g)
+        pw_gram_free(c->g, c->ld);
     free(c->sxy);
     for (int i = 0; i < 2; i++) {
         free(c->mean[i]);
@@ -181,7 +183,8 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     const pw_rows *rows[2] = {x, y};
     size_t p = x->ncols, q = y->ncols, ld = p + q;
     pw_gram_side gs[2];
-    c->g = pw_array_alloc(ld * ld, sizeof(double));
+    c->g = pw_gram_alloc(ld);
+    c->ld = ld;
     if (!c->g) {
         pw_err_set(err, "out of memory for the Gram of %zu + %zu neurons", p, q);
         return -1; /* pw_err_set returns -1; said here for the analyzer */
@@ -235,7 +238,7 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     for (size_t b = 0; b < qy; b++)
         for (size_t a = 0; a < px; a++)
             c->sxy[b * px + a] = c->g[(p + sy->kept[b]) * ld + sx->kept[a]];
-    free(c->g);
+    pw_gram_free(c->g, ld);
     c->g = NULL;
     return 0;
 }

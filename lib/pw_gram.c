@@ -37,10 +37,11 @@
 
 #include "pw_array.h"
 
-#define SHIFT_ROWS      64         /* rows whose mean shifts a lane's first chunk */
-#define LANE_MIN_VALUES (1u << 18) /* n (p+q) below which a second lane costs more than it saves   \
-                                    */
-#define MIN_CHUNK_ROWS 256         /* below this, BLAS-3 calls lose efficiency */
+#define SHIFT_ROWS 64 /* rows whose mean shifts a lane's first chunk */
+#define LANE_MIN_VALUES                                                                            \
+    (1u << 18)             /* n (p+q) below which a second lane costs more than it saves           \
+                            */
+#define MIN_CHUNK_ROWS 256 /* below this, BLAS-3 calls lose efficiency */
 
 /* One side as the pass reads it. */
 typedef struct side_src {
@@ -75,12 +76,14 @@ typedef struct lane {
     unsigned idx;    /* lane number */
     double *g;       /* ld x ld Gram (lane 0: the caller's) */
     double *z;       /* m x ld shifted chunk; row r is datapoint r, X then Y */
-    double *buf[2];  /* m x p rows per side read through pw_rows.read (NULL when direct) */
+    double *buf[2];  /* m x p rows per side read through pw_rows.read (unused when direct) */
     double *row;     /* one row converted to double (widest side) */
     double *mean;    /* ld: running mean, or the first chunk's shift */
     double *s;       /* ld: column sums of the shifted chunk */
     double *mn, *mx; /* ld: raw extremes */
     uint64_t count;  /* rows merged */
+    void *block;     /* the one allocation the arrays above live in */
+    size_t bytes;    /* its size */
     pw_gram_bad bad; /* the first bad value this lane met */
     int failed;      /* 1 when reading failed */
     pw_err err;      /* why */
@@ -137,7 +140,16 @@ static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, siz
     }
     assert(dt == PW_DT_F32);
     const unsigned char *b = src + r * p * sizeof(float);
-    for (size_t j = 0; j < p; j++) {
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) { /* four at a time: vectorized (cvtps2pd) */
+        float f[4];
+        memcpy(f, b + j * sizeof(float), sizeof f);
+        tmp[j] = (double)f[0];
+        tmp[j + 1] = (double)f[1];
+        tmp[j + 2] = (double)f[2];
+        tmp[j + 3] = (double)f[3];
+    }
+    for (; j < p; j++) {
         float f;
         memcpy(&f, b + j * sizeof(float), sizeof f);
         tmp[j] = (double)f;
@@ -391,27 +403,105 @@ static void *lane_thread(void *arg)
     return NULL;
 }
 
+/* ---- buffers kept between passes -------------------------------------------
+ *
+ * A lane's arrays are one block.  Freed blocks up to PW_GRAM_KEEP_BYTES in
+ * all are kept for the next pass: freshly mapped memory costs a page fault
+ * per 4 KiB, which at a few hundred neurons is a quarter of the pass. */
+
+#define KEEP_SLOTS 8 /* blocks kept at most */
+
+static struct {
+    pthread_mutex_t mu;       /* guards the rest */
+    void *block[KEEP_SLOTS];  /* kept blocks (NULL: empty slot) */
+    size_t bytes[KEEP_SLOTS]; /* their sizes */
+} keep = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}};
+
+/* A block of at least `bytes`: the smallest kept one that fits, else new. */
+static void *block_get(size_t bytes)
+{
+    int best = -1;
+    pthread_mutex_lock(&keep.mu);
+    for (int i = 0; i < KEEP_SLOTS; i++)
+        if (keep.block[i] && keep.bytes[i] >= bytes &&
+            (best < 0 || keep.bytes[i] < keep.bytes[best]))
+            best = i;
+    void *b = NULL;
+    if (best >= 0) {
+        b = keep.block[best];
+        keep.block[best] = NULL;
+    }
+    pthread_mutex_unlock(&keep.mu);
+    return b ? b : malloc(bytes);
+}
+
+/* Keep the block if there is room, else free it. */
+static void block_put(void *b, size_t bytes)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&keep.mu);
+    size_t total = bytes;
+    int slot = -1;
+    for (int i = 0; i < KEEP_SLOTS; i++) {
+        if (keep.block[i])
+            total += keep.bytes[i];
+        else if (slot < 0)
+            slot = i;
+    }
+    if (slot >= 0 && total <= PW_GRAM_KEEP_BYTES) {
+        keep.block[slot] = b;
+        keep.bytes[slot] = bytes;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&keep.mu);
+    free(b);
+}
+
+double *pw_gram_alloc(size_t ld)
+{
+    return ld > SIZE_MAX / sizeof(double) / (ld ? ld : 1)
+               ? NULL
+               : block_get((ld ? ld * ld : 1) * sizeof(double));
+}
+
+void pw_gram_free(double *g, size_t ld)
+{
+    block_put(g, (ld ? ld * ld : 1) * sizeof(double));
+}
+
 static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw_err *err)
 {
     size_t ld = ps->ld, wide = ps->side[0].p > ps->side[1].p ? ps->side[0].p : ps->side[1].p;
     memset(l, 0, sizeof *l);
     l->ps = ps;
     l->idx = idx;
-    l->g = g ? g : calloc(ld > 0 ? ld * ld : 1, sizeof(double));
-    l->z = pw_array_alloc(mmax * ld, sizeof(double));
-    l->row = pw_array_alloc(wide, sizeof(double));
-    l->mean = pw_array_alloc(ld, sizeof(double));
-    l->s = pw_array_alloc(ld, sizeof(double));
-    l->mn = pw_array_alloc(ld, sizeof(double));
-    l->mx = pw_array_alloc(ld, sizeof(double));
-    int ok = l->g && l->z && l->row && l->mean && l->s && l->mn && l->mx;
-    for (int i = 0; i < 2 && ok; i++)
-        if (!ps->side[i].direct && ps->side[i].p > 0)
-            ok = (l->buf[i] = pw_array_alloc(mmax * ps->side[i].p, sizeof(double))) != NULL;
-    if (!ok)
+    /* Sizes in doubles, in the order they are carved out of the block. */
+    size_t len[10] = {g ? 0 : ld * ld, mmax * ld, wide, ld, ld, ld, ld, 0, 0, 0};
+    for (int i = 0; i < 2; i++)
+        len[7 + i] = ps->side[i].direct ? 0 : mmax * ps->side[i].p;
+    size_t total = 0;
+    for (int i = 0; i < 9; i++) {
+        if (len[i] > SIZE_MAX / sizeof(double) - total - 1)
+            return pw_err_set(err, "lane %u of the Gram pass would not fit in memory", idx);
+        total += len[i];
+    }
+    l->bytes = (total ? total : 1) * sizeof(double);
+    l->block = block_get(l->bytes);
+    if (!l->block)
         return pw_err_set(err,
                           "out of memory for lane %u of the Gram pass (%zu rows x %zu columns)",
                           idx, mmax, ld);
+    double *at = l->block, **dst[9] = {&l->g,  &l->z,  &l->row,    &l->mean,  &l->s,
+                                       &l->mn, &l->mx, &l->buf[0], &l->buf[1]};
+    for (int i = 0; i < 9; i++) {
+        *dst[i] = at;
+        at += len[i];
+    }
+    if (g)
+        l->g = g;
+    else
+        memset(l->g, 0, ld * ld * sizeof(double));
     for (size_t j = 0; j < ld; j++) {
         l->mean[j] = 0;
         l->mn[j] = INFINITY;
@@ -420,18 +510,9 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
     return 0;
 }
 
-static void lane_release(lane *l, const double *g)
+static void lane_release(lane *l)
 {
-    if (l->g != g)
-        free(l->g);
-    free(l->z);
-    free(l->buf[0]);
-    free(l->buf[1]);
-    free(l->row);
-    free(l->mean);
-    free(l->s);
-    free(l->mn);
-    free(l->mx);
+    block_put(l->block, l->bytes);
 }
 
 /* Lane b into lane a, by Chan's formula with d = mean_b - mean_a. */
@@ -559,7 +640,7 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
         diag_check(&ps.side[1], g, ps.ld, bad);
 out:
     for (unsigned i = 0; l && i < ready; i++)
-        lane_release(&l[i], g);
+        lane_release(&l[i]);
     free(l);
     free(th);
     pthread_mutex_destroy(&ps.mu);

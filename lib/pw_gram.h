@@ -59,6 +59,11 @@ typedef struct pw_gram_bad {
 int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_bad *bad,
                  pw_err *err);
 
+/* A (p+q)^2 Gram for pw_gram_pass, and its release: buffers are kept for
+ * the next pass (up to PW_GRAM_KEEP_BYTES in all) to spare page faults. */
+double *pw_gram_alloc(size_t ld);
+void pw_gram_free(double *g, size_t ld);
+
 /* How many lanes the pass would use for this pair given `threads` (1 when the
  * data are too small for a second thread to pay). */
 unsigned pw_gram_lanes(const pw_rows *x, const pw_rows *y, unsigned threads);
