@@ -239,13 +239,19 @@ typedef struct anon_peak {
 
 static long anon_pages(void)
 {
-    long size = 0, resident = 0, shared = 0;
+    char line[256];
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f)
         return 0;
-    if (fscanf(f, "%ld %ld %ld", &size, &resident, &shared) != 3)
-        resident = shared = 0;
+    char *ok = fgets(line, sizeof line, f);
     fclose(f);
+    if (!ok)
+        return 0;
+    /* size resident shared ...: in pages */
+    char *end;
+    strtol(line, &end, 10);
+    long resident = strtol(end, &end, 10);
+    long shared = strtol(end, &end, 10);
     return resident - shared;
 }
 
