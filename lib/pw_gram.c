@@ -157,47 +157,10 @@ static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, siz
     return tmp;
 }
 
-/* One row of a fresh side: shifted into dst, summed, extremes kept.  Four
- * columns per step: gcc -O2 vectorizes this form, not the plain loop.  NaN
- * compares false and so never enters min/max, but it poisons the sum, which
- * is what the finiteness check looks at. */
-static void centre_fresh(const double *restrict v, size_t p, const double *restrict mu,
-                         double *restrict dst, double *restrict s, double *restrict mn,
-                         double *restrict mx)
-{
-    size_t j = 0;
-    for (; j + 4 <= p; j += 4) {
-        double v0 = v[j], v1 = v[j + 1], v2 = v[j + 2], v3 = v[j + 3];
-        double c0 = v0 - mu[j], c1 = v1 - mu[j + 1], c2 = v2 - mu[j + 2], c3 = v3 - mu[j + 3];
-        dst[j] = c0;
-        dst[j + 1] = c1;
-        dst[j + 2] = c2;
-        dst[j + 3] = c3;
-        s[j] += c0;
-        s[j + 1] += c1;
-        s[j + 2] += c2;
-        s[j + 3] += c3;
-        mn[j] = v0 < mn[j] ? v0 : mn[j];
-        mn[j + 1] = v1 < mn[j + 1] ? v1 : mn[j + 1];
-        mn[j + 2] = v2 < mn[j + 2] ? v2 : mn[j + 2];
-        mn[j + 3] = v3 < mn[j + 3] ? v3 : mn[j + 3];
-        mx[j] = v0 > mx[j] ? v0 : mx[j];
-        mx[j + 1] = v1 > mx[j + 1] ? v1 : mx[j + 1];
-        mx[j + 2] = v2 > mx[j + 2] ? v2 : mx[j + 2];
-        mx[j + 3] = v3 > mx[j + 3] ? v3 : mx[j + 3];
-    }
-    for (; j < p; j++) {
-        double c = v[j] - mu[j];
-        dst[j] = c;
-        s[j] += c;
-        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
-        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
-    }
-}
-
-/* One row of a cached side: only shifted and summed (its Gram is known). */
-static void centre_cached(const double *restrict v, size_t p, const double *restrict mu,
-                          double *restrict dst, double *restrict s)
+/* One row: shifted into dst and summed.  Four columns per step: gcc -O2
+ * vectorizes this form, not the plain loop. */
+static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
+                       double *restrict dst, double *restrict s)
 {
     size_t j = 0;
     for (; j + 4 <= p; j += 4) {
@@ -216,6 +179,29 @@ static void centre_cached(const double *restrict v, size_t p, const double *rest
         double c = v[j] - mu[j];
         dst[j] = c;
         s[j] += c;
+    }
+}
+
+/* The running raw extremes of a fresh side (v is still in L1 from
+ * centre_row).  NaN compares false and so never enters min/max, but it
+ * poisons the sum, which is what the finiteness check looks at. */
+static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
+                         double *restrict mx)
+{
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) {
+        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
+        mn[j + 1] = v[j + 1] < mn[j + 1] ? v[j + 1] : mn[j + 1];
+        mn[j + 2] = v[j + 2] < mn[j + 2] ? v[j + 2] : mn[j + 2];
+        mn[j + 3] = v[j + 3] < mn[j + 3] ? v[j + 3] : mn[j + 3];
+        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
+        mx[j + 1] = v[j + 1] > mx[j + 1] ? v[j + 1] : mx[j + 1];
+        mx[j + 2] = v[j + 2] > mx[j + 2] ? v[j + 2] : mx[j + 2];
+        mx[j + 3] = v[j + 3] > mx[j + 3] ? v[j + 3] : mx[j + 3];
+    }
+    for (; j < p; j++) {
+        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
+        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
     }
 }
 
@@ -241,10 +227,9 @@ static void sweep(lane *l, const side_src *sd, const unsigned char *src, size_t 
     for (size_t r = 0; r < mr; r++) {
         const double *v = row_at(src, sd->dt, p, r, l->row);
         double *dst = l->z + r * ld + sd->off;
-        if (sd->fresh)
-            centre_fresh(v, p, mu, dst, s, l->mn + sd->off, l->mx + sd->off);
-        else
-            centre_cached(v, p, mu, dst, s);
+        centre_row(v, p, mu, dst, s);
+        if (sd->fresh) /* a cached side's extremes are known */
+            extremes_row(v, p, l->mn + sd->off, l->mx + sd->off);
     }
 }
 

@@ -484,9 +484,11 @@ END_TEST
 
 /* A row source over a matrix that hands out at most `chunk` rows per call. */
 typedef struct chunky {
-    const double *a; /* row-major matrix */
-    size_t p;        /* its columns */
-    size_t calls;    /* read calls made */
+    const double *a;  /* row-major matrix */
+    size_t p;         /* its columns */
+    size_t calls;     /* read calls made */
+    uint64_t next;    /* the row the next call must start at (rows come in order) */
+    int out_of_order; /* 1 once a call broke the order */
 } chunky;
 
 static int chunky_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
@@ -494,6 +496,8 @@ static int chunky_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_e
     (void)err;
     chunky *c = ctx;
     c->calls++;
+    c->out_of_order |= row0 != c->next;
+    c->next = row0 + nrows;
     memcpy(out, c->a + row0 * c->p, nrows * c->p * sizeof(double));
     return 0;
 }
@@ -515,12 +519,13 @@ START_TEST(chunking_does_not_change_results)
     pw_result whole = run(x, y, n, p, q, PW_M_ALL);
     size_t chunks[] = {97, 1};
     for (size_t c = 0; c < 2; c++) {
-        chunky cx = {x, p, 0}, cy = {y, q, 0};
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
         pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
         pw_result res;
         pw_err e;
         PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
         ck_assert_uint_eq(cx.calls, (n + chunks[c] - 1) / chunks[c]);
+        ck_assert_int_eq(cx.out_of_order | cy.out_of_order, 0);
         assert_same(&whole, &res, 1e-12);
         pw_result_free(&res);
     }
@@ -529,24 +534,6 @@ START_TEST(chunking_does_not_change_results)
     free(y);
 }
 END_TEST
-
-/* Rows read through a callback must come in order, each exactly once. */
-typedef struct ordered {
-    const double *a;  /* row-major matrix */
-    size_t p;         /* its columns */
-    uint64_t next;    /* the row the next call must start at */
-    int out_of_order; /* 1 once a call broke the order */
-} ordered;
-
-static int ordered_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
-{
-    (void)err;
-    ordered *o = ctx;
-    o->out_of_order |= row0 != o->next;
-    o->next = row0 + nrows;
-    memcpy(out, o->a + row0 * o->p, nrows * o->p * sizeof(double));
-    return 0;
-}
 
 START_TEST(lanes_give_the_one_thread_results)
 {
@@ -566,9 +553,8 @@ START_TEST(lanes_give_the_one_thread_results)
     assert_same(&one, &two, 1e-12);
 
     /* The same through a read callback: still in order, one call at a time. */
-    ordered ox = {x, p, 0, 0}, oy = {y, q, 0, 0};
-    pw_rows rx = {.nrows = n, .ncols = p, .read = ordered_read, .ctx = &ox, .chunk_rows = 1000};
-    pw_rows ry = {.nrows = n, .ncols = q, .read = ordered_read, .ctx = &oy, .chunk_rows = 1000};
+    chunky ox = {.a = x, .p = p}, oy = {.a = y, .p = q};
+    pw_rows rx = chunky_rows(&ox, n, 1000), ry = chunky_rows(&oy, n, 1000);
     pw_result viaread;
     pw_err e;
     PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &viaread, &e), &e);
@@ -625,7 +611,7 @@ START_TEST(tied_correlations_are_counted_and_weighted_reproducibly)
     /* Other chunkings: other rounding, which used to move pwcca by ~1e-5. */
     size_t chunks[] = {97, 1000};
     for (size_t c = 0; c < 2; c++) {
-        chunky cx = {x, p, 0}, cy = {y, q, 0};
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
         pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
         pw_result res;
         pw_err e;
