@@ -9,7 +9,7 @@
 
 /* Engine ------------------------------------------------------------------ */
 #define PW_CHUNK_ROWS      4096        /* most rows per chunk of the Gram pass */
-#define PW_CHUNK_BYTES     (8u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
+#define PW_CHUNK_BYTES     (2u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
 #define PW_GRAM_KEEP_BYTES (64u << 20) /* Gram-pass buffers kept for the next pass */
 #define PW_RANK_REL_EIG    1e-12       /* eigenvalue cut, relative to the largest (README: rank) */
 #define PW_SVCCA_KEEP      0.99        /* share of variance SVCCA keeps */
