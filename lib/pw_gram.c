@@ -37,11 +37,20 @@
 
 #include "pw_array.h"
 
+/* The sweep's kernels are built twice on x86-64, for AVX2 and the baseline,
+ * and the loader picks one: four doubles per instruction instead of two. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 #define SHIFT_ROWS 64 /* rows whose mean shifts a lane's first chunk */
 #define LANE_MIN_VALUES                                                                            \
     (1u << 18)             /* n (p+q) below which a second lane costs more than it saves           \
                             */
-#define MIN_CHUNK_ROWS 256 /* below this, BLAS-3 calls lose efficiency */
+#define RANK1_BATCH    32  /* Chan terms queued before one syrk applies them */
+#define MIN_CHUNK_ROWS 512 /* below this, BLAS-3 calls lose efficiency */
 
 /* One side as the pass reads it. */
 typedef struct side_src {
@@ -81,6 +90,8 @@ typedef struct lane {
     double *mean;    /* ld: running mean, or the first chunk's shift */
     double *s;       /* ld: column sums of the shifted chunk */
     double *mn, *mx; /* ld: raw extremes */
+    double *rk;      /* ld x RANK1_BATCH: queued Chan terms s / sqrt(n) */
+    size_t nrk;      /* how many are queued */
     uint64_t count;  /* rows merged */
     void *block;     /* the one allocation the arrays above live in */
     size_t bytes;    /* its size */
@@ -129,7 +140,8 @@ static void plan(pass *ps, const pw_rows *x, const pw_rows *y, unsigned lanes)
 /* ---- one sweep ----------------------------------------------------------------- */
 
 /* Row r of a chunk as doubles: in place when it already is, else converted into tmp. */
-static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, size_t r, double *tmp)
+SIMD_CLONES static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, size_t r,
+                                        double *tmp)
 {
     if (dt == PW_DT_F64) {
         const unsigned char *b = src + r * p * sizeof(double);
@@ -159,8 +171,8 @@ static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, siz
 
 /* One row: shifted into dst and summed.  Four columns per step: gcc -O2
  * vectorizes this form, not the plain loop. */
-static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
-                       double *restrict dst, double *restrict s)
+SIMD_CLONES static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
+                                   double *restrict dst, double *restrict s)
 {
     size_t j = 0;
     for (; j + 4 <= p; j += 4) {
@@ -185,8 +197,8 @@ static void centre_row(const double *restrict v, size_t p, const double *restric
 /* The running raw extremes of a fresh side (v is still in L1 from
  * centre_row).  NaN compares false and so never enters min/max, but it
  * poisons the sum, which is what the finiteness check looks at. */
-static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
-                         double *restrict mx)
+SIMD_CLONES static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
+                                     double *restrict mx)
 {
     size_t j = 0;
     for (; j + 4 <= p; j += 4) {
@@ -264,6 +276,16 @@ static int side_bad(lane *l, const side_src *sd, const unsigned char *src, uint6
     return 1;
 }
 
+/* G -= R R^T for the queued columns R of the Chan terms. */
+static void flush_rank1(lane *l)
+{
+    size_t ld = l->ps->ld;
+    if (l->nrk > 0 && ld > 0)
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ld, (int)l->nrk, -1.0, l->rk,
+                    (int)ld, 1.0, l->g, (int)ld);
+    l->nrk = 0;
+}
+
 /* Z^T Z into the lane's Gram, then -s s^T / n: the Chan merge of the chunk
  * (see the top of this file).  A side with no columns has empty blocks; a
  * cached side's diagonal block receives only the rank-1 term and is never
@@ -290,7 +312,13 @@ static void accumulate(lane *l, size_t mr)
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)p, (int)q, (int)mr, 1.0,
                             l->z, (int)ld, l->z + p, (int)ld, 1.0, l->g + p * ld, (int)ld);
         }
-        cblas_dsyr(CblasColMajor, CblasUpper, (int)ld, -1.0 / total, l->s, 1, l->g, (int)ld);
+        /* -s s^T / n is queued as the column s / sqrt(n) and applied a
+         * batch at a time: one syrk instead of RANK1_BATCH passes over G. */
+        double *col = l->rk + l->nrk * ld, sc = 1.0 / sqrt(total);
+        for (size_t j = 0; j < ld; j++)
+            col[j] = l->s[j] * sc;
+        if (++l->nrk == RANK1_BATCH)
+            flush_rank1(l);
     }
     for (size_t j = 0; j < ld; j++)
         l->mean[j] += l->s[j] / total;
@@ -462,11 +490,11 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
     l->ps = ps;
     l->idx = idx;
     /* Sizes in doubles, in the order they are carved out of the block. */
-    size_t len[10] = {g ? 0 : ld * ld, mmax * ld, wide, ld, ld, ld, ld, 0, 0, 0};
+    size_t len[10] = {g ? 0 : ld * ld, mmax * ld, wide, ld, ld, ld, ld, 0, 0, ld * RANK1_BATCH};
     for (int i = 0; i < 2; i++)
         len[7 + i] = ps->side[i].direct ? 0 : mmax * ps->side[i].p;
     size_t total = 0;
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         if (len[i] > SIZE_MAX / sizeof(double) - total - 1)
             return pw_err_set(err, "lane %u of the Gram pass would not fit in memory", idx);
         total += len[i];
@@ -477,9 +505,9 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
         return pw_err_set(err,
                           "out of memory for lane %u of the Gram pass (%zu rows x %zu columns)",
                           idx, mmax, ld);
-    double *at = l->block, **dst[9] = {&l->g,  &l->z,  &l->row,    &l->mean,  &l->s,
-                                       &l->mn, &l->mx, &l->buf[0], &l->buf[1]};
-    for (int i = 0; i < 9; i++) {
+    double *at = l->block, **dst[10] = {&l->g,  &l->z,  &l->row,    &l->mean,   &l->s,
+                                        &l->mn, &l->mx, &l->buf[0], &l->buf[1], &l->rk};
+    for (int i = 0; i < 10; i++) {
         *dst[i] = at;
         at += len[i];
     }
@@ -611,6 +639,8 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
             *bad = l[i].bad;
     if (bad->kind != PW_GRAM_GOOD)
         goto out;
+    for (unsigned i = 0; i < ps.nlanes; i++)
+        flush_rank1(&l[i]);
     for (unsigned i = 1; i < ps.nlanes; i++)
         lane_merge(&l[0], &l[i]);
     for (int i = 0; i < 2; i++) {
