@@ -138,42 +138,92 @@ static void report_bad(pw_result *out, const pw_gram_bad *bad)
 /* ---- threads ----------------------------------------------------------------
  *
  * The process grants the engine a number of BLAS threads (by default the
- * cores divided among the workers).  The p^3 work uses them inside OpenBLAS;
- * the Gram pass instead runs that many lanes of its own, each with
- * single-threaded BLAS (pw_gram.h says why), so OpenBLAS is switched to one
- * thread while any pass has lanes running.  Either way no more threads
- * compute than were granted. */
+ * cores divided among the workers).  The p^3 work on one matrix uses them
+ * inside OpenBLAS.  Work that splits into independent parts runs the parts
+ * on threads of its own instead, each with single-threaded BLAS: the Gram
+ * pass's lanes (pw_gram.h says why) and the factorizations of X and Y
+ * (dsyevd at 1024 columns is no faster on two OpenBLAS threads than on one,
+ * but two of them run side by side in the time of one).  OpenBLAS is
+ * switched to one thread while any such work runs (reference-counted), so
+ * no more threads compute than were granted. */
 
 static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
-static int lane_passes; /* passes now running lanes (BLAS switched to one thread) */
-static int granted = 0; /* BLAS threads granted while lane_passes > 0 */
+static int single_users; /* callers running parts on own threads (BLAS switched to one thread) */
+static int granted = 0;  /* BLAS threads granted while single_users > 0 */
 
 static int granted_threads(void)
 {
-    return lane_passes > 0 ? granted : openblas_get_num_threads();
+    return single_users > 0 ? granted : openblas_get_num_threads();
 }
 
-static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
+/* Up to `want` threads of our own (1 when fewer than 2 were granted or
+ * wanted); BLAS is single-threaded until the matching single_end. */
+static unsigned single_begin(unsigned want)
 {
     pthread_mutex_lock(&blas_mu);
     int t = granted_threads();
-    unsigned lanes = pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u);
-    if (lanes > 1 && lane_passes++ == 0) {
+    unsigned n = t > 0 && (unsigned)t < want ? (unsigned)t : want;
+    if (n > 1 && single_users++ == 0) {
         granted = t;
         openblas_set_num_threads(1);
     }
     pthread_mutex_unlock(&blas_mu);
-    return lanes;
+    return n > 1 ? n : 1;
 }
 
-static void lanes_end(unsigned lanes)
+static void single_end(unsigned n)
 {
-    if (lanes <= 1)
+    if (n <= 1)
         return;
     pthread_mutex_lock(&blas_mu);
-    if (--lane_passes == 0)
+    if (--single_users == 0)
         openblas_set_num_threads(granted);
     pthread_mutex_unlock(&blas_mu);
+}
+
+/* The lanes of a Gram pass: as many as were granted, if the data are big enough. */
+static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
+{
+    pthread_mutex_lock(&blas_mu);
+    int t = granted_threads();
+    pthread_mutex_unlock(&blas_mu);
+    return single_begin(pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u));
+}
+
+/* One side's factorization, for factor_pair. */
+typedef struct factor_job {
+    pw_side *side; /* the side */
+    char name;     /* 'X' or 'Y' */
+    int svcca;     /* 0: whitening, 1: SVCCA basis */
+    int rc;        /* out: 0, 1 (LAPACK failed) or -1 */
+    pw_err err;    /* out: why */
+} factor_job;
+
+static void *factor_run(void *arg)
+{
+    factor_job *j = arg;
+    pw_err_clear(&j->err);
+    j->rc = j->svcca ? pw_side_svcca_basis(j->side, j->name, &j->err)
+                     : pw_side_whiten(j->side, j->name, &j->err);
+    return NULL;
+}
+
+/* Whitening (or SVCCA basis) of both sides, on two threads when both need
+ * it and two were granted.  Results do not depend on it. */
+static void factor_pair(pw_side *sx, pw_side *sy, int svcca, factor_job j[2])
+{
+    j[0] = (factor_job){.side = sx, .name = 'X', .svcca = svcca};
+    j[1] = (factor_job){.side = sy, .name = 'Y', .svcca = svcca};
+    int both = svcca ? !sx->svcca_ready && !sy->svcca_ready : !sx->whitened && !sy->whitened;
+    unsigned n = both ? single_begin(2) : 1;
+    pthread_t t;
+    int threaded = n > 1 && pthread_create(&t, NULL, factor_run, &j[1]) == 0;
+    factor_run(&j[0]);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        factor_run(&j[1]);
+    single_end(n);
 }
 
 /* Streams the rows and builds the sides not taken from a cache.  Returns 0
@@ -210,7 +260,7 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     pw_gram_bad bad;
     unsigned lanes = lanes_begin(x, y);
     int rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
-    lanes_end(lanes);
+    single_end(lanes);
     if (rc != 0)
         return -1;
     if (bad.kind != PW_GRAM_GOOD) {
@@ -259,10 +309,12 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
     pw_side *sx = c->side[0], *sy = c->side[1];
     pw_err lerr;
     pw_err_clear(&lerr);
+    factor_job fj[2];
     int rc;
     if (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA)) {
-        if ((rc = lapack_step(pw_side_whiten(sx, 'X', &lerr), out, &lerr)) != 0 ||
-            (rc = lapack_step(pw_side_whiten(sy, 'Y', &lerr), out, &lerr)) != 0)
+        factor_pair(sx, sy, 0, fj);
+        lerr = fj[0].rc ? fj[0].err : fj[1].err; /* X's failure first */
+        if ((rc = lapack_step(fj[0].rc ? fj[0].rc : fj[1].rc, out, &lerr)) != 0)
             goto failed;
         out->rank_x = sx->rank;
         out->rank_y = sy->rank;
@@ -294,8 +346,9 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
         }
     }
     if (metrics & PW_M_SVCCA) {
-        if ((rc = lapack_step(pw_side_svcca_basis(sx, 'X', &lerr), out, &lerr)) != 0 ||
-            (rc = lapack_step(pw_side_svcca_basis(sy, 'Y', &lerr), out, &lerr)) != 0 ||
+        factor_pair(sx, sy, 1, fj);
+        lerr = fj[0].rc ? fj[0].err : fj[1].err;
+        if ((rc = lapack_step(fj[0].rc ? fj[0].rc : fj[1].rc, out, &lerr)) != 0 ||
             (rc = lapack_step(pw_cca_svcca(sx, sy, c->sxy, &out->svcca, &lerr), out, &lerr)) != 0)
             goto failed;
     }
@@ -410,8 +463,8 @@ void pw_engine_set_blas_threads(int n)
             n = 1;
     }
     pthread_mutex_lock(&blas_mu);
-    if (lane_passes > 0)
-        granted = n; /* applied when the running passes end */
+    if (single_users > 0)
+        granted = n; /* applied when the running work ends */
     else
         openblas_set_num_threads(n);
     pthread_mutex_unlock(&blas_mu);
