@@ -22,10 +22,13 @@
  * *k = min(rank_x, rank_y) values, *ntied counts those in tied groups (see
  * pw_cca_tie_groups) and, with weights, *pwcca is set, each tied group
  * weighted independently of the basis its SVD happened to pick (pw_cca.c).
+ * threads: 2 lets the weights' two LAPACK parts run side by side (the
+ * caller has made BLAS single-threaded), 1 runs them in turn.
  * Returns 0, 1 when LAPACK failed (err says which routine and info), -1 when
  * memory ran out. */
 int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
-                     double **rho, size_t *k, size_t *ntied, double *pwcca, pw_err *err);
+                     unsigned threads, double **rho, size_t *k, size_t *ntied, double *pwcca,
+                     pw_err *err);
 
 /* Canonical correlations closer than this are tied: PW_TIE_EPS_FACTOR x the
  * wider side's kept neurons x DBL_EPSILON, the size of the rounding error of

@@ -329,9 +329,11 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
         /* Weights on the side with fewer kept neurons; on a tie, X. */
         char weights = !(metrics & PW_M_PWCCA) ? 0 : sy->p_kept < sx->p_kept ? 'Y' : 'X';
         double pw = NAN;
-        rc = lapack_step(pw_cca_canonical(sx, sy, c->sxy, weights, &out->rho, &out->nrho,
-                                          &out->ntied, &pw, &lerr),
-                         out, &lerr);
+        unsigned th = weights ? single_begin(2) : 1;
+        rc = pw_cca_canonical(sx, sy, c->sxy, weights, th, &out->rho, &out->nrho, &out->ntied, &pw,
+                              &lerr);
+        single_end(th);
+        rc = lapack_step(rc, out, &lerr);
         if (rc != 0)
             goto failed;
         if (metrics & PW_M_PWCCA) {
