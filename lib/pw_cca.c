@@ -46,19 +46,27 @@ double pw_cca_tie_tolerance(size_t pa, size_t pb)
     return PW_TIE_EPS_FACTOR * (double)(wide > 0 ? wide : 1) * DBL_EPSILON;
 }
 
-size_t pw_cca_tie_groups(const double *rho, size_t k, double tol, size_t *start)
+/* The groups of pw_cca_tie_groups; with squares, values whose squares are
+ * within tol join too (see weight groups in pw_cca_canonical). */
+static size_t groups(const double *rho, size_t k, double tol, int squares, size_t *start)
 {
     size_t ng = 0;
     for (size_t i = 0; i < k;) {
         size_t j = i + 1;
         /* Anchored at the group's first value, so a slow slope never chains. */
-        while (j < k && rho[i] - rho[j] <= tol)
+        while (j < k &&
+               (rho[i] - rho[j] <= tol || (squares && rho[i] * rho[i] - rho[j] * rho[j] <= tol)))
             j++;
         start[ng++] = i;
         i = j;
     }
     start[ng] = k;
     return ng;
+}
+
+size_t pw_cca_tie_groups(const double *rho, size_t k, double tol, size_t *start)
+{
+    return groups(rho, k, tol, 0, start);
 }
 
 /* E|u_1| for u uniform on the unit sphere of R^g: Gamma(g/2) / (sqrt(pi) Gamma((g+1)/2)). */
@@ -125,8 +133,60 @@ static void *svd_values(void *arg)
  * side by side when threads > 1, and together take about 40 % of one
  * dgesdd with vectors.  Returns 0, or -1 with *rc set (1: LAPACK failed, -1:
  * memory) and err filled. */
+/* Eigenvectors of M M^T cannot separate values whose squares are within
+ * rounding (rho = 1e-8 and 2e-8, say), although the SVD of M can.  For each
+ * such cluster G the eigenvectors U_G still span the right subspace, so the
+ * SVD of the small C = U_G^T M (g x rb, its values ~ rho, resolved to full
+ * relative precision) gives the vectors: U_G <- U_G P with C = P S Q^T.
+ * Returns 0, or -1 with *rc and err. */
+static int resolve_clusters(const double *m, size_t ra, size_t rb, size_t kk, const double *s,
+                            double *u, double tol, pw_err *err, int *rc)
+{
+    size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
+    if (!start) {
+        *rc = -1;
+        return pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+    }
+    size_t ng = groups(s, kk, tol, 1, start);
+    int ret = 0;
+    for (size_t gi = 0; gi < ng && ret == 0; gi++) {
+        size_t i0 = start[gi], g = start[gi + 1] - i0;
+        if (g < 2)
+            continue;
+        /* C (g x rb), P (g x g), its values (g), U_G P (ra x g), Q^T (g x rb). */
+        double *c = pw_array_alloc(g * (rb + g + 1 + ra + rb), sizeof(double));
+        if (!c) {
+            *rc = -1;
+            ret = pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+            break;
+        }
+        double *pm = c + g * rb, *sv = pm + g * g;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)g, (int)rb, (int)ra, 1.0,
+                    u + i0 * ra, (int)ra, m, (int)ra, 0.0, c, (int)g);
+        double *ug = sv + g, *qt = ug + ra * g;
+        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)g, (lapack_int)rb, c,
+                                         (lapack_int)g, sv, pm, (lapack_int)g, qt, (lapack_int)g);
+        if (info != 0) {
+            pw_err_set(err,
+                       "LAPACK dgesdd failed with info = %d on a cluster of %zu canonical "
+                       "correlations",
+                       (int)info, g);
+            *rc = 1;
+            ret = -1;
+            free(c);
+            break;
+        }
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)ra, (int)g, (int)g, 1.0,
+                    u + i0 * ra, (int)ra, pm, (int)g, 0.0, ug, (int)ra);
+        memcpy(u + i0 * ra, ug, ra * g * sizeof(double));
+        free(c);
+    }
+    free(start);
+    return ret;
+}
+
 static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsigned threads,
-                        double *s, double *u, pw_err *err, int *rc)
+                        double tol, double *s, double *u, pw_err *err, int *rc)
 {
     double *mc = pw_array_alloc(ra * rb, sizeof(double));
     double *e = pw_array_alloc(ra * ra, sizeof(double)), *ev = pw_array_alloc(ra, sizeof(double));
@@ -157,6 +217,8 @@ static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsign
     /* dsyevd's eigenvalues ascend: the largest rho^2 is the last column. */
     for (size_t i = 0; i < kk; i++)
         memcpy(u + i * ra, e + (ra - 1 - i) * ra, ra * sizeof(double));
+    if (resolve_clusters(m, ra, rb, kk, s, u, tol, err, rc) != 0)
+        goto out;
     ret = 0;
     *rc = 0;
 out:
@@ -205,7 +267,7 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         u = pw_array_alloc(ra * kk, sizeof(double));
         if (!u)
             goto oom;
-        if (left_vectors(m, ra, rb, kk, threads, s, u, err, &rc) != 0)
+        if (left_vectors(m, ra, rb, kk, threads, pw_cca_tie_tolerance(pa, pb), s, u, err, &rc) != 0)
             goto out;
     } else {
         svd_job job = {m, ra, rb, s, 0};
@@ -220,7 +282,8 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     }
     for (size_t i = 0; i < kk; i++)
         s[i] = clamp01(s[i]);
-    size_t ng = pw_cca_tie_groups(s, kk, pw_cca_tie_tolerance(pa, pb), start);
+    double tol = pw_cca_tie_tolerance(pa, pb);
+    size_t ng = pw_cca_tie_groups(s, kk, tol, start);
     for (size_t gi = 0; gi < ng; gi++)
         if (start[gi + 1] - start[gi] > 1)
             *ntied += start[gi + 1] - start[gi];

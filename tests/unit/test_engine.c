@@ -652,6 +652,68 @@ START_TEST(tied_correlations_are_counted_and_weighted_reproducibly)
 }
 END_TEST
 
+START_TEST(zero_and_tiny_correlations_are_weighted_right)
+{
+    /* X's last two neurons are exactly uncorrelated with Y (projected off the
+     * span of 1 and Y's columns): two canonical correlations are 0 up to
+     * rounding, and their variates span a plane with no preferred basis. */
+    rng r = {83};
+    size_t n = 2000, p = 5, q = 6, b = q + 1;
+    double *y = normals(&r, n, q), *x = normals(&r, n, p), *qm = malloc(n * b * sizeof(double));
+    double tau[8];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < 3; j++)
+            x[i * p + j] = y[i * q + j] + 0.5 * x[i * p + j];
+        qm[i * b] = 1.0;
+        memcpy(qm + i * b + 1, y + i * q, q * sizeof(double));
+    }
+    ck_assert_int_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)n, (int)b, qm, (int)b, tau), 0);
+    ck_assert_int_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)n, (int)b, (int)b, qm, (int)b, tau), 0);
+    for (size_t j = 3; j < p; j++)
+        for (size_t c = 0; c < b; c++) {
+            double dot = 0;
+            for (size_t i = 0; i < n; i++)
+                dot += qm[i * b + c] * x[i * p + j];
+            for (size_t i = 0; i < n; i++)
+                x[i * p + j] -= dot * qm[i * b + c];
+        }
+    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(whole.status, PW_OK);
+    ck_assert_uint_eq(whole.nrho, 5);
+    ck_assert(whole.rho[3] < 1e-12 && whole.rho[4] < 1e-12);
+    ck_assert_uint_eq(whole.ntied, 2); /* the two zeros are tied */
+    pw_result_free(&whole);
+
+    /* Correlations of 1e-8 and 2e-8 are distinct, but their squares (what
+     * the weights' eigenvectors of M M^T resolve) are within rounding: the
+     * engine must still separate them, reproducibly and as the SVD would. */
+    for (size_t i = 0; i < n; i++) {
+        x[i * p + 3] += 1e-8 * y[i * q + 4];
+        x[i * p + 4] += 2e-8 * y[i * q + 5];
+    }
+    whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(whole.ntied, 0);
+    ck_assert(whole.rho[3] > 1e-9 && whole.rho[3] < 1e-7);
+    oracle o; /* resolved like the SVD route, so the paper's weights */
+    compute_oracle(x, y, n, p, q, &o);
+    PW_ASSERT_NEAR(whole.pwcca, o.pwcca, 1e-7);
+    size_t chunks[] = {97, 1000};
+    for (size_t c = 0; c < 2; c++) {
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
+        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
+        pw_result_free(&res);
+    }
+    pw_result_free(&whole);
+    free(x);
+    free(y);
+    free(qm);
+}
+END_TEST
+
 START_TEST(tie_groups_are_anchored_at_their_first_value)
 {
     /* 1, 1 - 1e-15 tie; a slope of steps just under tol does not chain. */
@@ -1105,6 +1167,7 @@ Suite *engine_suite(void)
     tcase_add_test(acc, lanes_give_the_one_thread_results);
     tcase_add_test(acc, tied_correlations_are_counted_and_weighted_reproducibly);
     tcase_add_test(acc, tie_groups_are_anchored_at_their_first_value);
+    tcase_add_test(acc, zero_and_tiny_correlations_are_weighted_right);
     tcase_add_test(acc, neuron_order_and_signs_do_not_matter);
     tcase_add_test(acc, swap_changes_pwcca_only_through_the_weights);
     suite_add_tcase(s, acc);
