@@ -133,21 +133,27 @@ static void *svd_values(void *arg)
  * side by side when threads > 1, and together take about 40 % of one
  * dgesdd with vectors.  Returns 0, or -1 with *rc set (1: LAPACK failed, -1:
  * memory) and err filled. */
-/* Eigenvectors of M M^T cannot separate values whose squares are within
- * rounding (rho = 1e-8 and 2e-8, say), although the SVD of M can.  For each
- * such cluster G the eigenvectors U_G still span the right subspace, so the
- * SVD of the small C = U_G^T M (g x rb, its values ~ rho, resolved to full
- * relative precision) gives the vectors: U_G <- U_G P with C = P S Q^T.
+/* An eigenvector of M M^T is off by about eps / gap in angle, gap the
+ * distance of its rho^2 to the others', where the SVD's is eps / gap(rho):
+ * values whose squares are within rounding (rho = 1e-8 and 2e-8, say) are
+ * not separated at all.  So every cluster of values whose squares lie within
+ * CLUSTER_SQ of each other is re-resolved: its eigenvectors U_G span the
+ * right subspace (the rest is at least CLUSTER_SQ away), and the SVD of the
+ * small C = U_G^T M (g x rb, values ~ rho, resolved like the SVD of M) gives
+ * the vectors, U_G <- U_G P with C = P S Q^T.  Every vector is then within
+ * ~eps / CLUSTER_SQ = 1.5e-8 of the SVD's, and usually much closer.
  * Returns 0, or -1 with *rc and err. */
+#define CLUSTER_SQ 1.4901161193847656e-08 /* sqrt(DBL_EPSILON) */
+
 static int resolve_clusters(const double *m, size_t ra, size_t rb, size_t kk, const double *s,
-                            double *u, double tol, pw_err *err, int *rc)
+                            double *u, pw_err *err, int *rc)
 {
     size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
     if (!start) {
         *rc = -1;
         return pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
     }
-    size_t ng = groups(s, kk, tol, 1, start);
+    size_t ng = groups(s, kk, CLUSTER_SQ, 1, start);
     int ret = 0;
     for (size_t gi = 0; gi < ng && ret == 0; gi++) {
         size_t i0 = start[gi], g = start[gi + 1] - i0;
@@ -186,7 +192,7 @@ static int resolve_clusters(const double *m, size_t ra, size_t rb, size_t kk, co
 }
 
 static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsigned threads,
-                        double tol, double *s, double *u, pw_err *err, int *rc)
+                        double *s, double *u, pw_err *err, int *rc)
 {
     double *mc = pw_array_alloc(ra * rb, sizeof(double));
     double *e = pw_array_alloc(ra * ra, sizeof(double)), *ev = pw_array_alloc(ra, sizeof(double));
@@ -217,7 +223,7 @@ static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsign
     /* dsyevd's eigenvalues ascend: the largest rho^2 is the last column. */
     for (size_t i = 0; i < kk; i++)
         memcpy(u + i * ra, e + (ra - 1 - i) * ra, ra * sizeof(double));
-    if (resolve_clusters(m, ra, rb, kk, s, u, tol, err, rc) != 0)
+    if (resolve_clusters(m, ra, rb, kk, s, u, err, rc) != 0)
         goto out;
     ret = 0;
     *rc = 0;
@@ -267,7 +273,7 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         u = pw_array_alloc(ra * kk, sizeof(double));
         if (!u)
             goto oom;
-        if (left_vectors(m, ra, rb, kk, threads, pw_cca_tie_tolerance(pa, pb), s, u, err, &rc) != 0)
+        if (left_vectors(m, ra, rb, kk, threads, s, u, err, &rc) != 0)
             goto out;
     } else {
         svd_job job = {m, ra, rb, s, 0};
