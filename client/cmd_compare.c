@@ -24,7 +24,8 @@ static const char compare_usage[] =
     "  --metrics LIST   comma list of pwcca, mean_cca, svcca, cka (default: all);\n"
     "                   only what is asked is computed\n"
     "  --json           one JSON object instead of a table (17 significant digits,\n"
-    "                   null for metrics not requested or not applicable)\n"
+    "                   null for metrics not requested or not applicable;\n"
+    "                   tied_correlations counts tied canonical correlations)\n"
     "  --nhwc           4-D activations are [N, H, W, C] instead of PyTorch's NCHW\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
@@ -65,6 +66,10 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
         json_object_set_new(o, "mean_cca", num_or_null(r->mean_cca));
         json_object_set_new(o, "svcca", num_or_null(r->svcca));
         json_object_set_new(o, "cka", num_or_null(r->cka));
+        /* Canonical correlations in tied groups (their PWCCA weight is the
+         * basis average, docs/ENGINE.md); null when no rho was computed. */
+        json_object_set_new(o, "tied_correlations",
+                            r->nrho ? json_integer((json_int_t)r->ntied) : json_null());
         json_object_set_new(o, "status", json_string(pw_status_name(r->status)));
         json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
         json_array_append_new(layers, o);

@@ -5,9 +5,12 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pw_array.h"
 
@@ -37,8 +40,203 @@ static double clamp01(double v)
     return v > 1 ? 1 : v < 0 ? 0 : v;
 }
 
+double pw_cca_tie_tolerance(size_t pa, size_t pb)
+{
+    size_t wide = pa > pb ? pa : pb;
+    return PW_TIE_EPS_FACTOR * (double)(wide > 0 ? wide : 1) * DBL_EPSILON;
+}
+
+/* The groups of pw_cca_tie_groups; with squares, values whose squares are
+ * within tol join too (see weight groups in pw_cca_canonical). */
+static size_t groups(const double *rho, size_t k, double tol, int squares, size_t *start)
+{
+    size_t ng = 0;
+    for (size_t i = 0; i < k;) {
+        size_t j = i + 1;
+        /* Anchored at the group's first value, so a slow slope never chains. */
+        while (j < k &&
+               (rho[i] - rho[j] <= tol || (squares && rho[i] * rho[i] - rho[j] * rho[j] <= tol)))
+            j++;
+        start[ng++] = i;
+        i = j;
+    }
+    start[ng] = k;
+    return ng;
+}
+
+size_t pw_cca_tie_groups(const double *rho, size_t k, double tol, size_t *start)
+{
+    return groups(rho, k, tol, 0, start);
+}
+
+/* E|u_1| for u uniform on the unit sphere of R^g: Gamma(g/2) / (sqrt(pi) Gamma((g+1)/2)). */
+static double sphere_mean_abs(size_t g)
+{
+    double h = (double)g / 2.0;
+    return exp(lgamma(h) - lgamma(h + 0.5)) / sqrt(M_PI);
+}
+
+/* The PWCCA weight of the group of canonical variates in columns [i0, i1)
+ * of gm (pa x k; <h_i, x_j> = gm_ji / d_j^2).  One variate: the paper's
+ * alpha_i = sum_j |<h_i, x_j>|.  A tied group of g: its subspace is
+ * determined but its basis is not, so the group weighs what g paper weights
+ * weigh on average over a uniformly random orthonormal basis of it,
+ *     g E|u_1| sum_j ||P_G x_j||,
+ * which depends on the subspace alone (P_G the projection onto it). */
+static double group_weight(const double *gm, const double *d, size_t pa, size_t i0, size_t i1)
+{
+    double alpha = 0;
+    for (size_t j = 0; j < pa; j++) {
+        if (!(d[j] > 0))
+            continue;
+        double dd = d[j] * d[j];
+        if (i1 - i0 == 1) {
+            alpha += fabs(gm[i0 * pa + j]) / dd;
+            continue;
+        }
+        double big = 0, sum = 0;
+        for (size_t i = i0; i < i1; i++)
+            big = fabs(gm[i * pa + j]) > big ? fabs(gm[i * pa + j]) : big;
+        if (big == 0)
+            continue;
+        for (size_t i = i0; i < i1; i++) {
+            double v = gm[i * pa + j] / big;
+            sum += v * v;
+        }
+        alpha += big * sqrt(sum) / dd;
+    }
+    if (i1 - i0 > 1)
+        alpha *= (double)(i1 - i0) * sphere_mean_abs(i1 - i0);
+    return alpha;
+}
+
+/* The singular values of the ra x rb matrix m (destroyed). */
+typedef struct svd_job {
+    double *m;       /* the matrix, column-major, ld ra */
+    size_t ra, rb;   /* its shape */
+    double *s;       /* out: min(ra, rb) singular values, descending */
+    lapack_int info; /* out: dgesdd's info */
+} svd_job;
+
+static void *svd_values(void *arg)
+{
+    svd_job *j = arg;
+    double dummy = 0;
+    j->info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)j->ra, (lapack_int)j->rb, j->m,
+                             (lapack_int)j->ra, j->s, &dummy, 1, &dummy, 1);
+    return NULL;
+}
+
+/* rho and the left singular vectors u (ra x kk) of M (ra x rb).  The values
+ * come from a values-only SVD, as without weights; the vectors from the
+ * eigendecomposition of M M^T, whose eigenvectors they are.  The two run
+ * side by side when threads > 1, and together take about 40 % of one
+ * dgesdd with vectors.  Returns 0, or -1 with *rc set (1: LAPACK failed, -1:
+ * memory) and err filled. */
+/* An eigenvector of M M^T is off by about eps / gap in angle, gap the
+ * distance of its rho^2 to the others', where the SVD's is eps / gap(rho):
+ * values whose squares are within rounding (rho = 1e-8 and 2e-8, say) are
+ * not separated at all.  So every cluster of values whose squares lie within
+ * CLUSTER_SQ of each other is re-resolved: its eigenvectors U_G span the
+ * right subspace (the rest is at least CLUSTER_SQ away), and the SVD of the
+ * small C = U_G^T M (g x rb, values ~ rho, resolved like the SVD of M) gives
+ * the vectors, U_G <- U_G P with C = P S Q^T.  Every vector is then within
+ * ~eps / CLUSTER_SQ = 1.5e-8 of the SVD's, and usually much closer.
+ * Returns 0, or -1 with *rc and err. */
+#define CLUSTER_SQ 1.4901161193847656e-08 /* sqrt(DBL_EPSILON) */
+
+static int resolve_clusters(const double *m, size_t ra, size_t rb, size_t kk, const double *s,
+                            double *u, pw_err *err, int *rc)
+{
+    size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
+    if (!start) {
+        *rc = -1;
+        return pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+    }
+    size_t ng = groups(s, kk, CLUSTER_SQ, 1, start);
+    int ret = 0;
+    for (size_t gi = 0; gi < ng && ret == 0; gi++) {
+        size_t i0 = start[gi], g = start[gi + 1] - i0;
+        if (g < 2)
+            continue;
+        /* C (g x rb), P (g x g), its values (g), U_G P (ra x g), Q^T (g x rb). */
+        double *c = pw_array_alloc(g * (rb + g + 1 + ra + rb), sizeof(double));
+        if (!c) {
+            *rc = -1;
+            ret = pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+            break;
+        }
+        double *pm = c + g * rb, *sv = pm + g * g;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)g, (int)rb, (int)ra, 1.0,
+                    u + i0 * ra, (int)ra, m, (int)ra, 0.0, c, (int)g);
+        double *ug = sv + g, *qt = ug + ra * g;
+        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)g, (lapack_int)rb, c,
+                                         (lapack_int)g, sv, pm, (lapack_int)g, qt, (lapack_int)g);
+        if (info != 0) {
+            pw_err_set(err,
+                       "LAPACK dgesdd failed with info = %d on a cluster of %zu canonical "
+                       "correlations",
+                       (int)info, g);
+            *rc = 1;
+            ret = -1;
+            free(c);
+            break;
+        }
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)ra, (int)g, (int)g, 1.0,
+                    u + i0 * ra, (int)ra, pm, (int)g, 0.0, ug, (int)ra);
+        memcpy(u + i0 * ra, ug, ra * g * sizeof(double));
+        free(c);
+    }
+    free(start);
+    return ret;
+}
+
+static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsigned threads,
+                        double *s, double *u, pw_err *err, int *rc)
+{
+    double *mc = pw_array_alloc(ra * rb, sizeof(double));
+    double *e = pw_array_alloc(ra * ra, sizeof(double)), *ev = pw_array_alloc(ra, sizeof(double));
+    int ret = -1;
+    *rc = -1;
+    if (!mc || !e || !ev) {
+        pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
+        goto out;
+    }
+    memcpy(mc, m, ra * rb * sizeof(double));
+    svd_job job = {mc, ra, rb, s, 0};
+    pthread_t th;
+    int threaded = threads > 1 && pthread_create(&th, NULL, svd_values, &job) == 0;
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ra, (int)rb, 1.0, m, (int)ra, 0.0, e,
+                (int)ra);
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)ra, e, (lapack_int)ra, ev);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        svd_values(&job);
+    if (job.info != 0 || info != 0) {
+        pw_err_set(err, "LAPACK %s failed with info = %d on the %zu x %zu canonical problem",
+                   job.info ? "dgesdd" : "dsyevd", (int)(job.info ? job.info : info), ra, rb);
+        *rc = 1;
+        goto out;
+    }
+    /* dsyevd's eigenvalues ascend: the largest rho^2 is the last column. */
+    for (size_t i = 0; i < kk; i++)
+        memcpy(u + i * ra, e + (ra - 1 - i) * ra, ra * sizeof(double));
+    if (resolve_clusters(m, ra, rb, kk, s, u, err, rc) != 0)
+        goto out;
+    ret = 0;
+    *rc = 0;
+out:
+    free(mc);
+    free(e);
+    free(ev);
+    return ret;
+}
+
 int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
-                     double **rho, size_t *k, double *pwcca, pw_err *err)
+                     unsigned threads, double **rho, size_t *k, size_t *ntied, double *pwcca,
+                     pw_err *err)
 {
     assert(x->whitened && y->whitened);
     /* Side a carries the weights (X when none are wanted); M is oriented a x b. */
@@ -51,9 +249,11 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     double *t = pw_array_alloc(pa * rb, sizeof(double));
     double *m = pw_array_alloc(ra * rb, sizeof(double));
     double *s = pw_array_alloc(kk, sizeof(double));
-    double *u = NULL, *vt = NULL, *g = NULL, *la = NULL;
+    double *u = NULL, *g = NULL, *la = NULL;
+    size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
     int rc = -1;
-    if (!t || !m || !s)
+    *ntied = 0;
+    if (!t || !m || !s || !start)
         goto oom;
     if (kk == 0)
         goto done;
@@ -69,23 +269,30 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     free(t);
     t = NULL;
 
-    char jobz = weights ? 'S' : 'N';
     if (weights) {
         u = pw_array_alloc(ra * kk, sizeof(double));
-        vt = pw_array_alloc(kk * rb, sizeof(double));
-        if (!u || !vt)
+        if (!u)
             goto oom;
-    }
-    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, (lapack_int)ra, (lapack_int)rb, m,
-                                     (lapack_int)ra, s, u, (lapack_int)ra, vt, (lapack_int)kk);
-    if (info != 0) {
-        pw_err_set(err, "LAPACK dgesdd failed with info = %d on the %zu x %zu canonical problem",
-                   (int)info, ra, rb);
-        rc = 1;
-        goto out;
+        if (left_vectors(m, ra, rb, kk, threads, s, u, err, &rc) != 0)
+            goto out;
+    } else {
+        svd_job job = {m, ra, rb, s, 0};
+        svd_values(&job);
+        if (job.info != 0) {
+            pw_err_set(err,
+                       "LAPACK dgesdd failed with info = %d on the %zu x %zu canonical problem",
+                       (int)job.info, ra, rb);
+            rc = 1;
+            goto out;
+        }
     }
     for (size_t i = 0; i < kk; i++)
         s[i] = clamp01(s[i]);
+    double tol = pw_cca_tie_tolerance(pa, pb);
+    size_t ng = pw_cca_tie_groups(s, kk, tol, start);
+    for (size_t gi = 0; gi < ng; gi++)
+        if (start[gi + 1] - start[gi] > 1)
+            *ntied += start[gi + 1] - start[gi];
 
     if (weights) {
         /* <h_i, x_j> = (A^T W^T S)_ij = (A^T L W^T D^-2)_ij: G = W (L A), then
@@ -100,12 +307,12 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)kk, (int)ra, 1.0, a->w,
                     (int)pa, la, (int)ra, 0.0, g, (int)pa);
         double num = 0, den = 0;
-        for (size_t i = 0; i < kk; i++) {
-            double alpha = 0;
-            for (size_t j = 0; j < pa; j++)
-                if (a->d[j] > 0)
-                    alpha += fabs(g[i * pa + j]) / (a->d[j] * a->d[j]);
-            num += alpha * s[i];
+        for (size_t gi = 0; gi < ng; gi++) {
+            size_t i0 = start[gi], i1 = start[gi + 1];
+            double alpha = group_weight(g, a->d, pa, i0, i1), r = 0;
+            for (size_t i = i0; i < i1; i++)
+                r += s[i];
+            num += alpha * (r / (double)(i1 - i0));
             den += alpha;
         }
         *pwcca = num / den;
@@ -123,9 +330,9 @@ out:
     free(m);
     free(s);
     free(u);
-    free(vt);
     free(la);
     free(g);
+    free(start);
     return rc;
 }
 

@@ -19,11 +19,28 @@
  * cross Gram of the kept columns (column-major, ld x->p_kept).  weights: 0 for
  * none, 'X' or 'Y' for the side whose canonical variates carry the PWCCA
  * weights.  On success *rho (malloc'd, descending, clamped to [0, 1]) holds
- * *k = min(rank_x, rank_y) values and, with weights, *pwcca is set.  Returns
- * 0, 1 when LAPACK failed (err says which routine and info), -1 when memory
- * ran out. */
+ * *k = min(rank_x, rank_y) values, *ntied counts those in tied groups (see
+ * pw_cca_tie_groups) and, with weights, *pwcca is set, each tied group
+ * weighted independently of the basis its SVD happened to pick (pw_cca.c).
+ * threads: 2 lets the weights' two LAPACK parts run side by side (the
+ * caller has made BLAS single-threaded), 1 runs them in turn.
+ * Returns 0, 1 when LAPACK failed (err says which routine and info), -1 when
+ * memory ran out. */
 int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char weights,
-                     double **rho, size_t *k, double *pwcca, pw_err *err);
+                     unsigned threads, double **rho, size_t *k, size_t *ntied, double *pwcca,
+                     pw_err *err);
+
+/* Canonical correlations closer than this are tied: PW_TIE_EPS_FACTOR x the
+ * wider side's kept neurons x DBL_EPSILON, the size of the rounding error of
+ * forming M (dot products of that length) and taking its SVD when the
+ * whitened sides are well conditioned.  pa, pb: kept neurons of the sides. */
+double pw_cca_tie_tolerance(size_t pa, size_t pb);
+
+/* Split rho (k values, descending) into groups of tied values: a group
+ * starts at a value and takes every following value within tol of it.
+ * start (k + 1 entries) receives the groups' first indices and then k.
+ * Returns the number of groups. */
+size_t pw_cca_tie_groups(const double *rho, size_t k, double tol, size_t *start);
 
 /* SVCCA: mean canonical correlation of the sides reduced to their SVCCA
  * bases.  Return values as pw_cca_canonical. */

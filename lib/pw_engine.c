@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ void pw_result_free(pw_result *r)
     free(r->rho);
     r->rho = NULL;
     r->nrho = 0;
+    r->ntied = 0;
 }
 
 /* Statuses other than ok carry a message: set_status(r, PW_..., "fmt", ...). */
@@ -87,7 +89,8 @@ static void drop_cca(pw_result *r)
 
 /* Everything one comparison allocates, released in one place. */
 typedef struct compare_ctx {
-    double *g;               /* (p+q)^2 stacked Gram from the pass */
+    double *g;               /* (p+q)^2 stacked Gram from the pass (pw_gram_alloc) */
+    size_t ld;               /* p + q */
     double *mean[2];         /* column means per side */
     double *min[2], *max[2]; /* raw extremes per fresh side */
     double *sxy;             /* p_kept x q_kept cross Gram of the kept columns */
@@ -97,7 +100,8 @@ typedef struct compare_ctx {
 
 static void ctx_release(compare_ctx *c)
 {
-    free(c->g);
+    if (c->g)
+        pw_gram_free(c->g, c->ld);
     free(c->sxy);
     for (int i = 0; i < 2; i++) {
         free(c->mean[i]);
@@ -131,6 +135,97 @@ static void report_bad(pw_result *out, const pw_gram_bad *bad)
                    bad->side, (unsigned long long)bad->col);
 }
 
+/* ---- threads ----------------------------------------------------------------
+ *
+ * The process grants the engine a number of BLAS threads (by default the
+ * cores divided among the workers).  The p^3 work on one matrix uses them
+ * inside OpenBLAS.  Work that splits into independent parts runs the parts
+ * on threads of its own instead, each with single-threaded BLAS: the Gram
+ * pass's lanes (pw_gram.h says why) and the factorizations of X and Y
+ * (dsyevd at 1024 columns is no faster on two OpenBLAS threads than on one,
+ * but two of them run side by side in the time of one).  OpenBLAS is
+ * switched to one thread while any such work runs (reference-counted), so
+ * no more threads compute than were granted. */
+
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int single_users; /* callers running parts on own threads (BLAS switched to one thread) */
+static int granted = 0;  /* BLAS threads granted while single_users > 0 */
+
+static int granted_threads(void)
+{
+    return single_users > 0 ? granted : openblas_get_num_threads();
+}
+
+/* Up to `want` threads of our own (1 when fewer than 2 were granted or
+ * wanted); BLAS is single-threaded until the matching single_end. */
+static unsigned single_begin(unsigned want)
+{
+    pthread_mutex_lock(&blas_mu);
+    int t = granted_threads();
+    unsigned n = t > 0 && (unsigned)t < want ? (unsigned)t : want;
+    if (n > 1 && single_users++ == 0) {
+        granted = t;
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+    return n > 1 ? n : 1;
+}
+
+static void single_end(unsigned n)
+{
+    if (n <= 1)
+        return;
+    pthread_mutex_lock(&blas_mu);
+    if (--single_users == 0)
+        openblas_set_num_threads(granted);
+    pthread_mutex_unlock(&blas_mu);
+}
+
+/* The lanes of a Gram pass: as many as were granted, if the data are big enough. */
+static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
+{
+    pthread_mutex_lock(&blas_mu);
+    int t = granted_threads();
+    pthread_mutex_unlock(&blas_mu);
+    return single_begin(pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u));
+}
+
+/* One side's factorization, for factor_pair. */
+typedef struct factor_job {
+    pw_side *side; /* the side */
+    char name;     /* 'X' or 'Y' */
+    int svcca;     /* 0: whitening, 1: SVCCA basis */
+    int rc;        /* out: 0, 1 (LAPACK failed) or -1 */
+    pw_err err;    /* out: why */
+} factor_job;
+
+static void *factor_run(void *arg)
+{
+    factor_job *j = arg;
+    pw_err_clear(&j->err);
+    j->rc = j->svcca ? pw_side_svcca_basis(j->side, j->name, &j->err)
+                     : pw_side_whiten(j->side, j->name, &j->err);
+    return NULL;
+}
+
+/* Whitening (or SVCCA basis) of both sides, on two threads when both need
+ * it and two were granted.  Results do not depend on it. */
+static void factor_pair(pw_side *sx, pw_side *sy, int svcca, factor_job j[2])
+{
+    j[0] = (factor_job){.side = sx, .name = 'X', .svcca = svcca};
+    j[1] = (factor_job){.side = sy, .name = 'Y', .svcca = svcca};
+    int both = svcca ? !sx->svcca_ready && !sy->svcca_ready : !sx->whitened && !sy->whitened;
+    unsigned n = both ? single_begin(2) : 1;
+    pthread_t t;
+    int threaded = n > 1 && pthread_create(&t, NULL, factor_run, &j[1]) == 0;
+    factor_run(&j[0]);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        factor_run(&j[1]);
+    single_end(n);
+}
+
 /* Streams the rows and builds the sides not taken from a cache.  Returns 0
  * (out->status says whether the pass met a non-finite value), -1 on failure. */
 static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result *out, pw_err *err)
@@ -138,7 +233,8 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     const pw_rows *rows[2] = {x, y};
     size_t p = x->ncols, q = y->ncols, ld = p + q;
     pw_gram_side gs[2];
-    c->g = pw_array_alloc(ld * ld, sizeof(double));
+    c->g = pw_gram_alloc(ld);
+    c->ld = ld;
     if (!c->g) {
         pw_err_set(err, "out of memory for the Gram of %zu + %zu neurons", p, q);
         return -1; /* pw_err_set returns -1; said here for the analyzer */
@@ -162,7 +258,10 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
                                .max = c->max[i]};
     }
     pw_gram_bad bad;
-    if (pw_gram_pass(&gs[0], &gs[1], c->g, &bad, err) != 0)
+    unsigned lanes = lanes_begin(x, y);
+    int rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
+    single_end(lanes);
+    if (rc != 0)
         return -1;
     if (bad.kind != PW_GRAM_GOOD) {
         report_bad(out, &bad);
@@ -189,7 +288,7 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     for (size_t b = 0; b < qy; b++)
         for (size_t a = 0; a < px; a++)
             c->sxy[b * px + a] = c->g[(p + sy->kept[b]) * ld + sx->kept[a]];
-    free(c->g);
+    pw_gram_free(c->g, ld);
     c->g = NULL;
     return 0;
 }
@@ -210,10 +309,12 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
     pw_side *sx = c->side[0], *sy = c->side[1];
     pw_err lerr;
     pw_err_clear(&lerr);
+    factor_job fj[2];
     int rc;
     if (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA)) {
-        if ((rc = lapack_step(pw_side_whiten(sx, 'X', &lerr), out, &lerr)) != 0 ||
-            (rc = lapack_step(pw_side_whiten(sy, 'Y', &lerr), out, &lerr)) != 0)
+        factor_pair(sx, sy, 0, fj);
+        lerr = fj[0].rc ? fj[0].err : fj[1].err; /* X's failure first */
+        if ((rc = lapack_step(fj[0].rc ? fj[0].rc : fj[1].rc, out, &lerr)) != 0)
             goto failed;
         out->rank_x = sx->rank;
         out->rank_y = sy->rank;
@@ -228,9 +329,11 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
         /* Weights on the side with fewer kept neurons; on a tie, X. */
         char weights = !(metrics & PW_M_PWCCA) ? 0 : sy->p_kept < sx->p_kept ? 'Y' : 'X';
         double pw = NAN;
-        rc = lapack_step(
-            pw_cca_canonical(sx, sy, c->sxy, weights, &out->rho, &out->nrho, &pw, &lerr), out,
-            &lerr);
+        unsigned th = weights ? single_begin(2) : 1;
+        rc = pw_cca_canonical(sx, sy, c->sxy, weights, th, &out->rho, &out->nrho, &out->ntied, &pw,
+                              &lerr);
+        single_end(th);
+        rc = lapack_step(rc, out, &lerr);
         if (rc != 0)
             goto failed;
         if (metrics & PW_M_PWCCA) {
@@ -245,8 +348,9 @@ static int cca_metrics(compare_ctx *c, unsigned metrics, pw_result *out, pw_err 
         }
     }
     if (metrics & PW_M_SVCCA) {
-        if ((rc = lapack_step(pw_side_svcca_basis(sx, 'X', &lerr), out, &lerr)) != 0 ||
-            (rc = lapack_step(pw_side_svcca_basis(sy, 'Y', &lerr), out, &lerr)) != 0 ||
+        factor_pair(sx, sy, 1, fj);
+        lerr = fj[0].rc ? fj[0].err : fj[1].err;
+        if ((rc = lapack_step(fj[0].rc ? fj[0].rc : fj[1].rc, out, &lerr)) != 0 ||
             (rc = lapack_step(pw_cca_svcca(sx, sy, c->sxy, &out->svcca, &lerr), out, &lerr)) != 0)
             goto failed;
     }
@@ -360,10 +464,18 @@ void pw_engine_set_blas_threads(int n)
         if (n < 1)
             n = 1;
     }
-    openblas_set_num_threads(n);
+    pthread_mutex_lock(&blas_mu);
+    if (single_users > 0)
+        granted = n; /* applied when the running work ends */
+    else
+        openblas_set_num_threads(n);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 int pw_engine_blas_threads(void)
 {
-    return openblas_get_num_threads();
+    pthread_mutex_lock(&blas_mu);
+    int n = granted_threads();
+    pthread_mutex_unlock(&blas_mu);
+    return n;
 }

@@ -49,6 +49,7 @@ typedef struct pw_result {
     double svcca;             /* NAN likewise */
     double cka;               /* NAN likewise; given even for insufficient_datapoints */
     size_t nrho;              /* length of rho = min(rank_x, rank_y), 0 when absent */
+    size_t ntied;             /* entries of rho in groups of >= 2 tied values (0: all distinct) */
     double *rho; /* canonical correlations, descending; owned, free with pw_result_free */
 } pw_result;
 
@@ -57,8 +58,11 @@ void pw_result_free(pw_result *r);
 
 /* A source of rows: read(ctx, row0, nrows, out) writes nrows x ncols doubles,
  * row-major, and returns 0, or -1 with err set.  The engine asks for the rows
- * in order, one chunk at a time, from one thread.  Fields after ctx are
- * optional: zero them (designated initializers do) to get the defaults. */
+ * in order, one chunk at a time and never two calls at once, though not
+ * always from the calling thread (the Gram pass's lanes take turns).  Rows
+ * of pw_rows_from_tensor on contiguous F32/F64 data, and mem, are read by
+ * the pass directly, without read.  Fields after ctx are optional: zero them
+ * (designated initializers do) to get the defaults. */
 typedef struct pw_rows {
     uint64_t nrows; /* n */
     uint64_t ncols; /* p */
@@ -107,7 +111,9 @@ void pw_side_free(pw_side *s);
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err);
 
-/* BLAS threads for this process (0 = default: cores / worker threads, >= 1). */
+/* BLAS threads for this process (0 = default: cores / worker threads, >= 1).
+ * The Gram pass uses them as lanes of its own, each with single-threaded
+ * BLAS, and switches OpenBLAS to one thread meanwhile (docs/ENGINE.md). */
 void pw_engine_set_blas_threads(int n);
 /* Threads that call pw_engine_compare concurrently (default 1); the default
  * BLAS thread count divides the cores among them.  Call before

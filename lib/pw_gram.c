@@ -1,43 +1,116 @@
-/* pw_gram.c -- the streaming pass: chunked, centred, BLAS-3 Gram products
+/* pw_gram.c -- the streaming pass: chunked, shifted, BLAS-3 Gram products
  * merged with Chan et al.'s pairwise update (see pw_gram.h).
  *
- * Per chunk of m rows and per side: one sweep takes column sums (and, for a
- * fresh side, the raw minimum and maximum); a second writes the chunk,
- * centred about its own mean, into the stacked buffer z (column r of z is
- * datapoint r: X's p values then Y's q values) while summing what is left of
- * each centred column, which refines the chunk mean to working precision.
- * BLAS then adds z z^T into the running Gram, and a rank-1 update with the
- * difference of the means merges the chunk (Chan et al. 1979).  A cached
- * side still needs its chunk means, because the cross block is merged with
- * both sides' mean differences, but not its Gram.  While BLAS has more than
- * one thread, Y's share of the per-chunk sweeps runs on a helper thread
- * beside X's (rows are read on the calling thread only). */
+ * Why one sweep per chunk is exact.  A lane that has merged n_a rows with
+ * mean mu_a and centred Gram S_a takes the next m rows x_i, writes
+ * z_i = x_i - mu_a and their column sums s = sum z_i.  The chunk's own mean
+ * is mu_b = mu_a + s/m and its centred Gram S_b = Z^T Z - s s^T / m, so
+ * Chan's S = S_a + S_b + (n_a m / n) (mu_b - mu_a)(mu_b - mu_a)^T becomes
+ *     S = S_a + Z^T Z - s s^T / n,    mu = mu_a + s / n,    n = n_a + m.
+ * Since mu_a is the mean of earlier rows of the same neuron, z is of the
+ * order of the neuron's spread and Z^T Z loses nothing to cancellation (a
+ * neuron whose mean drifts between chunks is the exception, and then the
+ * drift is itself part of S, so the error stays relative to S).  A lane's
+ * first chunk has no mu_a yet; it is shifted by the mean of its first
+ * SHIFT_ROWS rows, which the same formula absorbs with n_a = 0.
+ *
+ * One sweep thus converts (F32 straight from the mapped file), shifts,
+ * stores, sums and tracks each column's raw minimum and maximum; the old
+ * separate conversion, scan and centring sweeps are gone.
+ *
+ * Lanes.  Lane t owns chunks t, t + L, ...; each keeps its own count, mean,
+ * extremes and Gram, and the lanes are merged in lane order at the end with
+ * Chan's formula, so a result depends on L but not on timing.  Rows given
+ * directly (pw_rows_direct) are read by each lane itself; rows that come
+ * through pw_rows.read are read under a lock in chunk order, each lane
+ * waiting its turn, which keeps that callback's contract (in order, one call
+ * at a time) while the other lanes compute. */
 #include "pw_gram.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pw_array.h"
 
-/* Per-side working state of the pass. */
-typedef struct side_state {
-    pw_gram_side *s;   /* the caller's side */
-    char name;         /* 'X' or 'Y', for messages */
-    size_t p;          /* columns */
-    size_t off;        /* first row of this side inside z and the stacked Gram */
-    double *buf;       /* one chunk converted by rows->read (NULL for in-memory rows) */
-    double *sum;       /* p: chunk column sums, then chunk means */
-    double *corr;      /* p: column sums of the centred chunk (mean refinement) */
-    const double *raw; /* this chunk's rows, row-major m x p */
-} side_state;
+/* The sweep's kernels are built twice on x86-64, for AVX2 and the baseline,
+ * and the loader picks one: four doubles per instruction instead of two. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
 
-size_t pw_gram_chunk_rows(const pw_rows *x, const pw_rows *y)
+#define SHIFT_ROWS 64 /* rows whose mean shifts a lane's first chunk */
+#define LANE_MIN_VALUES                                                                            \
+    (1u << 18)             /* n (p+q) below which a second lane costs more than it saves           \
+                            */
+#define RANK1_BATCH    32  /* Chan terms queued before one syrk applies them */
+#define MIN_CHUNK_ROWS 512 /* below this, BLAS-3 calls lose efficiency */
+
+/* One side as the pass reads it. */
+typedef struct side_src {
+    pw_gram_side *out;           /* the caller's side */
+    char name;                   /* 'X' or 'Y', for messages */
+    size_t p;                    /* columns */
+    size_t off;                  /* its first column in the stacked chunk and Gram */
+    int fresh;                   /* copy of out->fresh */
+    const unsigned char *direct; /* rows in memory (pw_rows_direct), or NULL: use read */
+    pw_dtype dt;                 /* their type when direct */
+} side_src;
+
+/* The whole pass: what the lanes share. */
+typedef struct pass {
+    side_src side[2];   /* X, Y */
+    uint64_t n;         /* rows */
+    size_t ld;          /* p + q */
+    size_t m;           /* rows per chunk */
+    uint64_t nchunks;   /* chunks of the pass */
+    unsigned nlanes;    /* lanes working */
+    int reads;          /* 1 when a side comes through pw_rows.read */
+    pthread_mutex_t mu; /* guards what follows */
+    pthread_cond_t cv;  /* signalled when next_read, last or started change */
+    uint64_t next_read; /* the chunk whose rows are read next */
+    uint64_t last;      /* no chunk after this one is started (a bad chunk, or a failure) */
+    int started;        /* 1 once nlanes is final and lanes may work */
+} pass;
+
+/* One lane's state. */
+typedef struct lane {
+    pass *ps;        /* shared state */
+    unsigned idx;    /* lane number */
+    double *g;       /* ld x ld Gram (lane 0: the caller's) */
+    double *z;       /* m x ld shifted chunk; row r is datapoint r, X then Y */
+    double *buf[2];  /* m x p rows per side read through pw_rows.read (unused when direct) */
+    double *row;     /* one row converted to double (widest side) */
+    double *mean;    /* ld: running mean, or the first chunk's shift */
+    double *s;       /* ld: column sums of the shifted chunk */
+    double *mn, *mx; /* ld: raw extremes */
+    double *rk;      /* ld x RANK1_BATCH: queued Chan terms s / sqrt(n) */
+    size_t nrk;      /* how many are queued */
+    uint64_t count;  /* rows merged */
+    void *block;     /* the one allocation the arrays above live in */
+    size_t bytes;    /* its size */
+    pw_gram_bad bad; /* the first bad value this lane met */
+    int failed;      /* 1 when reading failed */
+    pw_err err;      /* why */
+} lane;
+
+/* ---- chunk plan ------------------------------------------------------------- */
+
+static size_t max_chunk_rows(const pw_rows *x, const pw_rows *y)
 {
-    size_t m = PW_CHUNK_ROWS;
+    size_t ld = (size_t)(x->ncols + y->ncols), m = PW_CHUNK_ROWS;
+    /* A stacked chunk of about PW_CHUNK_BYTES stays in cache between the sweep
+     * that writes it and the BLAS call that reads it. */
+    if (ld > 0 && PW_CHUNK_BYTES / (ld * sizeof(double)) < m)
+        m = PW_CHUNK_BYTES / (ld * sizeof(double));
+    if (m < MIN_CHUNK_ROWS)
+        m = MIN_CHUNK_ROWS;
     if (x->chunk_rows && x->chunk_rows < m)
         m = x->chunk_rows;
     if (y->chunk_rows && y->chunk_rows < m)
@@ -45,211 +118,448 @@ size_t pw_gram_chunk_rows(const pw_rows *x, const pw_rows *y)
     return m;
 }
 
-static int side_init(side_state *st, pw_gram_side *s, char name, size_t off, size_t m, pw_err *err)
+unsigned pw_gram_lanes(const pw_rows *x, const pw_rows *y, unsigned threads)
 {
-    memset(st, 0, sizeof *st);
-    st->s = s;
-    st->name = name;
-    st->p = s->rows->ncols;
-    st->off = off;
-    size_t p = st->p ? st->p : 1;
-    st->sum = pw_array_alloc(p, sizeof(double));
-    st->corr = pw_array_alloc(p, sizeof(double));
-    if (!s->rows->mem)
-        st->buf = pw_array_alloc(m * p, sizeof(double));
-    if (!st->sum || !st->corr || (!s->rows->mem && !st->buf))
-        return pw_err_set(err, "out of memory for the %c chunk buffers (%zu rows x %zu columns)",
-                          name, m, st->p);
-    for (size_t j = 0; j < st->p; j++) {
-        s->mean[j] = 0;
-        if (s->fresh) {
-            s->min[j] = INFINITY;
-            s->max[j] = -INFINITY;
-        }
+    uint64_t n = x->nrows, ld = x->ncols + y->ncols;
+    if (threads <= 1 || n * ld < LANE_MIN_VALUES)
+        return 1;
+    uint64_t chunks = (n + max_chunk_rows(x, y) - 1) / max_chunk_rows(x, y);
+    return chunks < threads ? (unsigned)chunks : threads;
+}
+
+/* Equal chunks, a multiple of the lanes in number, so that lanes finish together. */
+static void plan(pass *ps, const pw_rows *x, const pw_rows *y, unsigned lanes)
+{
+    uint64_t n = ps->n, mmax = max_chunk_rows(x, y);
+    uint64_t chunks = (n + mmax - 1) / mmax;
+    chunks = (chunks + lanes - 1) / lanes * lanes;
+    ps->m = chunks ? (size_t)((n + chunks - 1) / chunks) : 1;
+    ps->nchunks = (n + ps->m - 1) / ps->m;
+}
+
+/* ---- one sweep ----------------------------------------------------------------- */
+
+/* Row r of a chunk as doubles: in place when it already is, else converted into tmp. */
+SIMD_CLONES static const double *row_at(const unsigned char *src, pw_dtype dt, size_t p, size_t r,
+                                        double *tmp)
+{
+    if (dt == PW_DT_F64) {
+        const unsigned char *b = src + r * p * sizeof(double);
+        if ((uintptr_t)b % alignof(double) == 0)
+            return (const double *)(const void *)b;
+        memcpy(tmp, b, p * sizeof(double));
+        return tmp;
     }
-    return 0;
-}
-
-static void side_release(side_state *st)
-{
-    free(st->buf);
-    free(st->sum);
-    free(st->corr);
-}
-
-/* Point st->raw at rows [row0, row0+m), reading them if they are not in memory. */
-static int side_load(side_state *st, uint64_t row0, size_t m, pw_err *err)
-{
-    const pw_rows *r = st->s->rows;
-    if (r->mem) {
-        st->raw = r->mem + row0 * st->p;
-        return 0;
+    assert(dt == PW_DT_F32);
+    const unsigned char *b = src + r * p * sizeof(float);
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) { /* four at a time: vectorized (cvtps2pd) */
+        float f[4];
+        memcpy(f, b + j * sizeof(float), sizeof f);
+        tmp[j] = (double)f[0];
+        tmp[j + 1] = (double)f[1];
+        tmp[j + 2] = (double)f[2];
+        tmp[j + 3] = (double)f[3];
     }
-    if (r->read(r->ctx, row0, m, st->buf, err) != 0)
-        return pw_err_prefix(err, "reading %c rows %llu..%llu", st->name, (unsigned long long)row0,
-                             (unsigned long long)row0 + m);
-    st->raw = st->buf;
-    return 0;
+    for (; j < p; j++) {
+        float f;
+        memcpy(&f, b + j * sizeof(float), sizeof f);
+        tmp[j] = (double)f;
+    }
+    return tmp;
 }
 
-/* Column sums of the chunk; for a fresh side also the running raw extremes.
- * NaN compares false and so never enters min/max, but it poisons the sum,
- * which is what the finiteness check looks at. */
-static void side_scan(side_state *st, size_t m)
+/* One row: shifted into dst and summed.  Four columns per step: gcc -O2
+ * vectorizes this form, not the plain loop. */
+SIMD_CLONES static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
+                                   double *restrict dst, double *restrict s)
 {
-    size_t p = st->p;
-    double *restrict sum = st->sum;
-    memset(sum, 0, p * sizeof(double));
-    if (st->s->fresh) {
-        double *restrict mn = st->s->min, *restrict mx = st->s->max;
-        for (size_t r = 0; r < m; r++) {
-            const double *restrict row = st->raw + r * p;
-            for (size_t j = 0; j < p; j++) {
-                double v = row[j];
-                sum[j] += v;
-                mn[j] = v < mn[j] ? v : mn[j];
-                mx[j] = v > mx[j] ? v : mx[j];
-            }
-        }
-    } else {
-        for (size_t r = 0; r < m; r++) {
-            const double *restrict row = st->raw + r * p;
-            for (size_t j = 0; j < p; j++)
-                sum[j] += row[j];
-        }
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) {
+        double c0 = v[j] - mu[j], c1 = v[j + 1] - mu[j + 1];
+        double c2 = v[j + 2] - mu[j + 2], c3 = v[j + 3] - mu[j + 3];
+        dst[j] = c0;
+        dst[j + 1] = c1;
+        dst[j + 2] = c2;
+        dst[j + 3] = c3;
+        s[j] += c0;
+        s[j + 1] += c1;
+        s[j + 2] += c2;
+        s[j + 3] += c3;
+    }
+    for (; j < p; j++) {
+        double c = v[j] - mu[j];
+        dst[j] = c;
+        s[j] += c;
     }
 }
 
-/* After side_scan: is every column sum finite?  If not, find the first
- * non-finite value in row order; a chunk of finite values whose sum still
- * overflowed is reported as overflow of that column. */
-static int side_check(const side_state *st, uint64_t row0, size_t m, pw_gram_bad *bad)
+/* The running raw extremes of a fresh side (v is still in L1 from
+ * centre_row).  NaN compares false and so never enters min/max, but it
+ * poisons the sum, which is what the finiteness check looks at. */
+SIMD_CLONES static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
+                                     double *restrict mx)
 {
-    size_t p = st->p, badcol = p;
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) {
+        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
+        mn[j + 1] = v[j + 1] < mn[j + 1] ? v[j + 1] : mn[j + 1];
+        mn[j + 2] = v[j + 2] < mn[j + 2] ? v[j + 2] : mn[j + 2];
+        mn[j + 3] = v[j + 3] < mn[j + 3] ? v[j + 3] : mn[j + 3];
+        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
+        mx[j + 1] = v[j + 1] > mx[j + 1] ? v[j + 1] : mx[j + 1];
+        mx[j + 2] = v[j + 2] > mx[j + 2] ? v[j + 2] : mx[j + 2];
+        mx[j + 3] = v[j + 3] > mx[j + 3] ? v[j + 3] : mx[j + 3];
+    }
+    for (; j < p; j++) {
+        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
+        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
+    }
+}
+
+/* The shift of a lane's first chunk: the mean of its first rows, each
+ * divided before adding so that no finite sum overflows. */
+static void first_shift(lane *l, const side_src *sd, const unsigned char *src, size_t mr)
+{
+    size_t cnt = mr < SHIFT_ROWS ? mr : SHIFT_ROWS;
+    double *mu = l->mean + sd->off;
+    memset(mu, 0, sd->p * sizeof(double));
+    for (size_t r = 0; r < cnt; r++) {
+        const double *v = row_at(src, sd->dt, sd->p, r, l->row);
+        for (size_t j = 0; j < sd->p; j++)
+            mu[j] += v[j] / (double)cnt;
+    }
+}
+
+static void sweep(lane *l, const side_src *sd, const unsigned char *src, size_t mr)
+{
+    size_t p = sd->p, ld = l->ps->ld;
+    double *mu = l->mean + sd->off, *s = l->s + sd->off;
+    memset(s, 0, p * sizeof(double));
+    for (size_t r = 0; r < mr; r++) {
+        const double *v = row_at(src, sd->dt, p, r, l->row);
+        double *dst = l->z + r * ld + sd->off;
+        centre_row(v, p, mu, dst, s);
+        if (sd->fresh) /* a cached side's extremes are known */
+            extremes_row(v, p, l->mn + sd->off, l->mx + sd->off);
+    }
+}
+
+/* After a fresh side's sweep: is every column sum finite?  If not, find the
+ * first non-finite value in row order; a chunk of finite values whose shifted
+ * sum still overflowed is reported as overflow of that column. */
+static int side_bad(lane *l, const side_src *sd, const unsigned char *src, uint64_t row0, size_t mr,
+                    pw_gram_bad *bad)
+{
+    size_t p = sd->p, badcol = p;
+    const double *s = l->s + sd->off;
     for (size_t j = 0; j < p && badcol == p; j++)
-        if (!isfinite(st->sum[j]))
+        if (!isfinite(s[j]))
             badcol = j;
     if (badcol == p)
         return 0;
-    bad->side = st->name;
-    for (size_t r = 0; r < m; r++)
+    bad->side = sd->name;
+    for (size_t r = 0; r < mr; r++) {
+        const double *v = row_at(src, sd->dt, p, r, l->row);
         for (size_t j = 0; j < p; j++)
-            if (!isfinite(st->raw[r * p + j])) {
+            if (!isfinite(v[j])) {
                 bad->kind = PW_GRAM_NONFINITE;
                 bad->row = row0 + r;
                 bad->col = j;
-                bad->value = st->raw[r * p + j];
+                bad->value = v[j];
                 return 1;
             }
+    }
     bad->kind = PW_GRAM_OVERFLOW;
     bad->row = row0;
     bad->col = badcol;
     return 1;
 }
 
-/* Centre the chunk about its provisional means into z (ld = stacked width)
- * and keep the column sums of the centred values for refining the means. */
-static void side_centre(side_state *st, size_t m, double *z, size_t ld)
+/* G -= R R^T for the queued columns R of the Chan terms. */
+static void flush_rank1(lane *l)
 {
-    size_t p = st->p;
-    double *restrict mu = st->sum, *restrict corr = st->corr;
-    for (size_t j = 0; j < p; j++) {
-        mu[j] /= (double)m;
-        corr[j] = 0;
-    }
-    for (size_t r = 0; r < m; r++) {
-        const double *restrict row = st->raw + r * p;
-        double *restrict dst = z + r * ld + st->off;
-        size_t j = 0;
-        /* Four columns per step: gcc -O2 vectorizes this form, not the plain loop. */
-        for (; j + 4 <= p; j += 4) {
-            double c0 = row[j] - mu[j], c1 = row[j + 1] - mu[j + 1];
-            double c2 = row[j + 2] - mu[j + 2], c3 = row[j + 3] - mu[j + 3];
-            dst[j] = c0;
-            dst[j + 1] = c1;
-            dst[j + 2] = c2;
-            dst[j + 3] = c3;
-            corr[j] += c0;
-            corr[j + 1] += c1;
-            corr[j + 2] += c2;
-            corr[j + 3] += c3;
-        }
-        for (; j < p; j++) {
-            double c = row[j] - mu[j];
-            dst[j] = c;
-            corr[j] += c;
-        }
-    }
+    size_t ld = l->ps->ld;
+    if (l->nrk > 0 && ld > 0)
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ld, (int)l->nrk, -1.0, l->rk,
+                    (int)ld, 1.0, l->g, (int)ld);
+    l->nrk = 0;
 }
 
-/* Merge the chunk's mean into the running mean; delta gets mu_chunk - mu_running.
- * The centred values were taken about mu, which is off the true chunk mean by
- * corr/m; the Gram's error from that is m (corr/m)^2, below rounding, but the
- * mean itself gains the digits the plain sum lost. */
-static void side_merge_mean(side_state *st, size_t m, uint64_t before, double *delta)
+/* Z^T Z into the lane's Gram, then -s s^T / n: the Chan merge of the chunk
+ * (see the top of this file).  A side with no columns has empty blocks; a
+ * cached side's diagonal block receives only the rank-1 term and is never
+ * read. */
+static void accumulate(lane *l, size_t mr)
 {
-    double frac = (double)m / ((double)before + (double)m);
-    double *mean = st->s->mean;
-    for (size_t j = 0; j < st->p; j++) {
-        double mb = st->sum[j] + st->corr[j] / (double)m;
-        if (before == 0) {
-            delta[j] = 0;
-            mean[j] = mb;
+    const pass *ps = l->ps;
+    size_t p = ps->side[0].p, q = ps->side[1].p, ld = ps->ld;
+    int xf = ps->side[0].fresh, yf = ps->side[1].fresh;
+    double total = (double)l->count + (double)mr;
+    if (ld > 0) {
+        if (xf && yf) {
+            /* One syrk over the stacked chunk is faster than syrk + syrk + gemm. */
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ld, (int)mr, 1.0, l->z,
+                        (int)ld, 1.0, l->g, (int)ld);
         } else {
-            delta[j] = mb - mean[j];
-            mean[j] += delta[j] * frac;
+            if (xf && p > 0)
+                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)mr, 1.0, l->z,
+                            (int)ld, 1.0, l->g, (int)ld);
+            if (yf && q > 0)
+                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)q, (int)mr, 1.0, l->z + p,
+                            (int)ld, 1.0, l->g + p + p * ld, (int)ld);
+            if (p > 0 && q > 0)
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)p, (int)q, (int)mr, 1.0,
+                            l->z, (int)ld, l->z + p, (int)ld, 1.0, l->g + p * ld, (int)ld);
         }
+        /* -s s^T / n is queued as the column s / sqrt(n) and applied a
+         * batch at a time: one syrk instead of RANK1_BATCH passes over G. */
+        double *col = l->rk + l->nrk * ld, sc = 1.0 / sqrt(total);
+        for (size_t j = 0; j < ld; j++)
+            col[j] = l->s[j] * sc;
+        if (++l->nrk == RANK1_BATCH)
+            flush_rank1(l);
+    }
+    for (size_t j = 0; j < ld; j++)
+        l->mean[j] += l->s[j] / total;
+    l->count += mr;
+}
+
+/* ---- lanes ------------------------------------------------------------------- */
+
+/* Wait for chunk k's turn and read the sides that come through pw_rows.read.
+ * Returns 0 to go on, 1 when the lane should stop (a failure, or a bad value
+ * in an earlier chunk). */
+static int acquire(lane *l, uint64_t k, uint64_t row0, size_t mr)
+{
+    pass *ps = l->ps;
+    pthread_mutex_lock(&ps->mu);
+    while (k <= ps->last && ps->reads && ps->next_read != k)
+        pthread_cond_wait(&ps->cv, &ps->mu);
+    int stop = k > ps->last;
+    for (int i = 0; i < 2 && !stop && ps->reads; i++) {
+        const side_src *sd = &ps->side[i];
+        const pw_rows *r = sd->out->rows;
+        if (sd->direct || sd->p == 0)
+            continue;
+        if (r->read(r->ctx, row0, mr, l->buf[i], &l->err) != 0) {
+            pw_err_prefix(&l->err, "reading %c rows %llu..%llu", sd->name, (unsigned long long)row0,
+                          (unsigned long long)row0 + mr);
+            l->failed = 1;
+            ps->last = 0;
+            stop = 1;
+        }
+    }
+    if (ps->reads && !stop)
+        ps->next_read = k + 1;
+    if (ps->reads || stop)
+        pthread_cond_broadcast(&ps->cv);
+    pthread_mutex_unlock(&ps->mu);
+    return stop;
+}
+
+/* No chunk after k is started any more. */
+static void stop_after(pass *ps, uint64_t k)
+{
+    pthread_mutex_lock(&ps->mu);
+    if (k < ps->last)
+        ps->last = k;
+    pthread_cond_broadcast(&ps->cv);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+static void lane_run(lane *l)
+{
+    pass *ps = l->ps;
+    for (uint64_t k = l->idx; k < ps->nchunks; k += ps->nlanes) {
+        uint64_t row0 = k * ps->m;
+        size_t mr = ps->n - row0 < ps->m ? (size_t)(ps->n - row0) : ps->m;
+        if (acquire(l, k, row0, mr) != 0)
+            return;
+        const unsigned char *src[2];
+        for (int i = 0; i < 2; i++) {
+            const side_src *sd = &ps->side[i];
+            size_t isz = pw_dtype_size(sd->dt);
+            src[i] = NULL;
+            if (sd->p == 0)
+                continue;
+            src[i] =
+                sd->direct ? sd->direct + row0 * sd->p * isz : (const unsigned char *)l->buf[i];
+            if (l->count == 0)
+                first_shift(l, sd, src[i], mr);
+            sweep(l, sd, src[i], mr);
+        }
+        pw_gram_bad bx = {0}, by = {0};
+        int badx = ps->side[0].fresh && side_bad(l, &ps->side[0], src[0], row0, mr, &bx);
+        int bady = ps->side[1].fresh && side_bad(l, &ps->side[1], src[1], row0, mr, &by);
+        if (badx || bady) {
+            /* Report the earlier row; on the same row, X. */
+            l->bad = badx && (!bady || bx.row <= by.row) ? bx : by;
+            stop_after(ps, k);
+            return;
+        }
+        accumulate(l, mr);
     }
 }
 
-/* z z^T into the Gram, then the Chan correction w delta delta^T.  A side
- * with no columns simply has empty blocks. */
-static void accumulate(const side_state *sx, const side_state *sy, size_t m, const double *z,
-                       double *g, const double *delta, double w)
+static void *lane_thread(void *arg)
 {
-    size_t p = sx->p, q = sy->p, ld = p + q;
-    int xf = sx->s->fresh && p > 0, yf = sy->s->fresh && q > 0, cross = p > 0 && q > 0;
-    if (ld == 0)
-        return;
-    if (sx->s->fresh && sy->s->fresh) {
-        /* One syrk over the stacked chunk is faster than syrk + syrk + gemm. */
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ld, (int)m, 1.0, z, (int)ld, 1.0,
-                    g, (int)ld);
-        if (w > 0)
-            cblas_dsyr(CblasColMajor, CblasUpper, (int)ld, w, delta, 1, g, (int)ld);
-        return;
+    lane *l = arg;
+    pass *ps = l->ps;
+    pthread_mutex_lock(&ps->mu);
+    while (!ps->started)
+        pthread_cond_wait(&ps->cv, &ps->mu);
+    int works = l->idx < ps->nlanes;
+    pthread_mutex_unlock(&ps->mu);
+    if (works)
+        lane_run(l);
+    return NULL;
+}
+
+/* ---- buffers kept between passes -------------------------------------------
+ *
+ * A lane's arrays are one block.  Freed blocks up to PW_GRAM_KEEP_BYTES in
+ * all are kept for the next pass: freshly mapped memory costs a page fault
+ * per 4 KiB, which at a few hundred neurons is a quarter of the pass. */
+
+#define KEEP_SLOTS 8 /* blocks kept at most */
+
+static struct {
+    pthread_mutex_t mu;       /* guards the rest */
+    void *block[KEEP_SLOTS];  /* kept blocks (NULL: empty slot) */
+    size_t bytes[KEEP_SLOTS]; /* their sizes */
+} keep = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}};
+
+/* A block of at least `bytes`: the smallest kept one that fits, else new. */
+static void *block_get(size_t bytes)
+{
+    int best = -1;
+    pthread_mutex_lock(&keep.mu);
+    for (int i = 0; i < KEEP_SLOTS; i++)
+        if (keep.block[i] && keep.bytes[i] >= bytes &&
+            (best < 0 || keep.bytes[i] < keep.bytes[best]))
+            best = i;
+    void *b = NULL;
+    if (best >= 0) {
+        b = keep.block[best];
+        keep.block[best] = NULL;
     }
-    if (xf)
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)m, 1.0, z, (int)ld, 1.0,
-                    g, (int)ld);
-    if (yf)
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)q, (int)m, 1.0, z + p, (int)ld,
-                    1.0, g + p + p * ld, (int)ld);
-    if (cross)
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)p, (int)q, (int)m, 1.0, z,
-                    (int)ld, z + p, (int)ld, 1.0, g + p * ld, (int)ld);
-    if (w > 0) {
-        if (xf)
-            cblas_dsyr(CblasColMajor, CblasUpper, (int)p, w, delta, 1, g, (int)ld);
-        if (yf)
-            cblas_dsyr(CblasColMajor, CblasUpper, (int)q, w, delta + p, 1, g + p + p * ld, (int)ld);
-        if (cross)
-            cblas_dger(CblasColMajor, (int)p, (int)q, w, delta, 1, delta + p, 1, g + p * ld,
-                       (int)ld);
+    pthread_mutex_unlock(&keep.mu);
+    return b ? b : malloc(bytes);
+}
+
+/* Keep the block if there is room, else free it. */
+static void block_put(void *b, size_t bytes)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&keep.mu);
+    size_t total = bytes;
+    int slot = -1;
+    for (int i = 0; i < KEEP_SLOTS; i++) {
+        if (keep.block[i])
+            total += keep.bytes[i];
+        else if (slot < 0)
+            slot = i;
     }
+    if (slot >= 0 && total <= PW_GRAM_KEEP_BYTES) {
+        keep.block[slot] = b;
+        keep.bytes[slot] = bytes;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&keep.mu);
+    free(b);
+}
+
+double *pw_gram_alloc(size_t ld)
+{
+    return ld > SIZE_MAX / sizeof(double) / (ld ? ld : 1)
+               ? NULL
+               : block_get((ld ? ld * ld : 1) * sizeof(double));
+}
+
+void pw_gram_free(double *g, size_t ld)
+{
+    block_put(g, (ld ? ld * ld : 1) * sizeof(double));
+}
+
+static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw_err *err)
+{
+    size_t ld = ps->ld, wide = ps->side[0].p > ps->side[1].p ? ps->side[0].p : ps->side[1].p;
+    memset(l, 0, sizeof *l);
+    l->ps = ps;
+    l->idx = idx;
+    /* Sizes in doubles, in the order they are carved out of the block. */
+    size_t len[10] = {g ? 0 : ld * ld, mmax * ld, wide, ld, ld, ld, ld, 0, 0, ld * RANK1_BATCH};
+    for (int i = 0; i < 2; i++)
+        len[7 + i] = ps->side[i].direct ? 0 : mmax * ps->side[i].p;
+    size_t total = 0;
+    for (int i = 0; i < 10; i++) {
+        if (len[i] > SIZE_MAX / sizeof(double) - total - 1)
+            return pw_err_set(err, "lane %u of the Gram pass would not fit in memory", idx);
+        total += len[i];
+    }
+    l->bytes = (total ? total : 1) * sizeof(double);
+    l->block = block_get(l->bytes);
+    if (!l->block)
+        return pw_err_set(err,
+                          "out of memory for lane %u of the Gram pass (%zu rows x %zu columns)",
+                          idx, mmax, ld);
+    double *at = l->block, **dst[10] = {&l->g,  &l->z,  &l->row,    &l->mean,   &l->s,
+                                        &l->mn, &l->mx, &l->buf[0], &l->buf[1], &l->rk};
+    for (int i = 0; i < 10; i++) {
+        *dst[i] = at;
+        at += len[i];
+    }
+    if (g)
+        l->g = g;
+    else
+        memset(l->g, 0, ld * ld * sizeof(double));
+    for (size_t j = 0; j < ld; j++) {
+        l->mean[j] = 0;
+        l->mn[j] = INFINITY;
+        l->mx[j] = -INFINITY;
+    }
+    return 0;
+}
+
+static void lane_release(lane *l)
+{
+    block_put(l->block, l->bytes);
+}
+
+/* Lane b into lane a, by Chan's formula with d = mean_b - mean_a. */
+static void lane_merge(lane *a, lane *b)
+{
+    size_t ld = a->ps->ld;
+    if (b->count == 0)
+        return;
+    double na = (double)a->count, nb = (double)b->count, n = na + nb;
+    double *d = b->s; /* b is done with it */
+    for (size_t j = 0; j < ld; j++) {
+        d[j] = b->mean[j] - a->mean[j];
+        a->mean[j] += d[j] * (nb / n);
+        a->mn[j] = b->mn[j] < a->mn[j] ? b->mn[j] : a->mn[j];
+        a->mx[j] = b->mx[j] > a->mx[j] ? b->mx[j] : a->mx[j];
+    }
+    if (ld > 0) {
+        cblas_daxpy((int)(ld * ld), 1.0, b->g, 1, a->g, 1);
+        cblas_dsyr(CblasColMajor, CblasUpper, (int)ld, na * nb / n, d, 1, a->g, (int)ld);
+    }
+    a->count += b->count;
 }
 
 /* A fresh side whose squares overflowed shows it on the diagonal first
  * (|S_ij| <= sqrt(S_ii S_jj)). */
-static int diag_check(const side_state *st, const double *g, size_t ld, pw_gram_bad *bad)
+static int diag_check(const side_src *sd, const double *g, size_t ld, pw_gram_bad *bad)
 {
-    if (!st->s->fresh)
+    if (!sd->fresh)
         return 0;
-    for (size_t j = 0; j < st->p; j++) {
-        double v = g[(st->off + j) * ld + st->off + j];
+    for (size_t j = 0; j < sd->p; j++) {
+        double v = g[(sd->off + j) * ld + sd->off + j];
         if (!isfinite(v)) {
             bad->kind = PW_GRAM_OVERFLOW;
-            bad->side = st->name;
+            bad->side = sd->name;
             bad->col = j;
             return 1;
         }
@@ -257,95 +567,98 @@ static int diag_check(const side_state *st, const double *g, size_t ld, pw_gram_
     return 0;
 }
 
-/* One side's share of a chunk: scan, check, centre.  The two sides touch
- * disjoint state (and disjoint rows of z), so they can run on two threads. */
-typedef struct side_job {
-    side_state *st;    /* the side */
-    uint64_t row0;     /* first row of the chunk */
-    size_t m;          /* rows in the chunk */
-    double *z;         /* stacked centred chunk */
-    size_t ld;         /* its leading dimension */
-    int bad;           /* out: 1 when the chunk holds a NaN/Inf or overflows */
-    pw_gram_bad where; /* out: what and where, when bad */
-} side_job;
-
-static void side_work(side_job *j)
+int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_bad *bad,
+                 pw_err *err)
 {
-    side_scan(j->st, j->m);
-    j->bad = j->st->s->fresh && side_check(j->st, j->row0, j->m, &j->where);
-    if (!j->bad)
-        side_centre(j->st, j->m, j->z, j->ld);
-}
-
-static void *side_work_thread(void *arg)
-{
-    side_work(arg);
-    return NULL;
-}
-
-/* Below this many values per chunk a helper thread costs more than it saves. */
-#define PARALLEL_MIN_VALUES (1u << 16)
-
-int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, double *g, pw_gram_bad *bad, pw_err *err)
-{
-    uint64_t n = x->rows->nrows;
-    size_t p = x->rows->ncols, q = y->rows->ncols, ld = p + q;
-    assert(n == y->rows->nrows);
+    pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.n = x->rows->nrows;
+    size_t p = x->rows->ncols, q = y->rows->ncols;
+    ps.ld = p + q;
+    assert(ps.n == y->rows->nrows);
     assert(!x->fresh || (x->min && x->max));
     assert(!y->fresh || (y->min && y->max));
     memset(bad, 0, sizeof *bad);
-    memset(g, 0, ld * ld * sizeof(double));
+    memset(g, 0, ps.ld * ps.ld * sizeof(double));
+    pw_gram_side *sides[2] = {x, y};
+    for (int i = 0; i < 2; i++) {
+        side_src *sd = &ps.side[i];
+        sd->out = sides[i];
+        sd->name = i ? 'Y' : 'X';
+        sd->p = i ? q : p;
+        sd->off = i ? p : 0;
+        sd->fresh = sides[i]->fresh;
+        sd->direct = pw_rows_direct(sides[i]->rows, &sd->dt);
+        if (!sd->direct) {
+            sd->dt = PW_DT_F64;
+            ps.reads |= sd->p > 0;
+        }
+    }
+    if (lanes < 1)
+        lanes = 1;
+    size_t mmax = max_chunk_rows(x->rows, y->rows);
+    ps.last = UINT64_MAX;
+    pthread_mutex_init(&ps.mu, NULL);
+    pthread_cond_init(&ps.cv, NULL);
 
-    size_t m = pw_gram_chunk_rows(x->rows, y->rows);
-    if (n < m)
-        m = n ? (size_t)n : 1;
-    /* The sides' O(m(p+q)) work runs on the main thread and a helper when
-     * BLAS has more than one thread -- then a core would otherwise idle while
-     * it runs.  Rows are still read on this thread only.  Results do not
-     * depend on it: each side's arithmetic is the same either way. */
-    int parallel = openblas_get_num_threads() > 1 && m * ld >= PARALLEL_MIN_VALUES;
-    side_state sx = {0}, sy = {0};
-    double *z = pw_array_alloc(m * ld, sizeof(double));
-    double *delta = pw_array_alloc(ld, sizeof(double));
+    lane *l = calloc(lanes, sizeof *l);
+    pthread_t *th = calloc(lanes, sizeof *th);
+    unsigned ready = 0, spawned = 0;
     int rc = -1;
-    if (side_init(&sx, x, 'X', 0, m, err) != 0 || side_init(&sy, y, 'Y', p, m, err) != 0)
-        goto out;
-    if (!z || !delta) {
-        pw_err_set(err, "out of memory for a %zu x %zu chunk", m, ld);
+    if (!l || !th) {
+        pw_err_set(err, "out of memory for the lanes of the Gram pass");
         goto out;
     }
-
-    for (uint64_t row0 = 0; row0 < n;) {
-        size_t mr = n - row0 < m ? (size_t)(n - row0) : m;
-        if (side_load(&sx, row0, mr, err) != 0 || side_load(&sy, row0, mr, err) != 0)
-            goto out;
-        side_job jx = {&sx, row0, mr, z, ld, 0, {0}}, jy = {&sy, row0, mr, z, ld, 0, {0}};
-        pthread_t helper;
-        int threaded = parallel && pthread_create(&helper, NULL, side_work_thread, &jy) == 0;
-        side_work(&jx);
-        if (threaded)
-            pthread_join(helper, NULL);
-        else
-            side_work(&jy);
-        if (jx.bad || jy.bad) {
-            /* Report the earlier row; on the same row, X. */
-            *bad = jx.bad && (!jy.bad || jx.where.row <= jy.where.row) ? jx.where : jy.where;
-            rc = 0;
+    for (; ready < lanes; ready++)
+        if (lane_init(&l[ready], &ps, ready, ready == 0 ? g : NULL, mmax, err) != 0) {
+            ready++;
             goto out;
         }
-        side_merge_mean(&sx, mr, row0, delta);
-        side_merge_mean(&sy, mr, row0, delta + p);
-        double w = (double)row0 * (double)mr / ((double)row0 + (double)mr);
-        accumulate(&sx, &sy, mr, z, g, delta, w);
-        row0 += mr;
-    }
-    if (!diag_check(&sx, g, ld, bad))
-        diag_check(&sy, g, ld, bad);
+    /* Lanes that cannot get a thread are simply not used. */
+    while (spawned + 1 < lanes &&
+           pthread_create(&th[spawned + 1], NULL, lane_thread, &l[spawned + 1]) == 0)
+        spawned++;
+    pthread_mutex_lock(&ps.mu);
+    ps.nlanes = spawned + 1;
+    plan(&ps, x->rows, y->rows, ps.nlanes);
+    ps.started = 1;
+    pthread_cond_broadcast(&ps.cv);
+    pthread_mutex_unlock(&ps.mu);
+    lane_run(&l[0]);
+    for (unsigned i = 1; i <= spawned; i++)
+        pthread_join(th[i], NULL);
+
+    for (unsigned i = 0; i < ps.nlanes; i++)
+        if (l[i].failed) {
+            *err = l[i].err;
+            goto out;
+        }
     rc = 0;
+    for (unsigned i = 0; i < ps.nlanes; i++)
+        if (l[i].bad.kind != PW_GRAM_GOOD && (bad->kind == PW_GRAM_GOOD || l[i].bad.row < bad->row))
+            *bad = l[i].bad;
+    if (bad->kind != PW_GRAM_GOOD)
+        goto out;
+    for (unsigned i = 0; i < ps.nlanes; i++)
+        flush_rank1(&l[i]);
+    for (unsigned i = 1; i < ps.nlanes; i++)
+        lane_merge(&l[0], &l[i]);
+    for (int i = 0; i < 2; i++) {
+        const side_src *sd = &ps.side[i];
+        memcpy(sd->out->mean, l[0].mean + sd->off, sd->p * sizeof(double));
+        if (sd->fresh) {
+            memcpy(sd->out->min, l[0].mn + sd->off, sd->p * sizeof(double));
+            memcpy(sd->out->max, l[0].mx + sd->off, sd->p * sizeof(double));
+        }
+    }
+    if (!diag_check(&ps.side[0], g, ps.ld, bad))
+        diag_check(&ps.side[1], g, ps.ld, bad);
 out:
-    side_release(&sx);
-    side_release(&sy);
-    free(z);
-    free(delta);
+    for (unsigned i = 0; l && i < ready; i++)
+        lane_release(&l[i]);
+    free(l);
+    free(th);
+    pthread_mutex_destroy(&ps.mu);
+    pthread_cond_destroy(&ps.cv);
     return rc;
 }

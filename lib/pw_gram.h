@@ -1,16 +1,23 @@
 /* pw_gram.h -- one streaming pass over the rows of X and Y that accumulates
  * their centred Gram matrices.
  *
- * Rows arrive a chunk at a time.  Each chunk is centred about its own column
- * means and multiplied with BLAS-3 (one syrk over the stacked chunk [X Y]
- * when both sides are fresh, otherwise a syrk for the fresh side and a gemm
- * for the cross block), then merged into the running Gram with Chan et al.'s
- * pairwise update, S = Sa + Sb + (na nb / n) d d^T with d the difference of
- * the means.  Nothing is ever centred about a far-away point, so a neuron
- * whose mean is 1e6 times its spread loses no digits.  The pass also keeps
- * each column's raw minimum and maximum (a neuron is dead exactly when they
- * are equal) and stops at the first NaN or Inf.  Memory is the (p+q)^2 Gram
- * plus three chunk buffers, whatever n is. */
+ * Rows arrive a chunk at a time.  One sweep per chunk converts each value to
+ * double, subtracts a shift (the running mean of the rows seen so far) into
+ * the stacked chunk [X Y], and keeps the column sums s of what it wrote and
+ * each column's raw minimum and maximum.  BLAS-3 then adds z z^T (one syrk
+ * over the stacked chunk when both sides are fresh, otherwise a syrk for the
+ * fresh side and a gemm for the cross block) and the rank-1 term -s s^T / n
+ * makes that exactly Chan et al.'s pairwise merge (see pw_gram.c).  Nothing
+ * is ever centred about a far-away point, so a neuron whose mean is 1e6
+ * times its spread loses no digits.  A neuron is dead exactly when its raw
+ * minimum and maximum are equal; the pass stops at the first NaN or Inf.
+ *
+ * The work is split into lanes: lane t takes chunks t, t + L, t + 2L, ...
+ * into its own Gram, and the lanes' Grams are merged pairwise at the end.
+ * Each lane runs on its own thread with single-threaded BLAS, which keeps
+ * both cores busy through the sweeps and beats OpenBLAS's own threading of
+ * syrk at a few hundred columns.  Memory is L Grams of (p+q)^2 plus L chunk
+ * buffers, whatever n is. */
 #ifndef PW_GRAM_H
 #define PW_GRAM_H
 
@@ -42,14 +49,29 @@ typedef struct pw_gram_bad {
     double value;          /* the bad value (PW_GRAM_NONFINITE) */
 } pw_gram_bad;
 
-/* Stream both sides once.  g is (p+q) x (p+q), column-major, ld p+q, and is
- * zeroed here; on return the upper triangles of the diagonal blocks hold Sxx
- * and Syy (for fresh sides) and the block at rows 0..p-1, columns p.. holds
- * Sxy.  Returns 0 (check bad->kind), or -1 when reading rows or allocating
- * chunk buffers failed (err says why). */
-int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, double *g, pw_gram_bad *bad, pw_err *err);
+/* Stream both sides once with at most `lanes` lanes (>= 1; more than one
+ * only pays when BLAS is single-threaded meanwhile -- pw_engine.c arranges
+ * that).  g is (p+q) x (p+q), column-major, ld p+q, and is zeroed here; on
+ * return the upper triangles of the diagonal blocks hold Sxx and Syy (for
+ * fresh sides) and the block at rows 0..p-1, columns p.. holds Sxy.  Returns
+ * 0 (check bad->kind), or -1 when reading rows or allocating buffers failed
+ * (err says why). */
+int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_bad *bad,
+                 pw_err *err);
 
-/* The chunk height the pass uses for this pair (pw_rows.chunk_rows or PW_CHUNK_ROWS). */
-size_t pw_gram_chunk_rows(const pw_rows *x, const pw_rows *y);
+/* A (p+q)^2 Gram for pw_gram_pass, and its release: buffers are kept for
+ * the next pass (up to PW_GRAM_KEEP_BYTES in all) to spare page faults. */
+double *pw_gram_alloc(size_t ld);
+void pw_gram_free(double *g, size_t ld);
+
+/* How many lanes the pass would use for this pair given `threads` (1 when the
+ * data are too small for a second thread to pay). */
+unsigned pw_gram_lanes(const pw_rows *x, const pw_rows *y, unsigned threads);
+
+/* When r's rows lie in memory, row-major and contiguous, as native F64 or
+ * F32 (pw_rows.mem, or pw_rows_from_tensor of such a tensor, read and ctx
+ * untouched): their first byte and type, so the pass converts them itself
+ * while centring.  Otherwise NULL: rows come through r->read. */
+const unsigned char *pw_rows_direct(const pw_rows *r, pw_dtype *dtype);
 
 #endif

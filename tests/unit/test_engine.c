@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pw_cca.h"
 #include "pw_engine.h"
+#include "pw_side.h"
 #include "pw_test.h"
 #include "refcase.h"
 
@@ -482,9 +484,11 @@ END_TEST
 
 /* A row source over a matrix that hands out at most `chunk` rows per call. */
 typedef struct chunky {
-    const double *a; /* row-major matrix */
-    size_t p;        /* its columns */
-    size_t calls;    /* read calls made */
+    const double *a;  /* row-major matrix */
+    size_t p;         /* its columns */
+    size_t calls;     /* read calls made */
+    uint64_t next;    /* the row the next call must start at (rows come in order) */
+    int out_of_order; /* 1 once a call broke the order */
 } chunky;
 
 static int chunky_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err)
@@ -492,6 +496,8 @@ static int chunky_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_e
     (void)err;
     chunky *c = ctx;
     c->calls++;
+    c->out_of_order |= row0 != c->next;
+    c->next = row0 + nrows;
     memcpy(out, c->a + row0 * c->p, nrows * c->p * sizeof(double));
     return 0;
 }
@@ -513,18 +519,216 @@ START_TEST(chunking_does_not_change_results)
     pw_result whole = run(x, y, n, p, q, PW_M_ALL);
     size_t chunks[] = {97, 1};
     for (size_t c = 0; c < 2; c++) {
-        chunky cx = {x, p, 0}, cy = {y, q, 0};
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
         pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
         pw_result res;
         pw_err e;
         PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
         ck_assert_uint_eq(cx.calls, (n + chunks[c] - 1) / chunks[c]);
+        ck_assert_int_eq(cx.out_of_order | cy.out_of_order, 0);
         assert_same(&whole, &res, 1e-12);
         pw_result_free(&res);
     }
     pw_result_free(&whole);
     free(x);
     free(y);
+}
+END_TEST
+
+START_TEST(lanes_give_the_one_thread_results)
+{
+    /* Large enough for the pass to split into lanes when it has two threads;
+     * a mean of 1e3 so that the lanes' shifts and their merge matter. */
+    rng r = {41};
+    size_t n = 40000, p = 12, q = 9;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    for (size_t i = 0; i < n * p; i++)
+        x[i] += 1e3;
+    pw_engine_set_blas_threads(1);
+    pw_result one = run(x, y, n, p, q, PW_M_ALL);
+    pw_engine_set_blas_threads(2);
+    pw_result two = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(pw_engine_blas_threads(), 2); /* restored after the pass */
+    assert_same(&one, &two, 1e-12);
+
+    /* The same through a read callback: still in order, one call at a time. */
+    chunky ox = {.a = x, .p = p}, oy = {.a = y, .p = q};
+    pw_rows rx = chunky_rows(&ox, n, 1000), ry = chunky_rows(&oy, n, 1000);
+    pw_result viaread;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &viaread, &e), &e);
+    ck_assert_int_eq(ox.out_of_order | oy.out_of_order, 0);
+    ck_assert_uint_eq(ox.next, n);
+    assert_same(&one, &viaread, 1e-12);
+
+    /* Non-finite values in two lanes: the earlier row is the one named. */
+    y[31000 * q + 2] = INFINITY;
+    x[23456 * p + 5] = NAN;
+    ox.next = oy.next = 0;
+    pw_result bad;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &bad, &e), &e);
+    ck_assert_int_eq(bad.status, PW_NONFINITE);
+    ck_assert_msg(strstr(bad.message, "X has a non-finite value (nan) at row 23456, column 5"),
+                  "%s", bad.message);
+    pw_engine_set_blas_threads(0);
+    pw_result_free(&one);
+    pw_result_free(&two);
+    pw_result_free(&viaread);
+    pw_result_free(&bad);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* X and Y (n > p + q) whose first t neurons each fire on one probe input,
+ * the same input in X and in Y: t canonical correlations are exactly 1 and
+ * tied, so the paper's weights alone would depend on the SVD's basis. */
+static void single_fire_pair(rng *r, size_t n, size_t p, size_t q, size_t t, double **x, double **y)
+{
+    correlated_pair(r, n, p, q, x, y);
+    for (size_t k = 0; k < t; k++) {
+        size_t row = (k * 7919 + 13) % n;
+        for (size_t i = 0; i < n; i++) {
+            (*x)[i * p + k] = i == row ? 1.0 + (double)k : 0.0;
+            (*y)[i * q + k] = i == row ? 3.5 - 0.25 * (double)k : 0.0;
+        }
+    }
+}
+
+START_TEST(tied_correlations_are_counted_and_weighted_reproducibly)
+{
+    rng r = {77};
+    size_t n = 3000, p = 40, q = 30, t = 6;
+    double *x, *y;
+    single_fire_pair(&r, n, p, q, t, &x, &y);
+    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(whole.status, PW_OK);
+    ck_assert_uint_eq(whole.ntied, t);
+    for (size_t i = 0; i < t; i++)
+        PW_ASSERT_NEAR(whole.rho[i], 1.0, 1e-13);
+
+    /* Other chunkings: other rounding, which used to move pwcca by ~1e-5. */
+    size_t chunks[] = {97, 1000};
+    for (size_t c = 0; c < 2; c++) {
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
+        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        ck_assert_uint_eq(res.ntied, t);
+        PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
+        pw_result_free(&res);
+    }
+    /* The rows in another order (the same datapoints). */
+    double *xr = malloc(n * p * sizeof(double)), *yr = malloc(n * q * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        size_t src = (i * 1237 + 5) % n; /* 1237 is prime to 3000: a permutation */
+        memcpy(xr + i * p, x + src * p, p * sizeof(double));
+        memcpy(yr + i * q, y + src * q, q * sizeof(double));
+    }
+    pw_result perm = run(xr, yr, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(perm.ntied, t);
+    PW_ASSERT_NEAR(perm.pwcca, whole.pwcca, 1e-12);
+
+    /* Ordinary data have no ties, and the weights are the paper's. */
+    double *x2, *y2;
+    correlated_pair(&r, n, p, q, &x2, &y2);
+    pw_result plain = run(x2, y2, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(plain.ntied, 0);
+    oracle o;
+    compute_oracle(x2, y2, n, p, q, &o);
+    assert_matches_oracle(&plain, &o, 1e-10);
+
+    pw_result_free(&whole);
+    pw_result_free(&perm);
+    pw_result_free(&plain);
+    free(x);
+    free(y);
+    free(xr);
+    free(yr);
+    free(x2);
+    free(y2);
+}
+END_TEST
+
+START_TEST(zero_and_tiny_correlations_are_weighted_right)
+{
+    /* X's last two neurons are exactly uncorrelated with Y (projected off the
+     * span of 1 and Y's columns): two canonical correlations are 0 up to
+     * rounding, and their variates span a plane with no preferred basis. */
+    rng r = {83};
+    size_t n = 2000, p = 5, q = 6, b = q + 1;
+    double *y = normals(&r, n, q), *x = normals(&r, n, p), *qm = malloc(n * b * sizeof(double));
+    double tau[8];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < 3; j++)
+            x[i * p + j] = y[i * q + j] + 0.5 * x[i * p + j];
+        qm[i * b] = 1.0;
+        memcpy(qm + i * b + 1, y + i * q, q * sizeof(double));
+    }
+    ck_assert_int_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)n, (int)b, qm, (int)b, tau), 0);
+    ck_assert_int_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)n, (int)b, (int)b, qm, (int)b, tau), 0);
+    for (size_t j = 3; j < p; j++)
+        for (size_t c = 0; c < b; c++) {
+            double dot = 0;
+            for (size_t i = 0; i < n; i++)
+                dot += qm[i * b + c] * x[i * p + j];
+            for (size_t i = 0; i < n; i++)
+                x[i * p + j] -= dot * qm[i * b + c];
+        }
+    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_int_eq(whole.status, PW_OK);
+    ck_assert_uint_eq(whole.nrho, 5);
+    ck_assert(whole.rho[3] < 1e-12 && whole.rho[4] < 1e-12);
+    ck_assert_uint_eq(whole.ntied, 2); /* the two zeros are tied */
+    pw_result_free(&whole);
+
+    /* Correlations of 1e-8 and 2e-8 are distinct, but their squares (what
+     * the weights' eigenvectors of M M^T resolve) are within rounding: the
+     * engine must still separate them, reproducibly and as the SVD would. */
+    for (size_t i = 0; i < n; i++) {
+        x[i * p + 3] += 1e-8 * y[i * q + 4];
+        x[i * p + 4] += 2e-8 * y[i * q + 5];
+    }
+    whole = run(x, y, n, p, q, PW_M_ALL);
+    ck_assert_uint_eq(whole.ntied, 0);
+    ck_assert(whole.rho[3] > 1e-9 && whole.rho[3] < 1e-7);
+    oracle o; /* resolved like the SVD route, so the paper's weights */
+    compute_oracle(x, y, n, p, q, &o);
+    PW_ASSERT_NEAR(whole.pwcca, o.pwcca, 1e-7);
+    size_t chunks[] = {97, 1000};
+    for (size_t c = 0; c < 2; c++) {
+        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
+        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
+        pw_result_free(&res);
+    }
+    pw_result_free(&whole);
+    free(x);
+    free(y);
+    free(qm);
+}
+END_TEST
+
+START_TEST(tie_groups_are_anchored_at_their_first_value)
+{
+    /* 1, 1 - 1e-15 tie; a slope of steps just under tol does not chain. */
+    double rho[] = {1.0, 1.0 - 1e-15, 0.9, 0.9 - 0.6e-12, 0.9 - 1.2e-12, 0.5};
+    size_t start[7];
+    size_t ng = pw_cca_tie_groups(rho, 6, 1e-12, start);
+    ck_assert_uint_eq(ng, 4);
+    ck_assert_uint_eq(start[0], 0);
+    ck_assert_uint_eq(start[1], 2);
+    ck_assert_uint_eq(start[2], 4);
+    ck_assert_uint_eq(start[3], 5);
+    ck_assert_uint_eq(start[4], 6);
+    /* The tolerance grows with the width of the problem, from rounding up. */
+    ck_assert(pw_cca_tie_tolerance(10, 1000) > pw_cca_tie_tolerance(10, 10));
+    ck_assert(pw_cca_tie_tolerance(1024, 1024) < 1e-11);
 }
 END_TEST
 
@@ -663,6 +867,56 @@ START_TEST(n_mismatch_dead_layer_and_insufficient)
 END_TEST
 
 /* ---- caching --------------------------------------------------------------------- */
+
+START_TEST(lapack_failures_are_numerical_errors)
+{
+    /* A cached side whose Gram was damaged in memory (a NaN where a sum of
+     * products belongs) reaches LAPACK, whose input check refuses it
+     * (LAPACKE's NaN check: info = -6 for dsyevd's matrix).  The engine must
+     * say numerical_error, name the routine, its info and the side, drop the
+     * CCA metrics -- and not hand the damage to the SVD as a number. */
+    rng r = {29};
+    size_t n = 2000, p = 7, q = 5;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pw_side *sx = NULL, *sy = NULL;
+    pw_result res;
+    pw_err e;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_CKA, &sx, &sy, &res, &e), &e);
+    pw_result_free(&res);
+    ck_assert(sx && sy && !sx->whitened && !sy->svcca_ready);
+    sy->gram[1 * sy->p_kept + 2] = NAN;
+    sy->gram[2 * sy->p_kept + 1] = NAN;
+
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA | PW_M_MEAN_CCA, &sx, &sy, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
+    ck_assert_msg(strstr(res.message, "LAPACK dsyevd failed with info = -") &&
+                      strstr(res.message, "while whitening Y (p_kept = 5)"),
+                  "%s", res.message);
+    ck_assert(isnan(res.pwcca) && isnan(res.distance) && isnan(res.mean_cca));
+    ck_assert(res.nrho == 0 && res.rho == NULL && res.ntied == 0);
+    pw_result_free(&res);
+
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_SVCCA, &sx, &sy, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
+    ck_assert_msg(strstr(res.message, "in SVCCA for Y (p_kept = 5)"), "%s", res.message);
+    ck_assert(isnan(res.svcca));
+    ck_assert_str_eq(pw_status_name(res.status), "numerical_error");
+    pw_result_free(&res);
+
+    /* X's side is intact and is still usable against an intact Y. */
+    pw_side *sy2 = NULL;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA, &sx, &sy2, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_OK);
+    pw_result_free(&res);
+    pw_side_free(sx);
+    pw_side_free(sy);
+    pw_side_free(sy2);
+    free(x);
+    free(y);
+}
+END_TEST
 
 START_TEST(cached_sides_give_the_uncached_results)
 {
@@ -910,12 +1164,17 @@ Suite *engine_suite(void)
     tcase_add_test(acc, near_rank_deficient_and_dead_neurons);
     tcase_add_test(acc, large_means_cost_no_accuracy);
     tcase_add_test(acc, chunking_does_not_change_results);
+    tcase_add_test(acc, lanes_give_the_one_thread_results);
+    tcase_add_test(acc, tied_correlations_are_counted_and_weighted_reproducibly);
+    tcase_add_test(acc, tie_groups_are_anchored_at_their_first_value);
+    tcase_add_test(acc, zero_and_tiny_correlations_are_weighted_right);
     tcase_add_test(acc, neuron_order_and_signs_do_not_matter);
     tcase_add_test(acc, swap_changes_pwcca_only_through_the_weights);
     suite_add_tcase(s, acc);
     TCase *st = tcase_create("status");
     tcase_add_test(st, nonfinite_values_are_located);
     tcase_add_test(st, n_mismatch_dead_layer_and_insufficient);
+    tcase_add_test(st, lapack_failures_are_numerical_errors);
     suite_add_tcase(s, st);
     TCase *cache = tcase_create("cache");
     tcase_add_test(cache, cached_sides_give_the_uncached_results);
