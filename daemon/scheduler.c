@@ -197,18 +197,10 @@ static void cache_free_all(pwd_sched *s)
 
 /* Computing ------------------------------------------------------------------------ */
 
-/* Rows that stop arriving once the daemon is stopping, so a long pass ends soon. */
-typedef struct stop_rows {
-    pw_rows inner;    /* the tensor's rows */
-    atomic_int *stop; /* the scheduler's flag */
-} stop_rows;
-
-static int stop_read(void *ctx, uint64_t row0, size_t n, double *out, pw_err *err)
+/* A long Gram pass ends soon once the daemon is stopping. */
+static int stopping(void *ctx)
 {
-    stop_rows *sr = ctx;
-    if (atomic_load(sr->stop))
-        return pw_err_set(err, "pwccad is stopping");
-    return sr->inner.read(sr->inner.ctx, row0, n, out, err);
+    return atomic_load((atomic_int *)ctx);
 }
 
 /* A growing array of scores plus the events describing them. */
@@ -257,12 +249,10 @@ static char *cache_key(const char *ident, const char *layer)
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_tensor *tx,
                          const pw_tensor *ty, pw_db_score *out)
 {
-    stop_rows rx = {pw_rows_from_tensor(tx), &s->stop};
-    stop_rows ry = {pw_rows_from_tensor(ty), &s->stop};
-    pw_rows px = rx.inner, py = ry.inner;
-    px.read = py.read = stop_read;
-    px.ctx = &rx;
-    py.ctx = &ry;
+    /* The tensor's own rows, so the pass converts mapped F32/F64 directly. */
+    pw_rows px = pw_rows_from_tensor(tx), py = pw_rows_from_tensor(ty);
+    px.cancelled = py.cancelled = stopping;
+    px.cancel_ctx = py.cancel_ctx = &s->stop;
     char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
     cache_entry *ex = kx ? cache_get(s, kx) : NULL;
     cache_entry *ey = ky ? cache_get(s, ky) : NULL;

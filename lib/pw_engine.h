@@ -67,9 +67,12 @@ typedef struct pw_rows {
     uint64_t nrows; /* n */
     uint64_t ncols; /* p */
     int (*read)(void *ctx, uint64_t row0, size_t nrows, double *out, pw_err *err);
-    void *ctx;         /* passed to read */
-    const double *mem; /* or: rows in memory, row-major n x ncols, used in place */
-    size_t chunk_rows; /* most rows per read call; 0 = PW_CHUNK_ROWS */
+    void *ctx;                          /* passed to read */
+    const double *mem;                  /* or: rows in memory, row-major n x ncols, used in place */
+    size_t chunk_rows;                  /* most rows per read call; 0 = PW_CHUNK_ROWS */
+    int (*cancelled)(void *cancel_ctx); /* optional: asked before each chunk; non-zero
+                                         * ends the pass with an error (a daemon stopping) */
+    void *cancel_ctx;                   /* passed to cancelled */
 } pw_rows;
 
 /* Rows of a tensor view (pw_tensor_read_rows). */

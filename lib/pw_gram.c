@@ -337,6 +337,16 @@ static int acquire(lane *l, uint64_t k, uint64_t row0, size_t mr)
     while (k <= ps->last && ps->reads && ps->next_read != k)
         pthread_cond_wait(&ps->cv, &ps->mu);
     int stop = k > ps->last;
+    for (int i = 0; i < 2 && !stop; i++) {
+        const pw_rows *r = ps->side[i].out->rows;
+        if (ps->side[i].p > 0 && r->cancelled && r->cancelled(r->cancel_ctx)) {
+            pw_err_set(&l->err, "the Gram pass was cancelled at %c row %llu", ps->side[i].name,
+                       (unsigned long long)row0);
+            l->failed = 1;
+            ps->last = 0;
+            stop = 1;
+        }
+    }
     for (int i = 0; i < 2 && !stop && ps->reads; i++) {
         const side_src *sd = &ps->side[i];
         const pw_rows *r = sd->out->rows;

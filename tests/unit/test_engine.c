@@ -824,6 +824,43 @@ START_TEST(nonfinite_values_are_located)
 }
 END_TEST
 
+/* Counts the chunks it was asked about and cancels from the third on. */
+static int cancel_after_two(void *ctx)
+{
+    int *asked = ctx;
+    return ++*asked > 2;
+}
+
+START_TEST(a_cancelled_pass_stops_early_with_an_error)
+{
+    rng r = {23};
+    size_t n = 40000, p = 12, q = 9;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    int asked = 0;
+    rx.chunk_rows = ry.chunk_rows = 1000;
+    rx.cancelled = cancel_after_two;
+    rx.cancel_ctx = &asked;
+    pw_result res;
+    pw_err e;
+    pw_side *sx = NULL, *sy = NULL;
+    PW_ASSERT_FAILS_WITH(pw_engine_compare(&rx, &ry, PW_M_ALL, &sx, &sy, &res, &e), &e,
+                         "cancelled");
+    ck_assert_msg(asked < 10, "the pass went on for %d chunks after the cancel", asked);
+    ck_assert_msg(!sx, "a cancelled pass must not leave a side to cache");
+    pw_side_free(sx);
+    pw_side_free(sy);
+    /* The same rows without the cancel give a result. */
+    rx.cancelled = NULL;
+    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    ck_assert_int_eq(res.status, PW_OK);
+    pw_result_free(&res);
+    free(x);
+    free(y);
+}
+END_TEST
+
 START_TEST(n_mismatch_dead_layer_and_insufficient)
 {
     rng r = {19};
@@ -1183,6 +1220,7 @@ Suite *engine_suite(void)
     tcase_add_test(api, metric_lists_parse);
     tcase_add_test(api, only_requested_metrics_are_computed);
     tcase_add_test(api, tensor_rows_and_read_failures);
+    tcase_add_test(api, a_cancelled_pass_stops_early_with_an_error);
     tcase_add_test(api, conv_and_sequence_tensors_in_half_precision);
     tcase_add_test(api, blas_threads_default_divides_the_cores);
     suite_add_tcase(s, api);
