@@ -8,6 +8,8 @@
  * Nothing the size of a layer is held in memory. */
 #include "pw_retain.h"
 
+#include "pw_afile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -191,25 +193,9 @@ int pw_retain_size(const pw_ckpt *c, pw_retain_mode m, const pw_stwrite_meta *me
     return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *q = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, q, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        q += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Stream every layer's rows, converted, after the header. */
-static int write_layers(int fd, const pw_ckpt *c, const copy_plan *p, pw_retain_cancel_fn cancel,
-                        void *cancel_ctx, pw_err *err)
+static int write_layers(pw_afile *f, const pw_ckpt *c, const copy_plan *p,
+                        pw_retain_cancel_fn cancel, void *cancel_ctx, pw_err *err)
 {
     double *rows = NULL;
     unsigned char *bytes = NULL;
@@ -240,8 +226,7 @@ static int write_layers(int fd, const pw_ckpt *c, const copy_plan *p, pw_retain_
                 rc = pw_err_set(err, "abandoned");
             } else if (pw_tensor_read_rows(l, r0, k, rows, err) == 0) {
                 encode(p->t[i].dtype, rows, k * (size_t)l->cols, bytes);
-                if (write_all(fd, bytes, k * (size_t)l->cols * w) < 0)
-                    rc = pw_err_set(err, "%s", strerror(errno));
+                rc = pw_afile_write(f, bytes, k * (size_t)l->cols * w, err);
             } else {
                 rc = -1;
             }
@@ -252,22 +237,6 @@ static int write_layers(int fd, const pw_ckpt *c, const copy_plan *p, pw_retain_
     return rc;
 }
 
-/* fsync the directory holding path, so the rename survives a crash. */
-static void sync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash || (size_t)(slash - path) >= sizeof dir)
-        return;
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-    int fd = open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int pw_retain_write(const char *path, const pw_ckpt *c, pw_retain_mode m,
                     const pw_stwrite_meta *meta, size_t nmeta, pw_retain_cancel_fn cancel,
                     void *cancel_ctx, pw_err *err)
@@ -275,34 +244,17 @@ int pw_retain_write(const char *path, const pw_ckpt *c, pw_retain_mode m,
     copy_plan *p = plan_copy(c, m, meta, nmeta, err);
     if (!p)
         return -1;
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%.*s.%s.tmp.%ld", dirlen, path, base, (long)getpid());
-    if (!*base || n < 0 || (size_t)n >= sizeof tmp) {
-        plan_free(p);
-        return pw_err_set(err, "%s: not a usable file path", path);
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        plan_free(p);
-        return pw_err_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    }
-    int rc = write_all(fd, p->hdr, p->hlen) < 0 ? pw_err_set(err, "%s", strerror(errno)) : 0;
+    pw_afile f;
+    int rc = pw_afile_open(&f, path, err);
     if (rc == 0)
-        rc = write_layers(fd, c, p, cancel, cancel_ctx, err);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = pw_err_set(err, "%s", strerror(errno));
-    if (close(fd) < 0 && rc == 0)
-        rc = pw_err_set(err, "%s", strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = pw_err_set(err, "%s", strerror(errno));
+        rc = pw_afile_write(&f, p->hdr, p->hlen, err);
+    if (rc == 0)
+        rc = write_layers(&f, c, p, cancel, cancel_ctx, err);
+    if (rc == 0)
+        rc = pw_afile_commit(&f, err);
+    pw_afile_abort(&f);
     plan_free(p);
-    if (rc < 0) {
-        unlink(tmp);
-        return pw_err_prefix(err, "%s: writing the retained copy of %s", path, pw_ckpt_path(c));
-    }
-    sync_dir(path);
+    if (rc < 0)
+        return pw_err_prefix(err, "writing the retained copy of %s", pw_ckpt_path(c));
     return 0;
 }

@@ -6,6 +6,8 @@
  * small buffer only on big-endian hosts. */
 #include "pw_stwrite.h"
 
+#include "pw_afile.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -139,24 +141,8 @@ done:
     return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Element data in little-endian order. */
-static int write_data(int fd, const pw_stwrite_tensor *t, uint64_t nbytes)
+static int write_data(pw_afile *f, const pw_stwrite_tensor *t, uint64_t nbytes, pw_err *err)
 {
 #if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) &&                                    \
     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -168,14 +154,14 @@ static int write_data(int fd, const pw_stwrite_tensor *t, uint64_t nbytes)
         for (size_t e = 0; e < chunk; e += isz)
             for (size_t b = 0; b < isz; b++)
                 buf[e + b] = src[e + isz - 1 - b];
-        if (write_all(fd, buf, chunk) < 0)
+        if (pw_afile_write(f, buf, chunk, err) < 0)
             return -1;
         src += chunk;
         nbytes -= chunk;
     }
     return 0;
 #else
-    return write_all(fd, t->data, (size_t)nbytes);
+    return pw_afile_write(f, t->data, (size_t)nbytes, err);
 #endif
 }
 
@@ -187,47 +173,25 @@ int pw_stwrite_file(const char *path, const pw_stwrite_tensor *t, size_t nt,
     if (pw_stwrite_header(t, nt, meta, nmeta, &hdr, &hlen, err) < 0)
         return pw_err_prefix(err, "%s", path);
 
-    /* The temporary lives in the target's directory so rename() is atomic. */
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%.*s.%s.tmp.%ld", dirlen, path, base, (long)getpid());
-    if (!*base || n < 0 || (size_t)n >= sizeof tmp) {
+    pw_afile f;
+    if (pw_afile_open(&f, path, err) < 0) {
         free(hdr);
-        return pw_err_set(err, "%s: not a usable file path", path);
+        return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        free(hdr);
-        return pw_err_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    }
-    int rc = write_all(fd, hdr, hlen);
+    int rc = pw_afile_write(&f, hdr, hlen, err);
     free(hdr);
     for (size_t i = 0; rc == 0 && i < nt; i++) {
         uint64_t nb = 0;
         if (tensor_nbytes(&t[i], &nb, err) < 0) {
-            close(fd);
-            unlink(tmp);
-            return pw_err_prefix(err, "%s", path);
+            pw_err_prefix(err, "%s", path);
+            rc = -1;
+            break;
         }
         assert(nb == 0 || t[i].data != NULL);
-        rc = write_data(fd, &t[i], nb);
+        rc = write_data(&f, &t[i], nb, err);
     }
     if (rc == 0)
-        rc = fsync(fd);
-    int saved = errno;
-    if (close(fd) < 0 && rc == 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc == 0 && rename(tmp, path) < 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc < 0) {
-        unlink(tmp);
-        return pw_err_set(err, "%s: writing failed: %s", path, strerror(saved));
-    }
-    return 0;
+        return pw_afile_commit(&f, err);
+    pw_afile_abort(&f);
+    return -1;
 }
