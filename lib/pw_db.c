@@ -334,43 +334,75 @@ int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err
     return with_retry(db, set_converged_fn, &u, "setting convergence", err);
 }
 
-/* Checkpoints ------------------------------------------------------------------------ */
+/* Reading rows ------------------------------------------------------------------------- */
 
-int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err)
+/* Called for each row of a query; non-zero stops the reading. */
+typedef int (*row_fn)(sqlite3_stmt *st, void *ctx);
+
+/* Run sql (one ? for the run id) and hand every row to fn; "what" names the
+ * reading in the error.  A callback that stops is not an error. */
+static int each_row(pw_db *db, const char *sql, int64_t run_id, row_fn fn, void *ctx,
+                    const char *what, pw_err *err)
 {
-    sqlite3_stmt *st = prep(db,
-                            "SELECT step, path, size, mtime_ns, inode, status, error, present "
-                            "FROM checkpoints WHERE run_id = ? ORDER BY step",
-                            err);
+    sqlite3_stmt *st = prep(db, sql, err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    pw_db_ckpt *c = malloc(sizeof *c);
     int rc, stop = 0;
-    if (!c) {
-        sqlite3_finalize(st);
-        return pw_err_set(err, "database: out of memory");
-    }
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *p = sqlite3_column_text(st, 1);
-        const unsigned char *s = sqlite3_column_text(st, 5);
-        const unsigned char *e = sqlite3_column_text(st, 6);
-        c->step = sqlite3_column_int64(st, 0);
-        snprintf(c->path, sizeof c->path, "%s", p ? (const char *)p : "");
-        c->size = sqlite3_column_int64(st, 2);
-        c->mtime_ns = sqlite3_column_int64(st, 3);
-        c->inode = sqlite3_column_int64(st, 4);
-        if (!s || pw_status_parse((const char *)s, &c->status))
-            c->status = PW_READ_ERROR;
-        snprintf(c->error, sizeof c->error, "%s", e ? (const char *)e : "");
-        c->present = sqlite3_column_int(st, 7);
-        stop = cb(ctx, c);
-    }
-    free(c);
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = fn(st, ctx);
     sqlite3_finalize(st);
     if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, err, "reading checkpoints");
+        return db_fail(db, err, what);
     return 0;
+}
+
+/* A REAL column that may be NULL (NULL becomes NAN). */
+static double column_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+/* Checkpoints ------------------------------------------------------------------------ */
+
+typedef struct ckpt_rows {
+    pw_db_ckpt_cb cb; /* the caller's */
+    void *ctx;        /* its context */
+    pw_db_ckpt c;     /* one row, reused (large: it holds the path and the error) */
+} ckpt_rows;
+
+static int ckpt_row(sqlite3_stmt *st, void *ctx)
+{
+    ckpt_rows *cr = ctx;
+    pw_db_ckpt *c = &cr->c;
+    const unsigned char *p = sqlite3_column_text(st, 1);
+    const unsigned char *s = sqlite3_column_text(st, 5);
+    const unsigned char *e = sqlite3_column_text(st, 6);
+    c->step = sqlite3_column_int64(st, 0);
+    snprintf(c->path, sizeof c->path, "%s", p ? (const char *)p : "");
+    c->size = sqlite3_column_int64(st, 2);
+    c->mtime_ns = sqlite3_column_int64(st, 3);
+    c->inode = sqlite3_column_int64(st, 4);
+    if (!s || pw_status_parse((const char *)s, &c->status))
+        c->status = PW_READ_ERROR;
+    snprintf(c->error, sizeof c->error, "%s", e ? (const char *)e : "");
+    c->present = sqlite3_column_int(st, 7);
+    return cr->cb(cr->ctx, c);
+}
+
+int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err)
+{
+    ckpt_rows *cr = malloc(sizeof *cr);
+    if (!cr)
+        return pw_err_set(err, "database: out of memory");
+    cr->cb = cb;
+    cr->ctx = ctx;
+    int rc = each_row(db,
+                      "SELECT step, path, size, mtime_ns, inode, status, error, present "
+                      "FROM checkpoints WHERE run_id = ? ORDER BY step",
+                      run_id, ckpt_row, cr, "reading checkpoints", err);
+    free(cr);
+    return rc;
 }
 
 typedef struct present_update {
@@ -417,20 +449,22 @@ void pw_db_layer_from_tensor(pw_db_layer *l, const pw_tensor *t, int depth)
     snprintf(l->shape + off, sizeof l->shape - off, "]");
 }
 
+typedef struct layer_rows {
+    pw_db_layer_cb cb; /* the caller's */
+    void *ctx;         /* its context */
+} layer_rows;
+
+static int layer_row(sqlite3_stmt *st, void *ctx)
+{
+    const layer_rows *lr = ctx;
+    return lr->cb(lr->ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
+}
+
 int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err *err)
 {
-    sqlite3_stmt *st =
-        prep(db, "SELECT name, depth FROM layers WHERE run_id = ? ORDER BY depth, name", err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, run_id);
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        stop = cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
-    sqlite3_finalize(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, err, "reading layers");
-    return 0;
+    layer_rows lr = {cb, ctx};
+    return each_row(db, "SELECT name, depth FROM layers WHERE run_id = ? ORDER BY depth, name",
+                    run_id, layer_row, &lr, "reading layers", err);
 }
 
 typedef struct stable_update {
@@ -601,86 +635,86 @@ int pw_db_commit(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
 
 /* Queries ------------------------------------------------------------------------------ */
 
-int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err)
+typedef struct done_rows {
+    pw_db_done_cb cb; /* the caller's */
+    void *ctx;        /* its context */
+} done_rows;
+
+static int done_row(sqlite3_stmt *st, void *ctx)
 {
-    sqlite3_stmt *st = prep(db,
-                            "SELECT step, ref, ref_step, COUNT(*) FROM scores WHERE run_id = ? "
-                            "GROUP BY step, ref, ref_step ORDER BY step, ref",
-                            err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, run_id);
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *ref = (const char *)sqlite3_column_text(st, 1);
-        stop = cb(ctx, sqlite3_column_int64(st, 0),
+    const done_rows *dr = ctx;
+    const char *ref = (const char *)sqlite3_column_text(st, 1);
+    return dr->cb(dr->ctx, sqlite3_column_int64(st, 0),
                   ref && strcmp(ref, "final") == 0 ? PW_REF_FINAL : PW_REF_PREVIOUS,
                   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
-    }
-    sqlite3_finalize(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, err, "reading scores");
-    return 0;
+}
+
+int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err)
+{
+    done_rows dr = {cb, ctx};
+    return each_row(db,
+                    "SELECT step, ref, ref_step, COUNT(*) FROM scores WHERE run_id = ? "
+                    "GROUP BY step, ref, ref_step ORDER BY step, ref",
+                    run_id, done_row, &dr, "reading scores", err);
+}
+
+typedef struct series_rows {
+    pw_db_series_cb cb; /* the caller's */
+    void *ctx;          /* its context */
+} series_rows;
+
+static int series_row(sqlite3_stmt *st, void *ctx)
+{
+    const series_rows *sr = ctx;
+    return sr->cb(sr->ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                  column_real(st, 2));
 }
 
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err)
 {
-    sqlite3_stmt *st = prep(db,
-                            "SELECT layer, step, distance FROM scores WHERE run_id = ? AND "
-                            "ref = 'previous' ORDER BY layer, step",
-                            err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, run_id);
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        double d = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
-        stop = cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), d);
+    series_rows sr = {cb, ctx};
+    return each_row(db,
+                    "SELECT layer, step, distance FROM scores WHERE run_id = ? AND "
+                    "ref = 'previous' ORDER BY layer, step",
+                    run_id, series_row, &sr, "reading the distance series", err);
+}
+
+typedef struct latest_rows {
+    pw_db_latest_cb cb; /* the caller's */
+    void *ctx;          /* its context */
+} latest_rows;
+
+static int latest_row(sqlite3_stmt *st, void *ctx)
+{
+    const latest_rows *lr = ctx;
+    pw_db_latest_row l;
+    l.layer = (const char *)sqlite3_column_text(st, 0);
+    l.stable_step = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+    for (int r = 0; r < 2; r++) {
+        l.has[r] = sqlite3_column_type(st, 2 + 2 * r) != SQLITE_NULL;
+        l.step[r] = l.has[r] ? sqlite3_column_int64(st, 2 + 2 * r) : -1;
+        l.distance[r] = column_real(st, 3 + 2 * r);
     }
-    sqlite3_finalize(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, err, "reading the distance series");
-    return 0;
+    return lr->cb(lr->ctx, &l);
 }
 
 int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err)
 {
     /* The newest score per (layer, ref) is the one with the highest step: the
      * primary key makes each (run, layer, step, ref) unique. */
-    sqlite3_stmt *st =
-        prep(db,
-             "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
-             "f.step, CASE WHEN f.status = 'ok' THEN f.distance END FROM layers l "
-             "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
-             "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
-             "l.run_id AND layer = l.name AND ref = 'previous') "
-             "LEFT JOIN scores f ON f.run_id = l.run_id AND f.layer = l.name AND "
-             "f.ref = 'final' AND f.step = (SELECT MAX(step) FROM scores WHERE run_id = "
-             "l.run_id AND layer = l.name AND ref = 'final') "
-             "WHERE l.run_id = ? ORDER BY l.depth, l.name",
-             err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, run_id);
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        pw_db_latest_row l;
-        l.layer = (const char *)sqlite3_column_text(st, 0);
-        l.stable_step =
-            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
-        for (int r = 0; r < 2; r++) {
-            l.has[r] = sqlite3_column_type(st, 2 + 2 * r) != SQLITE_NULL;
-            l.step[r] = l.has[r] ? sqlite3_column_int64(st, 2 + 2 * r) : -1;
-            l.distance[r] = sqlite3_column_type(st, 3 + 2 * r) == SQLITE_NULL
-                                ? NAN
-                                : sqlite3_column_double(st, 3 + 2 * r);
-        }
-        stop = cb(ctx, &l);
-    }
-    sqlite3_finalize(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, err, "reading the latest scores");
-    return 0;
+    latest_rows lr = {cb, ctx};
+    return each_row(
+        db,
+        "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
+        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END FROM layers l "
+        "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
+        "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
+        "l.run_id AND layer = l.name AND ref = 'previous') "
+        "LEFT JOIN scores f ON f.run_id = l.run_id AND f.layer = l.name AND "
+        "f.ref = 'final' AND f.step = (SELECT MAX(step) FROM scores WHERE run_id = "
+        "l.run_id AND layer = l.name AND ref = 'final') "
+        "WHERE l.run_id = ? ORDER BY l.depth, l.name",
+        run_id, latest_row, &lr, "reading the latest scores", err);
 }
 
 /* Alerts ------------------------------------------------------------------------------- */
