@@ -257,15 +257,31 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         goto oom;
     if (kk == 0)
         goto done;
-    /* T = S_ab W_b, M = W_a^T T. */
-    if (!a_is_y)
+    /* T = S_ab W_b, M = W_a^T T: a triangular W (pw_side.h) is applied in
+     * place with half the flops of a product. */
+    if (b->chol) {
+        for (size_t c = 0; c < pb; c++)
+            for (size_t r = 0; r < pa; r++)
+                t[c * pa + r] = a_is_y ? sxy[r * pb + c] : sxy[c * pa + r];
+        cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)pa,
+                    (int)rb, 1.0, b->w, (int)pb, t, (int)pa);
+    } else if (!a_is_y) {
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)rb, (int)pb, 1.0, sxy,
                     (int)pa, b->w, (int)pb, 0.0, t, (int)pa);
-    else
+    } else {
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)pa, (int)rb, (int)pb, 1.0, sxy,
                     (int)pb, b->w, (int)pb, 0.0, t, (int)pa);
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)ra, (int)rb, (int)pa, 1.0, a->w,
-                (int)pa, t, (int)pa, 0.0, m, (int)ra);
+    }
+    if (a->chol) {
+        cblas_dtrmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, (int)ra,
+                    (int)rb, 1.0, a->w, (int)pa, t, (int)pa);
+        double *swap = m;
+        m = t;
+        t = swap;
+    } else {
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)ra, (int)rb, (int)pa, 1.0, a->w,
+                    (int)pa, t, (int)pa, 0.0, m, (int)ra);
+    }
     free(t);
     t = NULL;
 
@@ -295,17 +311,30 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
             *ntied += start[gi + 1] - start[gi];
 
     if (weights) {
-        /* <h_i, x_j> = (A^T W^T S)_ij = (A^T L W^T D^-2)_ij: G = W (L A), then
-         * alpha_i = sum_j |G_ji| / d_j^2. */
-        la = pw_array_alloc(ra * kk, sizeof(double));
+        /* <h_i, x_j> = (S W a_i)_j, kept as G_ji = d_j^2 <h_i, x_j> so that
+         * both whitenings need no product with S: S W = D^-1 V L^1/2 for the
+         * eigenvalue one, G = W (L A); S W = D^-1 R^T for the Cholesky one,
+         * G = D R^T A. */
         g = pw_array_alloc(pa * kk, sizeof(double));
-        if (!la || !g)
+        if (!g)
             goto oom;
-        for (size_t i = 0; i < kk; i++)
-            for (size_t l = 0; l < ra; l++)
-                la[i * ra + l] = a->lambda[l] * u[i * ra + l];
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)kk, (int)ra, 1.0, a->w,
-                    (int)pa, la, (int)ra, 0.0, g, (int)pa);
+        if (a->chol) {
+            /* R^T = (its strictly lower part stored in w) + diag(rdiag). */
+            memcpy(g, u, pa * kk * sizeof(double));
+            cblas_dtrmm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, (int)pa,
+                        (int)kk, 1.0, a->w, (int)pa, g, (int)pa);
+            for (size_t i = 0; i < kk; i++)
+                for (size_t l = 0; l < pa; l++)
+                    g[i * pa + l] = a->d[l] * (g[i * pa + l] + (a->rdiag[l] - 1.0) * u[i * ra + l]);
+        } else {
+            if (!(la = pw_array_alloc(ra * kk, sizeof(double))))
+                goto oom;
+            for (size_t i = 0; i < kk; i++)
+                for (size_t l = 0; l < ra; l++)
+                    la[i * ra + l] = a->lambda[l] * u[i * ra + l];
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)pa, (int)kk, (int)ra, 1.0,
+                        a->w, (int)pa, la, (int)ra, 0.0, g, (int)pa);
+        }
         double num = 0, den = 0;
         for (size_t gi = 0; gi < ng; gi++) {
             size_t i0 = start[gi], i1 = start[gi + 1];

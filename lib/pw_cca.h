@@ -4,8 +4,9 @@
  * With whitenings Wx, Wy (Wx^T Sxx Wx = I), the canonical correlations are
  * the singular values of M = Wx^T Sxy Wy = A diag(rho) B^T, and the canonical
  * variates of X are h_i = Xc Wx a_i.  Their inner products with X's centred
- * neurons are <h_i, x_j> = (A^T Wx^T Sxx)_ij, and since Wx = D V L^-1/2 with
- * V^T (D Sxx D) = L V^T, Wx^T Sxx = L W^T D^-2 exactly: the PWCCA weights
+ * neurons are <h_i, x_j> = (Sxx Wx a_i)_j, and Sxx Wx is known in closed form
+ * for both whitenings of pw_side.h: D^-1 V L^1/2 (eigenvalues, Wx = D V L^-1/2)
+ * or D^-1 R^T (Cholesky, Wx = D R^-1).  So the PWCCA weights
  * alpha_i = sum_j |<h_i, x_j>| need no pass over the data and no product with
  * Sxx (see shared/reference/MATH.md). */
 #ifndef PW_CCA_H

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "pw_array.h"
+#include "pw_cca.h"
+#include "pw_limits.h"
 
 pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *min,
                        const double *max, const double *g, size_t ld, pw_err *err)
@@ -54,6 +56,7 @@ void pw_side_free(pw_side *s)
     free(s->gram);
     free(s->d);
     free(s->lambda);
+    free(s->rdiag);
     free(s->w);
     free(s->raw_lambda);
     free(s->raw_v);
@@ -73,33 +76,62 @@ size_t pw_side_bytes(const pw_side *s)
     return b;
 }
 
-int pw_side_whiten(pw_side *s, char name, pw_err *err)
+/* The Cholesky whitening of the equilibrated Gram c (k x k, full), when it
+ * is provably full rank in the sense of PW_RANK_REL_EIG (see pw_side.h):
+ * lambda_min >= 1 / trace(C^-1) = 1 / ||R^-1||_F^2 and lambda_max <= ||C||_F.
+ * r is k x k scratch.  Returns 1 when taken, 0 when the eigenvalue route is
+ * needed (a failed or unproven factorization is not an error: that route
+ * decides the rank, and reports LAPACK's complaints), -1 when memory ran out. */
+static int whiten_cholesky(pw_side *s, const double *c, double *r)
 {
-    if (s->whitened)
-        return 0;
     size_t k = s->p_kept;
-    assert(k > 0);
-    double *e = pw_array_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
-    s->d = pw_array_alloc(k, sizeof(double));
-    int rc = -1;
-    if (!e || !ev || !s->d) {
-        pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
-        goto out;
+    memcpy(r, c, k * k * sizeof(double));
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)k, r, (lapack_int)k) != 0)
+        return 0;
+    s->w = pw_array_alloc(k * k, sizeof(double));
+    s->rdiag = pw_array_alloc(k, sizeof(double));
+    if (!s->w || !s->rdiag)
+        return -1;
+    /* R^T's strictly lower part goes below w's diagonal, R's diagonal apart. */
+    for (size_t b = 0; b < k; b++) {
+        s->rdiag[b] = r[b * k + b];
+        for (size_t a = 0; a < b; a++)
+            s->w[a * k + b] = r[b * k + a];
     }
-    for (size_t j = 0; j < k; j++) {
-        double sjj = s->gram[j * k + j];
-        s->d[j] = sjj > 0 ? 1.0 / sqrt(sjj) : 0.0;
-    }
+    if (LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', (lapack_int)k, r, (lapack_int)k) != 0)
+        return 0;
+    /* An overflowing sum makes the bound 0 and a NaN fails the test: both
+     * leave the decision to the eigenvalue route. */
+    double inv_sq = 0;
     for (size_t b = 0; b < k; b++)
-        for (size_t a = 0; a < k; a++)
-            e[b * k + a] = s->d[a] * s->gram[b * k + a] * s->d[b];
+        for (size_t a = 0; a <= b; a++)
+            inv_sq += r[b * k + a] * r[b * k + a];
+    double bound = 1.0 / (inv_sq * pw_frobenius(c, k, k, k));
+    if (!(bound > PW_RANK_REL_EIG * PW_CHOL_MARGIN))
+        return 0;
+    for (size_t b = 0; b < k; b++)
+        for (size_t a = 0; a <= b; a++)
+            s->w[b * k + a] = s->d[a] * r[b * k + a];
+    s->rank = k;
+    s->chol = 1;
+    return 1;
+}
+
+/* The eigenvalue whitening of c (destroyed).  Returns 0, 1 when LAPACK
+ * failed, -1 when memory ran out. */
+static int whiten_eigen(pw_side *s, char name, double *c, pw_err *err)
+{
+    size_t k = s->p_kept;
+    double *ev = pw_array_alloc(k, sizeof(double));
+    if (!ev)
+        return -1;
     lapack_int info =
-        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)k, e, (lapack_int)k, ev);
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)k, c, (lapack_int)k, ev);
     if (info != 0) {
+        free(ev);
         pw_err_set(err, "LAPACK dsyevd failed with info = %d while whitening %c (p_kept = %zu)",
                    (int)info, name, k);
-        rc = 1;
-        goto out;
+        return 1;
     }
     /* ev is ascending: the rank is the number of eigenvalues above the cut. */
     double top = ev[k - 1], cut = PW_RANK_REL_EIG * top;
@@ -109,28 +141,68 @@ int pw_side_whiten(pw_side *s, char name, pw_err *err)
     s->lambda = pw_array_alloc(r, sizeof(double));
     s->w = pw_array_alloc(k * r, sizeof(double));
     if (!s->lambda || !s->w) {
-        pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
-        goto out;
+        free(ev);
+        return -1;
     }
-    for (size_t c = 0; c < r; c++) {
-        size_t src = k - 1 - c;
+    for (size_t col = 0; col < r; col++) {
+        size_t src = k - 1 - col;
         double l = ev[src], sc = 1.0 / sqrt(l);
-        s->lambda[c] = l;
+        s->lambda[col] = l;
         for (size_t i = 0; i < k; i++)
-            s->w[c * k + i] = s->d[i] * e[src * k + i] * sc;
+            s->w[col * k + i] = s->d[i] * c[src * k + i] * sc;
     }
     s->rank = r;
-    s->whitened = 1;
-    rc = 0;
-out:
-    free(e);
     free(ev);
-    if (rc != 0) {
-        free(s->d);
-        free(s->lambda);
-        free(s->w);
-        s->d = s->lambda = s->w = NULL;
+    return 0;
+}
+
+static void drop_whitening(pw_side *s)
+{
+    free(s->d);
+    free(s->lambda);
+    free(s->rdiag);
+    free(s->w);
+    s->d = s->lambda = s->rdiag = s->w = NULL;
+    s->chol = 0;
+    s->rank = 0;
+}
+
+int pw_side_whiten(pw_side *s, char name, pw_err *err)
+{
+    if (s->whitened)
+        return 0;
+    size_t k = s->p_kept;
+    assert(k > 0);
+    double *c = pw_array_alloc(k * k, sizeof(double)), *r = pw_array_alloc(k * k, sizeof(double));
+    s->d = pw_array_alloc(k, sizeof(double));
+    int rc = -1;
+    if (!c || !r || !s->d)
+        goto out;
+    for (size_t j = 0; j < k; j++) {
+        double sjj = s->gram[j * k + j];
+        s->d[j] = sjj > 0 ? 1.0 / sqrt(sjj) : 0.0;
     }
+    for (size_t b = 0; b < k; b++)
+        for (size_t a = 0; a < k; a++)
+            c[b * k + a] = s->d[a] * s->gram[b * k + a] * s->d[b];
+    rc = whiten_cholesky(s, c, r);
+    if (rc == 0) {
+        free(s->w);
+        free(s->rdiag);
+        s->w = s->rdiag = NULL;
+        rc = whiten_eigen(s, name, c, err);
+    } else if (rc == 1) {
+        rc = 0;
+    }
+out:
+    free(c);
+    free(r);
+    if (rc == -1)
+        pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
+    if (rc != 0)
+        drop_whitening(s);
+    else
+        s->whitened = 1;
     return rc;
 }
 

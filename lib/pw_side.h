@@ -4,11 +4,20 @@
  * Built from a streaming pass (pw_gram.h): the kept (non-constant) columns
  * and their centred Gram S.  Two factorizations of S are made on demand:
  *
- *   whitening (PWCCA, mean CCA): D = diag(S)^-1/2, D S D = V L V^T, keep the
- *     eigenvalues above PW_RANK_REL_EIG of the largest (the numerical rank r),
- *     W = D V_r L_r^-1/2, so W^T S W = I_r.  Equilibrating first makes the
- *     rank cut independent of the neurons' scales and removes the part of the
- *     condition number that is only column scaling.
+ *   whitening (PWCCA, mean CCA): D = diag(S)^-1/2 and C = D S D, the
+ *     equilibrated Gram (equilibrating makes the rank cut independent of the
+ *     neurons' scales and removes the part of the condition number that is
+ *     only column scaling).  Any W with W^T S W = I_r gives the same canonical
+ *     correlations and variates (two such W differ by a rotation), so the
+ *     cheapest one that is provably right is taken:
+ *     - Cholesky, C = R^T R, W = D R^-1 (upper triangular), when the bound
+ *       lambda_min / lambda_max >= 1 / (||R^-1||_F^2 ||C||_F) shows every
+ *       eigenvalue of C above PW_RANK_REL_EIG x PW_CHOL_MARGIN of the
+ *       largest: the eigenvalue route would keep them all (r = p_kept).  A
+ *       Cholesky factorization and a triangular inverse cost about a tenth
+ *       of an eigendecomposition with vectors.
+ *     - otherwise eigenvalues, C = V L V^T: keep those above PW_RANK_REL_EIG
+ *       of the largest (the numerical rank r), W = D V_r L_r^-1/2.
  *   SVCCA basis: S / max(diag S) = U G U^T without equilibration (the 99 %
  *     rule is about raw variance); the top k directions that reach
  *     PW_SVCCA_KEEP of the trace. */
@@ -28,11 +37,15 @@ struct pw_side {
     double *mean;    /* p column means */
     double *gram;    /* p_kept x p_kept centred Gram of the kept columns, column-major, full */
 
-    int whitened;   /* 1 once d, lambda, w are filled */
-    uint64_t rank;  /* numerical rank r */
+    int whitened;   /* 1 once d, w and lambda or rdiag are filled */
+    int chol;       /* 1: the Cholesky whitening, 0: the eigenvalue one */
+    uint64_t rank;  /* numerical rank r (p_kept when chol) */
     double *d;      /* p_kept: diag(gram)^-1/2, 0 for a column whose squares underflowed */
-    double *lambda; /* r eigenvalues of D S D kept, descending */
-    double *w;      /* p_kept x r whitening matrix D V_r L_r^-1/2, column-major */
+    double *lambda; /* eigenvalue route: the r eigenvalues of C kept, descending */
+    double *rdiag;  /* Cholesky route: the diagonal of R */
+    double *w;      /* p_kept x r, column-major: D V_r L_r^-1/2, or D R^-1 in the upper
+                       triangle with R^T's strictly lower part below it (the weights'
+                       S W = D^-1 R^T, pw_cca.c) */
 
     int svcca_ready;    /* 1 once the SVCCA basis is filled */
     uint64_t svcca_k;   /* directions reaching PW_SVCCA_KEEP of the variance */

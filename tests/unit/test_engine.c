@@ -449,6 +449,54 @@ START_TEST(near_rank_deficient_and_dead_neurons)
 }
 END_TEST
 
+START_TEST(cholesky_and_eigenvalue_whitenings_mix)
+{
+    /* A full-rank side is whitened by Cholesky, a side with an exactly
+     * repeated neuron by eigenvalues (pw_side.h).  Every mix -- the weights
+     * on either kind, the other kind opposite -- must give the definitions'
+     * values, which the oracle computes without either whitening. */
+    rng r = {53};
+    size_t n = 1500, p = 12, q = 9;
+    double *x, *y;
+    correlated_pair(&r, n, p, q, &x, &y);
+    for (size_t i = 0; i < n; i++)
+        x[i * p + 7] = x[i * p + 2]; /* X: 12 kept, rank 11 */
+    struct {
+        const double *a, *b; /* X and Y of the comparison */
+        size_t pa, pb;       /* their neurons */
+        int chol_a, chol_b;  /* the whitening each side must get */
+    } mix[] = {{x, y, p, q, 0, 1}, {y, x, q, p, 1, 0}};
+    for (size_t m = 0; m < 2; m++) {
+        oracle o;
+        compute_oracle(mix[m].a, mix[m].b, n, mix[m].pa, mix[m].pb, &o);
+        pw_rows ra = pw_rows_from_matrix(mix[m].a, n, mix[m].pa);
+        pw_rows rb = pw_rows_from_matrix(mix[m].b, n, mix[m].pb);
+        pw_side *sa = NULL, *sb = NULL;
+        pw_result res;
+        pw_err e;
+        PW_ASSERT_OK(pw_engine_compare(&ra, &rb, PW_M_ALL, &sa, &sb, &res, &e), &e);
+        ck_assert_int_eq(sa->chol, mix[m].chol_a);
+        ck_assert_int_eq(sb->chol, mix[m].chol_b);
+        assert_matches_oracle(&res, &o, 1e-9);
+        pw_result_free(&res);
+        pw_side_free(sa);
+        pw_side_free(sb);
+    }
+    /* Both sides full rank: Cholesky on both, weights on the smaller (Y). */
+    double *x2, *y2;
+    correlated_pair(&r, n, p, q, &x2, &y2);
+    oracle o;
+    compute_oracle(x2, y2, n, p, q, &o);
+    pw_result res = run(x2, y2, n, p, q, PW_M_ALL);
+    assert_matches_oracle(&res, &o, 1e-9);
+    pw_result_free(&res);
+    free(x);
+    free(y);
+    free(x2);
+    free(y2);
+}
+END_TEST
+
 START_TEST(large_means_cost_no_accuracy)
 {
     /* Values k / 1024 with |k| < 2^14, so adding 2^20 (about 1e6) to every
@@ -1199,6 +1247,7 @@ Suite *engine_suite(void)
     TCase *acc = tcase_create("accuracy");
     tcase_add_test(acc, ill_conditioned_layers_match_the_svd_route);
     tcase_add_test(acc, near_rank_deficient_and_dead_neurons);
+    tcase_add_test(acc, cholesky_and_eigenvalue_whitenings_mix);
     tcase_add_test(acc, large_means_cost_no_accuracy);
     tcase_add_test(acc, chunking_does_not_change_results);
     tcase_add_test(acc, lanes_give_the_one_thread_results);
