@@ -78,7 +78,8 @@ size_t pw_side_bytes(const pw_side *s)
 
 /* The Cholesky whitening of the equilibrated Gram c (k x k, full), when it
  * is provably full rank in the sense of PW_RANK_REL_EIG (see pw_side.h):
- * lambda_min >= 1 / trace(C^-1) = 1 / ||R^-1||_F^2 and lambda_max <= ||C||_F.
+ * lambda_min >= 1 / trace(C^-1) = 1 / ||R^-1||_F^2 and lambda_max <= ||C||_F
+ * and <= ||C||_1.
  * r is k x k scratch.  Returns 1 when taken, 0 when the eigenvalue route is
  * needed (a failed or unproven factorization is not an error: that route
  * decides the rank, and reports LAPACK's complaints), -1 when memory ran out. */
@@ -106,7 +107,14 @@ static int whiten_cholesky(pw_side *s, const double *c, double *r)
     for (size_t b = 0; b < k; b++)
         for (size_t a = 0; a <= b; a++)
             inv_sq += r[b * k + a] * r[b * k + a];
-    double bound = 1.0 / (inv_sq * pw_frobenius(c, k, k, k));
+    double top = pw_frobenius(c, k, k, k);
+    for (size_t b = 0; b < k; b++) { /* ||C||_1 bounds lambda_max too; take the tighter */
+        double col = 0;
+        for (size_t a = 0; a < k; a++)
+            col += fabs(c[b * k + a]);
+        top = col < top ? col : top;
+    }
+    double bound = 1.0 / (inv_sq * top);
     if (!(bound > PW_RANK_REL_EIG * PW_CHOL_MARGIN))
         return 0;
     for (size_t b = 0; b < k; b++)

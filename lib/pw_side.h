@@ -11,7 +11,7 @@
  *     correlations and variates (two such W differ by a rotation), so the
  *     cheapest one that is provably right is taken:
  *     - Cholesky, C = R^T R, W = D R^-1 (upper triangular), when the bound
- *       lambda_min / lambda_max >= 1 / (||R^-1||_F^2 ||C||_F) shows every
+ *       lambda_min / lambda_max >= 1 / (||R^-1||_F^2 min(||C||_F, ||C||_1)) shows every
  *       eigenvalue of C above PW_RANK_REL_EIG x PW_CHOL_MARGIN of the
  *       largest: the eigenvalue route would keep them all (r = p_kept).  A
  *       Cholesky factorization and a triangular inverse cost about a tenth
