@@ -76,13 +76,32 @@ size_t pw_side_bytes(const pw_side *s)
     return b;
 }
 
-/* The Cholesky whitening of the equilibrated Gram c (k x k, full), when it
- * is provably full rank in the sense of PW_RANK_REL_EIG (see pw_side.h):
+/* Does the eigenvalue route keep every direction of c (k x k)?  Its own
+ * criterion on eigenvalues alone (dsyevd without vectors, a third of the cost
+ * with them).  Returns 1 or 0, -1 when memory ran out. */
+static int all_above_cut(const double *c, size_t k)
+{
+    double *e = pw_array_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
+    int rc = -1;
+    if (e && ev) {
+        memcpy(e, c, k * k * sizeof(double));
+        rc = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)k, e, (lapack_int)k, ev) == 0 &&
+             ev[k - 1] > 0 && ev[0] > PW_RANK_REL_EIG * ev[k - 1];
+    }
+    free(e);
+    free(ev);
+    return rc;
+}
+
+/* The Cholesky whitening of the equilibrated Gram c (k x k, full), when C is
+ * full rank in the sense of PW_RANK_REL_EIG (see pw_side.h).  Most layers
+ * are proven so by bounds that cost O(k^2) once R^-1 is known:
  * lambda_min >= 1 / trace(C^-1) = 1 / ||R^-1||_F^2 and lambda_max <= ||C||_F
- * and <= ||C||_1.
+ * and <= ||C||_1; the rest ask the eigenvalues (all_above_cut).
  * r is k x k scratch.  Returns 1 when taken, 0 when the eigenvalue route is
- * needed (a failed or unproven factorization is not an error: that route
- * decides the rank, and reports LAPACK's complaints), -1 when memory ran out. */
+ * needed (a failed factorization or a cut direction is not an error: that
+ * route decides the rank, and reports LAPACK's complaints), -1 when memory
+ * ran out. */
 static int whiten_cholesky(pw_side *s, const double *c, double *r)
 {
     size_t k = s->p_kept;
@@ -115,8 +134,11 @@ static int whiten_cholesky(pw_side *s, const double *c, double *r)
         top = col < top ? col : top;
     }
     double bound = 1.0 / (inv_sq * top);
-    if (!(bound > PW_RANK_REL_EIG * PW_CHOL_MARGIN))
-        return 0;
+    if (!(bound > PW_RANK_REL_EIG * PW_CHOL_MARGIN)) {
+        int full = all_above_cut(c, k);
+        if (full != 1)
+            return full;
+    }
     for (size_t b = 0; b < k; b++)
         for (size_t a = 0; a <= b; a++)
             s->w[b * k + a] = s->d[a] * r[b * k + a];

@@ -10,14 +10,14 @@
  *     only column scaling).  Any W with W^T S W = I_r gives the same canonical
  *     correlations and variates (two such W differ by a rotation), so the
  *     cheapest one that is provably right is taken:
- *     - Cholesky, C = R^T R, W = D R^-1 (upper triangular), when the bound
- *       lambda_min / lambda_max >= 1 / (||R^-1||_F^2 min(||C||_F, ||C||_1)) shows every
- *       eigenvalue of C above PW_RANK_REL_EIG x PW_CHOL_MARGIN of the
- *       largest: the eigenvalue route would keep them all (r = p_kept).  A
- *       Cholesky factorization and a triangular inverse cost about a tenth
- *       of an eigendecomposition with vectors.
- *     - otherwise eigenvalues, C = V L V^T: keep those above PW_RANK_REL_EIG
- *       of the largest (the numerical rank r), W = D V_r L_r^-1/2.
+ *     - Cholesky, C = R^T R, W = D R^-1 (upper triangular), whenever the
+ *       eigenvalue route would keep every eigenvalue (above PW_RANK_REL_EIG
+ *       of the largest): proven by cheap bounds for most layers, else by the
+ *       eigenvalues alone (pw_side.c).  It costs a third to a tenth of an
+ *       eigendecomposition with vectors, and is the more accurate of the two.
+ *     - otherwise (a direction is cut) eigenvalues, C = V L V^T: keep those
+ *       above PW_RANK_REL_EIG of the largest (the numerical rank r),
+ *       W = D V_r L_r^-1/2.
  *   SVCCA basis: S / max(diag S) = U G U^T without equilibration (the 99 %
  *     rule is about raw variance); the top k directions that reach
  *     PW_SVCCA_KEEP of the trace. */
