@@ -14,9 +14,11 @@
  * first chunk has no mu_a yet; it is shifted by the mean of its first
  * SHIFT_ROWS rows, which the same formula absorbs with n_a = 0.
  *
- * One sweep thus converts (F32 straight from the mapped file), shifts,
- * stores, sums and tracks each column's raw minimum and maximum; the old
- * separate conversion, scan and centring sweeps are gone.
+ * One sweep thus reads each raw value once (F32 or F64 straight from the
+ * mapped file, or the doubles pw_rows.read gave), converts it to double,
+ * stores it shifted into the chunk, adds it to its column's sum and, on a
+ * fresh side, to its column's raw minimum and maximum: one vectorized loop
+ * per source type (sweep_kernel), with no intermediate row of doubles.
  *
  * Lanes.  Lane t owns chunks t, t + L, ...; each keeps its own count, mean,
  * extremes and Gram, and the lanes are merged in lane order at the end with
@@ -169,51 +171,88 @@ SIMD_CLONES static const double *row_at(const unsigned char *src, pw_dtype dt, s
     return tmp;
 }
 
-/* One row: shifted into dst and summed.  Four columns per step: gcc -O2
- * vectorizes this form, not the plain loop. */
-SIMD_CLONES static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
-                                   double *restrict dst, double *restrict s)
+/* Four source values as doubles; F32 converts exactly (cvtps2pd). */
+static inline __attribute__((always_inline)) void load4(const unsigned char *b, int f32,
+                                                        double v[4])
 {
-    size_t j = 0;
-    for (; j + 4 <= p; j += 4) {
-        double c0 = v[j] - mu[j], c1 = v[j + 1] - mu[j + 1];
-        double c2 = v[j + 2] - mu[j + 2], c3 = v[j + 3] - mu[j + 3];
-        dst[j] = c0;
-        dst[j + 1] = c1;
-        dst[j + 2] = c2;
-        dst[j + 3] = c3;
-        s[j] += c0;
-        s[j + 1] += c1;
-        s[j + 2] += c2;
-        s[j + 3] += c3;
-    }
-    for (; j < p; j++) {
-        double c = v[j] - mu[j];
-        dst[j] = c;
-        s[j] += c;
+    if (f32) {
+        float f[4];
+        memcpy(f, b, sizeof f);
+        v[0] = (double)f[0];
+        v[1] = (double)f[1];
+        v[2] = (double)f[2];
+        v[3] = (double)f[3];
+    } else {
+        memcpy(v, b, 4 * sizeof(double));
     }
 }
 
-/* The running raw extremes of a fresh side (v is still in L1 from
- * centre_row).  NaN compares false and so never enters min/max, but it
- * poisons the sum, which is what the finiteness check looks at. */
-SIMD_CLONES static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
-                                     double *restrict mx)
+/* The sweep of one side over rows of one source type, a single loop: each
+ * raw value is converted, shifted by mu into the chunk z (row stride ld),
+ * added to the column sum s and, when `ext`, folded into the raw extremes.
+ * NaN compares false and so never enters min/max, but it poisons the sum,
+ * which is what side_bad looks at.  Four columns per step because gcc -O2
+ * vectorizes that form (SLP), not the plain loop; f32 and ext are constants
+ * at every call, so each combination is its own straight loop. */
+static inline __attribute__((always_inline)) void
+sweep_rows(const unsigned char *restrict src, int f32, int ext, size_t p, size_t mr, size_t ld,
+           const double *restrict mu, double *restrict z, double *restrict s, double *restrict mn,
+           double *restrict mx)
 {
-    size_t j = 0;
-    for (; j + 4 <= p; j += 4) {
-        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
-        mn[j + 1] = v[j + 1] < mn[j + 1] ? v[j + 1] : mn[j + 1];
-        mn[j + 2] = v[j + 2] < mn[j + 2] ? v[j + 2] : mn[j + 2];
-        mn[j + 3] = v[j + 3] < mn[j + 3] ? v[j + 3] : mn[j + 3];
-        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
-        mx[j + 1] = v[j + 1] > mx[j + 1] ? v[j + 1] : mx[j + 1];
-        mx[j + 2] = v[j + 2] > mx[j + 2] ? v[j + 2] : mx[j + 2];
-        mx[j + 3] = v[j + 3] > mx[j + 3] ? v[j + 3] : mx[j + 3];
+    size_t isz = f32 ? sizeof(float) : sizeof(double);
+    for (size_t r = 0; r < mr; r++) {
+        const unsigned char *b = src + r * p * isz;
+        double *restrict dst = z + r * ld;
+        size_t j = 0;
+        for (; j + 4 <= p; j += 4) {
+            double v[4];
+            load4(b + j * isz, f32, v);
+            for (int k = 0; k < 4; k++) {
+                double c = v[k] - mu[j + k];
+                dst[j + k] = c;
+                s[j + k] += c;
+                if (ext) {
+                    mn[j + k] = v[k] < mn[j + k] ? v[k] : mn[j + k];
+                    mx[j + k] = v[k] > mx[j + k] ? v[k] : mx[j + k];
+                }
+            }
+        }
+        for (; j < p; j++) {
+            double v;
+            if (f32) {
+                float f;
+                memcpy(&f, b + j * isz, sizeof f);
+                v = (double)f;
+            } else {
+                memcpy(&v, b + j * isz, sizeof v);
+            }
+            double c = v - mu[j];
+            dst[j] = c;
+            s[j] += c;
+            if (ext) {
+                mn[j] = v < mn[j] ? v : mn[j];
+                mx[j] = v > mx[j] ? v : mx[j];
+            }
+        }
     }
-    for (; j < p; j++) {
-        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
-        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
+}
+
+/* sweep_rows specialised for each source type and freshness. */
+SIMD_CLONES static void sweep_kernel(const unsigned char *src, pw_dtype dt, int ext, size_t p,
+                                     size_t mr, size_t ld, const double *mu, double *z, double *s,
+                                     double *mn, double *mx)
+{
+    if (dt == PW_DT_F32) {
+        if (ext)
+            sweep_rows(src, 1, 1, p, mr, ld, mu, z, s, mn, mx);
+        else
+            sweep_rows(src, 1, 0, p, mr, ld, mu, z, s, mn, mx);
+    } else {
+        assert(dt == PW_DT_F64);
+        if (ext)
+            sweep_rows(src, 0, 1, p, mr, ld, mu, z, s, mn, mx);
+        else
+            sweep_rows(src, 0, 0, p, mr, ld, mu, z, s, mn, mx);
     }
 }
 
@@ -236,13 +275,9 @@ static void sweep(lane *l, const side_src *sd, const unsigned char *src, size_t 
     size_t p = sd->p, ld = l->ps->ld;
     double *mu = l->mean + sd->off, *s = l->s + sd->off;
     memset(s, 0, p * sizeof(double));
-    for (size_t r = 0; r < mr; r++) {
-        const double *v = row_at(src, sd->dt, p, r, l->row);
-        double *dst = l->z + r * ld + sd->off;
-        centre_row(v, p, mu, dst, s);
-        if (sd->fresh) /* a cached side's extremes are known */
-            extremes_row(v, p, l->mn + sd->off, l->mx + sd->off);
-    }
+    /* A cached side's extremes are known: only a fresh one tracks them. */
+    sweep_kernel(src, sd->dt, sd->fresh, p, mr, ld, mu, l->z + sd->off, s, l->mn + sd->off,
+                 l->mx + sd->off);
 }
 
 /* After a fresh side's sweep: is every column sum finite?  If not, find the
