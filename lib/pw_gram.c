@@ -22,7 +22,9 @@
  *
  * Lanes.  Lane t owns chunks t, t + L, ...; each keeps its own count, mean,
  * extremes and Gram, and the lanes are merged in lane order at the end with
- * Chan's formula, so a result depends on L but not on timing.  Rows given
+ * Chan's formula, so a result depends on L but not on timing.  All that a
+ * lane can do alone it does on its own thread: zeroing its Gram at the
+ * start, applying its queued rank-1 terms at the end.  Rows given
  * directly (pw_rows_direct) are read by each lane itself; rows that come
  * through pw_rows.read are read under a lock in chunk order, each lane
  * waiting its turn, which keeps that callback's contract (in order, one call
@@ -413,9 +415,30 @@ static void stop_after(pass *ps, uint64_t k)
     pthread_mutex_unlock(&ps->mu);
 }
 
+/* A lane's starting state, set by the lane itself so that the lanes zero
+ * their Grams at the same time.  Lane 0's is the caller's, zeroed whole as
+ * pw_gram.h promises; another lane's lower triangle is never written
+ * (syrk and gemm fill upper blocks) nor read (merge_upper), so only its
+ * upper triangle needs zeros. */
+static void lane_start(lane *l)
+{
+    size_t ld = l->ps->ld;
+    if (l->idx == 0)
+        memset(l->g, 0, ld * ld * sizeof(double));
+    else
+        for (size_t j = 0; j < ld; j++)
+            memset(l->g + j * ld, 0, (j + 1) * sizeof(double));
+    for (size_t j = 0; j < ld; j++) {
+        l->mean[j] = 0;
+        l->mn[j] = INFINITY;
+        l->mx[j] = -INFINITY;
+    }
+}
+
 static void lane_run(lane *l)
 {
     pass *ps = l->ps;
+    lane_start(l);
     for (uint64_t k = l->idx; k < ps->nchunks; k += ps->nlanes) {
         uint64_t row0 = k * ps->m;
         size_t mr = ps->n - row0 < ps->m ? (size_t)(ps->n - row0) : ps->m;
@@ -445,6 +468,8 @@ static void lane_run(lane *l)
         }
         accumulate(l, mr);
     }
+    /* On this lane's own thread, not serially after the join. */
+    flush_rank1(l);
 }
 
 static void *lane_thread(void *arg)
@@ -558,19 +583,34 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
     }
     if (g)
         l->g = g;
-    else
-        memset(l->g, 0, ld * ld * sizeof(double));
-    for (size_t j = 0; j < ld; j++) {
-        l->mean[j] = 0;
-        l->mn[j] = INFINITY;
-        l->mx[j] = -INFINITY;
-    }
     return 0;
 }
 
 static void lane_release(lane *l)
 {
     block_put(l->block, l->bytes);
+}
+
+/* a += b + w d d^T on the upper triangle only, the part the lanes write
+ * (syrk and gemm into the upper blocks): one pass over half the memory
+ * instead of an axpy over all of it and then a syr. */
+SIMD_CLONES static void merge_upper(double *restrict a, const double *restrict b, size_t ld,
+                                    const double *restrict d, double w)
+{
+    for (size_t j = 0; j < ld; j++) {
+        double *restrict aj = a + j * ld;
+        const double *restrict bj = b + j * ld;
+        double t = w * d[j];
+        size_t i = 0;
+        for (; i + 4 <= j + 1; i += 4) { /* four at a time: vectorized */
+            aj[i] += bj[i] + d[i] * t;
+            aj[i + 1] += bj[i + 1] + d[i + 1] * t;
+            aj[i + 2] += bj[i + 2] + d[i + 2] * t;
+            aj[i + 3] += bj[i + 3] + d[i + 3] * t;
+        }
+        for (; i <= j; i++)
+            aj[i] += bj[i] + d[i] * t;
+    }
 }
 
 /* Lane b into lane a, by Chan's formula with d = mean_b - mean_a. */
@@ -587,10 +627,7 @@ static void lane_merge(lane *a, lane *b)
         a->mn[j] = b->mn[j] < a->mn[j] ? b->mn[j] : a->mn[j];
         a->mx[j] = b->mx[j] > a->mx[j] ? b->mx[j] : a->mx[j];
     }
-    if (ld > 0) {
-        cblas_daxpy((int)(ld * ld), 1.0, b->g, 1, a->g, 1);
-        cblas_dsyr(CblasColMajor, CblasUpper, (int)ld, na * nb / n, d, 1, a->g, (int)ld);
-    }
+    merge_upper(a->g, b->g, ld, d, na * nb / n);
     a->count += b->count;
 }
 
@@ -624,7 +661,6 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     assert(!x->fresh || (x->min && x->max));
     assert(!y->fresh || (y->min && y->max));
     memset(bad, 0, sizeof *bad);
-    memset(g, 0, ps.ld * ps.ld * sizeof(double));
     pw_gram_side *sides[2] = {x, y};
     for (int i = 0; i < 2; i++) {
         side_src *sd = &ps.side[i];
@@ -684,8 +720,6 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
             *bad = l[i].bad;
     if (bad->kind != PW_GRAM_GOOD)
         goto out;
-    for (unsigned i = 0; i < ps.nlanes; i++)
-        flush_rank1(&l[i]);
     for (unsigned i = 1; i < ps.nlanes; i++)
         lane_merge(&l[0], &l[i]);
     for (int i = 0; i < 2; i++) {
