@@ -24,7 +24,8 @@
  * extremes and Gram, and the lanes are merged in lane order at the end with
  * Chan's formula, so a result depends on L but not on timing.  All that a
  * lane can do alone it does on its own thread: zeroing its Gram at the
- * start, applying its queued rank-1 terms at the end.  Rows given
+ * start, applying its queued rank-1 terms at the end; lanes 1.. run on
+ * helper threads kept from pass to pass (the crew).  Rows given
  * directly (pw_rows_direct) are read by each lane itself; rows that come
  * through pw_rows.read are read under a lock in chunk order, each lane
  * waiting its turn, which keeps that callback's contract (in order, one call
@@ -36,8 +37,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pw_array.h"
 
@@ -77,10 +80,9 @@ typedef struct pass {
     unsigned nlanes;    /* lanes working */
     int reads;          /* 1 when a side comes through pw_rows.read */
     pthread_mutex_t mu; /* guards what follows */
-    pthread_cond_t cv;  /* signalled when next_read, last or started change */
+    pthread_cond_t cv;  /* signalled when next_read or last change */
     uint64_t next_read; /* the chunk whose rows are read next */
     uint64_t last;      /* no chunk after this one is started (a bad chunk, or a failure) */
-    int started;        /* 1 once nlanes is final and lanes may work */
 } pass;
 
 /* One lane's state. */
@@ -101,6 +103,7 @@ typedef struct lane {
     size_t bytes;    /* its size */
     pw_gram_bad bad; /* the first bad value this lane met */
     int failed;      /* 1 when reading failed */
+    unsigned helper; /* the crew slot running it (lanes 1..) */
     pw_err err;      /* why */
 } lane;
 
@@ -472,18 +475,115 @@ static void lane_run(lane *l)
     flush_rank1(l);
 }
 
-static void *lane_thread(void *arg)
+/* ---- helper threads kept between passes --------------------------------------
+ *
+ * Lanes 1.. run on helper threads that wait for the next pass instead of
+ * exiting: creating a thread cost ~45 us here before lane 0 could start,
+ * and waking the caller from pthread_join another ~70 us (medians at
+ * 5000 x 512), both on the pass's critical path.  A
+ * pass claims idle helpers and starts one only when none is idle, so the
+ * crew grows to the most lanes ever running at once, at most CREW_MAX.  A
+ * lane is handed over only once the pass is planned, so a helper never
+ * waits for the plan. */
+
+#define CREW_MAX     64     /* helper threads at most */
+#define CREW_SPIN_NS 500000 /* how long crew_wait spins before it sleeps */
+
+/* One helper thread's mailbox. */
+typedef struct helper {
+    pthread_cond_t cv; /* signalled when job is set or done */
+    lane *job;         /* the lane to run, NULL when there is none */
+    atomic_int done;   /* 1 once job has run (read without the lock) */
+    int busy;          /* claimed by a pass until crew_wait */
+} helper;
+
+static struct {
+    pthread_mutex_t mu; /* guards the rest */
+    helper h[CREW_MAX]; /* mailboxes, the first n with a thread */
+    unsigned n;         /* helpers started */
+} crew = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *helper_main(void *arg)
 {
-    lane *l = arg;
-    pass *ps = l->ps;
-    pthread_mutex_lock(&ps->mu);
-    while (!ps->started)
-        pthread_cond_wait(&ps->cv, &ps->mu);
-    int works = l->idx < ps->nlanes;
-    pthread_mutex_unlock(&ps->mu);
-    if (works)
+    helper *h = arg;
+    pthread_mutex_lock(&crew.mu);
+    for (;;) {
+        while (!h->job || atomic_load(&h->done))
+            pthread_cond_wait(&h->cv, &crew.mu);
+        lane *l = h->job;
+        pthread_mutex_unlock(&crew.mu);
         lane_run(l);
+        pthread_mutex_lock(&crew.mu);
+        atomic_store(&h->done, 1);
+        pthread_cond_broadcast(&h->cv);
+    }
     return NULL;
+}
+
+/* Reserve a helper for lane l, starting one if none is idle.  Returns -1
+ * when no thread could be had. */
+static int crew_claim(lane *l)
+{
+    int rc = -1;
+    pthread_mutex_lock(&crew.mu);
+    unsigned i = 0;
+    while (i < crew.n && crew.h[i].busy)
+        i++;
+    if (i == crew.n && i < CREW_MAX) {
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_cond_init(&crew.h[i].cv, NULL);
+        if (pthread_attr_init(&attr) == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &attr, helper_main, &crew.h[i]) == 0)
+                crew.n++;
+            pthread_attr_destroy(&attr);
+        }
+        if (i == crew.n)
+            pthread_cond_destroy(&crew.h[i].cv);
+    }
+    if (i < crew.n) {
+        crew.h[i].busy = 1;
+        l->helper = i;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&crew.mu);
+    return rc;
+}
+
+/* Hand lane l to the helper crew_claim reserved. */
+static void crew_post(lane *l)
+{
+    helper *h = &crew.h[l->helper];
+    pthread_mutex_lock(&crew.mu);
+    h->job = l;
+    atomic_store(&h->done, 0);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&crew.mu);
+}
+
+/* Wait until lane l, handed over by crew_post, has run, and free its
+ * helper.  It spins a while first: a caller that sleeps here took ~70 us
+ * (median; far more on a busy host) to be woken once the lane was done,
+ * and the other lane usually finishes within CREW_SPIN_NS. */
+static void crew_wait(lane *l)
+{
+    helper *h = &crew.h[l->helper];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned spins = 1; !atomic_load(&h->done); spins++) {
+        if (spins % 256 != 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > CREW_SPIN_NS)
+            break;
+    }
+    pthread_mutex_lock(&crew.mu);
+    while (!atomic_load(&h->done))
+        pthread_cond_wait(&h->cv, &crew.mu);
+    h->job = NULL;
+    h->busy = 0;
+    pthread_mutex_unlock(&crew.mu);
 }
 
 /* ---- buffers kept between passes -------------------------------------------
@@ -683,10 +783,9 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     pthread_cond_init(&ps.cv, NULL);
 
     lane *l = calloc(lanes, sizeof *l);
-    pthread_t *th = calloc(lanes, sizeof *th);
     unsigned ready = 0, spawned = 0;
     int rc = -1;
-    if (!l || !th) {
+    if (!l) {
         pw_err_set(err, "out of memory for the lanes of the Gram pass");
         goto out;
     }
@@ -696,18 +795,16 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
             goto out;
         }
     /* Lanes that cannot get a thread are simply not used. */
-    while (spawned + 1 < lanes &&
-           pthread_create(&th[spawned + 1], NULL, lane_thread, &l[spawned + 1]) == 0)
+    while (spawned + 1 < lanes && crew_claim(&l[spawned + 1]) == 0)
         spawned++;
-    pthread_mutex_lock(&ps.mu);
+    /* No helper has the pass yet; crew_post's lock publishes the plan. */
     ps.nlanes = spawned + 1;
     plan(&ps, x->rows, y->rows, ps.nlanes);
-    ps.started = 1;
-    pthread_cond_broadcast(&ps.cv);
-    pthread_mutex_unlock(&ps.mu);
+    for (unsigned i = 1; i <= spawned; i++)
+        crew_post(&l[i]);
     lane_run(&l[0]);
     for (unsigned i = 1; i <= spawned; i++)
-        pthread_join(th[i], NULL);
+        crew_wait(&l[i]);
 
     for (unsigned i = 0; i < ps.nlanes; i++)
         if (l[i].failed) {
@@ -736,7 +833,6 @@ out:
     for (unsigned i = 0; l && i < ready; i++)
         lane_release(&l[i]);
     free(l);
-    free(th);
     pthread_mutex_destroy(&ps.mu);
     pthread_cond_destroy(&ps.cv);
     return rc;
