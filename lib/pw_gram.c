@@ -261,6 +261,23 @@ SIMD_CLONES static void sweep_kernel(const unsigned char *src, pw_dtype dt, int 
     }
 }
 
+/* mu += v / c, four columns per step so that gcc vectorizes it: as a
+ * scalar loop its divisions showed in profiles (~0.2 % of a pass), all
+ * before a lane's first BLAS call. */
+SIMD_CLONES static void add_divided(const double *restrict v, size_t p, double c,
+                                    double *restrict mu)
+{
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) {
+        mu[j] += v[j] / c;
+        mu[j + 1] += v[j + 1] / c;
+        mu[j + 2] += v[j + 2] / c;
+        mu[j + 3] += v[j + 3] / c;
+    }
+    for (; j < p; j++)
+        mu[j] += v[j] / c;
+}
+
 /* The shift of a lane's first chunk: the mean of its first rows, each
  * divided before adding so that no finite sum overflows. */
 static void first_shift(lane *l, const side_src *sd, const unsigned char *src, size_t mr)
@@ -270,8 +287,7 @@ static void first_shift(lane *l, const side_src *sd, const unsigned char *src, s
     memset(mu, 0, sd->p * sizeof(double));
     for (size_t r = 0; r < cnt; r++) {
         const double *v = row_at(src, sd->dt, sd->p, r, l->row);
-        for (size_t j = 0; j < sd->p; j++)
-            mu[j] += v[j] / (double)cnt;
+        add_divided(v, sd->p, (double)cnt, mu);
     }
 }
 
