@@ -14,13 +14,18 @@
  * first chunk has no mu_a yet; it is shifted by the mean of its first
  * SHIFT_ROWS rows, which the same formula absorbs with n_a = 0.
  *
- * One sweep thus converts (F32 straight from the mapped file), shifts,
- * stores, sums and tracks each column's raw minimum and maximum; the old
- * separate conversion, scan and centring sweeps are gone.
+ * One sweep thus reads each raw value once (F32 or F64 straight from the
+ * mapped file, or the doubles pw_rows.read gave), converts it to double,
+ * stores it shifted into the chunk, adds it to its column's sum and, on a
+ * fresh side, to its column's raw minimum and maximum: one vectorized loop
+ * per source type (sweep_kernel), with no intermediate row of doubles.
  *
  * Lanes.  Lane t owns chunks t, t + L, ...; each keeps its own count, mean,
  * extremes and Gram, and the lanes are merged in lane order at the end with
- * Chan's formula, so a result depends on L but not on timing.  Rows given
+ * Chan's formula, so a result depends on L but not on timing.  All that a
+ * lane can do alone it does on its own thread: zeroing its Gram at the
+ * start, applying its queued rank-1 terms at the end; lanes 1.. run on
+ * helper threads kept from pass to pass (the crew).  Rows given
  * directly (pw_rows_direct) are read by each lane itself; rows that come
  * through pw_rows.read are read under a lock in chunk order, each lane
  * waiting its turn, which keeps that callback's contract (in order, one call
@@ -32,8 +37,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pw_array.h"
 
@@ -73,10 +80,9 @@ typedef struct pass {
     unsigned nlanes;    /* lanes working */
     int reads;          /* 1 when a side comes through pw_rows.read */
     pthread_mutex_t mu; /* guards what follows */
-    pthread_cond_t cv;  /* signalled when next_read, last or started change */
+    pthread_cond_t cv;  /* signalled when next_read or last change */
     uint64_t next_read; /* the chunk whose rows are read next */
     uint64_t last;      /* no chunk after this one is started (a bad chunk, or a failure) */
-    int started;        /* 1 once nlanes is final and lanes may work */
 } pass;
 
 /* One lane's state. */
@@ -97,6 +103,7 @@ typedef struct lane {
     size_t bytes;    /* its size */
     pw_gram_bad bad; /* the first bad value this lane met */
     int failed;      /* 1 when reading failed */
+    unsigned helper; /* the crew slot running it (lanes 1..) */
     pw_err err;      /* why */
 } lane;
 
@@ -169,52 +176,106 @@ SIMD_CLONES static const double *row_at(const unsigned char *src, pw_dtype dt, s
     return tmp;
 }
 
-/* One row: shifted into dst and summed.  Four columns per step: gcc -O2
- * vectorizes this form, not the plain loop. */
-SIMD_CLONES static void centre_row(const double *restrict v, size_t p, const double *restrict mu,
-                                   double *restrict dst, double *restrict s)
+/* Four source values as doubles; F32 converts exactly (cvtps2pd). */
+static inline __attribute__((always_inline)) void load4(const unsigned char *b, int f32,
+                                                        double v[4])
 {
-    size_t j = 0;
-    for (; j + 4 <= p; j += 4) {
-        double c0 = v[j] - mu[j], c1 = v[j + 1] - mu[j + 1];
-        double c2 = v[j + 2] - mu[j + 2], c3 = v[j + 3] - mu[j + 3];
-        dst[j] = c0;
-        dst[j + 1] = c1;
-        dst[j + 2] = c2;
-        dst[j + 3] = c3;
-        s[j] += c0;
-        s[j + 1] += c1;
-        s[j + 2] += c2;
-        s[j + 3] += c3;
-    }
-    for (; j < p; j++) {
-        double c = v[j] - mu[j];
-        dst[j] = c;
-        s[j] += c;
+    if (f32) {
+        float f[4];
+        memcpy(f, b, sizeof f);
+        v[0] = (double)f[0];
+        v[1] = (double)f[1];
+        v[2] = (double)f[2];
+        v[3] = (double)f[3];
+    } else {
+        memcpy(v, b, 4 * sizeof(double));
     }
 }
 
-/* The running raw extremes of a fresh side (v is still in L1 from
- * centre_row).  NaN compares false and so never enters min/max, but it
- * poisons the sum, which is what the finiteness check looks at. */
-SIMD_CLONES static void extremes_row(const double *restrict v, size_t p, double *restrict mn,
-                                     double *restrict mx)
+/* The sweep of one side over rows of one source type, a single loop: each
+ * raw value is converted, shifted by mu into the chunk z (row stride ld),
+ * added to the column sum s and, when `ext`, folded into the raw extremes.
+ * NaN compares false and so never enters min/max, but it poisons the sum,
+ * which is what side_bad looks at.  Four columns per step because gcc -O2
+ * vectorizes that form (SLP), not the plain loop; f32 and ext are constants
+ * at every call, so each combination is its own straight loop. */
+static inline __attribute__((always_inline)) void
+sweep_rows(const unsigned char *restrict src, int f32, int ext, size_t p, size_t mr, size_t ld,
+           const double *restrict mu, double *restrict z, double *restrict s, double *restrict mn,
+           double *restrict mx)
+{
+    size_t isz = f32 ? sizeof(float) : sizeof(double);
+    for (size_t r = 0; r < mr; r++) {
+        const unsigned char *b = src + r * p * isz;
+        double *restrict dst = z + r * ld;
+        size_t j = 0;
+        for (; j + 4 <= p; j += 4) {
+            double v[4];
+            load4(b + j * isz, f32, v);
+            for (int k = 0; k < 4; k++) {
+                double c = v[k] - mu[j + k];
+                dst[j + k] = c;
+                s[j + k] += c;
+                if (ext) {
+                    mn[j + k] = v[k] < mn[j + k] ? v[k] : mn[j + k];
+                    mx[j + k] = v[k] > mx[j + k] ? v[k] : mx[j + k];
+                }
+            }
+        }
+        for (; j < p; j++) {
+            double v;
+            if (f32) {
+                float f;
+                memcpy(&f, b + j * isz, sizeof f);
+                v = (double)f;
+            } else {
+                memcpy(&v, b + j * isz, sizeof v);
+            }
+            double c = v - mu[j];
+            dst[j] = c;
+            s[j] += c;
+            if (ext) {
+                mn[j] = v < mn[j] ? v : mn[j];
+                mx[j] = v > mx[j] ? v : mx[j];
+            }
+        }
+    }
+}
+
+/* sweep_rows specialised for each source type and freshness. */
+SIMD_CLONES static void sweep_kernel(const unsigned char *src, pw_dtype dt, int ext, size_t p,
+                                     size_t mr, size_t ld, const double *mu, double *z, double *s,
+                                     double *mn, double *mx)
+{
+    if (dt == PW_DT_F32) {
+        if (ext)
+            sweep_rows(src, 1, 1, p, mr, ld, mu, z, s, mn, mx);
+        else
+            sweep_rows(src, 1, 0, p, mr, ld, mu, z, s, mn, mx);
+    } else {
+        assert(dt == PW_DT_F64);
+        if (ext)
+            sweep_rows(src, 0, 1, p, mr, ld, mu, z, s, mn, mx);
+        else
+            sweep_rows(src, 0, 0, p, mr, ld, mu, z, s, mn, mx);
+    }
+}
+
+/* mu += v / c, four columns per step so that gcc vectorizes it: as a
+ * scalar loop its divisions showed in profiles (~0.2 % of a pass), all
+ * before a lane's first BLAS call. */
+SIMD_CLONES static void add_divided(const double *restrict v, size_t p, double c,
+                                    double *restrict mu)
 {
     size_t j = 0;
     for (; j + 4 <= p; j += 4) {
-        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
-        mn[j + 1] = v[j + 1] < mn[j + 1] ? v[j + 1] : mn[j + 1];
-        mn[j + 2] = v[j + 2] < mn[j + 2] ? v[j + 2] : mn[j + 2];
-        mn[j + 3] = v[j + 3] < mn[j + 3] ? v[j + 3] : mn[j + 3];
-        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
-        mx[j + 1] = v[j + 1] > mx[j + 1] ? v[j + 1] : mx[j + 1];
-        mx[j + 2] = v[j + 2] > mx[j + 2] ? v[j + 2] : mx[j + 2];
-        mx[j + 3] = v[j + 3] > mx[j + 3] ? v[j + 3] : mx[j + 3];
+        mu[j] += v[j] / c;
+        mu[j + 1] += v[j + 1] / c;
+        mu[j + 2] += v[j + 2] / c;
+        mu[j + 3] += v[j + 3] / c;
     }
-    for (; j < p; j++) {
-        mn[j] = v[j] < mn[j] ? v[j] : mn[j];
-        mx[j] = v[j] > mx[j] ? v[j] : mx[j];
-    }
+    for (; j < p; j++)
+        mu[j] += v[j] / c;
 }
 
 /* The shift of a lane's first chunk: the mean of its first rows, each
@@ -226,8 +287,7 @@ static void first_shift(lane *l, const side_src *sd, const unsigned char *src, s
     memset(mu, 0, sd->p * sizeof(double));
     for (size_t r = 0; r < cnt; r++) {
         const double *v = row_at(src, sd->dt, sd->p, r, l->row);
-        for (size_t j = 0; j < sd->p; j++)
-            mu[j] += v[j] / (double)cnt;
+        add_divided(v, sd->p, (double)cnt, mu);
     }
 }
 
@@ -236,13 +296,9 @@ static void sweep(lane *l, const side_src *sd, const unsigned char *src, size_t 
     size_t p = sd->p, ld = l->ps->ld;
     double *mu = l->mean + sd->off, *s = l->s + sd->off;
     memset(s, 0, p * sizeof(double));
-    for (size_t r = 0; r < mr; r++) {
-        const double *v = row_at(src, sd->dt, p, r, l->row);
-        double *dst = l->z + r * ld + sd->off;
-        centre_row(v, p, mu, dst, s);
-        if (sd->fresh) /* a cached side's extremes are known */
-            extremes_row(v, p, l->mn + sd->off, l->mx + sd->off);
-    }
+    /* A cached side's extremes are known: only a fresh one tracks them. */
+    sweep_kernel(src, sd->dt, sd->fresh, p, mr, ld, mu, l->z + sd->off, s, l->mn + sd->off,
+                 l->mx + sd->off);
 }
 
 /* After a fresh side's sweep: is every column sum finite?  If not, find the
@@ -378,9 +434,30 @@ static void stop_after(pass *ps, uint64_t k)
     pthread_mutex_unlock(&ps->mu);
 }
 
+/* A lane's starting state, set by the lane itself so that the lanes zero
+ * their Grams at the same time.  Lane 0's is the caller's, zeroed whole as
+ * pw_gram.h promises; another lane's lower triangle is never written
+ * (syrk and gemm fill upper blocks) nor read (merge_upper), so only its
+ * upper triangle needs zeros. */
+static void lane_start(lane *l)
+{
+    size_t ld = l->ps->ld;
+    if (l->idx == 0)
+        memset(l->g, 0, ld * ld * sizeof(double));
+    else
+        for (size_t j = 0; j < ld; j++)
+            memset(l->g + j * ld, 0, (j + 1) * sizeof(double));
+    for (size_t j = 0; j < ld; j++) {
+        l->mean[j] = 0;
+        l->mn[j] = INFINITY;
+        l->mx[j] = -INFINITY;
+    }
+}
+
 static void lane_run(lane *l)
 {
     pass *ps = l->ps;
+    lane_start(l);
     for (uint64_t k = l->idx; k < ps->nchunks; k += ps->nlanes) {
         uint64_t row0 = k * ps->m;
         size_t mr = ps->n - row0 < ps->m ? (size_t)(ps->n - row0) : ps->m;
@@ -410,20 +487,119 @@ static void lane_run(lane *l)
         }
         accumulate(l, mr);
     }
+    /* On this lane's own thread, not serially after the join. */
+    flush_rank1(l);
 }
 
-static void *lane_thread(void *arg)
+/* ---- helper threads kept between passes --------------------------------------
+ *
+ * Lanes 1.. run on helper threads that wait for the next pass instead of
+ * exiting: creating a thread cost ~45 us here before lane 0 could start,
+ * and waking the caller from pthread_join another ~70 us (medians at
+ * 5000 x 512), both on the pass's critical path.  A
+ * pass claims idle helpers and starts one only when none is idle, so the
+ * crew grows to the most lanes ever running at once, at most CREW_MAX.  A
+ * lane is handed over only once the pass is planned, so a helper never
+ * waits for the plan. */
+
+#define CREW_MAX     64     /* helper threads at most */
+#define CREW_SPIN_NS 500000 /* how long crew_wait spins before it sleeps */
+
+/* One helper thread's mailbox. */
+typedef struct helper {
+    pthread_cond_t cv; /* signalled when job is set or done */
+    lane *job;         /* the lane to run, NULL when there is none */
+    atomic_int done;   /* 1 once job has run (read without the lock) */
+    int busy;          /* claimed by a pass until crew_wait */
+} helper;
+
+static struct {
+    pthread_mutex_t mu; /* guards the rest */
+    helper h[CREW_MAX]; /* mailboxes, the first n with a thread */
+    unsigned n;         /* helpers started */
+} crew = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *helper_main(void *arg)
 {
-    lane *l = arg;
-    pass *ps = l->ps;
-    pthread_mutex_lock(&ps->mu);
-    while (!ps->started)
-        pthread_cond_wait(&ps->cv, &ps->mu);
-    int works = l->idx < ps->nlanes;
-    pthread_mutex_unlock(&ps->mu);
-    if (works)
+    helper *h = arg;
+    pthread_mutex_lock(&crew.mu);
+    for (;;) {
+        while (!h->job || atomic_load(&h->done))
+            pthread_cond_wait(&h->cv, &crew.mu);
+        lane *l = h->job;
+        pthread_mutex_unlock(&crew.mu);
         lane_run(l);
+        pthread_mutex_lock(&crew.mu);
+        atomic_store(&h->done, 1);
+        pthread_cond_broadcast(&h->cv);
+    }
     return NULL;
+}
+
+/* Reserve a helper for lane l, starting one if none is idle.  Returns -1
+ * when no thread could be had. */
+static int crew_claim(lane *l)
+{
+    int rc = -1;
+    pthread_mutex_lock(&crew.mu);
+    unsigned i = 0;
+    while (i < crew.n && crew.h[i].busy)
+        i++;
+    if (i == crew.n && i < CREW_MAX) {
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_cond_init(&crew.h[i].cv, NULL);
+        if (pthread_attr_init(&attr) == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &attr, helper_main, &crew.h[i]) == 0)
+                crew.n++;
+            pthread_attr_destroy(&attr);
+        }
+        if (i == crew.n)
+            pthread_cond_destroy(&crew.h[i].cv);
+    }
+    if (i < crew.n) {
+        crew.h[i].busy = 1;
+        l->helper = i;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&crew.mu);
+    return rc;
+}
+
+/* Hand lane l to the helper crew_claim reserved. */
+static void crew_post(lane *l)
+{
+    helper *h = &crew.h[l->helper];
+    pthread_mutex_lock(&crew.mu);
+    h->job = l;
+    atomic_store(&h->done, 0);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&crew.mu);
+}
+
+/* Wait until lane l, handed over by crew_post, has run, and free its
+ * helper.  It spins a while first: a caller that sleeps here took ~70 us
+ * (median; far more on a busy host) to be woken once the lane was done,
+ * and the other lane usually finishes within CREW_SPIN_NS. */
+static void crew_wait(lane *l)
+{
+    helper *h = &crew.h[l->helper];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned spins = 1; !atomic_load(&h->done); spins++) {
+        if (spins % 256 != 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > CREW_SPIN_NS)
+            break;
+    }
+    pthread_mutex_lock(&crew.mu);
+    while (!atomic_load(&h->done))
+        pthread_cond_wait(&h->cv, &crew.mu);
+    h->job = NULL;
+    h->busy = 0;
+    pthread_mutex_unlock(&crew.mu);
 }
 
 /* ---- buffers kept between passes -------------------------------------------
@@ -523,19 +699,34 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
     }
     if (g)
         l->g = g;
-    else
-        memset(l->g, 0, ld * ld * sizeof(double));
-    for (size_t j = 0; j < ld; j++) {
-        l->mean[j] = 0;
-        l->mn[j] = INFINITY;
-        l->mx[j] = -INFINITY;
-    }
     return 0;
 }
 
 static void lane_release(lane *l)
 {
     block_put(l->block, l->bytes);
+}
+
+/* a += b + w d d^T on the upper triangle only, the part the lanes write
+ * (syrk and gemm into the upper blocks): one pass over half the memory
+ * instead of an axpy over all of it and then a syr. */
+SIMD_CLONES static void merge_upper(double *restrict a, const double *restrict b, size_t ld,
+                                    const double *restrict d, double w)
+{
+    for (size_t j = 0; j < ld; j++) {
+        double *restrict aj = a + j * ld;
+        const double *restrict bj = b + j * ld;
+        double t = w * d[j];
+        size_t i = 0;
+        for (; i + 4 <= j + 1; i += 4) { /* four at a time: vectorized */
+            aj[i] += bj[i] + d[i] * t;
+            aj[i + 1] += bj[i + 1] + d[i + 1] * t;
+            aj[i + 2] += bj[i + 2] + d[i + 2] * t;
+            aj[i + 3] += bj[i + 3] + d[i + 3] * t;
+        }
+        for (; i <= j; i++)
+            aj[i] += bj[i] + d[i] * t;
+    }
 }
 
 /* Lane b into lane a, by Chan's formula with d = mean_b - mean_a. */
@@ -552,10 +743,7 @@ static void lane_merge(lane *a, lane *b)
         a->mn[j] = b->mn[j] < a->mn[j] ? b->mn[j] : a->mn[j];
         a->mx[j] = b->mx[j] > a->mx[j] ? b->mx[j] : a->mx[j];
     }
-    if (ld > 0) {
-        cblas_daxpy((int)(ld * ld), 1.0, b->g, 1, a->g, 1);
-        cblas_dsyr(CblasColMajor, CblasUpper, (int)ld, na * nb / n, d, 1, a->g, (int)ld);
-    }
+    merge_upper(a->g, b->g, ld, d, na * nb / n);
     a->count += b->count;
 }
 
@@ -589,7 +777,6 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     assert(!x->fresh || (x->min && x->max));
     assert(!y->fresh || (y->min && y->max));
     memset(bad, 0, sizeof *bad);
-    memset(g, 0, ps.ld * ps.ld * sizeof(double));
     pw_gram_side *sides[2] = {x, y};
     for (int i = 0; i < 2; i++) {
         side_src *sd = &ps.side[i];
@@ -612,10 +799,9 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     pthread_cond_init(&ps.cv, NULL);
 
     lane *l = calloc(lanes, sizeof *l);
-    pthread_t *th = calloc(lanes, sizeof *th);
     unsigned ready = 0, spawned = 0;
     int rc = -1;
-    if (!l || !th) {
+    if (!l) {
         pw_err_set(err, "out of memory for the lanes of the Gram pass");
         goto out;
     }
@@ -625,18 +811,16 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
             goto out;
         }
     /* Lanes that cannot get a thread are simply not used. */
-    while (spawned + 1 < lanes &&
-           pthread_create(&th[spawned + 1], NULL, lane_thread, &l[spawned + 1]) == 0)
+    while (spawned + 1 < lanes && crew_claim(&l[spawned + 1]) == 0)
         spawned++;
-    pthread_mutex_lock(&ps.mu);
+    /* No helper has the pass yet; crew_post's lock publishes the plan. */
     ps.nlanes = spawned + 1;
     plan(&ps, x->rows, y->rows, ps.nlanes);
-    ps.started = 1;
-    pthread_cond_broadcast(&ps.cv);
-    pthread_mutex_unlock(&ps.mu);
+    for (unsigned i = 1; i <= spawned; i++)
+        crew_post(&l[i]);
     lane_run(&l[0]);
     for (unsigned i = 1; i <= spawned; i++)
-        pthread_join(th[i], NULL);
+        crew_wait(&l[i]);
 
     for (unsigned i = 0; i < ps.nlanes; i++)
         if (l[i].failed) {
@@ -649,8 +833,6 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
             *bad = l[i].bad;
     if (bad->kind != PW_GRAM_GOOD)
         goto out;
-    for (unsigned i = 0; i < ps.nlanes; i++)
-        flush_rank1(&l[i]);
     for (unsigned i = 1; i < ps.nlanes; i++)
         lane_merge(&l[0], &l[i]);
     for (int i = 0; i < 2; i++) {
@@ -667,7 +849,6 @@ out:
     for (unsigned i = 0; l && i < ready; i++)
         lane_release(&l[i]);
     free(l);
-    free(th);
     pthread_mutex_destroy(&ps.mu);
     pthread_cond_destroy(&ps.cv);
     return rc;
