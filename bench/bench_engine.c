@@ -351,7 +351,7 @@ static int run_case(const bench_case *c, double gemm)
      * printed beside the best so that a lucky run cannot hide a slow typical one. */
     double work = (double)c->n * (double)(c->p + c->q) * (double)(c->p + c->q);
     int min_reps = work < 2e10 ? 5 : quick() ? 2 : 3;
-    double t_pass = 1e30, t_pw = 1e30, t_all = 1e30, passes[MAX_REPS], started = now();
+    double t_pass = 1e30, t_pw = 1e30, t_all = 1e30, passes[MAX_REPS] = {0}, started = now();
     int reps = 0;
     pw_result r;
     double pwcca = NAN;

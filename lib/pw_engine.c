@@ -22,6 +22,7 @@
 #include "pw_array.h"
 #include "pw_cca.h"
 #include "pw_gram.h"
+#include "pw_keep.h"
 #include "pw_side.h"
 
 static const struct {
@@ -93,7 +94,8 @@ typedef struct compare_ctx {
     size_t ld;               /* p + q */
     double *mean[2];         /* column means per side */
     double *min[2], *max[2]; /* raw extremes per fresh side */
-    double *sxy;             /* p_kept x q_kept cross Gram of the kept columns */
+    double *sxy;             /* p_kept x q_kept cross Gram of the kept columns (pw_keep_alloc) */
+    size_t nsxy;             /* its elements */
     pw_side *side[2];        /* X and Y state (possibly the caller's cached sides) */
     int owned[2];            /* 1 when side[i] was built by this call */
 } compare_ctx;
@@ -102,7 +104,7 @@ static void ctx_release(compare_ctx *c)
 {
     if (c->g)
         pw_gram_free(c->g, c->ld);
-    free(c->sxy);
+    pw_keep_free(c->sxy, c->nsxy, sizeof(double));
     for (int i = 0; i < 2; i++) {
         free(c->mean[i]);
         free(c->min[i]);
@@ -280,7 +282,8 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     /* The cross Gram of the kept columns, contiguous for BLAS. */
     const pw_side *sx = c->side[0], *sy = c->side[1];
     size_t px = sx->p_kept, qy = sy->p_kept;
-    c->sxy = pw_array_alloc(px * qy, sizeof(double));
+    c->nsxy = px * qy;
+    c->sxy = pw_keep_alloc(c->nsxy, sizeof(double));
     if (!c->sxy) {
         pw_err_set(err, "out of memory for a %zu x %zu cross Gram", px, qy);
         return -1;

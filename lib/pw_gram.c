@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "pw_array.h"
+#include "pw_keep.h"
 
 /* The sweep's kernels are built twice on x86-64, for AVX2 and the baseline,
  * and the loader picks one: four doubles per instruction instead of two. */
@@ -602,71 +603,15 @@ static void crew_wait(lane *l)
     pthread_mutex_unlock(&crew.mu);
 }
 
-/* ---- buffers kept between passes -------------------------------------------
- *
- * A lane's arrays are one block.  Freed blocks up to PW_GRAM_KEEP_BYTES in
- * all are kept for the next pass: freshly mapped memory costs a page fault
- * per 4 KiB, which at a few hundred neurons is a quarter of the pass. */
-
-#define KEEP_SLOTS 8 /* blocks kept at most */
-
-static struct {
-    pthread_mutex_t mu;       /* guards the rest */
-    void *block[KEEP_SLOTS];  /* kept blocks (NULL: empty slot) */
-    size_t bytes[KEEP_SLOTS]; /* their sizes */
-} keep = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}};
-
-/* A block of at least `bytes`: the smallest kept one that fits, else new. */
-static void *block_get(size_t bytes)
-{
-    int best = -1;
-    pthread_mutex_lock(&keep.mu);
-    for (int i = 0; i < KEEP_SLOTS; i++)
-        if (keep.block[i] && keep.bytes[i] >= bytes &&
-            (best < 0 || keep.bytes[i] < keep.bytes[best]))
-            best = i;
-    void *b = NULL;
-    if (best >= 0) {
-        b = keep.block[best];
-        keep.block[best] = NULL;
-    }
-    pthread_mutex_unlock(&keep.mu);
-    return b ? b : malloc(bytes);
-}
-
-/* Keep the block if there is room, else free it. */
-static void block_put(void *b, size_t bytes)
-{
-    if (!b)
-        return;
-    pthread_mutex_lock(&keep.mu);
-    size_t total = bytes;
-    int slot = -1;
-    for (int i = 0; i < KEEP_SLOTS; i++) {
-        if (keep.block[i])
-            total += keep.bytes[i];
-        else if (slot < 0)
-            slot = i;
-    }
-    if (slot >= 0 && total <= PW_GRAM_KEEP_BYTES) {
-        keep.block[slot] = b;
-        keep.bytes[slot] = bytes;
-        b = NULL;
-    }
-    pthread_mutex_unlock(&keep.mu);
-    free(b);
-}
-
 double *pw_gram_alloc(size_t ld)
 {
-    return ld > SIZE_MAX / sizeof(double) / (ld ? ld : 1)
-               ? NULL
-               : block_get((ld ? ld * ld : 1) * sizeof(double));
+    return ld > SIZE_MAX / sizeof(double) / (ld ? ld : 1) ? NULL
+                                                          : pw_keep_alloc(ld * ld, sizeof(double));
 }
 
 void pw_gram_free(double *g, size_t ld)
 {
-    block_put(g, (ld ? ld * ld : 1) * sizeof(double));
+    pw_keep_free(g, ld * ld, sizeof(double));
 }
 
 static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw_err *err)
@@ -686,7 +631,7 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
         total += len[i];
     }
     l->bytes = (total ? total : 1) * sizeof(double);
-    l->block = block_get(l->bytes);
+    l->block = pw_keep_alloc(l->bytes, 1);
     if (!l->block)
         return pw_err_set(err,
                           "out of memory for lane %u of the Gram pass (%zu rows x %zu columns)",
@@ -704,7 +649,7 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
 
 static void lane_release(lane *l)
 {
-    block_put(l->block, l->bytes);
+    pw_keep_free(l->block, l->bytes, 1);
 }
 
 /* a += b + w d d^T on the upper triangle only, the part the lanes write

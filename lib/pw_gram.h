@@ -60,7 +60,7 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
                  pw_err *err);
 
 /* A (p+q)^2 Gram for pw_gram_pass, and its release: buffers are kept for
- * the next pass (up to PW_GRAM_KEEP_BYTES in all) to spare page faults. */
+ * the next pass (pw_keep.h) to spare page faults. */
 double *pw_gram_alloc(size_t ld);
 void pw_gram_free(double *g, size_t ld);
 

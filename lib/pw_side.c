@@ -10,6 +10,7 @@
 
 #include "pw_array.h"
 #include "pw_cca.h"
+#include "pw_keep.h"
 #include "pw_limits.h"
 
 pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *min,
@@ -31,7 +32,7 @@ pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *m
         if (min[j] < max[j])
             s->kept[s->p_kept++] = (uint32_t)j;
     size_t k = s->p_kept;
-    s->gram = pw_array_alloc(k * k, sizeof(double));
+    s->gram = pw_keep_alloc(k * k, sizeof(double));
     if (!s->gram)
         goto oom;
     for (size_t b = 0; b < k; b++)
@@ -53,7 +54,7 @@ void pw_side_free(pw_side *s)
         return;
     free(s->kept);
     free(s->mean);
-    free(s->gram);
+    pw_keep_free(s->gram, s->p_kept * s->p_kept, sizeof(double));
     free(s->d);
     free(s->lambda);
     free(s->rdiag);
