@@ -14,24 +14,51 @@
 
 #include "pw_array.h"
 
+/* The plain sum of squares, four partial sums so that it vectorizes. */
+static double sum_squares(const double *a, size_t rows, size_t cols, size_t ld)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t c = 0; c < cols; c++) {
+        const double *col = a + c * ld;
+        size_t r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            s0 += col[r] * col[r];
+            s1 += col[r + 1] * col[r + 1];
+            s2 += col[r + 2] * col[r + 2];
+            s3 += col[r + 3] * col[r + 3];
+        }
+        for (; r < rows; r++)
+            s0 += col[r] * col[r];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
 double pw_frobenius(const double *a, size_t rows, size_t cols, size_t ld)
 {
+    /* One pass when the sum is comfortably inside double's range (squares
+     * lost to underflow are then below its last bit); the scaled two passes
+     * when it overflowed, underflowed or met a NaN. */
+    double fast = sum_squares(a, rows, cols, ld);
+    if (fast >= 0x1p-900 && fast <= DBL_MAX)
+        return sqrt(fast);
     double big = 0;
     for (size_t c = 0; c < cols; c++)
         for (size_t r = 0; r < rows; r++)
             big = fabs(a[c * ld + r]) > big ? fabs(a[c * ld + r]) : big;
     if (big == 0 || !isfinite(big))
         return big;
-    /* Scale by a power of two (exact) so that the squares cannot overflow. */
+    /* Scale by a power of two (exact) so that the squares can neither
+     * overflow nor underflow; ldexp because 2^-e itself overflows when big
+     * is subnormal. */
     int e;
     frexp(big, &e);
-    double sc = ldexp(1.0, -e), sum = 0;
+    double sum = 0;
     for (size_t c = 0; c < cols; c++)
         for (size_t r = 0; r < rows; r++) {
-            double v = a[c * ld + r] * sc;
+            double v = ldexp(a[c * ld + r], -e);
             sum += v * v;
         }
-    return sqrt(sum) * ldexp(1.0, e);
+    return ldexp(sqrt(sum), e);
 }
 
 /* Cosines cannot exceed 1; rounding can put a perfect correlation a few ulps above. */

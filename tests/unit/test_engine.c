@@ -517,6 +517,25 @@ START_TEST(cholesky_and_eigenvalue_whitenings_mix)
 }
 END_TEST
 
+START_TEST(frobenius_norms_survive_extreme_scales)
+{
+    /* CKA's norms: a 5 x 3 block (ld 7) of 3s and 4s scaled to where the
+     * squares overflow or underflow double, and in between. */
+    double a[7 * 3];
+    const double scales[] = {1.0, 1e200, 1e-200, 0x1p-1074 * 8};
+    for (size_t t = 0; t < 4; t++) {
+        for (size_t i = 0; i < 7 * 3; i++)
+            a[i] = (i % 7) >= 5 ? NAN : ((i % 2) ? 4.0 : 3.0) * scales[t];
+        /* Eight 3s and seven 4s: sqrt(8*9 + 7*16) = sqrt(184). */
+        double want = sqrt(184.0) * scales[t], got = pw_frobenius(a, 5, 3, 7);
+        ck_assert_msg(fabs(got - want) <= 1e-14 * want, "scale %g: %.17g, want %.17g", scales[t],
+                      got, want);
+    }
+    double zero[4] = {0};
+    ck_assert(pw_frobenius(zero, 2, 2, 2) == 0);
+}
+END_TEST
+
 START_TEST(large_means_cost_no_accuracy)
 {
     /* Values k / 1024 with |k| < 2^14, so adding 2^20 (about 1e6) to every
@@ -1269,6 +1288,7 @@ Suite *engine_suite(void)
     tcase_add_test(acc, near_rank_deficient_and_dead_neurons);
     tcase_add_test(acc, cholesky_and_eigenvalue_whitenings_mix);
     tcase_add_test(acc, large_means_cost_no_accuracy);
+    tcase_add_test(acc, frobenius_norms_survive_extreme_scales);
     tcase_add_test(acc, chunking_does_not_change_results);
     tcase_add_test(acc, lanes_give_the_one_thread_results);
     tcase_add_test(acc, tied_correlations_are_counted_and_weighted_reproducibly);
