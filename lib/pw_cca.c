@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pw_array.h"
+#include "pw_keep.h"
 
 /* The plain sum of squares, four partial sums so that it vectorizes. */
 static double sum_squares(const double *a, size_t rows, size_t cols, size_t ld)
@@ -221,8 +222,8 @@ static int resolve_clusters(const double *m, size_t ra, size_t rb, size_t kk, co
 static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsigned threads,
                         double *s, double *u, pw_err *err, int *rc)
 {
-    double *mc = pw_array_alloc(ra * rb, sizeof(double));
-    double *e = pw_array_alloc(ra * ra, sizeof(double)), *ev = pw_array_alloc(ra, sizeof(double));
+    double *mc = pw_keep_alloc(ra * rb, sizeof(double));
+    double *e = pw_keep_alloc(ra * ra, sizeof(double)), *ev = pw_array_alloc(ra, sizeof(double));
     int ret = -1;
     *rc = -1;
     if (!mc || !e || !ev) {
@@ -255,8 +256,8 @@ static int left_vectors(const double *m, size_t ra, size_t rb, size_t kk, unsign
     ret = 0;
     *rc = 0;
 out:
-    free(mc);
-    free(e);
+    pw_keep_free(mc, ra * rb, sizeof(double));
+    pw_keep_free(e, ra * ra, sizeof(double));
     free(ev);
     return ret;
 }
@@ -273,8 +274,11 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
     size_t kk = ra < rb ? ra : rb;
     *rho = NULL;
     *k = 0;
-    double *t = pw_array_alloc(pa * rb, sizeof(double));
-    double *m = pw_array_alloc(ra * rb, sizeof(double));
+    /* The large temporaries come from pw_keep: fresh pages cost more than
+     * the products at a few hundred neurons.  t and m swap below only when
+     * pa == ra, so each is given back with its own size. */
+    double *t = pw_keep_alloc(pa * rb, sizeof(double));
+    double *m = pw_keep_alloc(ra * rb, sizeof(double));
     double *s = pw_array_alloc(kk, sizeof(double));
     double *u = NULL, *g = NULL, *la = NULL;
     size_t *start = pw_array_alloc(kk + 1, sizeof(size_t));
@@ -309,11 +313,11 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)ra, (int)rb, (int)pa, 1.0, a->w,
                     (int)pa, t, (int)pa, 0.0, m, (int)ra);
     }
-    free(t);
+    pw_keep_free(t, pa * rb, sizeof(double));
     t = NULL;
 
     if (weights) {
-        u = pw_array_alloc(ra * kk, sizeof(double));
+        u = pw_keep_alloc(ra * kk, sizeof(double));
         if (!u)
             goto oom;
         if (left_vectors(m, ra, rb, kk, threads, s, u, err, &rc) != 0)
@@ -342,7 +346,7 @@ int pw_cca_canonical(const pw_side *x, const pw_side *y, const double *sxy, char
          * both whitenings need no product with S: S W = D^-1 V L^1/2 for the
          * eigenvalue one, G = W (L A); S W = D^-1 R^T for the Cholesky one,
          * G = D R^T A. */
-        g = pw_array_alloc(pa * kk, sizeof(double));
+        g = pw_keep_alloc(pa * kk, sizeof(double));
         if (!g)
             goto oom;
         if (a->chol) {
@@ -382,12 +386,12 @@ done:
 oom:
     pw_err_set(err, "out of memory for the %zu x %zu canonical problem", ra, rb);
 out:
-    free(t);
-    free(m);
+    pw_keep_free(t, pa * rb, sizeof(double));
+    pw_keep_free(m, ra * rb, sizeof(double));
     free(s);
-    free(u);
+    pw_keep_free(u, ra * kk, sizeof(double));
     free(la);
-    free(g);
+    pw_keep_free(g, pa * kk, sizeof(double));
     free(start);
     return rc;
 }

@@ -82,14 +82,14 @@ size_t pw_side_bytes(const pw_side *s)
  * with them).  Returns 1 or 0, -1 when memory ran out. */
 static int all_above_cut(const double *c, size_t k)
 {
-    double *e = pw_array_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
+    double *e = pw_keep_alloc(k * k, sizeof(double)), *ev = pw_array_alloc(k, sizeof(double));
     int rc = -1;
     if (e && ev) {
         memcpy(e, c, k * k * sizeof(double));
         rc = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)k, e, (lapack_int)k, ev) == 0 &&
              ev[k - 1] > 0 && ev[0] > PW_RANK_REL_EIG * ev[k - 1];
     }
-    free(e);
+    pw_keep_free(e, k * k, sizeof(double));
     free(ev);
     return rc;
 }
@@ -204,7 +204,7 @@ int pw_side_whiten(pw_side *s, char name, pw_err *err)
         return 0;
     size_t k = s->p_kept;
     assert(k > 0);
-    double *c = pw_array_alloc(k * k, sizeof(double)), *r = pw_array_alloc(k * k, sizeof(double));
+    double *c = pw_keep_alloc(k * k, sizeof(double)), *r = pw_keep_alloc(k * k, sizeof(double));
     s->d = pw_array_alloc(k, sizeof(double));
     int rc = -1;
     if (!c || !r || !s->d)
@@ -226,8 +226,8 @@ int pw_side_whiten(pw_side *s, char name, pw_err *err)
         rc = 0;
     }
 out:
-    free(c);
-    free(r);
+    pw_keep_free(c, k * k, sizeof(double));
+    pw_keep_free(r, k * k, sizeof(double));
     if (rc == -1)
         pw_err_set(err, "out of memory whitening %c (p_kept = %zu)", name, k);
     if (rc != 0)
