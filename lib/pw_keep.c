@@ -70,3 +70,14 @@ void pw_keep_free(void *p, size_t count, size_t size)
     pthread_mutex_unlock(&keep.mu);
     free(p);
 }
+
+void pw_keep_drain(void)
+{
+    pthread_mutex_lock(&keep.mu);
+    for (int i = 0; i < KEEP_SLOTS; i++) {
+        free(keep.block[i]);
+        keep.block[i] = NULL;
+        keep.bytes[i] = 0;
+    }
+    pthread_mutex_unlock(&keep.mu);
+}

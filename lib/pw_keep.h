@@ -21,4 +21,8 @@ void *pw_keep_alloc(size_t count, size_t size);
  * when there is room, else freed.  NULL is ignored. */
 void pw_keep_free(void *p, size_t count, size_t size);
 
+/* Free every kept buffer: memory back to the system after a one-off large
+ * comparison, or a known empty pool for a test. */
+void pw_keep_drain(void);
+
 #endif
