@@ -37,6 +37,12 @@ SHELL      := /bin/bash
 # libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
 PKGS       += libh2o
 
+# Package flags are read when make parses this file, so a make that has just
+# installed the packages (deps) builds in a second make, which reads them anew:
+# every target that installs first (check, demo, bench, sanitize) re-invokes
+# $(MAKE) for its build.  A plain `make` without the packages stops at once
+# with the list of what is missing, not at the link with undefined symbols.
+PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 # Third-party headers come in through -isystem so their warnings are not ours.
 PKG_CFLAGS := $(subst -I,-isystem ,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
@@ -73,7 +79,7 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(BUILD)/bench/%.so)
 
-.PHONY: deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench demo deps deps-torch \
+.PHONY: packages-present deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
         install uninstall clean unit integration
 
 # Keep object files make would otherwise delete as intermediates (examples, bench).
@@ -81,7 +87,13 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(
 
 all: $(BUILD)/libpwcca.a $(BUILD)/pwccad $(BUILD)/pwcca $(EXAMPLES)
 
-$(BUILD)/obj/%.o: %.c
+# Every compile waits for this check; it fails with the missing packages named.
+packages-present:
+	@if [ -n "$(strip $(PKG_MISSING))" ]; then \
+	  echo "make: missing pkg-config packages: $(strip $(PKG_MISSING))" >&2; \
+	  echo "  run 'make deps' (as root it installs them), then make again" >&2; exit 1; fi
+
+$(BUILD)/obj/%.o: %.c | packages-present
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -132,7 +144,8 @@ $(BUILD)/gen/suites.h: $(UNIT_SRC) Makefile
 	@{ for s in $(SUITES); do echo "PW_SUITE($$s)"; done; } > $@.tmp && \
 	  { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
 
-$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/gen/suites.h
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/gen/suites.h | packages-present
+	@pkg-config --exists check || { echo "make: the unit tests need Check: run 'make deps'" >&2; exit 1; }
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -146,7 +159,7 @@ PW_REFERENCE ?= $(abspath $(firstword $(wildcard ../shared/reference ../../share
 export PW_REFERENCE
 
 check: deps
-	$(MAKE) check-run
+	@$(MAKE) --no-print-directory check-run
 
 check-run: all $(BUILD)/tests/unit_tests
 	@echo "== unit suites ($(BUILD)) =="
@@ -195,10 +208,16 @@ fuzz-run: fuzz
 	      $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 12 || exit 1; done
 
 # ---- bench and demo ------------------------------------------------------------
-bench: deps all $(BENCHES)
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: all $(BENCHES)
 	bash bench/run.sh $(BUILD)
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
 	bash examples/demo.sh $(BUILD)
 
 # ---- dependencies ----------------------------------------------------------------
@@ -206,7 +225,8 @@ demo: deps all
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
             libjansson-dev libinih-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
-DEB_PKGS += libh2o-dev
+# libh2o's headers include OpenSSL's, which its -dev package does not pull in.
+DEB_PKGS += libh2o-dev libssl-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
