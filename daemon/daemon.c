@@ -10,11 +10,22 @@
  * thread counts (the pool is rebuilt between jobs) and the cache budget
  * included -- and rescan; the paths and the metrics address keep their
  * start-up values.  The /metrics endpoint (metrics.c), when configured, listens
- * before READY=1 (a port it cannot bind is fatal) and stops first on SIGTERM. */
+ * before READY=1 (a port it cannot bind is fatal) and stops first on SIGTERM.
+ *
+ * Signals are caught by a plain sigaction handler installed before anything
+ * else and never removed: it records the signal and wakes the loop through
+ * an async handle (uv_async_send is async-signal-safe).  libuv's own signal
+ * handles restore the default action when closed, so a second SIGTERM during
+ * the stop -- systemd's and a user's, or two of a user's -- used to kill the
+ * daemon mid-shutdown; here any number of them are one stop, and a signal that
+ * arrives while the database is still opening stops the daemon as soon as the
+ * loop runs. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +83,34 @@ static void on_status(uv_timer_t *t)
     notify_status(t->data);
 }
 
+/* What the handler caught, as a bit per signal, and where to wake the loop
+ * (NULL before the async handle exists and once it is closing). */
+#define SIG_BIT_STOP   1u /* SIGTERM or SIGINT */
+#define SIG_BIT_RELOAD 2u /* SIGHUP */
+static atomic_uint caught_signals;
+static _Atomic(uv_async_t *) signal_wakeup;
+
+static void on_signal_caught(int signum)
+{
+    int saved_errno = errno;
+    atomic_fetch_or(&caught_signals, signum == SIGHUP ? SIG_BIT_RELOAD : SIG_BIT_STOP);
+    uv_async_t *wake = atomic_load(&signal_wakeup);
+    if (wake)
+        uv_async_send(wake);
+    errno = saved_errno;
+}
+
+static int catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal_caught;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    return sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ||
+           sigaction(SIGHUP, &sa, NULL);
+}
+
 static void stop(pwd_daemon *d)
 {
     if (d->stopping)
@@ -84,9 +123,9 @@ static void stop(pwd_daemon *d)
     pwd_watch_stop(d);
     pwd_control_stop(d);
     pwd_alerts_stop(d);
-    uv_close((uv_handle_t *)&d->sig_term, NULL);
-    uv_close((uv_handle_t *)&d->sig_int, NULL);
-    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    /* The handler stays: later signals only set a bit nobody reads. */
+    atomic_store(&signal_wakeup, NULL);
+    uv_close((uv_handle_t *)&d->sig_async, NULL);
     uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
     uv_close((uv_handle_t *)&status_timer, NULL);
 }
@@ -165,13 +204,24 @@ static void reload(pwd_daemon *d)
         pwd_alerts_evaluate(d, d->runs[i]);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_signal(uv_async_t *h)
 {
-    pwd_daemon *d = s->data;
-    if (signum == SIGHUP)
-        reload(d);
-    else
+    pwd_daemon *d = h->data;
+    unsigned got = atomic_exchange(&caught_signals, 0);
+    if (got & SIG_BIT_STOP)
         stop(d);
+    else if ((got & SIG_BIT_RELOAD) && !d->stopping)
+        reload(d);
+}
+
+/* Before anything but the wakeup handle is open: close it and give up. */
+static int fail_early(pwd_daemon *d)
+{
+    atomic_store(&signal_wakeup, NULL);
+    uv_close((uv_handle_t *)&d->sig_async, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(d->loop);
+    return 1;
 }
 
 int pwd_daemon_run(pwd_daemon *d)
@@ -183,9 +233,16 @@ int pwd_daemon_run(pwd_daemon *d)
     d->started = pwd_now();
     pwd_log_set_level(d->cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    uv_async_init(loop, &d->sig_async, on_signal);
+    d->sig_async.data = d;
+    atomic_store(&signal_wakeup, &d->sig_async);
+    if (catch_signals() != 0) {
+        pwd_log(PWD_ERROR, "cannot install the signal handlers: %s", strerror(errno));
+        return fail_early(d);
+    }
     if (pw_db_open(&d->db, d->db_path, 200, 2, &err)) {
         pwd_log(PWD_ERROR, "%s", err.msg);
-        return 1;
+        return fail_early(d);
     }
     pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
     int rc = 0;
@@ -196,16 +253,11 @@ int pwd_daemon_run(pwd_daemon *d)
         pwd_sched_stop(d);
         pwd_control_stop(d);
         pwd_alerts_stop(d);
+        atomic_store(&signal_wakeup, NULL);
+        uv_close((uv_handle_t *)&d->sig_async, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         goto out;
     }
-    uv_signal_init(loop, &d->sig_term);
-    uv_signal_init(loop, &d->sig_int);
-    uv_signal_init(loop, &d->sig_hup);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&d->sig_int, on_signal, SIGINT);
-    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
     uv_timer_init(loop, &d->watchdog_timer);
     d->watchdog_timer.data = d;
     uint64_t wd = pwd_notify_watchdog_ms();

@@ -101,13 +101,13 @@ typedef struct pwd_daemon {
     size_t nroots;
     pwd_run **runs; /* every run */
     size_t nruns;
-    struct pwd_retain *retain; /* retain.c: index of retained copies */
-    int exit_code;             /* 1 after a fatal error while running (pwd_daemon_fail) */
-    uv_timer_t rescan_timer;   /* periodic rescan */
-    uv_timer_t kick_timer;     /* coalesces fs events into one scan */
-    uv_timer_t settle_timer;   /* re-stats settling candidates */
-    uv_timer_t watchdog_timer; /* WATCHDOG=1 pings */
-    uv_signal_t sig_term, sig_int, sig_hup;
+    struct pwd_retain *retain;   /* retain.c: index of retained copies */
+    int exit_code;               /* 1 after a fatal error while running (pwd_daemon_fail) */
+    uv_timer_t rescan_timer;     /* periodic rescan */
+    uv_timer_t kick_timer;       /* coalesces fs events into one scan */
+    uv_timer_t settle_timer;     /* re-stats settling candidates */
+    uv_timer_t watchdog_timer;   /* WATCHDOG=1 pings */
+    uv_async_t sig_async;        /* wakes the loop for a signal daemon.c's handler caught */
     double started;              /* uptime origin, seconds */
     uint64_t done, failed;       /* checkpoints processed / recorded as errors */
     char last_error[1024];       /* most recent error, "" when none */

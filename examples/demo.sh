@@ -166,7 +166,11 @@ say "  wrote $svg -- open it in a browser."
 stage "7. Stop the daemon"
 show kill -TERM "$daemon_pid"
 pid=$daemon_pid
-if stop_daemon; then say "  pwccad (pid $pid) stopped cleanly"; else die "pwccad exited with an error"; fi
+rc=0
+stop_daemon || rc=$?
+if [ "$rc" = 0 ]; then say "  pwccad (pid $pid) stopped cleanly"
+elif [ "$rc" -gt 128 ]; then die "pwccad was killed by signal $((rc - 128)) ($(kill -l "$rc" 2>/dev/null)) while stopping"
+else die "pwccad exited with status $rc"; fi
 
 stage "Done in ${SECONDS}s"
 say "  Everything is in ${out#"$repo"/}/; the scores are plain SQLite, e.g."
