@@ -107,9 +107,9 @@ expect "no stale pair survives the split (one row per layer and step)" \
 # same_as_compare STEP REF: every metric of every layer agrees to 1e-12.
 same_as_compare() {
     local step=$1 ref=$2 ref_step x y
-    ref_step=$(q "SELECT DISTINCT ref_step FROM scores WHERE run_id = 1 AND step = $step AND ref = '$ref'")
-    x=$(q "SELECT path FROM checkpoints WHERE run_id = 1 AND step = $step")
-    y=$(q "SELECT path FROM checkpoints WHERE run_id = 1 AND step = $ref_step")
+    ref_step=$(q "SELECT DISTINCT ref_step FROM scores WHERE run_id = (SELECT id FROM runs WHERE name = 'r1') AND step = $step AND ref = '$ref'")
+    x=$(q "SELECT path FROM checkpoints WHERE run_id = (SELECT id FROM runs WHERE name = 'r1') AND step = $step")
+    y=$(q "SELECT path FROM checkpoints WHERE run_id = (SELECT id FROM runs WHERE name = 'r1') AND step = $ref_step")
     "$PWCCA" compare "$x" "$y" --json | "$D_PY" -c '
 import json, sqlite3, sys
 db, step, ref = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -118,7 +118,8 @@ con = sqlite3.connect(db)
 bad = 0
 for l in got:
     row = con.execute("SELECT pwcca, distance, mean_cca, svcca, cka, status, n, p_kept, q_kept FROM scores "
-                      "WHERE run_id = 1 AND step = ? AND ref = ? AND layer = ?", (step, ref, l["layer"])).fetchone()
+                      "WHERE run_id = (SELECT id FROM runs WHERE name = ?) AND step = ? AND ref = ? AND layer = ?",
+                      ("r1", step, ref, l["layer"])).fetchone()
     want = (l["pwcca"], l["distance"], l["mean_cca"], l["svcca"], l["cka"], l["status"], l["n"], l["p_kept"], l["q_kept"])
     for a, b in zip(row, want):
         if isinstance(b, float) and isinstance(a, float):
