@@ -58,6 +58,8 @@ typedef struct pwd_job {
     int need_x;                    /* write t's checkpoint row */
     job_ref prev, fin;             /* the two references */
     unsigned metrics;              /* PW_M_* */
+    uint64_t memory_bytes;         /* memory_mb when planned: a pair estimated above it is
+                                      stored as over_budget (0 = no limit) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
     /* Results, written by the worker. */
     int committed; /* the transaction went through */
@@ -253,6 +255,21 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     pw_rows px = pw_rows_from_tensor(tx), py = pw_rows_from_tensor(ty);
     px.cancelled = py.cancelled = stopping;
     px.cancel_ctx = py.cancel_ctx = &s->stop;
+    /* Refused before anything is allocated: a pair that would not fit is
+     * stored as over_budget, like any other status, and so never retried
+     * (allocating it would get the daemon killed, restarted and killed again). */
+    uint64_t est = 0;
+    if (pw_engine_check_budget(&px, &py, j->metrics, j->memory_bytes, "memory_mb", &est, &out->r)) {
+        pwd_log(PWD_WARNING, "%s: step %" PRId64 " vs %s step %" PRId64 ": layer %s: %s",
+                j->run_name, j->step, out->ref == PW_REF_FINAL ? "final" : "previous", ref->step,
+                tx->name, out->r.message);
+        return 0;
+    }
+    pwd_log(PWD_DEBUG,
+            "%s: step %" PRId64 " vs step %" PRId64 ": layer %s (%" PRIu64 " x %" PRIu64
+            " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
+            j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
+            est >> 20);
     char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
     cache_entry *ex = kx ? cache_get(s, kx) : NULL;
     cache_entry *ey = ky ? cache_get(s, ky) : NULL;
@@ -329,6 +346,9 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     }
     pw_ckpt *yy = same ? x : y;
     int rc = 0;
+    /* Said before the work, so that a crash in it names the job. */
+    pwd_log(PWD_INFO, "%s: computing step %" PRId64 " against the %s checkpoint, step %" PRId64,
+            j->run_name, j->step, kind == PW_REF_FINAL ? "final" : "previous", ref->step);
     for (size_t i = 0; i < nx && rc == 0; i++) {
         const pw_tensor *tx = pw_ckpt_layer(x, i);
         const pw_tensor *ty = pw_ckpt_find(yy, tx->name);
@@ -778,6 +798,7 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         j->present = c->present;
         j->need_x = need_x;
         j->metrics = metrics;
+        j->memory_bytes = d->cfg.memory_bytes;
         j->keep = (pwd_retain_req){.run_id = r->id,
                                    .run_name = j->run_name,
                                    .step = c->step,
