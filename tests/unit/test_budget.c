@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pw_config.h"
 #include "pw_engine.h"
 #include "pw_keep.h"
 #include "pw_test.h"
@@ -182,6 +183,30 @@ START_TEST(estimate_bounds_the_measured_peak)
 }
 END_TEST
 
+START_TEST(memory_mb_key_defaults_parses_and_refuses)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert_uint_eq(c.memory_bytes, (uint64_t)PW_CFG_DEFAULT_MEMORY_MB << 20);
+    ck_assert_uint_eq(c.memory_bytes, 4096ull << 20);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", "memory_mb = 1\n", &e), &e);
+    ck_assert_uint_eq(c.memory_bytes, 1u << 20);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", "[pwccad]\nmemory_mb = 0\n", &e), &e);
+    ck_assert_uint_eq(c.memory_bytes, 0); /* no limit */
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "t.conf", "memory_mb = -1\n", &e), &e,
+                         "t.conf:1: memory_mb must be");
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "t.conf", "\nmemory_mb = 2G\n", &e), &e,
+                         "t.conf:2: memory_mb must be");
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "t.conf", "memory_mb = 1073741825\n", &e), &e,
+                         "memory_mb must be");
+    /* Not a per-run key: one budget per compute thread. */
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "t.conf", "[run a]\nmemory_mb = 5\n", &e), &e,
+                         "t.conf:2");
+    pw_config_free(&c);
+}
+END_TEST
+
 Suite *budget_suite(void)
 {
     Suite *s = suite_create("budget");
@@ -190,6 +215,7 @@ Suite *budget_suite(void)
     tcase_add_test(tc, estimate_saturates_instead_of_wrapping);
     tcase_add_test(tc, over_budget_result_names_shapes_estimate_and_budget);
     tcase_add_test(tc, estimate_bounds_the_measured_peak);
+    tcase_add_test(tc, memory_mb_key_defaults_parses_and_refuses);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
