@@ -65,7 +65,9 @@ b_stop() {
     while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
     kill -9 "$B_PID" 2>/dev/null
     wait "$B_PID" 2>/dev/null
+    local rc=$?
     B_PID=
+    return $rc
 }
 trap 'b_stop' RETURN
 
@@ -157,4 +159,5 @@ if [ -n "$hit" ]; then
 else
     fail "a truncation during the read was provoked" "no attempt hit the read; log: $(tail -3 "$B_LOG")"
 fi
-b_stop
+if b_stop; then ok "pwccad stops cleanly (exit 0, no leak reports under ASan)"; else
+    fail "pwccad stops cleanly" "exit status $?; log: $(tail -3 "$B_LOG")"; fi

@@ -195,7 +195,12 @@ Suite *map_suite(void)
     tcase_add_test(tc, many_mappings_are_all_guarded);
     tcase_add_test(tc, a_reader_thread_survives_a_truncation);
     tcase_add_test(tc, a_comparison_over_a_truncated_checkpoint_ends_and_is_void);
+    /* Under ASan the previous handler is ASan's, which reports and aborts instead. */
+#if !defined(__SANITIZE_ADDRESS__)
     tcase_add_test_raise_signal(tc, other_sigbus_stays_fatal, SIGBUS);
+#else
+    (void)other_sigbus_stays_fatal;
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
