@@ -146,8 +146,10 @@ static uint64_t memory_available(void)
     char line[256];
     unsigned long long kib = 0;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+        if (strncmp(line, "MemAvailable:", 13) == 0) {
+            kib = strtoull(line + 13, NULL, 10);
             break;
+        }
     if (f)
         fclose(f);
     return (uint64_t)kib << 10;

@@ -80,8 +80,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
             atomic_store(&s->faulted, 1);
             uintptr_t page = a & ~(page_size - 1);
             size_t rest = (start + len - page + page_size - 1) & ~(page_size - 1);
-            if (mmap((void *)page, rest, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-                     0) != MAP_FAILED) {
+            void *at = (char *)si->si_addr - (a - page); /* the page, as a pointer */
+            if (mmap(at, rest, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+                MAP_FAILED) {
                 errno = saved;
                 return; /* the read is retried and now sees zeros */
             }
