@@ -4,6 +4,7 @@
  * so a user can always re-derive a stored number from the files.  A is X and
  * B is Y (PWCCA is not symmetric).  Layers present in only one file are
  * reported with the status `missing`. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
+    "                         [--memory-mb N]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
     "(two .npy files compare their single arrays whatever their names).\n"
@@ -27,9 +29,14 @@ static const char compare_usage[] =
     "                   null for metrics not requested or not applicable;\n"
     "                   tied_correlations counts tied canonical correlations)\n"
     "  --nhwc           4-D activations are [N, H, W, C] instead of PyTorch's NCHW\n"
+    "  --memory-mb N    refuse a layer pair whose estimated memory exceeds N MiB\n"
+    "                   (status over_budget), as the daemon's memory_mb does;\n"
+    "                   default: no limit, with a warning on stderr when the\n"
+    "                   estimate exceeds the memory available\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
-    "numerical_error, read_error, missing (see docs/FORMATS.md and docs/ENGINE.md).\n"
+    "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
+    "docs/ENGINE.md).\n"
     "Exit status: 0 when it ran, 1 when a file is bad or a --layer is unknown,\n"
     "2 on usage errors.\n";
 
@@ -56,7 +63,8 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
                             rows[i].a || rows[i].b ? json_integer((json_int_t)r->n) : json_null());
         json_object_set_new(o, "p", rows[i].a ? json_integer((json_int_t)r->p) : json_null());
         json_object_set_new(o, "q", rows[i].b ? json_integer((json_int_t)r->q) : json_null());
-        int computed = r->status != PW_MISSING && r->status != PW_READ_ERROR;
+        int computed =
+            r->status != PW_MISSING && r->status != PW_READ_ERROR && r->status != PW_OVER_BUDGET;
         json_object_set_new(o, "p_kept",
                             computed ? json_integer((json_int_t)r->p_kept) : json_null());
         json_object_set_new(o, "q_kept",
@@ -131,7 +139,25 @@ static void known_layers(const pw_ckpt *c, char *buf, size_t len)
     }
 }
 
-static void compute_row(compare_row *row, unsigned metrics)
+/* MemAvailable from /proc/meminfo in bytes, 0 when unknown. */
+static uint64_t memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "MemAvailable:", 13) == 0) {
+            kib = strtoull(line + 13, NULL, 10);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return (uint64_t)kib << 10;
+}
+
+/* budget: --memory-mb in bytes, 0 for none (then only a warning when the
+ * estimate exceeds the memory available). */
+static void compute_row(compare_row *row, unsigned metrics, uint64_t budget)
 {
     pw_result_init(&row->r);
     row->r.metrics = metrics;
@@ -150,6 +176,18 @@ static void compute_row(compare_row *row, unsigned metrics)
     pw_rows x = pw_rows_from_tensor(row->a), y = pw_rows_from_tensor(row->b);
     pw_err err;
     pw_err_clear(&err);
+    uint64_t est = 0;
+    if (pw_engine_check_budget(&x, &y, metrics, budget, "--memory-mb", &est, &row->r))
+        return;
+    uint64_t avail = budget ? 0 : memory_available();
+    if (avail && est > avail)
+        fprintf(stderr,
+                "pwcca compare: warning: layer %s: comparing %llu x %llu with %llu x %llu needs "
+                "an estimated %llu MiB, more than the %llu MiB available; it may be killed "
+                "(--memory-mb N refuses such a layer as over_budget)\n",
+                row->layer, (unsigned long long)x.nrows, (unsigned long long)x.ncols,
+                (unsigned long long)y.nrows, (unsigned long long)y.ncols,
+                (unsigned long long)(est >> 20), (unsigned long long)(avail >> 20));
     if (pw_engine_compare(&x, &y, metrics, NULL, NULL, &row->r, &err) != 0) {
         row->r.status = PW_READ_ERROR;
         snprintf(row->r.message, sizeof row->r.message, "%s", err.msg);
@@ -164,6 +202,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     size_t nwant = 0;
     unsigned metrics = PW_M_ALL;
     int json = 0, rc = 1;
+    uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
     pw_ckpt_opts copts = {0, 0};
     pw_err err;
     pw_err_clear(&err);
@@ -180,6 +219,17 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
             copts.nhwc = 1;
         } else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
             want[nwant++] = argv[++i];
+        } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            unsigned long long mb = strtoull(argv[++i], &end, 10);
+            if (errno || end == argv[i] || *end || argv[i][0] == '-' || mb > (1ull << 30)) {
+                fprintf(stderr, "pwcca compare: --memory-mb must be a size in MiB, not '%s'\n",
+                        argv[i]);
+                free(want);
+                return 2;
+            }
+            budget = (uint64_t)mb << 20;
         } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
             if (pw_metrics_parse(argv[++i], &metrics, &err) != 0) {
                 fprintf(stderr, "pwcca compare: %s\n", err.msg);
@@ -253,7 +303,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     }
     pw_engine_set_blas_threads(0);
     for (size_t i = 0; i < nrows; i++)
-        compute_row(&rows[i], metrics);
+        compute_row(&rows[i], metrics, budget);
     if (json)
         print_json(paths[0], paths[1], rows, nrows);
     else

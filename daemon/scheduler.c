@@ -58,11 +58,14 @@ typedef struct pwd_job {
     int need_x;                    /* write t's checkpoint row */
     job_ref prev, fin;             /* the two references */
     unsigned metrics;              /* PW_M_* */
+    uint64_t memory_bytes;         /* memory_mb when planned: a pair estimated above it is
+                                      stored as over_budget (0 = no limit) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
     /* Results, written by the worker. */
     int committed; /* the transaction went through */
     int stopped;   /* abandoned because the daemon is stopping */
     int x_bad;     /* t could not be read */
+    int truncated; /* TRUNC_* bits: a file was truncated while read; nothing was committed */
     pw_err err;    /* why t was bad, or why the commit failed */
     char *events;  /* score events, one JSON per line (heap) */
     /* What was committed, kept for the loop's metrics (metrics.c). */
@@ -197,10 +200,21 @@ static void cache_free_all(pwd_sched *s)
 
 /* Computing ------------------------------------------------------------------------ */
 
-/* A long Gram pass ends soon once the daemon is stopping. */
+/* Which checkpoints of a job were truncated while they were read (pw_map.h). */
+enum { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 };
+
+/* What a Gram pass asks before each chunk. */
+typedef struct pass_watch {
+    atomic_int *stop;     /* the scheduler's stop flag */
+    const pw_ckpt *ck[2]; /* the checkpoints read (the same one twice for t against itself) */
+} pass_watch;
+
+/* A long Gram pass ends soon once the daemon is stopping, or once a file it
+ * reads was truncated: the rest would be zeros, and the result is dropped. */
 static int stopping(void *ctx)
 {
-    return atomic_load((atomic_int *)ctx);
+    const pass_watch *w = ctx;
+    return atomic_load(w->stop) || pw_ckpt_truncated(w->ck[0]) || pw_ckpt_truncated(w->ck[1]);
 }
 
 /* A growing array of scores plus the events describing them. */
@@ -246,13 +260,30 @@ static char *cache_key(const char *ident, const char *layer)
 }
 
 /* One layer pair; -1 only when the daemon is stopping. */
-static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_tensor *tx,
-                         const pw_tensor *ty, pw_db_score *out)
+static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
+                         const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
+                         pw_db_score *out)
 {
     /* The tensor's own rows, so the pass converts mapped F32/F64 directly. */
     pw_rows px = pw_rows_from_tensor(tx), py = pw_rows_from_tensor(ty);
+    pass_watch watch = {&s->stop, {x, y}};
     px.cancelled = py.cancelled = stopping;
-    px.cancel_ctx = py.cancel_ctx = &s->stop;
+    px.cancel_ctx = py.cancel_ctx = &watch;
+    /* Refused before anything is allocated: a pair that would not fit is
+     * stored as over_budget, like any other status, and so never retried
+     * (allocating it would get the daemon killed, restarted and killed again). */
+    uint64_t est = 0;
+    if (pw_engine_check_budget(&px, &py, j->metrics, j->memory_bytes, "memory_mb", &est, &out->r)) {
+        pwd_log(PWD_WARNING, "%s: step %" PRId64 " vs %s step %" PRId64 ": layer %s: %s",
+                j->run_name, j->step, out->ref == PW_REF_FINAL ? "final" : "previous", ref->step,
+                tx->name, out->r.message);
+        return 0;
+    }
+    pwd_log(PWD_DEBUG,
+            "%s: step %" PRId64 " vs step %" PRId64 ": layer %s (%" PRIu64 " x %" PRIu64
+            " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
+            j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
+            est >> 20);
     char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
     cache_entry *ex = kx ? cache_get(s, kx) : NULL;
     cache_entry *ey = ky ? cache_get(s, ky) : NULL;
@@ -289,9 +320,11 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     return 0;
 }
 
-/* Score every layer of x against one reference.  -1 when stopping or out of memory. */
+/* Score every layer of x against one reference.  -1 when stopping or out of memory.
+ * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
+ * file was truncated while it was read. */
 static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref kind, pw_ckpt *x,
-                     score_list *l)
+                     score_list *l, int *truncated)
 {
     char msg[PW_ERR_MAX];
     size_t nx = pw_ckpt_nlayers(x);
@@ -329,6 +362,9 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     }
     pw_ckpt *yy = same ? x : y;
     int rc = 0;
+    /* Said before the work, so that a crash in it names the job. */
+    pwd_log(PWD_INFO, "%s: computing step %" PRId64 " against the %s checkpoint, step %" PRId64,
+            j->run_name, j->step, kind == PW_REF_FINAL ? "final" : "previous", ref->step);
     for (size_t i = 0; i < nx && rc == 0; i++) {
         const pw_tensor *tx = pw_ckpt_layer(x, i);
         const pw_tensor *ty = pw_ckpt_find(yy, tx->name);
@@ -341,7 +377,7 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
                      j->step, ref->step);
             score_status(sc, PW_MISSING, msg);
         } else {
-            rc = compare_layer(s, j, ref, tx, ty, sc);
+            rc = compare_layer(s, j, ref, x, yy, tx, ty, sc);
         }
     }
     for (size_t i = 0; i < pw_ckpt_nlayers(yy) && rc == 0; i++) {
@@ -358,6 +394,8 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
                  ref->step, j->step);
         score_status(sc, PW_MISSING, msg);
     }
+    if (pw_ckpt_truncated(y))
+        *truncated |= kind == PW_REF_FINAL ? TRUNC_FINAL : TRUNC_PREV;
     pw_ckpt_close(y);
     free(copy_ident);
     return rc;
@@ -490,23 +528,37 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     if (j->fin.want || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
     if (rc == 0 && x && j->prev.want == 1)
-        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l);
+        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated);
     if (rc == 0 && j->fin.want == 1) {
         if (x) {
-            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l);
+            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated);
         } else if (!j->present) {
             unavail_ctx u = {&l, j, 0};
             if (pw_db_layers(db, j->run_id, add_unavailable, &u, &j->err) || u.oom)
                 rc = -1;
         }
     }
+    /* A file truncated while it was read gave zeros for its missing part:
+     * nothing computed from it is kept (the loop has it read again). */
+    if (pw_ckpt_truncated(x))
+        j->truncated |= TRUNC_X;
     /* The copy goes to disk before the commit: after a crash in between, the copy has
      * no row, is dropped at the next start, and the recomputation writes it again. */
-    if (rc == 0 && j->need_x && !atomic_load(&s->stop))
+    if (rc == 0 && j->need_x && !j->truncated && !atomic_load(&s->stop)) {
         pwd_retain_store(s->d->retain, &j->keep, x, retain_cancel, s);
-    if (pw_ckpt_close(x), rc != 0 || atomic_load(&s->stop)) {
+        if (pw_ckpt_truncated(x)) { /* during the copy: drop it */
+            j->truncated |= TRUNC_X;
+            pwd_retain_store(s->d->retain, &j->keep, NULL, retain_cancel, s);
+        }
+    }
+    if (pw_ckpt_close(x), rc != 0 || j->truncated || atomic_load(&s->stop)) {
         if (atomic_load(&s->stop))
             j->stopped = 1;
+        else if (j->truncated)
+            pw_err_set(&j->err, "%s was truncated while it was read",
+                       j->truncated & TRUNC_X      ? j->path
+                       : j->truncated & TRUNC_PREV ? j->prev.path
+                                                   : j->fin.path);
         else if (!j->err.msg[0])
             pw_err_set(&j->err, "step %" PRId64 ": out of memory", j->step);
     } else {
@@ -625,6 +677,16 @@ static pwd_ckpt *find_step(pwd_run *r, int64_t step)
     return NULL;
 }
 
+/* A checkpoint whose file was truncated while a job read it: its identity
+ * is forgotten, so the next scan sees a changed file and settles it again
+ * (accept_ckpt then has it recomputed), as if it had changed before the read. */
+static void forget_identity(pwd_run *r, int64_t step)
+{
+    pwd_ckpt *c = find_step(r, step);
+    if (c)
+        c->size = c->mtime_ns = c->inode = -1;
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
@@ -633,12 +695,31 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         pw_db_batch b = {NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
         pwd_metrics_commit(d, r, &b, j->seconds);
     }
+    if (j->truncated && !j->stopped) {
+        pwd_log(PWD_WARNING,
+                "%s: step %" PRId64 ": %s; nothing of it is stored, and it is read again once "
+                "it settles",
+                r->name, j->step, j->err.msg);
+        pwd_set_error(d, "%s: step %" PRId64 ": %s", r->name, j->step, j->err.msg);
+        if (j->truncated & TRUNC_PREV)
+            forget_identity(r, j->prev.step);
+        if (j->truncated & TRUNC_FINAL)
+            forget_identity(r, j->fin.step);
+    }
     pwd_ckpt *c = find_step(r, j->step);
     if (!c)
         return;
     c->busy = 0;
     if (j->stopped || c->gen != j->gen)
         return;
+    if (j->truncated) {
+        if (j->truncated & TRUNC_X)
+            forget_identity(r, j->step);
+        /* t itself waits for its new identity (accept_ckpt clears retry_at);
+         * with only a reference truncated, t is tried again a little later. */
+        c->retry_at = pwd_now() + ((j->truncated & TRUNC_X) ? 1e9 : 5);
+        return;
+    }
     if (!j->committed) {
         pwd_log(PWD_ERROR, "%s: step %" PRId64 ": %s (will retry)", r->name, j->step, j->err.msg);
         pwd_set_error(d, "%s: step %" PRId64 ": %s", r->name, j->step, j->err.msg);
@@ -778,6 +859,7 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         j->present = c->present;
         j->need_x = need_x;
         j->metrics = metrics;
+        j->memory_bytes = d->cfg.memory_bytes;
         j->keep = (pwd_retain_req){.run_id = r->id,
                                    .run_name = j->run_name,
                                    .step = c->step,

@@ -20,4 +20,16 @@ static inline void *pw_array_alloc(size_t count, size_t size)
     return malloc(count * size);
 }
 
+/* Byte counts for estimates (pw_engine_estimate): saturating at UINT64_MAX,
+ * so an absurd shape reads as "too much" instead of wrapping to a small number. */
+static inline uint64_t pw_sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static inline uint64_t pw_sat_mul(uint64_t a, uint64_t b)
+{
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
 #endif

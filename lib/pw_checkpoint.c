@@ -333,6 +333,14 @@ const char *pw_ckpt_meta(const pw_ckpt *c, const char *key)
     return c->fmt == PW_FMT_SAFETENSORS ? pw_st_meta(&c->st, key) : NULL;
 }
 
+int pw_ckpt_truncated(const pw_ckpt *c)
+{
+    for (size_t i = 0; c && i < c->nmaps; i++)
+        if (pw_map_faulted(&c->maps[i]))
+            return 1;
+    return 0;
+}
+
 /* ---- completeness ------------------------------------------------------------ */
 
 /* Read exactly n bytes at off: 0 done, 1 the file is shorter now, -1 I/O error. */

@@ -48,6 +48,11 @@ const pw_tensor *pw_ckpt_find(const pw_ckpt *c, const char *name);
 /* Value of a safetensors __metadata__ key, or NULL (always NULL for numpy formats). */
 const char *pw_ckpt_meta(const pw_ckpt *c, const char *key);
 
+/* 1 when one of the checkpoint's files was truncated while mapped and a
+ * read since met its missing end (pw_map.h): what was read is zeros there,
+ * so any result computed from c is void.  Else 0. */
+int pw_ckpt_truncated(const pw_ckpt *c);
+
 /* Cheap completeness test that reads headers only, never the data:
  * safetensors: 8 + header + last END == file size; npy: header + data size ==
  * file size; npz: a valid end-of-central-directory record whose directory

@@ -31,6 +31,7 @@ void pw_config_defaults(pw_config *c)
     memset(c, 0, sizeof *c);
     c->rescan_s = PW_CFG_DEFAULT_RESCAN_S;
     c->cache_bytes = (uint64_t)PW_CFG_DEFAULT_CACHE_MB << 20;
+    c->memory_bytes = (uint64_t)PW_CFG_DEFAULT_MEMORY_MB << 20;
     c->retain_budget_bytes = (uint64_t)PW_CFG_DEFAULT_RETAIN_MB << 20;
     c->hook_timeout_s = PW_CFG_DEFAULT_HOOK_TIMEOUT;
     c->blas_threads = PW_CFG_DEFAULT_BLAS_THREADS;
@@ -266,6 +267,12 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
         if (parse_int(v, 0, 1L << 30, &n))
             return snprintf(why, wlen, "cache_mb must be a size in MiB >= 0, not '%s'", v), -1;
         c->cache_bytes = (uint64_t)n << 20;
+    } else if (strcmp(key, "memory_mb") == 0) {
+        if (parse_int(v, 0, 1L << 30, &n))
+            return snprintf(why, wlen,
+                            "memory_mb must be a size in MiB >= 0 (0 = no limit), not '%s'", v),
+                   -1;
+        c->memory_bytes = (uint64_t)n << 20;
     } else if (strcmp(key, "hook") == 0) {
         if (split_hook(c, v))
             return snprintf(why, wlen, "hook has too many or too long words"), -1;

@@ -45,6 +45,7 @@ typedef struct pw_config {
     int workers;                                  /* compute threads (0 = auto) */
     int blas_threads;                            /* BLAS threads per worker (0 = cores / workers) */
     uint64_t cache_bytes;                        /* budget of cached per-layer factorizations */
+    uint64_t memory_bytes;                       /* one comparison's memory budget (0 = none) */
     char retain_dir[PW_CFG_MAX_PATH];            /* retained copies ("" = beside the database) */
     uint64_t retain_budget_bytes;                /* disk budget of all retained copies */
     char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
@@ -63,6 +64,10 @@ typedef struct pw_config {
 #define PW_CFG_DEFAULT_CACHE_MB     1024
 #define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
 #define PW_CFG_DEFAULT_RETAIN_MB    4096
+/* Per compute thread: a pair whose estimate (pw_engine_estimate) is larger is
+ * stored as over_budget.  4 GiB admits two layers of ~5000 neurons each with
+ * every metric, and fits a worker beside a training job on common machines. */
+#define PW_CFG_DEFAULT_MEMORY_MB 4096
 /* One BLAS thread: pwccad shares the machine with training jobs, and OpenBLAS
  * threads that spin-yield against busy cores made a checkpoint 3x slower in
  * bench/bench_daemon.sh on a loaded 2-core box.  0 = cores / workers. */

@@ -23,6 +23,7 @@
 #include "pw_cca.h"
 #include "pw_gram.h"
 #include "pw_keep.h"
+#include "pw_limits.h"
 #include "pw_side.h"
 
 static const struct {
@@ -450,6 +451,160 @@ done:
     if (rc != 0)
         pw_result_free(out);
     return rc;
+}
+
+/* ---- memory estimate ----------------------------------------------------------
+ *
+ * An upper bound of the heap one pw_engine_compare takes at its peak,
+ * phase by phase, following what the code above (and pw_gram.c, pw_side.c,
+ * pw_cca.c) allocates, with every neuron counted as kept (the kept count is
+ * known only after the pass) and with fresh sides on both sides (so the
+ * verdict does not depend on what a cache happens to hold).  LAPACKE
+ * allocates its workspaces on the heap too: they are counted from LAPACK's
+ * documented sizes, with room for blocked versions (WORK_NB columns).  All
+ * sums saturate, so a shape too large for 64 bits reads as UINT64_MAX. */
+
+#define WORK_NB 64 /* block size allowed for in LAPACK's optimal workspaces */
+
+static uint64_t sq(uint64_t k)
+{
+    return pw_sat_mul(k, k);
+}
+
+/* dsyevd with vectors, n x n: work 1 + 6n + 2n^2, iwork 3 + 5n (ints, counted as doubles). */
+static uint64_t syevd_work(uint64_t n)
+{
+    return pw_sat_add(pw_sat_mul(sq(n), 2), pw_sat_add(pw_sat_mul(n, 11), 4));
+}
+
+/* dgesdd of an m x n matrix: values only ('N') or thin vectors ('S'). */
+static uint64_t gesdd_work(uint64_t m, uint64_t n, int vectors)
+{
+    uint64_t mn = m < n ? m : n, mx = m < n ? n : m;
+    uint64_t w = pw_sat_add(pw_sat_mul(mn, 3), mx > 7 * mn ? mx : pw_sat_mul(mn, 7));
+    w = pw_sat_add(w, pw_sat_mul(pw_sat_add(mx, mn), WORK_NB));
+    if (vectors)
+        w = pw_sat_add(w, pw_sat_add(pw_sat_mul(sq(mn), 4), pw_sat_mul(mn, 7)));
+    return pw_sat_add(w, pw_sat_mul(mn, 4)); /* iwork: 8 mn ints */
+}
+
+/* A side's state without its factorizations: mean, kept indices, Gram. */
+static uint64_t side_base(uint64_t k)
+{
+    return pw_sat_add(sq(k), pw_sat_mul(k, 2));
+}
+
+/* The canonical problem with side a (pa neurons) carrying the weights. */
+static uint64_t canonical_doubles(uint64_t pa, uint64_t pb, int weights)
+{
+    uint64_t kk = pa < pb ? pa : pb, ab = pw_sat_mul(pa, pb);
+    /* t and m (both pa x pb at most), rho and the tie groups. */
+    uint64_t base = pw_sat_add(pw_sat_mul(ab, 2), pw_sat_mul(kk, 2));
+    if (!weights)
+        return pw_sat_add(base, gesdd_work(pa, pb, 0));
+    /* t is freed; m, u and rho stay while left_vectors holds a copy of m and
+     * M M^T, runs dsyevd beside a values-only dgesdd, then resolves tied
+     * clusters (a block of kk (2 pb + kk + 1 + pa) and a dgesdd with vectors
+     * on at most kk x pb); then the weights' g and la. */
+    uint64_t held = pw_sat_add(ab, pw_sat_add(pw_sat_mul(pa, kk), pw_sat_mul(kk, 2)));
+    uint64_t lv = pw_sat_add(ab, pw_sat_add(sq(pa), pa));
+    uint64_t eig = pw_sat_add(syevd_work(pa), gesdd_work(pa, pb, 0));
+    uint64_t clusters =
+        pw_sat_add(pw_sat_mul(kk, pw_sat_add(pw_sat_add(pw_sat_mul(pb, 2), kk), pa + 1)),
+                   gesdd_work(kk, pb, 1));
+    uint64_t during = pw_sat_add(held, pw_sat_add(lv, eig > clusters ? eig : clusters));
+    uint64_t after = pw_sat_add(held, pw_sat_mul(pw_sat_mul(pa, kk), 2));
+    return pw_sat_add(base, during > after ? during : after);
+}
+
+uint64_t pw_engine_estimate(const pw_rows *x, const pw_rows *y, unsigned metrics, unsigned lanes)
+{
+    uint64_t p = x->ncols, q = y->ncols;
+    if (p > UINT32_MAX || q > UINT32_MAX)
+        return UINT64_MAX; /* the squares alone leave 64 bits */
+    if (lanes == 0) {
+        int t = pw_engine_blas_threads();
+        lanes = pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u);
+    }
+    uint64_t ld = p + q, kmin = p < q ? p : q;
+    /* In doubles: the stacked Gram, the column statistics, both sides, Sxy. */
+    uint64_t g = sq(ld), stats = pw_sat_mul(ld, 3);
+    uint64_t sides = pw_sat_add(side_base(p), side_base(q)), sxy = pw_sat_mul(p, q);
+    uint64_t pass = pw_gram_pass_bytes(x, y, lanes) / sizeof(double) + 1;
+    uint64_t peak = pw_sat_add(pw_sat_add(g, stats),
+                               pass > pw_sat_add(sides, sxy) ? pass : pw_sat_add(sides, sxy));
+    /* From here on the stacked Gram is gone and this is held. */
+    uint64_t held = pw_sat_add(pw_sat_add(stats, sides), pw_sat_add(sxy, kmin));
+    uint64_t now = 0;
+    if (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA)) {
+        /* Both whitenings at once: c, r, w and dsyevd's or all_above_cut's
+         * k x k beside the Gram; then w, d and lambda or rdiag stay. */
+        uint64_t wx = pw_sat_add(pw_sat_mul(sq(p), 4), pw_sat_add(pw_sat_mul(p, 8), 1));
+        uint64_t wy = pw_sat_add(pw_sat_mul(sq(q), 4), pw_sat_add(pw_sat_mul(q, 8), 1));
+        now = pw_sat_add(held, pw_sat_add(wx, wy));
+        peak = now > peak ? now : peak;
+        held = pw_sat_add(held, pw_sat_add(pw_sat_add(sq(p), sq(q)), pw_sat_mul(ld, 3)));
+        int w = (metrics & PW_M_PWCCA) != 0;
+        uint64_t cx = canonical_doubles(p, q, w), cy = canonical_doubles(q, p, w);
+        now = pw_sat_add(held, cx > cy ? cx : cy);
+        peak = now > peak ? now : peak;
+    }
+    if (metrics & PW_M_SVCCA) {
+        /* Both bases at once: a scaled copy of the Gram, dsyevd's workspace,
+         * then the kept eigenvectors; then pw_cca_svcca's four products. */
+        uint64_t bx = pw_sat_add(sq(p), pw_sat_add(syevd_work(p), p));
+        uint64_t by = pw_sat_add(sq(q), pw_sat_add(syevd_work(q), q));
+        now = pw_sat_add(held, pw_sat_add(bx, by));
+        peak = now > peak ? now : peak;
+        held = pw_sat_add(held, pw_sat_add(pw_sat_add(sq(p), sq(q)), ld));
+        uint64_t prod = pw_sat_add(pw_sat_add(sq(p), sq(q)), pw_sat_mul(sxy, 2));
+        now = pw_sat_add(held, pw_sat_add(prod, gesdd_work(p, q, 0)));
+        peak = now > peak ? now : peak;
+    }
+    /* Buffers the comparison gives back to pw_keep stay resident until a
+     * later request reuses them: up to PW_KEEP_BYTES, and no more than the
+     * comparison itself allocated. */
+    uint64_t bytes = pw_sat_add(pw_sat_mul(peak, sizeof(double)), 2 * sizeof(pw_side));
+    return pw_sat_add(bytes, bytes < PW_KEEP_BYTES ? bytes : PW_KEEP_BYTES);
+}
+
+/* "1.5 GiB", "12.0 MiB", "800 KiB" for messages. */
+static void human_bytes(uint64_t b, char *out, size_t len)
+{
+    if (b == UINT64_MAX)
+        snprintf(out, len, "more than 16 EiB");
+    else if (b >= (1ull << 30))
+        snprintf(out, len, "%.1f GiB", (double)b / (double)(1ull << 30));
+    else if (b >= (1ull << 20))
+        snprintf(out, len, "%.1f MiB", (double)b / (double)(1ull << 20));
+    else
+        snprintf(out, len, "%llu KiB", (unsigned long long)((b + 1023) >> 10));
+}
+
+int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                           uint64_t budget_bytes, const char *knob, uint64_t *estimate,
+                           pw_result *out)
+{
+    uint64_t est = pw_engine_estimate(x, y, metrics, 0);
+    if (estimate)
+        *estimate = est;
+    if (budget_bytes == 0 || est <= budget_bytes)
+        return 0;
+    char need[32], have[32];
+    human_bytes(est, need, sizeof need);
+    human_bytes(budget_bytes, have, sizeof have);
+    pw_result_init(out);
+    out->metrics = metrics;
+    out->n = x->nrows;
+    out->p = x->ncols;
+    out->q = y->ncols;
+    set_status(out, PW_OVER_BUDGET,
+               "comparing X (%llu x %llu) with Y (%llu x %llu) needs an estimated %s, more "
+               "than the memory budget of %s (%s); not computed",
+               (unsigned long long)x->nrows, (unsigned long long)x->ncols,
+               (unsigned long long)y->nrows, (unsigned long long)y->ncols, need, have,
+               knob ? knob : "memory budget");
+    return 1;
 }
 
 static int engine_workers = 1; /* threads calling pw_engine_compare concurrently */

@@ -114,6 +114,27 @@ void pw_side_free(pw_side *s);
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err);
 
+/* Memory ---------------------------------------------------------------------
+ *
+ * An upper bound, in bytes, of the heap pw_engine_compare takes at its peak
+ * for this pair and these metrics: the stacked Gram and the pass's lanes,
+ * both sides' Grams, the cross Gram, the whitening and SVCCA temporaries
+ * (two sides at once, as they run), the canonical problem and LAPACK's
+ * workspaces (docs/ENGINE.md, "Memory").  It depends on the shapes, the
+ * metrics and the lanes only -- not on the data or on cached sides -- so a
+ * pair gets the same verdict every time.  lanes: as the pass would use
+ * (0: what pw_engine_compare would use now).  Saturates at UINT64_MAX. */
+uint64_t pw_engine_estimate(const pw_rows *x, const pw_rows *y, unsigned metrics, unsigned lanes);
+
+/* When the estimate exceeds budget_bytes (0: no budget), fill *out (as
+ * pw_engine_compare would, initialised) with status over_budget and a
+ * message naming both shapes, the estimate, the budget and `knob` (the
+ * setting that holds it, e.g. "memory_mb"), and return 1; else 0 with *out
+ * untouched.  *estimate, when not NULL, receives the estimate either way. */
+int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                           uint64_t budget_bytes, const char *knob, uint64_t *estimate,
+                           pw_result *out);
+
 /* BLAS threads for this process (0 = default: cores / worker threads, >= 1).
  * The Gram pass uses them as lanes of its own, each with single-threaded
  * BLAS, and switches OpenBLAS to one thread meanwhile (docs/ENGINE.md). */

@@ -115,8 +115,8 @@ static size_t max_chunk_rows(const pw_rows *x, const pw_rows *y)
     size_t ld = (size_t)(x->ncols + y->ncols), m = PW_CHUNK_ROWS;
     /* A stacked chunk of about PW_CHUNK_BYTES stays in cache between the sweep
      * that writes it and the BLAS call that reads it. */
-    if (ld > 0 && PW_CHUNK_BYTES / (ld * sizeof(double)) < m)
-        m = PW_CHUNK_BYTES / (ld * sizeof(double));
+    if (ld > 0 && PW_CHUNK_BYTES / sizeof(double) / ld < m)
+        m = PW_CHUNK_BYTES / sizeof(double) / ld; /* as / (ld * 8), which could overflow */
     if (m < MIN_CHUNK_ROWS)
         m = MIN_CHUNK_ROWS;
     if (x->chunk_rows && x->chunk_rows < m)
@@ -133,6 +133,26 @@ unsigned pw_gram_lanes(const pw_rows *x, const pw_rows *y, unsigned threads)
         return 1;
     uint64_t chunks = (n + max_chunk_rows(x, y) - 1) / max_chunk_rows(x, y);
     return chunks < threads ? (unsigned)chunks : threads;
+}
+
+uint64_t pw_gram_pass_bytes(const pw_rows *x, const pw_rows *y, unsigned lanes)
+{
+    /* As lane_init carves its block, per lane: a Gram for lanes 1.. (lane 0
+     * uses the caller's), the stacked chunk, one converted row, mean, sums,
+     * extremes, the queued rank-1 terms, and the rows of each side that
+     * comes through pw_rows.read. */
+    uint64_t p = x->ncols, q = y->ncols, ld = pw_sat_add(p, q), wide = p > q ? p : q;
+    uint64_t m = max_chunk_rows(x, y);
+    pw_dtype dt;
+    uint64_t per = pw_sat_add(pw_sat_mul(m, ld), pw_sat_add(wide, pw_sat_mul(ld, 4 + RANK1_BATCH)));
+    if (!pw_rows_direct(x, &dt))
+        per = pw_sat_add(per, pw_sat_mul(m, p));
+    if (!pw_rows_direct(y, &dt))
+        per = pw_sat_add(per, pw_sat_mul(m, q));
+    lanes = lanes ? lanes : 1;
+    uint64_t doubles =
+        pw_sat_add(pw_sat_mul(per, lanes), pw_sat_mul(pw_sat_mul(ld, ld), lanes - 1));
+    return pw_sat_add(pw_sat_mul(doubles, sizeof(double)), (uint64_t)lanes * sizeof(lane));
 }
 
 /* Equal chunks, a multiple of the lanes in number, so that lanes finish together. */

@@ -68,6 +68,10 @@ void pw_gram_free(double *g, size_t ld);
  * data are too small for a second thread to pay). */
 unsigned pw_gram_lanes(const pw_rows *x, const pw_rows *y, unsigned threads);
 
+/* Heap bytes pw_gram_pass takes for its lanes (not counting g), saturating
+ * at UINT64_MAX: for pw_engine_estimate.  lanes as given to the pass. */
+uint64_t pw_gram_pass_bytes(const pw_rows *x, const pw_rows *y, unsigned lanes);
+
 /* When r's rows lie in memory, row-major and contiguous, as native F64 or
  * F32 (pw_rows.mem, or pw_rows_from_tensor of such a tensor, read and ctx
  * untouched): their first byte and type, so the pass converts them itself

@@ -15,6 +15,8 @@
  *   read_error               the activation file or layer could not be read
  *   missing                  the layer exists in only one of the two checkpoints
  *   reference_unavailable    the reference checkpoint is gone and no retained copy exists
+ *   over_budget              the comparison's estimated memory exceeds the budget (memory_mb,
+ *                            --memory-mb); the message gives the estimate, budget and shapes
  */
 #ifndef PW_STATUS_H
 #define PW_STATUS_H
@@ -30,7 +32,9 @@
     X(PW_READ_ERROR, "read_error", "the activation file or layer could not be read")               \
     X(PW_MISSING, "missing", "the layer exists in only one of the two checkpoints")                \
     X(PW_REFERENCE_UNAVAILABLE, "reference_unavailable",                                           \
-      "the reference checkpoint was deleted and no retained copy exists")
+      "the reference checkpoint was deleted and no retained copy exists")                          \
+    X(PW_OVER_BUDGET, "over_budget",                                                               \
+      "the comparison would need more memory than the budget allows (memory_mb)")
 
 typedef enum pw_status {
 #define PW_STATUS_ENUM(sym, name, doc) sym,

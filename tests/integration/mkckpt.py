@@ -4,6 +4,7 @@
 Usage: mkckpt.py PATH [--seed S] [--layers a,b] [--n N] [--p P] [--drift D]
                       [--meta-step S] [--mode rename|slow|direct] [--slow-seconds T]
 
+--p is one width for every layer, or a comma list, one per layer (4,300).
 Each layer is a float32 n x p matrix: a fixed random base (seed 0) plus
 drift * noise(seed S), so checkpoints with a small drift are close.
 rename: write PATH.tmp then rename into place (atomic);
@@ -18,7 +19,7 @@ ap.add_argument("path")
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--layers", default="conv1,fc")
 ap.add_argument("--n", type=int, default=64)
-ap.add_argument("--p", type=int, default=4)
+ap.add_argument("--p", default="4")
 ap.add_argument("--drift", type=float, default=0.1)
 ap.add_argument("--meta-step", default=None)
 ap.add_argument("--mode", default="rename", choices=["rename", "slow", "direct"])
@@ -26,12 +27,16 @@ ap.add_argument("--slow-seconds", type=float, default=2.0)
 a = ap.parse_args()
 
 header, blobs, off = {}, [], 0
-for i, name in enumerate(a.layers.split(",")):
-    base = np.random.default_rng(1000 + i).standard_normal((a.n, a.p))
-    noise = np.random.default_rng(a.seed * 100 + i).standard_normal((a.n, a.p))
+names = a.layers.split(",")
+widths = [int(w) for w in a.p.split(",")]
+widths += widths[-1:] * (len(names) - len(widths))
+for i, name in enumerate(names):
+    p = widths[i]
+    base = np.random.default_rng(1000 + i).standard_normal((a.n, p))
+    noise = np.random.default_rng(a.seed * 100 + i).standard_normal((a.n, p))
     x = (base + a.drift * noise).astype("<f4")
     b = x.tobytes()
-    header[name] = {"dtype": "F32", "shape": [a.n, a.p], "data_offsets": [off, off + len(b)]}
+    header[name] = {"dtype": "F32", "shape": [a.n, p], "data_offsets": [off, off + len(b)]}
     blobs.append(b)
     off += len(b)
 if a.meta_step is not None:
