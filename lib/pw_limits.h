@@ -34,6 +34,11 @@
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
 #define PW_REQ_MAX_DEPTH    8     /* nesting of objects and arrays in one request */
 #define PW_REQ_MAX_RUN      4096  /* bytes in a request's run name or path, NUL included */
+/* A connection's answers queue in the daemon while it does not read them: past
+ * PAUSE its further requests wait unread (backpressure), past MAX it is closed. */
+#define PW_SOCK_PAUSE_PENDING   (256u << 10) /* queued output bytes that stop reading requests */
+#define PW_SOCK_MAX_PENDING     (4u << 20)   /* queued output bytes that close a connection */
+#define PW_SOCK_MAX_SUBSCRIBERS 32 /* subscribed connections: the rest of the slots stay free */
 
 /* Config file (lib/pw_config.c) ------------------------------------------------ */
 /* libinih parses a line in a 200-byte buffer (INI_MAX_LINE, less \r, \n and
