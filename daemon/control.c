@@ -542,7 +542,7 @@ static int clear_stale(const char *path)
 int pwd_control_start(pwd_daemon *d)
 {
     pw_err err;
-    if (pw_paths_make_parent(d->sock_path, 0755, &err)) {
+    if (pw_paths_socket_dir(d->sock_path, 1, &err)) {
         pwd_log(PWD_ERROR, "%s", err.msg);
         return -1;
     }
