@@ -61,9 +61,10 @@
 #define PW_PLOT_MAX_STEPS  100000 /* checkpoints one plot draws */
 
 /* Metrics endpoint (--metrics, lib/pw_metrics_http.c) ------------------------ */
-#define PW_HTTP_MAX_CONNS      16    /* simultaneous scrape connections */
-#define PW_HTTP_REQ_TIMEOUT_MS 10000 /* ms a request (or an idle keep-alive) may take */
-#define PW_HTTP_STOP_GRACE_MS  1000  /* ms open connections get at stop before a reset */
+#define PW_HTTP_MAX_CONNS      64   /* simultaneous connections; at the limit the oldest goes */
+#define PW_HTTP_REQ_TIMEOUT_MS 5000 /* ms for a request, head and body, or an idle keep-alive */
+#define PW_HTTP_MAX_BODY       1024 /* request body bytes accepted (GET and HEAD need none) */
+#define PW_HTTP_STOP_GRACE_MS  1000 /* ms open connections get at stop before a reset */
 #define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
 
 #endif

@@ -13,9 +13,12 @@ Usage: sockguard.py flood SOCKET PID N   send up to N status requests on one con
        sockguard.py follow SOCKET SECS   subscribe and read for SECS (no events needed), then ask
                                          status on the same connection: prints whether it stayed open
        sockguard.py subscribers SOCKET N N connections subscribe; prints the last one's answer
+       sockguard.py slowscrape PORT NSLOW K  NSLOW clients on 127.0.0.1:PORT send half a request
+                                         head and reconnect when dropped, while K scrapes of
+                                         /metrics run; prints how many were answered 200
 Every wait is bounded, so a broken daemon fails a test instead of hanging it.
 """
-import socket, sys, time
+import socket, sys, time, urllib.request
 
 cmd, path = sys.argv[1], sys.argv[2]
 STATUS = b'{"cmd":"status"}\n'
@@ -127,5 +130,36 @@ elif cmd == "subscribers":
         last = ask(c, b'{"cmd":"subscribe"}\n')
         conns.append(c)
     print("last subscribe:", last, flush=True)
+    for c in conns:
+        c.close()
+elif cmd == "slowscrape":
+    port, nslow, k = int(path), int(sys.argv[3]), int(sys.argv[4])
+    half = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+
+    def slow():
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(half)
+        c.setblocking(False)
+        return c
+
+    conns, good = [slow() for _ in range(nslow)], 0
+    for _ in range(k):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+                good += r.status == 200 and b"pwccad_" in r.read()
+        except OSError:
+            pass
+        for i, c in enumerate(conns):  # a dropped slow client comes back at once
+            try:
+                if c.recv(1) == b"":
+                    c.close()
+                    conns[i] = slow()
+            except BlockingIOError:
+                pass
+            except OSError:
+                c.close()
+                conns[i] = slow()
+        time.sleep(0.2)
+    print("answered", good, "of", k, flush=True)
     for c in conns:
         c.close()

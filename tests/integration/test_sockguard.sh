@@ -1,7 +1,8 @@
-# test_sockguard.sh -- the control socket as a hostile or careless local user sees it:
-# a client that sends requests and never reads does not make the daemon grow; idle
+# test_sockguard.sh -- the control socket and /metrics as a hostile or careless local user
+# sees them: a client that sends requests and never reads does not make the daemon grow; idle
 # connections do not lock a fresh client out and are closed after socket_idle_timeout;
-# a subscriber that reads is never idle-closed; subscribers are capped.
+# a subscriber that reads is never idle-closed; subscribers are capped; slow /metrics
+# clients that reconnect do not make scrapes fail.
 # Every wait is bounded, so a broken daemon fails these tests instead of hanging them.
 
 SG_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -10,7 +11,12 @@ mkdir -p "$SG/runs"
 # Many runs make each status answer a few kB, as on a busy machine.
 for i in $(seq -w 1 40); do mkdir -p "$SG/runs/run-with-a-long-enough-name-$i"; done
 SG_SOCK=$SG/s.sock
-sg_conf() { printf 'rescan_interval = 1\nsocket_idle_timeout = %s\nlog_level = debug\n' "$1" >"$SG/pwccad.conf"; }
+SG_MPORT=$(/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+sg_conf() {
+    printf 'rescan_interval = 1\nsocket_idle_timeout = %s\nlog_level = debug\nmetrics_listen = 127.0.0.1:%s\n' \
+        "$1" "$SG_MPORT" >"$SG/pwccad.conf"
+}
 sg_conf 60
 sg() { /usr/bin/python3 "$SG_HERE/sockguard.py" "$1" "$SG_SOCK" "${@:2}"; }
 # sg_wait SECONDS CMD...: poll until CMD succeeds; 1 on timeout.
@@ -40,6 +46,10 @@ else
 fi
 expect_output "another client is answered while one never reads" 'other client: \{"ok":true' \
     cat "$SG/flood.out"
+
+# --- /metrics beside slow clients -----------------------------------------------------------
+expect_output "every scrape is answered while 80 slowloris clients hold and retake connections" \
+    '^answered 10 of 10$' /usr/bin/python3 "$SG_HERE/sockguard.py" slowscrape "$SG_MPORT" 80 10
 
 # --- idle connections -----------------------------------------------------------------------
 expect_output "with 70 idle connections held, a fresh client is answered" \
