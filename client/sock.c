@@ -30,6 +30,8 @@ int pwcca_sock_connect(pwcca_sock *s, const char *path, pw_err *err)
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
     memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (pw_paths_socket_dir(path, 0, err) != 0)
+        return -1;
     s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s->fd < 0)
         return pw_err_set(err, "cannot create a socket: %s", strerror(errno));
@@ -49,7 +51,20 @@ int pwcca_sock_connect(pwcca_sock *s, const char *path, pw_err *err)
                               path);
         return pw_err_set(err, "cannot connect to %s: %s", path, strerror(e));
     }
-    return 0;
+    /* Whoever answers is told our requests and believed: only a daemon of
+     * ours, root's or the socket directory's owner is (pw_paths.h). */
+    struct ucred cr;
+    socklen_t crlen = sizeof cr;
+    int rc = 0;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
+        rc = pw_err_set(err, "cannot tell who serves %s: %s", path, strerror(errno));
+    else
+        rc = pw_paths_trust_peer(path, (unsigned long)cr.uid, (unsigned long)getuid(), err);
+    if (rc != 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    return rc;
 }
 
 void pwcca_sock_close(pwcca_sock *s)

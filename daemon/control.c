@@ -6,9 +6,27 @@
  * line closes it after the error, since the rest of that line cannot be
  * resynchronised, and a client never costs more than its buffer).
  * Everything runs on the loop thread and no request does heavy work, so
- * the socket answers promptly while compute threads are busy.  A
- * subscriber that stops reading is dropped once its backlog passes
- * CONTROL_MAX_BACKLOG, so it cannot make the daemon hoard memory. */
+ * the socket answers promptly while compute threads are busy.
+ *
+ * The socket is shared by every local user allowed to connect, so no
+ * connection may cost the daemon more than a bounded share (docs/DAEMON.md,
+ * "Security model"):
+ *   - answers a client does not read queue in libuv; once more than
+ *     PW_SOCK_PAUSE_PENDING bytes wait, its further requests are left unread
+ *     (in its line buffer and the kernel's socket buffer) until the queue
+ *     drains to half of that: backpressure, so a client that writes requests
+ *     and never reads costs a fixed amount, not one answer per request;
+ *   - a connection with more than PW_SOCK_MAX_PENDING bytes queued (a
+ *     subscriber that stopped reading its events) is closed and logged;
+ *   - a connection that sent no complete request and took none of its
+ *     output for socket_idle_timeout seconds is closed: idle ones quietly,
+ *     ones whose output waits unread with a warning.  A subscriber with
+ *     nothing queued is waiting for events, not idle, and stays;
+ *   - at PW_SOCK_MAX_CLIENTS a new connection closes the connection idle
+ *     the longest (no output queued, not a subscriber) instead of being
+ *     refused, and at most PW_SOCK_MAX_SUBSCRIBERS may subscribe, so idle
+ *     or subscribed connections can never lock a fresh client out. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -18,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -28,38 +47,75 @@
 #include "pw_paths.h"
 #include "pw_request.h"
 
-#define CONTROL_MAX_BACKLOG (4u << 20) /* bytes queued to one slow subscriber */
+#define SWEEP_MIN_MS 100  /* the idle sweep runs at most this often */
+#define SWEEP_MAX_MS 1000 /* and at least this often */
 
 typedef struct client {
     uv_pipe_t pipe;                    /* the connection */
     struct pwd_control *ctl;           /* owner */
     struct client *next;               /* list link */
-    char buf[PW_SOCK_MAX_REQUEST + 1]; /* partial request line */
+    char buf[PW_SOCK_MAX_REQUEST + 1]; /* unhandled request bytes */
     size_t len;                        /* bytes in buf */
+    size_t scanned;                    /* leading bytes of buf known to hold no newline */
+    double last_active;                /* last complete request or output taken by the peer */
+    long uid;                          /* peer's uid (SO_PEERCRED), -1 unknown: for log lines */
+    long pid;                          /* peer's pid, -1 unknown */
     int subscribed;                    /* receives events */
+    int paused;                        /* reading stopped: output over PW_SOCK_PAUSE_PENDING */
     int closing;                       /* uv_close was called */
     int shutting;                      /* uv_shutdown was called: no more writes */
 } client;
 
 typedef struct pwd_control {
-    pwd_daemon *d;    /* owner */
-    uv_pipe_t server; /* listening socket */
-    client *clients;  /* connected */
-    size_t nclients;  /* entries in clients */
-    int stopped;      /* pwd_control_stop was called */
+    pwd_daemon *d;      /* owner */
+    uv_pipe_t server;   /* listening socket */
+    uv_timer_t sweep;   /* closes idle and stalled connections */
+    client *clients;    /* connected, including those closing */
+    size_t nclients;    /* entries in clients */
+    size_t nsubscribed; /* entries with subscribed set */
+    int stopped;        /* pwd_control_stop was called */
 } pwd_control;
 
 typedef struct write_req {
     uv_write_t req; /* libuv request */
+    client *cl;     /* the connection written to (valid until this callback) */
     char *data;     /* owned bytes */
 } write_req;
+
+static void process_lines(client *cl);
+static void client_close(client *cl);
+
+/* Output bytes libuv holds for the connection (the kernel would not take them yet). */
+static size_t pending(client *cl)
+{
+    return uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void on_written(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
-    (void)status;
+    client *cl = w->cl;
     free(w->data);
     free(w);
+    /* libuv calls back (with UV_ECANCELED) before the close callback, so cl is valid. */
+    if (cl->closing)
+        return;
+    if (status != 0) { /* the peer went away (EPIPE): a paused reader would not notice */
+        client_close(cl);
+        return;
+    }
+    cl->last_active = pwd_now();
+    /* Resume a paused connection once half of the threshold has drained, so
+     * it does not flip between reading and not reading on every line. */
+    if (cl->paused && !cl->shutting && pending(cl) <= PW_SOCK_PAUSE_PENDING / 2) {
+        cl->paused = 0;
+        process_lines(cl);
+        if (!cl->paused && !cl->closing && !cl->shutting)
+            uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, on_read);
+    }
 }
 
 static void on_client_closed(uv_handle_t *h)
@@ -72,6 +128,8 @@ static void on_client_closed(uv_handle_t *h)
             break;
         }
     ctl->nclients--;
+    if (cl->subscribed)
+        ctl->nsubscribed--;
     free(cl);
 }
 
@@ -105,11 +163,21 @@ static void client_close_after_flush(client *cl)
     cl->shutting = 1;
 }
 
-/* Queue line + '\n' to a client. */
+/* Queue line + '\n' to a client; a client with more than PW_SOCK_MAX_PENDING
+ * bytes already waiting is closed instead. */
 static void send_line(client *cl, const char *line)
 {
     if (cl->closing || cl->shutting)
         return;
+    size_t queued = pending(cl);
+    if (queued > PW_SOCK_MAX_PENDING) {
+        pwd_log(PWD_WARNING,
+                "control socket: closing the connection of uid %ld pid %ld: %zu bytes of "
+                "output wait unread (limit %u)",
+                cl->uid, cl->pid, queued, (unsigned)PW_SOCK_MAX_PENDING);
+        client_close(cl);
+        return;
+    }
     size_t n = strlen(line);
     write_req *w = malloc(sizeof *w);
     char *data = malloc(n + 2);
@@ -120,6 +188,7 @@ static void send_line(client *cl, const char *line)
         return;
     }
     snprintf(data, n + 2, "%s\n", line);
+    w->cl = cl;
     w->data = data;
     uv_buf_t b = uv_buf_init(data, (unsigned)(n + 1));
     if (uv_write(&w->req, (uv_stream_t *)&cl->pipe, &b, 1, on_written) != 0) {
@@ -176,12 +245,7 @@ void pwd_control_broadcast(pwd_daemon *d, const char *line)
     for (client *cl = ctl->clients; cl; cl = cl->next) {
         if (!cl->subscribed || cl->closing || cl->shutting)
             continue;
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe) > CONTROL_MAX_BACKLOG) {
-            pwd_log(PWD_WARNING, "dropping a subscriber that stopped reading");
-            client_close(cl);
-            continue;
-        }
-        send_line(cl, line);
+        send_line(cl, line); /* closes a subscriber that stopped reading */
     }
 }
 
@@ -260,6 +324,7 @@ static void handle_line(client *cl, const char *line, size_t len)
     pwd_daemon *d = cl->ctl->d;
     pw_request req;
     pw_err err;
+    cl->last_active = pwd_now();
     if (pw_request_parse(line, len, &req, &err) != 0)
         return send_error(cl, "%s", err.msg);
     switch (req.cmd) {
@@ -276,6 +341,11 @@ static void handle_line(client *cl, const char *line, size_t len)
         send_json(cl, json_pack("{s:b}", "ok", 1));
         break;
     case PW_REQ_SUBSCRIBE:
+        if (!cl->subscribed && cl->ctl->nsubscribed >= PW_SOCK_MAX_SUBSCRIBERS)
+            return send_error(cl, "too many subscribers (%d); try again later",
+                              PW_SOCK_MAX_SUBSCRIBERS);
+        if (!cl->subscribed)
+            cl->ctl->nsubscribed++;
         cl->subscribed = 1;
         send_json(cl, json_pack("{s:b, s:b}", "ok", 1, "subscribed", 1));
         break;
@@ -291,20 +361,21 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof cl->buf - cl->len));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Handle the complete lines in buf, in order, until none is left or the
+ * client's unread output passes PW_SOCK_PAUSE_PENDING; then the rest waits in
+ * buf and reading stops until on_written resumes it. */
+static void process_lines(client *cl)
 {
-    client *cl = s->data;
-    (void)buf;
-    if (nread < 0) {
-        client_close(cl);
-        return;
-    }
-    /* Only the new bytes can hold a newline: earlier reads searched the rest,
-     * so a line dribbled in a byte at a time costs linear time, not quadratic. */
-    char *start = cl->buf, *from = cl->buf + cl->len, *nl;
-    cl->len += (size_t)nread;
+    /* Only bytes not searched before can hold a newline, so a line dribbled in
+     * a byte at a time costs linear time, not quadratic. */
+    char *start = cl->buf, *from = cl->buf + cl->scanned, *nl;
     while (!cl->closing && !cl->shutting &&
            (nl = memchr(from, '\n', cl->len - (size_t)(from - cl->buf)))) {
+        if (pending(cl) > PW_SOCK_PAUSE_PENDING) {
+            cl->paused = 1;
+            uv_read_stop((uv_stream_t *)&cl->pipe);
+            break;
+        }
         size_t n = (size_t)(nl - start);
         if (n && start[n - 1] == '\r')
             n--;
@@ -315,10 +386,89 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     size_t rest = cl->len - (size_t)(start - cl->buf);
     memmove(cl->buf, start, rest);
     cl->len = rest;
-    if (cl->len > PW_SOCK_MAX_REQUEST) {
+    cl->scanned = cl->paused ? 0 : rest;
+    if (!cl->paused && cl->len > PW_SOCK_MAX_REQUEST) {
         send_error(cl, "request line longer than %d bytes", PW_SOCK_MAX_REQUEST);
-        uv_read_stop(s);
+        uv_read_stop((uv_stream_t *)&cl->pipe);
         client_close_after_flush(cl);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    client *cl = s->data;
+    (void)buf;
+    if (nread < 0) {
+        client_close(cl);
+        return;
+    }
+    cl->len += (size_t)nread;
+    assert(cl->len <= sizeof cl->buf);
+    process_lines(cl);
+}
+
+/* The connection that has been idle the longest: no output queued, not a
+ * subscriber, not closing; NULL when there is none. */
+static client *oldest_idle(pwd_control *ctl, const client *except)
+{
+    client *best = NULL;
+    for (client *cl = ctl->clients; cl; cl = cl->next) {
+        if (cl == except || cl->closing || cl->shutting || cl->subscribed || cl->paused ||
+            pending(cl) > 0)
+            continue;
+        if (!best || cl->last_active < best->last_active)
+            best = cl;
+    }
+    return best;
+}
+
+static size_t open_clients(const pwd_control *ctl)
+{
+    size_t n = 0;
+    for (const client *cl = ctl->clients; cl; cl = cl->next)
+        n += !cl->closing;
+    return n;
+}
+
+/* Close connections idle for socket_idle_timeout: quietly when nothing waits
+ * for them, with a warning when their output waits unread. */
+static void on_sweep(uv_timer_t *t)
+{
+    pwd_control *ctl = t->data;
+    double idle = ctl->d->cfg.socket_idle_s, now = pwd_now();
+    for (client *cl = ctl->clients; cl; cl = cl->next) {
+        if (cl->closing || now - cl->last_active < idle)
+            continue;
+        size_t queued = pending(cl);
+        if (queued > 0) {
+            pwd_log(PWD_WARNING,
+                    "control socket: closing the connection of uid %ld pid %ld: %zu bytes of "
+                    "output unread for %.0f s",
+                    cl->uid, cl->pid, queued, now - cl->last_active);
+            client_close(cl);
+        } else if (!cl->subscribed) {
+            pwd_log(PWD_DEBUG, "control socket: closing the idle connection of uid %ld pid %ld",
+                    cl->uid, cl->pid);
+            client_close(cl);
+        }
+    }
+    /* A reload may have changed the timeout: sweep at a quarter of it. */
+    double ms = idle * 250;
+    uv_timer_set_repeat(t, ms < SWEEP_MIN_MS   ? SWEEP_MIN_MS
+                           : ms > SWEEP_MAX_MS ? SWEEP_MAX_MS
+                                               : (uint64_t)ms);
+}
+
+static void peer_credentials(client *cl)
+{
+    uv_os_fd_t fd;
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    cl->uid = cl->pid = -1;
+    if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+        cl->uid = (long)cr.uid;
+        cl->pid = (long)cr.pid;
     }
 }
 
@@ -331,6 +481,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (!cl)
         return;
     cl->ctl = ctl;
+    cl->last_active = pwd_now();
+    cl->uid = cl->pid = -1;
     uv_pipe_init(ctl->d->loop, &cl->pipe, 0);
     cl->pipe.data = cl;
     cl->next = ctl->clients;
@@ -340,7 +492,20 @@ static void on_connection(uv_stream_t *server, int status)
         client_close(cl);
         return;
     }
-    if (ctl->nclients > PW_SOCK_MAX_CLIENTS) {
+    peer_credentials(cl);
+    if (open_clients(ctl) > PW_SOCK_MAX_CLIENTS) {
+        client *old = oldest_idle(ctl, cl);
+        if (old) {
+            pwd_log(PWD_INFO,
+                    "control socket: %d connections: closing the one idle longest (uid %ld "
+                    "pid %ld, %.0f s) for a new one",
+                    PW_SOCK_MAX_CLIENTS, old->uid, old->pid, pwd_now() - old->last_active);
+            client_close(old);
+        }
+    }
+    if (open_clients(ctl) > PW_SOCK_MAX_CLIENTS) {
+        pwd_log(PWD_WARNING, "control socket: refusing uid %ld pid %ld: %d busy connections",
+                cl->uid, cl->pid, PW_SOCK_MAX_CLIENTS);
         send_error(cl, "too many connections (%d)", PW_SOCK_MAX_CLIENTS);
         client_close_after_flush(cl);
         return;
@@ -377,7 +542,7 @@ static int clear_stale(const char *path)
 int pwd_control_start(pwd_daemon *d)
 {
     pw_err err;
-    if (pw_paths_make_parent(d->sock_path, 0755, &err)) {
+    if (pw_paths_socket_dir(d->sock_path, 1, &err)) {
         pwd_log(PWD_ERROR, "%s", err.msg);
         return -1;
     }
@@ -389,6 +554,10 @@ int pwd_control_start(pwd_daemon *d)
     ctl->d = d;
     uv_pipe_init(d->loop, &ctl->server, 0);
     ctl->server.data = ctl;
+    uv_timer_init(d->loop, &ctl->sweep);
+    ctl->sweep.data = ctl;
+    uv_timer_start(&ctl->sweep, on_sweep, SWEEP_MIN_MS, SWEEP_MIN_MS);
+    uv_unref((uv_handle_t *)&ctl->sweep); /* never what keeps the loop alive */
     d->control = ctl;
     int rc = uv_pipe_bind(&ctl->server, d->sock_path);
     if (rc == 0 && chmod(d->sock_path, 0660) != 0)
@@ -411,6 +580,7 @@ void pwd_control_stop(pwd_daemon *d)
     ctl->stopped = 1;
     for (client *cl = ctl->clients; cl; cl = cl->next)
         client_close(cl);
+    uv_close((uv_handle_t *)&ctl->sweep, NULL);
     uv_close((uv_handle_t *)&ctl->server, NULL);
     unlink(d->sock_path);
 }

@@ -32,6 +32,7 @@ void pw_config_defaults(pw_config *c)
     c->rescan_s = PW_CFG_DEFAULT_RESCAN_S;
     c->cache_bytes = (uint64_t)PW_CFG_DEFAULT_CACHE_MB << 20;
     c->memory_bytes = (uint64_t)PW_CFG_DEFAULT_MEMORY_MB << 20;
+    c->socket_idle_s = PW_CFG_DEFAULT_SOCK_IDLE_S;
     c->retain_budget_bytes = (uint64_t)PW_CFG_DEFAULT_RETAIN_MB << 20;
     c->hook_timeout_s = PW_CFG_DEFAULT_HOOK_TIMEOUT;
     c->blas_threads = PW_CFG_DEFAULT_BLAS_THREADS;
@@ -263,6 +264,13 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
             return snprintf(why, wlen, "%s must be an integer 0..256 (0 = auto), not '%s'", key, v),
                    -1;
         *(key[0] == 'w' ? &c->workers : &c->blas_threads) = (int)n;
+    } else if (strcmp(key, "socket_idle_timeout") == 0) {
+        if (parse_seconds(v, 0.1, &d))
+            return snprintf(why, wlen,
+                            "socket_idle_timeout must be seconds from 0.1 to %.0f, not '%s'",
+                            PW_CFG_MAX_SECONDS, v),
+                   -1;
+        c->socket_idle_s = d;
     } else if (strcmp(key, "cache_mb") == 0) {
         if (parse_int(v, 0, 1L << 30, &n))
             return snprintf(why, wlen, "cache_mb must be a size in MiB >= 0, not '%s'", v), -1;

@@ -51,6 +51,7 @@ typedef struct pw_config {
     char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
     size_t nhook;                                /* entries in hook */
     double hook_timeout_s;                       /* the hook is killed after this */
+    double socket_idle_s;                        /* idle socket connections close after this */
     int log_level;                               /* 0 error .. 3 debug */
     pw_run_config defaults;                      /* per-run values unless overridden */
     pw_run_config *overrides;                    /* [run NAME] sections, heap */
@@ -63,6 +64,7 @@ typedef struct pw_config {
 #define PW_CFG_DEFAULT_RESCAN_S     5.0
 #define PW_CFG_DEFAULT_CACHE_MB     1024
 #define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
+#define PW_CFG_DEFAULT_SOCK_IDLE_S  30.0
 #define PW_CFG_DEFAULT_RETAIN_MB    4096
 /* Per compute thread: a pair whose estimate (pw_engine_estimate) is larger is
  * stored as over_budget.  4 GiB admits two layers of ~5000 neurons each with

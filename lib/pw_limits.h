@@ -34,6 +34,11 @@
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */
 #define PW_REQ_MAX_DEPTH    8     /* nesting of objects and arrays in one request */
 #define PW_REQ_MAX_RUN      4096  /* bytes in a request's run name or path, NUL included */
+/* A connection's answers queue in the daemon while it does not read them: past
+ * PAUSE its further requests wait unread (backpressure), past MAX it is closed. */
+#define PW_SOCK_PAUSE_PENDING   (256u << 10) /* queued output bytes that stop reading requests */
+#define PW_SOCK_MAX_PENDING     (4u << 20)   /* queued output bytes that close a connection */
+#define PW_SOCK_MAX_SUBSCRIBERS 32 /* subscribed connections: the rest of the slots stay free */
 
 /* Config file (lib/pw_config.c) ------------------------------------------------ */
 /* libinih parses a line in a 200-byte buffer (INI_MAX_LINE, less \r, \n and
@@ -56,9 +61,10 @@
 #define PW_PLOT_MAX_STEPS  100000 /* checkpoints one plot draws */
 
 /* Metrics endpoint (--metrics, lib/pw_metrics_http.c) ------------------------ */
-#define PW_HTTP_MAX_CONNS      16    /* simultaneous scrape connections */
-#define PW_HTTP_REQ_TIMEOUT_MS 10000 /* ms a request (or an idle keep-alive) may take */
-#define PW_HTTP_STOP_GRACE_MS  1000  /* ms open connections get at stop before a reset */
+#define PW_HTTP_MAX_CONNS      64   /* simultaneous connections; at the limit the oldest goes */
+#define PW_HTTP_REQ_TIMEOUT_MS 5000 /* ms for a request, head and body, or an idle keep-alive */
+#define PW_HTTP_MAX_BODY       1024 /* request body bytes accepted (GET and HEAD need none) */
+#define PW_HTTP_STOP_GRACE_MS  1000 /* ms open connections get at stop before a reset */
 #define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
 
 #endif

@@ -8,7 +8,16 @@
  * keeps timers on the loop, so the endpoint counts as stopped only after
  * the loop has run the close callbacks of those timers too (two turns of an
  * idle handle, see maybe_finish); until then start refuses to reuse the
- * state. */
+ * state.
+ *
+ * Anyone who can reach the port can connect, so a connection is a shared
+ * resource: h2o drops one that has not sent a whole request (head and body)
+ * within PW_HTTP_REQ_TIMEOUT_MS, and when all PW_HTTP_MAX_CONNS are taken a
+ * new connection makes h2o drop the one that has waited longest since it was
+ * accepted or last asked something, rather than being turned away -- a
+ * scrape is answered at once, so slow or idle clients that reconnect cannot
+ * starve it (they would have to open the whole pool again within the few
+ * milliseconds a scrape takes). */
 #include "pw_metrics_http.h"
 
 #include <arpa/inet.h>
@@ -33,9 +42,12 @@ typedef enum srv_state {
 
 /* One accepted TCP connection; tcp comes first so a uv_handle_t * is a conn *. */
 typedef struct http_conn {
-    uv_tcp_t tcp;           /* the connection's handle */
-    int served;             /* 1 when handed to h2o, 0 when refused at the limit */
-    struct http_conn *prev; /* neighbours in srv.conns */
+    uv_tcp_t tcp;                 /* the connection's handle */
+    struct sockaddr_storage peer; /* its peer, to find it from an h2o request */
+    uint64_t since;               /* loop ms of the accept or of the latest request */
+    int evicted;                  /* 1 once shut down to make room (h2o closes it soon) */
+    int served;                   /* 1 when handed to h2o, 0 when refused at the limit */
+    struct http_conn *prev;       /* neighbours in srv.conns */
     struct http_conn *next;
 } http_conn;
 
@@ -59,6 +71,7 @@ static struct {
     pw_promtext text;            /* exposition buffer, reused by every scrape */
     http_conn *conns;            /* every open connection, served or refused */
     int nserved;                 /* connections handed to h2o and not closed yet */
+    int nevicted;                /* of those, shut down to make room and not closed yet */
     int nopen;                   /* entries in conns */
     int port;                    /* port listened on */
 } srv;
@@ -125,9 +138,39 @@ int pw_metrics_http_parse_addr(const char *spec, struct sockaddr_storage *sa, pw
 
 /* ---- requests -------------------------------------------------------------------------- */
 
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a,
+                                 *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a,
+                              *y = (const struct sockaddr_in6 *)b;
+    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+/* A request arrived: its connection is busy, the last to make room. */
+static void mark_active(h2o_req_t *req)
+{
+    struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
+    if (!req->conn->callbacks->get_peername ||
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa) == 0)
+        return;
+    for (http_conn *c = srv.conns; c; c = c->next)
+        if (c->served && same_peer(&c->peer, (struct sockaddr *)&sa)) {
+            c->since = uv_now(srv.loop);
+            return;
+        }
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
+    mark_active(req);
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
         h2o_send_error_404(req, "Not Found", "not found: the metrics are at /metrics\n", 0);
         return 0;
@@ -224,7 +267,9 @@ static void unlink_conn(http_conn *c)
     srv.nopen--;
     if (c->served)
         srv.nserved--;
-    assert(srv.nopen >= 0 && srv.nserved >= 0);
+    if (c->evicted)
+        srv.nevicted--;
+    assert(srv.nopen >= 0 && srv.nserved >= 0 && srv.nevicted >= 0);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -235,17 +280,43 @@ static void on_conn_closed(uv_handle_t *h)
     maybe_finish();
 }
 
-/* Connections still open after the grace period: shut the socket down so
- * h2o's own read or write fails and it closes the connection on its usual
- * path (closing the handle behind its back would leave it a dangling one). */
+/* Shut a connection down so h2o's read or write fails and h2o closes it on
+ * its usual path (closing the handle behind its back would leave it a
+ * dangling one). */
+static void shut(http_conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* Connections still open after the grace period are shut down. */
 static void on_grace(uv_timer_t *t)
 {
-    for (http_conn *c = srv.conns; c; c = c->next) {
-        uv_os_fd_t fd;
-        if (c->served && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
-            shutdown(fd, SHUT_RDWR);
-    }
+    for (http_conn *c = srv.conns; c; c = c->next)
+        if (c->served)
+            shut(c);
     uv_close((uv_handle_t *)t, on_grace_closed);
+}
+
+/* All connections are taken: shut down the one that has waited longest since
+ * it was accepted or last asked something.  0 when there is room now, -1
+ * when too many are still closing (the new one is refused then). */
+static int make_room(void)
+{
+    if (srv.nserved - srv.nevicted < PW_HTTP_MAX_CONNS)
+        return 0;
+    if (srv.nevicted >= PW_HTTP_MAX_CONNS)
+        return -1;
+    http_conn *old = NULL;
+    for (http_conn *c = srv.conns; c; c = c->next)
+        if (c->served && !c->evicted && (!old || c->since <= old->since)) /* newest first */
+            old = c;
+    assert(old);
+    old->evicted = 1;
+    srv.nevicted++;
+    shut(old);
+    return 0;
 }
 
 static void on_accept(uv_stream_t *listener, int status)
@@ -261,10 +332,13 @@ static void on_accept(uv_stream_t *listener, int status)
         srv.conns->prev = c;
     srv.conns = c;
     srv.nopen++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || srv.nserved >= PW_HTTP_MAX_CONNS) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || make_room() != 0) {
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
     }
+    int plen = sizeof c->peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen);
+    c->since = uv_now(srv.loop);
     c->served = 1;
     srv.nserved++;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -319,6 +393,9 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     h2o_config_init(&srv.config);
     srv.config_inited = 1;
     srv.config.http1.req_timeout = PW_HTTP_REQ_TIMEOUT_MS;
+    /* Only GET and HEAD are served: a body is never needed, and h2o would
+     * otherwise buffer up to 1 GiB of one before answering 405. */
+    srv.config.max_request_entity_size = PW_HTTP_MAX_BODY;
     srv.config.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);

@@ -6,10 +6,12 @@
  * (normally: take a pw_metrics_snapshot and call pw_metrics_render).  Other
  * paths get 404, other methods 405, a failed render 500 with its message.
  *
- * Bounds (lib/pw_limits.h): at most PW_HTTP_MAX_CONNS connections (more are
- * closed as soon as accepted), PW_HTTP_REQ_TIMEOUT_MS for a request or an idle
- * keep-alive, request heads bounded by libh2o (H2O_MAX_REQLEN), and the text
- * by PW_PROM_MAX_BYTES.  HTTP/2 upgrades are off.
+ * Bounds (lib/pw_limits.h): at most PW_HTTP_MAX_CONNS connections (a new one
+ * beyond makes the one waiting longest since its accept or its last request
+ * go, so slow clients cannot starve a scrape), PW_HTTP_REQ_TIMEOUT_MS for a
+ * request (head and body) or an idle keep-alive, request heads bounded by
+ * libh2o (H2O_MAX_REQLEN), bodies by PW_HTTP_MAX_BODY (413 beyond), and the
+ * text by PW_PROM_MAX_BYTES.  HTTP/2 upgrades are off.
  *
  * One endpoint per process, driven from the loop's thread only.  Writing to
  * a peer that went away raises SIGPIPE, so start ignores SIGPIPE when its

@@ -65,8 +65,9 @@ int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
         return fits(snprintf(buf, max, "%s/pwccad.sock", dir), max, "socket", err);
     if (xdg && *xdg)
         return fits(snprintf(buf, max, "%s/pwccad.sock", xdg), max, "socket", err);
-    return fits(snprintf(buf, max, "/tmp/pwccad-%lu.sock", (unsigned long)getuid()), max, "socket",
-                err);
+    if (pw_paths_private_dir(getuid(), dir, sizeof dir, err) != 0)
+        return -1;
+    return fits(snprintf(buf, max, "%s/pwccad.sock", dir), max, "socket", err);
 }
 
 int pw_paths_retain(const char *flag, const char *db, char *buf, size_t len, pw_err *err)
@@ -100,4 +101,78 @@ int pw_paths_make_parent(const char *path, unsigned mode, pw_err *err)
     if (mkdir(dir, mode) != 0 && errno != EEXIST)
         return pw_err_set(err, "cannot create %s: %s", dir, strerror(errno));
     return 0;
+}
+
+int pw_paths_private_dir(unsigned long uid, char *buf, size_t len, pw_err *err)
+{
+    return fits(snprintf(buf, len, "/tmp/pwccad-%lu", uid), len, "socket directory", err);
+}
+
+int pw_paths_check_private(const char *dir, unsigned long uid, int create, pw_err *err)
+{
+    struct stat st;
+    if (create && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return pw_err_set(err, "cannot create %s: %s", dir, strerror(errno));
+    if (lstat(dir, &st) != 0) {
+        if (errno == ENOENT && !create)
+            return 0;
+        return pw_err_set(err, "%s: %s", dir, strerror(errno));
+    }
+    /* Anyone can create this name in /tmp first: whatever is there must be
+     * exactly what the daemon makes, or someone else may control the socket. */
+    const char *hint = "another user may be impersonating pwccad; remove it, or set "
+                       "XDG_RUNTIME_DIR or PWCCAD_SOCKET";
+    if (S_ISLNK(st.st_mode))
+        return pw_err_set(err, "%s is a symbolic link, not a private directory: %s", dir, hint);
+    if (!S_ISDIR(st.st_mode))
+        return pw_err_set(err, "%s is not a directory: %s", dir, hint);
+    if ((unsigned long)st.st_uid != uid)
+        return pw_err_set(err, "%s belongs to uid %lu, not to uid %lu: %s", dir,
+                          (unsigned long)st.st_uid, uid, hint);
+    if ((st.st_mode & 07777) != 0700)
+        return pw_err_set(err, "%s has mode %04o, not 0700: %s", dir,
+                          (unsigned)(st.st_mode & 07777), hint);
+    return 0;
+}
+
+int pw_paths_socket_dir(const char *sock_path, int create, pw_err *err)
+{
+    char dir[128];
+    if (pw_paths_private_dir(getuid(), dir, sizeof dir, err) != 0)
+        return -1;
+    size_t n = strlen(dir);
+    const char *slash = strrchr(sock_path, '/');
+    if (slash && (size_t)(slash - sock_path) == n && strncmp(sock_path, dir, n) == 0)
+        return pw_paths_check_private(dir, getuid(), create, err);
+    return create ? pw_paths_make_parent(sock_path, 0755, err) : 0;
+}
+
+int pw_paths_trust_peer(const char *sock_path, unsigned long peer, unsigned long me, pw_err *err)
+{
+    if (peer == me || peer == 0)
+        return 0;
+    char dir[4096];
+    struct stat sock_st, dir_st;
+    const char *slash = strrchr(sock_path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == sock_path)
+        snprintf(dir, sizeof dir, "/");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - sock_path), sock_path) >=
+             (int)sizeof dir)
+        return pw_err_set(err, "%s: path too long", sock_path);
+    /* The directory may be reached through symbolic links (/var/run): what
+     * counts is who can add or replace entries in the one it resolves to. */
+    int owned = lstat(sock_path, &sock_st) == 0 && S_ISSOCK(sock_st.st_mode) &&
+                (unsigned long)sock_st.st_uid == peer && stat(dir, &dir_st) == 0 &&
+                S_ISDIR(dir_st.st_mode) &&
+                ((unsigned long)dir_st.st_uid == peer || dir_st.st_uid == 0) &&
+                (dir_st.st_mode & 0022) == 0;
+    if (owned)
+        return 0;
+    return pw_err_set(err,
+                      "refusing the daemon at %s: it runs as uid %lu, which is neither you (uid "
+                      "%lu) nor root nor the owner of a directory only it can write; another "
+                      "user may be impersonating pwccad (check --socket / PWCCAD_SOCKET)",
+                      sock_path, peer, me);
 }

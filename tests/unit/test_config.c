@@ -156,6 +156,7 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
     ck_assert_int_eq(c.defaults.stab.k, def.defaults.stab.k);
     PW_ASSERT_NEAR(c.defaults.stab.hysteresis, def.defaults.stab.hysteresis, 0);
     PW_ASSERT_NEAR(c.hook_timeout_s, def.hook_timeout_s, 0);
+    PW_ASSERT_NEAR(c.socket_idle_s, def.socket_idle_s, 0);
     ck_assert_int_eq(c.workers, def.workers);
     ck_assert_int_eq(c.blas_threads, def.blas_threads);
     ck_assert_int_eq(c.log_level, def.log_level);

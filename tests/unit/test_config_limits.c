@@ -91,6 +91,7 @@ START_TEST(durations_are_bounded)
         {"rescan_interval = 1e400\n", "t.conf:1: rescan_interval must be seconds from 0.05"},
         {"rescan_interval = 0.01\n", "rescan_interval must be"},
         {"hook_timeout = inf\n", "t.conf:1: hook_timeout must be seconds from 0.1 to 31622400"},
+        {"socket_idle_timeout = 0\n", "t.conf:1: socket_idle_timeout must be seconds from 0.1"},
         {"settle_time = nan\n", "settle_time must be"},
         {"settle_time = -1\n", "settle_time must be"},
         {"settle_time = 5s\n", "settle_time must be"},

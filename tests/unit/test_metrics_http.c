@@ -1,6 +1,7 @@
 /* test_metrics_http.c -- the /metrics endpoint as a scraper and a hostile
  * client see it: status codes, headers and body, malformed and oversized
- * requests, the connection limit, and a stop that never hangs the loop.
+ * requests, request bodies, the connection limit and slow clients beside a
+ * scrape, and a stop that never hangs the loop.
  *
  * The endpoint runs on the test's main thread, as in the daemon (libh2o
  * keeps per-thread buffer caches that must outlive the loop's thread); a
@@ -322,34 +323,93 @@ END_TEST
 static void fill_to_the_limit(int port)
 {
     int held[PW_HTTP_MAX_CONNS];
-    for (int i = 0; i < PW_HTTP_MAX_CONNS; i++)
+    for (int i = 0; i < PW_HTTP_MAX_CONNS; i++) {
         held[i] = connect_to(AF_INET, port);
-    /* the held connections are served: the first one answers */
-    send_all(held[0], KEEP_ALIVE_GET, strlen(KEEP_ALIVE_GET));
-    ssize_t n = recv(held[0], resp[0], RESP_MAX - 1, 0);
-    resp[0][n > 0 ? n : 0] = '\0';
-    int extra = connect_to(AF_INET, port);
-    flags[0] = extra >= 0 && closed_by_server(extra);
-    close(extra);
-    /* once one closes, a new connection is served again (the close reaches
-     * the server asynchronously: retry, bounded) */
-    close(held[PW_HTTP_MAX_CONNS - 1]);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        SEND(port, GET("/metrics"), resp[1]);
-        if (status_of(resp[1]) == 200)
-            break;
-        usleep(20000);
+        usleep(2000); /* accepted in this order, on distinct milliseconds */
     }
-    for (int i = 0; i < PW_HTTP_MAX_CONNS - 1; i++)
+    /* the held connections are served: the last one answers */
+    int last = held[PW_HTTP_MAX_CONNS - 1];
+    send_all(last, KEEP_ALIVE_GET, strlen(KEEP_ALIVE_GET));
+    ssize_t n = recv(last, resp[0], RESP_MAX - 1, 0);
+    resp[0][n > 0 ? n : 0] = '\0';
+    /* one more is served too, and the connection idle longest makes room */
+    SEND(port, GET("/metrics"), resp[1]);
+    flags[0] = closed_by_server(held[0]);
+    for (int i = 0; i < PW_HTTP_MAX_CONNS; i++)
         close(held[i]);
 }
 
-START_TEST(connections_beyond_the_limit_are_closed)
+START_TEST(at_the_limit_a_new_connection_is_served_and_the_oldest_goes)
 {
     serve_while("127.0.0.1:0", RENDER_SMALL, fill_to_the_limit);
     ck_assert_int_eq(status_of(resp[0]), 200);
-    ck_assert_msg(flags[0], "connection %d beyond the limit was kept open", PW_HTTP_MAX_CONNS + 1);
-    ck_assert_int_eq(status_of(resp[1]), 200);
+    ck_assert_msg(status_of(resp[1]) == 200, "connection %d beyond the limit: %.200s",
+                  PW_HTTP_MAX_CONNS + 1, resp[1]);
+    ck_assert_msg(flags[0], "the oldest idle connection was kept open");
+}
+END_TEST
+
+#define NSLOW    (PW_HTTP_MAX_CONNS + 16) /* slow clients, more than the pool */
+#define NSCRAPES 8                        /* scrapes that must all succeed among them */
+
+/* Slowloris: each client sends half a request head and then nothing, and a
+ * client whose connection is dropped comes back at once. */
+static void slow_clients_and_scrapes(int port)
+{
+    static const char half[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    int slow[NSLOW];
+    for (int i = 0; i < NSLOW; i++) {
+        slow[i] = connect_to(AF_INET, port);
+        send_all(slow[i], half, strlen(half));
+    }
+    int ok = 0;
+    for (int k = 0; k < NSCRAPES; k++) {
+        SEND(port, GET("/metrics"), resp[0]);
+        ok += status_of(resp[0]) == 200;
+        for (int i = 0; i < NSLOW; i++) { /* reconnect the dropped ones */
+            struct timeval tv = {0, 1000};
+            setsockopt(slow[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            char c;
+            if (recv(slow[i], &c, 1, 0) == 0) {
+                close(slow[i]);
+                slow[i] = connect_to(AF_INET, port);
+                send_all(slow[i], half, strlen(half));
+            }
+        }
+    }
+    flags[0] = ok;
+    for (int i = 0; i < NSLOW; i++)
+        close(slow[i]);
+}
+
+START_TEST(slow_clients_that_reconnect_do_not_starve_a_scrape)
+{
+    serve_while("127.0.0.1:0", RENDER_SMALL, slow_clients_and_scrapes);
+    ck_assert_msg(flags[0] == NSCRAPES, "only %d of %d scrapes answered beside %d slow clients",
+                  flags[0], NSCRAPES, NSLOW);
+}
+END_TEST
+
+static void post_a_big_body(int port)
+{
+    static const char head[] = "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                               "Content-Length: 100000000\r\n\r\n";
+    int fd = connect_to(AF_INET, port);
+    if (fd < 0)
+        return;
+    send_all(fd, head, strlen(head));
+    char *body = calloc(1, 1 << 16);
+    if (body)
+        send_all(fd, body, 1 << 16);
+    free(body);
+    recv_all(fd, resp[0]);
+    close(fd);
+}
+
+START_TEST(a_request_body_is_refused_not_buffered)
+{
+    serve_while("127.0.0.1:0", RENDER_SMALL, post_a_big_body);
+    ck_assert_msg(status_of(resp[0]) == 413, "a 100 MB body answered: %.200s", resp[0]);
 }
 END_TEST
 
@@ -502,7 +562,9 @@ Suite *metrics_http_suite(void)
     tcase_add_test(tc, a_failed_render_is_a_500_with_its_reason);
     tcase_add_test(tc, malformed_and_oversized_requests_are_refused_and_harmless);
     tcase_add_test(tc, keep_alive_serves_several_requests_on_one_connection);
-    tcase_add_test(tc, connections_beyond_the_limit_are_closed);
+    tcase_add_test(tc, at_the_limit_a_new_connection_is_served_and_the_oldest_goes);
+    tcase_add_test(tc, slow_clients_that_reconnect_do_not_starve_a_scrape);
+    tcase_add_test(tc, a_request_body_is_refused_not_buffered);
     tcase_add_test(tc, stop_ends_idle_and_stuck_connections);
     tcase_add_test(tc, start_refuses_bad_addresses_busy_ports_and_a_second_start);
     tcase_add_test(tc, restart_after_stop_serves_again);
