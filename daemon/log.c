@@ -23,8 +23,7 @@
 #include <string.h>
 
 #define LOG_SEEN_SLOTS 4096 /* remembered keys; a full table forgets the oldest slot */
-#define LOG_MAX_LINE   8192 /* bytes of one formatted message before escaping; longer ones are cut \
-                             */
+#define LOG_MAX_LINE   8192 /* bytes of a message before escaping; longer ones are cut */
 
 static int log_level = PWD_INFO;
 static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
