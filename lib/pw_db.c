@@ -280,27 +280,32 @@ static int with_retry(pw_db *db, write_fn fn, void *ctx, const char *what, pw_er
 {
     long backoff = 50;
     for (int attempt = 0;; attempt++) {
-        /* Start from an empty message: below, a failure without one gets
-         * SQLite's, and a caller's old text (or an uninitialized pw_err)
-         * must not be taken for it and prefixed again on every call. */
-        pw_err_clear(err);
-        int rc = exec(db, "BEGIN IMMEDIATE", err);
+        /* The attempt's own message, empty at first: a failure without one
+         * gets SQLite's, and the caller's err is written only on failure --
+         * its old text (or an uninitialized pw_err) must neither be taken for
+         * the cause and prefixed again on every call, nor be wiped by a
+         * success (a job keeps its read error there while it stores it). */
+        pw_err e = {""};
+        int rc = exec(db, "BEGIN IMMEDIATE", &e);
         if (rc == SQLITE_OK) {
-            rc = fn(db, ctx, err);
+            rc = fn(db, ctx, &e);
             if (rc == SQLITE_OK)
-                rc = exec(db, "COMMIT", err);
+                rc = exec(db, "COMMIT", &e);
             if (rc != SQLITE_OK) {
-                if (!err || !err->msg[0])
-                    db_fail(db, err, what);
+                if (!e.msg[0])
+                    db_fail(db, &e, what);
                 if (!sqlite3_get_autocommit(db->h))
                     exec(db, "ROLLBACK", NULL);
             }
         }
         if (rc == SQLITE_OK)
             return 0;
-        if (!transient(rc) || attempt >= db->retries)
+        if (!transient(rc) || attempt >= db->retries) {
+            if (err)
+                *err = e;
             return pw_err_prefix(err, "%s (after %d attempt%s)", what, attempt + 1,
                                  attempt ? "s" : "");
+        }
         sleep_ms(backoff);
         if (backoff < 2000)
             backoff *= 2;

@@ -359,6 +359,13 @@ START_TEST(failed_write_message_does_not_grow)
     ck_assert_msg(strstr(first, "FOREIGN KEY"), "no cause: %s", first);
     ck_assert_int_ne(pw_db_commit(db, 999, &b, &e), 0);
     ck_assert_str_eq(e.msg, first);
+    /* A write that succeeds leaves the caller's message alone (a job stores
+     * its read error with the row that records it). */
+    pw_db_run run;
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    snprintf(e.msg, sizeof e.msg, "r/step-1.npz: not a zip archive");
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    ck_assert_str_eq(e.msg, "r/step-1.npz: not a zip archive");
     pw_db_close(db);
 }
 END_TEST
