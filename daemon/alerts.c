@@ -6,8 +6,20 @@
  * table, which is unique on (run, kind, layer, step): only an insert that
  * really added a row is logged, pushed to socket subscribers and handed to
  * the hook.  The hook runs without a shell via posix_spawnp, one at a
- * time, with the alert in its environment, and is killed after
- * hook_timeout; a timer reaps it, so the loop never waits for it. */
+ * time, with the alert in its environment, in a session (and so a process
+ * group) of its own; a timer reaps it, so the loop never waits for it.
+ * After hook_timeout the whole group gets SIGTERM, then SIGKILL
+ * HOOK_KILL_GRACE_S later: a hook's children (a backgrounded command, the
+ * commands of a shell script) go with it instead of outliving the timeout.
+ * The leader is not reaped before the SIGKILL, so its pid -- the group's id
+ * -- cannot be reused by an unrelated process in the meantime.
+ *
+ * The hook's stdout and stderr are a pipe the loop reads: each line it
+ * writes is logged through log.c, escaped like every other line.  Written
+ * straight to the daemon's stderr, a hook echoing PWCCAD_ALERT_RUN (a
+ * directory name anyone with write access to a watched root picks) could
+ * forge journal entries of any priority. */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -18,12 +30,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "pw_stability.h"
 
 extern char **environ;
+
+#define HOOK_KILL_GRACE_S 1.0  /* seconds from SIGTERM to SIGKILL of a timed-out hook's group */
+#define HOOK_LINE_MAX     1024 /* bytes of hook output logged as one line; longer lines are split */
+#define HOOK_MAX_OUTS     16   /* hook output pipes held open (by hooks' lingering children) */
+
+/* The read end of one hook's output, open until every process holding the
+ * write end (the hook and anything it started) is gone. */
+typedef struct hook_out {
+    uv_pipe_t pipe;           /* read end */
+    struct hook_out **prev;   /* the link pointing here, in pwd_alerts.outs */
+    struct hook_out *next;    /* next open reader */
+    char hook[64];            /* the hook's program, for the log */
+    char line[HOOK_LINE_MAX]; /* a partial line */
+    size_t len;               /* bytes in line */
+} hook_out;
 
 /* One alert waiting for the hook. */
 typedef struct hook_item {
@@ -36,9 +64,11 @@ typedef struct pwd_alerts {
     hook_item *head, *tail; /* waiting */
     pid_t pid;              /* the running hook, 0 when none */
     double started;         /* when it started, for the timeout */
-    int killed;             /* SIGKILL was sent */
+    double term_at;         /* when its group got SIGTERM */
+    int killed;             /* 0, 1 once its group got SIGTERM, 2 once SIGKILL */
     uv_timer_t reaper;      /* polls the running hook */
     int closing;            /* stop was asked */
+    hook_out *outs;         /* open output readers, of this hook and of earlier ones */
 } pwd_alerts;
 
 static void item_free(hook_item *it)
@@ -46,6 +76,103 @@ static void item_free(hook_item *it)
     for (int i = 0; i < 5; i++)
         free(it->env[i]);
     free(it);
+}
+
+static void out_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Log what is left, unlink and close the reader. */
+static void out_close(hook_out *o)
+{
+    if (o->len)
+        pwd_log(PWD_INFO, "hook %s: %.*s", o->hook, (int)o->len, o->line);
+    o->len = 0;
+    *o->prev = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    uv_close((uv_handle_t *)&o->pipe, out_closed);
+}
+
+static void out_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
+{
+    hook_out *o = h->data;
+    (void)want;
+    assert(o->len < sizeof o->line);
+    *buf = uv_buf_init(o->line + o->len, (unsigned)(sizeof o->line - o->len));
+}
+
+/* Log every complete line (and a full buffer as one). */
+static void out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    hook_out *o = st->data;
+    (void)buf;
+    if (n < 0) {
+        out_close(o);
+        return;
+    }
+    o->len += (size_t)n;
+    size_t start = 0;
+    for (size_t i = 0; i < o->len; i++)
+        if (o->line[i] == '\n') {
+            pwd_log(PWD_INFO, "hook %s: %.*s", o->hook, (int)(i - start), o->line + start);
+            start = i + 1;
+        }
+    if (start == 0 && o->len == sizeof o->line) {
+        pwd_log(PWD_INFO, "hook %s: %.*s", o->hook, (int)o->len, o->line);
+        start = o->len;
+    }
+    memmove(o->line, o->line + start, o->len - start);
+    o->len -= start;
+}
+
+/* A pipe for the hook's output, read on the loop; *wfd gets the write end
+ * (close-on-exec: posix_spawn dups it onto 1 and 2).  NULL when none could be
+ * made, or when HOOK_MAX_OUTS readers are still held open by earlier hooks'
+ * children: the hook's output is then discarded. */
+static hook_out *out_open(pwd_alerts *a, const char *hook, int *wfd)
+{
+    size_t held = 0;
+    for (const hook_out *o = a->outs; o; o = o->next)
+        held++;
+    if (held >= HOOK_MAX_OUTS) {
+        pwd_log_once("hook output", PWD_WARNING,
+                     "%zu processes started by earlier alert hooks still hold their output "
+                     "open; discarding the output of the next hooks",
+                     held);
+        return NULL;
+    }
+    int fds[2];
+    hook_out *o = calloc(1, sizeof *o);
+    if (!o || pipe2(fds, O_CLOEXEC) != 0) {
+        free(o);
+        return NULL;
+    }
+    if (uv_pipe_init(a->d->loop, &o->pipe, 0) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        free(o);
+        return NULL;
+    }
+    o->pipe.data = o;
+    if (uv_pipe_open(&o->pipe, fds[0]) != 0)
+        close(fds[0]); /* not the pipe's */
+    else if (uv_read_start((uv_stream_t *)&o->pipe, out_alloc, out_read) == 0)
+        fds[0] = -1;
+    if (fds[0] >= 0) {
+        close(fds[1]);
+        uv_close((uv_handle_t *)&o->pipe, out_closed); /* closes the read end if it holds it */
+        return NULL;
+    }
+    snprintf(o->hook, sizeof o->hook, "%s", hook);
+    o->next = a->outs;
+    if (o->next)
+        o->next->prev = &o->next;
+    o->prev = &a->outs;
+    a->outs = o;
+    *wfd = fds[1];
+    return o;
 }
 
 /* Start the next hook.  posix_spawnp, not fork: glibc spawns with CLONE_VFORK
@@ -75,9 +202,19 @@ static void hook_next(pwd_alerts *a)
         sigaddset(&def, SIGPIPE);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, 2, 1);
+        int wfd = -1;
+        hook_out *out = d->cfg.nhook ? out_open(a, argv[0], &wfd) : NULL;
+        if (out) {
+            posix_spawn_file_actions_adddup2(&fa, wfd, 1);
+            posix_spawn_file_actions_adddup2(&fa, wfd, 2);
+        } else {
+            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+            posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        }
         posix_spawnattr_init(&at);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        /* A session of its own: its process group is the hook and every child. */
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                          POSIX_SPAWN_SETSID);
         posix_spawnattr_setsigmask(&at, &none);
         posix_spawnattr_setsigdefault(&at, &def);
         if (env && d->cfg.nhook) {
@@ -93,6 +230,10 @@ static void hook_next(pwd_alerts *a)
                 pwd_log(PWD_WARNING, "cannot run alert hook %s: %s", argv[0], strerror(rc));
             }
         }
+        if (wfd >= 0)
+            close(wfd); /* the hook holds its own copy; EOF comes when it and its children end */
+        if (out && !a->pid)
+            out_close(out); /* not started */
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&at);
         free(env);
@@ -100,20 +241,30 @@ static void hook_next(pwd_alerts *a)
     }
 }
 
-/* Reap the hook when it ends; kill it when it overstays hook_timeout. */
+/* Reap the hook when it ends; stop its group when it overstays hook_timeout. */
 static void on_reap(uv_timer_t *t)
 {
     pwd_alerts *a = t->data;
     if (!a->pid)
         return;
+    double now = pwd_now();
+    if (a->killed == 1) {
+        /* The leader stays unreaped until this SIGKILL (see the top of the file). */
+        if (now - a->term_at < HOOK_KILL_GRACE_S)
+            return;
+        kill(-a->pid, SIGKILL);
+        a->killed = 2;
+    }
     int status;
     pid_t r = waitpid(a->pid, &status, WNOHANG);
     if (r == 0) {
-        if (!a->killed && pwd_now() - a->started > a->d->cfg.hook_timeout_s) {
-            pwd_log(PWD_WARNING, "alert hook %s took longer than %g s; killing it",
+        if (!a->killed && now - a->started > a->d->cfg.hook_timeout_s) {
+            pwd_log(PWD_WARNING,
+                    "alert hook %s took longer than %g s; stopping it and its children",
                     a->d->cfg.hook[0], a->d->cfg.hook_timeout_s);
-            kill(a->pid, SIGKILL);
+            kill(-a->pid, SIGTERM);
             a->killed = 1;
+            a->term_at = now;
         }
         return;
     }
@@ -343,10 +494,12 @@ void pwd_alerts_stop(pwd_daemon *d)
     a->closing = 1;
     if (a->pid) {
         /* A hook still running at shutdown is not waited for beyond this. */
-        kill(a->pid, SIGKILL);
+        kill(-a->pid, SIGKILL);
         waitpid(a->pid, NULL, 0);
         a->pid = 0;
     }
+    while (a->outs)
+        out_close(a->outs);
     uv_close((uv_handle_t *)&a->reaper, on_reaper_closed);
     d->alerts = NULL;
 }

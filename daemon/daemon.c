@@ -19,7 +19,17 @@
  * the stop -- systemd's and a user's, or two of a user's -- used to kill the
  * daemon mid-shutdown; here any number of them are one stop, and a signal that
  * arrives while the database is still opening stops the daemon as soon as the
- * loop runs. */
+ * loop runs.
+ *
+ * One daemon per database: before opening it, start takes pw_db_lock's lock
+ * and refuses to run when another process holds it, naming its pid.  While
+ * running, a timer checks that the database file is still the one at its
+ * path: deleted (or replaced), everything stored would go to a file nobody
+ * can read.  Then the daemon says so, stops cleanly (RELOADING=1, not
+ * STOPPING=1, for systemd) and execs itself with the same arguments: the
+ * new process opens -- creating and migrating -- the database at the path
+ * and scores again every checkpoint still on disk, with the reason as its
+ * last error.  Same pid, so systemd and pid files keep following it. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -30,12 +40,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "notify.h"
 
 #define STATUS_INTERVAL_MS 5000 /* how often systemd's STATUS= line is refreshed */
+#define DB_CHECK_MS        1000 /* how often the database file is checked to be at its path */
+#define DB_REOPEN_MIN_S    10.0 /* a reopened database gone again sooner is fatal, not a loop */
 
 double pwd_now(void)
 {
@@ -77,6 +91,7 @@ static void on_watchdog(uv_timer_t *t)
 }
 
 static uv_timer_t status_timer; /* STATUS= refresh */
+static int reopened;            /* this process was exec'd to reopen a vanished database */
 
 static void on_status(uv_timer_t *t)
 {
@@ -116,8 +131,14 @@ static void stop(pwd_daemon *d)
     if (d->stopping)
         return;
     d->stopping = 1;
-    pwd_log(PWD_INFO, "stopping");
-    pwd_notify("STOPPING=1");
+    if (d->reopen) {
+        /* Not STOPPING=1: systemd would take the exec that follows for a stop. */
+        pwd_log(PWD_INFO, "stopping to reopen the database");
+        pwd_notify("RELOADING=1");
+    } else {
+        pwd_log(PWD_INFO, "stopping");
+        pwd_notify("STOPPING=1");
+    }
     pwd_metrics_stop(d); /* closes its own handles, h2o's included, in the right order */
     pwd_sched_stop(d);
     pwd_watch_stop(d);
@@ -128,6 +149,57 @@ static void stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&d->sig_async, NULL);
     uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
     uv_close((uv_handle_t *)&status_timer, NULL);
+    uv_close((uv_handle_t *)&d->db_timer, NULL);
+}
+
+/* The database file was deleted or replaced under us (see the top of the file). */
+static void on_db_check(uv_timer_t *t)
+{
+    pwd_daemon *d = t->data;
+    if (d->stopping || !pw_db_moved(d->db))
+        return;
+    pwd_log(PWD_ERROR,
+            "database %s was deleted or replaced while pwccad was running: what was stored "
+            "since went to the old file, which nobody can read",
+            d->db_path);
+    if (reopened && pwd_now() - d->started < DB_REOPEN_MIN_S) {
+        pwd_log(PWD_ERROR, "database %s vanished again right after it was reopened; stopping",
+                d->db_path);
+        pwd_daemon_fail(d);
+        return;
+    }
+    d->reopen = 1;
+    stop(d);
+}
+
+/* After the loop ended: exec ourselves to open the database at its path again.
+ * Returns only on failure. */
+static int reexec(pwd_daemon *d)
+{
+    struct stat st;
+    if (stat(d->db_path, &st) != 0 && errno == ENOENT) {
+        /* A WAL or shm left beside a deleted database is the old file's; SQLite
+         * would replay it into the new one. */
+        char side[sizeof d->db_path + 8];
+        snprintf(side, sizeof side, "%s-wal", d->db_path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", d->db_path);
+        unlink(side);
+    }
+    char when[64] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(when, sizeof when, " at %Y-%m-%dT%H:%M:%SZ", &tm);
+    char why[sizeof d->db_path + 256];
+    snprintf(why, sizeof why,
+             "database %s was deleted or replaced%s; pwccad reopened it at that path: "
+             "history stored before is gone, checkpoints still on disk are scored again",
+             d->db_path, when);
+    if (setenv(PWD_REOPEN_ENV, why, 1) == 0) /* the new process logs it */
+        execv("/proc/self/exe", d->argv);
+    pwd_log(PWD_ERROR, "cannot restart to reopen the database: %s", strerror(errno));
+    return 1;
 }
 
 /* Flags beat the file: re-apply what the command line said. */
@@ -240,11 +312,24 @@ int pwd_daemon_run(pwd_daemon *d)
         pwd_log(PWD_ERROR, "cannot install the signal handlers: %s", strerror(errno));
         return fail_early(d);
     }
-    if (pw_db_open(&d->db, d->db_path, 200, 2, &err)) {
+    /* Before the database is opened, so a second daemon does not even migrate it. */
+    if (pw_db_lock(d->db_path, &d->db_lock_fd, &err)) {
         pwd_log(PWD_ERROR, "%s", err.msg);
         return fail_early(d);
     }
+    if (pw_db_open(&d->db, d->db_path, 200, 2, &err)) {
+        pwd_log(PWD_ERROR, "%s", err.msg);
+        pw_db_unlock(d->db_lock_fd);
+        return fail_early(d);
+    }
     pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
+    const char *why = getenv(PWD_REOPEN_ENV);
+    if (why) {
+        reopened = 1;
+        pwd_set_error(d, "%s", why);
+        pwd_log(PWD_WARNING, "%s", why);
+        unsetenv(PWD_REOPEN_ENV); /* not the hook's business */
+    }
     int rc = 0;
     if (pwd_control_start(d) || pwd_sched_start(d) || pwd_alerts_start(d) || pwd_metrics_start(d)) {
         rc = 1;
@@ -266,6 +351,9 @@ int pwd_daemon_run(pwd_daemon *d)
     uv_timer_init(loop, &status_timer);
     status_timer.data = d;
     uv_timer_start(&status_timer, on_status, STATUS_INTERVAL_MS, STATUS_INTERVAL_MS);
+    uv_timer_init(loop, &d->db_timer);
+    d->db_timer.data = d;
+    uv_timer_start(&d->db_timer, on_db_check, DB_CHECK_MS, DB_CHECK_MS);
     if (pwd_watch_start(d)) {
         pwd_log(PWD_ERROR, "out of memory starting the watchers");
         rc = 1;
@@ -283,8 +371,13 @@ out:
     pwd_control_free(d);
     pw_db_close(d->db);
     d->db = NULL;
+    pw_db_unlock(d->db_lock_fd);
+    d->db_lock_fd = -1;
     if (uv_loop_close(loop) != 0)
         pwd_log(PWD_DEBUG, "loop closed with handles still open");
+    /* A stop signal that came during the reopen's stop wins: no exec. */
+    if (d->reopen && !rc && !d->exit_code && !(atomic_load(&caught_signals) & SIG_BIT_STOP))
+        return reexec(d);
     pwd_log(PWD_INFO, "stopped");
     return rc ? rc : d->exit_code;
 }

@@ -116,7 +116,15 @@ typedef struct pwd_daemon {
     struct pwd_control *control; /* control.c */
     struct pwd_alerts *alerts;   /* alerts.c */
     struct pwd_metrics *metrics; /* metrics.c, NULL when /metrics is not served */
+    char **argv;                 /* main's, to start over after the database vanished */
+    int db_lock_fd;              /* pw_db_lock's descriptor while running, else -1 */
+    int reopen;                  /* the database vanished: stop, then exec ourselves again */
+    uv_timer_t db_timer;         /* checks that the database file is still at its path */
 } pwd_daemon;
+
+/* Set by a daemon that execs itself after its database was deleted or
+ * replaced: the message the new process reports as its last error. */
+#define PWD_REOPEN_ENV "PWCCAD_REOPENED"
 
 /* daemon.c */
 int pwd_daemon_run(pwd_daemon *d);

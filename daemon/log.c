@@ -1,9 +1,20 @@
 /* log.c -- levelled, journald-friendly logging with per-key deduplication (see log.h).
  *
  * Logging happens from the loop and from compute threads, so a mutex keeps
- * lines whole and guards the table of keys already reported. */
+ * lines whole and guards the table of keys already reported.
+ *
+ * Messages carry text nobody vetted: run and checkpoint names come from
+ * directory entries any user with write access to a watched root can create,
+ * layer names from checkpoint files, errors from libraries.  A newline there
+ * would forge a log line -- under journald "\n<0>..." even an emergency --
+ * and terminal escapes would reach whoever reads the log.  So every message
+ * is escaped here, once, rather than at each call: control bytes, DEL, C1
+ * controls and bytes that are not UTF-8 become \n, \t, \r or \xNN, and a
+ * backslash becomes \\ so the escaped text reads back unambiguously.  Valid
+ * UTF-8 (accented names) is kept as it is. */
 #include "log.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,6 +23,7 @@
 #include <string.h>
 
 #define LOG_SEEN_SLOTS 4096 /* remembered keys; a full table forgets the oldest slot */
+#define LOG_MAX_LINE   8192 /* bytes of a message before escaping; longer ones are cut */
 
 static int log_level = PWD_INFO;
 static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -22,20 +34,99 @@ void pwd_log_set_level(int level)
     log_level = level;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when the
+ * bytes there are not one: overlong forms, surrogates and code points past
+ * U+10FFFF are refused, as are the C1 controls U+0080..U+009F (terminals
+ * act on some of them). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        if (c == 0xc2)
+            lo = 0xa0; /* C2 80..C2 9F are the C1 controls */
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Append msg[0..n) escaped (see the top of the file) to out at *o; out has room
+ * for 4 bytes per byte of msg. */
+static void escape(char *out, size_t *o, const char *msg, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t k = *o;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t u;
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[k++] = (char)c;
+            i++;
+        } else if (c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+            out[k++] = '\\';
+            out[k++] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
+            i++;
+        } else if (c >= 0x80 && (u = utf8_len(s + i, n - i)) > 0) {
+            memcpy(out + k, s + i, u);
+            k += u;
+            i += u;
+        } else {
+            out[k++] = '\\';
+            out[k++] = 'x';
+            out[k++] = hex[c >> 4];
+            out[k++] = hex[c & 15];
+            i++;
+        }
+    }
+    *o = k;
+}
+
 static void vlog(int level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
     static const int prio[] = {3, 4, 6, 7}; /* syslog priorities */
+    /* The escaped line, built under the lock and written with one call so a
+     * hook writing to the same stderr cannot split it. */
+    static char line[64 + 4 * LOG_MAX_LINE + 64];
     if (level > log_level)
         return;
     const char *js = getenv("JOURNAL_STREAM");
+    char msg[LOG_MAX_LINE];
+    int len = vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = len < 0 ? 0 : (size_t)len < sizeof msg ? (size_t)len : sizeof msg - 1;
     pthread_mutex_lock(&log_mutex);
+    size_t o;
     if (js && *js)
-        fprintf(stderr, "<%d>", prio[level]);
+        o = (size_t)snprintf(line, 64, "<%d>", prio[level]);
     else
-        fprintf(stderr, "pwccad: %s: ", names[level]);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+        o = (size_t)snprintf(line, 64, "pwccad: %s: ", names[level]);
+    escape(line, &o, msg, n);
+    if (len >= 0 && (size_t)len >= sizeof msg)
+        o += (size_t)snprintf(line + o, 64, " [cut at %zu of %d bytes]", n, len);
+    line[o++] = '\n';
+    assert(o <= sizeof line);
+    fwrite(line, 1, o, stderr);
     fflush(stderr);
     pthread_mutex_unlock(&log_mutex);
 }

@@ -95,10 +95,13 @@ int main(int argc, char **argv)
     }
     /* Under systemd (or when asked) stay put; otherwise detach like a classic daemon,
      * keeping stderr so the log still goes somewhere visible. */
-    if (!foreground && !getenv("NOTIFY_SOCKET") && !getenv("INVOCATION_ID") && daemon(1, 1) != 0) {
+    /* A daemon that execs itself to reopen its database is already detached. */
+    if (!foreground && !getenv("NOTIFY_SOCKET") && !getenv("INVOCATION_ID") &&
+        !getenv(PWD_REOPEN_ENV) && daemon(1, 1) != 0) {
         perror("pwccad: daemon");
         return 1;
     }
+    d.argv = argv;
     int rc = pwd_daemon_run(&d);
     pw_config_free(&d.cfg);
     pw_config_free(&d.flags);

@@ -382,6 +382,32 @@ static int finish(pw_config *c, const char *name, int rc, const cfg_parse *p, pw
     return 0;
 }
 
+/* libinih takes " ;" and what follows as a comment, anywhere in a value.
+ * In a hook that silently runs a shorter command than the line reads
+ * ("hook = notify me ; logger x" runs "notify me"), so a hook line whose
+ * value holds one is refused.  line[0..n) starts at the key. */
+static int check_hook_line(const char *name, size_t lineno, const char *line, size_t n, pw_err *err)
+{
+    if (line[0] == ';' || line[0] == '#')
+        return 0;
+    size_t sep = 0;
+    while (sep < n && line[sep] != '=' && line[sep] != ':')
+        sep++;
+    size_t klen = sep;
+    while (klen > 0 && isspace((unsigned char)line[klen - 1]))
+        klen--;
+    if (sep == n || klen != 4 || memcmp(line, "hook", 4) != 0)
+        return 0;
+    for (size_t i = sep + 1; i < n; i++)
+        if (line[i] == ';' && isspace((unsigned char)line[i - 1]))
+            return pw_err_set(err,
+                              "%s:%zu: hook: ' ;' would start a comment and cut the command "
+                              "short (the hook runs without a shell: put several commands in "
+                              "a script and name the script)",
+                              name, lineno);
+    return 0;
+}
+
 /* libinih would read the rest of an over-long line as a line of its own (so
  * a long path could smuggle in a key) and silently cuts long section names
  * (so a [run NAME] section would apply to no run).  Both, and NUL bytes, are
@@ -405,8 +431,13 @@ static int check_lines(const char *name, const char *text, size_t len, pw_err *e
         size_t k = lineno == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
         while (k < n && isspace((unsigned char)s[k]))
             k++;
-        if (k == n || s[k] != '[')
+        if (k == n)
             continue;
+        if (s[k] != '[') {
+            if (check_hook_line(name, lineno, s + k, n - k, err))
+                return -1;
+            continue;
+        }
         /* libinih's end of a section name: ']', or an inline ';' comment. */
         size_t e = k + 1;
         while (e < n && s[e] != ']' && !(s[e] == ';' && isspace((unsigned char)s[e - 1])))

@@ -2,12 +2,17 @@
 #include "pw_db.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pw_paths.h"
 #include "pw_schema.h"
@@ -108,6 +113,26 @@ static int migrate(pw_db *db, const char *path, pw_err *err)
     return 0;
 }
 
+/* A database SQLite could only open for reading (the file's mode, a
+ * read-only mount) would otherwise fail every write later, one rescan at a
+ * time, while the daemon looks healthy: say so at open.  The probe rewrites
+ * user_version with its own value, which also proves the WAL writable. */
+static int check_writable(pw_db *db, const char *path, pw_err *err)
+{
+    if (sqlite3_db_readonly(db->h, "main") == 1)
+        return pw_err_set(err, "database %s is read-only: %s", path,
+                          sqlite3_errstr(SQLITE_READONLY));
+    char probe[64];
+    snprintf(probe, sizeof probe, "PRAGMA user_version = %d", user_version(db));
+    if (exec(db, "BEGIN IMMEDIATE", err) != SQLITE_OK || exec(db, probe, err) != SQLITE_OK ||
+        exec(db, "COMMIT", err) != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(db->h))
+            exec(db, "ROLLBACK", NULL);
+        return pw_err_prefix(err, "database %s is not writable", path);
+    }
+    return 0;
+}
+
 int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err)
 {
     *out = NULL;
@@ -128,13 +153,81 @@ int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *
     sqlite3_busy_timeout(db->h, busy_ms);
     if (exec(db, "PRAGMA journal_mode = WAL", err) != SQLITE_OK ||
         exec(db, "PRAGMA synchronous = NORMAL", err) != SQLITE_OK ||
-        exec(db, "PRAGMA foreign_keys = ON", err) != SQLITE_OK || migrate(db, path, err)) {
+        exec(db, "PRAGMA foreign_keys = ON", err) != SQLITE_OK) {
         pw_err_prefix(err, "%s", path);
+        pw_db_close(db);
+        return -1;
+    }
+    /* Their messages name the path. */
+    if (check_writable(db, path, err) || migrate(db, path, err)) {
         pw_db_close(db);
         return -1;
     }
     *out = db;
     return 0;
+}
+
+int pw_db_moved(pw_db *db)
+{
+    int moved = 0;
+    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        return 0;
+    return moved != 0;
+}
+
+int pw_db_lock(const char *path, int *fd, pw_err *err)
+{
+    char lock[PW_DB_MAX_PATH + 8];
+    *fd = -1;
+    if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock)
+        return pw_err_set(err, "%s: path too long for its lock file", path);
+    if (pw_paths_make_parent(path, 0750, err))
+        return -1;
+    /* Read-only will do when another user made the file (root, once): flock
+     * needs no write access, only the pid goes unrecorded. */
+    int flags = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+    int f = open(lock, O_RDWR | O_CREAT | flags, 0644);
+    if (f < 0 && errno == EACCES)
+        f = open(lock, O_RDONLY | flags);
+    if (f < 0)
+        return pw_err_set(err, "%s: cannot open the lock file %s: %s", path, lock, strerror(errno));
+    /* flock, not fcntl: it belongs to this open file description, so it is
+     * neither dropped when SQLite closes another descriptor of some file nor
+     * shared with a process that inherits nothing (the fd is close-on-exec). */
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char held[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(f, held, sizeof held - 1, 0) : -1;
+        close(f);
+        if (e != EWOULDBLOCK)
+            return pw_err_set(err, "%s: cannot lock %s: %s", path, lock, strerror(e));
+        held[n > 0 ? n : 0] = '\0';
+        long pid = strtol(held, NULL, 10);
+        /* A pid left by an earlier holder that could not be overwritten is not named. */
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            return pw_err_set(err,
+                              "database %s is in use by another pwccad (pid %ld, see %s); "
+                              "one daemon per database",
+                              path, pid, lock);
+        return pw_err_set(err,
+                          "database %s is in use by another pwccad (see %s); one daemon "
+                          "per database",
+                          path, lock);
+    }
+    /* The holder's pid, for the message above.  Not fatal when it cannot be
+     * written: the lock is held all the same, a second daemon only names no pid. */
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    int wrote = ftruncate(f, 0) == 0 && pwrite(f, pid, (size_t)n, 0) == n;
+    (void)wrote;
+    *fd = f;
+    return 0;
+}
+
+void pw_db_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 void pw_db_close(pw_db *db)
@@ -187,27 +280,35 @@ static int with_retry(pw_db *db, write_fn fn, void *ctx, const char *what, pw_er
 {
     long backoff = 50;
     for (int attempt = 0;; attempt++) {
-        int rc = exec(db, "BEGIN IMMEDIATE", err);
+        /* The attempt's own message, empty at first: a failure without one
+         * gets SQLite's, and the caller's err is written only on failure --
+         * its old text (or an uninitialized pw_err) must neither be taken for
+         * the cause and prefixed again on every call, nor be wiped by a
+         * success (a job keeps its read error there while it stores it). */
+        pw_err e = {""};
+        int rc = exec(db, "BEGIN IMMEDIATE", &e);
         if (rc == SQLITE_OK) {
-            rc = fn(db, ctx, err);
+            rc = fn(db, ctx, &e);
             if (rc == SQLITE_OK)
-                rc = exec(db, "COMMIT", err);
+                rc = exec(db, "COMMIT", &e);
             if (rc != SQLITE_OK) {
-                if (!err || !err->msg[0])
-                    db_fail(db, err, what);
+                if (!e.msg[0])
+                    db_fail(db, &e, what);
                 if (!sqlite3_get_autocommit(db->h))
                     exec(db, "ROLLBACK", NULL);
             }
         }
         if (rc == SQLITE_OK)
             return 0;
-        if (!transient(rc) || attempt >= db->retries)
+        if (!transient(rc) || attempt >= db->retries) {
+            if (err)
+                *err = e;
             return pw_err_prefix(err, "%s (after %d attempt%s)", what, attempt + 1,
                                  attempt ? "s" : "");
+        }
         sleep_ms(backoff);
         if (backoff < 2000)
             backoff *= 2;
-        pw_err_clear(err);
     }
 }
 

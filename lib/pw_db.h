@@ -42,6 +42,15 @@ int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *
 void pw_db_close(pw_db *db);
 /* PRAGMA user_version after migrations. */
 int pw_db_schema_version(pw_db *db);
+/* 1 when the file the handle writes to is no longer the one at its path
+ * (deleted, or replaced by another file): its writes reach nobody. */
+int pw_db_moved(pw_db *db);
+/* One writer per database: an exclusive flock on "<path>.lock" (created, with
+ * the holder's pid written in it when the file is writable), held until
+ * pw_db_unlock.  Fails, naming the holder's pid when known, while another
+ * open of the file holds it -- in this process too.  Readers never take it. */
+int pw_db_lock(const char *path, int *fd, pw_err *err);
+void pw_db_unlock(int fd);
 
 /* Runs ------------------------------------------------------------------------------ */
 typedef struct pw_db_run {

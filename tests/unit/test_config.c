@@ -116,7 +116,7 @@ START_TEST(errors_name_file_and_line)
     expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
     expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
     expect_error("metrics_listen = 127.0.0.1:99999\n", "bad.conf:1: metrics_listen: metrics "
-                                                        "address '127.0.0.1:99999': port must be");
+                                                       "address '127.0.0.1:99999': port must be");
     expect_error("metrics_listen = prometheus.lan:9464\n", "names are not resolved");
     expect_error("metrics_listen = ::1:9464\n", "in brackets");
 }
@@ -165,6 +165,32 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
 }
 END_TEST
 
+/* libinih cuts a value at " ;": in a hook that would run a shorter command
+ * than the line reads, so such a line is refused with its place. */
+START_TEST(hook_with_inline_semicolon_is_refused)
+{
+    expect_error("workers = 1\nhook = /usr/bin/notify me ; /usr/bin/logger x\n",
+                 "bad.conf:2: hook: ' ;' would start a comment");
+    expect_error("hook: /bin/a\t;b\n", "bad.conf:1: hook: ' ;'");
+    expect_error("  hook=/bin/a ;\n", "bad.conf:1: hook: ' ;'");
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    /* A ';' inside a word is no comment and stays the hook's; other keys keep
+     * their comments; a commented-out hook line is a comment. */
+    PW_ASSERT_OK(pw_config_load_string(&c, "ok.conf",
+                                       "; hook = x ; y\nhook = /bin/a;b c\n"
+                                       "workers = 2 ; two threads\n",
+                                       &e),
+                 &e);
+    ck_assert_uint_eq(c.nhook, 2);
+    ck_assert_str_eq(c.hook[0], "/bin/a;b");
+    ck_assert_str_eq(c.hook[1], "c");
+    ck_assert_int_eq(c.workers, 2);
+    pw_config_free(&c);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -175,6 +201,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, missing_file_is_an_error);
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
+    tcase_add_test(tc, hook_with_inline_semicolon_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

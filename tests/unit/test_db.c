@@ -336,6 +336,87 @@ START_TEST(checkpoint_errors_and_deletion_are_kept)
 }
 END_TEST
 
+/* A failed write's message says what failed, once: it neither keeps the
+ * caller's old text nor grows by a prefix on every retry of the same write. */
+START_TEST(failed_write_message_does_not_grow)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    db_path(path, sizeof path, "nogrow");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    pw_db_ckpt ck = {0};
+    ck.step = 1;
+    snprintf(ck.path, sizeof ck.path, "/r/step-1.npz");
+    ck.present = 1;
+    pw_db_batch b = {&ck, NULL, 0, NULL, 0, NULL, 0};
+    snprintf(e.msg, sizeof e.msg, "stale text");
+    /* No run 999: the foreign key refuses the row, a failure that is not retried. */
+    ck_assert_int_ne(pw_db_commit(db, 999, &b, &e), 0);
+    char first[PW_ERR_MAX];
+    memcpy(first, e.msg, sizeof first);
+    ck_assert_msg(!strstr(first, "stale"), "old text kept: %s", first);
+    ck_assert_msg(strstr(first, "FOREIGN KEY"), "no cause: %s", first);
+    ck_assert_int_ne(pw_db_commit(db, 999, &b, &e), 0);
+    ck_assert_str_eq(e.msg, first);
+    /* A write that succeeds leaves the caller's message alone (a job stores
+     * its read error with the row that records it). */
+    pw_db_run run;
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    snprintf(e.msg, sizeof e.msg, "r/step-1.npz: not a zip archive");
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    ck_assert_str_eq(e.msg, "r/step-1.npz: not a zip archive");
+    pw_db_close(db);
+}
+END_TEST
+
+/* One writer per database: a second lock is refused with the holder's pid. */
+START_TEST(second_writer_is_refused)
+{
+    char path[512], want[64];
+    int fd, fd2;
+    pw_err e;
+    db_path(path, sizeof path, "lock");
+    PW_ASSERT_OK(pw_db_lock(path, &fd, &e), &e);
+    ck_assert_int_ge(fd, 0);
+    snprintf(want, sizeof want, "in use by another pwccad (pid %ld", (long)getpid());
+    PW_ASSERT_FAILS_WITH(pw_db_lock(path, &fd2, &e), &e, want);
+    ck_assert_int_eq(fd2, -1);
+    /* Readers take no lock: a plain connection still reads. */
+    pw_db *db;
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs"), 0);
+    pw_db_unlock(fd);
+    PW_ASSERT_OK(pw_db_lock(path, &fd2, &e), &e);
+    pw_db_unlock(fd2);
+}
+END_TEST
+
+/* A database deleted or replaced under its handle is noticed. */
+START_TEST(deleted_or_replaced_database_is_noticed)
+{
+    char path[512], other[520];
+    pw_db *db;
+    pw_err e;
+    db_path(path, sizeof path, "moved");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_moved(db), 0);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(pw_db_moved(db), 1);
+    pw_db_close(db);
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_moved(db), 0);
+    snprintf(other, sizeof other, "%s.new", path);
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(rename(other, path), 0);
+    ck_assert_int_eq(pw_db_moved(db), 1);
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -348,6 +429,9 @@ Suite *db_suite(void)
     tcase_add_test(tc, alerts_are_stored_once);
     tcase_add_test(tc, locked_database_fails_cleanly_then_recovers);
     tcase_add_test(tc, checkpoint_errors_and_deletion_are_kept);
+    tcase_add_test(tc, failed_write_message_does_not_grow);
+    tcase_add_test(tc, second_writer_is_refused);
+    tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
     suite_add_tcase(s, tc);
     return s;
 }
