@@ -21,6 +21,7 @@
 #include "pw_config.h"
 #include "pw_db.h"
 #include "pw_retain.h"
+#include "pw_strmap.h"
 
 /* One accepted checkpoint of a run. */
 typedef struct pwd_ckpt {
@@ -39,19 +40,22 @@ typedef struct pwd_ckpt {
     int dirty_final;   /* recompute the final pair even if ref_step matches */
     int busy;          /* a job for it is queued or running */
     double retry_at;   /* after a failed store, not before this time */
+    unsigned seen_gen; /* scan_gen of the last scan that listed it */
 } pwd_ckpt;
 
 /* A directory entry waiting to settle. */
 typedef struct pwd_pending {
-    char *path;        /* heap */
-    pw_ckname nm;      /* name-derived step / final */
-    int64_t size;      /* identity last seen */
-    int64_t mtime_ns;  /* identity last seen */
-    int64_t inode;     /* identity last seen */
-    double since;      /* when this identity was first seen */
-    double next_probe; /* earliest time of the next completeness probe */
-    int probing;       /* a probe is running on the thread pool */
-    int seen;          /* marked during a scan */
+    char *path;         /* heap */
+    pw_ckname nm;       /* name-derived step / final */
+    int64_t size;       /* identity last seen */
+    int64_t mtime_ns;   /* identity last seen */
+    int64_t inode;      /* identity last seen */
+    double since;       /* when this identity was first seen */
+    double next_probe;  /* earliest time of the next completeness probe */
+    int probing;        /* a probe is running on the thread pool */
+    unsigned seen_gen;  /* scan_gen of the last scan that listed it */
+    int ignored;        /* it claims claim_step, which another file of the run holds */
+    int64_t claim_step; /* the step it claims when ignored */
 } pwd_pending;
 
 /* A layer's last known stability, to write layers.stable_step only on change. */
@@ -80,6 +84,16 @@ typedef struct pwd_run {
     int scan_wanted;          /* an event asked for a scan */
     int scanned;              /* scanned at least once since start */
     struct pwd_mrun *metrics; /* metrics.c: what /metrics shows of it, NULL when not served */
+    char *base;               /* below it files are opened without symlinks: root or itself */
+    pw_strmap ck_index;       /* path -> step of every entry of ck */
+    pw_strmap pend_index;     /* path -> index in pend */
+    size_t nprobing;          /* entries of pend with a probe out */
+    size_t nignored;          /* entries of pend that are ignored */
+    void *scan_dir;           /* DIR * of the scan in progress, NULL when none */
+    unsigned scan_gen;        /* bumped as each scan starts */
+    int scan_again;           /* a scan was asked for while one was in progress */
+    int scan_final;           /* the scan in progress saw a FINAL file */
+    int plan_wanted;          /* scheduler.c: plan it once the batch of results is handled */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -107,6 +121,10 @@ typedef struct pwd_daemon {
     uv_timer_t kick_timer;     /* coalesces fs events into one scan */
     uv_timer_t settle_timer;   /* re-stats settling candidates */
     uv_timer_t watchdog_timer; /* WATCHDOG=1 pings */
+    uv_timer_t scan_timer;     /* continues scans in progress, a slice per loop turn */
+    size_t scan_cursor;        /* the run whose scan goes first in the next slice */
+    size_t settle_run;         /* where on_settle's next slice starts: run ... */
+    size_t settle_pend;        /* ... and entry of its pend */
     uv_signal_t sig_term, sig_int, sig_hup;
     double started;              /* uptime origin, seconds */
     uint64_t done, failed;       /* checkpoints processed / recorded as errors */
@@ -138,6 +156,11 @@ void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended
 void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);
 /* The highest step of a present checkpoint, -1 when none. */
 int64_t pwd_run_last_step(const pwd_run *r);
+/* The run's entry for step, NULL when none (binary search). */
+pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step);
+/* The directory below which the run's files are opened without following
+ * symlinks (pw_beneath.h), or NULL when follow_symlinks = yes. */
+const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r);
 
 /* retain.c -- compact copies of checkpoints (docs/DAEMON.md, "Retention"). */
 typedef struct pwd_retain pwd_retain;

@@ -35,6 +35,12 @@
 #define PW_REQ_MAX_DEPTH    8     /* nesting of objects and arrays in one request */
 #define PW_REQ_MAX_RUN      4096  /* bytes in a request's run name or path, NUL included */
 
+/* Watching (daemon/watch.c) ---------------------------------------------------- */
+/* A run may hold any number of files: scans and settle checks go in slices,
+ * and the loop serves the socket between them. */
+#define PW_SCAN_SLICE   1024 /* directory entries a scan looks at per loop turn */
+#define PW_SETTLE_SLICE 1024 /* settling files re-examined per settle tick */
+
 /* Config file (lib/pw_config.c) ------------------------------------------------ */
 /* libinih parses a line in a 200-byte buffer (INI_MAX_LINE, less \r, \n and
  * NUL) and would read the rest of a longer line as a line of its own; it also

@@ -114,19 +114,22 @@ static int grow(pw_strmap *m)
 
 int pw_strmap_put(pw_strmap *m, const char *key, int64_t value)
 {
-    if (2 * (m->n + 1) > m->cap && grow(m) != 0)
-        return -1; /* the load stays at most one half */
     uint64_t h = hash_of(m, key);
-    size_t i = find(m, key, h);
-    if (!m->slots[i].key) {
-        char *k = strdup(key);
-        if (!k)
-            return -1;
-        m->slots[i] = (pw_strmap_slot){k, h, value};
-        m->n++;
-    } else {
-        m->slots[i].value = value;
+    size_t i = m->cap ? find(m, key, h) : 0;
+    if (m->cap && m->slots[i].key) {
+        m->slots[i].value = value; /* a replace never allocates, so never fails */
+        return 0;
     }
+    if (2 * (m->n + 1) > m->cap) {
+        if (grow(m) != 0)
+            return -1; /* the load stays at most one half */
+        i = find(m, key, h);
+    }
+    char *k = strdup(key);
+    if (!k)
+        return -1;
+    m->slots[i] = (pw_strmap_slot){k, h, value};
+    m->n++;
     return 0;
 }
 

@@ -28,7 +28,8 @@ typedef struct pw_strmap {
 /* An empty map with a fresh random key. */
 void pw_strmap_init(pw_strmap *m);
 void pw_strmap_free(pw_strmap *m);
-/* Set key's value (insert or replace): 0, or -1 when out of memory (map unchanged). */
+/* Set key's value (insert or replace): 0, or -1 when out of memory (map
+ * unchanged).  Replacing the value of a key present never fails. */
 int pw_strmap_put(pw_strmap *m, const char *key, int64_t value);
 /* 1 and *value when key is present, else 0 (value may be NULL). */
 int pw_strmap_get(const pw_strmap *m, const char *key, int64_t *value);
