@@ -45,17 +45,17 @@ typedef struct pwd_ckpt {
 
 /* A directory entry waiting to settle. */
 typedef struct pwd_pending {
-    char *path;         /* heap */
-    pw_ckname nm;       /* name-derived step / final */
-    int64_t size;       /* identity last seen */
-    int64_t mtime_ns;   /* identity last seen */
-    int64_t inode;      /* identity last seen */
-    double since;       /* when this identity was first seen */
-    double next_probe;  /* earliest time of the next completeness probe */
-    int probing;        /* a probe is running on the thread pool */
-    unsigned seen_gen;  /* scan_gen of the last scan that listed it */
-    int ignored;        /* it claims claim_step, which another file of the run holds */
-    int64_t claim_step; /* the step it claims when ignored */
+    char *path;        /* heap */
+    pw_ckname nm;      /* name-derived step / final */
+    int64_t size;      /* identity last seen */
+    int64_t mtime_ns;  /* identity last seen */
+    int64_t inode;     /* identity last seen */
+    double since;      /* when this identity was first seen */
+    double next_probe; /* earliest time of the next completeness probe */
+    int probing;       /* a probe is running on the thread pool */
+    unsigned seen_gen; /* scan_gen of the last scan that listed it */
+    int ignored;       /* its step is another file's (first in byte order) */
+    int64_t claim;     /* the step it claims when ignored */
 } pwd_pending;
 
 /* A layer's last known stability, to write layers.stable_step only on change. */

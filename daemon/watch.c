@@ -431,7 +431,7 @@ static void release_claims(pwd_run *r, int64_t step)
 {
     for (size_t i = 0; i < r->npend && r->nignored > 0; i++) {
         pwd_pending *p = &r->pend[i];
-        if (!p->ignored || p->claim_step != step)
+        if (!p->ignored || p->claim != step)
             continue;
         p->ignored = 0;
         r->nignored--;
@@ -456,7 +456,7 @@ static int step_conflict(pwd_daemon *d, pwd_run *r, pwd_pending *p, pwd_ckpt *c,
                   step, drop);
     if (!p_wins) {
         p->ignored = 1;
-        p->claim_step = step;
+        p->claim = step;
         r->nignored++;
         return 1;
     }
@@ -482,7 +482,7 @@ static int step_conflict(pwd_daemon *d, pwd_run *r, pwd_pending *p, pwd_ckpt *c,
     q->since = pwd_now();
     q->seen_gen = r->scan_gen;
     q->ignored = 1;
-    q->claim_step = step;
+    q->claim = step;
     r->npend++;
     r->nignored++;
     return 0;
