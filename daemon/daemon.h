@@ -94,6 +94,7 @@ typedef struct pwd_run {
     int scan_again;           /* a scan was asked for while one was in progress */
     int scan_final;           /* the scan in progress saw a FINAL file */
     int plan_wanted;          /* scheduler.c: plan it once the batch of results is handled */
+    size_t settle_cursor;     /* the entry of pend the next settle tick starts with */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -121,10 +122,8 @@ typedef struct pwd_daemon {
     uv_timer_t kick_timer;     /* coalesces fs events into one scan */
     uv_timer_t settle_timer;   /* re-stats settling candidates */
     uv_timer_t watchdog_timer; /* WATCHDOG=1 pings */
-    uv_timer_t scan_timer;     /* continues scans in progress, a slice per loop turn */
+    uv_idle_t scan_idle;       /* continues scans in progress, a slice per loop turn */
     size_t scan_cursor;        /* the run whose scan goes first in the next slice */
-    size_t settle_run;         /* where on_settle's next slice starts: run ... */
-    size_t settle_pend;        /* ... and entry of its pend */
     uv_signal_t sig_term, sig_int, sig_hup;
     double started;              /* uptime origin, seconds */
     uint64_t done, failed;       /* checkpoints processed / recorded as errors */

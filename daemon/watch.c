@@ -63,35 +63,23 @@ const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r)
     return d->cfg.follow_symlinks ? NULL : r->base;
 }
 
-/* For a directory: total size and latest mtime of its files, inode of the
- * directory.  path is opened as the run's files are (pwd_run_beneath): -1 with
- * errno ELOOP for a symlink not followed.  A directory is summed over its
- * first PW_MAX_LAYERS + 1 entries: the reader refuses more layer files anyway,
- * and a directory of a million entries must not stall the loop. */
-static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, ident *id,
-                      int *is_dir)
+/* The identity of what fd (any open mode, O_PATH too) refers to, whose
+ * fstat is st.  A directory is summed over its first PW_MAX_LAYERS + 1
+ * entries: the reader refuses more layer files anyway, and a directory of a
+ * million entries must not stall the loop.  0, or -1 when it is neither a
+ * regular file nor a listable directory. */
+static int ident_of(int fd, const struct stat *st, int nofollow, ident *id, int *is_dir)
 {
-    const char *beneath = pwd_run_beneath(d, r);
-    int fd = pw_open_beneath(beneath, path, O_PATH);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return -1;
-    }
-    *is_dir = S_ISDIR(st.st_mode);
-    id->inode = (int64_t)st.st_ino;
-    id->size = (int64_t)st.st_size;
-    id->mtime_ns = mtime_of(&st);
+    *is_dir = S_ISDIR(st->st_mode);
+    id->inode = (int64_t)st->st_ino;
+    id->size = (int64_t)st->st_size;
+    id->mtime_ns = mtime_of(st);
     if (!*is_dir) {
-        close(fd);
         errno = EINVAL;
-        return S_ISREG(st.st_mode) ? 0 : -1;
+        return S_ISREG(st->st_mode) ? 0 : -1;
     }
     id->size = 0;
     int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(fd);
     DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
     if (!dir) {
         if (lfd >= 0)
@@ -104,7 +92,7 @@ static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, i
         if (de->d_name[0] == '.')
             continue;
         struct stat fs;
-        if (fstatat(dirfd(dir), de->d_name, &fs, beneath ? AT_SYMLINK_NOFOLLOW : 0) != 0)
+        if (fstatat(dirfd(dir), de->d_name, &fs, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0)
             continue;
         counted++;
         id->size += (int64_t)fs.st_size;
@@ -113,6 +101,45 @@ static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, i
     }
     closedir(dir);
     return 0;
+}
+
+/* Entry name of the directory dirfd (opened as the run's files are): -1 with
+ * errno ELOOP for a symlink not followed.  A regular file costs one fstatat. */
+static int stat_ident_at(int dirfd, const char *name, int nofollow, ident *id, int *is_dir)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    if (S_ISLNK(st.st_mode)) {
+        if (nofollow) {
+            errno = ELOOP;
+            return -1;
+        }
+        if (fstatat(dirfd, name, &st, 0) != 0)
+            return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return ident_of(-1, &st, nofollow, id, is_dir);
+    int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0)
+        return -1;
+    int rc = fstat(fd, &st) == 0 ? ident_of(fd, &st, nofollow, id, is_dir) : -1;
+    close(fd);
+    return rc;
+}
+
+/* The same for a path, opened as the run's files are (pwd_run_beneath). */
+static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, ident *id,
+                      int *is_dir)
+{
+    const char *beneath = pwd_run_beneath(d, r);
+    int fd = pw_open_beneath(beneath, path, O_PATH);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? ident_of(fd, &st, beneath != NULL, id, is_dir) : -1;
+    close(fd);
+    return rc;
 }
 
 /* Runs ------------------------------------------------------------------------------ */
@@ -719,7 +746,7 @@ static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname 
  * what it sees with the run's scan_gen; when the listing ends, checkpoints
  * not seen were deleted and pending files not seen are dropped. */
 
-static void on_scan_slice(uv_timer_t *t);
+static void on_scan_slice(uv_idle_t *t);
 
 static void start_scan(pwd_daemon *d, pwd_run *r)
 {
@@ -741,8 +768,8 @@ static void start_scan(pwd_daemon *d, pwd_run *r)
     r->scan_dir = dir;
     r->scan_gen++;
     r->scan_final = 0;
-    if (!uv_is_active((uv_handle_t *)&d->scan_timer))
-        uv_timer_start(&d->scan_timer, on_scan_slice, 0, 0);
+    if (!uv_is_active((uv_handle_t *)&d->scan_idle))
+        uv_idle_start(&d->scan_idle, on_scan_slice);
 }
 
 /* One directory entry of a scan. */
@@ -763,7 +790,8 @@ static void scan_entry(pwd_daemon *d, pwd_run *r, const struct dirent *de, const
     if (!pw_ckname_parse(de->d_name, de->d_type == DT_DIR, pattern, &nm) &&
         de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
         return;
-    if (stat_ident(d, r, path, &id, &is_dir) != 0) {
+    if (stat_ident_at(dirfd(r->scan_dir), de->d_name, pwd_run_beneath(d, r) != NULL, &id,
+                      &is_dir) != 0) {
         if (errno == ELOOP && (pw_ckname_parse(de->d_name, 0, pattern, &nm) ||
                                pw_ckname_parse(de->d_name, 1, pattern, &nm)))
             pwd_log_once(path, PWD_WARNING, "%s: %s", path, pw_beneath_strerror(ELOOP));
@@ -817,8 +845,10 @@ static void finish_scan(pwd_daemon *d, pwd_run *r)
 }
 
 /* Continue the scans in progress: PW_SCAN_SLICE entries in all, then let the
- * loop serve the socket and come back on its next turn. */
-static void on_scan_slice(uv_timer_t *t)
+ * loop serve the socket and come back on its next turn.  An idle handle, not a
+ * zero timer: libuv runs a timer re-armed for "now" again in the same turn,
+ * without polling in between. */
+static void on_scan_slice(uv_idle_t *t)
 {
     pwd_daemon *d = t->data;
     size_t budget = PW_SCAN_SLICE;
@@ -841,10 +871,9 @@ static void on_scan_slice(uv_timer_t *t)
         d->scan_cursor = (i + 1) % n; /* the next slice starts with the next run */
     }
     for (size_t i = 0; i < d->nruns; i++)
-        if (d->runs[i]->scan_dir) {
-            uv_timer_start(&d->scan_timer, on_scan_slice, 0, 0);
-            break;
-        }
+        if (d->runs[i]->scan_dir)
+            return; /* the idle handle stays active: the next turn goes on */
+    uv_idle_stop(&d->scan_idle);
 }
 
 /* Roots ---------------------------------------------------------------------------------- */
@@ -917,19 +946,23 @@ static void on_rescan(uv_timer_t *t)
     pwd_watch_rescan(t->data);
 }
 
-/* While candidates settle, look at them more often than the rescan does:
- * PW_SETTLE_SLICE of them per tick, going round all runs' candidates. */
+/* While candidates settle, look at them more often than the rescan does.
+ * Each tick re-examines a share of PW_SETTLE_SLICE files of every run,
+ * going round each run's candidates from where the last tick stopped, so a
+ * run with 100,000 waiting files neither stalls the loop nor the others. */
 static void on_settle(uv_timer_t *t)
 {
     pwd_daemon *d = t->data;
-    size_t budget = PW_SETTLE_SLICE;
-    if (d->settle_run >= d->nruns)
-        d->settle_run = d->settle_pend = 0;
-    for (size_t visited = 0; visited < d->nruns && budget > 0; visited++) {
-        pwd_run *r = d->runs[d->settle_run];
-        size_t k = d->settle_pend;
-        for (; k < r->npend && budget > 0; k++) {
-            pwd_pending *p = &r->pend[k];
+    size_t share = d->nruns ? PW_SETTLE_SLICE / d->nruns : 0;
+    if (share < 16)
+        share = 16;
+    for (size_t i = 0; i < d->nruns; i++) {
+        pwd_run *r = d->runs[i];
+        size_t budget = share < r->npend ? share : r->npend;
+        for (size_t seen = 0; seen < r->npend && budget > 0; seen++) {
+            if (r->settle_cursor >= r->npend)
+                r->settle_cursor = 0;
+            pwd_pending *p = &r->pend[r->settle_cursor++];
             if (p->probing || p->ignored)
                 continue;
             budget--;
@@ -945,14 +978,8 @@ static void on_settle(uv_timer_t *t)
                 settle(d, r, path, &nm, &id);
             free(path);
         }
-        if (k < r->npend) {
-            d->settle_pend = k; /* the budget ran out in this run: go on from here */
-            break;
-        }
-        d->settle_pend = 0;
         if (r->scan_wanted)
             start_scan(d, r);
-        d->settle_run = (d->settle_run + 1) % d->nruns;
     }
 }
 
@@ -1012,8 +1039,8 @@ int pwd_watch_start(pwd_daemon *d)
     d->rescan_timer.data = d;
     uv_timer_init(d->loop, &d->settle_timer);
     d->settle_timer.data = d;
-    uv_timer_init(d->loop, &d->scan_timer);
-    d->scan_timer.data = d;
+    uv_idle_init(d->loop, &d->scan_idle);
+    d->scan_idle.data = d;
     pwd_watch_rescan(d);
     start_timers(d);
     return 0;
@@ -1082,7 +1109,7 @@ void pwd_watch_stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&d->kick_timer, NULL);
     uv_close((uv_handle_t *)&d->rescan_timer, NULL);
     uv_close((uv_handle_t *)&d->settle_timer, NULL);
-    uv_close((uv_handle_t *)&d->scan_timer, NULL);
+    uv_close((uv_handle_t *)&d->scan_idle, NULL);
     for (size_t i = 0; i < d->nruns; i++)
         uv_close((uv_handle_t *)&d->runs[i]->ev, NULL);
     for (size_t i = 0; i < d->nroots; i++)
