@@ -116,6 +116,7 @@ typedef struct pwd_daemon {
     size_t nroots;
     pwd_run **runs; /* every run */
     size_t nruns;
+    pw_strmap run_index;       /* path -> index in runs */
     struct pwd_retain *retain; /* retain.c: index of retained copies */
     int exit_code;             /* 1 after a fatal error while running (pwd_daemon_fail) */
     uv_timer_t rescan_timer;   /* periodic rescan */

@@ -286,6 +286,18 @@ static void start_run_watch(pwd_daemon *d, pwd_run *r)
     (void)d;
 }
 
+/* The run whose directory is the absolute path abs, or NULL. */
+static pwd_run *find_run_path(pwd_daemon *d, const char *abs)
+{
+    int64_t i;
+    if (pw_strmap_get(&d->run_index, abs, &i))
+        return d->runs[i];
+    for (size_t k = 0; k < d->nruns && d->run_index.n < d->nruns; k++)
+        if (strcmp(d->runs[k]->path, abs) == 0)
+            return d->runs[k]; /* only when indexing ran out of memory */
+    return NULL;
+}
+
 /* A run at dir; base: the root it was found in, NULL for a configured run (its own base). */
 static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
 {
@@ -295,9 +307,9 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
                      strerror(errno));
         return NULL;
     }
-    for (size_t i = 0; i < d->nruns; i++)
-        if (strcmp(d->runs[i]->path, abs) == 0)
-            return d->runs[i];
+    pwd_run *known = find_run_path(d, abs);
+    if (known)
+        return known;
     /* An array of pointers, so the element size is a pointer's. */
     pwd_run **grown =
         realloc(d->runs, (d->nruns + 1) * sizeof(pwd_run *)); // NOLINT(bugprone-sizeof-expression)
@@ -338,6 +350,8 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
     pwd_metrics_run_load(d, r);
     uv_fs_event_init(d->loop, &r->ev);
     r->ev.data = r;
+    if (pw_strmap_put(&d->run_index, r->path, (int64_t)d->nruns) != 0)
+        pwd_log(PWD_ERROR, "%s: out of memory indexing the run", r->path); /* found linearly */
     d->runs[d->nruns++] = r;
     start_run_watch(d, r);
     pwd_log(PWD_INFO, "watching run %s (%zu checkpoint%s stored%s)", abs, r->nck,
@@ -900,7 +914,9 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
         if (snprintf(path, sizeof path, "%s/%s", root->path, de->d_name) >= (int)sizeof path)
             continue;
         struct stat st;
-        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (de->d_type == DT_DIR)
+            st.st_mode = S_IFDIR; /* all that is used below: spare a stat per run */
+        else if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         if (S_ISLNK(st.st_mode)) {
             if (!d->cfg.follow_symlinks) {
@@ -914,7 +930,10 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
         }
         if (!S_ISDIR(st.st_mode))
             continue;
-        pwd_run *r = add_run(d, path, root->path);
+        /* The root is a resolved path, so a known run is found without realpath. */
+        pwd_run *r = find_run_path(d, path);
+        if (!r)
+            r = add_run(d, path, root->path);
         if (r && !r->scanned)
             r->scan_wanted = 1;
     }
@@ -1039,6 +1058,7 @@ int pwd_watch_start(pwd_daemon *d)
     d->rescan_timer.data = d;
     uv_timer_init(d->loop, &d->settle_timer);
     d->settle_timer.data = d;
+    pw_strmap_init(&d->run_index);
     uv_idle_init(d->loop, &d->scan_idle);
     d->scan_idle.data = d;
     pwd_watch_rescan(d);
@@ -1123,6 +1143,7 @@ void pwd_watch_free(pwd_daemon *d)
         free_run(d->runs[i]);
     free(d->runs);
     free(d->roots);
+    pw_strmap_free(&d->run_index);
     d->runs = NULL;
     d->roots = NULL;
     d->nruns = d->nroots = 0;
