@@ -911,6 +911,13 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
             continue;
         if (de->d_type != DT_DIR && de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
             continue;
+        if (pw_ckname_has_control(de->d_name)) {
+            /* Its name would forge lines in the log and on terminals: not shown either. */
+            pwd_log_once(root->path, PWD_WARNING,
+                         "%s: a directory whose name holds control characters is not a run",
+                         root->path);
+            continue;
+        }
         if (snprintf(path, sizeof path, "%s/%s", root->path, de->d_name) >= (int)sizeof path)
             continue;
         struct stat st;
