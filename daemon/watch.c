@@ -156,6 +156,7 @@ int64_t pwd_run_last_step(const pwd_run *r)
 static size_t step_index(const pwd_run *r, int64_t step)
 {
     size_t lo = 0, hi = r->nck;
+    assert(r->nck == 0 || r->ck);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (r->ck[mid].step < step)
@@ -655,8 +656,8 @@ static void probe_done(uv_work_t *req, int status)
         pwd_ckpt *same = find_path(r, p->path);
         int64_t last = -1;
         for (size_t i = r->nck; i-- > 0 && last < 0;)
-            if (&r->ck[i] != same)
-                last = r->ck[i].step;
+            if (!same || r->ck[i].step != same->step)
+                last = r->ck[i].step; /* the highest step that is not its own */
         step = same ? same->step : last + 1;
     }
     pwd_ckpt *holder = find_step(r, step);

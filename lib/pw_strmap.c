@@ -128,7 +128,9 @@ int pw_strmap_put(pw_strmap *m, const char *key, int64_t value)
     char *k = strdup(key);
     if (!k)
         return -1;
-    m->slots[i] = (pw_strmap_slot){k, h, value};
+    m->slots[i].key = k;
+    m->slots[i].hash = h;
+    m->slots[i].value = value;
     m->n++;
     return 0;
 }
