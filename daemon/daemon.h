@@ -21,6 +21,7 @@
 #include "pw_config.h"
 #include "pw_db.h"
 #include "pw_retain.h"
+#include "pw_strmap.h"
 
 /* One accepted checkpoint of a run. */
 typedef struct pwd_ckpt {
@@ -39,6 +40,7 @@ typedef struct pwd_ckpt {
     int dirty_final;   /* recompute the final pair even if ref_step matches */
     int busy;          /* a job for it is queued or running */
     double retry_at;   /* after a failed store, not before this time */
+    unsigned seen_gen; /* scan_gen of the last scan that listed it */
 } pwd_ckpt;
 
 /* A directory entry waiting to settle. */
@@ -51,7 +53,9 @@ typedef struct pwd_pending {
     double since;      /* when this identity was first seen */
     double next_probe; /* earliest time of the next completeness probe */
     int probing;       /* a probe is running on the thread pool */
-    int seen;          /* marked during a scan */
+    unsigned seen_gen; /* scan_gen of the last scan that listed it */
+    int ignored;       /* its step is another file's (first in byte order) */
+    int64_t claim;     /* the step it claims when ignored */
 } pwd_pending;
 
 /* A layer's last known stability, to write layers.stable_step only on change. */
@@ -80,6 +84,17 @@ typedef struct pwd_run {
     int scan_wanted;          /* an event asked for a scan */
     int scanned;              /* scanned at least once since start */
     struct pwd_mrun *metrics; /* metrics.c: what /metrics shows of it, NULL when not served */
+    char *base;               /* below it files are opened without symlinks: root or itself */
+    pw_strmap ck_index;       /* path -> step of every entry of ck */
+    pw_strmap pend_index;     /* path -> index in pend */
+    size_t nprobing;          /* entries of pend with a probe out */
+    size_t nignored;          /* entries of pend that are ignored */
+    void *scan_dir;           /* DIR * of the scan in progress, NULL when none */
+    unsigned scan_gen;        /* bumped as each scan starts */
+    int scan_again;           /* a scan was asked for while one was in progress */
+    int scan_final;           /* the scan in progress saw a FINAL file */
+    int plan_wanted;          /* scheduler.c: plan it once the batch of results is handled */
+    size_t settle_cursor;     /* the entry of pend the next settle tick starts with */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -101,12 +116,15 @@ typedef struct pwd_daemon {
     size_t nroots;
     pwd_run **runs; /* every run */
     size_t nruns;
+    pw_strmap run_index;         /* path -> index in runs */
     struct pwd_retain *retain;   /* retain.c: index of retained copies */
     int exit_code;               /* 1 after a fatal error while running (pwd_daemon_fail) */
     uv_timer_t rescan_timer;     /* periodic rescan */
     uv_timer_t kick_timer;       /* coalesces fs events into one scan */
     uv_timer_t settle_timer;     /* re-stats settling candidates */
     uv_timer_t watchdog_timer;   /* WATCHDOG=1 pings */
+    uv_idle_t scan_idle;         /* continues scans in progress, a slice per loop turn */
+    size_t scan_cursor;          /* the run whose scan goes first in the next slice */
     uv_async_t sig_async;        /* wakes the loop for a signal daemon.c's handler caught */
     double started;              /* uptime origin, seconds */
     uint64_t done, failed;       /* checkpoints processed / recorded as errors */
@@ -146,6 +164,11 @@ void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended
 void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);
 /* The highest step of a present checkpoint, -1 when none. */
 int64_t pwd_run_last_step(const pwd_run *r);
+/* The run's entry for step, NULL when none (binary search). */
+pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step);
+/* The directory below which the run's files are opened without following
+ * symlinks (pw_beneath.h), or NULL when follow_symlinks = yes. */
+const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r);
 
 /* retain.c -- compact copies of checkpoints (docs/DAEMON.md, "Retention"). */
 typedef struct pwd_retain pwd_retain;

@@ -51,6 +51,7 @@ typedef struct pwd_job {
     char *run_name;                /* for score events (heap) */
     int64_t step;                  /* checkpoint t */
     char *path;                    /* heap */
+    const char *beneath;           /* pwd_run_beneath at planning (the run's, lives as long) */
     char *ident;                   /* cache identity of t (heap) */
     int64_t size, mtime_ns, inode; /* identity written to the checkpoint row */
     unsigned gen;                  /* pwd_ckpt.gen when planned */
@@ -332,7 +333,8 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     pw_err err;
     pw_err_clear(&err);
     int same = strcmp(ref->path, j->path) == 0;
-    int opened = same || (ref->present && pw_ckpt_open(&y, ref->path, NULL, &err) == 0);
+    int opened =
+        same || (ref->present && pw_ckpt_open_beneath(&y, ref->path, j->beneath, NULL, &err) == 0);
     /* A deleted or no longer readable reference: its retained copy, if it has one. */
     char *copy_ident = NULL;
     job_ref from_copy = *ref;
@@ -483,7 +485,7 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     int rc = 0;
 
     int x_copy = 0;
-    if (j->present && pw_ckpt_open(&x, j->path, NULL, &j->err) != 0)
+    if (j->present && pw_ckpt_open_beneath(&x, j->path, j->beneath, NULL, &j->err) != 0)
         x = NULL;
     if (!x && !j->need_x) {
         /* Stored before, and now deleted or unreadable: its retained copy, if any.  A
@@ -671,10 +673,7 @@ static char *ident_of(const pwd_run *r, const pwd_ckpt *c)
 
 static pwd_ckpt *find_step(pwd_run *r, int64_t step)
 {
-    for (size_t i = 0; i < r->nck; i++)
-        if (r->ck[i].step == step)
-            return &r->ck[i];
-    return NULL;
+    return pwd_run_find_step(r, step);
 }
 
 /* A checkpoint whose file was truncated while a job read it: its identity
@@ -774,10 +773,17 @@ static void on_async(uv_async_t *h)
         s->outstanding--;
         if (!d->stopping) {
             finish_job(d, j);
-            pwd_sched_plan(d, j->run);
+            j->run->plan_wanted = 1;
         }
         job_free(j);
     }
+    /* Once per run, not once per job: planning walks every checkpoint of the run. */
+    for (size_t i = 0; i < d->nruns; i++)
+        if (d->runs[i]->plan_wanted) {
+            d->runs[i]->plan_wanted = 0;
+            if (!d->stopping)
+                pwd_sched_plan(d, d->runs[i]);
+        }
     apply_resize(d);
 }
 
@@ -801,9 +807,8 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
-    for (size_t i = 0; i < r->npend; i++)
-        if (r->pend[i].probing)
-            return;
+    if (r->nprobing > 0)
+        return;
     const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
     unsigned metrics = rc->metrics;
     double now = pwd_now();
@@ -850,6 +855,7 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
             return;
         }
         j->run = r;
+        j->beneath = pwd_run_beneath(d, r);
         j->run_id = r->id;
         j->step = c->step;
         j->size = c->size;

@@ -16,20 +16,34 @@
  *
  * A replaced checkpoint (same step, new inode, size or mtime) is recomputed
  * along with the pairs that use it; a deleted one is marked and keeps its
- * history.  A FINAL file, a final.* checkpoint or the socket make a run final. */
+ * history.  A FINAL file, a final.* checkpoint or the socket make a run final.
+ *
+ * Other people write the watch roots, so nothing here may cost more than the
+ * number of files or block the loop for long: checkpoints and settling files
+ * are indexed by path (pw_strmap), a scan reads PW_SCAN_SLICE entries per loop
+ * turn and the settle tick re-examines PW_SETTLE_SLICE files, so the socket
+ * is served between slices however many files a run holds.  Below a root
+ * nothing is opened through a symlink unless follow_symlinks = yes
+ * (pw_beneath), and when two files claim one step the first name in byte
+ * order is used, the other ignored until one of them changes or goes.  See
+ * docs/DAEMON.md, "Security model". */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_beneath.h"
 #include "pw_checkpoint.h"
+#include "pw_limits.h"
 
 #define KICK_DELAY_MS 50 /* fs events within this window share one scan */
 
@@ -44,38 +58,88 @@ static int64_t mtime_of(const struct stat *st)
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* For a directory: total size and latest mtime of its files, inode of the directory. */
-static int stat_ident(const char *path, ident *id, int *is_dir)
+const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return -1;
-    *is_dir = S_ISDIR(st.st_mode);
-    id->inode = (int64_t)st.st_ino;
-    id->size = (int64_t)st.st_size;
-    id->mtime_ns = mtime_of(&st);
-    if (!*is_dir)
-        return S_ISREG(st.st_mode) ? 0 : -1;
+    return d->cfg.follow_symlinks ? NULL : r->base;
+}
+
+/* The identity of what fd (any open mode, O_PATH too) refers to, whose
+ * fstat is st.  A directory is summed over its first PW_MAX_LAYERS + 1
+ * entries: the reader refuses more layer files anyway, and a directory of a
+ * million entries must not stall the loop.  0, or -1 when it is neither a
+ * regular file nor a listable directory. */
+static int ident_of(int fd, const struct stat *st, int nofollow, ident *id, int *is_dir)
+{
+    *is_dir = S_ISDIR(st->st_mode);
+    id->inode = (int64_t)st->st_ino;
+    id->size = (int64_t)st->st_size;
+    id->mtime_ns = mtime_of(st);
+    if (!*is_dir) {
+        errno = EINVAL;
+        return S_ISREG(st->st_mode) ? 0 : -1;
+    }
     id->size = 0;
-    DIR *dir = opendir(path);
-    if (!dir)
+    int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!dir) {
+        if (lfd >= 0)
+            close(lfd);
         return -1;
+    }
     struct dirent *de;
-    char sub[PATH_MAX];
-    while ((de = readdir(dir))) {
+    size_t counted = 0;
+    while (counted <= PW_MAX_LAYERS && (de = readdir(dir))) {
         if (de->d_name[0] == '.')
             continue;
-        if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= (int)sizeof sub)
-            continue;
         struct stat fs;
-        if (stat(sub, &fs) != 0)
+        if (fstatat(dirfd(dir), de->d_name, &fs, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0)
             continue;
+        counted++;
         id->size += (int64_t)fs.st_size;
         if (mtime_of(&fs) > id->mtime_ns)
             id->mtime_ns = mtime_of(&fs);
     }
     closedir(dir);
     return 0;
+}
+
+/* Entry name of the directory dirfd (opened as the run's files are): -1 with
+ * errno ELOOP for a symlink not followed.  A regular file costs one fstatat. */
+static int stat_ident_at(int dirfd, const char *name, int nofollow, ident *id, int *is_dir)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    if (S_ISLNK(st.st_mode)) {
+        if (nofollow) {
+            errno = ELOOP;
+            return -1;
+        }
+        if (fstatat(dirfd, name, &st, 0) != 0)
+            return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return ident_of(-1, &st, nofollow, id, is_dir);
+    int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0)
+        return -1;
+    int rc = fstat(fd, &st) == 0 ? ident_of(fd, &st, nofollow, id, is_dir) : -1;
+    close(fd);
+    return rc;
+}
+
+/* The same for a path, opened as the run's files are (pwd_run_beneath). */
+static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, ident *id,
+                      int *is_dir)
+{
+    const char *beneath = pwd_run_beneath(d, r);
+    int fd = pw_open_beneath(beneath, path, O_PATH);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? ident_of(fd, &st, beneath != NULL, id, is_dir) : -1;
+    close(fd);
+    return rc;
 }
 
 /* Runs ------------------------------------------------------------------------------ */
@@ -88,20 +152,41 @@ int64_t pwd_run_last_step(const pwd_run *r)
     return -1;
 }
 
-static pwd_ckpt *find_path(pwd_run *r, const char *path)
+/* The first index of ck whose step is >= step (binary search: ck is in step order). */
+static size_t step_index(const pwd_run *r, int64_t step)
 {
-    for (size_t i = 0; i < r->nck; i++)
-        if (strcmp(r->ck[i].path, path) == 0)
-            return &r->ck[i];
-    return NULL;
+    size_t lo = 0, hi = r->nck;
+    assert(r->nck == 0 || r->ck);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->ck[mid].step < step)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step)
+{
+    size_t i = step_index(r, step);
+    return i < r->nck && r->ck[i].step == step ? &r->ck[i] : NULL;
 }
 
 static pwd_ckpt *find_step(pwd_run *r, int64_t step)
 {
-    for (size_t i = 0; i < r->nck; i++)
-        if (r->ck[i].step == step)
-            return &r->ck[i];
-    return NULL;
+    return pwd_run_find_step(r, step);
+}
+
+/* The checkpoint whose file is path (ck_index names the live one when a
+ * deleted entry kept the same path). */
+static pwd_ckpt *find_path(pwd_run *r, const char *path)
+{
+    int64_t step;
+    if (!pw_strmap_get(&r->ck_index, path, &step))
+        return NULL;
+    pwd_ckpt *c = find_step(r, step);
+    return c && strcmp(c->path, path) == 0 ? c : NULL;
 }
 
 /* Insert a checkpoint entry in step order; NULL when out of memory. */
@@ -115,12 +200,13 @@ static pwd_ckpt *insert_ckpt(pwd_run *r, int64_t step, const char *path)
         r->ck = g;
         r->capck = cap;
     }
-    size_t at = r->nck;
-    while (at > 0 && r->ck[at - 1].step > step)
-        at--;
+    size_t at = step_index(r, step);
+    assert(at == r->nck || r->ck[at].step != step); /* one entry per step */
     char *p = strdup(path);
-    if (!p)
+    if (!p || pw_strmap_put(&r->ck_index, path, step) != 0) {
+        free(p);
         return NULL;
+    }
     memmove(&r->ck[at + 1], &r->ck[at], (r->nck - at) * sizeof *r->ck);
     r->nck++;
     pwd_ckpt *c = &r->ck[at];
@@ -129,15 +215,21 @@ static pwd_ckpt *insert_ckpt(pwd_run *r, int64_t step, const char *path)
     c->path = p;
     c->present = 1;
     c->prev_ref = c->final_ref = -1;
+    c->seen_gen = r->scan_gen;
     return c;
 }
 
 static int load_ckpt(void *ctx, const pw_db_ckpt *row)
 {
     pwd_run *r = ctx;
+    int64_t live;
+    int had = pw_strmap_get(&r->ck_index, row->path, &live);
     pwd_ckpt *c = insert_ckpt(r, row->step, row->path);
     if (!c)
         return 1;
+    if (had && !row->present)
+        pw_strmap_put(&r->ck_index, row->path, live); /* the index names the live entry */
+    c->seen_gen = 0;
     c->size = row->size;
     c->mtime_ns = row->mtime_ns;
     c->inode = row->inode;
@@ -161,7 +253,7 @@ static int load_done(void *ctx, int64_t step, pw_ref ref, int64_t ref_step, int6
     return 0;
 }
 
-static void scan_run(pwd_daemon *d, pwd_run *r);
+static void start_scan(pwd_daemon *d, pwd_run *r);
 
 static void on_run_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
@@ -195,7 +287,20 @@ static void start_run_watch(pwd_daemon *d, pwd_run *r)
     (void)d;
 }
 
-static pwd_run *add_run(pwd_daemon *d, const char *dir)
+/* The run whose directory is the absolute path abs, or NULL. */
+static pwd_run *find_run_path(pwd_daemon *d, const char *abs)
+{
+    int64_t i;
+    if (pw_strmap_get(&d->run_index, abs, &i))
+        return d->runs[i];
+    for (size_t k = 0; k < d->nruns && d->run_index.n < d->nruns; k++)
+        if (strcmp(d->runs[k]->path, abs) == 0)
+            return d->runs[k]; /* only when indexing ran out of memory */
+    return NULL;
+}
+
+/* A run at dir; base: the root it was found in, NULL for a configured run (its own base). */
+static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
 {
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
@@ -203,9 +308,9 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir)
                      strerror(errno));
         return NULL;
     }
-    for (size_t i = 0; i < d->nruns; i++)
-        if (strcmp(d->runs[i]->path, abs) == 0)
-            return d->runs[i];
+    pwd_run *known = find_run_path(d, abs);
+    if (known)
+        return known;
     /* An array of pointers, so the element size is a pointer's. */
     pwd_run **grown =
         realloc(d->runs, (d->nruns + 1) * sizeof(pwd_run *)); // NOLINT(bugprone-sizeof-expression)
@@ -218,14 +323,19 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir)
     const char *base = strrchr(abs, '/');
     r->path = strdup(abs);
     r->name = strdup(base && base[1] ? base + 1 : abs);
+    r->base = strdup(base_dir ? base_dir : abs);
     r->final_step = r->converged_step = -1;
     r->final_file_mtime = r->final_file_size = -1;
+    pw_strmap_init(&r->ck_index);
+    pw_strmap_init(&r->pend_index);
     pw_db_run row;
     pw_err err;
-    if (!r->path || !r->name || pw_db_run_upsert(d->db, abs, r->name, &row, &err)) {
-        pwd_log(PWD_ERROR, "%s: %s", abs, r->path ? err.msg : "out of memory");
+    if (!r->path || !r->name || !r->base || pw_db_run_upsert(d->db, abs, r->name, &row, &err)) {
+        pwd_log(PWD_ERROR, "%s: %s", abs,
+                r->path && r->name && r->base ? err.msg : "out of memory");
         free(r->path);
         free(r->name);
+        free(r->base);
         free(r);
         return NULL;
     }
@@ -241,6 +351,8 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir)
     pwd_metrics_run_load(d, r);
     uv_fs_event_init(d->loop, &r->ev);
     r->ev.data = r;
+    if (pw_strmap_put(&d->run_index, r->path, (int64_t)d->nruns) != 0)
+        pwd_log(PWD_ERROR, "%s: out of memory indexing the run", r->path); /* found linearly */
     d->runs[d->nruns++] = r;
     start_run_watch(d, r);
     pwd_log(PWD_INFO, "watching run %s (%zu checkpoint%s stored%s)", abs, r->nck,
@@ -274,17 +386,30 @@ void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *sour
     pwd_sched_plan(d, r);
 }
 
-/* The FINAL file: empty means the highest step present, else it holds the step. */
-static void final_file(pwd_daemon *d, pwd_run *r, const char *path, const struct stat *st)
+/* The FINAL file: empty means the highest step present, else it holds the step.
+ * It is opened like a checkpoint (no symlink unless follow_symlinks), and its
+ * contents are never quoted: it may be anything its writer pointed it at. */
+static void final_file(pwd_daemon *d, pwd_run *r)
 {
-    if (mtime_of(st) == r->final_file_mtime && (int64_t)st->st_size == r->final_file_size)
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/FINAL", r->path) >= (int)sizeof path)
         return;
+    int fd = pw_open_beneath(pwd_run_beneath(d, r), path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            pwd_log_once(path, PWD_WARNING, "%s: %s", path, pw_beneath_strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (mtime_of(&st) == r->final_file_mtime && (int64_t)st.st_size == r->final_file_size)) {
+        close(fd);
+        return;
+    }
     char buf[64] = "";
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[got > 0 ? got : 0] = '\0';
     char *s = buf + strspn(buf, " \t\r\n");
     s[strcspn(s, " \t\r\n")] = '\0';
     int64_t step;
@@ -293,8 +418,10 @@ static void final_file(pwd_daemon *d, pwd_run *r, const char *path, const struct
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (errno || *end || v < 0) {
-            pwd_log_once(path, PWD_WARNING, "%s: FINAL must be empty or hold a step, not '%s'",
-                         path, s);
+            pwd_log_once(path, PWD_WARNING,
+                         "%s: FINAL must be empty or hold a step (a decimal integer); it holds "
+                         "something else (%lld bytes), ignored",
+                         path, (long long)st.st_size);
             return;
         }
         step = v;
@@ -305,15 +432,102 @@ static void final_file(pwd_daemon *d, pwd_run *r, const char *path, const struct
     } else {
         /* "The highest step present" must include a last checkpoint written just
          * before FINAL and still settling: decide once nothing is pending. */
-        if (r->npend > 0)
+        if (r->npend > r->nignored)
             return;
         step = pwd_run_last_step(r);
         if (step < 0)
             return; /* nothing to be final yet; look again next scan */
     }
-    r->final_file_mtime = mtime_of(st);
-    r->final_file_size = (int64_t)st->st_size;
+    r->final_file_mtime = mtime_of(&st);
+    r->final_file_size = (int64_t)st.st_size;
     pwd_run_set_final(d, r, step, "FINAL file");
+}
+
+/* Pending files ------------------------------------------------------------------------ */
+
+static pwd_pending *find_pending(pwd_run *r, const char *path)
+{
+    int64_t i;
+    if (!pw_strmap_get(&r->pend_index, path, &i))
+        return NULL;
+    assert(i >= 0 && (size_t)i < r->npend && strcmp(r->pend[i].path, path) == 0);
+    return &r->pend[i];
+}
+
+static void remove_pending(pwd_run *r, size_t i)
+{
+    pwd_pending *p = &r->pend[i];
+    assert(!p->probing);
+    pw_strmap_del(&r->pend_index, p->path);
+    if (p->ignored)
+        r->nignored--;
+    free(p->path);
+    if (i != --r->npend) {
+        r->pend[i] = r->pend[r->npend];
+        pw_strmap_put(&r->pend_index, r->pend[i].path, (int64_t)i); /* a replace: cannot fail */
+    }
+}
+
+/* The holder of step is gone or changed: files ignored for claiming it compete again. */
+static void release_claims(pwd_run *r, int64_t step)
+{
+    for (size_t i = 0; i < r->npend && r->nignored > 0; i++) {
+        pwd_pending *p = &r->pend[i];
+        if (!p->ignored || p->claim != step)
+            continue;
+        p->ignored = 0;
+        r->nignored--;
+        p->size = -1; /* settle it afresh */
+        pwd_log_forget(p->path);
+    }
+}
+
+/* p claims step, which c holds under another name: the first name in byte
+ * order keeps it.  1 when p is ignored, 0 when p takes over (c's file is then
+ * entered as ignored).  Either way the loser is logged once and shown as the
+ * daemon's last error. */
+static int step_conflict(pwd_daemon *d, pwd_run *r, pwd_pending *p, pwd_ckpt *c, int64_t step)
+{
+    int p_wins = strcmp(p->path, c->path) < 0;
+    const char *keep = p_wins ? p->path : c->path, *drop = p_wins ? c->path : p->path;
+    pwd_log_once(drop, PWD_WARNING,
+                 "%s: %s and %s both claim step %" PRId64 "; using %s (first name in byte "
+                 "order), ignoring %s",
+                 r->name, keep, drop, step, keep, drop);
+    pwd_set_error(d, "%s: %s and %s both claim step %" PRId64 "; ignoring %s", r->name, keep, drop,
+                  step, drop);
+    if (!p_wins) {
+        p->ignored = 1;
+        p->claim = step;
+        r->nignored++;
+        return 1;
+    }
+    /* c's file stays on disk: remember it as ignored, so scans leave it alone. */
+    if (r->npend == r->cappend) {
+        size_t cap = r->cappend ? 2 * r->cappend : 8;
+        pwd_pending *g = realloc(r->pend, cap * sizeof *g);
+        if (!g)
+            return 0;
+        r->pend = g;
+        r->cappend = cap;
+    }
+    pwd_pending *q = &r->pend[r->npend];
+    memset(q, 0, sizeof *q);
+    if (!(q->path = strdup(c->path)) || pw_strmap_put(&r->pend_index, q->path, (int64_t)r->npend)) {
+        free(q->path);
+        return 0; /* out of memory: the next scan finds it again */
+    }
+    q->nm.step = step;
+    q->size = c->size;
+    q->mtime_ns = c->mtime_ns;
+    q->inode = c->inode;
+    q->since = pwd_now();
+    q->seen_gen = r->scan_gen;
+    q->ignored = 1;
+    q->claim = step;
+    r->npend++;
+    r->nignored++;
+    return 0;
 }
 
 /* Accepting ------------------------------------------------------------------------------ */
@@ -326,16 +540,19 @@ static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t
         old->present = 0;
         pw_err err;
         pw_db_checkpoint_set_present(d->db, r->id, old->step, 0, &err);
+        release_claims(r, old->step);
     }
     pwd_ckpt *c = find_step(r, step);
     if (c) {
         if (strcmp(c->path, p->path) != 0) {
-            if (c->present)
-                pwd_log(PWD_WARNING, "%s: %s and %s both claim step %" PRId64 "; using %s", r->name,
-                        c->path, p->path, step, p->path);
             char *np = strdup(p->path);
-            if (!np)
+            if (!np || pw_strmap_put(&r->ck_index, np, step) != 0) {
+                free(np);
                 return;
+            }
+            int64_t s;
+            if (pw_strmap_get(&r->ck_index, c->path, &s) && s == step)
+                pw_strmap_del(&r->ck_index, c->path);
             free(c->path);
             c->path = np;
         } else {
@@ -345,13 +562,11 @@ static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t
         c->processed = c->bad = 0;
         c->present = 1;
         c->retry_at = 0;
+        c->seen_gen = r->scan_gen;
         /* Pairs that used it as a reference are stale too. */
-        for (size_t i = 0; i < r->nck; i++) {
-            if (r->ck[i].step > step) {
-                r->ck[i].dirty_prev = 1;
-                break;
-            }
-        }
+        size_t next = step_index(r, step + 1);
+        if (next < r->nck)
+            r->ck[next].dirty_prev = 1;
         if (step == r->final_step)
             for (size_t i = 0; i < r->nck; i++)
                 r->ck[i].dirty_final = 1;
@@ -368,35 +583,30 @@ static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t
         pwd_run_set_final(d, r, step, "final checkpoint");
 }
 
-static void remove_pending(pwd_run *r, size_t i)
-{
-    free(r->pend[i].path);
-    r->pend[i] = r->pend[--r->npend];
-}
-
 /* A probe on libuv's pool: completeness and the safetensors "step". */
 typedef struct probe {
-    uv_work_t req;     /* the pool request */
-    pwd_daemon *d;     /* owner */
-    pwd_run *r;        /* run */
-    char *path;        /* heap */
-    ident id;          /* identity when the probe started */
-    int complete;      /* pw_ckpt_is_complete */
-    int opened;        /* pw_ckpt_open succeeded */
-    int has_step;      /* metadata "step" present and an integer */
-    int64_t meta_step; /* its value */
-    pw_err err;        /* why not complete / not opened */
+    uv_work_t req;       /* the pool request */
+    pwd_daemon *d;       /* owner */
+    pwd_run *r;          /* run */
+    char *path;          /* heap */
+    const char *beneath; /* pwd_run_beneath when it started (r->base, or NULL) */
+    ident id;            /* identity when the probe started */
+    int complete;        /* pw_ckpt_is_complete */
+    int opened;          /* pw_ckpt_open succeeded */
+    int has_step;        /* metadata "step" present and an integer */
+    int64_t meta_step;   /* its value */
+    pw_err err;          /* why not complete / not opened */
 } probe;
 
 static void probe_work(uv_work_t *req)
 {
     probe *pr = req->data;
     pw_err_clear(&pr->err);
-    pr->complete = pw_ckpt_is_complete(pr->path, &pr->err);
+    pr->complete = pw_ckpt_is_complete_beneath(pr->path, pr->beneath, &pr->err);
     if (pr->complete != 1)
         return;
     pw_ckpt *c = NULL;
-    if (pw_ckpt_open(&c, pr->path, NULL, &pr->err) == 0) {
+    if (pw_ckpt_open_beneath(&c, pr->path, pr->beneath, NULL, &pr->err) == 0) {
         pr->opened = 1;
         const char *s = pw_ckpt_meta(c, "step");
         if (s) {
@@ -417,15 +627,12 @@ static void probe_done(uv_work_t *req, int status)
     probe *pr = req->data;
     pwd_daemon *d = pr->d;
     pwd_run *r = pr->r;
-    pwd_pending *p = NULL;
-    size_t pi = 0;
-    for (pi = 0; pi < r->npend; pi++)
-        if (strcmp(r->pend[pi].path, pr->path) == 0) {
-            p = &r->pend[pi];
-            break;
-        }
-    if (p)
+    pwd_pending *p = find_pending(r, pr->path);
+    if (p && p->probing) {
         p->probing = 0;
+        assert(r->nprobing > 0);
+        r->nprobing--;
+    }
     if (!p || status != 0 || d->stopping)
         goto out;
     if (p->size != pr->id.size || p->mtime_ns != pr->id.mtime_ns || p->inode != pr->id.inode)
@@ -446,17 +653,27 @@ static void probe_done(uv_work_t *req, int status)
                          pr->path, pr->meta_step, step);
         step = pr->meta_step;
     } else if (p->nm.is_final) {
-        int64_t last = -1;
-        for (size_t i = 0; i < r->nck; i++)
-            if (strcmp(r->ck[i].path, p->path) != 0 && r->ck[i].step > last)
-                last = r->ck[i].step;
         pwd_ckpt *same = find_path(r, p->path);
+        int64_t last = -1;
+        for (size_t i = r->nck; i-- > 0 && last < 0;)
+            if (!same || r->ck[i].step != same->step)
+                last = r->ck[i].step; /* the highest step that is not its own */
         step = same ? same->step : last + 1;
     }
+    pwd_ckpt *holder = find_step(r, step);
+    int is_final = p->nm.is_final;
+    if (holder && holder->present && strcmp(holder->path, p->path) != 0 &&
+        step_conflict(d, r, p, holder, step)) {
+        if (is_final)
+            pwd_run_set_final(d, r, step, "final checkpoint"); /* it still says where */
+        goto out;
+    }
+    p = find_pending(r, pr->path); /* step_conflict may have grown pend */
+    size_t pi = (size_t)(p - r->pend);
     pwd_pending copy = *p;
-    accept_ckpt(d, r, &copy, step, p->nm.is_final);
+    accept_ckpt(d, r, &copy, step, is_final);
     remove_pending(r, pi);
-    if (r->npend == 0) {
+    if (r->npend == r->nignored) {
         /* A FINAL file waiting for the run to settle can be decided now. */
         r->scan_wanted = 1;
         if (!uv_is_active((uv_handle_t *)&d->kick_timer))
@@ -478,6 +695,7 @@ static void start_probe(pwd_daemon *d, pwd_run *r, pwd_pending *p)
     }
     pr->d = d;
     pr->r = r;
+    pr->beneath = pwd_run_beneath(d, r); /* r->base lives as long as the run */
     pr->id = (ident){p->size, p->mtime_ns, p->inode};
     pr->req.data = pr;
     if (uv_queue_work(d->loop, &pr->req, probe_work, probe_done) != 0) {
@@ -486,6 +704,7 @@ static void start_probe(pwd_daemon *d, pwd_run *r, pwd_pending *p)
         return;
     }
     p->probing = 1;
+    r->nprobing++;
 }
 
 /* Settle one candidate: identity unchanged for settle_time, then probe. */
@@ -493,10 +712,7 @@ static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname 
                    const ident *id)
 {
     double now = pwd_now();
-    pwd_pending *p = NULL;
-    for (size_t i = 0; i < r->npend; i++)
-        if (strcmp(r->pend[i].path, path) == 0)
-            p = &r->pend[i];
+    pwd_pending *p = find_pending(r, path);
     if (!p) {
         if (r->npend == r->cappend) {
             size_t cap = r->cappend ? 2 * r->cappend : 8;
@@ -508,14 +724,23 @@ static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname 
         }
         p = &r->pend[r->npend];
         memset(p, 0, sizeof *p);
-        if (!(p->path = strdup(path)))
+        if (!(p->path = strdup(path)) ||
+            pw_strmap_put(&r->pend_index, path, (int64_t)r->npend) != 0) {
+            free(p->path);
             return;
+        }
         r->npend++;
         p->nm = *nm;
         p->size = -1;
     }
-    p->seen = 1;
+    p->seen_gen = r->scan_gen;
     if (p->size != id->size || p->mtime_ns != id->mtime_ns || p->inode != id->inode) {
+        if (p->ignored) {
+            p->ignored = 0; /* a new file under the name: it competes again */
+            r->nignored--;
+            pwd_log_forget(p->path);
+        }
+        p->nm = *nm;
         p->size = id->size;
         p->mtime_ns = id->mtime_ns;
         p->inode = id->inode;
@@ -523,82 +748,147 @@ static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname 
         p->next_probe = 0;
         return;
     }
+    if (p->ignored)
+        return;
     const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
     if (!p->probing && now - p->since >= rc->settle_s && now >= p->next_probe)
         start_probe(d, r, p);
 }
 
-/* Scanning ------------------------------------------------------------------------------- */
+/* Scanning -------------------------------------------------------------------------------
+ *
+ * A scan lists the run directory a slice at a time (on_scan_slice), marking
+ * what it sees with the run's scan_gen; when the listing ends, checkpoints
+ * not seen were deleted and pending files not seen are dropped. */
 
-static void scan_run(pwd_daemon *d, pwd_run *r)
+static void on_scan_slice(uv_idle_t *t);
+
+static void start_scan(pwd_daemon *d, pwd_run *r)
 {
     r->scan_wanted = 0;
-    DIR *dir = opendir(r->path);
+    if (r->scan_dir) {
+        r->scan_again = 1; /* what changed may be behind the listing already */
+        return;
+    }
+    int fd = pw_open_beneath(pwd_run_beneath(d, r), r->path, O_RDONLY | O_DIRECTORY);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
-        pwd_log_once(r->path, PWD_WARNING, "%s: cannot list (%s)", r->path, strerror(errno));
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        pwd_log_once(r->path, PWD_WARNING, "%s: cannot list (%s)", r->path, pw_beneath_strerror(e));
         return;
     }
     start_run_watch(d, r);
-    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
-    char pattern[sizeof rc->pattern];
-    memcpy(pattern, rc->pattern, sizeof pattern);
-    char *seen = calloc(r->nck ? r->nck : 1, 1);
-    for (size_t i = 0; i < r->npend; i++)
-        r->pend[i].seen = 0;
-    struct dirent *de;
+    r->scan_dir = dir;
+    r->scan_gen++;
+    r->scan_final = 0;
+    if (!uv_is_active((uv_handle_t *)&d->scan_idle))
+        uv_idle_start(&d->scan_idle, on_scan_slice);
+}
+
+/* One directory entry of a scan. */
+static void scan_entry(pwd_daemon *d, pwd_run *r, const struct dirent *de, const char *pattern)
+{
     char path[PATH_MAX];
-    struct stat final_st;
-    int has_final = 0;
-    while ((de = readdir(dir))) {
-        if (snprintf(path, sizeof path, "%s/%s", r->path, de->d_name) >= (int)sizeof path)
-            continue;
-        if (strcmp(de->d_name, "FINAL") == 0) {
-            has_final = stat(path, &final_st) == 0 && S_ISREG(final_st.st_mode);
-            continue;
-        }
-        if (pw_ckname_is_temporary(de->d_name))
-            continue;
-        ident id;
-        int is_dir;
-        pw_ckname nm;
-        if (!pw_ckname_parse(de->d_name, de->d_type == DT_DIR, pattern, &nm) &&
-            de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
-            continue;
-        if (stat_ident(path, &id, &is_dir) != 0 ||
-            !pw_ckname_parse(de->d_name, is_dir, pattern, &nm))
-            continue;
-        pwd_ckpt *c = find_path(r, path);
-        if (c && seen)
-            seen[c - r->ck] = 1;
-        if (c && c->size == id.size && c->mtime_ns == id.mtime_ns && c->inode == id.inode) {
+    if (snprintf(path, sizeof path, "%s/%s", r->path, de->d_name) >= (int)sizeof path)
+        return;
+    if (strcmp(de->d_name, "FINAL") == 0) {
+        r->scan_final = 1;
+        return;
+    }
+    if (pw_ckname_is_temporary(de->d_name))
+        return;
+    ident id;
+    int is_dir;
+    pw_ckname nm;
+    if (!pw_ckname_parse(de->d_name, de->d_type == DT_DIR, pattern, &nm) &&
+        de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+        return;
+    if (stat_ident_at(dirfd(r->scan_dir), de->d_name, pwd_run_beneath(d, r) != NULL, &id,
+                      &is_dir) != 0) {
+        if (errno == ELOOP && (pw_ckname_parse(de->d_name, 0, pattern, &nm) ||
+                               pw_ckname_parse(de->d_name, 1, pattern, &nm)))
+            pwd_log_once(path, PWD_WARNING, "%s: %s", path, pw_beneath_strerror(ELOOP));
+        return;
+    }
+    if (!pw_ckname_parse(de->d_name, is_dir, pattern, &nm))
+        return;
+    pwd_ckpt *c = find_path(r, path);
+    if (c) {
+        c->seen_gen = r->scan_gen;
+        if (c->size == id.size && c->mtime_ns == id.mtime_ns && c->inode == id.inode) {
             if (!c->present) {
                 c->present = 1; /* it came back unchanged */
                 pw_err err;
                 pw_db_checkpoint_set_present(d->db, r->id, c->step, 1, &err);
             }
-            continue;
+            return;
         }
-        settle(d, r, path, &nm, &id);
     }
-    closedir(dir);
-    for (size_t i = 0; i < r->nck && seen; i++) {
+    settle(d, r, path, &nm, &id);
+}
+
+/* The listing ended: deletions, dropped candidates, FINAL, planning. */
+static void finish_scan(pwd_daemon *d, pwd_run *r)
+{
+    closedir(r->scan_dir);
+    r->scan_dir = NULL;
+    for (size_t i = 0; i < r->nck; i++) {
         pwd_ckpt *c = &r->ck[i];
-        if (seen[i] || !c->present)
+        if (c->seen_gen == r->scan_gen || !c->present)
             continue;
         c->present = 0;
         pwd_log(PWD_INFO, "%s: step %" PRId64 " was deleted; its history stays", r->name, c->step);
         pw_err err;
         if (c->processed && pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
             pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+        if (r->nignored)
+            release_claims(r, c->step);
     }
-    free(seen);
     for (size_t i = r->npend; i-- > 0;)
-        if (!r->pend[i].seen && !r->pend[i].probing)
+        if (r->pend[i].seen_gen != r->scan_gen && !r->pend[i].probing)
             remove_pending(r, i);
     r->scanned = 1;
-    if (has_final && snprintf(path, sizeof path, "%s/FINAL", r->path) < (int)sizeof path)
-        final_file(d, r, path, &final_st);
+    if (r->scan_final)
+        final_file(d, r);
     pwd_sched_plan(d, r);
+    if (r->scan_again) {
+        r->scan_again = 0;
+        start_scan(d, r);
+    }
+}
+
+/* Continue the scans in progress: PW_SCAN_SLICE entries in all, then let the
+ * loop serve the socket and come back on its next turn.  An idle handle, not a
+ * zero timer: libuv runs a timer re-armed for "now" again in the same turn,
+ * without polling in between. */
+static void on_scan_slice(uv_idle_t *t)
+{
+    pwd_daemon *d = t->data;
+    size_t budget = PW_SCAN_SLICE;
+    size_t n = d->nruns;
+    for (size_t k = 0; k < n && budget > 0; k++) {
+        size_t i = (d->scan_cursor + k) % n;
+        pwd_run *r = d->runs[i];
+        if (!r->scan_dir)
+            continue;
+        const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+        char pattern[sizeof rc->pattern];
+        memcpy(pattern, rc->pattern, sizeof pattern);
+        struct dirent *de = NULL;
+        while (budget > 0 && (de = readdir(r->scan_dir))) {
+            budget--;
+            scan_entry(d, r, de, pattern);
+        }
+        if (!de)
+            finish_scan(d, r);
+        d->scan_cursor = (i + 1) % n; /* the next slice starts with the next run */
+    }
+    for (size_t i = 0; i < d->nruns; i++)
+        if (d->runs[i]->scan_dir)
+            return; /* the idle handle stays active: the next turn goes on */
+    uv_idle_stop(&d->scan_idle);
 }
 
 /* Roots ---------------------------------------------------------------------------------- */
@@ -620,12 +910,38 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
     while ((de = readdir(dir))) {
         if (de->d_name[0] == '.')
             continue;
+        if (de->d_type != DT_DIR && de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+            continue;
+        if (pw_ckname_has_control(de->d_name)) {
+            /* Its name would forge lines in the log and on terminals: not shown either. */
+            pwd_log_once(root->path, PWD_WARNING,
+                         "%s: a directory whose name holds control characters is not a run",
+                         root->path);
+            continue;
+        }
         if (snprintf(path, sizeof path, "%s/%s", root->path, de->d_name) >= (int)sizeof path)
             continue;
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (de->d_type == DT_DIR)
+            st.st_mode = S_IFDIR; /* all that is used below: spare a stat per run */
+        else if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        pwd_run *r = add_run(d, path);
+        if (S_ISLNK(st.st_mode)) {
+            if (!d->cfg.follow_symlinks) {
+                if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                    pwd_log_once(path, PWD_WARNING, "%s: run directory is %s", path,
+                                 pw_beneath_strerror(ELOOP));
+                continue;
+            }
+            if (stat(path, &st) != 0)
+                continue;
+        }
+        if (!S_ISDIR(st.st_mode))
+            continue;
+        /* The root is a resolved path, so a known run is found without realpath. */
+        pwd_run *r = find_run_path(d, path);
+        if (!r)
+            r = add_run(d, path, root->path);
         if (r && !r->scanned)
             r->scan_wanted = 1;
     }
@@ -639,17 +955,17 @@ static void on_kick(uv_timer_t *t)
         discover_root(d, d->roots[i]);
     for (size_t i = 0; i < d->nruns; i++)
         if (d->runs[i]->scan_wanted)
-            scan_run(d, d->runs[i]);
+            start_scan(d, d->runs[i]);
 }
 
 void pwd_watch_rescan(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->cfg.nruns; i++)
-        add_run(d, d->cfg.runs[i]);
+        add_run(d, d->cfg.runs[i], NULL);
     for (size_t i = 0; i < d->nroots; i++)
         discover_root(d, d->roots[i]);
     for (size_t i = 0; i < d->nruns; i++)
-        scan_run(d, d->runs[i]);
+        start_scan(d, d->runs[i]);
 }
 
 static void on_rescan(uv_timer_t *t)
@@ -657,19 +973,29 @@ static void on_rescan(uv_timer_t *t)
     pwd_watch_rescan(t->data);
 }
 
-/* While candidates settle, look at them more often than the rescan does. */
+/* While candidates settle, look at them more often than the rescan does.
+ * Each tick re-examines a share of PW_SETTLE_SLICE files of every run,
+ * going round each run's candidates from where the last tick stopped, so a
+ * run with 100,000 waiting files neither stalls the loop nor the others. */
 static void on_settle(uv_timer_t *t)
 {
     pwd_daemon *d = t->data;
+    size_t share = d->nruns ? PW_SETTLE_SLICE / d->nruns : 0;
+    if (share < 16)
+        share = 16;
     for (size_t i = 0; i < d->nruns; i++) {
         pwd_run *r = d->runs[i];
-        for (size_t k = 0; k < r->npend; k++) {
-            pwd_pending *p = &r->pend[k];
-            if (p->probing)
+        size_t budget = share < r->npend ? share : r->npend;
+        for (size_t seen = 0; seen < r->npend && budget > 0; seen++) {
+            if (r->settle_cursor >= r->npend)
+                r->settle_cursor = 0;
+            pwd_pending *p = &r->pend[r->settle_cursor++];
+            if (p->probing || p->ignored)
                 continue;
+            budget--;
             ident id;
             int is_dir;
-            if (stat_ident(p->path, &id, &is_dir) != 0) {
+            if (stat_ident(d, r, p->path, &id, &is_dir) != 0) {
                 r->scan_wanted = 1; /* gone: the scan drops it */
                 continue;
             }
@@ -678,10 +1004,9 @@ static void on_settle(uv_timer_t *t)
             if (path)
                 settle(d, r, path, &nm, &id);
             free(path);
-            p = NULL; /* settle may have grown the array */
         }
         if (r->scan_wanted)
-            scan_run(d, r);
+            start_scan(d, r);
     }
 }
 
@@ -741,6 +1066,9 @@ int pwd_watch_start(pwd_daemon *d)
     d->rescan_timer.data = d;
     uv_timer_init(d->loop, &d->settle_timer);
     d->settle_timer.data = d;
+    pw_strmap_init(&d->run_index);
+    uv_idle_init(d->loop, &d->scan_idle);
+    d->scan_idle.data = d;
     pwd_watch_rescan(d);
     start_timers(d);
     return 0;
@@ -796,6 +1124,11 @@ static void free_run(pwd_run *r)
     free(r->pend);
     free(r->path);
     free(r->name);
+    free(r->base);
+    pw_strmap_free(&r->ck_index);
+    pw_strmap_free(&r->pend_index);
+    if (r->scan_dir)
+        closedir(r->scan_dir);
     free(r);
 }
 
@@ -804,6 +1137,7 @@ void pwd_watch_stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&d->kick_timer, NULL);
     uv_close((uv_handle_t *)&d->rescan_timer, NULL);
     uv_close((uv_handle_t *)&d->settle_timer, NULL);
+    uv_close((uv_handle_t *)&d->scan_idle, NULL);
     for (size_t i = 0; i < d->nruns; i++)
         uv_close((uv_handle_t *)&d->runs[i]->ev, NULL);
     for (size_t i = 0; i < d->nroots; i++)
@@ -817,6 +1151,7 @@ void pwd_watch_free(pwd_daemon *d)
         free_run(d->runs[i]);
     free(d->runs);
     free(d->roots);
+    pw_strmap_free(&d->run_index);
     d->runs = NULL;
     d->roots = NULL;
     d->nruns = d->nroots = 0;

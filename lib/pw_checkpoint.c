@@ -7,7 +7,13 @@
  * directory of .npy files as one checkpoint, in natural name order, and the
  * cheap completeness test the daemon runs before reading anything.
  *
- * Every message starts with the path of the file at fault. */
+ * Every message starts with the path of the file at fault, and none quotes a
+ * file's bytes: a file that is not a checkpoint may be anything (the daemon's
+ * messages reach other users), so it is described, never shown.
+ *
+ * Everything is opened once, by descriptor: the entries of a directory
+ * checkpoint relative to the directory's descriptor, and by the *_beneath
+ * calls without following any symlink below a given directory (pw_beneath). */
 #include "pw_checkpoint.h"
 
 #include <dirent.h>
@@ -20,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pw_beneath.h"
 #include "pw_map.h"
 #include "pw_name.h"
 #include "pw_npy.h"
@@ -101,12 +108,18 @@ static void npy_stem(const char *path, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static int open_file(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
+/* Open flags of a checkpoint file or directory: a FIFO must not block us. */
+#define CKPT_OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+
+/* The file of descriptor fd, which it consumes. */
+static int open_file(pw_ckpt *c, int fd, const pw_ckpt_opts *o, pw_err *err)
 {
     c->maps = calloc(1, sizeof *c->maps);
-    if (!c->maps)
+    if (!c->maps) {
+        close(fd);
         return pw_err_set(err, "%s: out of memory", c->path);
-    if (pw_map_open(&c->maps[0], c->path, err) != 0)
+    }
+    if (pw_map_open_fd(&c->maps[0], fd, err) != 0)
         return pw_err_prefix(err, "%s", c->path);
     c->nmaps = 1;
     const pw_map *m = &c->maps[0];
@@ -159,14 +172,20 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* The .npy file names of directory path in natural order. */
-static int list_dir(const char *path, char ***out, size_t *count, pw_err *err)
+/* The .npy file names of the directory dirfd (path, for messages) in natural order. */
+static int list_dir(int dirfd, const char *path, char ***out, size_t *count, pw_err *err)
 {
     *out = NULL;
     *count = 0;
-    DIR *d = opendir(path);
-    if (!d)
-        return pw_err_set(err, "%s: cannot open directory: %s", path, strerror(errno));
+    /* A descriptor of its own: closedir closes it, and its offset is not dirfd's. */
+    int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (lfd >= 0)
+            close(lfd);
+        return pw_err_set(err, "%s: cannot open directory: %s", path, strerror(e));
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -216,11 +235,18 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static int open_dir(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
+/* A layer file of the directory dirfd; no symlink when nofollow. */
+static int open_member(int dirfd, const char *name, int nofollow)
+{
+    return openat(dirfd, name, CKPT_OPEN_FLAGS | (nofollow ? O_NOFOLLOW : 0));
+}
+
+/* The directory of descriptor dirfd, which it does not close; no symlinks when nofollow. */
+static int open_dir(pw_ckpt *c, int dirfd, int nofollow, const pw_ckpt_opts *o, pw_err *err)
 {
     char **names;
     size_t n;
-    if (list_dir(c->path, &names, &n, err) != 0)
+    if (list_dir(dirfd, c->path, &names, &n, err) != 0)
         return -1;
     if (n == 0) {
         free_names(names, n);
@@ -242,7 +268,10 @@ static int open_dir(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
         }
         char stem[PW_MAX_NAME + 1];
         npy_stem(names[i], stem, sizeof stem);
-        if (pw_map_open(&c->maps[i], file, err) != 0)
+        int fd = open_member(dirfd, names[i], nofollow);
+        if (fd < 0)
+            rc = pw_err_set(err, "cannot open: %s", pw_beneath_strerror(errno));
+        else if (pw_map_open_fd(&c->maps[i], fd, err) != 0)
             rc = -1;
         else {
             c->nmaps = i + 1;
@@ -259,24 +288,38 @@ static int open_dir(pw_ckpt *c, const pw_ckpt_opts *o, pw_err *err)
 
 int pw_ckpt_open(pw_ckpt **out, const char *path, const pw_ckpt_opts *opts, pw_err *err)
 {
+    return pw_ckpt_open_beneath(out, path, NULL, opts, err);
+}
+
+int pw_ckpt_open_beneath(pw_ckpt **out, const char *path, const char *beneath,
+                         const pw_ckpt_opts *opts, pw_err *err)
+{
     *out = NULL;
     pw_ckpt_opts o = {0, 0};
     if (opts)
         o = *opts;
+    int fd = pw_open_beneath(beneath, path, CKPT_OPEN_FLAGS);
+    if (fd < 0)
+        return pw_err_set(err, "%s: %s", path, pw_beneath_strerror(errno));
     struct stat st;
-    if (stat(path, &st) != 0)
-        return pw_err_set(err, "%s: %s", path, strerror(errno));
-    pw_ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->path = strdup(path))) {
+    pw_ckpt *c = NULL;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return pw_err_set(err, "%s: %s", path, strerror(e));
+    }
+    if (!(c = calloc(1, sizeof *c)) || !(c->path = strdup(path))) {
+        close(fd);
         free(c);
         return pw_err_set(err, "%s: out of memory", path);
     }
     int rc;
     if (S_ISDIR(st.st_mode)) {
         c->fmt = PW_FMT_NPY_DIR;
-        rc = open_dir(c, &o, err);
+        rc = open_dir(c, fd, beneath != NULL, &o, err);
+        close(fd);
     } else {
-        rc = open_file(c, &o, err);
+        rc = open_file(c, fd, &o, err);
     }
     if (rc != 0) {
         pw_ckpt_close(c);
@@ -477,12 +520,12 @@ static int file_check(int fd, const char *path, pw_err *err)
     return npz_complete(fd, size, err);
 }
 
-/* One regular file: 1, 0 or -1 as pw_ckpt_is_complete. */
-static int file_complete(const char *path, pw_err *err)
+/* One file of descriptor fd (-1: its open failed, errno says why), which it
+ * closes: 1, 0 or -1 as pw_ckpt_is_complete. */
+static int file_complete(int fd, const char *path, pw_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
-        return pw_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return pw_err_set(err, "%s: cannot open: %s", path, pw_beneath_strerror(errno));
     int rc = file_check(fd, path, err);
     close(fd);
     if (rc == 0)
@@ -493,16 +536,30 @@ static int file_complete(const char *path, pw_err *err)
 
 int pw_ckpt_is_complete(const char *path, pw_err *err)
 {
+    return pw_ckpt_is_complete_beneath(path, NULL, err);
+}
+
+int pw_ckpt_is_complete_beneath(const char *path, const char *beneath, pw_err *err)
+{
+    int dirfd = pw_open_beneath(beneath, path, CKPT_OPEN_FLAGS);
+    if (dirfd < 0)
+        return pw_err_set(err, "%s: %s", path, pw_beneath_strerror(errno));
     struct stat st;
-    if (stat(path, &st) != 0)
-        return pw_err_set(err, "%s: %s", path, strerror(errno));
+    if (fstat(dirfd, &st) != 0) {
+        int e = errno;
+        close(dirfd);
+        return pw_err_set(err, "%s: %s", path, strerror(e));
+    }
     if (!S_ISDIR(st.st_mode))
-        return file_complete(path, err);
+        return file_complete(dirfd, path, err);
     char **names;
     size_t n;
-    if (list_dir(path, &names, &n, err) != 0)
+    if (list_dir(dirfd, path, &names, &n, err) != 0) {
+        close(dirfd);
         return -1;
+    }
     if (n == 0) {
+        close(dirfd);
         free_names(names, n);
         pw_err_set(err, "%s: directory holds no .npy files (yet)", path);
         return 0;
@@ -514,9 +571,10 @@ int pw_ckpt_is_complete(const char *path, pw_err *err)
             rc = pw_err_set(err, "%s: out of memory", path);
             break;
         }
-        rc = file_complete(file, err);
+        rc = file_complete(open_member(dirfd, names[i], beneath != NULL), file, err);
         free(file);
     }
+    close(dirfd);
     free_names(names, n);
     return rc;
 }

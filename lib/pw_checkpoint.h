@@ -36,6 +36,10 @@ typedef struct pw_ckpt pw_ckpt; /* opaque: mappings and buffers */
  * and err names the file, the layer when there is one, what is wrong and,
  * where it helps, the byte offset. */
 int pw_ckpt_open(pw_ckpt **out, const char *path, const pw_ckpt_opts *opts, pw_err *err);
+/* The same, with path below the directory beneath and no symlink below it
+ * followed (pw_beneath.h); beneath NULL is pw_ckpt_open. */
+int pw_ckpt_open_beneath(pw_ckpt **out, const char *path, const char *beneath,
+                         const pw_ckpt_opts *opts, pw_err *err);
 void pw_ckpt_close(pw_ckpt *c);
 
 const char *pw_ckpt_path(const pw_ckpt *c);
@@ -59,5 +63,7 @@ int pw_ckpt_truncated(const pw_ckpt *c);
  * fits the file; directory: every .npy in it complete.
  * Returns 1 complete, 0 not (yet) complete (err says why), -1 on I/O error. */
 int pw_ckpt_is_complete(const char *path, pw_err *err);
+/* The same, opened as pw_ckpt_open_beneath opens (beneath NULL: symlinks followed). */
+int pw_ckpt_is_complete_beneath(const char *path, const char *beneath, pw_err *err);
 
 #endif

@@ -39,9 +39,17 @@ static size_t stem_length(const char *name, int is_dir)
     return 0;
 }
 
+int pw_ckname_has_control(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
 int pw_ckname_parse(const char *name, int is_dir, const char *pattern, pw_ckname *out)
 {
-    if (pw_ckname_is_temporary(name))
+    if (pw_ckname_is_temporary(name) || pw_ckname_has_control(name))
         return 0;
     size_t stem = stem_length(name, is_dir);
     if (stem == 0)

@@ -7,7 +7,10 @@
  * before renaming into place are refused: dotfiles, `*.tmp`, `*.part`,
  * `*.partial`, `*~`, `*.swp` and names containing `.tmp.`.  Files need a
  * recognised extension (.safetensors, .npz, .npy); directories need none.
- * An optional glob (config key `pattern`) must also match the name. */
+ * An optional glob (config key `pattern`) must also match the name.  A name
+ * holding a control character (a newline, an escape) is never a checkpoint:
+ * names reach the log and the socket, and such a name could forge log lines
+ * or terminal output there. */
 #ifndef PW_CKNAME_H
 #define PW_CKNAME_H
 
@@ -17,6 +20,9 @@ typedef struct pw_ckname {
     int64_t step; /* last integer in the name; -1 for a final checkpoint */
     int is_final; /* 1 when the stem is "final" */
 } pw_ckname;
+
+/* 1 when name holds a byte below 0x20 or 0x7f (DEL). */
+int pw_ckname_has_control(const char *name);
 
 /* 1 when name is a writer's temporary that must never be read. */
 int pw_ckname_is_temporary(const char *name);

@@ -295,6 +295,10 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
         if (lvl < 0)
             return snprintf(why, wlen, "log_level must be error, warning, info or debug"), -1;
         c->log_level = lvl;
+    } else if (strcmp(key, "follow_symlinks") == 0) {
+        if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+            return snprintf(why, wlen, "follow_symlinks must be yes or no, not '%.64s'", v), -1;
+        c->follow_symlinks = v[0] == 'y';
     } else {
         return 0;
     }

@@ -56,6 +56,7 @@ typedef struct pw_config {
     pw_run_config defaults;                      /* per-run values unless overridden */
     pw_run_config *overrides;                    /* [run NAME] sections, heap */
     size_t noverrides;                           /* entries in overrides */
+    int follow_symlinks; /* 1: follow symlinks found in watch roots (default 0: never) */
 } pw_config;
 
 /* Defaults (docs/CONFIG.md). */

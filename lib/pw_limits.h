@@ -40,6 +40,12 @@
 #define PW_SOCK_MAX_PENDING     (4u << 20)   /* queued output bytes that close a connection */
 #define PW_SOCK_MAX_SUBSCRIBERS 32 /* subscribed connections: the rest of the slots stay free */
 
+/* Watching (daemon/watch.c) ---------------------------------------------------- */
+/* A run may hold any number of files: scans and settle checks go in slices,
+ * and the loop serves the socket between them. */
+#define PW_SCAN_SLICE   1024 /* directory entries a scan looks at per loop turn */
+#define PW_SETTLE_SLICE 1024 /* settling files re-examined per settle tick */
+
 /* Config file (lib/pw_config.c) ------------------------------------------------ */
 /* libinih parses a line in a 200-byte buffer (INI_MAX_LINE, less \r, \n and
  * NUL) and would read the rest of a longer line as a line of its own; it also

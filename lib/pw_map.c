@@ -144,10 +144,17 @@ static void slot_release(struct pw_map_slot *s)
 int pw_map_open(pw_map *m, const char *path, pw_err *err)
 {
     memset(m, 0, sizeof *m);
-    pthread_once(&guard_once, install_guard);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return pw_err_set(err, "cannot open: %s", strerror(errno));
+    return pw_map_open_fd(m, fd, err);
+}
+
+int pw_map_open_fd(pw_map *m, int fd, pw_err *err)
+{
+    memset(m, 0, sizeof *m);
+    /* Every mapping, whichever way its file was opened, is guarded. */
+    pthread_once(&guard_once, install_guard);
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

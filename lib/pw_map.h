@@ -35,6 +35,8 @@ typedef struct pw_map {
 /* Map a regular file read-only.  On failure m is zeroed and err says why
  * (without the path: the caller prefixes it). */
 int pw_map_open(pw_map *m, const char *path, pw_err *err);
+/* The same for a descriptor open for reading, which it closes in every case. */
+int pw_map_open_fd(pw_map *m, int fd, pw_err *err);
 /* Unmap; safe on a zeroed or already closed map. */
 void pw_map_close(pw_map *m);
 /* 1 once a read of the mapping met a page past the file's end (the file was

@@ -180,6 +180,35 @@ static int entry_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* Why jansson refused a header, in words of our own: its text quotes the
+ * bytes near the error ("invalid token near 'ab'"), and a file that only
+ * claims to be safetensors may be anything -- messages never show its bytes. */
+static const char *json_why(const json_error_t *je)
+{
+    switch (json_error_code(je)) {
+    case json_error_premature_end_of_input:
+        return "it ends early";
+    case json_error_end_of_input_expected:
+        return "text follows the JSON value";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "a NUL byte";
+    case json_error_duplicate_key:
+        return "duplicate object key";
+    case json_error_numeric_overflow:
+        return "a number is out of range";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_out_of_memory:
+        return "out of memory";
+    case json_error_invalid_syntax:
+    default:
+        return "invalid syntax";
+    }
+}
+
 /* Parse and validate n bytes of header for a data area of data_len bytes. */
 static int parse_header(st_header *h, const char *json, size_t n, uint64_t data_len, pw_err *err)
 {
@@ -187,11 +216,9 @@ static int parse_header(st_header *h, const char *json, size_t n, uint64_t data_
     json_error_t je;
     h->root = json_loadb(json, n, JSON_REJECT_DUPLICATES, &je);
     if (!h->root) {
-        char why[sizeof je.text];
-        pw_name_printable(why, sizeof why, je.text, strnlen(je.text, sizeof je.text));
         uint64_t where = 8 + (uint64_t)(je.position > 0 ? je.position : 0);
         return pw_err_set(err, "header is not valid JSON at file offset %llu: %s",
-                          (unsigned long long)where, why);
+                          (unsigned long long)where, json_why(&je));
     }
     if (!json_is_object(h->root)) {
         header_free(h);
@@ -282,14 +309,18 @@ int pw_st_header_len(const unsigned char first8[8], uint64_t file_size, uint64_t
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | first8[i];
+    /* v is the file's first 8 bytes: shown only once it is plausible (a file
+     * that is not safetensors must not have its bytes quoted). */
     if (v > PW_ST_MAX_HEADER)
-        return pw_err_set(err, "header length %llu exceeds the limit of %u bytes",
-                          (unsigned long long)v, PW_ST_MAX_HEADER);
+        return pw_err_set(err,
+                          "the 8-byte header length exceeds the limit of %u bytes (not a "
+                          "safetensors file?)",
+                          PW_ST_MAX_HEADER);
     if (file_size < 8 || v > file_size - 8)
         return pw_err_set(err,
-                          "header length %llu runs past the end of the file (%llu bytes; "
-                          "truncated?)",
-                          (unsigned long long)v, (unsigned long long)file_size);
+                          "the 8-byte header length runs past the end of the file (%llu bytes; "
+                          "truncated, or not a safetensors file)",
+                          (unsigned long long)file_size);
     *n = v;
     return 0;
 }

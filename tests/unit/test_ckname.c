@@ -72,6 +72,23 @@ START_TEST(pattern_filters)
 }
 END_TEST
 
+/* A newline in a name would let a writer forge lines in the daemon's log. */
+START_TEST(control_characters_are_refused)
+{
+    pw_ckname nm;
+    ck_assert_int_eq(pw_ckname_parse("x\npwccad: error: forged step-1.npy", 0, NULL, &nm), 0);
+    ck_assert_int_eq(pw_ckname_parse("step-1\x1b[2J.npy", 0, NULL, &nm), 0);
+    ck_assert_int_eq(pw_ckname_parse("step\x7f-1", 1, NULL, &nm), 0);
+    ck_assert_int_eq(pw_ckname_parse("step-1.npy", 0, NULL, &nm), 1);
+    ck_assert_int_eq(pw_ckname_parse("schritt-\xc3\xa4"
+                                     "1.npy",
+                                     0, NULL, &nm),
+                     1); /* UTF-8 */
+    ck_assert_int_eq(pw_ckname_has_control("run\tname"), 1);
+    ck_assert_int_eq(pw_ckname_has_control("run name"), 0);
+}
+END_TEST
+
 Suite *ckname_suite(void)
 {
     Suite *s = suite_create("ckname");
@@ -81,6 +98,7 @@ Suite *ckname_suite(void)
     tcase_add_test(tc, temporaries_are_refused);
     tcase_add_test(tc, final_names);
     tcase_add_test(tc, pattern_filters);
+    tcase_add_test(tc, control_characters_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }
