@@ -39,11 +39,22 @@ int pwcca_usage(const char *cmd, const char *fmt, ...)
     return PWCCA_USAGE;
 }
 
-int pwcca_bad_option(const char *cmd, char **argv)
+int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args)
 {
-    if (optopt && optopt != '?')
-        return pwcca_usage(cmd, "option '-%c' is unknown or lacks its value", optopt);
-    return pwcca_usage(cmd, "option '%s' is unknown or lacks its value", argv[optind - 1]);
+    /* getopt_long reports a long option's own val (>= 256) in optopt, which is no
+     * character: name such an option by the table, never as "-%c". */
+    const pwcca_arg *a = NULL;
+    for (size_t i = 0; args && args[i].name && !a; i++)
+        if ((optopt >= 256 && (size_t)(optopt - 256) == i) ||
+            (optopt > 0 && optopt < 256 && args[i].short_name == optopt))
+            a = &args[i];
+    if (c == ':' && a && optopt >= 256)
+        return pwcca_usage(cmd, "--%s needs a value", a->name);
+    if (c == ':' && a)
+        return pwcca_usage(cmd, "-%c (--%s) needs a value", optopt, a->name);
+    if (optopt > 0 && optopt < 256)
+        return pwcca_usage(cmd, "unknown option '-%c'", optopt);
+    return pwcca_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int pwcca_open(const pwcca_opts *o, pw_query **q)
@@ -170,8 +181,10 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
                      int max_pos, const char *pos_name, int *first_pos)
 {
     struct option longopts[PWCCA_MAX_OPTIONS + 2];
-    char shortopts[2 * PWCCA_MAX_OPTIONS + 3] = "h";
-    size_t nargs = 0, ns = 1;
+    /* The leading ':' makes getopt_long return ':' for a missing value, '?' for an
+     * unknown option, so the two get different messages. */
+    char shortopts[2 * PWCCA_MAX_OPTIONS + 4] = ":h";
+    size_t nargs = 0, ns = 2;
     for (; args[nargs].name; nargs++) {
         const pwcca_arg *a = &args[nargs];
         assert(nargs < PWCCA_MAX_OPTIONS);
@@ -210,8 +223,14 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
         for (size_t i = 0; !a && i < nargs; i++)
             if (args[i].short_name && args[i].short_name == c)
                 a = &args[i];
-        if (!a) {
-            rc = pwcca_bad_option(argv[0], argv);
+        if (!a || c == ':') {
+            rc = pwcca_bad_option(argv[0], argv, c, args);
+            break;
+        }
+        /* "--layer --format csv" would take "--format" as the layer: an option
+         * that lacks its value is told so, not looked up as a name. */
+        if (a->kind != PWCCA_ARG_FLAG && optarg && strncmp(optarg, "--", 2) == 0 && optarg[2]) {
+            rc = pwcca_usage(argv[0], "--%s needs a value, not the option '%s'", a->name, optarg);
             break;
         }
         rc = store_arg(argv[0], a, optarg);

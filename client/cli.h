@@ -39,8 +39,6 @@ int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv);
 int pwcca_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "pwcca CMD: <message>" and a --help hint on stderr; returns PWCCA_USAGE. */
 int pwcca_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Message for an option getopt_long rejected (after it returned '?' or ':'). */
-int pwcca_bad_option(const char *cmd, char **argv);
 
 /* What a subcommand accepts besides --help: a table of these, ended by an
  * entry whose name is NULL, parsed by pwcca_parse_args. */
@@ -67,6 +65,10 @@ typedef struct pwcca_texts {
     const char **v; /* the values, pointing into argv; free(v) when done */
     size_t n;       /* how many */
 } pwcca_texts;
+
+/* Message for an option getopt_long rejected: c is what it returned (':' for a
+ * missing value, '?' for an unknown option); args the table it was given. */
+int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args);
 
 /* Parse argv[1..] (argv[0] is the subcommand) against args, then check that
  * between min_pos and max_pos positional arguments named pos_name ("RUN")
