@@ -57,6 +57,28 @@ int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args)
     return pwcca_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
+size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_t len)
+{
+    size_t count = 0, used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (ls[i].measured)
+            continue;
+        count++;
+        if (used + 4 >= len)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s (%s)", used ? ", " : "", ls[i].name,
+                         ls[i].prev_status ? ls[i].prev_status : "no score yet");
+        if (w < 0 || (size_t)w >= len - used) {
+            snprintf(buf + (len - 4), 4, "...");
+            used = len;
+        } else {
+            used += (size_t)w;
+        }
+    }
+    return count;
+}
+
 int pwcca_open(const pwcca_opts *o, pw_query **q)
 {
     char path[4096];

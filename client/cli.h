@@ -78,6 +78,12 @@ int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args)
 int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *args, int min_pos,
                      int max_pos, const char *pos_name, int *first_pos);
 
+/* "fc (insufficient_datapoints), head (no score yet)": the layers of ls that are
+ * not measured (no real distance to the previous checkpoint), each with the
+ * status of its newest previous-reference score, into buf ("" when none, "..."
+ * at the end when cut).  Returns how many there are. */
+size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_t len);
+
 /* Open the database --db / PWCCAD_DB / default names; prints the error. */
 int pwcca_open(const pwcca_opts *o, pw_query **q);
 /* Open the database and find RUN in it; prints the error.  On success the
