@@ -1,5 +1,6 @@
 /* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -87,52 +88,51 @@ static void print_retention(json_t *rt)
         printf("retention error: %s\n", err);
 }
 
-/* Under the runs table: each run's layers never measured, from the database the
- * client reads (the daemon's answer does not carry them).  A run the database
- * does not know, or a database that cannot be read, is said so: a CONVERGED
- * step is never shown as if it covered every layer without a word. */
-static void print_unmeasured(const pwcca_opts *o, json_t *runs)
+#define NOTE_MAX 12288 /* bytes of one run's note under the table */
+
+/* The note under the runs table for one run, into buf ("" for none): its
+ * layers never measured, from the database the client reads (the daemon's
+ * answer does not carry them).  q is NULL when the database cannot be read
+ * (dberr says why).  Returns 1 when the run's CONVERGED step leaves layers
+ * out or cannot be checked: a CONVERGED step is never shown as if it
+ * covered every layer without a word. */
+static int run_note(pw_query *q, const char *dbpath, const char *dberr, json_t *run, char *buf,
+                    size_t len)
 {
-    char path[4096];
+    const char *name = str(run, "name"), *rpath = json_string_value(json_object_get(run, "path"));
+    int converged = json_is_integer(json_object_get(run, "converged_step"));
+    pw_run_info info;
+    pw_layer_info *ls = NULL;
+    size_t nls = 0;
     pw_err err = {""};
-    pw_query *q = NULL;
-    int readable =
-        pw_paths_db(o->db, path, sizeof path, &err) == 0 && pw_query_open(path, &q, &err) == 0;
-    size_t i;
-    json_t *run;
-    json_array_foreach(runs, i, run)
-    {
-        const char *name = str(run, "name"),
-                   *rpath = json_string_value(json_object_get(run, "path"));
-        int converged = json_is_integer(json_object_get(run, "converged_step"));
-        pw_run_info info;
-        pw_layer_info *ls = NULL;
-        size_t nls = 0;
-        char names[2048];
-        if (!readable) {
-            if (converged)
-                printf("* %s: which layers CONVERGED covers is unknown: %s\n", name, err.msg);
-            continue;
-        }
-        if (!rpath || pw_query_find_run(q, rpath, &info, &err) != 0) {
-            if (converged)
-                printf("* %s: which layers CONVERGED covers is unknown: %s has no run %s (is "
-                       "--db the daemon's database?)\n",
-                       name, path, rpath ? rpath : name);
-            continue;
-        }
-        if (info.measured_layers < info.layers && pw_query_layers(q, &info, &ls, &nls, &err) != 0)
-            printf("* %s: which layers CONVERGED covers is unknown: %s\n", name, err.msg);
-        size_t k = pwcca_unmeasured_text(ls, nls, names, sizeof names);
-        if (k)
-            printf("%s%s: %zu of %lld layers never measured (no distance to the previous "
-                   "checkpoint): %s%s\n",
-                   converged ? "* " : "", name, k, (long long)info.layers, names,
-                   converged ? "; CONVERGED covers only the measured ones" : "");
-        pw_query_layers_free(ls, nls);
-        pw_query_run_clear(&info);
+    char names[2048];
+    buf[0] = '\0';
+    if (!q || !rpath || pw_query_find_run(q, rpath, &info, &err) != 0) {
+        if (converged && !q)
+            snprintf(buf, len, "* %s: which layers CONVERGED covers is unknown: %s", name, dberr);
+        else if (converged)
+            snprintf(buf, len,
+                     "* %s: which layers CONVERGED covers is unknown: %s has no run %s (is --db "
+                     "the daemon's database?)",
+                     name, dbpath, rpath ? rpath : name);
+        return converged;
     }
-    pw_query_close(q);
+    if (info.measured_layers < info.layers && pw_query_layers(q, &info, &ls, &nls, &err) != 0) {
+        if (converged)
+            snprintf(buf, len, "* %s: which layers CONVERGED covers is unknown: %s", name, err.msg);
+        pw_query_run_clear(&info);
+        return converged;
+    }
+    size_t k = pwcca_unmeasured_text(ls, nls, names, sizeof names);
+    if (k)
+        snprintf(buf, len,
+                 "%s%s: %zu of %lld layers never measured (no distance to the previous "
+                 "checkpoint): %s%s",
+                 converged ? "* " : "", name, k, (long long)info.layers, names,
+                 converged ? "; CONVERGED covers only the measured ones" : "");
+    pw_query_layers_free(ls, nls);
+    pw_query_run_clear(&info);
+    return converged && k > 0;
 }
 
 static int print_text(const pwcca_opts *o, json_t *r)
@@ -156,9 +156,19 @@ static int print_text(const pwcca_opts *o, json_t *r)
     }
     static const char *const head[] = {"RUN",        "STATE",     "CHECKPOINTS", "LAST_STEP",
                                        "FINAL_STEP", "CONVERGED", "PATH"};
+    char dbpath[4096];
+    pw_err dberr = {""};
+    pw_query *q = NULL;
+    if (pw_paths_db(o->db, dbpath, sizeof dbpath, &dberr) != 0 ||
+        pw_query_open(dbpath, &q, &dberr) != 0)
+        q = NULL;
+    char *notes = calloc(json_array_size(runs), NOTE_MAX);
     pwcca_table t;
-    if (pwcca_table_init(&t, 7, head, 0x3Cu) != 0)
+    if (!notes || pwcca_table_init(&t, 7, head, 0x3Cu) != 0) {
+        free(notes);
+        pw_query_close(q);
         return pwcca_fail("out of memory");
+    }
     size_t i;
     json_t *run;
     json_array_foreach(runs, i, run)
@@ -167,15 +177,24 @@ static int print_text(const pwcca_opts *o, json_t *r)
         num(ck, sizeof ck, json_object_get(run, "checkpoints"));
         num(ls, sizeof ls, json_object_get(run, "last_step"));
         num(fs, sizeof fs, json_object_get(run, "final_step"));
-        num(cv, sizeof cv, json_object_get(run, "converged_step"));
+        num(cv, sizeof cv - 1, json_object_get(run, "converged_step"));
+        /* A converged step that leaves layers out points at its note below. */
+        if (run_note(q, dbpath, dberr.msg, run, notes + i * NOTE_MAX, NOTE_MAX))
+            strcat(cv, "*");
         const char *row[] = {str(run, "name"), str(run, "state"), ck, ls, fs, cv, str(run, "path")};
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);
+            free(notes);
+            pw_query_close(q);
             return pwcca_fail("out of memory");
         }
     }
+    pw_query_close(q);
     pwcca_table_print(&t, stdout);
-    print_unmeasured(o, runs);
+    for (i = 0; i < json_array_size(runs); i++)
+        if (notes[i * NOTE_MAX])
+            puts(notes + i * NOTE_MAX);
+    free(notes);
     return PWCCA_OK;
 }
 

@@ -147,6 +147,7 @@ assert r["measured_layers"] == 1 and r["converged_step"] is not None, r
 assert r["unmeasured"] == [{"layer": "fc", "status": "insufficient_datapoints"},
                            {"layer": "head", "status": "insufficient_datapoints"}], r["unmeasured"]' "$H/runs.json"
 then ok "runs --format json lists the unmeasured layers"; else fail "runs --format json lists the unmeasured layers" "$(head -c 600 "$H/runs.json")"; fi
+expect_output "status marks a CONVERGED that leaves layers out" "^thin +running +4 +400 +- +[0-9]+\* " hcli status
 expect_output "status names the unmeasured layers under its table" \
     "^\* thin: 2 of 3 layers never measured .*fc \(insufficient_datapoints\), head \(insufficient_datapoints\); CONVERGED covers only" hcli status
 expect_output "the run_converged alert names the unmeasured layers and why" \
