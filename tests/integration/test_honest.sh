@@ -123,8 +123,10 @@ for s in (100, 200, 300):
     os.rename(os.path.join(sys.argv[1], ".tmp.npy"), os.path.join(sys.argv[1], "step-%06d.npy" % s))
 EOF2
 
+H_PORT=$("$H_PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 "$PWCCAD" --watch "$H/runs" --db "$HDB" --socket "$HSOCK" --config "$H/pwccad.conf" \
-    --foreground >>"$H/daemon.log" 2>&1 &
+    --metrics "127.0.0.1:$H_PORT" --foreground >>"$H/daemon.log" 2>&1 &
 H_PID=$!
 h_stop() { [ -n "$H_PID" ] && kill -TERM "$H_PID" 2>/dev/null && wait "$H_PID" 2>/dev/null; H_PID=; }
 trap 'h_stop' RETURN
@@ -152,6 +154,16 @@ expect_output "status names the unmeasured layers under its table" \
     "^\* thin: 2 of 3 layers never measured .*fc \(insufficient_datapoints\), head \(insufficient_datapoints\); CONVERGED covers only" hcli status
 expect_output "the run_converged alert names the unmeasured layers and why" \
     "run_converged .*converged over the 1 measured layer; 2 never measured .*: fc \(insufficient_datapoints\), head \(insufficient_datapoints\)" hcli alerts thin
+
+"$H_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://127.0.0.1:$H_PORT/metrics" >"$H/metrics.txt" 2>&1
+if grep -qx 'pwccad_layer_measured{run="thin",layer="fc"} 0' "$H/metrics.txt" &&
+   grep -qx 'pwccad_layer_measured{run="thin",layer="conv1"} 1' "$H/metrics.txt"; then
+    ok "/metrics says which layers were measured"
+else
+    fail "/metrics says which layers were measured" "$(grep -a measured "$H/metrics.txt" | head -c 400)"
+fi
 
 # Item 2: convergence counts real distances only and leaves out what it cannot rank.
 hcli finalize thin >/dev/null 2>&1
