@@ -251,11 +251,13 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
         }
         /* "--layer --format csv" would take "--format" as the layer: an option
          * that lacks its value is told so, not looked up as a name. */
-        if (a->kind != PWCCA_ARG_FLAG && optarg && strncmp(optarg, "--", 2) == 0 && optarg[2]) {
-            rc = pwcca_usage(argv[0], "--%s needs a value, not the option '%s'", a->name, optarg);
+        const char *value = a->kind == PWCCA_ARG_FLAG ? "" : optarg;
+        assert(value); /* required_argument: getopt_long returned ':' otherwise */
+        if (a->kind != PWCCA_ARG_FLAG && strncmp(value, "--", 2) == 0 && value[2]) {
+            rc = pwcca_usage(argv[0], "--%s needs a value, not the option '%s'", a->name, value);
             break;
         }
-        rc = store_arg(argv[0], a, optarg);
+        rc = store_arg(argv[0], a, value);
     }
     int npos = argc - optind;
     if (rc < 0 && npos > max_pos)

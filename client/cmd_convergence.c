@@ -138,9 +138,10 @@ static int analyse(const pwcca_opts *o, const char *name, double tau, analysis *
                           a->run.name);
 
     a->pts = malloc(a->nrows * sizeof *a->pts);
-    a->src = malloc(a->nrows * sizeof *a->src);
+    a->src = malloc(a->nrows * sizeof *a->src); // NOLINT(bugprone-sizeof-expression): pointers
     a->in = calloc(a->nlayers ? a->nlayers : 1, sizeof *a->in);
-    a->bad = calloc(a->nlayers ? a->nlayers : 1, sizeof *a->bad);
+    a->bad =
+        calloc(a->nlayers ? a->nlayers : 1, sizeof *a->bad); // NOLINT(bugprone-sizeof-expression)
     if (!a->pts || !a->src || !a->in || !a->bad)
         return pwcca_fail("out of memory");
     group(a->rows, a->nrows, a->layers, a->nlayers, a->pts, a->src, a->in, a->bad);
