@@ -83,7 +83,8 @@ if ! command -v sqlite3 >/dev/null; then
     echo "  SKIP test_honest daemon part: no sqlite3 CLI"
     return 0 2>/dev/null || exit 0
 fi
-mkdir -p "$H/runs/thin" "$H/runs/probe" "$H/runs/npy"
+mkdir -p "$H/runs/thin" "$H/runs/probe" "$H/runs/npy" "$H/runs/torch"
+cp "$H/step-100.npz" "$H/runs/torch/step-100.npz" # torch.save(acts, "step-100.npz")
 HDB=$H/pwccad.db
 HSOCK=$H/pwccad.sock
 cat >"$H/pwccad.conf" <<CONF
@@ -196,6 +197,14 @@ if h_wait 20 h_is "SELECT GROUP_CONCAT(DISTINCT s.layer || ':' || s.status) FROM
     ok "a run of step-N.npy files is compared step to step"
 else
     fail "a run of step-N.npy files is compared step to step" "$(hq "SELECT s.step, s.layer, s.status FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'npy'" | tr '\n' ' ')"
+fi
+if h_wait 20 h_is "SELECT c.status FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'" read_error &&
+   hq "SELECT c.error FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'" |
+       grep -q "a PyTorch torch.save file .*safetensors.torch.save_file"; then
+    ok "the daemon stores why a torch.save checkpoint is not read, and the way out"
+else
+    fail "the daemon stores why a torch.save checkpoint is not read, and the way out" \
+        "$(hq "SELECT status, error FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'")"
 fi
 expect "the .npy run has one distance per later step" \
     h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'npy' AND s.ref = 'previous' AND s.distance IS NOT NULL" 2
