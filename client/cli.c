@@ -39,11 +39,44 @@ int pwcca_usage(const char *cmd, const char *fmt, ...)
     return PWCCA_USAGE;
 }
 
-int pwcca_bad_option(const char *cmd, char **argv)
+int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args)
 {
-    if (optopt && optopt != '?')
-        return pwcca_usage(cmd, "option '-%c' is unknown or lacks its value", optopt);
-    return pwcca_usage(cmd, "option '%s' is unknown or lacks its value", argv[optind - 1]);
+    /* getopt_long reports a long option's own val (>= 256) in optopt, which is no
+     * character: name such an option by the table, never as "-%c". */
+    const pwcca_arg *a = NULL;
+    for (size_t i = 0; args && args[i].name && !a; i++)
+        if ((optopt >= 256 && (size_t)(optopt - 256) == i) ||
+            (optopt > 0 && optopt < 256 && args[i].short_name == optopt))
+            a = &args[i];
+    if (c == ':' && a && optopt >= 256)
+        return pwcca_usage(cmd, "--%s needs a value", a->name);
+    if (c == ':' && a)
+        return pwcca_usage(cmd, "-%c (--%s) needs a value", optopt, a->name);
+    if (optopt > 0 && optopt < 256)
+        return pwcca_usage(cmd, "unknown option '-%c'", optopt);
+    return pwcca_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_t len)
+{
+    size_t count = 0, used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (ls[i].measured)
+            continue;
+        count++;
+        if (used + 4 >= len)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s (%s)", used ? ", " : "", ls[i].name,
+                         ls[i].prev_status ? ls[i].prev_status : "no score yet");
+        if (w < 0 || (size_t)w >= len - used) {
+            snprintf(buf + (len - 4), 4, "...");
+            used = len;
+        } else {
+            used += (size_t)w;
+        }
+    }
+    return count;
 }
 
 int pwcca_open(const pwcca_opts *o, pw_query **q)
@@ -170,8 +203,10 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
                      int max_pos, const char *pos_name, int *first_pos)
 {
     struct option longopts[PWCCA_MAX_OPTIONS + 2];
-    char shortopts[2 * PWCCA_MAX_OPTIONS + 3] = "h";
-    size_t nargs = 0, ns = 1;
+    /* The leading ':' makes getopt_long return ':' for a missing value, '?' for an
+     * unknown option, so the two get different messages. */
+    char shortopts[2 * PWCCA_MAX_OPTIONS + 4] = ":h";
+    size_t nargs = 0, ns = 2;
     for (; args[nargs].name; nargs++) {
         const pwcca_arg *a = &args[nargs];
         assert(nargs < PWCCA_MAX_OPTIONS);
@@ -210,11 +245,19 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
         for (size_t i = 0; !a && i < nargs; i++)
             if (args[i].short_name && args[i].short_name == c)
                 a = &args[i];
-        if (!a) {
-            rc = pwcca_bad_option(argv[0], argv);
+        if (!a || c == ':') {
+            rc = pwcca_bad_option(argv[0], argv, c, args);
             break;
         }
-        rc = store_arg(argv[0], a, optarg);
+        /* "--layer --format csv" would take "--format" as the layer: an option
+         * that lacks its value is told so, not looked up as a name. */
+        const char *value = a->kind == PWCCA_ARG_FLAG ? "" : optarg;
+        assert(value); /* required_argument: getopt_long returned ':' otherwise */
+        if (a->kind != PWCCA_ARG_FLAG && strncmp(value, "--", 2) == 0 && value[2]) {
+            rc = pwcca_usage(argv[0], "--%s needs a value, not the option '%s'", a->name, value);
+            break;
+        }
+        rc = store_arg(argv[0], a, value);
     }
     int npos = argc - optind;
     if (rc < 0 && npos > max_pos)

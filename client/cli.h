@@ -39,8 +39,6 @@ int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv);
 int pwcca_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "pwcca CMD: <message>" and a --help hint on stderr; returns PWCCA_USAGE. */
 int pwcca_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Message for an option getopt_long rejected (after it returned '?' or ':'). */
-int pwcca_bad_option(const char *cmd, char **argv);
 
 /* What a subcommand accepts besides --help: a table of these, ended by an
  * entry whose name is NULL, parsed by pwcca_parse_args. */
@@ -68,6 +66,10 @@ typedef struct pwcca_texts {
     size_t n;       /* how many */
 } pwcca_texts;
 
+/* Message for an option getopt_long rejected: c is what it returned (':' for a
+ * missing value, '?' for an unknown option); args the table it was given. */
+int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args);
+
 /* Parse argv[1..] (argv[0] is the subcommand) against args, then check that
  * between min_pos and max_pos positional arguments named pos_name ("RUN")
  * remain; *first_pos is the index of the first.  Returns -1 to go on, or the
@@ -75,6 +77,12 @@ typedef struct pwcca_texts {
  * one-line complaint naming the option or argument. */
 int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *args, int min_pos,
                      int max_pos, const char *pos_name, int *first_pos);
+
+/* "fc (insufficient_datapoints), head (no score yet)": the layers of ls that are
+ * not measured (no real distance to the previous checkpoint), each with the
+ * status of its newest previous-reference score, into buf ("" when none, "..."
+ * at the end when cut).  Returns how many there are. */
+size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_t len);
 
 /* Open the database --db / PWCCAD_DB / default names; prints the error. */
 int pwcca_open(const pwcca_opts *o, pw_query **q);

@@ -3,7 +3,8 @@
  * The daemon stores, for each pair of checkpoints, exactly what this prints,
  * so a user can always re-derive a stored number from the files.  A is X and
  * B is Y (PWCCA is not symmetric).  Layers present in only one file are
- * reported with the status `missing`. */
+ * reported with the status `missing`; two files that share no layer at all
+ * are refused (exit 1), naming both files' layers. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -20,7 +21,8 @@ static const char compare_usage[] =
     "                         [--memory-mb N]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
-    "(two .npy files compare their single arrays whatever their names).\n"
+    "(a lone .npy file is one layer named 'activations', whatever the file name).\n"
+    "Files that share no layer name are an error.\n"
     "\n"
     "  --layer NAME     compare only this layer (repeatable)\n"
     "  --metrics LIST   comma list of pwcca, mean_cca, svcca, cka (default: all);\n"
@@ -37,8 +39,8 @@ static const char compare_usage[] =
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
     "docs/ENGINE.md).\n"
-    "Exit status: 0 when it ran, 1 when a file is bad or a --layer is unknown,\n"
-    "2 on usage errors.\n";
+    "Exit status: 0 when it ran, 1 when a file is bad, a --layer is unknown or\n"
+    "the files share no layer, 2 on usage errors.\n";
 
 /* One output row: a layer and its result. */
 typedef struct compare_row {
@@ -236,6 +238,13 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                 free(want);
                 return 2;
             }
+        } else if ((strcmp(argv[i], "--layer") == 0 || strcmp(argv[i], "--memory-mb") == 0 ||
+                    strcmp(argv[i], "--metrics") == 0) &&
+                   i + 1 >= argc) {
+            fprintf(stderr, "pwcca compare: %s needs a value\nTry 'pwcca compare --help'.\n",
+                    argv[i]);
+            free(want);
+            return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "pwcca compare: unknown or incomplete option '%s'\n%s", argv[i],
                     compare_usage);
@@ -269,13 +278,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     rows = calloc(na + nb + nwant + 1, sizeof *rows);
     if (!rows)
         goto out;
-    int single_npy = pw_ckpt_format(ca) == PW_FMT_NPY && pw_ckpt_format(cb) == PW_FMT_NPY;
-    if (single_npy) {
-        /* Two .npy files: their single arrays, whatever the file names. */
-        rows[0] = (compare_row){
-            pw_ckpt_layer(ca, 0)->name, pw_ckpt_layer(ca, 0), pw_ckpt_layer(cb, 0), {0}};
-        nrows = 1;
-    } else if (nwant) {
+    if (nwant) {
         for (size_t i = 0; i < nwant; i++) {
             const pw_tensor *ta = pw_ckpt_find(ca, want[i]), *tb = pw_ckpt_find(cb, want[i]);
             if (!ta && !tb) {
@@ -299,6 +302,22 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
             const pw_tensor *tb = pw_ckpt_layer(cb, i);
             if (!pw_ckpt_find(ca, tb->name))
                 rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}};
+        }
+        /* A table of nothing but `missing` would read as a result: two files
+         * that share no layer name are a mistake (other files, renamed layers). */
+        size_t common = 0;
+        for (size_t i = 0; i < nrows; i++)
+            common += rows[i].a && rows[i].b;
+        if (common == 0) {
+            char ka[2048], kb[2048];
+            known_layers(ca, ka, sizeof ka);
+            known_layers(cb, kb, sizeof kb);
+            fprintf(stderr,
+                    "pwcca compare: no layer in common: %s has %s; %s has %s\n"
+                    "  layers are matched by name (a lone .npy file is the layer '%s')\n",
+                    paths[0], ka[0] ? ka : "no layers", paths[1], kb[0] ? kb : "no layers",
+                    PW_NPY_LAYER);
+            goto out;
         }
     }
     pw_engine_set_blas_threads(0);

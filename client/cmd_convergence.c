@@ -21,23 +21,35 @@ static const char help[] =
     "and the order itself.  Needs scores against a final checkpoint: a run still\n"
     "running has none until it is finalized (pwcca finalize).\n"
     "\n"
+    "Only real distances count (status ok, distance not null): POINTS counts\n"
+    "them.  A layer with none is unmeasured; a settle step right after a step\n"
+    "without a distance is only a bound (<=S: settled there or earlier); a layer\n"
+    "whose newest distance is missing is unknown.  These are left out of rho and\n"
+    "named with their status; LAST_NOT_OK is each layer's newest score that is\n"
+    "not ok.\n"
+    "\n"
     "  --tau T      distance threshold (default 0.05, i.e. PWCCA >= 0.95)\n"
     "  --format F   table (default) or json: an object with run, final_step, tau,\n"
-    "               layers [{name, depth, settled_step, stable_since, points,\n"
-    "               last_distance}], order [names], settled_layers,\n"
-    "               ranked_layers, spearman_rho, verdict, monotone\n"
+    "               layers [{name, depth, settled_step, stable_since,\n"
+    "               settled_exact, points, last_distance, measured, ranked,\n"
+    "               gap_step, gap_status, last_not_ok_step, last_not_ok_status}],\n"
+    "               order [names], settled_layers, ranked_layers,\n"
+    "               unmeasured_layers [names], left_out [names], spearman_rho,\n"
+    "               verdict, monotone\n"
     "  -h, --help   show this help\n";
 
 /* Everything the analysis and the output need, owned together. */
 typedef struct analysis {
-    pw_run_info run;       /* the run */
-    pw_layer_info *layers; /* its layers, bottom first */
-    size_t nlayers;        /* entries in layers */
-    pw_curve_row *rows;    /* its scores against the final checkpoint */
-    size_t nrows;          /* entries in rows */
-    pw_conv_point *pts;    /* rows as points, grouped per layer */
-    pw_conv_layer *in;     /* one per layer, pointing into pts */
-    pw_conv_summary sum;   /* the result */
+    pw_run_info run;          /* the run */
+    pw_layer_info *layers;    /* its layers, bottom first */
+    size_t nlayers;           /* entries in layers */
+    pw_curve_row *rows;       /* its scores against the final checkpoint */
+    size_t nrows;             /* entries in rows */
+    pw_conv_point *pts;       /* rows as points, grouped per layer */
+    pw_conv_layer *in;        /* one per layer, pointing into pts */
+    const pw_curve_row **src; /* the row of each point, parallel to pts */
+    const pw_curve_row **bad; /* per layer: its newest row that is not ok, or NULL */
+    pw_conv_summary sum;      /* the result */
 } analysis;
 
 static void analysis_free(analysis *a)
@@ -45,22 +57,35 @@ static void analysis_free(analysis *a)
     pw_conv_summary_free(&a->sum);
     free(a->in);
     free(a->pts);
+    free(a->src);
+    free(a->bad);
     pw_query_curve_free(a->rows, a->nrows);
     pw_query_layers_free(a->layers, a->nlayers);
     pw_query_run_clear(&a->run);
 }
 
+/* A row that carries a real distance: status ok and a distance stored. */
+static int is_real(const pw_curve_row *r)
+{
+    return strcmp(r->status, "ok") == 0 && !isnan(r->distance);
+}
+
 /* One series per layer: rows come grouped by layer in depth order, steps
- * ascending; in[i] points into pts.  The final checkpoint scored against
- * itself (distance 0 by definition) says nothing about settling: left out. */
+ * ascending; in[i] points into pts, src[k] is the row of pts[k] and bad[i]
+ * the layer's newest row that is not a real distance.  A row without a
+ * real distance becomes NAN, whatever its status.  The final checkpoint
+ * scored against itself (distance 0 by definition) says nothing about
+ * settling: left out. */
 static void group(const pw_curve_row *rows, size_t nrows, const pw_layer_info *layers,
-                  size_t nlayers, pw_conv_point *pts, pw_conv_layer *in)
+                  size_t nlayers, pw_conv_point *pts, const pw_curve_row **src, pw_conv_layer *in,
+                  const pw_curve_row **bad)
 {
     size_t r = 0, w = 0;
     for (size_t i = 0; i < nlayers; i++) {
         in[i].name = layers[i].name;
         in[i].depth = layers[i].depth;
         in[i].npts = 0;
+        bad[i] = NULL;
         while (r < nrows && rows[r].depth >= 0 && rows[r].depth < in[i].depth)
             r++;
         in[i].pts = pts + w;
@@ -68,10 +93,24 @@ static void group(const pw_curve_row *rows, size_t nrows, const pw_layer_info *l
             if (rows[r].step >= rows[r].ref_step)
                 continue;
             pts[w].step = rows[r].step;
-            pts[w++].distance = rows[r].distance;
+            pts[w].distance = is_real(&rows[r]) ? rows[r].distance : NAN;
+            if (!is_real(&rows[r]))
+                bad[i] = &rows[r];
+            src[w++] = &rows[r];
             in[i].npts++;
         }
     }
+}
+
+/* The status of layer i's point at step, for naming a gap ("-" if none). */
+static const char *status_at(const analysis *a, size_t i, int64_t step)
+{
+    size_t base = (size_t)(a->in[i].pts - a->pts);
+    for (size_t k = 0; k < a->in[i].npts; k++)
+        if (a->pts[base + k].step == step)
+            return strcmp(a->src[base + k]->status, "ok") == 0 ? "no distance stored"
+                                                               : a->src[base + k]->status;
+    return "-";
 }
 
 static int analyse(const pwcca_opts *o, const char *name, double tau, analysis *a)
@@ -99,10 +138,13 @@ static int analyse(const pwcca_opts *o, const char *name, double tau, analysis *
                           a->run.name);
 
     a->pts = malloc(a->nrows * sizeof *a->pts);
+    a->src = malloc(a->nrows * sizeof *a->src); // NOLINT(bugprone-sizeof-expression): pointers
     a->in = calloc(a->nlayers ? a->nlayers : 1, sizeof *a->in);
-    if (!a->pts || !a->in)
+    a->bad =
+        calloc(a->nlayers ? a->nlayers : 1, sizeof *a->bad); // NOLINT(bugprone-sizeof-expression)
+    if (!a->pts || !a->src || !a->in || !a->bad)
         return pwcca_fail("out of memory");
-    group(a->rows, a->nrows, a->layers, a->nlayers, a->pts, a->in);
+    group(a->rows, a->nrows, a->layers, a->nlayers, a->pts, a->src, a->in, a->bad);
     pw_conv_summary sum;
     if (pw_conv_analyze(a->in, a->nlayers, tau, &sum, &err) != 0)
         return pwcca_fail("%s", err.msg);
@@ -114,6 +156,7 @@ static int print_json(const analysis *a)
 {
     const pw_conv_summary *s = &a->sum;
     json_t *o = json_object(), *ls = json_array(), *order = json_array();
+    json_t *unmeasured = json_array(), *left_out = json_array();
     json_object_set_new(o, "run", pwcca_json_str(a->run.name));
     json_object_set_new(o, "path", pwcca_json_str(a->run.path));
     json_object_set_new(o, "final_step", pwcca_json_step(a->run.final_step));
@@ -126,9 +169,25 @@ static int print_json(const analysis *a)
         json_object_set_new(l, "settled_step",
                             r->settled ? json_integer(r->settle_step) : json_null());
         json_object_set_new(l, "stable_since", pwcca_json_step(a->layers[i].stable_step));
-        json_object_set_new(l, "points", json_integer((json_int_t)a->in[i].npts));
+        json_object_set_new(l, "settled_exact",
+                            r->settled ? json_boolean(!r->bounded) : json_null());
+        json_object_set_new(l, "points", json_integer((json_int_t)r->npoints));
         json_object_set_new(l, "last_distance", pwcca_json_real(r->last_distance));
+        json_object_set_new(l, "measured", json_boolean(r->has_data));
+        json_object_set_new(l, "ranked", json_boolean(r->ranked));
+        int gap = r->bounded || r->unknown_now;
+        json_object_set_new(l, "gap_step", gap ? json_integer(r->gap_step) : json_null());
+        json_object_set_new(l, "gap_status",
+                            gap ? pwcca_json_str(status_at(a, i, r->gap_step)) : json_null());
+        json_object_set_new(l, "last_not_ok_step",
+                            a->bad[i] ? json_integer(a->bad[i]->step) : json_null());
+        json_object_set_new(l, "last_not_ok_status",
+                            a->bad[i] ? pwcca_json_str(a->bad[i]->status) : json_null());
         json_array_append_new(ls, l);
+        if (!r->has_data)
+            json_array_append_new(unmeasured, pwcca_json_str(a->layers[i].name));
+        else if (!r->ranked)
+            json_array_append_new(left_out, pwcca_json_str(a->layers[i].name));
     }
     for (size_t k = 0; k < s->norder; k++)
         json_array_append_new(order, pwcca_json_str(a->layers[s->order[k]].name));
@@ -136,10 +195,28 @@ static int print_json(const analysis *a)
     json_object_set_new(o, "order", order);
     json_object_set_new(o, "settled_layers", json_integer((json_int_t)s->nsettled));
     json_object_set_new(o, "ranked_layers", json_integer((json_int_t)s->norder));
+    json_object_set_new(o, "unmeasured_layers", unmeasured);
+    json_object_set_new(o, "left_out", left_out);
     json_object_set_new(o, "spearman_rho", pwcca_json_real(s->rho));
     json_object_set_new(o, "verdict", json_string(pw_conv_verdict_name(s->verdict)));
     json_object_set_new(o, "monotone", json_boolean(s->monotone));
     return pwcca_print_json(o);
+}
+
+/* "b (settled at 300 or earlier: no distance at 200, n_mismatch)" for a layer
+ * left out of rho, into buf. */
+static void left_out_text(const analysis *a, size_t i, char *buf, size_t len)
+{
+    const pw_conv_layer_result *r = &a->sum.layers[i];
+    if (!r->has_data)
+        snprintf(buf, len, "%s (never measured: %s)", a->layers[i].name,
+                 a->bad[i] ? a->bad[i]->status : "no score");
+    else if (r->bounded)
+        snprintf(buf, len, "%s (settled at %" PRId64 " or earlier: no distance at %" PRId64 ", %s)",
+                 a->layers[i].name, r->settle_step, r->gap_step, status_at(a, i, r->gap_step));
+    else
+        snprintf(buf, len, "%s (unknown: no distance at its newest step %" PRId64 ", %s)",
+                 a->layers[i].name, r->gap_step, status_at(a, i, r->gap_step));
 }
 
 static int print_table(const analysis *a)
@@ -149,22 +226,31 @@ static int print_table(const analysis *a)
     printf("run %s, final checkpoint at step %s; tau = %g\n", a->run.name,
            pwcca_fmt_step(fs, sizeof fs, a->run.final_step), s->tau);
     printf("settled_at: first step from which the distance to the final checkpoint stays <= "
-           "tau\n\n");
-    static const char *const head[] = {"DEPTH", "LAYER", "SETTLED_AT", "STABLE_SINCE", "POINTS"};
+           "tau\n");
+    printf("measured: %zu of %zu layers have a distance to the final checkpoint (status ok); "
+           "points count those distances\n\n",
+           a->nlayers - s->nunmeasured, a->nlayers);
+    static const char *const head[] = {"DEPTH",        "LAYER",  "SETTLED_AT",
+                                       "STABLE_SINCE", "POINTS", "LAST_NOT_OK"};
     pwcca_table t;
-    if (pwcca_table_init(&t, 5, head, 0x1Du) != 0)
+    if (pwcca_table_init(&t, 6, head, 0x1Du) != 0)
         return pwcca_fail("out of memory");
     for (size_t i = a->nlayers; i-- > 0;) { /* top layer first, as drawn */
         const pw_conv_layer_result *r = &s->layers[i];
-        char d[16], st[24], ss[24], np[24];
+        char d[16], st[32], ss[24], np[24], bad[64] = "-";
         snprintf(d, sizeof d, "%d", a->layers[i].depth);
-        snprintf(np, sizeof np, "%zu", a->in[i].npts);
-        if (r->settled)
-            snprintf(st, sizeof st, "%" PRId64, r->settle_step);
+        snprintf(np, sizeof np, "%zu", r->npoints);
+        if (!r->has_data)
+            snprintf(st, sizeof st, "unmeasured");
+        else if (r->settled)
+            snprintf(st, sizeof st, "%s%" PRId64, r->bounded ? "<=" : "", r->settle_step);
         else
-            snprintf(st, sizeof st, "%s", r->has_data ? "not yet" : "no distance");
-        const char *row[] = {d, a->layers[i].name, st,
-                             pwcca_fmt_step(ss, sizeof ss, a->layers[i].stable_step), np};
+            snprintf(st, sizeof st, "%s", r->unknown_now ? "unknown" : "not yet");
+        if (a->bad[i])
+            snprintf(bad, sizeof bad, "%s at %" PRId64, a->bad[i]->status, a->bad[i]->step);
+        const char *row[] = {d,  a->layers[i].name,
+                             st, pwcca_fmt_step(ss, sizeof ss, a->layers[i].stable_step),
+                             np, bad};
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);
             return pwcca_fail("out of memory");
@@ -182,17 +268,33 @@ static int print_table(const analysis *a)
             printf(" (not yet)");
     }
     if (s->norder == 0)
-        printf(" no layer has a distance");
+        printf(" no layer has a settle step that can be ranked");
     printf("\n");
+    size_t nout = s->nunmeasured + s->nleft_out;
+    if (nout) {
+        printf("left out of rho (%zu):", nout);
+        for (size_t i = 0, k = 0; i < a->nlayers; i++) {
+            char text[512];
+            if (s->layers[i].ranked)
+                continue;
+            left_out_text(a, i, text, sizeof text);
+            printf("%s %s", k++ ? "," : "", text);
+        }
+        printf("\n");
+    }
+    char out[64] = "";
+    if (nout)
+        snprintf(out, sizeof out, "; %zu layer%s left out, above", nout, nout == 1 ? "" : "s");
     if (isnan(s->rho))
-        printf("bottom-up: undetermined (%zu ranked layer%s, %s)\n", s->norder,
+        printf("bottom-up: undetermined (%zu ranked layer%s, %s%s)\n", s->norder,
                s->norder == 1 ? "" : "s",
-               s->norder < 2 ? "at least two are needed" : "all settled at the same step");
+               s->norder < 2 ? "at least two are needed" : "all settled at the same step", out);
     else
-        printf("bottom-up: %s (Spearman rho(depth, settled step) = %.3f over %zu layers; %s)\n",
+        printf("bottom-up: %s (Spearman rho(depth, settled step) = %.3f over %zu layers; %s%s)\n",
                pw_conv_verdict_name(s->verdict), s->rho, s->norder,
                s->monotone ? "no layer settled before a layer below it"
-                           : "some layer settled before a layer below it");
+                           : "some layer settled before a layer below it",
+               out);
     return PWCCA_OK;
 }
 

@@ -1,8 +1,10 @@
 /* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "pw_paths.h"
 #include "sock.h"
 
 static const char help[] =
@@ -10,7 +12,10 @@ static const char help[] =
     "Ask the running daemon for its status over its control socket: version, pid,\n"
     "uptime, checkpoints queued, done and failed, the last error, retention (when on,\n"
     "or while copies are held: modes, bytes held of the budget, copies, evictions,\n"
-    "the last retention error), and its runs.\n"
+    "the last retention error), and its runs, with the step every measured layer\n"
+    "was stable at (CONVERGED).  Layers never measured (no real distance to the\n"
+    "previous checkpoint) are named under the table with their newest status,\n"
+    "read from the database (--db); CONVERGED says nothing about them.\n"
     "Exits 1 with a clear message when no daemon listens on the socket.\n"
     "\n"
     "  --format F   text (default) or json (the daemon's answer as it is; see\n"
@@ -83,7 +88,54 @@ static void print_retention(json_t *rt)
         printf("retention error: %s\n", err);
 }
 
-static int print_text(json_t *r)
+#define NOTE_MAX 12288 /* bytes of one run's note under the table */
+
+/* The note under the runs table for one run, into buf ("" for none): its
+ * layers never measured, from the database the client reads (the daemon's
+ * answer does not carry them).  q is NULL when the database cannot be read
+ * (dberr says why).  Returns 1 when the run's CONVERGED step leaves layers
+ * out or cannot be checked: a CONVERGED step is never shown as if it
+ * covered every layer without a word. */
+static int run_note(pw_query *q, const char *dbpath, const char *dberr, json_t *run, char *buf,
+                    size_t len)
+{
+    const char *name = str(run, "name"), *rpath = json_string_value(json_object_get(run, "path"));
+    int converged = json_is_integer(json_object_get(run, "converged_step"));
+    pw_run_info info;
+    pw_layer_info *ls = NULL;
+    size_t nls = 0;
+    pw_err err = {""};
+    char names[2048];
+    buf[0] = '\0';
+    if (!q || !rpath || pw_query_find_run(q, rpath, &info, &err) != 0) {
+        if (converged && !q)
+            snprintf(buf, len, "* %s: which layers CONVERGED covers is unknown: %s", name, dberr);
+        else if (converged)
+            snprintf(buf, len,
+                     "* %s: which layers CONVERGED covers is unknown: %s has no run %s (is --db "
+                     "the daemon's database?)",
+                     name, dbpath, rpath ? rpath : name);
+        return converged;
+    }
+    if (info.measured_layers < info.layers && pw_query_layers(q, &info, &ls, &nls, &err) != 0) {
+        if (converged)
+            snprintf(buf, len, "* %s: which layers CONVERGED covers is unknown: %s", name, err.msg);
+        pw_query_run_clear(&info);
+        return converged;
+    }
+    size_t k = pwcca_unmeasured_text(ls, nls, names, sizeof names);
+    if (k)
+        snprintf(buf, len,
+                 "%s%s: %zu of %lld layers never measured (no distance to the previous "
+                 "checkpoint): %s%s",
+                 converged ? "* " : "", name, k, (long long)info.layers, names,
+                 converged ? "; CONVERGED covers only the measured ones" : "");
+    pw_query_layers_free(ls, nls);
+    pw_query_run_clear(&info);
+    return converged && k > 0;
+}
+
+static int print_text(const pwcca_opts *o, json_t *r)
 {
     char pid[32], up[32], queue[32], done[32], failed[32];
     num(pid, sizeof pid, json_object_get(r, "pid"));
@@ -102,26 +154,47 @@ static int print_text(json_t *r)
         printf("no runs watched\n");
         return PWCCA_OK;
     }
-    static const char *const head[] = {"RUN",       "STATE",      "CHECKPOINTS",
-                                       "LAST_STEP", "FINAL_STEP", "PATH"};
+    static const char *const head[] = {"RUN",        "STATE",     "CHECKPOINTS", "LAST_STEP",
+                                       "FINAL_STEP", "CONVERGED", "PATH"};
+    char dbpath[4096];
+    pw_err dberr = {""};
+    pw_query *q = NULL;
+    if (pw_paths_db(o->db, dbpath, sizeof dbpath, &dberr) != 0 ||
+        pw_query_open(dbpath, &q, &dberr) != 0)
+        q = NULL;
+    char *notes = calloc(json_array_size(runs), NOTE_MAX);
     pwcca_table t;
-    if (pwcca_table_init(&t, 6, head, 0x1Cu) != 0)
+    if (!notes || pwcca_table_init(&t, 7, head, 0x3Cu) != 0) {
+        free(notes);
+        pw_query_close(q);
         return pwcca_fail("out of memory");
+    }
     size_t i;
     json_t *run;
     json_array_foreach(runs, i, run)
     {
-        char ck[32], ls[32], fs[32];
+        char ck[32], ls[32], fs[32], cv[32];
         num(ck, sizeof ck, json_object_get(run, "checkpoints"));
         num(ls, sizeof ls, json_object_get(run, "last_step"));
         num(fs, sizeof fs, json_object_get(run, "final_step"));
-        const char *row[] = {str(run, "name"), str(run, "state"), ck, ls, fs, str(run, "path")};
+        num(cv, sizeof cv - 1, json_object_get(run, "converged_step"));
+        /* A converged step that leaves layers out points at its note below. */
+        if (run_note(q, dbpath, dberr.msg, run, notes + i * NOTE_MAX, NOTE_MAX))
+            strcat(cv, "*");
+        const char *row[] = {str(run, "name"), str(run, "state"), ck, ls, fs, cv, str(run, "path")};
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);
+            free(notes);
+            pw_query_close(q);
             return pwcca_fail("out of memory");
         }
     }
+    pw_query_close(q);
     pwcca_table_print(&t, stdout);
+    for (i = 0; i < json_array_size(runs); i++)
+        if (notes[i * NOTE_MAX])
+            puts(notes + i * NOTE_MAX);
+    free(notes);
     return PWCCA_OK;
 }
 
@@ -138,7 +211,7 @@ int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
     json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
     int rc = pwcca_daemon_call(o, req, &resp);
     if (rc == PWCCA_OK)
-        rc = format == 1 ? pwcca_print_json(json_incref(resp)) : print_text(resp);
+        rc = format == 1 ? pwcca_print_json(json_incref(resp)) : print_text(o, resp);
     json_decref(resp);
     return rc;
 }

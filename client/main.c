@@ -64,8 +64,15 @@ int main(int argc, char **argv)
             printf("pwcca %s\n", PW_VERSION);
             return 0;
         }
-        if ((strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
-            if (argv[i][2] == 'd')
+        if (strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--socket") == 0) {
+            int db = argv[i][2] == 'd';
+            /* The last word, or an option, is no value: say which one lacks it. */
+            if (i + 1 >= argc || argv[i + 1][0] == '-') {
+                fprintf(stderr, "pwcca: %s needs a value (%s)\nTry 'pwcca --help'.\n", argv[i],
+                        db ? "the database file" : "the daemon's socket path");
+                return 2;
+            }
+            if (db)
                 o.db = argv[++i];
             else
                 o.socket = argv[++i];

@@ -407,6 +407,49 @@ static void note_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t st
         ls->stable_step = step;
 }
 
+/* The unmeasured layers as "name (status), ...", growing; NULL-safe on failure. */
+typedef struct unmeasured_list {
+    char *text;   /* the list so far (heap), NULL while empty */
+    size_t count; /* layers in it */
+    int oom;      /* an allocation failed */
+} unmeasured_list;
+
+static int add_unmeasured(void *ctx, const char *layer, const char *status)
+{
+    unmeasured_list *u = ctx;
+    char *g = NULL;
+    if (asprintf(&g, "%s%s%s (%s)", u->text ? u->text : "", u->text ? ", " : "", layer,
+                 status ? status : "no score yet") < 0)
+        return u->oom = 1;
+    free(u->text);
+    u->text = g;
+    u->count++;
+    return 0;
+}
+
+/* The run_converged detail: which layers the verdict leaves out, and why (the
+ * status of their newest score), so no reader takes it for every layer.
+ * NULL when every layer was measured. */
+static char *unmeasured_detail(pwd_daemon *d, pwd_run *r, size_t measured)
+{
+    unmeasured_list u = {NULL, 0, 0};
+    pw_err err;
+    char *detail = NULL;
+    if (pw_db_unmeasured(d->db, r->id, add_unmeasured, &u, &err) != 0 || u.oom) {
+        pwd_log(PWD_ERROR, "%s: %s", r->name, u.oom ? "out of memory" : err.msg);
+        free(u.text);
+        return NULL;
+    }
+    if (u.count &&
+        asprintf(&detail,
+                 "converged over the %zu measured layer%s; %zu never measured (no distance to "
+                 "the previous checkpoint), left out: %s",
+                 measured, measured == 1 ? "" : "s", u.count, u.text) < 0)
+        detail = NULL;
+    free(u.text);
+    return detail;
+}
+
 void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
 {
     series s = {0};
@@ -418,8 +461,6 @@ void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
     }
     const pw_stab_params p = pw_config_for_run(&d->cfg, r->name, r->path)->stab;
     pw_stab_state *states = calloc(s.nlayers ? s.nlayers : 1, sizeof *states);
-    char *missing = NULL;
-    size_t missing_len = 0;
     for (size_t i = 0; i < s.nlayers && states; i++) {
         size_t n = (i + 1 < s.nlayers ? s.start[i + 1] : s.npts) - s.start[i];
         const pw_stab_point *pts = s.pts + s.start[i];
@@ -432,22 +473,14 @@ void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
                         s.names[i], ev[k].step, ev[k].value, NULL);
         free(ev);
         note_stable(d, r, s.names[i], states[i].stable ? states[i].stable_step : -1);
-        if (!states[i].has_distance) {
-            size_t add = strlen(s.names[i]) + 3;
-            char *g = realloc(missing, missing_len + add);
-            if (g) {
-                snprintf(g + missing_len, add, "%s%s", missing_len ? ", " : "", s.names[i]);
-                missing = g;
-                missing_len = strlen(g);
-            }
-        }
     }
     int64_t conv;
     if (states && pw_stability_converged(states, s.nlayers, &conv)) {
         if (conv != r->converged_step) {
-            char *detail = NULL;
-            if (missing && asprintf(&detail, "layers without a distance: %s", missing) < 0)
-                detail = NULL;
+            size_t measured = 0;
+            for (size_t i = 0; i < s.nlayers; i++)
+                measured += states[i].has_distance != 0;
+            char *detail = unmeasured_detail(d, r, measured);
             raise_alert(d, r, "run_converged", "", conv, NAN, detail);
             free(detail);
             if (pw_db_run_set_converged(d->db, r->id, conv, &err) == 0)
@@ -457,7 +490,6 @@ void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
         if (pw_db_run_set_converged(d->db, r->id, -1, &err) == 0)
             r->converged_step = -1;
     }
-    free(missing);
     free(states);
     series_free(&s);
 }

@@ -38,6 +38,7 @@ typedef struct mlayer {
     int64_t step[2];     /* step of the newest score, per pw_ref (read only when has) */
     double distance[2];  /* its distance, NAN when its status is not ok */
     int64_t stable_step; /* step it became stable at, -1 when not stable */
+    int measured;        /* it has had a real distance to the previous checkpoint */
     unsigned cleared;    /* scratch while applying a batch: bit ref set when the newest
                             score's group was replaced */
 } mlayer;
@@ -113,11 +114,24 @@ static int load_layer(void *ctx, const pw_db_latest_row *row)
     if (!l)
         return c->oom = 1;
     l->stable_step = row->stable_step;
+    l->measured = 1; /* until pw_db_unmeasured names it */
     for (int ref = 0; ref < 2; ref++) {
         l->has[ref] = row->has[ref];
         l->step[ref] = row->step[ref];
         l->distance[ref] = row->distance[ref];
     }
+    return 0;
+}
+
+/* pw_db_unmeasured's rows: the layers without any real distance. */
+static int load_unmeasured(void *ctx, const char *layer, const char *status)
+{
+    (void)status;
+    load_ctx *c = ctx;
+    mlayer *l = layer_of(&c->t, layer);
+    if (!l)
+        return c->oom = 1;
+    l->measured = 0;
     return 0;
 }
 
@@ -129,7 +143,8 @@ void pwd_metrics_run_load(pwd_daemon *d, pwd_run *r)
     memset(&c, 0, sizeof c);
     pw_err err;
     pw_err_clear(&err);
-    if (pw_db_latest(d->db, r->id, load_layer, &c, &err) != 0 || c.oom || !table_of(r)) {
+    if (pw_db_latest(d->db, r->id, load_layer, &c, &err) != 0 || c.oom ||
+        pw_db_unmeasured(d->db, r->id, load_unmeasured, &c, &err) != 0 || c.oom || !table_of(r)) {
         pwd_log(PWD_ERROR, "%s: metrics: reading the latest scores: %s", r->name,
                 err.msg[0] ? err.msg : "out of memory");
         mrun_clear(&c.t);
@@ -166,6 +181,7 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
             lost = 1;
             continue;
         }
+        l->measured |= s->ref == PW_REF_PREVIOUS && s->r.status == PW_OK && isfinite(s->r.distance);
         if (l->has[s->ref] && s->step < l->step[s->ref])
             continue; /* an older checkpoint's score: not the newest */
         l->has[s->ref] = 1;
@@ -245,6 +261,7 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
             o->distance_final = l->has[PW_REF_FINAL] ? l->distance[PW_REF_FINAL] : NAN;
             o->stable = l->stable_step >= 0;
             o->stable_step = l->stable_step;
+            o->measured = l->measured;
         }
     }
     assert(k == n);

@@ -94,7 +94,39 @@ static int detect(const char *path, const unsigned char *head, size_t n, uint64_
 static const char unknown_format[] =
     "unknown format: expected a .safetensors, .npz or .npy file, or a directory of .npy files";
 
-/* The layer name of a single .npy: its file name without directory and ".npy". */
+/* A PyTorch torch.save file: a zip whose members sit under one directory with
+ * a pickle in NAME/data.pkl (torch >= 1.6), or the legacy format, a bare
+ * pickle starting with torch's magic number.  Neither holds plain arrays:
+ * reading them means unpickling, which pwccad never does. */
+static int is_torch_save(const unsigned char *buf, uint64_t len)
+{
+    static const unsigned char legacy[] =
+        "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+    if (len >= sizeof legacy - 1 && memcmp(buf, legacy, sizeof legacy - 1) == 0)
+        return 1;
+    if (len < 4 || memcmp(buf, "PK\x03\x04", 4) != 0)
+        return 0;
+    pw_zip z;
+    pw_err ignored;
+    if (pw_zip_open(&z, buf, len, PW_NPZ_MAX_MEMBERS, &ignored) != 0)
+        return 0;
+    int torch = 0;
+    for (size_t i = 0; i < z.n && !torch; i++) {
+        const pw_zip_member *m = &z.m[i];
+        torch = (m->name_len == 8 && memcmp(m->name, "data.pkl", 8) == 0) ||
+                (m->name_len > 9 && memcmp(m->name + m->name_len - 9, "/data.pkl", 9) == 0);
+    }
+    pw_zip_free(&z);
+    return torch;
+}
+
+static const char torch_save[] =
+    "a PyTorch torch.save file (.pt/.pth: a pickle), which pwccad does not read; save the "
+    "activations as safetensors instead: "
+    "safetensors.torch.save_file({name: t.detach().contiguous() for name, t in acts.items()}, "
+    "path), or let integrations/python/pwcca_probe.py write them (docs/FORMATS.md)";
+
+/* The layer name of a file in a directory checkpoint: its name without ".npy". */
 static void npy_stem(const char *path, char *out, size_t cap)
 {
     const char *base = strrchr(path, '/');
@@ -123,6 +155,10 @@ static int open_file(pw_ckpt *c, int fd, const pw_ckpt_opts *o, pw_err *err)
         return pw_err_prefix(err, "%s", c->path);
     c->nmaps = 1;
     const pw_map *m = &c->maps[0];
+    /* Checked before the extension: "step-100.npz" written by torch.save is
+     * still a pickle, and its members' names would only confuse. */
+    if (is_torch_save(m->data, m->size))
+        return pw_err_set(err, "%s: %s", c->path, torch_save);
     if (detect(c->path, m->data, m->size < 9 ? (size_t)m->size : 9, m->size, &c->fmt) != 0)
         return pw_err_set(err, "%s: %s", c->path, unknown_format);
     int rc = 0;
@@ -138,12 +174,13 @@ static int open_file(pw_ckpt *c, int fd, const pw_ckpt_opts *o, pw_err *err)
         c->n = c->npz.n;
         break;
     case PW_FMT_NPY: {
-        char stem[PW_MAX_NAME + 1];
-        npy_stem(c->path, stem, sizeof stem);
+        /* One array, one layer, and one name for it in every checkpoint: named
+         * after the file, step-000100.npy and step-000200.npy would share no
+         * layer and never be compared. */
         c->own = calloc(1, sizeof *c->own);
         if (!c->own)
             return pw_err_set(err, "%s: out of memory", c->path);
-        rc = pw_npy_parse(m->data, m->size, stem, o->nhwc, c->own, err);
+        rc = pw_npy_parse(m->data, m->size, PW_NPY_LAYER, o->nhwc, c->own, err);
         c->layers = c->own;
         c->n = 1;
         break;

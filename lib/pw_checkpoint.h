@@ -1,9 +1,11 @@
 /* pw_checkpoint.h -- one checkpoint: every layer's activations, whatever the format.
  *
- * A checkpoint is a .safetensors file, a .npy file (one layer, named after
- * the file's stem), a .npz archive, or a directory of .npy files (one layer
- * each).  pw_ckpt_open detects the format, validates it completely (see
- * docs/FORMATS.md) and exposes the layers, bottom to top, as pw_tensor
+ * A checkpoint is a .safetensors file, a .npy file (one layer, always named
+ * PW_NPY_LAYER, so that step-000100.npy and step-000200.npy compare), a .npz
+ * archive, or a directory of .npy files (one layer each, named after the
+ * file).  PyTorch torch.save files (.pt, .pth) are pickles and are refused
+ * with a message saying how to write safetensors instead.  pw_ckpt_open detects the format,
+ * validates it completely (see docs/FORMATS.md) and exposes the layers, bottom to top, as pw_tensor
  * views.  The views stay valid until pw_ckpt_close.
  *
  * Layer order: tensor order in the file (data offsets for safetensors,
@@ -17,6 +19,8 @@
 
 #include "pw_error.h"
 #include "pw_tensor.h"
+
+#define PW_NPY_LAYER "activations" /* the layer name of a lone .npy checkpoint */
 
 typedef enum pw_format {
     PW_FMT_SAFETENSORS, /* .safetensors */

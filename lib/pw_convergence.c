@@ -145,16 +145,38 @@ int pw_conv_analyze(const pw_conv_layer *layers, size_t n, double tau, pw_conv_s
         pw_conv_layer_result *r = &out->layers[i];
         const pw_conv_layer *l = &layers[i];
         r->last_distance = l->npts ? l->pts[l->npts - 1].distance : NAN;
-        for (size_t k = 0; k < l->npts && !r->has_data; k++)
-            r->has_data = !isnan(l->pts[k].distance);
-        if (!r->has_data)
+        for (size_t k = 0; k < l->npts; k++)
+            r->npoints += !isnan(l->pts[k].distance);
+        r->has_data = r->npoints > 0;
+        if (!r->has_data) {
+            out->nunmeasured++;
             continue;
+        }
         r->settled = pw_conv_settle_step(l->pts, l->npts, tau, &r->settle_step);
         if (r->settled) {
+            /* The run of points <= tau ends at the settle step; what stopped it
+             * going further back is a distance > tau (a real settle time), the
+             * first checkpoint, or a point with no distance (only a bound). */
+            size_t k = l->npts;
+            while (k > 0 && !isnan(l->pts[k - 1].distance) && l->pts[k - 1].distance <= tau)
+                k--;
+            assert(k < l->npts && l->pts[k].step == r->settle_step);
+            if (k > 0 && isnan(l->pts[k - 1].distance)) {
+                r->bounded = 1;
+                r->gap_step = l->pts[k - 1].step;
+            }
             out->nsettled++;
-            if (r->settle_step > latest)
-                latest = r->settle_step;
+        } else if (isnan(l->pts[l->npts - 1].distance)) {
+            r->unknown_now = 1;
+            r->gap_step = l->pts[l->npts - 1].step;
         }
+        r->ranked = !r->bounded && !r->unknown_now;
+        if (!r->ranked) {
+            out->nleft_out++;
+            continue;
+        }
+        if (r->settled && r->settle_step > latest)
+            latest = r->settle_step;
         out->order[out->norder++] = i;
     }
 

@@ -9,12 +9,21 @@
  * tau is PW_CONV_DEFAULT_TAU (0.05: the layer's PWCCA with its final state is
  * at least 0.95).
  *
+ * Only real distances count: the caller passes NAN for a point whose score
+ * has no distance or a status other than ok.  A layer without any real
+ * distance is unmeasured.  A settle step right after a point without a
+ * distance is only a bound (the layer settled there or earlier: nothing is
+ * known of the step before), and a layer whose newest point has no distance
+ * may or may not have settled; neither is a settle time one can rank.
+ *
  * Whether convergence was bottom-up is measured by Spearman's rank
  * correlation rho between depth and settle step (ties get average ranks).
  * A layer with distances but no settle step has not settled by the newest
  * checkpoint; it ranks after every settled layer (tied with the other
- * unsettled ones), since it settles, if at all, later.  Layers without any
- * distance are left out.  rho >= PW_CONV_BOTTOM_UP_RHO is called bottom-up,
+ * unsettled ones), since it settles, if at all, later.  Unmeasured layers,
+ * bounded settle steps and unknown newest points are left out of rho (and
+ * counted in nleft_out), so no verdict rests on a step nothing was measured
+ * at.  rho >= PW_CONV_BOTTOM_UP_RHO is called bottom-up,
  * rho <= -PW_CONV_BOTTOM_UP_RHO top-down, anything between mixed; with fewer
  * than two ranked layers, or all of them tied, rho is undefined (NAN). */
 #ifndef PW_CONVERGENCE_H
@@ -45,17 +54,26 @@ typedef enum pw_conv_verdict {
 } pw_conv_verdict;
 
 typedef struct pw_conv_layer_result {
-    int has_data;         /* at least one known distance */
+    int has_data;         /* at least one known distance: the layer is measured */
     int settled;          /* a settle step exists */
     int64_t settle_step;  /* first step from which distance stays <= tau; valid when settled */
     double last_distance; /* distance at the newest checkpoint, NAN when unknown */
+    size_t npoints;       /* points with a known distance */
+    int bounded;          /* settled, but the point before settle_step has no distance: the
+                             layer settled there or earlier, when is not known */
+    int unknown_now;      /* measured, but the newest point has no distance */
+    int64_t gap_step;     /* the point without a distance that makes it bounded or
+                             unknown_now; valid when either is set */
+    int ranked;           /* counted in rho: measured, neither bounded nor unknown_now */
 } pw_conv_layer_result;
 
 typedef struct pw_conv_summary {
     pw_conv_layer_result *layers; /* one per input layer, same order */
-    size_t *order; /* indices of layers with data: by settle step, unsettled last, ties by depth */
-    size_t norder; /* entries in order */
-    size_t nsettled;         /* layers with a settle step */
+    size_t *order;   /* indices of ranked layers: by settle step, unsettled last, ties by depth */
+    size_t norder;   /* entries in order */
+    size_t nsettled; /* layers with a settle step, bounded ones included */
+    size_t nunmeasured;      /* layers without any known distance */
+    size_t nleft_out;        /* measured layers left out of rho (bounded or unknown_now) */
     double rho;              /* Spearman rho(depth, settle step) over order, NAN when undefined */
     pw_conv_verdict verdict; /* reading of rho */
     int monotone;            /* settle steps never decrease with depth (unsettled = last) */

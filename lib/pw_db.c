@@ -780,6 +780,30 @@ int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_er
                     run_id, series_row, &sr, "reading the distance series", err);
 }
 
+typedef struct unmeasured_rows {
+    pw_db_unmeasured_cb cb; /* the caller's */
+    void *ctx;              /* its context */
+} unmeasured_rows;
+
+static int unmeasured_row(sqlite3_stmt *st, void *ctx)
+{
+    const unmeasured_rows *ur = ctx;
+    return ur->cb(ur->ctx, (const char *)sqlite3_column_text(st, 0),
+                  (const char *)sqlite3_column_text(st, 1));
+}
+
+int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ctx, pw_err *err)
+{
+    unmeasured_rows ur = {cb, ctx};
+    return each_row(db,
+                    "SELECT l.name, (SELECT s.status FROM scores s WHERE s.run_id = l.run_id AND "
+                    "s.layer = l.name AND s.ref = 'previous' ORDER BY s.step DESC LIMIT 1) "
+                    "FROM layers l WHERE l.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores s "
+                    "WHERE s.run_id = l.run_id AND s.layer = l.name AND s.ref = 'previous' AND "
+                    "s.status = 'ok' AND s.distance IS NOT NULL) ORDER BY l.depth, l.name",
+                    run_id, unmeasured_row, &ur, "reading the unmeasured layers", err);
+}
+
 typedef struct latest_rows {
     pw_db_latest_cb cb; /* the caller's */
     void *ctx;          /* its context */

@@ -138,6 +138,13 @@ int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw
 typedef int (*pw_db_series_cb)(void *ctx, const char *layer, int64_t step, double distance);
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err);
 
+/* The run's unmeasured layers: those of the layers table without one real
+ * distance to the previous checkpoint (status ok, distance not NULL), by
+ * depth, each with the status of its newest previous-reference score (NULL
+ * when it has none). */
+typedef int (*pw_db_unmeasured_cb)(void *ctx, const char *layer, const char *status);
+int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ctx, pw_err *err);
+
 /* A layer as the metrics endpoint shows it after a restart. */
 typedef struct pw_db_latest_row {
     const char *layer;   /* layer name */

@@ -79,6 +79,18 @@ static int render_layers(const pw_metrics_snapshot *s, pw_promtext *out, pw_err 
         if (l->stable && pw_promtext_sample(out, lab, 2, (double)l->stable_step, err) != 0)
             return -1;
     }
+
+    if (pw_promtext_family(out, "pwccad_layer_measured", PW_PROM_GAUGE,
+                           "1 once the layer has a distance to the previous checkpoint (status "
+                           "ok), else 0; run convergence leaves layers at 0 out.",
+                           err) != 0)
+        return -1;
+    for (size_t i = 0; i < s->nlayers; i++) {
+        const pw_metrics_layer *l = &s->layers[i];
+        pw_prom_label lab[2] = {{"run", l->run}, {"layer", l->layer}};
+        if (pw_promtext_sample(out, lab, 2, l->measured ? 1 : 0, err) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -9,6 +9,9 @@
  *                                          ref "previous" or "final"
  *   pwccad_layer_stable{run,layer}         gauge: 1 while stable, else 0
  *   pwccad_layer_stable_step{run,layer}    gauge: step it became stable (stable layers only)
+ *   pwccad_layer_measured{run,layer}       gauge: 1 once the layer has a real distance to the
+ *                                          previous checkpoint (status ok), else 0: a run's
+ *                                          convergence says nothing about a layer at 0
  *   pwccad_checkpoints_processed_total     counter
  *   pwccad_checkpoints_failed_total        counter
  *   pwccad_alerts_total{kind}              counter, kind layer_stable | layer_unstable |
@@ -52,6 +55,7 @@ typedef struct pw_metrics_layer {
     double distance_final;    /* latest distance to the final checkpoint, NAN when none */
     int stable;               /* 1 while the layer is stable, else 0 */
     int64_t stable_step;      /* step at which it became stable; read only when stable */
+    int measured;             /* 1 once it has had a real distance to the previous checkpoint */
 } pw_metrics_layer;
 
 typedef struct pw_metrics_hist {

@@ -236,12 +236,18 @@ void pw_query_close(pw_query *q)
 
 /* ---- runs ------------------------------------------------------------------ */
 
+/* Layer l has a real distance to the previous checkpoint: what "measured" means. */
+#define MEASURED                                                                                   \
+    "EXISTS (SELECT 1 FROM scores m WHERE m.run_id = l.run_id AND m.layer = l.name AND"            \
+    " m.ref = 'previous' AND m.status = 'ok' AND m.distance IS NOT NULL)"
+
 #define RUN_COLUMNS                                                                                \
     "SELECT r.id, r.name, r.path, r.final_step, r.final_source, r.converged_step,"                 \
     " (SELECT COUNT(*) FROM checkpoints c WHERE c.run_id = r.id),"                                 \
     " (SELECT MAX(step) FROM checkpoints c WHERE c.run_id = r.id),"                                \
     " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id),"                                      \
-    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND l.stable_step IS NOT NULL)"         \
+    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND l.stable_step IS NOT NULL),"        \
+    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND " MEASURED ")"                      \
     " FROM runs r "
 
 static int read_run(sqlite3_stmt *st, pw_run_info *r, pw_err *err)
@@ -258,6 +264,7 @@ static int read_run(sqlite3_stmt *st, pw_run_info *r, pw_err *err)
     r->last_step = col_step(st, 7);
     r->layers = sqlite3_column_int64(st, 8);
     r->stable_layers = sqlite3_column_int64(st, 9);
+    r->measured_layers = sqlite3_column_int64(st, 10);
     if (oom) {
         pw_query_run_clear(r);
         return pw_err_set(err, "out of memory reading runs");
@@ -392,6 +399,7 @@ void pw_query_layers_free(pw_layer_info *layers, size_t n)
         free(layers[i].dtype);
         free(layers[i].shape);
         free(layers[i].last_status);
+        free(layers[i].prev_status);
     }
     free(layers);
 }
@@ -403,7 +411,9 @@ int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, si
      * which is the one the stability alerts look at. */
     static const char sql[] =
         "SELECT l.name, l.depth, l.dtype, l.shape, l.rows, l.cols, l.stable_step,"
-        " s.status, s.step, s.distance"
+        " s.status, s.step, s.distance, " MEASURED ","
+        " (SELECT p.status FROM scores p WHERE p.run_id = l.run_id AND p.layer = l.name"
+        "  AND p.ref = 'previous' ORDER BY p.step DESC LIMIT 1)"
         " FROM layers l LEFT JOIN scores s ON (s.run_id, s.layer, s.step, s.ref) ="
         "  (SELECT x.run_id, x.layer, x.step, x.ref FROM scores x"
         "   WHERE x.run_id = l.run_id AND x.layer = l.name"
@@ -432,6 +442,8 @@ int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, si
         l->last_status = col_text(st, 7, &oom);
         l->last_step = col_step(st, 8);
         l->last_distance = col_real(st, 9);
+        l->measured = sqlite3_column_int(st, 10) != 0;
+        l->prev_status = col_text(st, 11, &oom);
         if (oom) {
             pw_err_set(err, "out of memory reading layers");
             goto fail;

@@ -28,16 +28,18 @@
 typedef struct pw_query pw_query; /* an open read-only database */
 
 typedef struct pw_run_info {
-    int64_t id;             /* runs.id */
-    char *name;             /* display name (directory basename) */
-    char *path;             /* absolute directory path */
-    int64_t checkpoints;    /* checkpoints processed, deleted ones included */
-    int64_t layers;         /* layers known */
-    int64_t stable_layers;  /* layers whose stable_step is set */
-    int64_t last_step;      /* newest checkpoint's step, or PW_QUERY_NO_STEP */
-    int64_t final_step;     /* final checkpoint's step, or PW_QUERY_NO_STEP while running */
-    int64_t converged_step; /* step every layer was stable at, or PW_QUERY_NO_STEP */
-    char *final_source;     /* how it became final, NULL while running */
+    int64_t id;              /* runs.id */
+    char *name;              /* display name (directory basename) */
+    char *path;              /* absolute directory path */
+    int64_t checkpoints;     /* checkpoints processed, deleted ones included */
+    int64_t layers;          /* layers known */
+    int64_t stable_layers;   /* layers whose stable_step is set */
+    int64_t measured_layers; /* layers with a real distance to the previous checkpoint (status
+                                ok, distance not NULL): the ones convergence is decided on */
+    int64_t last_step;       /* newest checkpoint's step, or PW_QUERY_NO_STEP */
+    int64_t final_step;      /* final checkpoint's step, or PW_QUERY_NO_STEP while running */
+    int64_t converged_step;  /* step every layer was stable at, or PW_QUERY_NO_STEP */
+    char *final_source;      /* how it became final, NULL while running */
 } pw_run_info;
 
 typedef struct pw_layer_info {
@@ -51,6 +53,8 @@ typedef struct pw_layer_info {
     char *last_status;    /* status of its newest score (previous ref first), NULL if unscored */
     int64_t last_step;    /* step of that score, or PW_QUERY_NO_STEP */
     double last_distance; /* distance of that score, NAN when NULL */
+    int measured;         /* 1 when it has a real distance to the previous checkpoint */
+    char *prev_status;    /* status of its newest previous-reference score, NULL if none */
 } pw_layer_info;
 
 typedef struct pw_curve_row {

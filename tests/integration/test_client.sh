@@ -36,8 +36,8 @@ pw_client_checks() {
     check_py "runs --format json lists $run with every key" "$d/runs.json" '
 import json, sys
 runs = json.load(open(sys.argv[1]))
-keys = ["name", "path", "state", "checkpoints", "layers", "stable_layers", "last_step",
-        "final_step", "final_source", "converged_step"]
+keys = ["name", "path", "state", "checkpoints", "layers", "measured_layers", "stable_layers",
+        "last_step", "final_step", "final_source", "converged_step", "unmeasured"]
 assert all(list(r) == keys for r in runs), [list(r) for r in runs]
 assert sys.argv[2] in [r["name"] for r in runs]
 assert all(r["state"] == ("running" if r["final_step"] is None else "final") for r in runs)' "$run"
@@ -160,7 +160,9 @@ if [ -n "${PW_CLIENT_DB:-}" ]; then
 fi
 
 # What the fixture's values must make the client say.
-expect_output "runs shows a final and a running run" "^deep +final +21 +8 +7 +2000 +2000 +1800" pwq "$db" runs
+expect_output "runs shows a final and a running run" "^deep +final +21 +8 +7 +7 +2000 +2000 +1800\*" pwq "$db" runs
+expect_output "runs names the fixture's layer never measured" \
+    "^\* deep: 1 of 8 layers never measured .*: head.probe \(insufficient_datapoints\); CONVERGED 1800 covers only the 7 measured layers$" pwq "$db" runs
 expect_output "layers shows the probe's status" "head.probe .*insufficient_datapoints" pwq "$db" layers deep
 pwq "$db" convergence deep --format json >"$cdir/conv.json"
 check_py "convergence deep: layers settled bottom-up, embed first" "$cdir/conv.json" '

@@ -137,6 +137,52 @@ START_TEST(bottom_up_run_is_recognised)
 }
 END_TEST
 
+START_TEST(bounds_and_unknowns_are_left_out_of_rho)
+{
+    pw_err err = {""};
+    /* a: settles at 300 for real (200 is above tau).  b: a step without a
+     * distance at 200, so 300 is only a bound.  c: its newest point has no
+     * distance.  d: never measured.  e: settles at 400 for real. */
+    const pw_conv_point a[] = {{100, 0.5}, {200, 0.5}, {300, 0.01}, {400, 0.01}};
+    const pw_conv_point b[] = {{100, 0.5}, {200, NAN}, {300, 0.01}, {400, 0.01}};
+    const pw_conv_point c[] = {{100, 0.5}, {200, 0.01}, {300, 0.01}, {400, NAN}};
+    const pw_conv_point d[] = {{100, NAN}, {200, NAN}, {300, NAN}, {400, NAN}};
+    const pw_conv_point e[] = {{100, 0.5}, {200, 0.5}, {300, 0.5}, {400, 0.01}};
+    const pw_conv_layer in[] = {
+        {"a", 0, a, 4}, {"b", 1, b, 4}, {"c", 2, c, 4}, {"d", 3, d, 4}, {"e", 4, e, 4}};
+    pw_conv_summary s;
+    PW_ASSERT_OK(pw_conv_analyze(in, 5, 0.05, &s, &err), &err);
+    ck_assert(s.layers[0].settled && !s.layers[0].bounded && s.layers[0].ranked);
+    ck_assert(s.layers[1].settled && s.layers[1].bounded && !s.layers[1].ranked);
+    ck_assert_int_eq(s.layers[1].settle_step, 300);
+    ck_assert_int_eq(s.layers[1].gap_step, 200);
+    ck_assert_uint_eq(s.layers[1].npoints, 3);
+    ck_assert(!s.layers[2].settled && s.layers[2].unknown_now && !s.layers[2].ranked);
+    ck_assert_int_eq(s.layers[2].gap_step, 400);
+    ck_assert(!s.layers[3].has_data && !s.layers[3].ranked);
+    ck_assert_uint_eq(s.layers[3].npoints, 0);
+    ck_assert(s.layers[4].ranked && s.layers[4].settle_step == 400);
+    ck_assert_uint_eq(s.nunmeasured, 1);
+    ck_assert_uint_eq(s.nleft_out, 2);
+    ck_assert_uint_eq(s.nsettled, 3);
+    /* Only a (300) and e (400) are ranked: rho = 1 over two layers. */
+    ck_assert_uint_eq(s.norder, 2);
+    ck_assert_uint_eq(s.order[0], 0);
+    ck_assert_uint_eq(s.order[1], 4);
+    PW_ASSERT_NEAR(s.rho, 1, 1e-15);
+    pw_conv_summary_free(&s);
+
+    /* Every layer bounded by the same gap (the probe set changed): no verdict. */
+    const pw_conv_layer gap[] = {{"b", 0, b, 4}, {"b2", 1, b, 4}, {"b3", 2, b, 4}};
+    PW_ASSERT_OK(pw_conv_analyze(gap, 3, 0.05, &s, &err), &err);
+    ck_assert_uint_eq(s.norder, 0);
+    ck_assert_uint_eq(s.nleft_out, 3);
+    ck_assert(isnan(s.rho));
+    ck_assert_int_eq(s.verdict, PW_CONV_UNDETERMINED);
+    pw_conv_summary_free(&s);
+}
+END_TEST
+
 /* Analyse four layers at depths 0..3 that settle at the given steps. */
 static void analyse4(const int64_t settle[4], pw_conv_summary *s)
 {
@@ -218,6 +264,7 @@ Suite *convergence_suite(void)
     tcase_add_test(tc, spearman_matches_hand_values);
     tcase_add_test(tc, spearman_is_undefined_without_variation);
     tcase_add_test(tc, bottom_up_run_is_recognised);
+    tcase_add_test(tc, bounds_and_unknowns_are_left_out_of_rho);
     tcase_add_test(tc, verdicts_follow_rho);
     tcase_add_test(tc, equal_steps_order_by_depth);
     tcase_add_test(tc, bad_tau_is_refused);
