@@ -91,7 +91,6 @@ static void on_watchdog(uv_timer_t *t)
 }
 
 static uv_timer_t status_timer; /* STATUS= refresh */
-static int reopened;            /* this process was exec'd to reopen a vanished database */
 
 static void on_status(uv_timer_t *t)
 {
@@ -162,7 +161,7 @@ static void on_db_check(uv_timer_t *t)
             "database %s was deleted or replaced while pwccad was running: what was stored "
             "since went to the old file, which nobody can read",
             d->db_path);
-    if (reopened && pwd_now() - d->started < DB_REOPEN_MIN_S) {
+    if (d->db_reopened && pwd_now() - d->started < DB_REOPEN_MIN_S) {
         pwd_log(PWD_ERROR, "database %s vanished again right after it was reopened; stopping",
                 d->db_path);
         pwd_daemon_fail(d);
@@ -325,7 +324,7 @@ int pwd_daemon_run(pwd_daemon *d)
     pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
     const char *why = getenv(PWD_REOPEN_ENV);
     if (why) {
-        reopened = 1;
+        d->db_reopened = 1;
         pwd_set_error(d, "%s", why);
         pwd_log(PWD_WARNING, "%s", why);
         unsetenv(PWD_REOPEN_ENV); /* not the hook's business */

@@ -126,6 +126,7 @@ typedef struct pwd_daemon {
     uv_idle_t scan_idle;         /* continues scans in progress, a slice per loop turn */
     size_t scan_cursor;          /* the run whose scan goes first in the next slice */
     uv_async_t sig_async;        /* wakes the loop for a signal daemon.c's handler caught */
+    int db_reopened;             /* this process was exec'd to reopen a vanished database */
     double started;              /* uptime origin, seconds */
     uint64_t done, failed;       /* checkpoints processed / recorded as errors */
     char last_error[1024];       /* most recent error, "" when none */

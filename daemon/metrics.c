@@ -280,6 +280,7 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
     s.retained_copies = rs.copies;
     s.retain_budget_bytes = d->cfg.retain_budget_bytes;
     s.retain_evictions = rs.evictions;
+    s.database_reopened = d->db_reopened;
     return pw_metrics_render(&s, out, err);
 }
 

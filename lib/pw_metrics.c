@@ -151,7 +151,11 @@ int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *er
         return -1;
 
     if (scalar(out, "pwccad_queue_length", PW_PROM_GAUGE, "Checkpoints waiting to be computed.",
-               s->queue_length, err) != 0)
+               s->queue_length, err) != 0 ||
+        scalar(out, "pwccad_database_reopened", PW_PROM_GAUGE,
+               "1 when the database file was deleted or replaced while pwccad ran and this "
+               "process reopened it at its path: scores stored before are gone.",
+               s->database_reopened ? 1 : 0, err) != 0)
         return -1;
     return render_retention(s, out, err);
 }

@@ -76,6 +76,7 @@ typedef struct pw_metrics_snapshot {
     uint64_t retained_copies;            /* retained copies on disk now */
     uint64_t retain_budget_bytes;        /* the configured budget of all copies */
     uint64_t retain_evictions;           /* copies evicted for the budget since start */
+    int database_reopened;               /* 1 when this process reopened a vanished database */
 } pw_metrics_snapshot;
 
 /* Count one observation of seconds in h (negative or NaN counts as 0). */

@@ -65,10 +65,18 @@ s_group_alive() {
 s_status() { PWCCAD_SOCKET=$S_SOCK "$PWCCA" status; }
 
 S_PID=
+# /metrics on a free loopback port: it must show a reopened database too.
+S_MPORT=$(/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+s_metrics() {
+    /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode("utf-8"))' \
+        "http://127.0.0.1:$S_MPORT/metrics" 2>/dev/null
+}
 s_start() {
     # JOURNAL_STREAM makes the log look like journald's: "<N>" starts each line.
     JOURNAL_STREAM=8:1 "$PWCCAD" --watch "$S/runs" --db "$S_DB" --socket "$S_SOCK" \
-        --config "$S/pwccad.conf" --foreground >>"$S_LOG" 2>&1 &
+        --metrics "127.0.0.1:$S_MPORT" --config "$S/pwccad.conf" --foreground >>"$S_LOG" 2>&1 &
     S_PID=$!
     s_wait 10 test -S "$S_SOCK"
 }
@@ -143,10 +151,12 @@ expect "the first daemon still runs" kill -0 "$S_PID"
 
 # --- the database deleted while running ---------------------------------------------------
 s_wait 10 s_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 2
+expect_output "/metrics: the database was not reopened" '^pwccad_database_reopened 0$' s_metrics
 rm -f "$S_DB"
 s_expect_wait "a deleted database shows in status as the last error" 15 \
     eval 's_status | grep -q "last error: database $S_DB was deleted or replaced"'
 expect "the daemon keeps its pid across the reopen" kill -0 "$S_PID"
+s_expect_wait "/metrics says the database was reopened" 10 eval 's_metrics | grep -q "^pwccad_database_reopened 1$"'
 s_expect_wait "the log says the database vanished" 5 grep -q "database $S_DB was deleted or replaced while pwccad was running" "$S_LOG"
 s_expect_wait "the reopened database gets the scores of the checkpoints on disk again" 20 \
     s_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 2
