@@ -320,6 +320,31 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     return 0;
 }
 
+/* "[64, 96]": a tensor's shape as stored, for messages. */
+static void shape_text(const pw_tensor *t, char *buf, size_t len)
+{
+    size_t off = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < t->ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%llu", i ? ", " : "",
+                                (unsigned long long)t->shape[i]);
+    if (off < len)
+        snprintf(buf + off, len - off, "]");
+}
+
+/* A layer whose neurons changed between two checkpoints of one run (a width of 64
+ * at one step, 96 at another) is a different layer: a distance between the two
+ * would read as sudden instability.  Only the first axis, the datapoints, may
+ * differ; the engine reports that one as n_mismatch. */
+static int shape_changed(const pw_tensor *tx, const pw_tensor *ty)
+{
+    if (tx->ndim != ty->ndim || tx->cols != ty->cols || tx->nhwc != ty->nhwc)
+        return 1;
+    for (int i = 1; i < tx->ndim; i++)
+        if (tx->shape[i] != ty->shape[i])
+            return 1;
+    return 0;
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
  * file was truncated while it was read. */
@@ -376,6 +401,20 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
                      "layer %s is in step %" PRId64 " but not in reference step %" PRId64, tx->name,
                      j->step, ref->step);
             score_status(sc, PW_MISSING, msg);
+        } else if (shape_changed(tx, ty)) {
+            char sx[128], sy[128];
+            shape_text(tx, sx, sizeof sx);
+            shape_text(ty, sy, sizeof sy);
+            snprintf(msg, sizeof msg,
+                     "layer %s changed shape: %s at step %" PRId64 ", %s at %s step %" PRId64
+                     "; not compared",
+                     tx->name, sx, j->step, sy, kind == PW_REF_FINAL ? "final" : "previous",
+                     ref->step);
+            score_status(sc, PW_SHAPE_CHANGED, msg);
+            sc->r.n = tx->rows;
+            sc->r.p = tx->cols;
+            sc->r.q = ty->cols;
+            pwd_log(PWD_WARNING, "%s: %s", j->run_name, msg);
         } else {
             rc = compare_layer(s, j, ref, x, yy, tx, ty, sc);
         }
@@ -399,6 +438,49 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     pw_ckpt_close(y);
     free(copy_ident);
     return rc;
+}
+
+/* Whether the name ends with suffix. */
+static int ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* A model's state_dict saved where activations belong reads fine and scores as
+ * nonsense, so it is named (docs/FORMATS.md, "Weights are not activations"):
+ * no "layers" metadata (the project's writers put it), at least half of the
+ * tensors named like parameters, and one of those 1-D (a bias or a norm's
+ * statistics: activations are never 1-D under a parameter's name).  1 with
+ * why filled when it looks so. */
+static int looks_like_weights(const pw_ckpt *x, char *why, size_t len)
+{
+    static const char *const suffixes[] = {".weight", ".bias", "running_mean", "running_var",
+                                           "num_batches_tracked"};
+    if (pw_ckpt_meta(x, "layers"))
+        return 0;
+    size_t n = pw_ckpt_nlayers(x), named = 0, flat = 0;
+    const char *example = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const pw_tensor *t = pw_ckpt_layer(x, i);
+        int param = 0;
+        for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++)
+            param |= ends_with(t->name, suffixes[k]);
+        named += param;
+        if (param && t->ndim == 1) {
+            flat++;
+            if (!example)
+                example = t->name;
+        }
+    }
+    if (n == 0 || 2 * named < n || flat == 0)
+        return 0;
+    snprintf(why, len,
+             "this looks like model weights, not activations: %zu of %zu tensors are named like "
+             "parameters (.weight, .bias, running_mean), %zu of them 1-D (e.g. %s), and there is "
+             "no \"layers\" metadata; its scores compare weights",
+             named, n, flat, example);
+    return 1;
 }
 
 /* Rows for a deleted checkpoint's final backfill: one per known layer. */
@@ -513,6 +595,9 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         row->status = j->x_bad ? PW_READ_ERROR : PW_OK;
         if (j->x_bad)
             snprintf(row->error, sizeof row->error, "%s", j->err.msg);
+        else if (x && looks_like_weights(x, row->error, sizeof row->error))
+            pwd_log(PWD_WARNING, "%s: step %" PRId64 " (%s): %s", j->run_name, j->step, j->path,
+                    row->error); /* once per file: need_x is set once per identity */
     }
     if (x && !x_copy) {
         nlayers = pw_ckpt_nlayers(x);

@@ -101,10 +101,13 @@ static int migrate(pw_db *db, const char *path, pw_err *err)
     int v = user_version(db);
     int newest =
         pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version : 0;
-    if (v > newest)
-        return pw_err_set(err,
-                          "%s: database schema version %d is newer than this pwccad knows (%d)",
-                          path, v, newest);
+    if (v > newest) {
+        pw_err_set(err,
+                   "database %s has schema version %d, newer than this pwccad's %d: upgrade "
+                   "pwccad or use another --db",
+                   path, v, newest);
+        return PW_DB_TOO_NEW;
+    }
     return 0;
 }
 
@@ -128,10 +131,18 @@ int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *
     sqlite3_busy_timeout(db->h, busy_ms);
     if (exec(db, "PRAGMA journal_mode = WAL", err) != SQLITE_OK ||
         exec(db, "PRAGMA synchronous = NORMAL", err) != SQLITE_OK ||
-        exec(db, "PRAGMA foreign_keys = ON", err) != SQLITE_OK || migrate(db, path, err)) {
+        exec(db, "PRAGMA foreign_keys = ON", err) != SQLITE_OK) {
         pw_err_prefix(err, "%s", path);
         pw_db_close(db);
         return -1;
+    }
+    int mrc = migrate(db, path, err);
+    if (mrc != 0) {
+        /* The too-new message already names the file and says what to do. */
+        if (mrc != PW_DB_TOO_NEW)
+            pw_err_prefix(err, "%s", path);
+        pw_db_close(db);
+        return mrc;
     }
     *out = db;
     return 0;
@@ -519,7 +530,7 @@ static int commit_ckpt(pw_db *db, int64_t run_id, const pw_db_ckpt *c, pw_err *e
     sqlite3_bind_int64(st, 5, c->mtime_ns);
     sqlite3_bind_int64(st, 6, c->inode);
     sqlite3_bind_text(st, 7, pw_status_name(c->status), -1, SQLITE_STATIC);
-    if (c->status == PW_OK)
+    if (!c->error[0]) /* an ok checkpoint may carry a warning (looks like weights) */
         sqlite3_bind_null(st, 8);
     else
         sqlite3_bind_text(st, 8, c->error, -1, SQLITE_STATIC);
@@ -588,7 +599,7 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         const pw_result *r = &s->r;
         /* Counts mean nothing for a pair that was never read. */
         int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
-                      r->status != PW_REFERENCE_UNAVAILABLE;
+                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_SHAPE_CHANGED;
         sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_text(st, 2, s->layer, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, s->step);

@@ -37,7 +37,10 @@ const char *pw_ref_name(pw_ref r);
 
 /* Open (creating and migrating as needed).  busy_ms: how long one statement
  * waits for a lock; retries: extra attempts, with doubling backoff from 50 ms,
- * after a locked / full / I/O failure of a whole write. */
+ * after a locked / full / I/O failure of a whole write.  Returns 0, -1, or
+ * PW_DB_TOO_NEW when the file's schema is newer than this build knows: retrying
+ * cannot help, so pwccad exits with its own status for it (docs/DAEMON.md). */
+#define PW_DB_TOO_NEW (-2)
 int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err);
 void pw_db_close(pw_db *db);
 /* PRAGMA user_version after migrations. */

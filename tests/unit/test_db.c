@@ -82,6 +82,8 @@ START_TEST(newer_schema_is_refused)
     sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL);
     sqlite3_close(h);
     PW_ASSERT_FAILS_WITH(pw_db_open(&db, path, 1000, 0, &e), &e, "newer than this pwccad");
+    ck_assert_int_eq(pw_db_open(&db, path, 1000, 0, &e), PW_DB_TOO_NEW);
+    ck_assert_ptr_null(db);
 }
 END_TEST
 
