@@ -20,6 +20,7 @@
  * recently used first out, so the steady state costs one Gram for the new
  * checkpoint and one cross product per layer. */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -65,6 +67,9 @@ typedef struct pwd_job {
     int committed; /* the transaction went through */
     int stopped;   /* abandoned because the daemon is stopping */
     int x_bad;     /* t could not be read */
+    int x_gone;    /* t was deleted after it was planned: nothing committed, the loop marks it */
+    int x_kept;    /* t, stored before, cannot be read now: nothing committed, its rows stay */
+    int ref_gone;  /* TRUNC_PREV / TRUNC_FINAL bits: that reference was found deleted */
     int truncated; /* TRUNC_* bits: a file was truncated while read; nothing was committed */
     pw_err err;    /* why t was bad, or why the commit failed */
     char *events;  /* score events, one JSON per line (heap) */
@@ -345,11 +350,18 @@ static int shape_changed(const pw_tensor *tx, const pw_tensor *ty)
     return 0;
 }
 
+/* A file that failed to open because it no longer exists: deleted, not unreadable. */
+static int path_gone(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
- * file was truncated while it was read. */
+ * file was truncated while it was read; *gone likewise when it was deleted. */
 static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref kind, pw_ckpt *x,
-                     score_list *l, int *truncated)
+                     score_list *l, int *truncated, int *gone)
 {
     char msg[PW_ERR_MAX];
     size_t nx = pw_ckpt_nlayers(x);
@@ -367,8 +379,12 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
         from_copy.ident = copy_ident;
         ref = &from_copy;
     }
+    /* Deleted since it was planned: the same as deleted before (and the loop hears of it). */
+    int deleted = !opened && ref->present && path_gone(ref->path);
+    if (deleted)
+        *gone |= kind == PW_REF_FINAL ? TRUNC_FINAL : TRUNC_PREV;
     if (!opened) {
-        if (ref->present) {
+        if (ref->present && !deleted) {
             pw_err_prefix(&err, "reference checkpoint step %" PRId64, ref->step);
             memcpy(msg, err.msg, sizeof msg);
         } else {
@@ -381,7 +397,8 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
             pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
             if (!sc)
                 return -1;
-            score_status(sc, ref->present ? PW_READ_ERROR : PW_REFERENCE_UNAVAILABLE, msg);
+            score_status(sc, ref->present && !deleted ? PW_READ_ERROR : PW_REFERENCE_UNAVAILABLE,
+                         msg);
         }
         return 0;
     }
@@ -578,8 +595,21 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
             pw_err_clear(&j->err);
         }
     }
-    if (!x && j->present)
+    if (!x && j->present) {
+        /* A failed reading never costs stored history: a file deleted since it was
+         * planned (its run directory removed mid-job, say) is not unreadable, and a
+         * stored checkpoint that cannot be read now keeps its row and scores.  Only a
+         * new identity that cannot be read is recorded as read_error. */
+        if (path_gone(j->path)) {
+            j->x_gone = 1;
+            return;
+        }
+        if (!j->need_x) {
+            j->x_kept = 1;
+            return;
+        }
         j->x_bad = 1;
+    }
     if (j->need_x || j->x_bad) {
         row = calloc(1, sizeof *row);
         if (!row) {
@@ -613,10 +643,10 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     if (j->fin.want || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
     if (rc == 0 && x && j->prev.want == 1)
-        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated);
+        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated, &j->ref_gone);
     if (rc == 0 && j->fin.want == 1) {
         if (x) {
-            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated);
+            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated, &j->ref_gone);
         } else if (!j->present) {
             unavail_ctx u = {&l, j, 0};
             if (pw_db_layers(db, j->run_id, add_unavailable, &u, &j->err) || u.oom)
@@ -772,6 +802,18 @@ static void forget_identity(pwd_run *r, int64_t step)
         c->size = c->mtime_ns = c->inode = -1;
 }
 
+/* The loop learnt that a checkpoint's file is gone: what a scan would conclude. */
+static void mark_gone(pwd_daemon *d, pwd_run *r, pwd_ckpt *c)
+{
+    if (!c || !c->present)
+        return;
+    c->present = 0;
+    pwd_log(PWD_INFO, "%s: step %" PRId64 " was deleted; its history stays", r->name, c->step);
+    pw_err err;
+    if (c->processed && pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
+        pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
@@ -791,12 +833,31 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         if (j->truncated & TRUNC_FINAL)
             forget_identity(r, j->fin.step);
     }
+    if (j->ref_gone & TRUNC_PREV)
+        mark_gone(d, r, find_step(r, j->prev.step));
+    if (j->ref_gone & TRUNC_FINAL)
+        mark_gone(d, r, find_step(r, j->fin.step));
     pwd_ckpt *c = find_step(r, j->step);
     if (!c)
         return;
     c->busy = 0;
     if (j->stopped || c->gen != j->gen)
         return;
+    if (j->x_gone) {
+        mark_gone(d, r, c);
+        return;
+    }
+    if (j->x_kept) {
+        pwd_log_once(c->path, PWD_WARNING,
+                     "%s: step %" PRId64 ": %s; its stored results are kept, and it is tried "
+                     "again in a minute",
+                     r->name, j->step, j->err.msg);
+        /* The planner cleared these when it queued the job; the work is still owed. */
+        c->dirty_prev |= j->prev.want != 0;
+        c->dirty_final |= j->fin.want != 0;
+        c->retry_at = pwd_now() + 60;
+        return;
+    }
     if (j->truncated) {
         if (j->truncated & TRUNC_X)
             forget_identity(r, j->step);

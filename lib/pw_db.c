@@ -345,6 +345,48 @@ int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err
     return with_retry(db, set_converged_fn, &u, "setting convergence", err);
 }
 
+typedef struct forget_ctx {
+    int64_t run_id;      /* which run */
+    pw_db_forgotten out; /* counted before the delete */
+} forget_ctx;
+
+static int forget_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    forget_ctx *f = ctx;
+    static const char *const counts[] = {"SELECT COUNT(*) FROM checkpoints WHERE run_id = ?",
+                                         "SELECT COUNT(*) FROM scores WHERE run_id = ?",
+                                         "SELECT COUNT(*) FROM alerts WHERE run_id = ?"};
+    int64_t *dst[] = {&f->out.checkpoints, &f->out.scores, &f->out.alerts};
+    for (size_t i = 0; i < 3; i++) {
+        sqlite3_stmt *st = prep(db, counts[i], err);
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(st, 1, f->run_id);
+        int rc = sqlite3_step(st);
+        *dst[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+            return rc;
+    }
+    /* The schema's ON DELETE CASCADE (foreign_keys is on) takes the rest. */
+    sqlite3_stmt *st = prep(db, "DELETE FROM runs WHERE id = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, f->run_id);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *err)
+{
+    forget_ctx f = {run_id, {0, 0, 0}};
+    if (with_retry(db, forget_fn, &f, "forgetting a run", err))
+        return -1;
+    *out = f.out;
+    return 0;
+}
+
 /* Reading rows ------------------------------------------------------------------------- */
 
 /* Called for each row of a query; non-zero stops the reading. */

@@ -60,6 +60,13 @@ int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *r
  * scores of later steps, which no longer have a final to compare with. */
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err);
 int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err);
+/* What pw_db_run_forget removed. */
+typedef struct pw_db_forgotten {
+    int64_t checkpoints, scores, alerts; /* rows deleted with the run */
+} pw_db_forgotten;
+/* Delete the run and everything stored for it, in one transaction (`pwcca forget`:
+ * the only way history is removed; deleting files never does). */
+int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *err);
 
 /* Checkpoints ------------------------------------------------------------------------- */
 typedef struct pw_db_ckpt {

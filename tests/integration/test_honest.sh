@@ -11,7 +11,7 @@ if [ -z "$H_PY" ] || ! command -v sqlite3 >/dev/null; then
     return 0 2>/dev/null || exit 0
 fi
 H=$PW_TMP/honest
-mkdir -p "$H/a/exp" "$H/b/exp" "$H/a/weights"
+mkdir -p "$H/a/exp" "$H/b/exp" "$H/a/weights" "$H/a/del"
 HDB=$H/pwccad.db
 HSOCK=$H/pwccad.sock
 cat >"$H/pwccad.conf" <<CONF
@@ -56,11 +56,11 @@ trap 'h_stop' RETURN
 h_rows() { hq "SELECT s.step || ' ' || s.ref || ' ' || s.status FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.path = '$1' AND s.layer = '$2' ORDER BY s.step, s.ref"; }
 
 # --- a layer whose width changes mid-run ------------------------------------------------------
-# fc is 4 wide at steps 100 and 200, 6 wide at 300 and 400; conv1 stays 4.
-hmk "$H/a/exp/step-100.safetensors" --seed 100 --p 4,4
-hmk "$H/a/exp/step-200.safetensors" --seed 200 --p 4,4
-hmk "$H/a/exp/step-300.safetensors" --seed 300 --p 4,6
-hmk "$H/a/exp/step-400.safetensors" --seed 400 --p 4,6
+# fc is 4 wide at steps 100 to 300 (stable by then), 6 wide at 400 and 500; conv1 stays 4.
+for s in 100 200 300; do hmk "$H/a/exp/step-$s.safetensors" --seed "$s" --p 4,4; done
+for s in 400 500; do hmk "$H/a/exp/step-$s.safetensors" --seed "$s" --p 4,6; done
+# A run to delete while the daemon runs.
+for s in 100 200 300; do hmk "$H/a/del/step-$s.safetensors" --seed "$s"; done
 # A second root with a run of the same name, for `finalize` below.
 hmk "$H/b/exp/step-100.safetensors" --seed 100
 # A model's state_dict saved among the checkpoints: parameters, 1-D biases, no "layers".
@@ -80,25 +80,27 @@ open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 PY
 if h_start; then ok "pwccad starts with two roots"; else fail "pwccad starts with two roots" "$(tail -5 "$H/daemon.log")"; fi
 hexpect_wait "the width-changing run is scored" 15 \
-    hq_is "SELECT COUNT(*) FROM scores s JOIN checkpoints c USING (run_id, step) WHERE c.path LIKE '$H/a/exp/%' AND s.ref = 'previous'" 6
+    hq_is "SELECT COUNT(*) FROM scores s JOIN checkpoints c USING (run_id, step) WHERE c.path LIKE '$H/a/exp/%' AND s.ref = 'previous'" 8
 expect_output "the pair across the width change is shape_changed, the others are compared" \
-    "^200 previous ok,300 previous shape_changed,400 previous ok$" \
+    "^200 previous ok,300 previous ok,400 previous shape_changed,500 previous ok$" \
     bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/exp' fc | paste -sd,"
 expect_output "its message names the layer and both shapes" \
-    "layer fc changed shape: \[64, 6\] at step 300, \[64, 4\] at previous step 200" \
-    hq "SELECT message FROM scores WHERE layer = 'fc' AND step = 300 AND ref = 'previous'"
+    "layer fc changed shape: \[64, 6\] at step 400, \[64, 4\] at previous step 300" \
+    hq "SELECT message FROM scores WHERE layer = 'fc' AND step = 400 AND ref = 'previous'"
 expect "a shape_changed pair has no distance (nothing for stability or alerts)" \
     hq_is "SELECT COUNT(*) FROM scores WHERE status = 'shape_changed' AND distance IS NULL AND n IS NULL" 1
+hexpect_wait "fc became stable before the change (the rules had something to break)" 10 \
+    hq_is "SELECT COUNT(*) FROM alerts a JOIN runs r ON r.id = a.run_id WHERE r.path = '$H/a/exp' AND a.kind = 'layer_stable' AND a.layer = 'fc'" 1
 expect "no layer_unstable alert comes from the width change" \
-    hq_is "SELECT COUNT(*) FROM alerts WHERE kind = 'layer_unstable' AND layer = 'fc'" 0
+    hq_is "SELECT COUNT(*) FROM alerts a JOIN runs r ON r.id = a.run_id WHERE r.path = '$H/a/exp' AND a.kind = 'layer_unstable' AND a.layer = 'fc'" 0
 expect_output "finalize of a name two roots share is refused" "ambiguous: name it by path" \
-    hsock '{"cmd":"finalize","run":"exp","step":400}'
+    hsock '{"cmd":"finalize","run":"exp","step":500}'
 expect "the refused finalize set no final step on either run" \
     hq_is "SELECT COUNT(*) FROM runs WHERE final_step IS NOT NULL" 0
-expect_output "finalize by path names one run" '"final_step":400' \
-    hsock "{\"cmd\":\"finalize\",\"run\":\"$H/a/exp\",\"step\":400}"
+expect_output "finalize by path names one run" '"final_step":500' \
+    hsock "{\"cmd\":\"finalize\",\"run\":\"$H/a/exp\",\"step\":500}"
 hexpect_wait "the final comparison across the width change is shape_changed too" 15 \
-    bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/exp' fc | paste -sd, | grep -qx '100 final shape_changed,200 final shape_changed,200 previous ok,300 final ok,300 previous shape_changed,400 final ok,400 previous ok'"
+    bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/exp' fc | paste -sd, | grep -qx '100 final shape_changed,200 final shape_changed,200 previous ok,300 final shape_changed,300 previous ok,400 final ok,400 previous shape_changed,500 final ok,500 previous ok'"
 
 # --- weights saved as a checkpoint -----------------------------------------------------------
 hexpect_wait "a state_dict checkpoint is stored, with a warning in checkpoints.error" 15 \
@@ -107,7 +109,37 @@ expect "the weights warning is logged once for the file" \
     test "$(grep -c 'model-000100.safetensors.*looks like model weights' "$H/daemon.log")" = 1
 expect "activation checkpoints carry no such warning" \
     hq_is "SELECT COUNT(*) FROM checkpoints WHERE error LIKE '%model weights%'" 1
+
+# --- deleting a run directory never deletes its history ------------------------------------------
+h_del="SELECT c.step || ':' || c.status || ':' || c.present FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'del' ORDER BY c.step"
+h_delprev="SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'previous' AND s.status = 'ok'"
+hexpect_wait "the run to delete is scored" 15 hq_is "$h_delprev" 4
+# Removed while the daemon works on it: finalize queues a job for every checkpoint
+# at once, racing the scan that notices the directory is gone.
+rm -rf "$H/a/del"
+hsock '{"cmd":"finalize","run":"del","step":300}' >/dev/null
+hexpect_wait "checkpoints of a deleted run become present = 0, and stay ok" 15 \
+    hq_is "$h_del" "$(printf '100:ok:0\n200:ok:0\n300:ok:0')"
+hwait 10 hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'final'" 6
+expect "their stored previous scores are all still there" hq_is "$h_delprev" 4
+expect "no score of the deleted run is called read_error" \
+    hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.status = 'read_error'" 0
+expect "the final backfill of deleted files says reference_unavailable" \
+    hq_is "SELECT DISTINCT s.status FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'final'" reference_unavailable
+expect_output "pwcca forget is refused while pwccad runs" "pwccad is running" \
+    "$PWCCA" --db "$HDB" --socket "$HSOCK" forget del
 h_stop
+
+# --- pwcca forget: the one way to remove a run ---------------------------------------------------
+expect_output "forget of a name two roots share is refused" "ambiguous: name it by path" \
+    "$PWCCA" --db "$HDB" --socket "$HSOCK" forget exp
+expect_output "forget removes the run and says what it removed" \
+    "^forgot run del \(.*/del, id [0-9]+\): 3 checkpoints, [0-9]+ scores, [0-9]+ alerts?$" \
+    "$PWCCA" --db "$HDB" --socket "$HSOCK" forget del
+expect "nothing of the forgotten run is left" \
+    hq_is "SELECT (SELECT COUNT(*) FROM runs WHERE name = 'del') + (SELECT COUNT(*) FROM checkpoints c LEFT JOIN runs r ON r.id = c.run_id WHERE r.id IS NULL) + (SELECT COUNT(*) FROM scores s LEFT JOIN runs r ON r.id = s.run_id WHERE r.id IS NULL)" 0
+expect "the other runs are untouched" hq_is "SELECT COUNT(*) FROM runs WHERE name = 'exp'" 2
+expect_output "forget of an unknown run is an error" "no run" "$PWCCA" --db "$HDB" --socket "$HSOCK" forget del
 
 # --- a database written by a newer pwccad --------------------------------------------------------
 cp "$HDB" "$H/newer.db"
