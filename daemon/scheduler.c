@@ -1149,6 +1149,49 @@ void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_
         apply_resize(d);
 }
 
+/* Start-up: a run deleted while pwccad was stopped is never scanned again (a root
+ * lists only directories that exist), so its checkpoints would stay present = 0
+ * forever.  Done here, before any job, so the plan starts from the truth. */
+typedef struct gone_runs {
+    int64_t *ids; /* runs whose directory is gone (heap) */
+    size_t n;     /* entries in ids */
+    int oom;      /* out of memory: the rest is not looked at */
+} gone_runs;
+
+static int note_if_gone(void *ctx, int64_t run_id, const char *path)
+{
+    gone_runs *g = ctx;
+    struct stat st;
+    if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+        return 0;
+    int64_t *ids = realloc(g->ids, (g->n + 1) * sizeof *ids);
+    if (!ids)
+        return g->oom = 1;
+    g->ids = ids;
+    g->ids[g->n++] = run_id;
+    return 0;
+}
+
+static void mark_gone_runs(pwd_daemon *d)
+{
+    gone_runs g = {NULL, 0, 0};
+    pw_err err;
+    /* Collected first: no write while the read statement is open. */
+    if (pw_db_runs_each(d->db, note_if_gone, &g, &err))
+        pwd_log(PWD_ERROR, "%s", err.msg);
+    for (size_t i = 0; i < g.n; i++) {
+        int64_t n = 0;
+        if (pw_db_run_set_absent(d->db, g.ids[i], &n, &err))
+            pwd_log(PWD_ERROR, "%s", err.msg);
+        else if (n > 0)
+            pwd_log(PWD_INFO,
+                    "run %" PRId64 ": its directory is gone; %" PRId64 " checkpoint%s marked "
+                    "deleted, its history stays ('pwcca forget' removes it)",
+                    g.ids[i], n, n == 1 ? "" : "s");
+    }
+    free(g.ids);
+}
+
 int pwd_sched_start(pwd_daemon *d)
 {
     pwd_sched *s = calloc(1, sizeof *s);
@@ -1161,6 +1204,7 @@ int pwd_sched_start(pwd_daemon *d)
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
+    mark_gone_runs(d);
     if (pwd_retain_start(d))
         return -1;
     int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;

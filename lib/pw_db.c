@@ -345,6 +345,33 @@ int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err
     return with_retry(db, set_converged_fn, &u, "setting convergence", err);
 }
 
+typedef struct absent_ctx {
+    int64_t run_id;  /* which run */
+    int64_t changed; /* rows updated */
+} absent_ctx;
+
+static int absent_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    absent_ctx *a = ctx;
+    sqlite3_stmt *st =
+        prep(db, "UPDATE checkpoints SET present = 0 WHERE run_id = ? AND present != 0", err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, a->run_id);
+    int rc = step_done(st);
+    a->changed = rc == SQLITE_OK ? sqlite3_changes(db->h) : 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err)
+{
+    absent_ctx a = {run_id, 0};
+    int rc = with_retry(db, absent_fn, &a, "marking a deleted run's checkpoints", err);
+    *changed = rc == 0 ? a.changed : 0;
+    return rc;
+}
+
 typedef struct forget_ctx {
     int64_t run_id;      /* which run */
     pw_db_forgotten out; /* counted before the delete */
@@ -414,6 +441,26 @@ static int each_row(pw_db *db, const char *sql, int64_t run_id, row_fn fn, void 
 static double column_real(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+typedef struct run_rows {
+    pw_db_run_cb cb; /* the caller's */
+    void *ctx;       /* its context */
+} run_rows;
+
+static int run_row(sqlite3_stmt *st, void *ctx)
+{
+    const run_rows *rr = ctx;
+    const unsigned char *p = sqlite3_column_text(st, 1);
+    return rr->cb(rr->ctx, sqlite3_column_int64(st, 0), p ? (const char *)p : "");
+}
+
+int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err)
+{
+    run_rows rr = {cb, ctx};
+    /* each_row binds a run id this query has no place for: that bind is a no-op. */
+    return each_row(db, "SELECT id, path FROM runs ORDER BY id", 0, run_row, &rr, "reading runs",
+                    err);
 }
 
 /* Checkpoints ------------------------------------------------------------------------ */

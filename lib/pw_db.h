@@ -60,6 +60,12 @@ int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *r
  * scores of later steps, which no longer have a final to compare with. */
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err);
 int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err);
+/* Every stored run's id and directory, by id.  The callback returns 0 to go on. */
+typedef int (*pw_db_run_cb)(void *ctx, int64_t run_id, const char *path);
+int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err);
+/* checkpoints.present = 0 for every checkpoint of the run (its directory is gone);
+ * *changed gets how many were still marked present. */
+int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err);
 /* What pw_db_run_forget removed. */
 typedef struct pw_db_forgotten {
     int64_t checkpoints, scores, alerts; /* rows deleted with the run */

@@ -141,6 +141,15 @@ expect "nothing of the forgotten run is left" \
 expect "the other runs are untouched" hq_is "SELECT COUNT(*) FROM runs WHERE name = 'exp'" 2
 expect_output "forget of an unknown run is an error" "no run" "$PWCCA" --db "$HDB" --socket "$HSOCK" forget del
 
+# --- a run deleted while pwccad was stopped is noticed at the next start ------------------------
+rm -rf "$H/a/weights"
+h_start
+hexpect_wait "a run deleted while pwccad was stopped has present = 0 after it starts" 10 \
+    hq_is "SELECT GROUP_CONCAT(present) FROM checkpoints WHERE path LIKE '%/weights/%'" 0
+expect "and its checkpoint row stays" \
+    hq_is "SELECT COUNT(*) FROM checkpoints WHERE path LIKE '%/weights/%' AND status = 'ok'" 1
+h_stop
+
 # --- a database written by a newer pwccad --------------------------------------------------------
 cp "$HDB" "$H/newer.db"
 sqlite3 "$H/newer.db" "PRAGMA user_version = 999"
