@@ -810,7 +810,8 @@ static void mark_gone(pwd_daemon *d, pwd_run *r, pwd_ckpt *c)
     c->present = 0;
     pwd_log(PWD_INFO, "%s: step %" PRId64 " was deleted; its history stays", r->name, c->step);
     pw_err err;
-    if (c->processed && pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
+    /* Also when not processed: a replaced file's older row may be stored (no row: no-op). */
+    if (pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
         pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
 }
 
