@@ -31,6 +31,7 @@ static const command commands[] = {
     {"status", pwcca_cmd_status, "[--format F]", "the running daemon's status"},
     {"finalize", pwcca_cmd_finalize, "RUN [--step S]", "declare a run final, backfill scores"},
     {"rescan", pwcca_cmd_rescan, "", "make the daemon rescan its directories"},
+    {"forget", pwcca_cmd_forget, "RUN", "remove a run and its history (daemon stopped)"},
     {NULL, NULL, NULL, NULL},
 };
 

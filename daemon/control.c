@@ -301,9 +301,10 @@ static json_t *status_json(pwd_daemon *d)
 
 static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
 {
-    pwd_run *r = pwd_find_run(d, req->run);
+    char why[1024];
+    pwd_run *r = pwd_find_run_unique(d, req->run, why, sizeof why);
     if (!r)
-        return send_error(cl, "no run named '%.256s'", req->run);
+        return send_error(cl, "%s", why);
     int64_t step;
     if (req->has_step) {
         step = req->step;

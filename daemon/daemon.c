@@ -76,6 +76,36 @@ pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path)
     return NULL;
 }
 
+pwd_run *pwd_find_run_unique(pwd_daemon *d, const char *name_or_path, char *why, size_t whylen)
+{
+    char abs[4096];
+    const char *p = realpath(name_or_path, abs) ? abs : name_or_path;
+    /* A path names one run; a bare name may be shared by runs of two roots. */
+    for (size_t i = 0; i < d->nruns; i++)
+        if (strcmp(d->runs[i]->path, p) == 0)
+            return d->runs[i];
+    pwd_run *found = NULL;
+    size_t n = 0, off = 0;
+    for (size_t i = 0; i < d->nruns; i++) {
+        if (strcmp(d->runs[i]->name, name_or_path) != 0)
+            continue;
+        found = d->runs[i];
+        if (n++ == 0)
+            off = (size_t)snprintf(why, whylen, "run name '%.256s' is ambiguous: name it by path (",
+                                   name_or_path);
+        if (off < whylen)
+            off += (size_t)snprintf(why + off, whylen - off, "%s%s", n > 1 ? ", " : "",
+                                    d->runs[i]->path);
+    }
+    if (n == 1)
+        return found;
+    if (n == 0)
+        snprintf(why, whylen, "no run named '%.256s'", name_or_path);
+    else if (off < whylen)
+        snprintf(why + off, whylen - off, ")");
+    return NULL;
+}
+
 static void notify_status(pwd_daemon *d)
 {
     pwd_notify("STATUS=%zu run%s, %llu checkpoint%s stored, %llu failed, queue %zu", d->nruns,
@@ -316,10 +346,13 @@ int pwd_daemon_run(pwd_daemon *d)
         pwd_log(PWD_ERROR, "%s", err.msg);
         return fail_early(d);
     }
-    if (pw_db_open(&d->db, d->db_path, 200, 2, &err)) {
+    int dbrc = pw_db_open(&d->db, d->db_path, 200, 2, &err);
+    if (dbrc != 0) {
         pwd_log(PWD_ERROR, "%s", err.msg);
         pw_db_unlock(d->db_lock_fd);
-        return fail_early(d);
+        fail_early(d);
+        /* A newer schema stays newer: a distinct status the units do not restart on. */
+        return dbrc == PW_DB_TOO_NEW ? PWD_EXIT_DB_TOO_NEW : 1;
     }
     pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
     const char *why = getenv(PWD_REOPEN_ENV);

@@ -145,6 +145,10 @@ typedef struct pwd_daemon {
  * replaced: the message the new process reports as its last error. */
 #define PWD_REOPEN_ENV "PWCCAD_REOPENED"
 
+/* Exit status when the database's schema is newer than this pwccad knows (EX_CONFIG):
+ * restarting cannot fix it, so the systemd units list it in RestartPreventExitStatus=. */
+#define PWD_EXIT_DB_TOO_NEW 78
+
 /* daemon.c */
 int pwd_daemon_run(pwd_daemon *d);
 double pwd_now(void);
@@ -152,6 +156,9 @@ double pwd_now(void);
 void pwd_daemon_fail(pwd_daemon *d);
 void pwd_set_error(pwd_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path);
+/* Like pwd_find_run, but NULL with the reason in why when no run or more than one
+ * run (of different roots) has that name: a path always names one run. */
+pwd_run *pwd_find_run_unique(pwd_daemon *d, const char *name_or_path, char *why, size_t whylen);
 
 /* watch.c */
 int pwd_watch_start(pwd_daemon *d);

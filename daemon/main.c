@@ -1,6 +1,7 @@
 /* main.c -- pwccad's entry point: parse the command line, then run the daemon.
  *
- * Exit status: 0 after a clean stop, 1 on a fatal error, 2 on a usage error. */
+ * Exit status: 0 after a clean stop, 1 on a fatal error, 2 on a usage error,
+ * 78 (PWD_EXIT_DB_TOO_NEW) when the database was written by a newer pwccad. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

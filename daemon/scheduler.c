@@ -20,6 +20,7 @@
  * recently used first out, so the steady state costs one Gram for the new
  * checkpoint and one cross product per layer. */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -66,6 +68,9 @@ typedef struct pwd_job {
     int committed; /* the transaction went through */
     int stopped;   /* abandoned because the daemon is stopping */
     int x_bad;     /* t could not be read */
+    int x_gone;    /* t was deleted after it was planned: nothing committed, the loop marks it */
+    int x_kept;    /* t, stored before, cannot be read now: nothing committed, its rows stay */
+    int ref_gone;  /* TRUNC_PREV / TRUNC_FINAL bits: that reference was found deleted */
     int truncated; /* TRUNC_* bits: a file was truncated while read; nothing was committed */
     pw_err err;    /* why t was bad, or why the commit failed */
     char *events;  /* score events, one JSON per line (heap) */
@@ -321,11 +326,43 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     return 0;
 }
 
+/* "[64, 96]": a tensor's shape as stored, for messages. */
+static void shape_text(const pw_tensor *t, char *buf, size_t len)
+{
+    size_t off = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < t->ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%llu", i ? ", " : "",
+                                (unsigned long long)t->shape[i]);
+    if (off < len)
+        snprintf(buf + off, len - off, "]");
+}
+
+/* A layer whose neurons changed between two checkpoints of one run (a width of 64
+ * at one step, 96 at another) is a different layer: a distance between the two
+ * would read as sudden instability.  Only the first axis, the datapoints, may
+ * differ; the engine reports that one as n_mismatch. */
+static int shape_changed(const pw_tensor *tx, const pw_tensor *ty)
+{
+    if (tx->ndim != ty->ndim || tx->cols != ty->cols || tx->nhwc != ty->nhwc)
+        return 1;
+    for (int i = 1; i < tx->ndim; i++)
+        if (tx->shape[i] != ty->shape[i])
+            return 1;
+    return 0;
+}
+
+/* A file that failed to open because it no longer exists: deleted, not unreadable. */
+static int path_gone(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
- * file was truncated while it was read. */
+ * file was truncated while it was read; *gone likewise when it was deleted. */
 static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref kind, pw_ckpt *x,
-                     score_list *l, int *truncated)
+                     score_list *l, int *truncated, int *gone)
 {
     char msg[PW_ERR_MAX];
     size_t nx = pw_ckpt_nlayers(x);
@@ -344,8 +381,12 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
         from_copy.ident = copy_ident;
         ref = &from_copy;
     }
+    /* Deleted since it was planned: the same as deleted before (and the loop hears of it). */
+    int deleted = !opened && ref->present && path_gone(ref->path);
+    if (deleted)
+        *gone |= kind == PW_REF_FINAL ? TRUNC_FINAL : TRUNC_PREV;
     if (!opened) {
-        if (ref->present) {
+        if (ref->present && !deleted) {
             pw_err_prefix(&err, "reference checkpoint step %" PRId64, ref->step);
             memcpy(msg, err.msg, sizeof msg);
         } else {
@@ -358,7 +399,8 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
             pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
             if (!sc)
                 return -1;
-            score_status(sc, ref->present ? PW_READ_ERROR : PW_REFERENCE_UNAVAILABLE, msg);
+            score_status(sc, ref->present && !deleted ? PW_READ_ERROR : PW_REFERENCE_UNAVAILABLE,
+                         msg);
         }
         return 0;
     }
@@ -378,6 +420,20 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
                      "layer %s is in step %" PRId64 " but not in reference step %" PRId64, tx->name,
                      j->step, ref->step);
             score_status(sc, PW_MISSING, msg);
+        } else if (shape_changed(tx, ty)) {
+            char sx[128], sy[128];
+            shape_text(tx, sx, sizeof sx);
+            shape_text(ty, sy, sizeof sy);
+            snprintf(msg, sizeof msg,
+                     "layer %s changed shape: %s at step %" PRId64 ", %s at %s step %" PRId64
+                     "; not compared",
+                     tx->name, sx, j->step, sy, kind == PW_REF_FINAL ? "final" : "previous",
+                     ref->step);
+            score_status(sc, PW_SHAPE_CHANGED, msg);
+            sc->r.n = tx->rows;
+            sc->r.p = tx->cols;
+            sc->r.q = ty->cols;
+            pwd_log(PWD_WARNING, "%s: %s", j->run_name, msg);
         } else {
             rc = compare_layer(s, j, ref, x, yy, tx, ty, sc);
         }
@@ -401,6 +457,49 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     pw_ckpt_close(y);
     free(copy_ident);
     return rc;
+}
+
+/* Whether the name ends with suffix. */
+static int ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* A model's state_dict saved where activations belong reads fine and scores as
+ * nonsense, so it is named (docs/FORMATS.md, "Weights are not activations"):
+ * no "layers" metadata (the project's writers put it), at least half of the
+ * tensors named like parameters, and one of those 1-D (a bias or a norm's
+ * statistics: activations are never 1-D under a parameter's name).  1 with
+ * why filled when it looks so. */
+static int looks_like_weights(const pw_ckpt *x, char *why, size_t len)
+{
+    static const char *const suffixes[] = {".weight", ".bias", "running_mean", "running_var",
+                                           "num_batches_tracked"};
+    if (pw_ckpt_meta(x, "layers"))
+        return 0;
+    size_t n = pw_ckpt_nlayers(x), named = 0, flat = 0;
+    const char *example = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const pw_tensor *t = pw_ckpt_layer(x, i);
+        int param = 0;
+        for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++)
+            param |= ends_with(t->name, suffixes[k]);
+        named += param;
+        if (param && t->ndim == 1) {
+            flat++;
+            if (!example)
+                example = t->name;
+        }
+    }
+    if (n == 0 || 2 * named < n || flat == 0)
+        return 0;
+    snprintf(why, len,
+             "this looks like model weights, not activations: %zu of %zu tensors are named like "
+             "parameters (.weight, .bias, running_mean), %zu of them 1-D (e.g. %s), and there is "
+             "no \"layers\" metadata; its scores compare weights",
+             named, n, flat, example);
+    return 1;
 }
 
 /* Rows for a deleted checkpoint's final backfill: one per known layer. */
@@ -498,8 +597,21 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
             pw_err_clear(&j->err);
         }
     }
-    if (!x && j->present)
+    if (!x && j->present) {
+        /* A failed reading never costs stored history: a file deleted since it was
+         * planned (its run directory removed mid-job, say) is not unreadable, and a
+         * stored checkpoint that cannot be read now keeps its row and scores.  Only a
+         * new identity that cannot be read is recorded as read_error. */
+        if (path_gone(j->path)) {
+            j->x_gone = 1;
+            return;
+        }
+        if (!j->need_x) {
+            j->x_kept = 1;
+            return;
+        }
         j->x_bad = 1;
+    }
     if (j->need_x || j->x_bad) {
         row = calloc(1, sizeof *row);
         if (!row) {
@@ -515,6 +627,9 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         row->status = j->x_bad ? PW_READ_ERROR : PW_OK;
         if (j->x_bad)
             snprintf(row->error, sizeof row->error, "%s", j->err.msg);
+        else if (x && looks_like_weights(x, row->error, sizeof row->error))
+            pwd_log(PWD_WARNING, "%s: step %" PRId64 " (%s): %s", j->run_name, j->step, j->path,
+                    row->error); /* once per file: need_x is set once per identity */
     }
     if (x && !x_copy) {
         nlayers = pw_ckpt_nlayers(x);
@@ -530,10 +645,10 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     if (j->fin.want || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
     if (rc == 0 && x && j->prev.want == 1)
-        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated);
+        rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated, &j->ref_gone);
     if (rc == 0 && j->fin.want == 1) {
         if (x) {
-            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated);
+            rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated, &j->ref_gone);
         } else if (!j->present) {
             unavail_ctx u = {&l, j, 0};
             if (pw_db_layers(db, j->run_id, add_unavailable, &u, &j->err) || u.oom)
@@ -686,6 +801,19 @@ static void forget_identity(pwd_run *r, int64_t step)
         c->size = c->mtime_ns = c->inode = -1;
 }
 
+/* The loop learnt that a checkpoint's file is gone: what a scan would conclude. */
+static void mark_gone(pwd_daemon *d, pwd_run *r, pwd_ckpt *c)
+{
+    if (!c || !c->present)
+        return;
+    c->present = 0;
+    pwd_log(PWD_INFO, "%s: step %" PRId64 " was deleted; its history stays", r->name, c->step);
+    pw_err err;
+    /* Also when not processed: a replaced file's older row may be stored (no row: no-op). */
+    if (pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
+        pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
@@ -705,12 +833,31 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         if (j->truncated & TRUNC_FINAL)
             forget_identity(r, j->fin.step);
     }
+    if (j->ref_gone & TRUNC_PREV)
+        mark_gone(d, r, find_step(r, j->prev.step));
+    if (j->ref_gone & TRUNC_FINAL)
+        mark_gone(d, r, find_step(r, j->fin.step));
     pwd_ckpt *c = find_step(r, j->step);
     if (!c)
         return;
     c->busy = 0;
     if (j->stopped || c->gen != j->gen)
         return;
+    if (j->x_gone) {
+        mark_gone(d, r, c);
+        return;
+    }
+    if (j->x_kept) {
+        pwd_log_once(c->path, PWD_WARNING,
+                     "%s: step %" PRId64 ": %s; its stored results are kept, and it is tried "
+                     "again in a minute",
+                     r->name, j->step, j->err.msg);
+        /* The planner cleared these when it queued the job; the work is still owed. */
+        c->dirty_prev |= j->prev.want != 0;
+        c->dirty_final |= j->fin.want != 0;
+        c->retry_at = pwd_now() + 60;
+        return;
+    }
     if (j->truncated) {
         if (j->truncated & TRUNC_X)
             forget_identity(r, j->step);
@@ -1009,6 +1156,49 @@ void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_
         apply_resize(d);
 }
 
+/* Start-up: a run deleted while pwccad was stopped is never scanned again (a root
+ * lists only directories that exist), so its checkpoints would stay present = 0
+ * forever.  Done here, before any job, so the plan starts from the truth. */
+typedef struct gone_runs {
+    int64_t *ids; /* runs whose directory is gone (heap) */
+    size_t n;     /* entries in ids */
+    int oom;      /* out of memory: the rest is not looked at */
+} gone_runs;
+
+static int note_if_gone(void *ctx, int64_t run_id, const char *path)
+{
+    gone_runs *g = ctx;
+    struct stat st;
+    if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+        return 0;
+    int64_t *ids = realloc(g->ids, (g->n + 1) * sizeof *ids);
+    if (!ids)
+        return g->oom = 1;
+    g->ids = ids;
+    g->ids[g->n++] = run_id;
+    return 0;
+}
+
+static void mark_gone_runs(pwd_daemon *d)
+{
+    gone_runs g = {NULL, 0, 0};
+    pw_err err;
+    /* Collected first: no write while the read statement is open. */
+    if (pw_db_runs_each(d->db, note_if_gone, &g, &err))
+        pwd_log(PWD_ERROR, "%s", err.msg);
+    for (size_t i = 0; i < g.n; i++) {
+        int64_t n = 0;
+        if (pw_db_run_set_absent(d->db, g.ids[i], &n, &err))
+            pwd_log(PWD_ERROR, "%s", err.msg);
+        else if (n > 0)
+            pwd_log(PWD_INFO,
+                    "run %" PRId64 ": its directory is gone; %" PRId64 " checkpoint%s marked "
+                    "deleted, its history stays ('pwcca forget' removes it)",
+                    g.ids[i], n, n == 1 ? "" : "s");
+    }
+    free(g.ids);
+}
+
 int pwd_sched_start(pwd_daemon *d)
 {
     pwd_sched *s = calloc(1, sizeof *s);
@@ -1021,6 +1211,7 @@ int pwd_sched_start(pwd_daemon *d)
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
+    mark_gone_runs(d);
     if (pwd_retain_start(d))
         return -1;
     int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;

@@ -776,7 +776,21 @@ static void start_scan(pwd_daemon *d, pwd_run *r)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        pwd_log_once(r->path, PWD_WARNING, "%s: cannot list (%s)", r->path, pw_beneath_strerror(e));
+        int gone = e == ENOENT || e == ENOTDIR;
+        pwd_log_once(r->path, PWD_WARNING, "%s: cannot list (%s)%s", r->path,
+                     pw_beneath_strerror(e),
+                     gone ? "; its history stays ('pwcca forget' removes it)" : "");
+        /* The whole run was deleted: every file of it is gone, as a scan would say
+         * of each one (checkpoints.present = 0); the stored scores stay. */
+        for (size_t i = 0; gone && i < r->nck; i++) {
+            pwd_ckpt *c = &r->ck[i];
+            if (!c->present)
+                continue;
+            c->present = 0;
+            pw_err err;
+            if (c->processed && pw_db_checkpoint_set_present(d->db, r->id, c->step, 0, &err))
+                pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
+        }
         return;
     }
     start_run_watch(d, r);

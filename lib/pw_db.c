@@ -106,10 +106,13 @@ static int migrate(pw_db *db, const char *path, pw_err *err)
     int v = user_version(db);
     int newest =
         pw_schema_nmigrations ? pw_schema_migrations[pw_schema_nmigrations - 1].version : 0;
-    if (v > newest)
-        return pw_err_set(err,
-                          "%s: database schema version %d is newer than this pwccad knows (%d)",
-                          path, v, newest);
+    if (v > newest) {
+        pw_err_set(err,
+                   "database %s has schema version %d, newer than this pwccad's %d: upgrade "
+                   "pwccad or use another --db",
+                   path, v, newest);
+        return PW_DB_TOO_NEW;
+    }
     return 0;
 }
 
@@ -159,9 +162,14 @@ int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *
         return -1;
     }
     /* Their messages name the path. */
-    if (check_writable(db, path, err) || migrate(db, path, err)) {
+    if (check_writable(db, path, err)) {
         pw_db_close(db);
         return -1;
+    }
+    int mrc = migrate(db, path, err);
+    if (mrc != 0) {
+        pw_db_close(db);
+        return mrc;
     }
     *out = db;
     return 0;
@@ -435,6 +443,75 @@ int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err
     return with_retry(db, set_converged_fn, &u, "setting convergence", err);
 }
 
+typedef struct absent_ctx {
+    int64_t run_id;  /* which run */
+    int64_t changed; /* rows updated */
+} absent_ctx;
+
+static int absent_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    absent_ctx *a = ctx;
+    sqlite3_stmt *st =
+        prep(db, "UPDATE checkpoints SET present = 0 WHERE run_id = ? AND present != 0", err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, a->run_id);
+    int rc = step_done(st);
+    a->changed = rc == SQLITE_OK ? sqlite3_changes(db->h) : 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err)
+{
+    absent_ctx a = {run_id, 0};
+    int rc = with_retry(db, absent_fn, &a, "marking a deleted run's checkpoints", err);
+    *changed = rc == 0 ? a.changed : 0;
+    return rc;
+}
+
+typedef struct forget_ctx {
+    int64_t run_id;      /* which run */
+    pw_db_forgotten out; /* counted before the delete */
+} forget_ctx;
+
+static int forget_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    forget_ctx *f = ctx;
+    static const char *const counts[] = {"SELECT COUNT(*) FROM checkpoints WHERE run_id = ?",
+                                         "SELECT COUNT(*) FROM scores WHERE run_id = ?",
+                                         "SELECT COUNT(*) FROM alerts WHERE run_id = ?"};
+    int64_t *dst[] = {&f->out.checkpoints, &f->out.scores, &f->out.alerts};
+    for (size_t i = 0; i < 3; i++) {
+        sqlite3_stmt *st = prep(db, counts[i], err);
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(st, 1, f->run_id);
+        int rc = sqlite3_step(st);
+        *dst[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+            return rc;
+    }
+    /* The schema's ON DELETE CASCADE (foreign_keys is on) takes the rest. */
+    sqlite3_stmt *st = prep(db, "DELETE FROM runs WHERE id = ?", err);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, f->run_id);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *err)
+{
+    forget_ctx f = {run_id, {0, 0, 0}};
+    if (with_retry(db, forget_fn, &f, "forgetting a run", err))
+        return -1;
+    *out = f.out;
+    return 0;
+}
+
 /* Reading rows ------------------------------------------------------------------------- */
 
 /* Called for each row of a query; non-zero stops the reading. */
@@ -462,6 +539,26 @@ static int each_row(pw_db *db, const char *sql, int64_t run_id, row_fn fn, void 
 static double column_real(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+typedef struct run_rows {
+    pw_db_run_cb cb; /* the caller's */
+    void *ctx;       /* its context */
+} run_rows;
+
+static int run_row(sqlite3_stmt *st, void *ctx)
+{
+    const run_rows *rr = ctx;
+    const unsigned char *p = sqlite3_column_text(st, 1);
+    return rr->cb(rr->ctx, sqlite3_column_int64(st, 0), p ? (const char *)p : "");
+}
+
+int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err)
+{
+    run_rows rr = {cb, ctx};
+    /* each_row binds a run id this query has no place for: that bind is a no-op. */
+    return each_row(db, "SELECT id, path FROM runs ORDER BY id", 0, run_row, &rr, "reading runs",
+                    err);
 }
 
 /* Checkpoints ------------------------------------------------------------------------ */
@@ -620,7 +717,7 @@ static int commit_ckpt(pw_db *db, int64_t run_id, const pw_db_ckpt *c, pw_err *e
     sqlite3_bind_int64(st, 5, c->mtime_ns);
     sqlite3_bind_int64(st, 6, c->inode);
     sqlite3_bind_text(st, 7, pw_status_name(c->status), -1, SQLITE_STATIC);
-    if (c->status == PW_OK)
+    if (!c->error[0]) /* an ok checkpoint may carry a warning (looks like weights) */
         sqlite3_bind_null(st, 8);
     else
         sqlite3_bind_text(st, 8, c->error, -1, SQLITE_STATIC);
@@ -689,7 +786,7 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         const pw_result *r = &s->r;
         /* Counts mean nothing for a pair that was never read. */
         int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
-                      r->status != PW_REFERENCE_UNAVAILABLE;
+                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_SHAPE_CHANGED;
         sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_text(st, 2, s->layer, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, s->step);

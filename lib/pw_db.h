@@ -37,7 +37,10 @@ const char *pw_ref_name(pw_ref r);
 
 /* Open (creating and migrating as needed).  busy_ms: how long one statement
  * waits for a lock; retries: extra attempts, with doubling backoff from 50 ms,
- * after a locked / full / I/O failure of a whole write. */
+ * after a locked / full / I/O failure of a whole write.  Returns 0, -1, or
+ * PW_DB_TOO_NEW when the file's schema is newer than this build knows: retrying
+ * cannot help, so pwccad exits with its own status for it (docs/DAEMON.md). */
+#define PW_DB_TOO_NEW (-2)
 int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err);
 void pw_db_close(pw_db *db);
 /* PRAGMA user_version after migrations. */
@@ -66,6 +69,19 @@ int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *r
  * scores of later steps, which no longer have a final to compare with. */
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err);
 int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err);
+/* Every stored run's id and directory, by id.  The callback returns 0 to go on. */
+typedef int (*pw_db_run_cb)(void *ctx, int64_t run_id, const char *path);
+int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err);
+/* checkpoints.present = 0 for every checkpoint of the run (its directory is gone);
+ * *changed gets how many were still marked present. */
+int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err);
+/* What pw_db_run_forget removed. */
+typedef struct pw_db_forgotten {
+    int64_t checkpoints, scores, alerts; /* rows deleted with the run */
+} pw_db_forgotten;
+/* Delete the run and everything stored for it, in one transaction (`pwcca forget`:
+ * the only way history is removed; deleting files never does). */
+int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *err);
 
 /* Checkpoints ------------------------------------------------------------------------- */
 typedef struct pw_db_ckpt {

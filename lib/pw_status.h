@@ -17,6 +17,9 @@
  *   reference_unavailable    the reference checkpoint is gone and no retained copy exists
  *   over_budget              the comparison's estimated memory exceeds the budget (memory_mb,
  *                            --memory-mb); the message gives the estimate, budget and shapes
+ *   shape_changed            pwccad: the layer's shape differs between the checkpoint and its
+ *                            reference (a width changed mid-run); not compared, so no distance
+ *                            feeds stability or alerts; the message names the layer and shapes
  */
 #ifndef PW_STATUS_H
 #define PW_STATUS_H
@@ -34,7 +37,9 @@
     X(PW_REFERENCE_UNAVAILABLE, "reference_unavailable",                                           \
       "the reference checkpoint was deleted and no retained copy exists")                          \
     X(PW_OVER_BUDGET, "over_budget",                                                               \
-      "the comparison would need more memory than the budget allows (memory_mb)")
+      "the comparison would need more memory than the budget allows (memory_mb)")                  \
+    X(PW_SHAPE_CHANGED, "shape_changed",                                                           \
+      "the layer's shape changed between the checkpoint and its reference; not compared")
 
 typedef enum pw_status {
 #define PW_STATUS_ENUM(sym, name, doc) sym,

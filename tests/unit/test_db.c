@@ -82,6 +82,8 @@ START_TEST(newer_schema_is_refused)
     sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL);
     sqlite3_close(h);
     PW_ASSERT_FAILS_WITH(pw_db_open(&db, path, 1000, 0, &e), &e, "newer than this pwccad");
+    ck_assert_int_eq(pw_db_open(&db, path, 1000, 0, &e), PW_DB_TOO_NEW);
+    ck_assert_ptr_null(db);
 }
 END_TEST
 
@@ -417,6 +419,51 @@ START_TEST(deleted_or_replaced_database_is_noticed)
 }
 END_TEST
 
+static int count_runs(void *ctx, int64_t run_id, const char *path)
+{
+    (void)run_id, (void)path;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+START_TEST(a_gone_run_keeps_its_rows_until_forgotten)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run, other;
+    db_path(path, sizeof path, "forget");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/o", "o", &other, &e), &e);
+    commit_step(db, run.id, 100, -1, 0);
+    commit_step(db, run.id, 200, 100, 0.9);
+    commit_step(db, other.id, 100, -1, 0);
+    int64_t changed = -1;
+    PW_ASSERT_OK(pw_db_run_set_absent(db, run.id, &changed, &e), &e);
+    ck_assert_int_eq(changed, 2);
+    PW_ASSERT_OK(pw_db_run_set_absent(db, run.id, &changed, &e), &e);
+    ck_assert_int_eq(changed, 0);
+    char out[256] = "";
+    PW_ASSERT_OK(pw_db_checkpoints(db, run.id, collect_ckpt, out, &e), &e);
+    ck_assert_str_eq(out, "100:ok:0: 200:ok:0: ");
+    pw_db_forgotten f;
+    PW_ASSERT_OK(pw_db_run_forget(db, run.id, &f, &e), &e);
+    ck_assert_int_eq(f.checkpoints, 2);
+    ck_assert_int_eq(f.scores, 2);
+    ck_assert_int_eq(f.alerts, 0);
+    int nruns = 0;
+    PW_ASSERT_OK(pw_db_runs_each(db, count_runs, &nruns, &e), &e);
+    ck_assert_int_eq(nruns, 1);
+    out[0] = '\0';
+    PW_ASSERT_OK(pw_db_checkpoints(db, run.id, collect_ckpt, out, &e), &e);
+    ck_assert_str_eq(out, "");
+    PW_ASSERT_OK(pw_db_checkpoints(db, other.id, collect_ckpt, out, &e), &e);
+    ck_assert_str_eq(out, "100:ok:1: ");
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -432,6 +479,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, failed_write_message_does_not_grow);
     tcase_add_test(tc, second_writer_is_refused);
     tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
+    tcase_add_test(tc, a_gone_run_keeps_its_rows_until_forgotten);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -28,6 +28,7 @@ START_TEST(published_names_are_stable)
     ck_assert_str_eq(pw_status_name(PW_MISSING), "missing");
     ck_assert_str_eq(pw_status_name(PW_REFERENCE_UNAVAILABLE), "reference_unavailable");
     ck_assert_str_eq(pw_status_name(PW_OVER_BUDGET), "over_budget");
+    ck_assert_str_eq(pw_status_name(PW_SHAPE_CHANGED), "shape_changed");
     ck_assert_str_eq(pw_status_name((pw_status)999), "unknown");
     pw_status s;
     ck_assert_int_eq(pw_status_parse("fine", &s), -1);
