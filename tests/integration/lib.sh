@@ -33,3 +33,30 @@ pw_numpy_python() {
         if command -v "$py" >/dev/null && "$py" -c 'import numpy' 2>/dev/null; then echo "$py"; return; fi
     done
 }
+
+# pw_wait SECONDS CMD...: poll CMD (output discarded) every 0.05 s until it
+# succeeds; 1 when SECONDS pass first.  Every wait in the tests is bounded.
+pw_wait() {
+    local end=$((SECONDS + $1)); shift
+    while [ $SECONDS -lt $end ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# pw_expect_wait NAME SECONDS CMD...: pass when CMD succeeds within SECONDS.
+pw_expect_wait() {
+    local name=$1 limit=$2; shift 2
+    if pw_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi
+}
+
+# pw_stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; returns its exit status.
+pw_stop_pid() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null
+    local i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}

@@ -31,19 +31,10 @@ CONF
 b_mk() { "$B_PY" "$B_HERE/mkckpt.py" "$@"; }
 b_sock() { "$B_PY" "$B_HERE/sockreq.py" "$B_SOCK" "$@"; }
 b_q() { sqlite3 -cmd ".timeout 2000" "$B_DB" "$1" 2>/dev/null; }
-b_wait() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while [ $SECONDS -lt $end ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
 b_q_is() { [ "$(b_q "$1")" = "$2" ]; }
 b_expect_wait() {
     local name=$1 limit=$2; shift 2
-    if b_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $* (log: $(tail -3 "$B_LOG"))"; fi
+    if pw_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $* (log: $(tail -3 "$B_LOG"))"; fi
 }
 b_log_has() { grep -Eq -- "$1" "$B_LOG"; }
 b_alive() { kill -0 "$B_PID" 2>/dev/null && b_sock '{"cmd":"status"}' | grep -q '"ok":true'; }
@@ -56,15 +47,10 @@ b_start() {
     "$PWCCAD" --watch "$B/runs" --db "$B_DB" --socket "$B_SOCK" --config "$B/pwccad.conf" \
         --foreground >>"$B_LOG" 2>&1 &
     B_PID=$!
-    b_wait 10 test -S "$B_SOCK"
+    pw_wait 10 test -S "$B_SOCK"
 }
 b_stop() {
-    [ -n "$B_PID" ] || return 0
-    kill -TERM "$B_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$B_PID" 2>/dev/null
-    wait "$B_PID" 2>/dev/null
+    pw_stop_pid "$B_PID"
     local rc=$?
     B_PID=
     return $rc
@@ -117,7 +103,7 @@ expect "the stored over_budget pair was not computed again after the restart" \
 # A reload raises the budget for the checkpoints that follow.
 b_conf 4096
 kill -HUP "$B_PID"
-b_wait 5 b_log_has "SIGHUP"
+pw_wait 5 b_log_has "SIGHUP"
 b_mk "$B/runs/small/step-4.safetensors" --seed 4 --layers tiny,wide --n 1000 --p 4,300
 b_expect_wait "after a reload to memory_mb = 4096 the wide layer is computed" 20 \
     b_q_is "SELECT status FROM scores WHERE step = 4 AND ref = 'previous' AND layer = 'wide'" ok
@@ -129,20 +115,20 @@ b_expect_wait "after a reload to memory_mb = 4096 the wide layer is computed" 20
 BIG="--layers l0,l1,l2,l3,l4,l5 --n 2100 --p 1024"
 # shellcheck disable=SC2086
 b_mk "$B/runs/big/step-1.safetensors" --seed 1 $BIG
-b_wait 30 b_log_has "big: step 1 stored"
+pw_wait 30 b_log_has "big: step 1 stored"
 hit=
 for s in 2 3 4; do
     # shellcheck disable=SC2086
     b_mk "$B/runs/big/step-$s.safetensors" --seed "$s" $BIG
-    b_wait 30 b_log_has "big: computing step $s against the previous checkpoint" || break
+    pw_wait 30 b_log_has "big: computing step $s against the previous checkpoint" || break
     truncate -s 4096 "$B/runs/big/step-$s.safetensors"
-    b_wait 30 b_ended "$s"
+    pw_wait 30 b_ended "$s"
     if b_dead; then break; fi
     if b_log_has "big: step $s: .*truncated while it was read"; then hit=$s; break; fi
     # Lost the race: put the file back so the run stays consistent, and try the next step.
     # shellcheck disable=SC2086
     b_mk "$B/runs/big/step-$s.safetensors" --seed "$s" $BIG
-    b_wait 30 b_ended "$s"
+    pw_wait 30 b_ended "$s"
 done
 if b_alive; then ok "the daemon survives a checkpoint truncated while it reads it"; else
     fail "the daemon survives a truncated checkpoint" "not answering; log: $(tail -3 "$B_LOG")"; fi

@@ -35,34 +35,18 @@ mk() { "$D_PY" "$D_HERE/mkckpt.py" "$@"; }
 sock() { "$D_PY" "$D_HERE/sockreq.py" "$SOCK" "$@"; }
 q() { sqlite3 -cmd ".timeout 2000" "$DB" "$1" 2>/dev/null; }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds; 1 on timeout.
-wait_for() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while [ $SECONDS -lt $end ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # q_is SQL VALUE: the query prints exactly VALUE.
 q_is() { [ "$(q "$1")" = "$2" ]; }
-expect_wait() { local name=$1 limit=$2; shift 2; if wait_for "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi; }
 
 D_PID=
 start_daemon() {
     "$PWCCAD" --watch "$D/runs" --db "$DB" --socket "$SOCK" --config "$D/pwccad.conf" \
         --foreground >>"$D/daemon.log" 2>&1 &
     D_PID=$!
-    wait_for 10 test -S "$SOCK"
+    pw_wait 10 test -S "$SOCK"
 }
 stop_daemon() {
-    [ -n "$D_PID" ] || return 0
-    kill -TERM "$D_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$D_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$D_PID" 2>/dev/null
-    wait "$D_PID" 2>/dev/null
+    pw_stop_pid "$D_PID"
     local rc=$?
     D_PID=
     return $rc
@@ -75,7 +59,7 @@ keys() { q "SELECT s.step || ' ' || s.ref || ' ' || s.ref_step FROM scores s JOI
 # --- start, renamed checkpoints ----------------------------------------------------------
 for s in 100 200 300; do mk "$D/runs/r1/step-$s.safetensors" --seed "$s"; done
 if start_daemon; then ok "pwccad starts and listens on its socket"; else fail "pwccad starts" "no socket; log: $(tail -5 "$D/daemon.log")"; fi
-expect_wait "renamed checkpoints are scored against their predecessor" 15 \
+pw_expect_wait "renamed checkpoints are scored against their predecessor" 15 \
     q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 4
 expect_output "first checkpoint has no previous pair, others have one each" \
     "^200 previous 100 300 previous 200$" bash -c "$(declare -f keys q); DB='$DB' keys r1 | tr '\n' ' ' | sed 's/ \$//'"
@@ -86,17 +70,17 @@ expect_output "layers table follows the checkpoint's layer order" "^conv1\|0\|\[
 mk "$D/runs/r1/step-400.safetensors" --seed 400 --mode slow --slow-seconds 3 --n 4096 &
 SLOW=$!
 wait "$SLOW"
-expect_wait "a slowly written checkpoint is read only once complete" 15 \
+pw_expect_wait "a slowly written checkpoint is read only once complete" 15 \
     q_is "SELECT status FROM checkpoints WHERE step = 400" ok
 expect "the slow checkpoint has n mismatch vs its 64-row predecessor, as compare would say" \
     q_is "SELECT DISTINCT status FROM scores WHERE step = 400 AND ref = 'previous'" n_mismatch
 mk "$D/runs/r1/step-400.safetensors" --seed 400
-expect_wait "a replaced checkpoint (new inode) is recomputed" 15 \
+pw_expect_wait "a replaced checkpoint (new inode) is recomputed" 15 \
     q_is "SELECT DISTINCT status FROM scores WHERE step = 400 AND ref = 'previous'" ok
 
 # --- out of order --------------------------------------------------------------------------
 mk "$D/runs/r1/step-250.safetensors" --seed 250
-expect_wait "an out-of-order checkpoint splits the pair: 300 is rescored against 250" 15 \
+pw_expect_wait "an out-of-order checkpoint splits the pair: 300 is rescored against 250" 15 \
     q_is "SELECT GROUP_CONCAT(DISTINCT ref_step) FROM scores WHERE step = 300 AND ref = 'previous'" 250
 expect "the late checkpoint is scored against 200" \
     q_is "SELECT GROUP_CONCAT(DISTINCT ref_step) FROM scores WHERE step = 250 AND ref = 'previous'" 200
@@ -141,7 +125,7 @@ head -c 300 /dev/urandom >"$D/runs/r1/step-350.safetensors"
 echo "not a checkpoint" >"$D/runs/r1/notes.txt"
 mk "$D/runs/r1/step-500.safetensors.tmp" --seed 5 --mode direct
 mk "$D/runs/r1/.step-600.safetensors" --seed 6 --mode direct
-expect_wait "a malformed checkpoint is recorded with a message naming the file" 15 \
+pw_expect_wait "a malformed checkpoint is recorded with a message naming the file" 15 \
     q_is "SELECT status || ':' || (error LIKE '%step-350.safetensors%') FROM checkpoints WHERE step = 350" "read_error:1"
 expect "the malformed checkpoint does not become anyone's predecessor" \
     q_is "SELECT GROUP_CONCAT(DISTINCT ref_step) FROM scores WHERE step = 400 AND ref = 'previous'" 300
@@ -179,14 +163,14 @@ expect_output "subscribers receive score events" '"event":"score".*"step":700.*"
 
 # --- finalize over the socket: backfill ------------------------------------------------------
 expect_output "finalize answers with the final step" '"final_step":400' sock '{"cmd":"finalize","run":"r1","step":400}'
-expect_wait "finalize backfills every readable checkpoint up to the final" 20 \
+pw_expect_wait "finalize backfills every readable checkpoint up to the final" 20 \
     q_is "SELECT GROUP_CONCAT(DISTINCT step) FROM (SELECT step FROM scores WHERE ref = 'final' AND ref_step = 400 ORDER BY step)" "100,200,250,300,400"
 expect "checkpoints after the final are not scored against it" \
     q_is "SELECT COUNT(*) FROM scores WHERE ref = 'final' AND step > 400" 0
 expect "the final checkpoint against itself has distance 0" \
     q_is "SELECT COUNT(*) FROM scores WHERE ref = 'final' AND step = 400 AND abs(distance) < 1e-9" 2
 expect_output "finalize moves the final: backfill is recomputed" '"final_step":700' sock '{"cmd":"finalize","run":"r1"}'
-expect_wait "every checkpoint is rescored against the new final" 20 \
+pw_expect_wait "every checkpoint is rescored against the new final" 20 \
     q_is "SELECT COUNT(*) FROM scores WHERE ref = 'final' AND ref_step = 700" 12
 
 if "$PWCCA" compare --help >/dev/null 2>&1; then
@@ -195,29 +179,29 @@ fi
 
 # --- final.* checkpoint and FINAL file ----------------------------------------------------------
 for s in 1 2; do mk "$D/runs/r2/ckpt_$s.safetensors" --seed "$s"; done
-expect_wait "a new run under the root is picked up live" 15 \
+pw_expect_wait "a new run under the root is picked up live" 15 \
     q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'r2'" 2
 mk "$D/runs/r2/final.safetensors" --seed 9
-expect_wait "final.* without metadata becomes the step after the last numbered one" 15 \
+pw_expect_wait "final.* without metadata becomes the step after the last numbered one" 15 \
     q_is "SELECT final_step || ' ' || final_source FROM runs WHERE name = 'r2'" "3 final checkpoint"
-expect_wait "final.* triggers the backfill" 15 \
+pw_expect_wait "final.* triggers the backfill" 15 \
     q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'r2' AND ref = 'final'" 6
 mk "$D/runs/r3/step-10.safetensors" --seed 10
 mk "$D/runs/r3/step-20.safetensors" --seed 20 --meta-step 25
 : >"$D/runs/r3/FINAL"
-expect_wait "safetensors metadata step wins over the name" 15 \
+pw_expect_wait "safetensors metadata step wins over the name" 15 \
     q_is "SELECT GROUP_CONCAT(step) FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'r3'" "10,25"
-expect_wait "an empty FINAL file makes the highest step final" 15 \
+pw_expect_wait "an empty FINAL file makes the highest step final" 15 \
     q_is "SELECT final_step || ' ' || final_source FROM runs WHERE name = 'r3'" "25 FINAL file"
 
 # --- deletion keeps history -----------------------------------------------------------------
 rm "$D/runs/r1/step-100.safetensors"
-expect_wait "a deleted checkpoint is marked, its scores stay" 15 \
+pw_expect_wait "a deleted checkpoint is marked, its scores stay" 15 \
     q_is "SELECT present || ' ' || (SELECT COUNT(*) FROM scores WHERE step = 100) FROM checkpoints WHERE step = 100 AND run_id = (SELECT id FROM runs WHERE name = 'r1')" "0 2"
 
 # --- alerts -------------------------------------------------------------------------------------
-expect_wait "alerts were raised" 5 q_is "SELECT COUNT(*) > 0 FROM alerts" 1
-expect_wait "the hook ran once per stored alert, without a shell, with its argv" 10 \
+pw_expect_wait "alerts were raised" 5 q_is "SELECT COUNT(*) > 0 FROM alerts" 1
+pw_expect_wait "the hook ran once per stored alert, without a shell, with its argv" 10 \
     bash -c "[ \"\$(wc -l <'$HOOKLOG')\" = \"\$(sqlite3 '$DB' 'SELECT COUNT(*) FROM alerts')\" ] && grep -q 'from-pwccad' '$HOOKLOG'"
 expect "the hook got the alert in its environment" grep -Eq '^(layer_stable|run_converged) [a-z0-9]* ?[0-9]+ from-pwccad$' "$HOOKLOG"
 
@@ -243,7 +227,7 @@ wait "$D_PID" 2>/dev/null
 D_PID=
 rm -f "$SOCK"
 start_daemon
-expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
+pw_expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
     q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'burst' AND ref = 'previous' AND status = 'ok'" 33
 expect "every burst score exists exactly once, against the right predecessor" \
     q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'burst' AND (s.ref_step != s.step - 1 OR s.ref != 'previous')" 0
@@ -280,22 +264,22 @@ PYEOF
 rm -f "$D/notify.sock"
 "$D_PY" "$D/notify.py" "$D/notify.sock" 12 "$D/notify.log" &
 NOTIFY=$!
-wait_for 5 test -S "$D/notify.sock"
+pw_wait 5 test -S "$D/notify.sock"
 cp "$D/pwccad.conf" "$D/n.conf"
 NOTIFY_SOCKET=$D/notify.sock WATCHDOG_USEC=400000 JOURNAL_STREAM=8:1234 \
     "$PWCCAD" --run "$D/runs/r3" --db "$DB" --socket "$D/n.sock" --config "$D/n.conf" 2>"$D/journal.log" &
 NPID=$!
-expect_wait "READY=1 is sent once the daemon is up" 10 grep -q '^READY=1$' "$D/notify.log"
-expect_wait "the watchdog is pinged at half of WATCHDOG_USEC" 5 bash -c "[ \$(grep -c '^WATCHDOG=1$' '$D/notify.log') -ge 3 ]"
+pw_expect_wait "READY=1 is sent once the daemon is up" 10 grep -q '^READY=1$' "$D/notify.log"
+pw_expect_wait "the watchdog is pinged at half of WATCHDOG_USEC" 5 bash -c "[ \$(grep -c '^WATCHDOG=1$' '$D/notify.log') -ge 3 ]"
 printf 'settle_time = 0.3\nlog_level = nonsense\n' >"$D/n.conf"
 kill -HUP "$NPID"
-expect_wait "SIGHUP with a broken config keeps the previous one and says where" 5 \
+pw_expect_wait "SIGHUP with a broken config keeps the previous one and says where" 5 \
     grep -q 'n.conf:2: log_level must be.*keeping the previous configuration' "$D/journal.log"
 expect_output "the daemon survives SIGHUP" '"ok":true' "$D_PY" "$D_HERE/sockreq.py" "$D/n.sock" '{"cmd":"status"}'
 kill -TERM "$NPID"
 wait "$NPID"
 expect "it still exits 0 after SIGHUP" test $? = 0
-expect_wait "STOPPING=1 is sent on SIGTERM" 5 grep -q '^STOPPING=1$' "$D/notify.log"
+pw_expect_wait "STOPPING=1 is sent on SIGTERM" 5 grep -q '^STOPPING=1$' "$D/notify.log"
 expect "log lines carry journald priorities when JOURNAL_STREAM is set" grep -q '^<6>' "$D/journal.log"
 kill "$NOTIFY" 2>/dev/null
 wait "$NOTIFY" 2>/dev/null
@@ -305,7 +289,7 @@ U_RUN=$D/odd-$(printf '\377\376')-run
 mkdir -p "$U_RUN"
 "$PWCCAD" --run "$U_RUN" --db "$D/u.db" --socket "$D/u.sock" --foreground >"$D/u.log" 2>&1 &
 UPID=$!
-wait_for 10 test -S "$D/u.sock"
+pw_wait 10 test -S "$D/u.sock"
 expect_output "status shows a non-UTF-8 run name with '?' instead of failing" \
     '"ok":true.*"name":"odd-\?\?-run"' "$D_PY" "$D_HERE/sockreq.py" "$D/u.sock" '{"cmd":"status"}'
 "$D_PY" "$D_HERE/sockreq.py" "$D/u.sock" --subscribe 6 >"$D/u.events" &
@@ -326,20 +310,20 @@ printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\nworkers = 1\nblas_th
 "$PWCCAD" --db "$D/hup.db" --socket "$D/hup.sock" --config "$D/hup.conf" --foreground \
     >"$D/hup.log" 2>&1 &
 HPID=$!
-wait_for 10 test -S "$D/hup.sock"
+pw_wait 10 test -S "$D/hup.sock"
 printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\nwatch = %s\nworkers = 2\nblas_threads = 1\ncache_mb = 1\nretain_dir = %s\n' \
     "$D/hup/a" "$D/hup/b" "$D/elsewhere" >"$D/hup.conf"
 kill -HUP "$HPID"
-expect_wait "SIGHUP starts watching a root added to the file" 5 \
+pw_expect_wait "SIGHUP starts watching a root added to the file" 5 \
     grep -q "reload: watching root $D/hup/b" "$D/hup.log"
-expect_wait "SIGHUP rebuilds the compute pool with the new thread count" 5 \
+pw_expect_wait "SIGHUP rebuilds the compute pool with the new thread count" 5 \
     grep -q '2 compute threads, 1 BLAS thread each, cache 1 MiB' "$D/hup.log"
 expect "SIGHUP says a changed retain_dir waits for the next start" \
     grep -q 'reload: retain_dir changes take effect at the next start' "$D/hup.log"
 mkdir -p "$D/hup/b/late"
 mk "$D/hup/b/late/step-100.safetensors" --seed 100
 mk "$D/hup/b/late/step-200.safetensors" --seed 200
-expect_wait "a run under the added root is scored by the new threads" 20 bash -c \
+pw_expect_wait "a run under the added root is scored by the new threads" 20 bash -c \
     "[ \"\$(sqlite3 '$D/hup.db' \"SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'late' AND s.status = 'ok'\")\" -ge 2 ]"
 # reloads that change the pool while jobs run: nothing is lost or done twice
 mkdir -p "$D/hup/stage" "$D/hup/b/busy"
@@ -353,13 +337,13 @@ for w in 1 2 1 2; do
     kill -HUP "$HPID"
     sleep 0.3
 done
-expect_wait "reloads during a burst: every pair is scored" 30 bash -c \
+pw_expect_wait "reloads during a burst: every pair is scored" 30 bash -c \
     "[ \"\$(sqlite3 '$D/hup.db' \"SELECT COUNT(DISTINCT s.step) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'busy' AND s.ref = 'previous' AND s.status = 'ok'\")\" = 5 ]"
 expect "reloads during a burst: no score is stored twice" test "$(sqlite3 "$D/hup.db" \
     "SELECT COUNT(*) FROM (SELECT 1 FROM scores GROUP BY run_id, layer, step, ref, ref_step HAVING COUNT(*) > 1)")" = 0
 printf 'settle_time = 0.3\nrescan_interval = 1\nwatch = %s\n' "$D/hup/b" >"$D/hup.conf"
 kill -HUP "$HPID"
-expect_wait "SIGHUP stops watching a root removed from the file" 5 \
+pw_expect_wait "SIGHUP stops watching a root removed from the file" 5 \
     grep -q "reload: no longer watching root $D/hup/a" "$D/hup.log"
 mkdir -p "$D/hup/a/ignored"
 mk "$D/hup/a/ignored/step-100.safetensors" --seed 100
@@ -382,7 +366,7 @@ sleep 0.3
 mk "$D/runs/r1/step-800.safetensors" --seed 800
 expect_output "the socket answers while the database is locked" '"ok":true' sock '{"cmd":"status"}'
 wait "$LOCK"
-expect_wait "the checkpoint written during the lock is stored afterwards" 30 \
+pw_expect_wait "the checkpoint written during the lock is stored afterwards" 30 \
     q_is "SELECT COUNT(*) FROM scores WHERE step = 800 AND ref = 'previous' AND status = 'ok'" 2
 stop_daemon
 expect "pwccad exits 0 after riding out the lock" test $? = 0
@@ -394,22 +378,22 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs "$D/dfull" 2>/dev/null;
     "$PWCCAD" --run "$D/fullrun" --db "$D/dfull/f.db" --socket "$D/f.sock" --config "$D/pwccad.conf" \
         --foreground >"$D/f.log" 2>&1 &
     FPID=$!
-    wait_for 10 test -S "$D/f.sock"
+    pw_wait 10 test -S "$D/f.sock"
     mk "$D/fullrun/step-100.safetensors" --seed 100
     mk "$D/fullrun/step-200.safetensors" --seed 200
-    expect_wait "before the disk fills, scores are stored" 15 bash -c \
+    pw_expect_wait "before the disk fills, scores are stored" 15 bash -c \
         "[ \"\$(sqlite3 '$D/dfull/f.db' \"SELECT COUNT(*) FROM scores WHERE status = 'ok'\")\" = 2 ]"
     dd if=/dev/zero of="$D/dfull/filler" bs=4k 2>/dev/null || true
     mk "$D/fullrun/step-300.safetensors" --seed 300
     mk "$D/fullrun/step-400.safetensors" --seed 400
-    expect_wait "a full disk is logged as a database error that will be retried" 20 \
+    pw_expect_wait "a full disk is logged as a database error that will be retried" 20 \
         grep -q 'step [34]00: .*full.*(will retry)' "$D/f.log"
     expect_output "the socket answers while the disk is full" '"ok":true' \
         "$D_PY" "$D_HERE/sockreq.py" "$D/f.sock" '{"cmd":"status"}'
     expect "the scores stored before the disk filled are intact" test \
         "$(sqlite3 "$D/dfull/f.db" "SELECT COUNT(*) FROM scores WHERE step = 200 AND status = 'ok'")" = 2
     rm -f "$D/dfull/filler"
-    expect_wait "once space is back, the waiting checkpoints are stored" 30 bash -c \
+    pw_expect_wait "once space is back, the waiting checkpoints are stored" 30 bash -c \
         "[ \"\$(sqlite3 '$D/dfull/f.db' \"SELECT COUNT(*) FROM scores WHERE status = 'ok'\")\" = 6 ]"
     kill -TERM "$FPID"
     wait "$FPID"

@@ -25,30 +25,20 @@ CONF
 hmk() { "$H_PY" "$H_HERE/mkckpt.py" "$@"; }
 hsock() { "$H_PY" "$H_HERE/sockreq.py" "$HSOCK" "$@"; }
 hq() { sqlite3 -cmd ".timeout 2000" "$HDB" "$1" 2>/dev/null; }
-hwait() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
 hq_is() { [ "$(hq "$1")" = "$2" ]; }
-hexpect_wait() { local name=$1 limit=$2; shift 2; if hwait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi; }
 
 H_PID=
 h_start() {
     "$PWCCAD" --watch "$H/a" --watch "$H/b" --db "$HDB" --socket "$HSOCK" \
         --config "$H/pwccad.conf" --foreground >>"$H/daemon.log" 2>&1 &
     H_PID=$!
-    hwait 10 test -S "$HSOCK"
+    pw_wait 10 test -S "$HSOCK"
 }
 h_stop() {
-    [ -n "$H_PID" ] || return 0
-    kill -TERM "$H_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$H_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$H_PID" 2>/dev/null
-    wait "$H_PID" 2>/dev/null
+    pw_stop_pid "$H_PID"
+    local rc=$?
     H_PID=
+    return $rc
 }
 trap 'h_stop' RETURN
 
@@ -79,7 +69,7 @@ h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 PY
 if h_start; then ok "pwccad starts with two roots"; else fail "pwccad starts with two roots" "$(tail -5 "$H/daemon.log")"; fi
-hexpect_wait "the width-changing run is scored" 15 \
+pw_expect_wait "the width-changing run is scored" 15 \
     hq_is "SELECT COUNT(*) FROM scores s JOIN checkpoints c USING (run_id, step) WHERE c.path LIKE '$H/a/exp/%' AND s.ref = 'previous'" 8
 expect_output "the pair across the width change is shape_changed, the others are compared" \
     "^200 previous ok,300 previous ok,400 previous shape_changed,500 previous ok$" \
@@ -89,7 +79,7 @@ expect_output "its message names the layer and both shapes" \
     hq "SELECT message FROM scores WHERE layer = 'fc' AND step = 400 AND ref = 'previous'"
 expect "a shape_changed pair has no distance (nothing for stability or alerts)" \
     hq_is "SELECT COUNT(*) FROM scores WHERE status = 'shape_changed' AND distance IS NULL AND n IS NULL" 1
-hexpect_wait "fc became stable before the change (the rules had something to break)" 10 \
+pw_expect_wait "fc became stable before the change (the rules had something to break)" 10 \
     hq_is "SELECT COUNT(*) FROM alerts a JOIN runs r ON r.id = a.run_id WHERE r.path = '$H/a/exp' AND a.kind = 'layer_stable' AND a.layer = 'fc'" 1
 expect "no layer_unstable alert comes from the width change" \
     hq_is "SELECT COUNT(*) FROM alerts a JOIN runs r ON r.id = a.run_id WHERE r.path = '$H/a/exp' AND a.kind = 'layer_unstable' AND a.layer = 'fc'" 0
@@ -99,11 +89,11 @@ expect "the refused finalize set no final step on either run" \
     hq_is "SELECT COUNT(*) FROM runs WHERE final_step IS NOT NULL" 0
 expect_output "finalize by path names one run" '"final_step":500' \
     hsock "{\"cmd\":\"finalize\",\"run\":\"$H/a/exp\",\"step\":500}"
-hexpect_wait "the final comparison across the width change is shape_changed too" 15 \
+pw_expect_wait "the final comparison across the width change is shape_changed too" 15 \
     bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/exp' fc | paste -sd, | grep -qx '100 final shape_changed,200 final shape_changed,200 previous ok,300 final shape_changed,300 previous ok,400 final ok,400 previous shape_changed,500 final ok,500 previous ok'"
 
 # --- weights saved as a checkpoint -----------------------------------------------------------
-hexpect_wait "a state_dict checkpoint is stored, with a warning in checkpoints.error" 15 \
+pw_expect_wait "a state_dict checkpoint is stored, with a warning in checkpoints.error" 15 \
     bash -c "$(declare -f hq); HDB='$HDB' hq \"SELECT status || ' ' || error FROM checkpoints WHERE path LIKE '%model-000100.safetensors'\" | grep -q '^ok this looks like model weights, not activations'"
 expect "the weights warning is logged once for the file" \
     test "$(grep -c 'model-000100.safetensors.*looks like model weights' "$H/daemon.log")" = 1
@@ -113,14 +103,14 @@ expect "activation checkpoints carry no such warning" \
 # --- deleting a run directory never deletes its history ------------------------------------------
 h_del="SELECT c.step || ':' || c.status || ':' || c.present FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'del' ORDER BY c.step"
 h_delprev="SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'previous' AND s.status = 'ok'"
-hexpect_wait "the run to delete is scored" 15 hq_is "$h_delprev" 4
+pw_expect_wait "the run to delete is scored" 15 hq_is "$h_delprev" 4
 # Removed while the daemon works on it: finalize queues a job for every checkpoint
 # at once, racing the scan that notices the directory is gone.
 rm -rf "$H/a/del"
 hsock '{"cmd":"finalize","run":"del","step":300}' >/dev/null
-hexpect_wait "checkpoints of a deleted run become present = 0, and stay ok" 15 \
+pw_expect_wait "checkpoints of a deleted run become present = 0, and stay ok" 15 \
     hq_is "$h_del" "$(printf '100:ok:0\n200:ok:0\n300:ok:0')"
-hwait 10 hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'final'" 6
+pw_wait 10 hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.ref = 'final'" 6
 expect "their stored previous scores are all still there" hq_is "$h_delprev" 4
 expect "no score of the deleted run is called read_error" \
     hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'del' AND s.status = 'read_error'" 0
@@ -144,7 +134,7 @@ expect_output "forget of an unknown run is an error" "no run" "$PWCCA" --db "$HD
 # --- a run deleted while pwccad was stopped is noticed at the next start ------------------------
 rm -rf "$H/a/weights"
 h_start
-hexpect_wait "a run deleted while pwccad was stopped has present = 0 after it starts" 10 \
+pw_expect_wait "a run deleted while pwccad was stopped has present = 0 after it starts" 10 \
     hq_is "SELECT GROUP_CONCAT(present) FROM checkpoints WHERE path LIKE '%/weights/%'" 0
 expect "and its checkpoint row stays" \
     hq_is "SELECT COUNT(*) FROM checkpoints WHERE path LIKE '%/weights/%' AND status = 'ok'" 1

@@ -95,7 +95,6 @@ unstable_threshold = 0.5
 stable_count = 2
 CONF
 hq() { sqlite3 -cmd ".timeout 2000" "$HDB" "$1" 2>/dev/null; }
-h_wait() { local end=$((SECONDS + $1)); shift; while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 h_is() { [ "$(hq "$1")" = "$2" ]; }
 hcli() { PWCCAD_SOCKET=$HSOCK "$PWCCA" --db "$HDB" "$@"; }
 
@@ -131,8 +130,8 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 H_PID=$!
 h_stop() { [ -n "$H_PID" ] && kill -TERM "$H_PID" 2>/dev/null && wait "$H_PID" 2>/dev/null; H_PID=; }
 trap 'h_stop' RETURN
-if h_wait 30 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'thin' AND s.ref = 'previous'" 9 &&
-   h_wait 20 h_is "SELECT converged_step IS NOT NULL FROM runs WHERE name = 'thin'" 1; then
+if pw_wait 30 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'thin' AND s.ref = 'previous'" 9 &&
+   pw_wait 20 h_is "SELECT converged_step IS NOT NULL FROM runs WHERE name = 'thin'" 1; then
     ok "pwccad scores the runs"
 else
     fail "pwccad scores the runs" "log: $(tail -5 "$H/daemon.log")"
@@ -169,8 +168,8 @@ fi
 # Item 2: convergence counts real distances only and leaves out what it cannot rank.
 hcli finalize thin >/dev/null 2>&1
 hcli finalize probe >/dev/null 2>&1
-h_wait 20 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'probe' AND s.ref = 'final'" 15
-h_wait 20 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'thin' AND s.ref = 'final'" 12
+pw_wait 20 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'probe' AND s.ref = 'final'" 15
+pw_wait 20 h_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'thin' AND s.ref = 'final'" 12
 expect_output "convergence calls a layer without any distance unmeasured, not 'not yet'" \
     "^ +1 +fc +unmeasured +- +0 +insufficient_datapoints at 300$" hcli convergence thin
 expect_output "convergence leaves unmeasured layers out of rho and says why" \
@@ -193,12 +192,12 @@ then ok "convergence --format json: points are real distances, bounds and gaps a
 else fail "convergence --format json: points are real distances, bounds and gaps are named" "$(head -c 800 "$H/conv.json")"; fi
 
 # Item 4: one .npy per step is one layer that every step shares.
-if h_wait 20 h_is "SELECT GROUP_CONCAT(DISTINCT s.layer || ':' || s.status) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'npy' AND s.ref = 'previous'" "activations:ok"; then
+if pw_wait 20 h_is "SELECT GROUP_CONCAT(DISTINCT s.layer || ':' || s.status) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'npy' AND s.ref = 'previous'" "activations:ok"; then
     ok "a run of step-N.npy files is compared step to step"
 else
     fail "a run of step-N.npy files is compared step to step" "$(hq "SELECT s.step, s.layer, s.status FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'npy'" | tr '\n' ' ')"
 fi
-if h_wait 20 h_is "SELECT c.status FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'" read_error &&
+if pw_wait 20 h_is "SELECT c.status FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'" read_error &&
    hq "SELECT c.error FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'torch'" |
        grep -q "a PyTorch torch.save file .*safetensors.torch.save_file"; then
     ok "the daemon stores why a torch.save checkpoint is not read, and the way out"

@@ -36,28 +36,13 @@ CONF
 rt_mk() { "$RT_PY" "$RT_HERE/mkckpt.py" "$@" --n 256 --p 8; }
 rt_q() { sqlite3 -cmd ".timeout 2000" "$RDB" "$1" 2>/dev/null; }
 rt_q_is() { [ "$(rt_q "$1")" = "$2" ]; }
-# rt_wait SECONDS CMD...: poll until CMD succeeds; 1 on timeout.
-rt_wait() {
-    local end=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -lt $end ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-rt_expect_wait() {
-    local name=$1 limit=$2
-    shift 2
-    if rt_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi
-}
 RT_PID=
 RT_LOGSTART=1 # first line of RLOG written by the running daemon
 rt_start() { # CONF ROOT
     RT_LOGSTART=$(($(cat "$RLOG" 2>/dev/null | wc -l) + 1))
     "$PWCCAD" --watch "$2" --db "$RDB" --socket "$RSOCK" --config "$1" --foreground >>"$RLOG" 2>&1 &
     RT_PID=$!
-    rt_wait 10 test -S "$RSOCK"
+    pw_wait 10 test -S "$RSOCK"
 }
 rt_stop() {
     [ -n "$RT_PID" ] || return 0
@@ -80,7 +65,7 @@ rt_usage() {
         "$RT_PY" "$RT_HERE/retain_usage.py" "$RSOCK" "$RDB" "$dir" "$modes" "$budget" \
             "$(rt_evicted)" "$error" "http://127.0.0.1:$RT_MPORT/metrics"
     }
-    if rt_wait 20 rt_usage_once; then ok "$name"
+    if pw_wait 20 rt_usage_once; then ok "$name"
     else why=$(rt_usage_once 2>&1); fail "$name" "$(head -c 600 <<<"$why")"; fi
 }
 # rt_copies DIR: the copies in DIR (RUN_ID/STEP.safetensors files).
@@ -106,7 +91,7 @@ keep_last_2() {
         f=$root/$run/step-$s.safetensors
         rt_mk "$f" --seed "$s"
         cp "$f" "$R/orig/$run/"
-        rt_wait 20 rt_stored "$run" "$s" "$f" || return 1
+        pw_wait 20 rt_stored "$run" "$s" "$f" || return 1
         [ "$s" -le 2 ] || [ -n "${3:-}" ] || rm "$root/$run/step-$((s - 2)).safetensors"
     done
 }
@@ -152,12 +137,12 @@ expect "every stored checkpoint has a copy named by run id and step" \
 # Step 7 is replaced, then deleted: its copy must follow the new content.
 rt_mk "$R/runs/keep/step-7.safetensors" --seed 77
 cp "$R/runs/keep/step-7.safetensors" "$R/orig/keep/"
-rt_expect_wait "a replaced checkpoint is recomputed" 20 rt_stored keep 7 "$R/runs/keep/step-7.safetensors"
+pw_expect_wait "a replaced checkpoint is recomputed" 20 rt_stored keep 7 "$R/runs/keep/step-7.safetensors"
 rm "$R/runs/keep/step-7.safetensors"
-rt_expect_wait "the deletion is noticed" 10 \
+pw_expect_wait "the deletion is noticed" 10 \
     rt_q_is "SELECT present FROM checkpoints WHERE run_id = $KEEP AND step = 7" 0
 : >"$R/runs/keep/FINAL"
-rt_expect_wait "FINAL makes the last step final and every step gets a final score" 30 \
+pw_expect_wait "FINAL makes the last step final and every step gets a final score" 30 \
     rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $KEEP AND ref = 'final' AND ref_step = 8" 16
 expect_output "with retention every backfill score of deleted checkpoints is ok" \
     "^1:ok 2:ok 3:ok 4:ok 5:ok 6:ok 7:ok 8:ok$" rt_final keep
@@ -165,9 +150,9 @@ if same_as_compare keep; then ok "backfill scores from exact copies equal pwcca 
 # The same checkpoints, never deleted: the daemon's scores from the originals.
 keep_last_2 "$R/runs" full keep-all
 rt_mk "$R/runs/full/step-7.safetensors" --seed 77
-rt_wait 20 rt_stored full 7 "$R/runs/full/step-7.safetensors"
+pw_wait 20 rt_stored full 7 "$R/runs/full/step-7.safetensors"
 : >"$R/runs/full/FINAL"
-rt_expect_wait "the run that deletes nothing is backfilled too" 30 \
+pw_expect_wait "the run that deletes nothing is backfilled too" 30 \
     rt_q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'full' AND ref = 'final'" 16
 expect "scores from exact copies are bit for bit those from the original files" \
     test "$(rt_final_rows keep)" = "$(rt_final_rows full)"
@@ -187,7 +172,7 @@ assert runs["nokeep"]["retain"] == "off" and runs["nokeep"]["retained_copies"] =
 # --- the same writer without retention ----------------------------------------------------------
 keep_last_2 "$R/runs" nokeep
 : >"$R/runs/nokeep/FINAL"
-rt_expect_wait "without retention the backfill still completes" 30 \
+pw_expect_wait "without retention the backfill still completes" 30 \
     rt_q_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'nokeep' AND ref = 'final'" 16
 expect_output "without retention deleted checkpoints get reference_unavailable" \
     "^1:reference_unavailable 2:reference_unavailable 3:reference_unavailable 4:reference_unavailable 5:reference_unavailable 6:reference_unavailable 7:ok 8:ok$" \
@@ -209,12 +194,12 @@ mkdir -p "$R/retained/$BID"
 echo partial >"$R/retained/$BID/.3.safetensors.tmp.99999"
 echo stray >"$R/retained/$BID/77" # not a copy's name: ignored
 rt_start "$R/a.conf" "$R/runs"
-rt_expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
+pw_expect_wait "after kill -9 and a restart every burst pair is stored" 60 \
     rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $BID AND ref = 'previous' AND status = 'ok'" 22
 expect "no score key has two rows after kill -9" \
     rt_q_is "SELECT COUNT(*) FROM (SELECT 1 FROM scores GROUP BY run_id, layer, step, ref HAVING COUNT(*) > 1)" 0
 expect "no temporary copy survives the restart" test -z "$(find "$R/retained" -name '.*')"
-rt_expect_wait "every burst checkpoint has a copy" 10 \
+pw_expect_wait "every burst checkpoint has a copy" 10 \
     test "$(ls "$R/retained/$BID" | grep -c '^[0-9]*\.safetensors$')" = 12
 rt_usage "after kill -9 and a restart status counts the copies found in the directory" \
     "$R/retained" exact 67108864 none
@@ -243,7 +228,7 @@ rt_start "$R/b.conf" "$R/runsb"
 keep_last_2 "$R/runsb" small
 : >"$R/runsb/small/FINAL"
 SMALL=$(rt_id small)
-rt_expect_wait "with a small budget the backfill completes" 30 \
+pw_expect_wait "with a small budget the backfill completes" 30 \
     rt_q_is "SELECT COUNT(*) FROM scores WHERE run_id = $SMALL AND ref = 'final'" 16
 expect_output "evicted steps give reference_unavailable, the retained ones (spread over the run) are ok" \
     "^1:ok 2:reference_unavailable 3:ok 4:reference_unavailable 5:ok 6:reference_unavailable 7:ok 8:ok$" \
@@ -269,10 +254,10 @@ fi
 # the next copy's plan thins them (never a run's newest) -- evictions the log shows too.
 sed -i "s/^retain_budget_mb = .*/retain_budget_mb = 0.01/" "$R/b.conf"
 kill -HUP "$RT_PID"
-rt_wait 10 grep -q 'SIGHUP: reloading' "$RLOG"
+pw_wait 10 grep -q 'SIGHUP: reloading' "$RLOG"
 mkdir -p "$R/runsb/tiny"
 rt_mk "$R/runsb/tiny/step-1.safetensors" --seed 1
-rt_expect_wait "after a reload to a budget below one copy checkpoints are still stored" 20 \
+pw_expect_wait "after a reload to a budget below one copy checkpoints are still stored" 20 \
     rt_stored tiny 1 "$R/runsb/tiny/step-1.safetensors"
 rt_usage "status follows the reloaded budget and names a copy larger than all of it" \
     "$R/retained" exact 10485 "larger than retain_budget_mb"
@@ -289,7 +274,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$R/tiny" 2>/dev/null;
     : >"$RLOG"
     rt_start "$R/c.conf" "$R/runsc"
     for s in 1 2 3 4 5 6; do rt_mk "$R/runsc/fill/step-$s.safetensors" --seed "$s"; done
-    rt_expect_wait "with the copies' disk full every checkpoint is still scored" 30 \
+    pw_expect_wait "with the copies' disk full every checkpoint is still scored" 30 \
         rt_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 10
     expect "the full disk is reported once as a warning" \
         test "$(grep -c 'warning: .*not retained: .*No space left on device' "$RLOG")" = 1

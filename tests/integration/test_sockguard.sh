@@ -19,16 +19,10 @@ sg_conf() {
 }
 sg_conf 60
 sg() { /usr/bin/python3 "$SG_HERE/sockguard.py" "$1" "$SG_SOCK" "${@:2}"; }
-# sg_wait SECONDS CMD...: poll until CMD succeeds; 1 on timeout.
-sg_wait() {
-    local end=$((SECONDS + $1)); shift
-    while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
 "$PWCCAD" --watch "$SG/runs" --db "$SG/p.db" --socket "$SG_SOCK" --config "$SG/pwccad.conf" \
     --foreground >"$SG/daemon.log" 2>&1 &
 SG_PID=$!
-if sg_wait 10 test -S "$SG_SOCK" && sg_wait 10 grep -q 'run-with-a-long-enough-name-40' <(sg crowd 0); then
+if pw_wait 10 test -S "$SG_SOCK" && pw_wait 10 grep -q 'run-with-a-long-enough-name-40' <(sg crowd 0); then
     ok "pwccad serves its socket with 40 runs"
 else
     fail "pwccad starts" "no socket or runs; log: $(tail -5 "$SG/daemon.log")"
@@ -64,12 +58,12 @@ expect_output "32 subscribers are accepted" 'last subscribe: \{"ok":true' sg sub
 # --- idle timeouts: 1 s from here on (SIGHUP applies it) ------------------------------------------
 sg_conf 1
 kill -HUP "$SG_PID"
-sg_wait 10 grep -q 'SIGHUP' "$SG/daemon.log"
+pw_wait 10 grep -q 'SIGHUP' "$SG/daemon.log"
 expect_output "a connection idle for socket_idle_timeout is closed" '^closed$' sg idle 8
 expect_output "a subscriber waiting for events is not idle-closed and still answers" \
     'open then status: \{"ok":true' bash -c "/usr/bin/python3 '$SG_HERE/sockguard.py' follow '$SG_SOCK' 3 | tr '\n' ' '"
 sg flood "$SG_PID" 100000 >"$SG/flood2.out" 2>&1
-if sg_wait 10 grep -q 'closing the connection of uid [0-9]* pid [0-9]*: [0-9]* bytes of output unread' "$SG/daemon.log"; then
+if pw_wait 10 grep -q 'closing the connection of uid [0-9]* pid [0-9]*: [0-9]* bytes of output unread' "$SG/daemon.log"; then
     ok "a client that leaves its answers unread is closed with a log line naming it"
 else
     fail "a stalled reader is closed and logged" "$(grep -i 'control socket' "$SG/daemon.log" | tail -3)"

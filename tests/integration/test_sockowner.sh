@@ -27,18 +27,13 @@ rm -rf "$SO_FB" "$SO_FB.sock"
 SO_AS=(env -u XDG_RUNTIME_DIR -u RUNTIME_DIRECTORY -u PWCCAD_SOCKET -u PWCCAD_DB
     -u STATE_DIRECTORY HOME="$SO/home" setpriv --clear-groups)
 so_as() { local uid=$1; shift; "${SO_AS[@]}" --reuid="$uid" --regid="$uid" "$@"; }
-so_wait() {
-    local end=$((SECONDS + $1)); shift
-    while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
 SO_PIDS=()
 # so_impostor PATH: the impostor answers at PATH (a socket anyone may connect to).
 so_impostor() {
     "${SO_AS[@]}" --reuid="$SO_X" --regid="$SO_X" sh -c 'umask 0; exec /usr/bin/python3 "$0" "$1" "$2"' \
         "$SO_HERE/fake_pwccad.py" "$1" "$SO/x/requests.log" >/dev/null 2>>"$SO/x/err.log" &
     SO_PIDS+=($!)
-    so_wait 10 test -S "$1"
+    pw_wait 10 test -S "$1"
 }
 so_cleanup() {
     local p
@@ -71,7 +66,7 @@ rm -rf "$SO_FB" "$SO_FB.sock"
 "${SO_AS[@]}" --reuid="$SO_U" --regid="$SO_U" "$PWCCAD" --run "$SO/runs/r" --db "$SO/u/p.db" \
     --foreground >"$SO/u.log" 2>&1 &
 SO_D=$!
-if so_wait 10 test -S "$SO_FB/pwccad.sock"; then
+if pw_wait 10 test -S "$SO_FB/pwccad.sock"; then
     ok "the daemon listens in its private fallback directory"
 else
     fail "the daemon listens on the fallback" "$(tail -3 "$SO/u.log")"

@@ -38,16 +38,6 @@ CONF
 
 s_mk() { "$S_PY" "$S_HERE/mkckpt.py" "$@"; }
 s_q() { sqlite3 -cmd ".timeout 2000" "$S_DB" "$1" 2>/dev/null; }
-s_wait() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while [ $SECONDS -lt $end ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-s_expect_wait() { local name=$1 limit=$2; shift 2; if s_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi; }
 s_q_is() { [ "$(s_q "$1")" = "$2" ]; }
 # s_alive PID: the process exists and is not a zombie.
 s_alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
@@ -78,16 +68,13 @@ s_start() {
     JOURNAL_STREAM=8:1 "$PWCCAD" --watch "$S/runs" --db "$S_DB" --socket "$S_SOCK" \
         --metrics "127.0.0.1:$S_MPORT" --config "$S/pwccad.conf" --foreground >>"$S_LOG" 2>&1 &
     S_PID=$!
-    s_wait 10 test -S "$S_SOCK"
+    pw_wait 10 test -S "$S_SOCK"
 }
 s_stop() {
-    [ -n "$S_PID" ] || return 0
-    kill -TERM "$S_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$S_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$S_PID" 2>/dev/null
-    wait "$S_PID" 2>/dev/null
+    pw_stop_pid "$S_PID"
+    local rc=$?
     S_PID=
+    return $rc
 }
 s_cleanup() {
     s_stop
@@ -106,7 +93,7 @@ for s in 100 200; do s_mk "$S/runs/r1/step-$s.safetensors" --seed 7 --drift 0.01
 if s_start; then ok "pwccad starts on the store test's runs"; else fail "pwccad starts" "$(tail -5 "$S_LOG")"; fi
 # Such a name is no run at all (the watcher refuses control characters in
 # names); the log says so without the name, so nothing of it is forged.
-s_expect_wait "a directory whose name holds a newline is not a run, and the log says so" 10 \
+pw_expect_wait "a directory whose name holds a newline is not a run, and the log says so" 10 \
     grep -q 'name holds control characters is not a run' "$S_LOG"
 if ! grep -q evil "$S_LOG"; then
     ok "no part of that name reaches the log"
@@ -115,16 +102,16 @@ else
 fi
 
 # --- a hook that hangs with a child: its whole process group goes at the timeout ----------
-s_expect_wait "the stable layers raise an alert that starts the hook" 15 test -s "$S/hook.child"
-s_wait 5 test -s "$S/hook.pid"
+pw_expect_wait "the stable layers raise an alert that starts the hook" 15 test -s "$S/hook.child"
+pw_wait 5 test -s "$S/hook.pid"
 S_PGID=$(cat "$S/hook.pid" 2>/dev/null)
 S_CHILD=$(cat "$S/hook.child" 2>/dev/null)
 # hook_timeout 1 s, then SIGTERM to the group and SIGKILL 1 s later.
-s_expect_wait "the hook's background child does not outlive the hook's timeout" 10 \
+pw_expect_wait "the hook's background child does not outlive the hook's timeout" 10 \
     eval '! s_alive "$S_CHILD"'
-s_expect_wait "no process of the hook's process group survives the timeout" 10 \
+pw_expect_wait "no process of the hook's process group survives the timeout" 10 \
     eval '! s_group_alive'
-s_expect_wait "the log says the hook was stopped with its children" 5 \
+pw_expect_wait "the log says the hook was stopped with its children" 5 \
     grep -q 'took longer than 1 s; stopping it and its children' "$S_LOG"
 expect "the hook's output is logged line by line, escaped" \
     grep -qF "hook $S/hook.sh: <0>forged by the hook\x1b[31m" "$S_LOG"
@@ -150,18 +137,18 @@ expect_output "the client still reads the database while the daemon runs" "r1 +r
 expect "the first daemon still runs" kill -0 "$S_PID"
 
 # --- the database deleted while running ---------------------------------------------------
-s_wait 10 s_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 2
+pw_wait 10 s_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 2
 expect_output "/metrics: the database was not reopened" '^pwccad_database_reopened 0$' s_metrics
 rm -f "$S_DB"
-s_expect_wait "a deleted database shows in status as the last error" 15 \
+pw_expect_wait "a deleted database shows in status as the last error" 15 \
     eval 's_status | grep -q "last error: database $S_DB was deleted or replaced"'
 expect "the daemon keeps its pid across the reopen" kill -0 "$S_PID"
-s_expect_wait "/metrics says the database was reopened" 10 eval 's_metrics | grep -q "^pwccad_database_reopened 1$"'
-s_expect_wait "the log says the database vanished" 5 grep -q "database $S_DB was deleted or replaced while pwccad was running" "$S_LOG"
-s_expect_wait "the reopened database gets the scores of the checkpoints on disk again" 20 \
+pw_expect_wait "/metrics says the database was reopened" 10 eval 's_metrics | grep -q "^pwccad_database_reopened 1$"'
+pw_expect_wait "the log says the database vanished" 5 grep -q "database $S_DB was deleted or replaced while pwccad was running" "$S_LOG"
+pw_expect_wait "the reopened database gets the scores of the checkpoints on disk again" 20 \
     s_q_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous' AND status = 'ok'" 2
 s_mk "$S/runs/r1/step-300.safetensors" --seed 8 --drift 0.01
-s_expect_wait "a new checkpoint after the reopen is stored in the new database" 20 \
+pw_expect_wait "a new checkpoint after the reopen is stored in the new database" 20 \
     s_q_is "SELECT COUNT(*) FROM checkpoints WHERE step = 300" 1
 s_stop
 
@@ -176,7 +163,7 @@ mkdir -p "$S_RO/runs/r" "$S_RO/db"
 "$PWCCAD" --watch "$S_RO/runs" --db "$S_RO/db/ro.db" --socket "$S_RO/db/ro.sock" \
     --foreground >/dev/null 2>&1 &
 S_PID=$!
-s_wait 10 test -S "$S_RO/db/ro.sock"
+pw_wait 10 test -S "$S_RO/db/ro.sock"
 s_stop
 sqlite3 "$S_RO/db/ro.db" ".filectrl persist_wal 1" "SELECT COUNT(*) FROM runs" >/dev/null
 chmod 644 "$S_RO/db/ro.db"*

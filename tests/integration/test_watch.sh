@@ -29,17 +29,7 @@ CONF
 w_mk() { "$W_PY" "$W_HERE/mkckpt.py" "$@"; }
 w_sock() { "$W_PY" "$W_HERE/sockreq.py" "$W_SOCK" "$@"; }
 w_q() { sqlite3 -cmd ".timeout 2000" "$W_DB" "$1" 2>/dev/null; }
-w_wait() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while [ $SECONDS -lt $end ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 w_q_is() { [ "$(w_q "$1")" = "$2" ]; }
-w_expect_wait() { local name=$1 limit=$2; shift 2; if w_wait "$limit" "$@"; then ok "$name"; else fail "$name" "not true within ${limit}s: $*"; fi; }
 
 W_PID=
 w_start() {
@@ -47,16 +37,13 @@ w_start() {
     "$PWCCAD" --watch "$W/runs" --db "$W_DB" --socket "$W_SOCK" --config "$W/pwccad.conf" \
         --foreground >>"$W_LOG" 2>&1 &
     W_PID=$!
-    w_wait 10 test -S "$W_SOCK"
+    pw_wait 10 test -S "$W_SOCK"
 }
 w_stop() {
-    [ -n "$W_PID" ] || return 0
-    kill -TERM "$W_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$W_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$W_PID" 2>/dev/null
-    wait "$W_PID" 2>/dev/null
+    pw_stop_pid "$W_PID"
+    local rc=$?
     W_PID=
+    return $rc
 }
 trap 'w_stop' RETURN
 
@@ -84,7 +71,7 @@ w_mk "$W/runs/dup/ckpt-200.safetensors" --seed 3
 
 w_conf ""
 if w_start; then ok "pwccad starts on a root with symlinks"; else fail "pwccad starts" "$(tail -5 "$W_LOG")"; fi
-w_expect_wait "r1's own checkpoint is scored, its bad file recorded" 20 \
+pw_expect_wait "r1's own checkpoint is scored, its bad file recorded" 20 \
     w_q_is "SELECT group_concat(c.step || ':' || c.status, ' ') FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'r1' ORDER BY c.step" "100:ok 300:read_error"
 if [ "$(w_q "SELECT COUNT(*) FROM runs WHERE name IN ('linkrun', 'secretrun') OR path LIKE '%outside%'")" = 0 ]; then
     ok "a run symlinked out of the root is not scanned"
@@ -120,7 +107,7 @@ fi
 # The checkpoints of run dup as "STEP:FILE ...".
 w_dup() { w_q "SELECT group_concat(c.step || ':' || replace(c.path, '$W/runs/dup/', ''), ' ') FROM (SELECT * FROM checkpoints ORDER BY step) c JOIN runs r ON r.id = c.run_id WHERE r.name = 'dup'"; }
 w_dup_is() { [ "$(w_dup)" = "100:step-000100.safetensors 200:ckpt-200.safetensors" ]; }
-w_expect_wait "two names for one step: the first in byte order is scored" 20 w_dup_is
+pw_expect_wait "two names for one step: the first in byte order is scored" 20 w_dup_is
 w_rows=$(w_q "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'dup'")
 sleep 3.5 # three rescans: the old code recomputed step 200 on every one
 expect_output "the other name is logged as ignored" \
@@ -178,7 +165,7 @@ else
     fail "status during a huge scan" "requests, unanswered within 3 s: ${w_status_loop:-none}"
 fi
 w_mk "$W/runs/r1/step-400.safetensors" --seed 4
-w_expect_wait "other runs keep being watched meanwhile" 20 \
+pw_expect_wait "other runs keep being watched meanwhile" 20 \
     w_q_is "SELECT COUNT(*) FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 'r1' AND c.step = 400 AND c.status = 'ok'" 1
 rm -rf "$W/runs/big"
 w_stop
@@ -186,6 +173,6 @@ w_stop
 # --- follow_symlinks = yes ------------------------------------------------------------------
 w_conf "follow_symlinks = yes"
 w_start
-w_expect_wait "with follow_symlinks = yes, in-root symlinked checkpoints are scored" 20 \
+pw_expect_wait "with follow_symlinks = yes, in-root symlinked checkpoints are scored" 20 \
     w_q_is "SELECT COUNT(DISTINCT s.step) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'r3' AND s.ref = 'previous' AND s.status = 'ok' AND s.step = 200" 1
 w_stop
