@@ -4,8 +4,9 @@
 # step 200 is renamed into place while it runs (the live watch).  Bounded waits.
 
 F_PY=$(pw_numpy_python)
-[ -n "$F_PY" ] && command -v sqlite3 >/dev/null ||
-    { echo "  skip: format tests need python3 with numpy and the sqlite3 CLI"; return 0; }
+if [ -z "$F_PY" ] || ! command -v sqlite3 >/dev/null; then
+    echo "  skip: format tests need python3 with numpy and the sqlite3 CLI"; return 0
+fi
 F_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 F=$PW_TMP/formats
 mkdir -p "$F/runs/st" "$F/runs/npz" "$F/runs/npy"
