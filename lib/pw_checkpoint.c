@@ -120,7 +120,7 @@ static int detect(const char *path, const unsigned char *head, size_t n, uint64_
     return 0;
 }
 
-/* "unknown format: expected a file ending in .safetensors, .npy, ... (any case)". */
+/* "unknown format: expected a file ending in .safetensors, .npy, .npz, in any case, ...". */
 #define FORMAT_SUFFIX(sym, suffix, fn) suffix ", "
 static const char unknown_format[] = "unknown format: expected a file ending in " PW_FORMAT_LIST(
     FORMAT_SUFFIX) "in any case, or a directory of .npy files";

@@ -29,7 +29,8 @@
  * only).  The watcher's suffixes (pw_ckname), format detection, the reader
  * and the completeness test all come from here, so a new format is one
  * entry, its reader and its test.  Append only: the enum values follow the
- * order, and pw_ckpt_format is public.
+ * order, and pw_ckpt_format is public.  A magic test must refuse every other
+ * format's files, so the order of the tests never decides a format.
  *
  *   PW_FMT_SAFETENSORS  a .safetensors file
  *   PW_FMT_NPY          a single .npy file (one layer, PW_NPY_LAYER)
