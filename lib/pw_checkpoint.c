@@ -16,6 +16,7 @@
  * calls without following any symlink below a given directory (pw_beneath). */
 #include "pw_checkpoint.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,47 +53,78 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= k && strcasecmp(s + n - k, suffix) == 0;
 }
 
-/* Format from the extension: 0, or -1 when the extension says nothing. */
-static int format_from_name(const char *path, pw_format *fmt)
+/* ---- the format table -------------------------------------------------------- */
+
+/* One file format of PW_FORMAT_LIST (pw_checkpoint.h) and its functions. */
+typedef struct ckpt_format {
+    pw_format fmt;      /* its enum value */
+    const char *suffix; /* file suffix, compared case-insensitively */
+    /* 1 when the first n bytes of a file of size bytes are this format's (used
+     * only when the suffix says nothing); n is at least 9 unless the file is shorter. */
+    int (*magic)(const unsigned char *head, size_t n, uint64_t size);
+    /* Parse the mapped file m into c->layers and c->n (c->path not yet prefixed). */
+    int (*open)(pw_ckpt *c, const pw_map *m, const pw_ckpt_opts *o, pw_err *err);
+    /* 0 when the file fd of size bytes, starting with the nhead bytes head
+     * (at most PW_NPY_PREFIX), is completely written, else INCOMPLETE or IO_ERROR. */
+    int (*complete)(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err);
+} ckpt_format;
+
+#define FORMAT_DECLARE(sym, suffix, fn)                                                            \
+    static int fn##_magic(const unsigned char *head, size_t n, uint64_t size);                     \
+    static int fn##_open(pw_ckpt *c, const pw_map *m, const pw_ckpt_opts *o, pw_err *err);         \
+    static int fn##_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead,       \
+                             pw_err *err);
+PW_FORMAT_LIST(FORMAT_DECLARE)
+#undef FORMAT_DECLARE
+
+static const ckpt_format formats[] = {
+#define FORMAT_ROW(sym, suffix, fn) {sym, suffix, fn##_magic, fn##_open, fn##_complete},
+    PW_FORMAT_LIST(FORMAT_ROW)
+#undef FORMAT_ROW
+};
+#define NFORMATS (sizeof formats / sizeof formats[0])
+
+/* The entry whose suffix path ends with, or NULL. */
+static const ckpt_format *format_by_suffix(const char *path)
 {
-    static const struct {
-        const char *suffix; /* extension, compared case-insensitively */
-        pw_format fmt;      /* what it means */
-    } ext[] = {{".safetensors", PW_FMT_SAFETENSORS}, {".npz", PW_FMT_NPZ}, {".npy", PW_FMT_NPY}};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-        if (has_suffix(path, ext[i].suffix)) {
-            *fmt = ext[i].fmt;
-            return 0;
-        }
-    return -1;
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (has_suffix(path, formats[i].suffix))
+            return &formats[i];
+    return NULL;
 }
 
-/* Format from the first n bytes of a file of size bytes: 0, or -1 if unknown. */
-static int format_from_magic(const unsigned char *head, size_t n, uint64_t size, pw_format *fmt)
+/* The entry of fmt; fmt is a file format (not PW_FMT_NPY_DIR). */
+static const ckpt_format *format_of(pw_format fmt)
 {
-    uint64_t hl;
-    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)
-        *fmt = PW_FMT_NPY;
-    else if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0))
-        *fmt = PW_FMT_NPZ;
-    else if (n >= 9 && head[8] == '{' && pw_st_header_len(head, size, &hl, NULL) == 0)
-        *fmt = PW_FMT_SAFETENSORS;
-    else
-        return -1;
-    return 0;
+    assert((size_t)fmt < NFORMATS && formats[fmt].fmt == fmt);
+    return &formats[fmt];
 }
 
-/* Format from the extension first, else from the first bytes of the file. */
+size_t pw_ckpt_suffix_len(const char *name)
+{
+    const ckpt_format *f = format_by_suffix(name);
+    return f ? strlen(f->suffix) : 0;
+}
+
+/* Format from the suffix first, else from the first n bytes of a file of size bytes. */
 static int detect(const char *path, const unsigned char *head, size_t n, uint64_t size,
                   pw_format *fmt)
 {
-    if (format_from_name(path, fmt) == 0)
-        return 0;
-    return format_from_magic(head, n, size, fmt);
+    const ckpt_format *f = format_by_suffix(path);
+    for (size_t i = 0; !f && i < NFORMATS; i++)
+        if (formats[i].magic(head, n, size))
+            f = &formats[i];
+    if (!f)
+        return -1;
+    *fmt = f->fmt;
+    return 0;
 }
 
-static const char unknown_format[] =
-    "unknown format: expected a .safetensors, .npz or .npy file, or a directory of .npy files";
+/* "unknown format: expected a file ending in .safetensors, .npy, .npz, in any case, ...". */
+#define FORMAT_SUFFIX(sym, suffix, fn) suffix ", "
+static const char unknown_format[] = "unknown format: expected a file ending in " PW_FORMAT_LIST(
+    FORMAT_SUFFIX) "in any case, or a directory of .npy files";
+#undef FORMAT_SUFFIX
 
 /* A PyTorch torch.save file: a zip whose members sit under one directory with
  * a pickle in NAME/data.pkl (torch >= 1.6), or the legacy format, a bare
@@ -125,6 +157,56 @@ static const char torch_save[] =
     "activations as safetensors instead: "
     "safetensors.torch.save_file({name: t.detach().contiguous() for name, t in acts.items()}, "
     "path), or let integrations/python/pwcca_probe.py write them (docs/FORMATS.md)";
+
+/* ---- the formats' magic tests and readers (their completeness tests are below) -- */
+
+static int st_magic(const unsigned char *head, size_t n, uint64_t size)
+{
+    uint64_t hl;
+    return n >= 9 && head[8] == '{' && pw_st_header_len(head, size, &hl, NULL) == 0;
+}
+
+static int st_open(pw_ckpt *c, const pw_map *m, const pw_ckpt_opts *o, pw_err *err)
+{
+    int rc = pw_st_parse(&c->st, m->data, m->size, o->nhwc, err);
+    c->layers = c->st.tensors;
+    c->n = c->st.ntensors;
+    return rc;
+}
+
+static int npy_magic(const unsigned char *head, size_t n, uint64_t size)
+{
+    (void)size;
+    return n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0;
+}
+
+static int npy_open(pw_ckpt *c, const pw_map *m, const pw_ckpt_opts *o, pw_err *err)
+{
+    /* One array, one layer, and one name for it in every checkpoint: named
+     * after the file, step-000100.npy and step-000200.npy would share no
+     * layer and never be compared. */
+    c->own = calloc(1, sizeof *c->own);
+    if (!c->own)
+        return pw_err_set(err, "out of memory");
+    int rc = pw_npy_parse(m->data, m->size, PW_NPY_LAYER, o->nhwc, c->own, err);
+    c->layers = c->own;
+    c->n = 1;
+    return rc;
+}
+
+static int npz_magic(const unsigned char *head, size_t n, uint64_t size)
+{
+    (void)size;
+    return n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0);
+}
+
+static int npz_open(pw_ckpt *c, const pw_map *m, const pw_ckpt_opts *o, pw_err *err)
+{
+    int rc = pw_npz_parse(&c->npz, m->data, m->size, o->nhwc, o->inflate_cap, err);
+    c->layers = c->npz.tensors;
+    c->n = c->npz.n;
+    return rc;
+}
 
 /* The layer name of a file in a directory checkpoint: its name without ".npy". */
 static void npy_stem(const char *path, char *out, size_t cap)
@@ -161,34 +243,9 @@ static int open_file(pw_ckpt *c, int fd, const pw_ckpt_opts *o, pw_err *err)
         return pw_err_set(err, "%s: %s", c->path, torch_save);
     if (detect(c->path, m->data, m->size < 9 ? (size_t)m->size : 9, m->size, &c->fmt) != 0)
         return pw_err_set(err, "%s: %s", c->path, unknown_format);
-    int rc = 0;
-    switch (c->fmt) {
-    case PW_FMT_SAFETENSORS:
-        rc = pw_st_parse(&c->st, m->data, m->size, o->nhwc, err);
-        c->layers = c->st.tensors;
-        c->n = c->st.ntensors;
-        break;
-    case PW_FMT_NPZ:
-        rc = pw_npz_parse(&c->npz, m->data, m->size, o->nhwc, o->inflate_cap, err);
-        c->layers = c->npz.tensors;
-        c->n = c->npz.n;
-        break;
-    case PW_FMT_NPY: {
-        /* One array, one layer, and one name for it in every checkpoint: named
-         * after the file, step-000100.npy and step-000200.npy would share no
-         * layer and never be compared. */
-        c->own = calloc(1, sizeof *c->own);
-        if (!c->own)
-            return pw_err_set(err, "%s: out of memory", c->path);
-        rc = pw_npy_parse(m->data, m->size, PW_NPY_LAYER, o->nhwc, c->own, err);
-        c->layers = c->own;
-        c->n = 1;
-        break;
-    }
-    case PW_FMT_NPY_DIR:
-        break;
-    }
-    return rc != 0 ? pw_err_prefix(err, "%s", c->path) : 0;
+    if (format_of(c->fmt)->open(c, m, o, err) != 0)
+        return pw_err_prefix(err, "%s", c->path);
+    return 0;
 }
 
 /* A directory entry that is part of a directory checkpoint. */
@@ -509,8 +566,10 @@ static int npy_complete(int fd, uint64_t size, const unsigned char *head, size_t
     return rc != 0 ? INCOMPLETE : 0;
 }
 
-static int npz_complete(int fd, uint64_t size, pw_err *err)
+static int npz_complete(int fd, uint64_t size, const unsigned char *head, size_t nhead, pw_err *err)
 {
+    (void)head; /* the end of an archive says whether it is whole, not its start */
+    (void)nhead;
     size_t tail = size < PW_ZIP_TAIL_MAX ? (size_t)size : PW_ZIP_TAIL_MAX;
     unsigned char *buf;
     int r = read_alloc(fd, size - tail, tail, &buf, err);
@@ -550,11 +609,7 @@ static int file_check(int fd, const char *path, pw_err *err)
         pw_err_set(err, "%s (or not written yet)", unknown_format);
         return INCOMPLETE;
     }
-    if (fmt == PW_FMT_SAFETENSORS)
-        return st_complete(fd, size, head, nhead, err);
-    if (fmt == PW_FMT_NPY)
-        return npy_complete(fd, size, head, nhead, err);
-    return npz_complete(fd, size, err);
+    return format_of(fmt)->complete(fd, size, head, nhead, err);
 }
 
 /* One file of descriptor fd (-1: its open failed, errno says why), which it

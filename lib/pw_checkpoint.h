@@ -22,12 +22,35 @@
 
 #define PW_NPY_LAYER "activations" /* the layer name of a lone .npy checkpoint */
 
+/* The one list of checkpoint file formats, one entry each: its pw_format, its
+ * file suffix (matched in any case), and the prefix P of its three functions
+ * in pw_checkpoint.c: P_magic (do these first bytes look like it), P_open
+ * (parse it into layers) and P_complete (is it fully written, from headers
+ * only).  The watcher's suffixes (pw_ckname), format detection, the reader
+ * and the completeness test all come from here, so a new format is one
+ * entry, its reader and its test.  Append only: the enum values follow the
+ * order, and pw_ckpt_format is public.  A magic test must refuse every other
+ * format's files, so the order of the tests never decides a format.
+ *
+ *   PW_FMT_SAFETENSORS  a .safetensors file
+ *   PW_FMT_NPY          a single .npy file (one layer, PW_NPY_LAYER)
+ *   PW_FMT_NPZ          an .npz archive (a zip of .npy members) */
+#define PW_FORMAT_LIST(X)                                                                          \
+    X(PW_FMT_SAFETENSORS, ".safetensors", st)                                                      \
+    X(PW_FMT_NPY, ".npy", npy)                                                                     \
+    X(PW_FMT_NPZ, ".npz", npz)
+
 typedef enum pw_format {
-    PW_FMT_SAFETENSORS, /* .safetensors */
-    PW_FMT_NPY,         /* single .npy file */
-    PW_FMT_NPZ,         /* .npz (zip of .npy) */
-    PW_FMT_NPY_DIR      /* directory of .npy files */
+#define PW_FORMAT_ENUM(sym, suffix, fn) sym,
+    PW_FORMAT_LIST(PW_FORMAT_ENUM)
+#undef PW_FORMAT_ENUM
+        PW_FMT_NPY_DIR /* directory of .npy files: a layout of PW_FMT_NPY, no suffix */
 } pw_format;
+
+/* Length of the checkpoint file suffix that name ends with, compared in any
+ * case as pw_ckpt_open compares it ("x.NPZ" is an npz), or 0 when it has
+ * none.  The watcher asks this, so it accepts exactly the files we read. */
+size_t pw_ckpt_suffix_len(const char *name);
 
 typedef struct pw_ckpt_opts {
     int nhwc;             /* 4-D tensors are [N, H, W, C] instead of NCHW */

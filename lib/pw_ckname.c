@@ -1,10 +1,13 @@
-/* pw_ckname.c -- checkpoint name rules: temporaries, extensions, step (see pw_ckname.h). */
+/* pw_ckname.c -- checkpoint name rules: temporaries, extensions, step (see pw_ckname.h).
+ * The extensions are pw_checkpoint.h's PW_FORMAT_LIST, never a list of their own. */
 #include "pw_ckname.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "pw_checkpoint.h"
 
 /* The largest step we accept has 18 digits, so it always fits an int64_t. */
 #define CKNAME_MAX_DIGITS 18
@@ -26,17 +29,15 @@ int pw_ckname_is_temporary(const char *name)
     return strstr(name, ".tmp.") != NULL;
 }
 
-/* Length of the name without a recognised extension, or 0 when a file has none. */
+/* Length of the name without a recognised extension, or 0 when a file has none.
+ * The extensions are the formats pw_checkpoint reads, in the case it reads
+ * them (any), so the watcher never ignores a file `pwcca compare` would read. */
 static size_t stem_length(const char *name, int is_dir)
 {
-    static const char *const exts[] = {".safetensors", ".npz", ".npy"};
-    size_t n = strlen(name);
+    size_t n = strlen(name), ext = pw_ckpt_suffix_len(name);
     if (is_dir)
         return n;
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-        if (ends_with(name, exts[i]) && n > strlen(exts[i]))
-            return n - strlen(exts[i]);
-    return 0;
+    return ext > 0 && n > ext ? n - ext : 0;
 }
 
 int pw_ckname_has_control(const char *name)

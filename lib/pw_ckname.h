@@ -5,8 +5,9 @@
  * name whose stem is `final` (`final.safetensors`, `final/`) is the final
  * checkpoint, whose step comes from elsewhere.  Temporaries that writers use
  * before renaming into place are refused: dotfiles, `*.tmp`, `*.part`,
- * `*.partial`, `*~`, `*.swp` and names containing `.tmp.`.  Files need a
- * recognised extension (.safetensors, .npz, .npy); directories need none.
+ * `*.partial`, `*~`, `*.swp` and names containing `.tmp.`.  Files need the
+ * extension of a format pw_checkpoint reads (PW_FORMAT_LIST: .safetensors,
+ * .npy, .npz), in any case as it reads them; directories need none.
  * An optional glob (config key `pattern`) must also match the name.  A name
  * holding a control character (a newline, an escape) is never a checkpoint:
  * names reach the log and the socket, and such a name could forge log lines

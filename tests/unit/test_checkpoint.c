@@ -181,6 +181,36 @@ START_TEST(format_from_magic_when_extension_says_nothing)
 }
 END_TEST
 
+/* The suffix is matched in any case, by the reader, the completeness test and
+ * pw_ckpt_suffix_len (what the watcher asks), from the one list of formats. */
+START_TEST(suffixes_match_in_any_case)
+{
+    pw_ckpt *c;
+    pw_err e;
+    const char *npy = tf_path("up.NPY"), *npz = tf_path("up.Npz");
+    copy_file(TF_DATA("f8_1d.npy"), npy);
+    copy_file(TF_DATA("deflated.npz"), npz);
+    for (int i = 0; i < 2; i++) {
+        const char *path = i == 0 ? npy : npz;
+        PW_ASSERT_OK(pw_ckpt_open(&c, path, NULL, &e), &e);
+        ck_assert_int_eq(pw_ckpt_format(c), i == 0 ? PW_FMT_NPY : PW_FMT_NPZ);
+        pw_ckpt_close(c);
+        ck_assert_int_eq(pw_ckpt_is_complete(path, &e), 1);
+    }
+
+    ck_assert_uint_eq(pw_ckpt_suffix_len("step-1.SAFETENSORS"), strlen(".safetensors"));
+    ck_assert_uint_eq(pw_ckpt_suffix_len("step-1.npz"), 4);
+    ck_assert_uint_eq(pw_ckpt_suffix_len("step-1.NPY"), 4);
+    ck_assert_uint_eq(pw_ckpt_suffix_len("step-1.npz.bak"), 0);
+    ck_assert_uint_eq(pw_ckpt_suffix_len("step-1"), 0);
+
+    /* the refusal names every suffix of the list */
+    const char *junk = tf_path("junk.dat");
+    tf_write(junk, "hello, world", 12);
+    PW_ASSERT_FAILS_WITH(pw_ckpt_open(&c, junk, NULL, &e), &e, ".safetensors, .npy, .npz");
+}
+END_TEST
+
 START_TEST(nhwc_option_reaches_every_format)
 {
     pw_ckpt_opts o = {1, 0};
@@ -298,6 +328,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, directory_of_npy_in_natural_order);
     tcase_add_test(tc, single_npy_is_one_layer_with_one_name);
     tcase_add_test(tc, format_from_magic_when_extension_says_nothing);
+    tcase_add_test(tc, suffixes_match_in_any_case);
     tcase_add_test(tc, nhwc_option_reaches_every_format);
     tcase_add_test(tc, safetensors_through_the_checkpoint);
     tcase_add_test(tc, missing_paths_are_io_errors);

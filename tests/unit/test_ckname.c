@@ -89,6 +89,23 @@ START_TEST(control_characters_are_refused)
 }
 END_TEST
 
+/* `pwcca compare` reads step-000100.NPZ (pw_ckpt_open matches suffixes in any
+ * case), so the watcher must take it as a checkpoint too. */
+START_TEST(suffixes_in_any_case)
+{
+    pw_ckname c;
+    ck_assert_int_eq(step_of("step-000100.NPZ", 0), 100);
+    ck_assert_int_eq(step_of("step-000100.SAFETENSORS", 0), 100);
+    ck_assert_int_eq(step_of("step-000100.NPY", 0), 100);
+    ck_assert_int_eq(step_of("ckpt_7.SafeTensors", 0), 7);
+    ck_assert(pw_ckname_parse("final.Npz", 0, NULL, &c));
+    ck_assert(c.is_final);
+    ck_assert_int_eq(step_of("step-100.JSON", 0), -2);
+    ck_assert_int_eq(step_of(".NPZ", 0), -2);
+    ck_assert_int_eq(step_of("step-1.NPZ.tmp", 0), -2);
+}
+END_TEST
+
 Suite *ckname_suite(void)
 {
     Suite *s = suite_create("ckname");
@@ -99,6 +116,7 @@ Suite *ckname_suite(void)
     tcase_add_test(tc, final_names);
     tcase_add_test(tc, pattern_filters);
     tcase_add_test(tc, control_characters_are_refused);
+    tcase_add_test(tc, suffixes_in_any_case);
     suite_add_tcase(s, tc);
     return s;
 }
