@@ -26,13 +26,19 @@
 #include "pw_limits.h"
 #include "pw_side.h"
 
+/* Every metric of the list back to NAN (not computed). */
+static void unset_metrics(pw_result *r)
+{
+#define PW_METRIC_UNSET(sym, id, bitno, sel, tpos, label, doc) r->id = NAN;
+    PW_METRIC_LIST(PW_METRIC_UNSET)
+#undef PW_METRIC_UNSET
+}
+
 void pw_result_init(pw_result *r)
 {
     memset(r, 0, sizeof *r);
     r->status = PW_OK;
-#define PW_METRIC_UNSET(sym, id, bitno, sel, tpos, label, doc) r->id = NAN;
-    PW_METRIC_LIST(PW_METRIC_UNSET)
-#undef PW_METRIC_UNSET
+    unset_metrics(r);
 }
 
 void pw_result_free(pw_result *r)
@@ -50,11 +56,15 @@ void pw_result_free(pw_result *r)
         snprintf((r)->message, sizeof(r)->message, __VA_ARGS__);                                   \
     } while (0)
 
-/* The CCA metrics are all-or-nothing: a status other than ok voids them. */
+/* The CCA metrics are all-or-nothing: a status other than ok voids them.
+ * CKA needs the Grams only, so it survives; a metric added to the list is
+ * voided too unless it is kept here likewise. */
 static void drop_cca(pw_result *r)
 {
+    double cka = r->cka;
     pw_result_free(r);
-    r->pwcca = r->distance = r->mean_cca = r->svcca = NAN;
+    unset_metrics(r);
+    r->cka = cka;
     r->rank_x = r->rank_y = 0;
 }
 
