@@ -71,11 +71,10 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
                             computed ? json_integer((json_int_t)r->p_kept) : json_null());
         json_object_set_new(o, "q_kept",
                             computed ? json_integer((json_int_t)r->q_kept) : json_null());
-        json_object_set_new(o, "pwcca", num_or_null(r->pwcca));
-        json_object_set_new(o, "distance", num_or_null(r->distance));
-        json_object_set_new(o, "mean_cca", num_or_null(r->mean_cca));
-        json_object_set_new(o, "svcca", num_or_null(r->svcca));
-        json_object_set_new(o, "cka", num_or_null(r->cka));
+#define PW_METRIC_JSON(sym, id, bitno, sel, tpos, label, doc)                                      \
+    json_object_set_new(o, #id, num_or_null(r->id));
+        PW_METRIC_LIST(PW_METRIC_JSON)
+#undef PW_METRIC_JSON
         /* Canonical correlations in tied groups (their PWCCA weight is the
          * basis average, docs/ENGINE.md); null when no rho was computed. */
         json_object_set_new(o, "tied_correlations",
@@ -110,17 +109,17 @@ static void print_table(const compare_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(rows[i].layer) > w)
             w = (int)strlen(rows[i].layer);
-    printf("%-*s %8s %6s %6s %10s %10s %10s %10s %10s  %s\n", w, "layer", "n", "p", "q", "pwcca",
-           "distance", "mean_cca", "svcca", "cka", "status");
+    printf("%-*s %8s %6s %6s", w, "layer", "n", "p", "q");
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        printf(" %10s", pw_metric_name(m));
+    printf("  %s\n", "status");
     for (size_t i = 0; i < n; i++) {
         const pw_result *r = &rows[i].r;
         printf("%-*s %8llu %6llu %6llu", w, rows[i].layer, (unsigned long long)r->n,
                (unsigned long long)r->p, (unsigned long long)r->q);
-        print_metric(r->pwcca);
-        print_metric(r->distance);
-        print_metric(r->mean_cca);
-        print_metric(r->svcca);
-        print_metric(r->cka);
+#define PW_METRIC_PRINT(sym, id, bitno, sel, tpos, label, doc) print_metric(r->id);
+        PW_METRIC_LIST(PW_METRIC_PRINT)
+#undef PW_METRIC_PRINT
         printf("  %s\n", pw_status_name(r->status));
     }
     for (size_t i = 0; i < n; i++)
@@ -233,7 +232,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
             }
             budget = (uint64_t)mb << 20;
         } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
-            if (pw_metrics_parse(argv[++i], &metrics, &err) != 0) {
+            if (pw_metric_set_parse(argv[++i], &metrics, &err) != 0) {
                 fprintf(stderr, "pwcca compare: %s\n", err.msg);
                 free(want);
                 return 2;

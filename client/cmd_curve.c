@@ -38,11 +38,10 @@ static json_t *row_json(const pw_curve_row *r)
     json_object_set_new(o, "n", pwcca_json_count(r->n));
     json_object_set_new(o, "p_kept", pwcca_json_count(r->p_kept));
     json_object_set_new(o, "q_kept", pwcca_json_count(r->q_kept));
-    json_object_set_new(o, "pwcca", pwcca_json_real(r->pwcca));
-    json_object_set_new(o, "distance", pwcca_json_real(r->distance));
-    json_object_set_new(o, "mean_cca", pwcca_json_real(r->mean_cca));
-    json_object_set_new(o, "svcca", pwcca_json_real(r->svcca));
-    json_object_set_new(o, "cka", pwcca_json_real(r->cka));
+#define PW_METRIC_JSON(sym, id, bitno, sel, tpos, label, doc)                                      \
+    json_object_set_new(o, #id, pwcca_json_real(r->id));
+    PW_METRIC_LIST(PW_METRIC_JSON)
+#undef PW_METRIC_JSON
     json_object_set_new(o, "status", pwcca_json_str(r->status));
     json_object_set_new(o, "message", pwcca_json_str(r->message));
     return o;
@@ -83,8 +82,10 @@ static void csv_count(int64_t v)
 
 static int print_csv(const pw_curve_row *rows, size_t n)
 {
-    puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,distance,mean_cca,svcca,cka,"
-         "status,message");
+#define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
+    puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
+        PW_METRIC_CSV_HEAD) "status,message");
+#undef PW_METRIC_CSV_HEAD
     for (size_t i = 0; i < n; i++) {
         const pw_curve_row *r = &rows[i];
         pwcca_csv_field(stdout, r->run);
@@ -95,11 +96,9 @@ static int print_csv(const pw_curve_row *rows, size_t n)
         csv_count(r->n);
         csv_count(r->p_kept);
         csv_count(r->q_kept);
-        csv_real(r->pwcca);
-        csv_real(r->distance);
-        csv_real(r->mean_cca);
-        csv_real(r->svcca);
-        csv_real(r->cka);
+#define PW_METRIC_CSV(sym, id, bitno, sel, tpos, label, doc) csv_real(r->id);
+        PW_METRIC_LIST(PW_METRIC_CSV)
+#undef PW_METRIC_CSV
         fputc(',', stdout);
         pwcca_csv_field(stdout, r->status);
         fputc(',', stdout);
@@ -109,32 +108,37 @@ static int print_csv(const pw_curve_row *rows, size_t n)
     return PWCCA_OK;
 }
 
+/* LAYER DEPTH STEP REF_STEP, the metrics (their labels, in table order), N STATUS. */
+enum { LEAD = 4, NCOLS = LEAD + PW_METRIC_COUNT + 2 };
+
 static int print_table(const pw_curve_row *rows, size_t n)
 {
-    static const char *const head[] = {"LAYER",    "DEPTH", "STEP",  "REF_STEP",
-                                       "DISTANCE", "PWCCA", "SVCCA", "CKA",
-                                       "MEAN_CCA", "N",     "STATUS"};
+    const char *head[NCOLS] = {"LAYER", "DEPTH", "STEP", "REF_STEP"};
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        head[LEAD + pw_metric_table_pos(m)] = pw_metric_label(m);
+    head[NCOLS - 2] = "N";
+    head[NCOLS - 1] = "STATUS";
     pwcca_table t;
-    if (pwcca_table_init(&t, 11, head, 0x3FEu) != 0)
+    /* Every column but LAYER and STATUS right-aligned. */
+    if (pwcca_table_init(&t, NCOLS, head, ((1u << (NCOLS - 1)) - 1) & ~1u) != 0)
         return pwcca_fail("out of memory");
     for (size_t i = 0; i < n; i++) {
         const pw_curve_row *r = &rows[i];
-        char dp[16], st[24], rs[24], d[32], p[32], sv[32], ck[32], mc[32], nn[24];
+        char dp[16], st[24], rs[24], nn[24], mv[PW_METRIC_COUNT][32];
+        const double v[PW_METRIC_COUNT] = {
+#define PW_METRIC_VALUE(sym, id, bitno, sel, tpos, label, doc) r->id,
+            PW_METRIC_LIST(PW_METRIC_VALUE)
+#undef PW_METRIC_VALUE
+        };
         snprintf(dp, sizeof dp, "%d", r->depth);
         snprintf(st, sizeof st, "%" PRId64, r->step);
         snprintf(rs, sizeof rs, "%" PRId64, r->ref_step);
         snprintf(nn, sizeof nn, "%" PRId64, r->n);
-        const char *row[] = {r->layer,
-                             r->depth < 0 ? "-" : dp,
-                             st,
-                             rs,
-                             pwcca_fmt_real(d, sizeof d, r->distance),
-                             pwcca_fmt_real(p, sizeof p, r->pwcca),
-                             pwcca_fmt_real(sv, sizeof sv, r->svcca),
-                             pwcca_fmt_real(ck, sizeof ck, r->cka),
-                             pwcca_fmt_real(mc, sizeof mc, r->mean_cca),
-                             r->n < 0 ? "-" : nn,
-                             r->status};
+        const char *row[NCOLS] = {r->layer, r->depth < 0 ? "-" : dp, st, rs};
+        for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+            row[LEAD + pw_metric_table_pos(m)] = pwcca_fmt_real(mv[m], sizeof mv[m], v[m]);
+        row[NCOLS - 2] = r->n < 0 ? "-" : nn;
+        row[NCOLS - 1] = r->status;
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);
             return pwcca_fail("out of memory");

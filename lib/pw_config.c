@@ -15,6 +15,7 @@
 
 #include "pw_engine.h"
 #include "pw_limits.h"
+#include "pw_metric.h"
 #include "pw_metrics_http.h"
 #include "pw_retain.h"
 
@@ -94,40 +95,6 @@ static int parse_int(const char *v, long lo, long hi, long *out)
     return 0;
 }
 
-/* "pwcca,mean_cca,svcca,cka", any non-empty subset. */
-static int parse_metrics(const char *v, unsigned *bits)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } table[] = {{"pwcca", PW_M_PWCCA},
-                 {"mean_cca", PW_M_MEAN_CCA},
-                 {"svcca", PW_M_SVCCA},
-                 {"cka", PW_M_CKA}};
-    unsigned out = 0;
-    const char *p = v;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        size_t b = 0, e = n;
-        while (b < e && p[b] == ' ')
-            b++;
-        while (e > b && p[e - 1] == ' ')
-            e--;
-        size_t i;
-        for (i = 0; i < sizeof table / sizeof table[0]; i++)
-            if (strlen(table[i].name) == e - b && strncmp(p + b, table[i].name, e - b) == 0)
-                break;
-        if (i == sizeof table / sizeof table[0])
-            return -1;
-        out |= table[i].bit;
-        p += n + (p[n] == ',');
-    }
-    if (!out)
-        return -1;
-    *bits = out;
-    return 0;
-}
-
 static int copy_str(char *dst, size_t len, const char *v)
 {
     return snprintf(dst, len, "%s", v) < (int)len ? 0 : -1;
@@ -174,11 +141,10 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
                    -1;
         r->incomplete_s = d;
     } else if (strcmp(key, "metrics") == 0) {
-        if (parse_metrics(v, &r->metrics))
-            return snprintf(why, wlen,
-                            "metrics must list pwcca, mean_cca, svcca, cka (comma separated), "
-                            "not '%s'",
-                            v),
+        pw_err e;
+        if (pw_metric_set_parse(v, &r->metrics, &e))
+            return snprintf(why, wlen, "metrics must list metric names, comma separated: %.300s",
+                            e.msg),
                    -1;
     } else if (strcmp(key, "stable_threshold") == 0) {
         if (parse_double(v, 0, &d))

@@ -774,9 +774,11 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
     if (rc != SQLITE_OK || !b->nscores)
         return rc;
     sqlite3_stmt *st = prep(db,
+#define PW_METRIC_SQL_PREFIX " "
                             "INSERT OR REPLACE INTO scores (run_id, layer, step, ref, ref_step, "
-                            "n, p_kept, q_kept, pwcca, distance, mean_cca, svcca, cka, status, "
-                            "message, computed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "n, p_kept, q_kept," PW_METRIC_SQL_COLS " status, message, "
+                            "computed_at) VALUES (?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS "?,?,?)",
+#undef PW_METRIC_SQL_PREFIX
                             err);
     if (!st)
         return SQLITE_ERROR;
@@ -795,17 +797,16 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         bind_opt_int(st, 6, counted ? (int64_t)r->n : -1);
         bind_opt_int(st, 7, counted ? (int64_t)r->p_kept : -1);
         bind_opt_int(st, 8, counted ? (int64_t)r->q_kept : -1);
-        bind_opt_double(st, 9, r->pwcca);
-        bind_opt_double(st, 10, r->distance);
-        bind_opt_double(st, 11, r->mean_cca);
-        bind_opt_double(st, 12, r->svcca);
-        bind_opt_double(st, 13, r->cka);
-        sqlite3_bind_text(st, 14, pw_status_name(r->status), -1, SQLITE_STATIC);
+        int col = 9;
+#define PW_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) bind_opt_double(st, col++, r->id);
+        PW_METRIC_LIST(PW_METRIC_BIND)
+#undef PW_METRIC_BIND
+        sqlite3_bind_text(st, col++, pw_status_name(r->status), -1, SQLITE_STATIC);
         if (r->message[0])
-            sqlite3_bind_text(st, 15, r->message, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, col, r->message, -1, SQLITE_STATIC);
         else
-            sqlite3_bind_null(st, 15);
-        sqlite3_bind_double(st, 16, t);
+            sqlite3_bind_null(st, col);
+        sqlite3_bind_double(st, ++col, t);
         rc = step_done(st);
     }
     sqlite3_finalize(st);

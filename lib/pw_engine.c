@@ -1,6 +1,6 @@
-/* pw_engine.c -- the public entry of the similarity engine: metric names,
- * results, BLAS threads, and the order in which pw_engine_compare checks,
- * streams and computes.
+/* pw_engine.c -- the public entry of the similarity engine: results, BLAS
+ * threads, and the order in which pw_engine_compare checks, streams and
+ * computes.
  *
  * A comparison is: refuse different n; one streaming pass (pw_gram.c) that
  * yields the centred Grams, means and dead-neuron extremes, stopping at the
@@ -26,44 +26,19 @@
 #include "pw_limits.h"
 #include "pw_side.h"
 
-static const struct {
-    const char *name; /* as written in lists and reports */
-    unsigned bit;     /* PW_M_* */
-} metric_names[] = {
-    {"pwcca", PW_M_PWCCA}, {"mean_cca", PW_M_MEAN_CCA}, {"svcca", PW_M_SVCCA},
-    {"cka", PW_M_CKA},     {"all", PW_M_ALL},
-};
-
-int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err)
+/* Every metric of the list back to NAN (not computed). */
+static void unset_metrics(pw_result *r)
 {
-    unsigned out = 0;
-    const char *p = list;
-    for (;;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0] && !bit; i++)
-            if (strlen(metric_names[i].name) == len && strncmp(metric_names[i].name, p, len) == 0)
-                bit = metric_names[i].bit;
-        if (!bit)
-            return pw_err_set(err,
-                              "unknown metric '%.*s' in '%s' (known: pwcca, mean_cca, svcca, cka, "
-                              "all)",
-                              (int)(len > 64 ? 64 : len), p, list);
-        out |= bit;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    *bits = out;
-    return 0;
+#define PW_METRIC_UNSET(sym, id, bitno, sel, tpos, label, doc) r->id = NAN;
+    PW_METRIC_LIST(PW_METRIC_UNSET)
+#undef PW_METRIC_UNSET
 }
 
 void pw_result_init(pw_result *r)
 {
     memset(r, 0, sizeof *r);
     r->status = PW_OK;
-    r->pwcca = r->distance = r->mean_cca = r->svcca = r->cka = NAN;
+    unset_metrics(r);
 }
 
 void pw_result_free(pw_result *r)
@@ -81,11 +56,15 @@ void pw_result_free(pw_result *r)
         snprintf((r)->message, sizeof(r)->message, __VA_ARGS__);                                   \
     } while (0)
 
-/* The CCA metrics are all-or-nothing: a status other than ok voids them. */
+/* The CCA metrics are all-or-nothing: a status other than ok voids them.
+ * CKA needs the Grams only, so it survives; a metric added to the list is
+ * voided too unless it is kept here likewise. */
 static void drop_cca(pw_result *r)
 {
+    double cka = r->cka;
     pw_result_free(r);
-    r->pwcca = r->distance = r->mean_cca = r->svcca = NAN;
+    unset_metrics(r);
+    r->cka = cka;
     r->rank_x = r->rank_y = 0;
 }
 

@@ -19,21 +19,9 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_metric.h"
 #include "pw_status.h"
 #include "pw_tensor.h"
-
-/* Metric selection bits. */
-enum {
-    PW_M_PWCCA = 1u << 0,    /* pwcca and distance = 1 - pwcca */
-    PW_M_MEAN_CCA = 1u << 1, /* mean of the canonical correlations */
-    PW_M_SVCCA = 1u << 2,    /* SVCCA at 99 % variance */
-    PW_M_CKA = 1u << 3,      /* linear CKA */
-    PW_M_ALL = 0xFu
-};
-
-/* Parse "pwcca,mean_cca,svcca,cka" (any subset, comma separated; "all" for the
- * four) into bits.  Returns 0, or -1 with err naming the unknown metric. */
-int pw_metrics_parse(const char *list, unsigned *bits, pw_err *err);
 
 typedef struct pw_result {
     pw_status status;         /* PW_OK or why the CCA metrics are missing */
@@ -43,14 +31,12 @@ typedef struct pw_result {
     uint64_t p, q;            /* neurons of X and Y as given */
     uint64_t p_kept, q_kept;  /* neurons left after dropping constant ones */
     uint64_t rank_x, rank_y;  /* numerical ranks (README definition 2) */
-    double pwcca;             /* NAN when not requested or not applicable */
-    double distance;          /* 1 - pwcca, NAN likewise */
-    double mean_cca;          /* NAN likewise */
-    double svcca;             /* NAN likewise */
-    double cka;               /* NAN likewise; given even for insufficient_datapoints */
-    size_t nrho;              /* length of rho = min(rank_x, rank_y), 0 when absent */
-    size_t ntied;             /* entries of rho in groups of >= 2 tied values (0: all distinct) */
-    double *rho; /* canonical correlations, descending; owned, free with pw_result_free */
+    /* One double per PW_METRIC_LIST entry (pwcca, distance, ...), NAN when not
+     * requested or not applicable; cka is given even for insufficient_datapoints. */
+    PW_METRIC_LIST(PW_METRIC_FIELD)
+    size_t nrho;  /* length of rho = min(rank_x, rank_y), 0 when absent */
+    size_t ntied; /* entries of rho in groups of >= 2 tied values (0: all distinct) */
+    double *rho;  /* canonical correlations, descending; owned, free with pw_result_free */
 } pw_result;
 
 void pw_result_init(pw_result *r);

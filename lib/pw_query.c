@@ -529,7 +529,10 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
 {
     static const char sql[] =
         "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, s.q_kept,"
-        " s.pwcca, s.distance, s.mean_cca, s.svcca, s.cka, s.status, s.message"
+#define PW_METRIC_SQL_PREFIX " s."
+        PW_METRIC_SQL_COLS
+#undef PW_METRIC_SQL_PREFIX
+        " s.status, s.message"
         " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
         " WHERE s.run_id = ?1 AND s.ref = ?2"
         "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
@@ -573,13 +576,12 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         r->n = col_count(st, 5);
         r->p_kept = col_count(st, 6);
         r->q_kept = col_count(st, 7);
-        r->pwcca = col_real(st, 8);
-        r->distance = col_real(st, 9);
-        r->mean_cca = col_real(st, 10);
-        r->svcca = col_real(st, 11);
-        r->cka = col_real(st, 12);
-        r->status = col_text_nn(st, 13, &oom);
-        r->message = col_text(st, 14, &oom);
+        int col = 8;
+#define PW_METRIC_READ(sym, id, bitno, sel, tpos, label, doc) r->id = col_real(st, col++);
+        PW_METRIC_LIST(PW_METRIC_READ)
+#undef PW_METRIC_READ
+        r->status = col_text_nn(st, col++, &oom);
+        r->message = col_text(st, col, &oom);
         if (oom) {
             pw_err_set(err, "out of memory reading scores");
             goto fail;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_metric.h"
 
 #define PW_QUERY_NO_STEP INT64_MIN /* a step column that is NULL */
 
@@ -67,13 +68,10 @@ typedef struct pw_curve_row {
     int64_t n;        /* datapoints, -1 when NULL */
     int64_t p_kept;   /* neurons of X kept, -1 when NULL */
     int64_t q_kept;   /* neurons of Y kept, -1 when NULL */
-    double pwcca;     /* NAN when NULL, as every metric below */
-    double distance;  /* 1 - pwcca */
-    double mean_cca;  /* mean canonical correlation */
-    double svcca;     /* SVCCA */
-    double cka;       /* linear CKA */
-    char *status;     /* a name from pw_status.h */
-    char *message;    /* NULL when none */
+    /* One double per metric of pw_metric.h (pwcca, distance, ...), NAN when NULL. */
+    PW_METRIC_LIST(PW_METRIC_FIELD)
+    char *status;  /* a name from pw_status.h */
+    char *message; /* NULL when none */
 } pw_curve_row;
 
 typedef struct pw_alert {

@@ -58,6 +58,13 @@ PY
     out=$("$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --metrics cka --json)
     if "$py" -c 'import json,sys; l=json.loads(sys.argv[1])["layers"][0]; sys.exit(not (l["pwcca"] is None and l["svcca"] is None and l["cka"] is not None))' "$out"
     then ok "--metrics cka computes only cka"; else fail "--metrics cka computes only cka" "$out"; fi
+    # One parser for --metrics and the config key (issue #16): blanks after commas and "all".
+    out=$("$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --metrics "pwcca, cka" --json)
+    if "$py" -c 'import json,sys; l=json.loads(sys.argv[1])["layers"][0]; sys.exit(not (l["pwcca"] is not None and l["cka"] is not None and l["svcca"] is None and l["mean_cca"] is None))' "$out"
+    then ok "--metrics \"pwcca, cka\" computes pwcca and cka only"; else fail "--metrics \"pwcca, cka\" computes pwcca and cka only" "$out"; fi
+    out=$("$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --metrics all --json)
+    if "$py" -c 'import json,sys; l=json.loads(sys.argv[1])["layers"][0]; sys.exit(not all(l[k] is not None for k in ("pwcca","distance","mean_cca","svcca","cka")))' "$out"
+    then ok "--metrics all computes every metric"; else fail "--metrics all computes every metric" "$out"; fi
     expect_output "table output has a header and the status" "^layer +n +p +q +pwcca.*status" \
         "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors"
     expect_output "the degenerate case is reported as insufficient_datapoints with advice" \

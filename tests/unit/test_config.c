@@ -3,6 +3,7 @@
 
 #include "pw_config.h"
 #include "pw_engine.h"
+#include "pw_metric.h"
 #include "pw_test.h"
 
 START_TEST(defaults_are_documented_values)
@@ -122,6 +123,48 @@ START_TEST(errors_name_file_and_line)
 }
 END_TEST
 
+/* The config key and `pwcca compare --metrics` share one parser, so both take
+ * "all" and blanks after the commas (issue #16: the config refused "all", compare
+ * refused the blank). */
+START_TEST(metrics_lists_parse_alike_in_config_and_compare)
+{
+    static const struct {
+        const char *list; /* as written */
+        unsigned bits;    /* what it selects */
+    } ok[] = {{"all", PW_M_ALL},
+              {"pwcca, cka", PW_M_PWCCA | PW_M_CKA},
+              {"svcca ,\tmean_cca", PW_M_SVCCA | PW_M_MEAN_CCA},
+              {"cka, all", PW_M_ALL}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        unsigned m = 0;
+        pw_err e;
+        PW_ASSERT_OK(pw_metric_set_parse(ok[i].list, &m, &e), &e);
+        ck_assert_uint_eq(m, ok[i].bits);
+
+        char text[128];
+        snprintf(text, sizeof text, "metrics = %s\n[run r]\nmetrics = %s\n", ok[i].list,
+                 ok[i].list);
+        pw_config c;
+        pw_config_defaults(&c);
+        PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", text, &e), &e);
+        ck_assert_uint_eq(c.defaults.metrics, ok[i].bits);
+        ck_assert_uint_eq(pw_config_for_run(&c, "r", "/x/r")->metrics, ok[i].bits);
+        pw_config_free(&c);
+    }
+    /* distance is reported, not selected (it comes with pwcca); an empty item is a typo. */
+    static const char *const bad[] = {"distance", "pwcca,,cka", "", "pwcca, nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned m = 0;
+        pw_err e;
+        PW_ASSERT_FAILS_WITH(pw_metric_set_parse(bad[i], &m, &e), &e, "unknown metric");
+        PW_ASSERT_FAILS_WITH(pw_metric_set_parse(bad[i], &m, &e), &e, "known: pwcca, mean_cca");
+        char text[64];
+        snprintf(text, sizeof text, "metrics = %s\n", bad[i]);
+        expect_error(text, "bad.conf:1: metrics must list");
+    }
+}
+END_TEST
+
 START_TEST(missing_file_is_an_error)
 {
     pw_config c;
@@ -199,6 +242,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, every_key_is_read);
     tcase_add_test(tc, run_sections_override);
     tcase_add_test(tc, errors_name_file_and_line);
+    tcase_add_test(tc, metrics_lists_parse_alike_in_config_and_compare);
     tcase_add_test(tc, missing_file_is_an_error);
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     tcase_add_test(tc, hook_with_inline_semicolon_is_refused);

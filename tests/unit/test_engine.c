@@ -1101,17 +1101,17 @@ START_TEST(metric_lists_parse)
 {
     unsigned m = 0;
     pw_err e;
-    PW_ASSERT_OK(pw_metrics_parse("pwcca,mean_cca,svcca,cka", &m, &e), &e);
+    PW_ASSERT_OK(pw_metric_set_parse("pwcca,mean_cca,svcca,cka", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_ALL);
-    PW_ASSERT_OK(pw_metrics_parse("cka", &m, &e), &e);
+    PW_ASSERT_OK(pw_metric_set_parse("cka", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_CKA);
-    PW_ASSERT_OK(pw_metrics_parse("svcca,pwcca", &m, &e), &e);
+    PW_ASSERT_OK(pw_metric_set_parse("svcca,pwcca", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_SVCCA | PW_M_PWCCA);
-    PW_ASSERT_OK(pw_metrics_parse("all", &m, &e), &e);
+    PW_ASSERT_OK(pw_metric_set_parse("all", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_ALL);
-    PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,bogus", &m, &e), &e, "'bogus'");
-    PW_ASSERT_FAILS_WITH(pw_metrics_parse("", &m, &e), &e, "unknown metric");
-    PW_ASSERT_FAILS_WITH(pw_metrics_parse("pwcca,", &m, &e), &e, "unknown metric");
+    PW_ASSERT_FAILS_WITH(pw_metric_set_parse("pwcca,bogus", &m, &e), &e, "'bogus'");
+    PW_ASSERT_FAILS_WITH(pw_metric_set_parse("", &m, &e), &e, "unknown metric");
+    PW_ASSERT_FAILS_WITH(pw_metric_set_parse("pwcca,", &m, &e), &e, "unknown metric");
 }
 END_TEST
 
