@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pw_array.h"
+#include "pw_limits.h"
 #include "pw_paths.h"
 #include "pw_plot.h"
 #include "sock.h"
@@ -82,7 +83,7 @@ size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_
 
 int pwcca_open(const pwcca_opts *o, pw_query **q)
 {
-    char path[4096];
+    char path[PW_PATH_MAX];
     pw_err err = {""};
     if (pw_paths_db(o->db, path, sizeof path, &err) != 0 || pw_query_open(path, q, &err) != 0)
         return pwcca_fail("%s", err.msg);

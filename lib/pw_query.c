@@ -24,8 +24,8 @@
 #define PROGRESS_EVERY 4096 /* rows between progress callbacks */
 
 struct pw_query {
-    sqlite3 *db;     /* read-only connection */
-    char path[4096]; /* for messages */
+    sqlite3 *db;            /* read-only connection */
+    char path[PW_PATH_MAX]; /* for messages */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
