@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pw_array.h"
+#include "pw_limits.h"
 #include "pw_paths.h"
 #include "pw_plot.h"
 #include "sock.h"
@@ -81,7 +83,7 @@ size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_
 
 int pwcca_open(const pwcca_opts *o, pw_query **q)
 {
-    char path[4096];
+    char path[PW_PATH_MAX];
     pw_err err = {""};
     if (pw_paths_db(o->db, path, sizeof path, &err) != 0 || pw_query_open(path, q, &err) != 0)
         return pwcca_fail("%s", err.msg);
@@ -392,6 +394,7 @@ void pwcca_csv_field(FILE *f, const char *s)
 
 int pwcca_table_init(pwcca_table *t, size_t ncols, const char *const *header, unsigned right)
 {
+    assert(ncols > 0); /* every table has a header */
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
     t->right = right;
@@ -400,14 +403,10 @@ int pwcca_table_init(pwcca_table *t, size_t ncols, const char *const *header, un
 
 int pwcca_table_row(pwcca_table *t, const char *const *cells)
 {
-    if ((t->nrows + 1) * t->ncols > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64 * t->ncols;
-        char **c = realloc(t->cells, cap * sizeof *c);
-        if (!c)
-            return -1;
-        t->cells = c;
-        t->cap = cap;
-    }
+    char **c = pw_grow(t->cells, &t->cap, (t->nrows + 1) * t->ncols, sizeof *c, 64 * t->ncols);
+    if (!c)
+        return -1;
+    t->cells = c;
     for (size_t i = 0; i < t->ncols; i++) {
         const char *s = cells[i] ? cells[i] : "-";
         char *d = strdup(s);

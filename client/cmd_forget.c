@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "pw_db.h"
+#include "pw_limits.h"
 #include "pw_paths.h"
 #include "sock.h"
 
@@ -60,7 +61,7 @@ int pwcca_cmd_forget(const pwcca_opts *o, int argc, char **argv)
         return PWCCA_ERROR;
     pw_query_close(q);
 
-    char dbpath[4096];
+    char dbpath[PW_PATH_MAX];
     pw_err err = {""};
     pw_db *db = NULL;
     pw_db_forgotten f;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pw_limits.h"
 #include "pw_paths.h"
 #include "sock.h"
 
@@ -156,7 +157,7 @@ static int print_text(const pwcca_opts *o, json_t *r)
     }
     static const char *const head[] = {"RUN",        "STATE",     "CHECKPOINTS", "LAST_STEP",
                                        "FINAL_STEP", "CONVERGED", "PATH"};
-    char dbpath[4096];
+    char dbpath[PW_PATH_MAX];
     pw_err dberr = {""};
     pw_query *q = NULL;
     if (pw_paths_db(o->db, dbpath, sizeof dbpath, &dberr) != 0 ||

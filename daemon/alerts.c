@@ -34,6 +34,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_array.h"
 #include "pw_stability.h"
 
 extern char **environ;
@@ -360,14 +361,10 @@ static int add_point(void *ctx, const char *layer, int64_t step, double dist)
             return s->oom = 1;
         s->start[s->nlayers++] = s->npts;
     }
-    if (s->npts == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        pw_stab_point *g = realloc(s->pts, cap * sizeof *g);
-        if (!g)
-            return s->oom = 1;
-        s->pts = g;
-        s->cap = cap;
-    }
+    pw_stab_point *g = pw_grow(s->pts, &s->cap, s->npts + 1, sizeof *g, 64);
+    if (!g)
+        return s->oom = 1;
+    s->pts = g;
     s->pts[s->npts++] = (pw_stab_point){step, dist};
     return 0;
 }

@@ -68,7 +68,7 @@ void pwd_set_error(pwd_daemon *d, const char *fmt, ...)
 
 pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path)
 {
-    char abs[4096];
+    char abs[PW_PATH_MAX];
     const char *p = realpath(name_or_path, abs) ? abs : name_or_path;
     for (size_t i = 0; i < d->nruns; i++)
         if (strcmp(d->runs[i]->path, p) == 0 || strcmp(d->runs[i]->name, name_or_path) == 0)
@@ -78,7 +78,7 @@ pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path)
 
 pwd_run *pwd_find_run_unique(pwd_daemon *d, const char *name_or_path, char *why, size_t whylen)
 {
-    char abs[4096];
+    char abs[PW_PATH_MAX];
     const char *p = realpath(name_or_path, abs) ? abs : name_or_path;
     /* A path names one run; a bare name may be shared by runs of two roots. */
     for (size_t i = 0; i < d->nruns; i++)

@@ -20,6 +20,7 @@
 #include "pw_ckname.h"
 #include "pw_config.h"
 #include "pw_db.h"
+#include "pw_limits.h"
 #include "pw_retain.h"
 #include "pw_strmap.h"
 
@@ -105,14 +106,14 @@ typedef struct pwd_root {
 } pwd_root;
 
 typedef struct pwd_daemon {
-    uv_loop_t *loop;        /* the loop */
-    pw_config cfg;          /* effective configuration */
-    char config_path[4096]; /* --config, "" when none */
-    pw_config flags;        /* what the command line set, re-applied on reload */
-    char db_path[4096];     /* resolved database */
-    char sock_path[108];    /* resolved socket */
-    pw_db *db;              /* the loop's connection */
-    pwd_root **roots;       /* --watch */
+    uv_loop_t *loop;               /* the loop */
+    pw_config cfg;                 /* effective configuration */
+    char config_path[PW_PATH_MAX]; /* --config, "" when none */
+    pw_config flags;               /* what the command line set, re-applied on reload */
+    char db_path[PW_PATH_MAX];     /* resolved database */
+    char sock_path[108];           /* resolved socket */
+    pw_db *db;                     /* the loop's connection */
+    pwd_root **roots;              /* --watch */
     size_t nroots;
     pwd_run **runs; /* every run */
     size_t nruns;

@@ -28,6 +28,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_array.h"
 #include "pw_metrics.h"
 #include "pw_metrics_http.h"
 
@@ -83,14 +84,10 @@ static mlayer *layer_of(pwd_mrun *t, const char *name)
     for (size_t i = 0; i < t->n; i++)
         if (strcmp(t->layers[i].name, name) == 0)
             return &t->layers[i];
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 16;
-        mlayer *g = realloc(t->layers, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        t->layers = g;
-        t->cap = cap;
-    }
+    mlayer *g = pw_grow(t->layers, &t->cap, t->n + 1, sizeof *g, 16);
+    if (!g)
+        return NULL;
+    t->layers = g;
     mlayer *l = &t->layers[t->n];
     memset(l, 0, sizeof *l);
     l->stable_step = -1;

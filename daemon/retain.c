@@ -46,6 +46,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_array.h"
 #include "pw_paths.h"
 #include "pw_retain_plan.h"
 
@@ -102,14 +103,10 @@ static retained *find(pwd_retain *rt, int64_t run, int64_t step)
 
 static retained *add(pwd_retain *rt, int64_t run, int64_t step, uint64_t bytes)
 {
-    if (rt->n == rt->cap) {
-        size_t cap = rt->cap ? 2 * rt->cap : 64;
-        retained *g = realloc(rt->v, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        rt->v = g;
-        rt->cap = cap;
-    }
+    retained *g = pw_grow(rt->v, &rt->cap, rt->n + 1, sizeof *g, 64);
+    if (!g)
+        return NULL;
+    rt->v = g;
     retained *e = &rt->v[rt->n++];
     *e = (retained){run, step, bytes, 0};
     return e;

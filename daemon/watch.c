@@ -41,6 +41,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_array.h"
 #include "pw_beneath.h"
 #include "pw_checkpoint.h"
 #include "pw_limits.h"
@@ -192,14 +193,10 @@ static pwd_ckpt *find_path(pwd_run *r, const char *path)
 /* Insert a checkpoint entry in step order; NULL when out of memory. */
 static pwd_ckpt *insert_ckpt(pwd_run *r, int64_t step, const char *path)
 {
-    if (r->nck == r->capck) {
-        size_t cap = r->capck ? 2 * r->capck : 16;
-        pwd_ckpt *g = realloc(r->ck, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        r->ck = g;
-        r->capck = cap;
-    }
+    pwd_ckpt *g = pw_grow(r->ck, &r->capck, r->nck + 1, sizeof *g, 16);
+    if (!g)
+        return NULL;
+    r->ck = g;
     size_t at = step_index(r, step);
     assert(at == r->nck || r->ck[at].step != step); /* one entry per step */
     char *p = strdup(path);
@@ -503,14 +500,10 @@ static int step_conflict(pwd_daemon *d, pwd_run *r, pwd_pending *p, pwd_ckpt *c,
         return 1;
     }
     /* c's file stays on disk: remember it as ignored, so scans leave it alone. */
-    if (r->npend == r->cappend) {
-        size_t cap = r->cappend ? 2 * r->cappend : 8;
-        pwd_pending *g = realloc(r->pend, cap * sizeof *g);
-        if (!g)
-            return 0;
-        r->pend = g;
-        r->cappend = cap;
-    }
+    pwd_pending *g = pw_grow(r->pend, &r->cappend, r->npend + 1, sizeof *g, 8);
+    if (!g)
+        return 0;
+    r->pend = g;
     pwd_pending *q = &r->pend[r->npend];
     memset(q, 0, sizeof *q);
     if (!(q->path = strdup(c->path)) || pw_strmap_put(&r->pend_index, q->path, (int64_t)r->npend)) {
@@ -714,14 +707,10 @@ static void settle(pwd_daemon *d, pwd_run *r, const char *path, const pw_ckname 
     double now = pwd_now();
     pwd_pending *p = find_pending(r, path);
     if (!p) {
-        if (r->npend == r->cappend) {
-            size_t cap = r->cappend ? 2 * r->cappend : 8;
-            pwd_pending *g = realloc(r->pend, cap * sizeof *g);
-            if (!g)
-                return;
-            r->pend = g;
-            r->cappend = cap;
-        }
+        pwd_pending *g = pw_grow(r->pend, &r->cappend, r->npend + 1, sizeof *g, 8);
+        if (!g)
+            return;
+        r->pend = g;
         p = &r->pend[r->npend];
         memset(p, 0, sizeof *p);
         if (!(p->path = strdup(path)) ||

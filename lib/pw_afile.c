@@ -44,7 +44,7 @@ int pw_afile_write(pw_afile *f, const void *buf, size_t len, pw_err *err)
 /* fsync the directory holding path, so the rename survives a crash. */
 static void sync_dir(const char *path)
 {
-    char dir[4096];
+    char dir[PW_PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (!slash || (size_t)(slash - path) >= sizeof dir)
         return;

@@ -11,11 +11,12 @@
 #include <stddef.h>
 
 #include "pw_error.h"
+#include "pw_limits.h"
 
 typedef struct pw_afile {
-    int fd;           /* the temporary, open for writing; -1 once finished */
-    const char *path; /* the target (the caller's string, kept until finished) */
-    char tmp[4096];   /* the temporary's path: ".NAME.tmp.PID" beside the target */
+    int fd;                /* the temporary, open for writing; -1 once finished */
+    const char *path;      /* the target (the caller's string, kept until finished) */
+    char tmp[PW_PATH_MAX]; /* the temporary's path: ".NAME.tmp.PID" beside the target */
 } pw_afile;
 
 /* Create the temporary for path.  0, or -1 with err naming path. */

@@ -320,6 +320,102 @@ static int with_retry(pw_db *db, write_fn fn, void *ctx, const char *what, pw_er
     }
 }
 
+/* Plain writes: statements with bound values, run in one transaction and
+ * retried.  A write that must read or loop (forget, commit) keeps its own
+ * write_fn for with_retry. */
+
+/* How one value binds. */
+typedef enum arg_kind {
+    ARG_INT,      /* i */
+    ARG_OPT_INT,  /* i, NULL when negative */
+    ARG_TEXT,     /* s, NULL when NULL */
+    ARG_OPT_REAL, /* d, NULL when not finite */
+    ARG_NOW       /* the time of the attempt, in Unix seconds */
+} arg_kind;
+
+typedef struct db_arg {
+    arg_kind kind; /* which of the fields below binds */
+    int64_t i;     /* ARG_INT, ARG_OPT_INT */
+    const char *s; /* ARG_TEXT */
+    double d;      /* ARG_OPT_REAL */
+} db_arg;
+
+#define A_INT(v)      ((db_arg){.kind = ARG_INT, .i = (v)})
+#define A_OPT_INT(v)  ((db_arg){.kind = ARG_OPT_INT, .i = (v)})
+#define A_TEXT(v)     ((db_arg){.kind = ARG_TEXT, .s = (v)})
+#define A_OPT_REAL(v) ((db_arg){.kind = ARG_OPT_REAL, .d = (v)})
+#define A_NOW         ((db_arg){.kind = ARG_NOW})
+
+/* A statement and its values, one per ?, in order. */
+typedef struct db_stmt {
+    const char *sql;    /* one statement */
+    const db_arg *args; /* its values */
+    size_t nargs;       /* how many */
+} db_stmt;
+
+/* A db_stmt of sql and an array of db_arg. */
+#define STMT(sql, args) ((db_stmt){(sql), (args), sizeof(args) / sizeof *(args)})
+
+typedef struct stmts_ctx {
+    const db_stmt *stmts; /* in order */
+    size_t n;             /* how many */
+    int64_t changes;      /* out: rows the last statement changed */
+} stmts_ctx;
+
+static void bind_arg(sqlite3_stmt *st, int i, const db_arg *a)
+{
+    switch (a->kind) {
+    case ARG_INT:
+        sqlite3_bind_int64(st, i, a->i);
+        break;
+    case ARG_OPT_INT:
+        bind_opt_int(st, i, a->i);
+        break;
+    case ARG_TEXT:
+        if (a->s)
+            sqlite3_bind_text(st, i, a->s, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i);
+        break;
+    case ARG_OPT_REAL:
+        bind_opt_double(st, i, a->d);
+        break;
+    case ARG_NOW:
+        sqlite3_bind_double(st, i, now_s());
+        break;
+    }
+}
+
+static int stmts_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    stmts_ctx *c = ctx;
+    int rc = SQLITE_OK;
+    for (size_t k = 0; k < c->n && rc == SQLITE_OK; k++) {
+        const db_stmt *d = &c->stmts[k];
+        sqlite3_stmt *st = prep(db, d->sql, err);
+        if (!st)
+            return SQLITE_ERROR;
+        for (size_t i = 0; i < d->nargs; i++)
+            bind_arg(st, (int)i + 1, &d->args[i]);
+        rc = step_done(st);
+        c->changes = rc == SQLITE_OK ? sqlite3_changes(db->h) : 0;
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/* Run n statements as one write ("what" names it in the error); changes (may
+ * be NULL) gets the rows the last one changed, 0 on failure. */
+static int write_stmts(pw_db *db, const char *what, const db_stmt *stmts, size_t n,
+                       int64_t *changes, pw_err *err)
+{
+    stmts_ctx c = {stmts, n, 0};
+    int rc = with_retry(db, stmts_fn, &c, what, err);
+    if (changes)
+        *changes = rc == 0 ? c.changes : 0;
+    return rc;
+}
+
 /* Runs ------------------------------------------------------------------------------- */
 
 static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
@@ -349,34 +445,15 @@ static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
     return db_fail(db, err, "reading runs");
 }
 
-typedef struct run_insert {
-    const char *path, *name; /* the new row */
-} run_insert;
-
-static int run_insert_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    const run_insert *ri = ctx;
-    sqlite3_stmt *st = prep(db,
-                            "INSERT OR IGNORE INTO runs (name, path, created_at) "
-                            "VALUES (?, ?, ?)",
-                            err);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(st, 1, ri->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ri->path, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, now_s());
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err)
 {
     int found = read_run(db, path, run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
-    run_insert ri = {path, name};
-    if (with_retry(db, run_insert_fn, &ri, "adding run", err))
+    const db_arg args[] = {A_TEXT(name), A_TEXT(path), A_NOW};
+    const db_stmt ins =
+        STMT("INSERT OR IGNORE INTO runs (name, path, created_at) VALUES (?, ?, ?)", args);
+    if (write_stmts(db, "adding run", &ins, 1, NULL, err))
         return -1;
     found = read_run(db, path, run, err);
     if (found <= 0)
@@ -384,90 +461,30 @@ int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *r
     return 0;
 }
 
-typedef struct run_update {
-    int64_t run_id, step; /* which run, and the new value (-1 = NULL) */
-    const char *source;   /* final_source, or NULL for converged_step */
-} run_update;
-
-static int set_final_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    const run_update *u = ctx;
-    sqlite3_stmt *st =
-        prep(db, "UPDATE runs SET final_step = ?, final_source = ? WHERE id = ?", err);
-    if (!st)
-        return SQLITE_ERROR;
-    bind_opt_int(st, 1, u->step);
-    if (u->step >= 0)
-        sqlite3_bind_text(st, 2, u->source, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 2);
-    sqlite3_bind_int64(st, 3, u->run_id);
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK)
-        return rc;
-    st = prep(db, "DELETE FROM scores WHERE run_id = ? AND ref = 'final' AND (? < 0 OR step > ?)",
-              err);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(st, 1, u->run_id);
-    sqlite3_bind_int64(st, 2, u->step);
-    sqlite3_bind_int64(st, 3, u->step);
-    rc = step_done(st);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err)
 {
-    run_update u = {run_id, step, source};
-    return with_retry(db, set_final_fn, &u, "setting the final checkpoint", err);
-}
-
-static int set_converged_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    const run_update *u = ctx;
-    sqlite3_stmt *st = prep(db, "UPDATE runs SET converged_step = ? WHERE id = ?", err);
-    if (!st)
-        return SQLITE_ERROR;
-    bind_opt_int(st, 1, u->step);
-    sqlite3_bind_int64(st, 2, u->run_id);
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    return rc;
+    const db_arg set[] = {A_OPT_INT(step), A_TEXT(step >= 0 ? source : NULL), A_INT(run_id)};
+    const db_arg drop[] = {A_INT(run_id), A_INT(step), A_INT(step)};
+    const db_stmt stmts[] = {
+        STMT("UPDATE runs SET final_step = ?, final_source = ? WHERE id = ?", set),
+        STMT("DELETE FROM scores WHERE run_id = ? AND ref = 'final' AND (? < 0 OR step > ?)",
+             drop)};
+    return write_stmts(db, "setting the final checkpoint", stmts, 2, NULL, err);
 }
 
 int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err)
 {
-    run_update u = {run_id, step, NULL};
-    return with_retry(db, set_converged_fn, &u, "setting convergence", err);
-}
-
-typedef struct absent_ctx {
-    int64_t run_id;  /* which run */
-    int64_t changed; /* rows updated */
-} absent_ctx;
-
-static int absent_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    absent_ctx *a = ctx;
-    sqlite3_stmt *st =
-        prep(db, "UPDATE checkpoints SET present = 0 WHERE run_id = ? AND present != 0", err);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(st, 1, a->run_id);
-    int rc = step_done(st);
-    a->changed = rc == SQLITE_OK ? sqlite3_changes(db->h) : 0;
-    sqlite3_finalize(st);
-    return rc;
+    const db_arg args[] = {A_OPT_INT(step), A_INT(run_id)};
+    const db_stmt st = STMT("UPDATE runs SET converged_step = ? WHERE id = ?", args);
+    return write_stmts(db, "setting convergence", &st, 1, NULL, err);
 }
 
 int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err)
 {
-    absent_ctx a = {run_id, 0};
-    int rc = with_retry(db, absent_fn, &a, "marking a deleted run's checkpoints", err);
-    *changed = rc == 0 ? a.changed : 0;
-    return rc;
+    const db_arg args[] = {A_INT(run_id)};
+    const db_stmt st =
+        STMT("UPDATE checkpoints SET present = 0 WHERE run_id = ? AND present != 0", args);
+    return write_stmts(db, "marking a deleted run's checkpoints", &st, 1, changed, err);
 }
 
 typedef struct forget_ctx {
@@ -541,32 +558,41 @@ static double column_real(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
-typedef struct run_rows {
-    pw_db_run_cb cb; /* the caller's */
-    void *ctx;       /* its context */
-} run_rows;
+/* The caller's callback and its context, as each reading's row adapter
+ * below hands them on: one union rather than a struct per reading. */
+typedef struct user_cb {
+    union {
+        pw_db_run_cb run;
+        pw_db_ckpt_cb ckpt;
+        pw_db_layer_cb layer;
+        pw_db_done_cb done;
+        pw_db_series_cb series;
+        pw_db_unmeasured_cb unmeasured;
+        pw_db_latest_cb latest;
+    } fn;      /* the member the reading's adapter calls */
+    void *ctx; /* its context */
+} user_cb;
 
 static int run_row(sqlite3_stmt *st, void *ctx)
 {
-    const run_rows *rr = ctx;
+    const user_cb *u = ctx;
     const unsigned char *p = sqlite3_column_text(st, 1);
-    return rr->cb(rr->ctx, sqlite3_column_int64(st, 0), p ? (const char *)p : "");
+    return u->fn.run(u->ctx, sqlite3_column_int64(st, 0), p ? (const char *)p : "");
 }
 
 int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err)
 {
-    run_rows rr = {cb, ctx};
+    user_cb u = {.fn.run = cb, .ctx = ctx};
     /* each_row binds a run id this query has no place for: that bind is a no-op. */
-    return each_row(db, "SELECT id, path FROM runs ORDER BY id", 0, run_row, &rr, "reading runs",
+    return each_row(db, "SELECT id, path FROM runs ORDER BY id", 0, run_row, &u, "reading runs",
                     err);
 }
 
 /* Checkpoints ------------------------------------------------------------------------ */
 
 typedef struct ckpt_rows {
-    pw_db_ckpt_cb cb; /* the caller's */
-    void *ctx;        /* its context */
-    pw_db_ckpt c;     /* one row, reused (large: it holds the path and the error) */
+    user_cb u;    /* the caller's */
+    pw_db_ckpt c; /* one row, reused (large: it holds the path and the error) */
 } ckpt_rows;
 
 static int ckpt_row(sqlite3_stmt *st, void *ctx)
@@ -585,7 +611,7 @@ static int ckpt_row(sqlite3_stmt *st, void *ctx)
         c->status = PW_READ_ERROR;
     snprintf(c->error, sizeof c->error, "%s", e ? (const char *)e : "");
     c->present = sqlite3_column_int(st, 7);
-    return cr->cb(cr->ctx, c);
+    return cr->u.fn.ckpt(cr->u.ctx, c);
 }
 
 int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err)
@@ -593,8 +619,8 @@ int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw
     ckpt_rows *cr = malloc(sizeof *cr);
     if (!cr)
         return pw_err_set(err, "database: out of memory");
-    cr->cb = cb;
-    cr->ctx = ctx;
+    cr->u.fn.ckpt = cb;
+    cr->u.ctx = ctx;
     int rc = each_row(db,
                       "SELECT step, path, size, mtime_ns, inode, status, error, present "
                       "FROM checkpoints WHERE run_id = ? ORDER BY step",
@@ -603,30 +629,12 @@ int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw
     return rc;
 }
 
-typedef struct present_update {
-    int64_t run_id, step; /* which row */
-    int present;          /* new value */
-} present_update;
-
-static int set_present_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    const present_update *u = ctx;
-    sqlite3_stmt *st =
-        prep(db, "UPDATE checkpoints SET present = ? WHERE run_id = ? AND step = ?", err);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_int(st, 1, u->present);
-    sqlite3_bind_int64(st, 2, u->run_id);
-    sqlite3_bind_int64(st, 3, u->step);
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int pw_db_checkpoint_set_present(pw_db *db, int64_t run_id, int64_t step, int present, pw_err *err)
 {
-    present_update u = {run_id, step, present};
-    return with_retry(db, set_present_fn, &u, "marking a checkpoint deleted", err);
+    const db_arg args[] = {A_INT(present), A_INT(run_id), A_INT(step)};
+    const db_stmt st =
+        STMT("UPDATE checkpoints SET present = ? WHERE run_id = ? AND step = ?", args);
+    return write_stmts(db, "marking a checkpoint deleted", &st, 1, NULL, err);
 }
 
 /* Layers ----------------------------------------------------------------------------- */
@@ -647,48 +655,25 @@ void pw_db_layer_from_tensor(pw_db_layer *l, const pw_tensor *t, int depth)
     snprintf(l->shape + off, sizeof l->shape - off, "]");
 }
 
-typedef struct layer_rows {
-    pw_db_layer_cb cb; /* the caller's */
-    void *ctx;         /* its context */
-} layer_rows;
-
 static int layer_row(sqlite3_stmt *st, void *ctx)
 {
-    const layer_rows *lr = ctx;
-    return lr->cb(lr->ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
+    const user_cb *u = ctx;
+    return u->fn.layer(u->ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
 }
 
 int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err *err)
 {
-    layer_rows lr = {cb, ctx};
+    user_cb u = {.fn.layer = cb, .ctx = ctx};
     return each_row(db, "SELECT name, depth FROM layers WHERE run_id = ? ORDER BY depth, name",
-                    run_id, layer_row, &lr, "reading layers", err);
-}
-
-typedef struct stable_update {
-    int64_t run_id, step; /* which run; new stable_step (-1 = NULL) */
-    const char *layer;    /* which layer */
-} stable_update;
-
-static int set_stable_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    const stable_update *u = ctx;
-    sqlite3_stmt *st =
-        prep(db, "UPDATE layers SET stable_step = ? WHERE run_id = ? AND name = ?", err);
-    if (!st)
-        return SQLITE_ERROR;
-    bind_opt_int(st, 1, u->step);
-    sqlite3_bind_int64(st, 2, u->run_id);
-    sqlite3_bind_text(st, 3, u->layer, -1, SQLITE_STATIC);
-    int rc = step_done(st);
-    sqlite3_finalize(st);
-    return rc;
+                    run_id, layer_row, &u, "reading layers", err);
 }
 
 int pw_db_layer_set_stable(pw_db *db, int64_t run_id, const char *layer, int64_t step, pw_err *err)
 {
-    stable_update u = {run_id, step, layer};
-    return with_retry(db, set_stable_fn, &u, "setting a layer's stable step", err);
+    const db_arg args[] = {A_OPT_INT(step), A_INT(run_id), A_TEXT(layer)};
+    const db_stmt st =
+        STMT("UPDATE layers SET stable_step = ? WHERE run_id = ? AND name = ?", args);
+    return write_stmts(db, "setting a layer's stable step", &st, 1, NULL, err);
 }
 
 /* Commit ------------------------------------------------------------------------------ */
@@ -834,82 +819,62 @@ int pw_db_commit(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
 
 /* Queries ------------------------------------------------------------------------------ */
 
-typedef struct done_rows {
-    pw_db_done_cb cb; /* the caller's */
-    void *ctx;        /* its context */
-} done_rows;
-
 static int done_row(sqlite3_stmt *st, void *ctx)
 {
-    const done_rows *dr = ctx;
+    const user_cb *u = ctx;
     const char *ref = (const char *)sqlite3_column_text(st, 1);
-    return dr->cb(dr->ctx, sqlite3_column_int64(st, 0),
-                  ref && strcmp(ref, "final") == 0 ? PW_REF_FINAL : PW_REF_PREVIOUS,
-                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+    return u->fn.done(u->ctx, sqlite3_column_int64(st, 0),
+                      ref && strcmp(ref, "final") == 0 ? PW_REF_FINAL : PW_REF_PREVIOUS,
+                      sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
 }
 
 int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err)
 {
-    done_rows dr = {cb, ctx};
+    user_cb u = {.fn.done = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT step, ref, ref_step, COUNT(*) FROM scores WHERE run_id = ? "
                     "GROUP BY step, ref, ref_step ORDER BY step, ref",
-                    run_id, done_row, &dr, "reading scores", err);
+                    run_id, done_row, &u, "reading scores", err);
 }
-
-typedef struct series_rows {
-    pw_db_series_cb cb; /* the caller's */
-    void *ctx;          /* its context */
-} series_rows;
 
 static int series_row(sqlite3_stmt *st, void *ctx)
 {
-    const series_rows *sr = ctx;
-    return sr->cb(sr->ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                  column_real(st, 2));
+    const user_cb *u = ctx;
+    return u->fn.series(u->ctx, (const char *)sqlite3_column_text(st, 0),
+                        sqlite3_column_int64(st, 1), column_real(st, 2));
 }
 
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err)
 {
-    series_rows sr = {cb, ctx};
+    user_cb u = {.fn.series = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT layer, step, distance FROM scores WHERE run_id = ? AND "
                     "ref = 'previous' ORDER BY layer, step",
-                    run_id, series_row, &sr, "reading the distance series", err);
+                    run_id, series_row, &u, "reading the distance series", err);
 }
-
-typedef struct unmeasured_rows {
-    pw_db_unmeasured_cb cb; /* the caller's */
-    void *ctx;              /* its context */
-} unmeasured_rows;
 
 static int unmeasured_row(sqlite3_stmt *st, void *ctx)
 {
-    const unmeasured_rows *ur = ctx;
-    return ur->cb(ur->ctx, (const char *)sqlite3_column_text(st, 0),
-                  (const char *)sqlite3_column_text(st, 1));
+    const user_cb *u = ctx;
+    return u->fn.unmeasured(u->ctx, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1));
 }
 
 int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ctx, pw_err *err)
 {
-    unmeasured_rows ur = {cb, ctx};
+    user_cb u = {.fn.unmeasured = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT l.name, (SELECT s.status FROM scores s WHERE s.run_id = l.run_id AND "
                     "s.layer = l.name AND s.ref = 'previous' ORDER BY s.step DESC LIMIT 1) "
                     "FROM layers l WHERE l.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores s "
                     "WHERE s.run_id = l.run_id AND s.layer = l.name AND s.ref = 'previous' AND "
                     "s.status = 'ok' AND s.distance IS NOT NULL) ORDER BY l.depth, l.name",
-                    run_id, unmeasured_row, &ur, "reading the unmeasured layers", err);
+                    run_id, unmeasured_row, &u, "reading the unmeasured layers", err);
 }
-
-typedef struct latest_rows {
-    pw_db_latest_cb cb; /* the caller's */
-    void *ctx;          /* its context */
-} latest_rows;
 
 static int latest_row(sqlite3_stmt *st, void *ctx)
 {
-    const latest_rows *lr = ctx;
+    const user_cb *u = ctx;
     pw_db_latest_row l;
     l.layer = (const char *)sqlite3_column_text(st, 0);
     l.stable_step = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
@@ -918,14 +883,14 @@ static int latest_row(sqlite3_stmt *st, void *ctx)
         l.step[r] = l.has[r] ? sqlite3_column_int64(st, 2 + 2 * r) : -1;
         l.distance[r] = column_real(st, 3 + 2 * r);
     }
-    return lr->cb(lr->ctx, &l);
+    return u->fn.latest(u->ctx, &l);
 }
 
 int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err)
 {
     /* The newest score per (layer, ref) is the one with the highest step: the
      * primary key makes each (run, layer, step, ref) unique. */
-    latest_rows lr = {cb, ctx};
+    user_cb u = {.fn.latest = cb, .ctx = ctx};
     return each_row(
         db,
         "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
@@ -937,48 +902,22 @@ int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_er
         "f.ref = 'final' AND f.step = (SELECT MAX(step) FROM scores WHERE run_id = "
         "l.run_id AND layer = l.name AND ref = 'final') "
         "WHERE l.run_id = ? ORDER BY l.depth, l.name",
-        run_id, latest_row, &lr, "reading the latest scores", err);
+        run_id, latest_row, &u, "reading the latest scores", err);
 }
 
 /* Alerts ------------------------------------------------------------------------------- */
 
-typedef struct alert_ctx {
-    int64_t run_id, step;              /* key */
-    const char *kind, *layer, *detail; /* key and payload */
-    double value;                      /* the distance */
-    int inserted;                      /* out: 1 when new */
-} alert_ctx;
-
-static int alert_fn(pw_db *db, void *ctx, pw_err *err)
-{
-    alert_ctx *a = ctx;
-    sqlite3_stmt *st = prep(db,
-                            "INSERT OR IGNORE INTO alerts (run_id, kind, layer, step, value, "
-                            "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            err);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(st, 1, a->run_id);
-    sqlite3_bind_text(st, 2, a->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->layer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a->step);
-    bind_opt_double(st, 5, a->value);
-    if (a->detail)
-        sqlite3_bind_text(st, 6, a->detail, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 6);
-    sqlite3_bind_double(st, 7, now_s());
-    int rc = step_done(st);
-    a->inserted = rc == SQLITE_OK && sqlite3_changes(db->h) > 0;
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,
                     double value, const char *detail, int *inserted, pw_err *err)
 {
-    alert_ctx a = {run_id, step, kind, layer ? layer : "", detail, value, 0};
-    int rc = with_retry(db, alert_fn, &a, "storing an alert", err);
-    *inserted = rc == 0 && a.inserted;
+    const db_arg args[] = {A_INT(run_id), A_TEXT(kind),      A_TEXT(layer ? layer : ""),
+                           A_INT(step),   A_OPT_REAL(value), A_TEXT(detail),
+                           A_NOW};
+    const db_stmt st = STMT("INSERT OR IGNORE INTO alerts (run_id, kind, layer, step, value, "
+                            "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            args);
+    int64_t added = 0;
+    int rc = write_stmts(db, "storing an alert", &st, 1, &added, err);
+    *inserted = rc == 0 && added > 0;
     return rc;
 }

@@ -29,6 +29,9 @@
 /* Messages ----------------------------------------------------------------- */
 #define PW_ERR_MAX 1024 /* bytes in an error message, NUL included */
 
+/* Paths -------------------------------------------------------------------- */
+#define PW_PATH_MAX 4096 /* bytes in a path buffer, NUL included (Linux's PATH_MAX) */
+
 /* Daemon and socket ---------------------------------------------------------- */
 #define PW_SOCK_MAX_REQUEST 65536 /* bytes in one request line */
 #define PW_SOCK_MAX_CLIENTS 64    /* simultaneous socket connections */

@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pw_limits.h"
+
 /* systemd passes colon-separated lists in *_DIRECTORY; the first entry is ours. */
 static int first_dir(const char *var, char *buf, size_t len)
 {
@@ -33,7 +35,7 @@ static int fits(int written, size_t len, const char *what, pw_err *err)
 
 int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
 {
-    char dir[4096];
+    char dir[PW_PATH_MAX];
     const char *env = getenv("PWCCAD_DB");
     if (flag && *flag)
         return fits(snprintf(buf, len, "%s", flag), len, "database", err);
@@ -52,7 +54,7 @@ int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
 
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
 {
-    char dir[4096];
+    char dir[PW_PATH_MAX];
     struct sockaddr_un sun;
     size_t max = len < sizeof sun.sun_path ? len : sizeof sun.sun_path;
     const char *env = getenv("PWCCAD_SOCKET");
@@ -83,7 +85,7 @@ int pw_paths_retain(const char *flag, const char *db, char *buf, size_t len, pw_
 
 int pw_paths_make_parent(const char *path, unsigned mode, pw_err *err)
 {
-    char dir[4096];
+    char dir[PW_PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
         return pw_err_set(err, "%s: path too long", path);
     char *slash = strrchr(dir, '/');
@@ -151,7 +153,7 @@ int pw_paths_trust_peer(const char *sock_path, unsigned long peer, unsigned long
 {
     if (peer == me || peer == 0)
         return 0;
-    char dir[4096];
+    char dir[PW_PATH_MAX];
     struct stat sock_st, dir_st;
     const char *slash = strrchr(sock_path, '/');
     if (!slash)

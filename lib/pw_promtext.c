@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pw_array.h"
+
 static const char *const type_names[] = {"gauge", "counter", "histogram"};
 
 void pw_promtext_init(pw_promtext *t)
@@ -40,14 +42,10 @@ static int reserve(pw_promtext *t, size_t n, pw_err *err)
     size_t need = t->len + n + 1;
     if (need <= t->cap)
         return 0;
-    size_t cap = t->cap ? t->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    char *nb = realloc(t->buf, cap);
+    char *nb = pw_grow(t->buf, &t->cap, need, 1, 4096);
     if (!nb)
         return pw_err_set(err, "out of memory for a metrics exposition of %zu bytes", need);
     t->buf = nb;
-    t->cap = cap;
     return 0;
 }
 
@@ -189,16 +187,10 @@ static int family_seen(const pw_promtext *t, const char *name)
 static int remember_family(pw_promtext *t, const char *name, pw_err *err)
 {
     size_t n = strlen(name) + 1;
-    if (t->seen_len + n > t->seen_cap) {
-        size_t cap = t->seen_cap ? t->seen_cap : 256;
-        while (cap < t->seen_len + n)
-            cap *= 2;
-        char *ns = realloc(t->seen, cap);
-        if (!ns)
-            return pw_err_set(err, "out of memory for metric family names");
-        t->seen = ns;
-        t->seen_cap = cap;
-    }
+    char *ns = pw_grow(t->seen, &t->seen_cap, t->seen_len + n, 1, 256);
+    if (!ns)
+        return pw_err_set(err, "out of memory for metric family names");
+    t->seen = ns;
     memcpy(t->seen + t->seen_len, name, n);
     t->seen_len += n;
     return 0;

@@ -17,14 +17,15 @@
 
 #include <jansson.h>
 
+#include "pw_array.h"
 #include "pw_limits.h"
 #include "pw_schema.h"
 
 #define PROGRESS_EVERY 4096 /* rows between progress callbacks */
 
 struct pw_query {
-    sqlite3 *db;     /* read-only connection */
-    char path[4096]; /* for messages */
+    sqlite3 *db;            /* read-only connection */
+    char path[PW_PATH_MAX]; /* for messages */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -81,20 +82,58 @@ static double col_real(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
-/* arr (holding n of *cap elements of size sz) with room for one more, moved
- * if need be; NULL when out of memory, arr then untouched. */
-static void *grow(void *arr, size_t *cap, size_t n, size_t sz, pw_err *err)
+/* How read_rows turns the rows of one query into an array of elements. */
+typedef struct row_type {
+    const char *what; /* the rows in messages: "runs", "layers", ... */
+    size_t size;      /* bytes per element */
+    /* Fill a zeroed element from the statement's row; non-zero when out of
+     * memory (what it did read is freed with the rest). */
+    int (*read)(sqlite3_stmt *st, void *elem, const void *ctx);
+    void (*free)(void *arr, size_t n); /* the module's _free for this type */
+} row_type;
+
+/* Step st (prepared and bound) to its end, reading each row into a growing
+ * array of t's elements; ctx goes to t->read.  progress (may be NULL) hears
+ * every PROGRESS_EVERY rows and once at the end.  st is finalized.  On
+ * failure nothing is returned: what was read is freed. */
+static int read_rows(pw_query *q, sqlite3_stmt *st, const row_type *t, const void *ctx,
+                     pw_query_progress_fn progress, void *pctx, void **out, size_t *n, pw_err *err)
 {
-    if (arr && n < *cap)
-        return arr;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(arr, nc * sz);
-    if (!p) {
-        pw_err_set(err, "out of memory reading the database (%zu rows)", n);
-        return NULL;
+    unsigned char *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        unsigned char *more = pw_grow(arr, &cap, cnt + 1, t->size, 16);
+        if (!more) {
+            pw_err_set(err, "out of memory reading the database (%zu rows)", cnt);
+            goto fail;
+        }
+        arr = more;
+        void *elem = arr + cnt++ * t->size;
+        memset(elem, 0, t->size);
+        if (t->read(st, elem, ctx) != 0) {
+            pw_err_set(err, "out of memory reading %s", t->what);
+            goto fail;
+        }
+        if (progress && cnt % PROGRESS_EVERY == 0)
+            progress(pctx, cnt);
     }
-    *cap = nc;
-    return p;
+    if (rc != SQLITE_DONE) {
+        char what[64];
+        snprintf(what, sizeof what, "reading %s", t->what);
+        db_fail(q, err, what);
+        goto fail;
+    }
+    if (progress)
+        progress(pctx, cnt);
+    sqlite3_finalize(st);
+    *out = arr;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    t->free(arr, cnt);
+    return -1;
 }
 
 /* Append s to a comma-separated list in buf, ending in "..." once full. */
@@ -250,10 +289,11 @@ void pw_query_close(pw_query *q)
     " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND " MEASURED ")"                      \
     " FROM runs r "
 
-static int read_run(sqlite3_stmt *st, pw_run_info *r, pw_err *err)
+static int read_run(sqlite3_stmt *st, void *elem, const void *ctx)
 {
+    pw_run_info *r = elem;
     int oom = 0;
-    memset(r, 0, sizeof *r);
+    (void)ctx;
     r->id = sqlite3_column_int64(st, 0);
     r->name = col_text_nn(st, 1, &oom);
     r->path = col_text_nn(st, 2, &oom);
@@ -265,11 +305,7 @@ static int read_run(sqlite3_stmt *st, pw_run_info *r, pw_err *err)
     r->layers = sqlite3_column_int64(st, 8);
     r->stable_layers = sqlite3_column_int64(st, 9);
     r->measured_layers = sqlite3_column_int64(st, 10);
-    if (oom) {
-        pw_query_run_clear(r);
-        return pw_err_set(err, "out of memory reading runs");
-    }
-    return 0;
+    return oom;
 }
 
 void pw_query_run_clear(pw_run_info *run)
@@ -289,41 +325,29 @@ void pw_query_runs_free(pw_run_info *runs, size_t n)
     free(runs);
 }
 
+static void runs_free(void *arr, size_t n)
+{
+    pw_query_runs_free(arr, n);
+}
+
+static const row_type run_rows = {"runs", sizeof(pw_run_info), read_run, runs_free};
+
 /* Runs matching a WHERE clause with one text parameter (or none when arg is NULL). */
 static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_info **out,
                        size_t *n, pw_err *err)
 {
     char sql[1024];
     sqlite3_stmt *st = NULL;
-    pw_run_info *runs = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc;
+    void *runs = NULL;
     snprintf(sql, sizeof sql, "%s %s ORDER BY r.name, r.path", RUN_COLUMNS, where);
     if (prepare(q, sql, &st, err) != 0)
         return -1;
     if (arg)
         sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        pw_run_info *more = grow(runs, &cap, cnt, sizeof *runs, err);
-        if (!more)
-            goto fail;
-        runs = more;
-        if (read_run(st, &runs[cnt], err) != 0)
-            goto fail;
-        cnt++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(q, err, "reading runs");
-        goto fail;
-    }
-    sqlite3_finalize(st);
+    if (read_rows(q, st, &run_rows, NULL, NULL, NULL, &runs, n, err) != 0)
+        return -1;
     *out = runs;
-    *n = cnt;
     return 0;
-fail:
-    sqlite3_finalize(st);
-    pw_query_runs_free(runs, cnt);
-    return -1;
 }
 
 int pw_query_runs(pw_query *q, pw_run_info **out, size_t *n, pw_err *err)
@@ -404,6 +428,33 @@ void pw_query_layers_free(pw_layer_info *layers, size_t n)
     free(layers);
 }
 
+static int read_layer(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_layer_info *l = elem;
+    int oom = 0;
+    (void)ctx;
+    l->name = col_text_nn(st, 0, &oom);
+    l->depth = sqlite3_column_int(st, 1);
+    l->dtype = col_text_nn(st, 2, &oom);
+    l->shape = col_text_nn(st, 3, &oom);
+    l->rows = sqlite3_column_int64(st, 4);
+    l->cols = sqlite3_column_int64(st, 5);
+    l->stable_step = col_step(st, 6);
+    l->last_status = col_text(st, 7, &oom);
+    l->last_step = col_step(st, 8);
+    l->last_distance = col_real(st, 9);
+    l->measured = sqlite3_column_int(st, 10) != 0;
+    l->prev_status = col_text(st, 11, &oom);
+    return oom;
+}
+
+static void layers_free(void *arr, size_t n)
+{
+    pw_query_layers_free(arr, n);
+}
+
+static const row_type layer_rows = {"layers", sizeof(pw_layer_info), read_layer, layers_free};
+
 int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, size_t *n,
                     pw_err *err)
 {
@@ -420,47 +471,14 @@ int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, si
         "   ORDER BY x.step DESC, x.ref = 'previous' DESC LIMIT 1)"
         " WHERE l.run_id = ?1 ORDER BY l.depth, l.name";
     sqlite3_stmt *st = NULL;
-    pw_layer_info *ls = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, oom = 0;
+    void *ls = NULL;
     if (prepare(q, sql, &st, err) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run->id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        pw_layer_info *more = grow(ls, &cap, cnt, sizeof *ls, err);
-        if (!more)
-            goto fail;
-        ls = more;
-        pw_layer_info *l = &ls[cnt++];
-        l->name = col_text_nn(st, 0, &oom);
-        l->depth = sqlite3_column_int(st, 1);
-        l->dtype = col_text_nn(st, 2, &oom);
-        l->shape = col_text_nn(st, 3, &oom);
-        l->rows = sqlite3_column_int64(st, 4);
-        l->cols = sqlite3_column_int64(st, 5);
-        l->stable_step = col_step(st, 6);
-        l->last_status = col_text(st, 7, &oom);
-        l->last_step = col_step(st, 8);
-        l->last_distance = col_real(st, 9);
-        l->measured = sqlite3_column_int(st, 10) != 0;
-        l->prev_status = col_text(st, 11, &oom);
-        if (oom) {
-            pw_err_set(err, "out of memory reading layers");
-            goto fail;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(q, err, "reading layers");
-        goto fail;
-    }
-    sqlite3_finalize(st);
+    if (read_rows(q, st, &layer_rows, NULL, NULL, NULL, &ls, n, err) != 0)
+        return -1;
     *out = ls;
-    *n = cnt;
     return 0;
-fail:
-    sqlite3_finalize(st);
-    pw_query_layers_free(ls, cnt);
-    return -1;
 }
 
 /* ---- curve -------------------------------------------------------------------- */
@@ -523,6 +541,37 @@ static char *layers_json(const char *const *layers, size_t n, pw_err *err)
     return s;
 }
 
+/* ctx is the run the rows belong to. */
+static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_curve_row *r = elem;
+    const pw_run_info *run = ctx;
+    int oom = 0;
+    r->run = run->name;
+    r->layer = col_text_nn(st, 0, &oom);
+    r->depth = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+    r->step = sqlite3_column_int64(st, 2);
+    snprintf(r->ref, sizeof r->ref, "%s", (const char *)sqlite3_column_text(st, 3));
+    r->ref_step = sqlite3_column_int64(st, 4);
+    r->n = col_count(st, 5);
+    r->p_kept = col_count(st, 6);
+    r->q_kept = col_count(st, 7);
+    int col = 8;
+#define PW_METRIC_READ(sym, id, bitno, sel, tpos, label, doc) r->id = col_real(st, col++);
+    PW_METRIC_LIST(PW_METRIC_READ)
+#undef PW_METRIC_READ
+    r->status = col_text_nn(st, col++, &oom);
+    r->message = col_text(st, col, &oom);
+    return oom;
+}
+
+static void curve_free(void *arr, size_t n)
+{
+    pw_query_curve_free(arr, n);
+}
+
+static const row_type curve_rows = {"scores", sizeof(pw_curve_row), read_curve_row, curve_free};
+
 int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const char *const *layers,
                    size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
                    size_t *n, pw_err *err)
@@ -538,9 +587,7 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
         " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step";
     sqlite3_stmt *st = NULL;
-    pw_curve_row *rows = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, oom = 0;
+    void *rows = NULL;
     char *filter = NULL;
 
     assert(ref);
@@ -560,51 +607,12 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         sqlite3_bind_text(st, 3, filter, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 3);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        pw_curve_row *more = grow(rows, &cap, cnt, sizeof *rows, err);
-        if (!more)
-            goto fail;
-        rows = more;
-        pw_curve_row *r = &rows[cnt++];
-        memset(r, 0, sizeof *r);
-        r->run = run->name;
-        r->layer = col_text_nn(st, 0, &oom);
-        r->depth = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
-        r->step = sqlite3_column_int64(st, 2);
-        snprintf(r->ref, sizeof r->ref, "%s", (const char *)sqlite3_column_text(st, 3));
-        r->ref_step = sqlite3_column_int64(st, 4);
-        r->n = col_count(st, 5);
-        r->p_kept = col_count(st, 6);
-        r->q_kept = col_count(st, 7);
-        int col = 8;
-#define PW_METRIC_READ(sym, id, bitno, sel, tpos, label, doc) r->id = col_real(st, col++);
-        PW_METRIC_LIST(PW_METRIC_READ)
-#undef PW_METRIC_READ
-        r->status = col_text_nn(st, col++, &oom);
-        r->message = col_text(st, col, &oom);
-        if (oom) {
-            pw_err_set(err, "out of memory reading scores");
-            goto fail;
-        }
-        if (progress && cnt % PROGRESS_EVERY == 0)
-            progress(ctx, cnt);
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(q, err, "reading scores");
-        goto fail;
-    }
-    if (progress)
-        progress(ctx, cnt);
-    sqlite3_finalize(st);
+    int rc = read_rows(q, st, &curve_rows, run, progress, ctx, &rows, n, err);
     free(filter);
+    if (rc != 0)
+        return -1;
     *out = rows;
-    *n = cnt;
     return 0;
-fail:
-    sqlite3_finalize(st);
-    free(filter);
-    pw_query_curve_free(rows, cnt);
-    return -1;
 }
 
 /* ---- alerts ------------------------------------------------------------------- */
@@ -620,6 +628,29 @@ void pw_query_alerts_free(pw_alert *alerts, size_t n)
     free(alerts);
 }
 
+static int read_alert(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_alert *a = elem;
+    int oom = 0;
+    (void)ctx;
+    a->id = sqlite3_column_int64(st, 0);
+    a->run = col_text_nn(st, 1, &oom);
+    a->kind = col_text_nn(st, 2, &oom);
+    a->layer = col_text_nn(st, 3, &oom);
+    a->step = sqlite3_column_int64(st, 4);
+    a->value = col_real(st, 5);
+    a->detail = col_text(st, 6, &oom);
+    a->created_at = sqlite3_column_double(st, 7);
+    return oom;
+}
+
+static void alerts_free(void *arr, size_t n)
+{
+    pw_query_alerts_free(arr, n);
+}
+
+static const row_type alert_rows = {"alerts", sizeof(pw_alert), read_alert, alerts_free};
+
 int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_alert **out,
                     size_t *n, pw_err *err)
 {
@@ -628,9 +659,7 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
         " FROM alerts a JOIN runs r ON r.id = a.run_id"
         " WHERE a.id > ?1 AND (?2 IS NULL OR a.run_id = ?2) ORDER BY a.id";
     sqlite3_stmt *st = NULL;
-    pw_alert *as = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, oom = 0;
+    void *as = NULL;
     if (prepare(q, sql, &st, err) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, after_id);
@@ -638,35 +667,8 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
         sqlite3_bind_int64(st, 2, run->id);
     else
         sqlite3_bind_null(st, 2);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        pw_alert *more = grow(as, &cap, cnt, sizeof *as, err);
-        if (!more)
-            goto fail;
-        as = more;
-        pw_alert *a = &as[cnt++];
-        a->id = sqlite3_column_int64(st, 0);
-        a->run = col_text_nn(st, 1, &oom);
-        a->kind = col_text_nn(st, 2, &oom);
-        a->layer = col_text_nn(st, 3, &oom);
-        a->step = sqlite3_column_int64(st, 4);
-        a->value = col_real(st, 5);
-        a->detail = col_text(st, 6, &oom);
-        a->created_at = sqlite3_column_double(st, 7);
-        if (oom) {
-            pw_err_set(err, "out of memory reading alerts");
-            goto fail;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(q, err, "reading alerts");
-        goto fail;
-    }
-    sqlite3_finalize(st);
+    if (read_rows(q, st, &alert_rows, NULL, NULL, NULL, &as, n, err) != 0)
+        return -1;
     *out = as;
-    *n = cnt;
     return 0;
-fail:
-    sqlite3_finalize(st);
-    pw_query_alerts_free(as, cnt);
-    return -1;
 }

@@ -464,6 +464,47 @@ START_TEST(a_gone_run_keeps_its_rows_until_forgotten)
 }
 END_TEST
 
+/* The plain writes (write_stmts): each value binds in its place, an unset
+ * step (-1) or a missing text as NULL, and a checkpoint's presence flips. */
+START_TEST(plain_writes_store_values_and_nulls)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "plain");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_step(db, run.id, 100, -1, 0);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE name = 'r' AND path = '/r' AND "
+                                 "created_at > 0"),
+                     1);
+
+    PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 100, "FINAL file", &e), &e);
+    PW_ASSERT_OK(pw_db_run_set_converged(db, run.id, 100, &e), &e);
+    PW_ASSERT_OK(pw_db_layer_set_stable(db, run.id, "fc", 100, &e), &e);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE final_step = 100 AND "
+                                 "final_source = 'FINAL file' AND converged_step = 100"),
+                     1);
+    ck_assert_int_eq(count(path, "SELECT stable_step FROM layers WHERE name = 'fc'"), 100);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM layers WHERE stable_step IS NULL"), 1);
+
+    PW_ASSERT_OK(pw_db_run_set_final(db, run.id, -1, "ignored", &e), &e);
+    PW_ASSERT_OK(pw_db_run_set_converged(db, run.id, -1, &e), &e);
+    PW_ASSERT_OK(pw_db_layer_set_stable(db, run.id, "fc", -1, &e), &e);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE final_step IS NULL AND "
+                                 "final_source IS NULL AND converged_step IS NULL"),
+                     1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM layers WHERE stable_step IS NULL"), 2);
+
+    PW_ASSERT_OK(pw_db_checkpoint_set_present(db, run.id, 100, 0, &e), &e);
+    ck_assert_int_eq(count(path, "SELECT present FROM checkpoints WHERE step = 100"), 0);
+    PW_ASSERT_OK(pw_db_checkpoint_set_present(db, run.id, 100, 1, &e), &e);
+    ck_assert_int_eq(count(path, "SELECT present FROM checkpoints WHERE step = 100"), 1);
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -480,6 +521,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, second_writer_is_refused);
     tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
     tcase_add_test(tc, a_gone_run_keeps_its_rows_until_forgotten);
+    tcase_add_test(tc, plain_writes_store_values_and_nulls);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -401,6 +401,52 @@ START_TEST(reads_while_the_daemon_writes)
 }
 END_TEST
 
+/* A long curve: read_rows grows its array far past its first 16 rows and
+ * reports progress every 4096 rows and once at the end. */
+static size_t progress_last;
+static void note_progress(void *ctx, size_t rows)
+{
+    (void)ctx;
+    progress_calls++;
+    ck_assert_uint_gt(rows, progress_last);
+    progress_last = rows;
+}
+
+START_TEST(a_long_curve_is_read_whole_with_progress)
+{
+    pw_err err = {""};
+    sqlite3 *db = build("long");
+    exec(db, "BEGIN");
+    exec(db, "INSERT INTO layers VALUES (1, 'wide', 9, 'F32', '[64, 8]', 64, 8, NULL)");
+    for (int s = 1; s <= 8200; s++)
+        insert_score(db, "wide", s, "previous", s - 1, s * 1e-6);
+    exec(db, "COMMIT");
+    sqlite3_close(db);
+    pw_query *q = NULL;
+    PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
+    pw_run_info r;
+    pw_curve_row *rows = NULL;
+    size_t n = 0;
+    const char *want[] = {"wide"};
+    PW_ASSERT_OK(pw_query_find_run(q, "deep", &r, &err), &err);
+    progress_calls = progress_last = 0;
+    PW_ASSERT_OK(pw_query_curve(q, &r, "previous", want, 1, note_progress, NULL, &rows, &n, &err),
+                 &err);
+    ck_assert_uint_eq(n, 8200);
+    ck_assert_uint_eq(progress_calls, 3); /* 4096, 8192, and the end */
+    ck_assert_uint_eq(progress_last, 8200);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(rows[i].layer, "wide");
+        ck_assert_int_eq(rows[i].step, (int64_t)i + 1);
+        ck_assert(rows[i].distance == (double)(i + 1) * 1e-6);
+        ck_assert_ptr_eq(rows[i].run, r.name);
+    }
+    pw_query_curve_free(rows, n);
+    pw_query_run_clear(&r);
+    pw_query_close(q);
+}
+END_TEST
+
 Suite *query_suite(void)
 {
     Suite *s = suite_create("query");
@@ -415,6 +461,7 @@ Suite *query_suite(void)
     tcase_add_test(tc, curve_filters_layers_and_names_unknown_ones);
     tcase_add_test(tc, alerts_by_run_and_since);
     tcase_add_test(tc, reads_while_the_daemon_writes);
+    tcase_add_test(tc, a_long_curve_is_read_whole_with_progress);
     suite_add_tcase(s, tc);
     return s;
 }
