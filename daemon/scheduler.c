@@ -1,12 +1,9 @@
 /* scheduler.c -- which pairs are missing, and the compute threads that fill them in.
  *
- * Planning (loop thread): for every checkpoint t of a run, the scores that
- * should exist are (t, previous) -- the previous readable checkpoint by
- * step -- and, once the run has a final checkpoint F and t <= F, (t, final).
- * A pair is missing when the stored ref_step differs (an out-of-order
- * arrival split the pair, or the final moved), when t itself was never
- * stored with its current identity, or when a reference was replaced.
- * Missing pairs of one checkpoint become one job.
+ * Planning (loop thread): lib/pw_plan.c decides, from the run's checkpoints,
+ * which pairs are missing -- (t, previous) and, once the run has a final
+ * checkpoint, (t, final) -- and this file turns the missing pairs of one
+ * checkpoint into one job.
  *
  * Compute threads (pthreads, not libuv's pool, which also serves file
  * operations): open the checkpoints, run pw_engine_compare with t as X and
@@ -36,14 +33,15 @@
 #include "log.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
+#include "pw_plan.h"
 
 /* One reference of a job. */
 typedef struct job_ref {
-    int want;     /* 0 no, 1 compute, 2 only clear stale rows */
-    int64_t step; /* reference step */
-    char *path;   /* heap */
-    char *ident;  /* cache identity (heap) */
-    int present;  /* 0 when the reference was deleted */
+    pw_plan_want want; /* compute the pair, only clear its stale rows, or neither */
+    int64_t step;      /* reference step */
+    char *path;        /* heap */
+    char *ident;       /* cache identity (heap) */
+    int present;       /* 0 when the reference was deleted */
 } job_ref;
 
 typedef struct pwd_job {
@@ -640,13 +638,13 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
             pw_db_layer_from_tensor(&layers[i], pw_ckpt_layer(x, i), (int)i);
     }
     /* A bad checkpoint has no scores: clear whatever an earlier identity left. */
-    if (j->prev.want || j->x_bad)
+    if (j->prev.want != PW_WANT_NONE || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_PREVIOUS};
-    if (j->fin.want || j->x_bad)
+    if (j->fin.want != PW_WANT_NONE || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
-    if (rc == 0 && x && j->prev.want == 1)
+    if (rc == 0 && x && j->prev.want == PW_WANT_COMPUTE)
         rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated, &j->ref_gone);
-    if (rc == 0 && j->fin.want == 1) {
+    if (rc == 0 && j->fin.want == PW_WANT_COMPUTE) {
         if (x) {
             rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated, &j->ref_gone);
         } else if (!j->present) {
@@ -705,12 +703,12 @@ static pwd_job *pick_job(pwd_sched *s)
     pwd_job **best = NULL;
     for (pwd_job **pp = &s->queue; *pp; pp = &(*pp)->next) {
         const pwd_job *j = *pp;
-        int pj = !(j->need_x || j->prev.want);
+        int pj = !(j->need_x || j->prev.want != PW_WANT_NONE);
         if (!best) {
             best = pp;
             continue;
         }
-        int pb = !((*best)->need_x || (*best)->prev.want);
+        int pb = !((*best)->need_x || (*best)->prev.want != PW_WANT_NONE);
         if (pj < pb || (pj == pb && j->step < (*best)->step))
             best = pp;
     }
@@ -853,8 +851,8 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
                      "again in a minute",
                      r->name, j->step, j->err.msg);
         /* The planner cleared these when it queued the job; the work is still owed. */
-        c->dirty_prev |= j->prev.want != 0;
-        c->dirty_final |= j->fin.want != 0;
+        c->dirty_prev |= j->prev.want != PW_WANT_NONE;
+        c->dirty_final |= j->fin.want != PW_WANT_NONE;
         c->retry_at = pwd_now() + 60;
         return;
     }
@@ -886,11 +884,11 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         }
     }
     if (j->x_bad) {
-        c->prev_ref = c->final_ref = -1;
+        c->prev_ref = c->final_ref = PW_PLAN_NO_STEP;
     } else {
-        if (j->prev.want)
-            c->prev_ref = j->prev.want == 1 ? j->prev.step : -1;
-        if (j->fin.want)
+        if (j->prev.want != PW_WANT_NONE)
+            c->prev_ref = j->prev.want == PW_WANT_COMPUTE ? j->prev.step : PW_PLAN_NO_STEP;
+        if (j->fin.want != PW_WANT_NONE)
             c->final_ref = j->fin.step;
     }
     if (j->events) {
@@ -899,7 +897,7 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
              line = strtok_r(NULL, "\n", &save))
             pwd_control_broadcast(d, line);
     }
-    if (j->prev.want || j->x_bad)
+    if (j->prev.want != PW_WANT_NONE || j->x_bad)
         pwd_alerts_evaluate(d, r);
 }
 
@@ -934,16 +932,68 @@ static void on_async(uv_async_t *h)
     apply_resize(d);
 }
 
-static int fill_ref(job_ref *ref, int want, const pwd_run *r, const pwd_ckpt *c)
+static int fill_ref(job_ref *ref, pw_plan_want want, const pwd_run *r, size_t index)
 {
     ref->want = want;
-    if (!want || !c)
+    if (want != PW_WANT_COMPUTE)
         return 0;
+    const pwd_ckpt *c = &r->ck[index];
     ref->step = c->step;
     ref->present = c->present;
     ref->path = strdup(c->path);
     ref->ident = ident_of(r, c);
     return ref->path && ref->ident ? 0 : -1;
+}
+
+/* The planner's view of the run's checkpoints (pw_plan.h). */
+static void plan_input(const pwd_run *r, double now, pw_plan_ckpt *in)
+{
+    for (size_t i = 0; i < r->nck; i++) {
+        const pwd_ckpt *c = &r->ck[i];
+        in[i] = (pw_plan_ckpt){.step = c->step,
+                               .present = c->present,
+                               .processed = c->processed,
+                               .bad = c->bad,
+                               .prev_ref = c->prev_ref,
+                               .final_ref = c->final_ref,
+                               .dirty_prev = c->dirty_prev,
+                               .dirty_final = c->dirty_final,
+                               .hold = c->busy || c->retry_at > now};
+    }
+}
+
+/* A job for checkpoint c as the planner said; NULL when out of memory. */
+static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, const pwd_ckpt *c,
+                         const pw_plan_job *w)
+{
+    pwd_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->run_name = strdup(r->name)) || !(j->path = strdup(c->path)) ||
+        !(j->ident = ident_of(r, c)) || fill_ref(&j->prev, w->prev, r, w->prev_index) ||
+        fill_ref(&j->fin, w->fin, r, w->final_index)) {
+        if (j)
+            job_free(j);
+        return NULL;
+    }
+    j->run = r;
+    j->beneath = pwd_run_beneath(d, r);
+    j->run_id = r->id;
+    j->step = c->step;
+    j->size = c->size;
+    j->mtime_ns = c->mtime_ns;
+    j->inode = c->inode;
+    j->gen = c->gen;
+    j->present = c->present;
+    j->need_x = w->need_x;
+    j->metrics = rc->metrics;
+    j->memory_bytes = d->cfg.memory_bytes;
+    j->keep = (pwd_retain_req){.run_id = r->id,
+                               .run_name = j->run_name,
+                               .step = c->step,
+                               .ident = j->ident,
+                               .mode = rc->retain,
+                               .budget = d->cfg.retain_budget_bytes,
+                               .final_step = r->final_step};
+    return j;
 }
 
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
@@ -954,85 +1004,44 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
-    if (r->nprobing > 0)
+    if (r->nprobing > 0 || r->nck == 0)
         return;
     const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
-    unsigned metrics = rc->metrics;
-    double now = pwd_now();
-    pwd_ckpt *fin = r->final_step >= 0 ? find_step(r, r->final_step) : NULL;
+    pw_plan_ckpt *in = malloc(r->nck * sizeof *in);
+    pw_plan_job *want = malloc(r->nck * sizeof *want);
+    if (!in || !want) {
+        pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
+        free(in);
+        free(want);
+        return;
+    }
+    plan_input(r, pwd_now(), in);
     int queued = 0;
-    for (size_t i = 0; i < r->nck; i++) {
-        pwd_ckpt *c = &r->ck[i];
-        if (c->busy || c->retry_at > now)
-            continue;
-        int need_x = c->present && !c->processed;
-        if (!need_x && c->bad)
-            continue;
-        /* The predecessor: the nearest earlier checkpoint not known to be unreadable
-         * and not deleted before it was ever stored. */
-        pwd_ckpt *p = NULL;
-        for (size_t k = i; k-- > 0;) {
-            const pwd_ckpt *e = &r->ck[k];
-            if (e->processed ? !e->bad : e->present) {
-                p = &r->ck[k];
+    if (pw_plan_run(in, r->nck, r->final_step, want) > 0)
+        for (size_t i = 0; i < r->nck; i++) {
+            if (!pw_plan_wanted(&want[i]))
+                continue;
+            pwd_ckpt *c = &r->ck[i];
+            pwd_job *j = make_job(d, r, rc, c, &want[i]);
+            if (!j) {
+                pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
                 break;
             }
+            c->busy = 1;
+            if (want[i].prev != PW_WANT_NONE)
+                c->dirty_prev = 0;
+            if (want[i].fin != PW_WANT_NONE)
+                c->dirty_final = 0;
+            pthread_mutex_lock(&s->mu);
+            j->next = s->queue;
+            s->queue = j;
+            s->nqueue++;
+            pthread_mutex_unlock(&s->mu);
+            s->outstanding++;
+            queued++;
         }
-        int prev_want = 0, fin_want = 0;
-        if (c->present) {
-            if (p && (need_x || c->prev_ref != p->step || c->dirty_prev))
-                prev_want = 1;
-            else if (!p && c->prev_ref != -1)
-                prev_want = 2;
-        }
-        if (fin && c->step <= r->final_step &&
-            (need_x || c->final_ref != r->final_step || c->dirty_final))
-            fin_want = 1;
-        if (!c->present && !c->processed)
-            fin_want = 0; /* never stored while it existed: nothing to backfill */
-        if (!need_x && !prev_want && !fin_want)
-            continue;
-        pwd_job *j = calloc(1, sizeof *j);
-        if (!j || !(j->run_name = strdup(r->name)) || !(j->path = strdup(c->path)) ||
-            !(j->ident = ident_of(r, c)) || fill_ref(&j->prev, prev_want, r, p) ||
-            fill_ref(&j->fin, fin_want, r, fin)) {
-            if (j)
-                job_free(j);
-            pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
-            return;
-        }
-        j->run = r;
-        j->beneath = pwd_run_beneath(d, r);
-        j->run_id = r->id;
-        j->step = c->step;
-        j->size = c->size;
-        j->mtime_ns = c->mtime_ns;
-        j->inode = c->inode;
-        j->gen = c->gen;
-        j->present = c->present;
-        j->need_x = need_x;
-        j->metrics = metrics;
-        j->memory_bytes = d->cfg.memory_bytes;
-        j->keep = (pwd_retain_req){.run_id = r->id,
-                                   .run_name = j->run_name,
-                                   .step = c->step,
-                                   .ident = j->ident,
-                                   .mode = rc->retain,
-                                   .budget = d->cfg.retain_budget_bytes,
-                                   .final_step = r->final_step};
-        c->busy = 1;
-        if (prev_want)
-            c->dirty_prev = 0;
-        if (fin_want)
-            c->dirty_final = 0;
-        pthread_mutex_lock(&s->mu);
-        j->next = s->queue;
-        s->queue = j;
-        s->nqueue++;
-        pthread_mutex_unlock(&s->mu);
-        s->outstanding++;
-        queued++;
-    }
+    free(in);
+    free(want);
     if (queued) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
