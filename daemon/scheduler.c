@@ -205,7 +205,7 @@ static void cache_free_all(pwd_sched *s)
 /* Computing ------------------------------------------------------------------------ */
 
 /* Which checkpoints of a job were truncated while they were read (pw_map.h). */
-enum { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 };
+typedef enum trunc_bit { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 } trunc_bit;
 
 /* What a Gram pass asks before each chunk. */
 typedef struct pass_watch {
@@ -812,6 +812,15 @@ static void mark_gone(pwd_daemon *d, pwd_run *r, pwd_ckpt *c)
         pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
 }
 
+/* How long, in seconds, a checkpoint whose job did not go through waits before it is
+ * planned again (pwd_ckpt.retry_at). */
+typedef enum retry_delay {
+    RETRY_SOON = 5,           /* a failed commit, or a reference truncated while it was read */
+    RETRY_KEPT = 60,          /* stored before and unreadable now: its rows stay meanwhile */
+    RETRY_NEVER = 1000000000, /* truncated itself: only its new identity is planned (accept_ckpt
+                                 clears retry_at) */
+} retry_delay;
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
@@ -853,7 +862,7 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         /* The planner cleared these when it queued the job; the work is still owed. */
         c->dirty_prev |= j->prev.want != PW_WANT_NONE;
         c->dirty_final |= j->fin.want != PW_WANT_NONE;
-        c->retry_at = pwd_now() + 60;
+        c->retry_at = pwd_now() + RETRY_KEPT;
         return;
     }
     if (j->truncated) {
@@ -861,13 +870,13 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
             forget_identity(r, j->step);
         /* t itself waits for its new identity (accept_ckpt clears retry_at);
          * with only a reference truncated, t is tried again a little later. */
-        c->retry_at = pwd_now() + ((j->truncated & TRUNC_X) ? 1e9 : 5);
+        c->retry_at = pwd_now() + ((j->truncated & TRUNC_X) ? RETRY_NEVER : RETRY_SOON);
         return;
     }
     if (!j->committed) {
         pwd_log(PWD_ERROR, "%s: step %" PRId64 ": %s (will retry)", r->name, j->step, j->err.msg);
         pwd_set_error(d, "%s: step %" PRId64 ": %s", r->name, j->step, j->err.msg);
-        c->retry_at = pwd_now() + 5;
+        c->retry_at = pwd_now() + RETRY_SOON;
         return;
     }
     if (j->need_x || j->x_bad) {
