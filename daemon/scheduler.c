@@ -12,10 +12,9 @@
  * transaction on the thread's own connection.  The loop hears back through a
  * uv_async and re-plans.
  *
- * Cache: each (checkpoint identity, layer) pw_side -- Gram, means and
- * factorization -- is kept within the configured memory budget, least
- * recently used first out, so the steady state costs one Gram for the new
- * checkpoint and one cross product per layer. */
+ * Cache (cache.c): each (checkpoint identity, layer) pw_side is kept within
+ * the configured memory budget, so the steady state costs one Gram for the
+ * new checkpoint and one cross product per layer. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "daemon.h"
 #include "log.h"
 #include "pw_checkpoint.h"
@@ -82,16 +82,6 @@ typedef struct pwd_job {
     double seconds;        /* wall time the job took on its compute thread */
 } pwd_job;
 
-typedef struct cache_entry {
-    struct cache_entry *next; /* list link */
-    char *key;                /* identity + layer (heap) */
-    pw_side *side;            /* cached side */
-    size_t bytes;             /* pw_side_bytes */
-    int busy;                 /* checked out by a compute thread: the engine may complete a
-                                 side's lazy factorizations, so a side has one user at a time */
-    uint64_t used;            /* clock of last use, for LRU */
-} cache_entry;
-
 typedef struct pwd_sched {
     pwd_daemon *d;           /* owner */
     pthread_mutex_t mu;      /* guards everything below except async */
@@ -103,104 +93,13 @@ typedef struct pwd_sched {
     pthread_t *threads;      /* compute threads */
     int nthreads;            /* started */
     atomic_int stop;         /* 1: finish now, do not commit partial work */
-    cache_entry *cache;      /* cached sides */
-    size_t cache_bytes;      /* held */
-    uint64_t cache_budget;   /* allowed */
-    uint64_t clock;          /* LRU clock */
+    pwd_cache *cache;        /* cached sides (cache.c, its own lock) */
     size_t outstanding;      /* jobs queued and not yet handled by the loop (loop thread only) */
     int resize_workers;      /* > 0: a reload asked for this many threads; no new jobs start */
     int resize_blas;         /* BLAS threads per worker to go with it */
     atomic_int retire;       /* 1: idle threads exit (the pool is being rebuilt) */
     int blas;                /* BLAS threads per worker now */
 } pwd_sched;
-
-/* Cache ---------------------------------------------------------------------------- */
-
-/* Check an entry out, or NULL when absent or in use (the caller computes its own). */
-static cache_entry *cache_get(pwd_sched *s, const char *key)
-{
-    cache_entry *e;
-    pthread_mutex_lock(&s->mu);
-    for (e = s->cache; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
-            break;
-    if (e && e->busy)
-        e = NULL;
-    if (e) {
-        e->busy = 1;
-        e->used = ++s->clock;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return e;
-}
-
-/* Evict unused entries, oldest first, until the budget holds.  Caller locks. */
-static void cache_trim(pwd_sched *s)
-{
-    while (s->cache_bytes > s->cache_budget) {
-        cache_entry **victim = NULL;
-        for (cache_entry **pp = &s->cache; *pp; pp = &(*pp)->next)
-            if (!(*pp)->busy && (!victim || (*pp)->used < (*victim)->used))
-                victim = pp;
-        if (!victim)
-            return;
-        cache_entry *e = *victim;
-        *victim = e->next;
-        s->cache_bytes -= e->bytes;
-        pw_side_free(e->side);
-        free(e->key);
-        free(e);
-    }
-}
-
-static void cache_release(pwd_sched *s, cache_entry *e)
-{
-    if (!e)
-        return;
-    pthread_mutex_lock(&s->mu);
-    assert(e->busy);
-    e->busy = 0;
-    cache_trim(s);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Keep a freshly computed side, or free it when it does not fit or is known. */
-static void cache_put(pwd_sched *s, const char *key, pw_side *side)
-{
-    size_t bytes = pw_side_bytes(side);
-    pthread_mutex_lock(&s->mu);
-    int known = 0;
-    for (cache_entry *e = s->cache; e; e = e->next)
-        known |= strcmp(e->key, key) == 0;
-    cache_entry *e = NULL;
-    if (!known && bytes <= s->cache_budget && (e = calloc(1, sizeof *e)) &&
-        (e->key = strdup(key))) {
-        e->side = side;
-        e->bytes = bytes;
-        e->used = ++s->clock;
-        e->next = s->cache;
-        s->cache = e;
-        s->cache_bytes += bytes;
-        cache_trim(s);
-    } else {
-        if (e)
-            free(e);
-        pw_side_free(side);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void cache_free_all(pwd_sched *s)
-{
-    while (s->cache) {
-        cache_entry *e = s->cache;
-        s->cache = e->next;
-        pw_side_free(e->side);
-        free(e->key);
-        free(e);
-    }
-    s->cache_bytes = 0;
-}
 
 /* Computing ------------------------------------------------------------------------ */
 
@@ -254,15 +153,6 @@ static void score_status(pw_db_score *s, pw_status st, const char *msg)
     snprintf(s->r.message, sizeof s->r.message, "%s", msg);
 }
 
-static char *cache_key(const char *ident, const char *layer)
-{
-    size_t n = strlen(ident) + strlen(layer) + 2;
-    char *k = malloc(n);
-    if (k)
-        snprintf(k, n, "%s|%s", ident, layer);
-    return k;
-}
-
 /* One layer pair; -1 only when the daemon is stopping. */
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
                          const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
@@ -288,29 +178,18 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
             " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
             j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
             est >> 20);
-    char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
-    cache_entry *ex = kx ? cache_get(s, kx) : NULL;
-    cache_entry *ey = ky ? cache_get(s, ky) : NULL;
-    pw_side *sx = ex ? ex->side : NULL, *sy = ey ? ey->side : NULL;
+    pwd_cache_entry *ex = pwd_cache_get(s->cache, j->ident, tx->name);
+    pwd_cache_entry *ey = pwd_cache_get(s->cache, ref->ident, ty->name);
+    pw_side *sx = ex ? pwd_cache_side(ex) : NULL, *sy = ey ? pwd_cache_side(ey) : NULL;
     pw_err err;
     pw_err_clear(&err);
     int rc = pw_engine_compare(&px, &py, j->metrics, &sx, &sy, &out->r, &err);
-    cache_release(s, ex);
-    cache_release(s, ey);
-    if (!ex && sx) {
-        if (kx)
-            cache_put(s, kx, sx);
-        else
-            pw_side_free(sx);
-    }
-    if (!ey && sy && sy != sx) {
-        if (ky)
-            cache_put(s, ky, sy);
-        else
-            pw_side_free(sy);
-    }
-    free(kx);
-    free(ky);
+    pwd_cache_release(s->cache, ex);
+    pwd_cache_release(s->cache, ey);
+    if (!ex && sx)
+        pwd_cache_put(s->cache, j->ident, tx->name, sx);
+    if (!ey && sy && sy != sx)
+        pwd_cache_put(s->cache, ref->ident, ty->name, sy);
     if (rc != 0) {
         if (atomic_load(&s->stop))
             return -1;
@@ -1099,7 +978,7 @@ static int start_threads(pwd_sched *s, int workers, int blas)
     }
     pwd_log(PWD_INFO, "%d compute thread%s, %d BLAS thread%s each, cache %llu MiB", workers,
             workers == 1 ? "" : "s", blas, blas == 1 ? "" : "s",
-            (unsigned long long)(s->cache_budget >> 20));
+            (unsigned long long)(pwd_cache_budget(s->cache) >> 20));
     return 0;
 }
 
@@ -1148,14 +1027,11 @@ void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_
         return;
     workers = workers > 0 ? workers : 1;
     int blas = blas_per_worker(workers, blas_threads);
-    pthread_mutex_lock(&s->mu);
-    if (cache_bytes != s->cache_budget) {
+    uint64_t was = pwd_cache_set_budget(s->cache, cache_bytes);
+    if (cache_bytes != was)
         pwd_log(PWD_INFO, "reload: cache budget %llu MiB (was %llu)",
-                (unsigned long long)(cache_bytes >> 20),
-                (unsigned long long)(s->cache_budget >> 20));
-        s->cache_budget = cache_bytes;
-        cache_trim(s);
-    }
+                (unsigned long long)(cache_bytes >> 20), (unsigned long long)(was >> 20));
+    pthread_mutex_lock(&s->mu);
     int change = workers != s->nthreads || blas != s->blas;
     if (change) {
         pwd_log(PWD_INFO,
@@ -1220,12 +1096,13 @@ static void mark_gone_runs(pwd_daemon *d)
 int pwd_sched_start(pwd_daemon *d)
 {
     pwd_sched *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->cache = pwd_cache_new(d->cfg.cache_bytes))) {
+        free(s);
         return -1;
+    }
     s->d = d;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    s->cache_budget = d->cfg.cache_bytes;
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
@@ -1261,7 +1138,7 @@ void pwd_sched_join(pwd_daemon *d)
             lists[i] = j->next;
             job_free(j);
         }
-    cache_free_all(s);
+    pwd_cache_free(s->cache);
     pwd_retain_free(d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
