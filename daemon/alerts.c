@@ -395,7 +395,7 @@ static void note_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t st
         if (!(ls->name = strdup(layer)))
             return;
         r->nlayers++;
-        ls->stable_step = -2; /* unknown: write once */
+        ls->stable_step = PWD_STABLE_UNKNOWN; /* write once */
     }
     if (ls->stable_step == step)
         return;
@@ -469,7 +469,7 @@ void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
             raise_alert(d, r, ev[k].kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable",
                         s.names[i], ev[k].step, ev[k].value, NULL);
         free(ev);
-        note_stable(d, r, s.names[i], states[i].stable ? states[i].stable_step : -1);
+        note_stable(d, r, s.names[i], states[i].stable ? states[i].stable_step : PWD_NOT_STABLE);
     }
     int64_t conv;
     if (states && pw_stability_converged(states, s.nlayers, &conv)) {

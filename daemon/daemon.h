@@ -59,10 +59,16 @@ typedef struct pwd_pending {
     int64_t claim;     /* the step it claims when ignored */
 } pwd_pending;
 
+/* What pwd_layer_state.stable_step holds when it is not a step. */
+typedef enum pwd_stable_mark {
+    PWD_NOT_STABLE = -1,     /* the layer is not stable (as stored: NULL) */
+    PWD_STABLE_UNKNOWN = -2, /* not known yet: the first replay writes whatever it finds */
+} pwd_stable_mark;
+
 /* A layer's last known stability, to write layers.stable_step only on change. */
 typedef struct pwd_layer_state {
     char *name;          /* heap */
-    int64_t stable_step; /* -1 when not stable */
+    int64_t stable_step; /* step it became stable at, or a pwd_stable_mark */
 } pwd_layer_state;
 
 typedef struct pwd_run {

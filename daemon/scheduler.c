@@ -1,12 +1,9 @@
 /* scheduler.c -- which pairs are missing, and the compute threads that fill them in.
  *
- * Planning (loop thread): for every checkpoint t of a run, the scores that
- * should exist are (t, previous) -- the previous readable checkpoint by
- * step -- and, once the run has a final checkpoint F and t <= F, (t, final).
- * A pair is missing when the stored ref_step differs (an out-of-order
- * arrival split the pair, or the final moved), when t itself was never
- * stored with its current identity, or when a reference was replaced.
- * Missing pairs of one checkpoint become one job.
+ * Planning (loop thread): lib/pw_plan.c decides, from the run's checkpoints,
+ * which pairs are missing -- (t, previous) and, once the run has a final
+ * checkpoint, (t, final) -- and this file turns the missing pairs of one
+ * checkpoint into one job.
  *
  * Compute threads (pthreads, not libuv's pool, which also serves file
  * operations): open the checkpoints, run pw_engine_compare with t as X and
@@ -15,10 +12,9 @@
  * transaction on the thread's own connection.  The loop hears back through a
  * uv_async and re-plans.
  *
- * Cache: each (checkpoint identity, layer) pw_side -- Gram, means and
- * factorization -- is kept within the configured memory budget, least
- * recently used first out, so the steady state costs one Gram for the new
- * checkpoint and one cross product per layer. */
+ * Cache (cache.c): each (checkpoint identity, layer) pw_side is kept within
+ * the configured memory budget, so the steady state costs one Gram for the
+ * new checkpoint and one cross product per layer. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -32,18 +28,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "daemon.h"
 #include "log.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
+#include "pw_plan.h"
 
 /* One reference of a job. */
 typedef struct job_ref {
-    int want;     /* 0 no, 1 compute, 2 only clear stale rows */
-    int64_t step; /* reference step */
-    char *path;   /* heap */
-    char *ident;  /* cache identity (heap) */
-    int present;  /* 0 when the reference was deleted */
+    pw_plan_want want; /* compute the pair, only clear its stale rows, or neither */
+    int64_t step;      /* reference step */
+    char *path;        /* heap */
+    char *ident;       /* cache identity (heap) */
+    int present;       /* 0 when the reference was deleted */
 } job_ref;
 
 typedef struct pwd_job {
@@ -84,16 +82,6 @@ typedef struct pwd_job {
     double seconds;        /* wall time the job took on its compute thread */
 } pwd_job;
 
-typedef struct cache_entry {
-    struct cache_entry *next; /* list link */
-    char *key;                /* identity + layer (heap) */
-    pw_side *side;            /* cached side */
-    size_t bytes;             /* pw_side_bytes */
-    int busy;                 /* checked out by a compute thread: the engine may complete a
-                                 side's lazy factorizations, so a side has one user at a time */
-    uint64_t used;            /* clock of last use, for LRU */
-} cache_entry;
-
 typedef struct pwd_sched {
     pwd_daemon *d;           /* owner */
     pthread_mutex_t mu;      /* guards everything below except async */
@@ -105,10 +93,7 @@ typedef struct pwd_sched {
     pthread_t *threads;      /* compute threads */
     int nthreads;            /* started */
     atomic_int stop;         /* 1: finish now, do not commit partial work */
-    cache_entry *cache;      /* cached sides */
-    size_t cache_bytes;      /* held */
-    uint64_t cache_budget;   /* allowed */
-    uint64_t clock;          /* LRU clock */
+    pwd_cache *cache;        /* cached sides (cache.c, its own lock) */
     size_t outstanding;      /* jobs queued and not yet handled by the loop (loop thread only) */
     int resize_workers;      /* > 0: a reload asked for this many threads; no new jobs start */
     int resize_blas;         /* BLAS threads per worker to go with it */
@@ -116,98 +101,10 @@ typedef struct pwd_sched {
     int blas;                /* BLAS threads per worker now */
 } pwd_sched;
 
-/* Cache ---------------------------------------------------------------------------- */
-
-/* Check an entry out, or NULL when absent or in use (the caller computes its own). */
-static cache_entry *cache_get(pwd_sched *s, const char *key)
-{
-    cache_entry *e;
-    pthread_mutex_lock(&s->mu);
-    for (e = s->cache; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
-            break;
-    if (e && e->busy)
-        e = NULL;
-    if (e) {
-        e->busy = 1;
-        e->used = ++s->clock;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return e;
-}
-
-/* Evict unused entries, oldest first, until the budget holds.  Caller locks. */
-static void cache_trim(pwd_sched *s)
-{
-    while (s->cache_bytes > s->cache_budget) {
-        cache_entry **victim = NULL;
-        for (cache_entry **pp = &s->cache; *pp; pp = &(*pp)->next)
-            if (!(*pp)->busy && (!victim || (*pp)->used < (*victim)->used))
-                victim = pp;
-        if (!victim)
-            return;
-        cache_entry *e = *victim;
-        *victim = e->next;
-        s->cache_bytes -= e->bytes;
-        pw_side_free(e->side);
-        free(e->key);
-        free(e);
-    }
-}
-
-static void cache_release(pwd_sched *s, cache_entry *e)
-{
-    if (!e)
-        return;
-    pthread_mutex_lock(&s->mu);
-    assert(e->busy);
-    e->busy = 0;
-    cache_trim(s);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Keep a freshly computed side, or free it when it does not fit or is known. */
-static void cache_put(pwd_sched *s, const char *key, pw_side *side)
-{
-    size_t bytes = pw_side_bytes(side);
-    pthread_mutex_lock(&s->mu);
-    int known = 0;
-    for (cache_entry *e = s->cache; e; e = e->next)
-        known |= strcmp(e->key, key) == 0;
-    cache_entry *e = NULL;
-    if (!known && bytes <= s->cache_budget && (e = calloc(1, sizeof *e)) &&
-        (e->key = strdup(key))) {
-        e->side = side;
-        e->bytes = bytes;
-        e->used = ++s->clock;
-        e->next = s->cache;
-        s->cache = e;
-        s->cache_bytes += bytes;
-        cache_trim(s);
-    } else {
-        if (e)
-            free(e);
-        pw_side_free(side);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void cache_free_all(pwd_sched *s)
-{
-    while (s->cache) {
-        cache_entry *e = s->cache;
-        s->cache = e->next;
-        pw_side_free(e->side);
-        free(e->key);
-        free(e);
-    }
-    s->cache_bytes = 0;
-}
-
 /* Computing ------------------------------------------------------------------------ */
 
 /* Which checkpoints of a job were truncated while they were read (pw_map.h). */
-enum { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 };
+typedef enum trunc_bit { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 } trunc_bit;
 
 /* What a Gram pass asks before each chunk. */
 typedef struct pass_watch {
@@ -256,15 +153,6 @@ static void score_status(pw_db_score *s, pw_status st, const char *msg)
     snprintf(s->r.message, sizeof s->r.message, "%s", msg);
 }
 
-static char *cache_key(const char *ident, const char *layer)
-{
-    size_t n = strlen(ident) + strlen(layer) + 2;
-    char *k = malloc(n);
-    if (k)
-        snprintf(k, n, "%s|%s", ident, layer);
-    return k;
-}
-
 /* One layer pair; -1 only when the daemon is stopping. */
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
                          const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
@@ -290,29 +178,18 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
             " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
             j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
             est >> 20);
-    char *kx = cache_key(j->ident, tx->name), *ky = cache_key(ref->ident, ty->name);
-    cache_entry *ex = kx ? cache_get(s, kx) : NULL;
-    cache_entry *ey = ky ? cache_get(s, ky) : NULL;
-    pw_side *sx = ex ? ex->side : NULL, *sy = ey ? ey->side : NULL;
+    pwd_cache_entry *ex = pwd_cache_get(s->cache, j->ident, tx->name);
+    pwd_cache_entry *ey = pwd_cache_get(s->cache, ref->ident, ty->name);
+    pw_side *sx = ex ? pwd_cache_side(ex) : NULL, *sy = ey ? pwd_cache_side(ey) : NULL;
     pw_err err;
     pw_err_clear(&err);
     int rc = pw_engine_compare(&px, &py, j->metrics, &sx, &sy, &out->r, &err);
-    cache_release(s, ex);
-    cache_release(s, ey);
-    if (!ex && sx) {
-        if (kx)
-            cache_put(s, kx, sx);
-        else
-            pw_side_free(sx);
-    }
-    if (!ey && sy && sy != sx) {
-        if (ky)
-            cache_put(s, ky, sy);
-        else
-            pw_side_free(sy);
-    }
-    free(kx);
-    free(ky);
+    pwd_cache_release(s->cache, ex);
+    pwd_cache_release(s->cache, ey);
+    if (!ex && sx)
+        pwd_cache_put(s->cache, j->ident, tx->name, sx);
+    if (!ey && sy && sy != sx)
+        pwd_cache_put(s->cache, ref->ident, ty->name, sy);
     if (rc != 0) {
         if (atomic_load(&s->stop))
             return -1;
@@ -640,13 +517,13 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
             pw_db_layer_from_tensor(&layers[i], pw_ckpt_layer(x, i), (int)i);
     }
     /* A bad checkpoint has no scores: clear whatever an earlier identity left. */
-    if (j->prev.want || j->x_bad)
+    if (j->prev.want != PW_WANT_NONE || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_PREVIOUS};
-    if (j->fin.want || j->x_bad)
+    if (j->fin.want != PW_WANT_NONE || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
-    if (rc == 0 && x && j->prev.want == 1)
+    if (rc == 0 && x && j->prev.want == PW_WANT_COMPUTE)
         rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated, &j->ref_gone);
-    if (rc == 0 && j->fin.want == 1) {
+    if (rc == 0 && j->fin.want == PW_WANT_COMPUTE) {
         if (x) {
             rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated, &j->ref_gone);
         } else if (!j->present) {
@@ -705,12 +582,12 @@ static pwd_job *pick_job(pwd_sched *s)
     pwd_job **best = NULL;
     for (pwd_job **pp = &s->queue; *pp; pp = &(*pp)->next) {
         const pwd_job *j = *pp;
-        int pj = !(j->need_x || j->prev.want);
+        int pj = !(j->need_x || j->prev.want != PW_WANT_NONE);
         if (!best) {
             best = pp;
             continue;
         }
-        int pb = !((*best)->need_x || (*best)->prev.want);
+        int pb = !((*best)->need_x || (*best)->prev.want != PW_WANT_NONE);
         if (pj < pb || (pj == pb && j->step < (*best)->step))
             best = pp;
     }
@@ -814,6 +691,15 @@ static void mark_gone(pwd_daemon *d, pwd_run *r, pwd_ckpt *c)
         pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
 }
 
+/* How long, in seconds, a checkpoint whose job did not go through waits before it is
+ * planned again (pwd_ckpt.retry_at). */
+typedef enum retry_delay {
+    RETRY_SOON = 5,           /* a failed commit, or a reference truncated while it was read */
+    RETRY_KEPT = 60,          /* stored before and unreadable now: its rows stay meanwhile */
+    RETRY_NEVER = 1000000000, /* truncated itself: only its new identity is planned (accept_ckpt
+                                 clears retry_at) */
+} retry_delay;
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
@@ -853,9 +739,9 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
                      "again in a minute",
                      r->name, j->step, j->err.msg);
         /* The planner cleared these when it queued the job; the work is still owed. */
-        c->dirty_prev |= j->prev.want != 0;
-        c->dirty_final |= j->fin.want != 0;
-        c->retry_at = pwd_now() + 60;
+        c->dirty_prev |= j->prev.want != PW_WANT_NONE;
+        c->dirty_final |= j->fin.want != PW_WANT_NONE;
+        c->retry_at = pwd_now() + RETRY_KEPT;
         return;
     }
     if (j->truncated) {
@@ -863,13 +749,13 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
             forget_identity(r, j->step);
         /* t itself waits for its new identity (accept_ckpt clears retry_at);
          * with only a reference truncated, t is tried again a little later. */
-        c->retry_at = pwd_now() + ((j->truncated & TRUNC_X) ? 1e9 : 5);
+        c->retry_at = pwd_now() + ((j->truncated & TRUNC_X) ? RETRY_NEVER : RETRY_SOON);
         return;
     }
     if (!j->committed) {
         pwd_log(PWD_ERROR, "%s: step %" PRId64 ": %s (will retry)", r->name, j->step, j->err.msg);
         pwd_set_error(d, "%s: step %" PRId64 ": %s", r->name, j->step, j->err.msg);
-        c->retry_at = pwd_now() + 5;
+        c->retry_at = pwd_now() + RETRY_SOON;
         return;
     }
     if (j->need_x || j->x_bad) {
@@ -886,11 +772,11 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         }
     }
     if (j->x_bad) {
-        c->prev_ref = c->final_ref = -1;
+        c->prev_ref = c->final_ref = PW_PLAN_NO_STEP;
     } else {
-        if (j->prev.want)
-            c->prev_ref = j->prev.want == 1 ? j->prev.step : -1;
-        if (j->fin.want)
+        if (j->prev.want != PW_WANT_NONE)
+            c->prev_ref = j->prev.want == PW_WANT_COMPUTE ? j->prev.step : PW_PLAN_NO_STEP;
+        if (j->fin.want != PW_WANT_NONE)
             c->final_ref = j->fin.step;
     }
     if (j->events) {
@@ -899,7 +785,7 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
              line = strtok_r(NULL, "\n", &save))
             pwd_control_broadcast(d, line);
     }
-    if (j->prev.want || j->x_bad)
+    if (j->prev.want != PW_WANT_NONE || j->x_bad)
         pwd_alerts_evaluate(d, r);
 }
 
@@ -934,16 +820,68 @@ static void on_async(uv_async_t *h)
     apply_resize(d);
 }
 
-static int fill_ref(job_ref *ref, int want, const pwd_run *r, const pwd_ckpt *c)
+static int fill_ref(job_ref *ref, pw_plan_want want, const pwd_run *r, size_t index)
 {
     ref->want = want;
-    if (!want || !c)
+    if (want != PW_WANT_COMPUTE)
         return 0;
+    const pwd_ckpt *c = &r->ck[index];
     ref->step = c->step;
     ref->present = c->present;
     ref->path = strdup(c->path);
     ref->ident = ident_of(r, c);
     return ref->path && ref->ident ? 0 : -1;
+}
+
+/* The planner's view of the run's checkpoints (pw_plan.h). */
+static void plan_input(const pwd_run *r, double now, pw_plan_ckpt *in)
+{
+    for (size_t i = 0; i < r->nck; i++) {
+        const pwd_ckpt *c = &r->ck[i];
+        in[i] = (pw_plan_ckpt){.step = c->step,
+                               .present = c->present,
+                               .processed = c->processed,
+                               .bad = c->bad,
+                               .prev_ref = c->prev_ref,
+                               .final_ref = c->final_ref,
+                               .dirty_prev = c->dirty_prev,
+                               .dirty_final = c->dirty_final,
+                               .hold = c->busy || c->retry_at > now};
+    }
+}
+
+/* A job for checkpoint c as the planner said; NULL when out of memory. */
+static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, const pwd_ckpt *c,
+                         const pw_plan_job *w)
+{
+    pwd_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->run_name = strdup(r->name)) || !(j->path = strdup(c->path)) ||
+        !(j->ident = ident_of(r, c)) || fill_ref(&j->prev, w->prev, r, w->prev_index) ||
+        fill_ref(&j->fin, w->fin, r, w->final_index)) {
+        if (j)
+            job_free(j);
+        return NULL;
+    }
+    j->run = r;
+    j->beneath = pwd_run_beneath(d, r);
+    j->run_id = r->id;
+    j->step = c->step;
+    j->size = c->size;
+    j->mtime_ns = c->mtime_ns;
+    j->inode = c->inode;
+    j->gen = c->gen;
+    j->present = c->present;
+    j->need_x = w->need_x;
+    j->metrics = rc->metrics;
+    j->memory_bytes = d->cfg.memory_bytes;
+    j->keep = (pwd_retain_req){.run_id = r->id,
+                               .run_name = j->run_name,
+                               .step = c->step,
+                               .ident = j->ident,
+                               .mode = rc->retain,
+                               .budget = d->cfg.retain_budget_bytes,
+                               .final_step = r->final_step};
+    return j;
 }
 
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
@@ -954,85 +892,44 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
-    if (r->nprobing > 0)
+    if (r->nprobing > 0 || r->nck == 0)
         return;
     const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
-    unsigned metrics = rc->metrics;
-    double now = pwd_now();
-    pwd_ckpt *fin = r->final_step >= 0 ? find_step(r, r->final_step) : NULL;
+    pw_plan_ckpt *in = malloc(r->nck * sizeof *in);
+    pw_plan_job *want = malloc(r->nck * sizeof *want);
+    if (!in || !want) {
+        pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
+        free(in);
+        free(want);
+        return;
+    }
+    plan_input(r, pwd_now(), in);
     int queued = 0;
-    for (size_t i = 0; i < r->nck; i++) {
-        pwd_ckpt *c = &r->ck[i];
-        if (c->busy || c->retry_at > now)
-            continue;
-        int need_x = c->present && !c->processed;
-        if (!need_x && c->bad)
-            continue;
-        /* The predecessor: the nearest earlier checkpoint not known to be unreadable
-         * and not deleted before it was ever stored. */
-        pwd_ckpt *p = NULL;
-        for (size_t k = i; k-- > 0;) {
-            const pwd_ckpt *e = &r->ck[k];
-            if (e->processed ? !e->bad : e->present) {
-                p = &r->ck[k];
+    if (pw_plan_run(in, r->nck, r->final_step, want) > 0)
+        for (size_t i = 0; i < r->nck; i++) {
+            if (!pw_plan_wanted(&want[i]))
+                continue;
+            pwd_ckpt *c = &r->ck[i];
+            pwd_job *j = make_job(d, r, rc, c, &want[i]);
+            if (!j) {
+                pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
                 break;
             }
+            c->busy = 1;
+            if (want[i].prev != PW_WANT_NONE)
+                c->dirty_prev = 0;
+            if (want[i].fin != PW_WANT_NONE)
+                c->dirty_final = 0;
+            pthread_mutex_lock(&s->mu);
+            j->next = s->queue;
+            s->queue = j;
+            s->nqueue++;
+            pthread_mutex_unlock(&s->mu);
+            s->outstanding++;
+            queued++;
         }
-        int prev_want = 0, fin_want = 0;
-        if (c->present) {
-            if (p && (need_x || c->prev_ref != p->step || c->dirty_prev))
-                prev_want = 1;
-            else if (!p && c->prev_ref != -1)
-                prev_want = 2;
-        }
-        if (fin && c->step <= r->final_step &&
-            (need_x || c->final_ref != r->final_step || c->dirty_final))
-            fin_want = 1;
-        if (!c->present && !c->processed)
-            fin_want = 0; /* never stored while it existed: nothing to backfill */
-        if (!need_x && !prev_want && !fin_want)
-            continue;
-        pwd_job *j = calloc(1, sizeof *j);
-        if (!j || !(j->run_name = strdup(r->name)) || !(j->path = strdup(c->path)) ||
-            !(j->ident = ident_of(r, c)) || fill_ref(&j->prev, prev_want, r, p) ||
-            fill_ref(&j->fin, fin_want, r, fin)) {
-            if (j)
-                job_free(j);
-            pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
-            return;
-        }
-        j->run = r;
-        j->beneath = pwd_run_beneath(d, r);
-        j->run_id = r->id;
-        j->step = c->step;
-        j->size = c->size;
-        j->mtime_ns = c->mtime_ns;
-        j->inode = c->inode;
-        j->gen = c->gen;
-        j->present = c->present;
-        j->need_x = need_x;
-        j->metrics = metrics;
-        j->memory_bytes = d->cfg.memory_bytes;
-        j->keep = (pwd_retain_req){.run_id = r->id,
-                                   .run_name = j->run_name,
-                                   .step = c->step,
-                                   .ident = j->ident,
-                                   .mode = rc->retain,
-                                   .budget = d->cfg.retain_budget_bytes,
-                                   .final_step = r->final_step};
-        c->busy = 1;
-        if (prev_want)
-            c->dirty_prev = 0;
-        if (fin_want)
-            c->dirty_final = 0;
-        pthread_mutex_lock(&s->mu);
-        j->next = s->queue;
-        s->queue = j;
-        s->nqueue++;
-        pthread_mutex_unlock(&s->mu);
-        s->outstanding++;
-        queued++;
-    }
+    free(in);
+    free(want);
     if (queued) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
@@ -1081,7 +978,7 @@ static int start_threads(pwd_sched *s, int workers, int blas)
     }
     pwd_log(PWD_INFO, "%d compute thread%s, %d BLAS thread%s each, cache %llu MiB", workers,
             workers == 1 ? "" : "s", blas, blas == 1 ? "" : "s",
-            (unsigned long long)(s->cache_budget >> 20));
+            (unsigned long long)(pwd_cache_budget(s->cache) >> 20));
     return 0;
 }
 
@@ -1130,14 +1027,11 @@ void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_
         return;
     workers = workers > 0 ? workers : 1;
     int blas = blas_per_worker(workers, blas_threads);
-    pthread_mutex_lock(&s->mu);
-    if (cache_bytes != s->cache_budget) {
+    uint64_t was = pwd_cache_set_budget(s->cache, cache_bytes);
+    if (cache_bytes != was)
         pwd_log(PWD_INFO, "reload: cache budget %llu MiB (was %llu)",
-                (unsigned long long)(cache_bytes >> 20),
-                (unsigned long long)(s->cache_budget >> 20));
-        s->cache_budget = cache_bytes;
-        cache_trim(s);
-    }
+                (unsigned long long)(cache_bytes >> 20), (unsigned long long)(was >> 20));
+    pthread_mutex_lock(&s->mu);
     int change = workers != s->nthreads || blas != s->blas;
     if (change) {
         pwd_log(PWD_INFO,
@@ -1202,12 +1096,13 @@ static void mark_gone_runs(pwd_daemon *d)
 int pwd_sched_start(pwd_daemon *d)
 {
     pwd_sched *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->cache = pwd_cache_new(d->cfg.cache_bytes))) {
+        free(s);
         return -1;
+    }
     s->d = d;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    s->cache_budget = d->cfg.cache_bytes;
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
@@ -1243,7 +1138,7 @@ void pwd_sched_join(pwd_daemon *d)
             lists[i] = j->next;
             job_free(j);
         }
-    cache_free_all(s);
+    pwd_cache_free(s->cache);
     pwd_retain_free(d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
