@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "pw_query.h"
+#include "pw_store.h"
 #include "pwcca.h"
 
 /* The subcommands of issue 6, one per client/cmd_NAME.c. */

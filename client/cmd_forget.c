@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "pw_db.h"
 #include "pw_limits.h"
 #include "pw_paths.h"
+#include "pw_store.h"
 #include "sock.h"
 
 static const char help[] =
@@ -67,7 +67,7 @@ int pwcca_cmd_forget(const pwcca_opts *o, int argc, char **argv)
     pw_db_forgotten f;
     int rc = PWCCA_OK;
     if (pw_paths_db(o->db, dbpath, sizeof dbpath, &err) != 0 ||
-        pw_db_open(&db, dbpath, 2000, 2, &err) != 0 ||
+        pw_db_open(&db, dbpath, PW_DB_BUSY_MS, 2, &err) != 0 ||
         pw_db_run_forget(db, run.id, &f, &err) != 0) {
         rc = pwcca_fail("%s", err.msg);
     } else {

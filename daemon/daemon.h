@@ -19,9 +19,9 @@
 
 #include "pw_ckname.h"
 #include "pw_config.h"
-#include "pw_db.h"
 #include "pw_limits.h"
 #include "pw_retain.h"
+#include "pw_store.h"
 #include "pw_strmap.h"
 
 /* One accepted checkpoint of a run. */

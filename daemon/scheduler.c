@@ -605,7 +605,7 @@ static void *worker_main(void *arg)
     pwd_sched *s = arg;
     pw_db *db = NULL;
     pw_err err;
-    if (pw_db_open(&db, s->d->db_path, 5000, 6, &err)) {
+    if (pw_db_open(&db, s->d->db_path, PW_DB_BUSY_MS, 6, &err)) {
         pwd_log(PWD_ERROR, "compute thread: %s", err.msg);
         db = NULL;
     }

@@ -66,7 +66,6 @@
     (16u << 20)                   /* bytes in one response or event line the client reads          \
                                    */
 #define PW_SOCK_TIMEOUT_MS 10000  /* how long the client waits for a daemon's answer */
-#define PW_DB_READ_BUSY_MS 5000   /* how long a client read waits out the daemon's locks */
 #define PW_PLOT_MAX_STEPS  100000 /* checkpoints one plot draws */
 
 /* Metrics endpoint (--metrics, lib/pw_metrics_http.c) ------------------------ */
@@ -75,5 +74,9 @@
 #define PW_HTTP_MAX_BODY       1024 /* request body bytes accepted (GET and HEAD need none) */
 #define PW_HTTP_STOP_GRACE_MS  1000 /* ms open connections get at stop before a reset */
 #define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
+
+/* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */
+#define PW_DB_BUSY_MS      5000 /* ms a statement waits out another connection's lock */
+#define PW_DB_LOOP_BUSY_MS 200  /* the same on the event loop, which must keep answering */
 
 #endif

@@ -226,7 +226,7 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
         pw_query_close(q);
         return -1;
     }
-    sqlite3_busy_timeout(q->db, PW_DB_READ_BUSY_MS);
+    sqlite3_busy_timeout(q->db, PW_DB_BUSY_MS);
 
     int code = SQLITE_OK;
     int version = read_version(q->db, &code);
