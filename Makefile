@@ -178,6 +178,14 @@ lint: $(BUILD)/gen/schema_sql.c
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ilib $(LINT_SRC)
 	clang-tidy --quiet $(LINT_SRC) -- -std=c11 $(CPPFLAGS) $(PKG_CFLAGS)
 	clang-format --dry-run --Werror $(LINT_SRC) $(wildcard lib/*.h daemon/*.h client/*.h)
+	@# The store seam (lib/pw_store.h): SQLite only in its implementation, and
+	@# the programs reach the store through the seam's header alone.
+	@bad=$$(grep -lE '^#include <sqlite3\.h>|sqlite3_[a-z0-9_]+ *\(' $(filter-out lib/pw_db.c lib/pw_query.c,$(LINT_SRC)) \
+	  $(wildcard lib/*.h daemon/*.h client/*.h); \
+	  grep -lE '#include "(pw_db|pw_query)\.h"' $(DAEMON_SRC) $(CLIENT_SRC) \
+	  $(wildcard daemon/*.h client/*.h)); \
+	if [ -n "$$bad" ]; then echo "make lint: store seam breached (lib/pw_store.h) in:" $$bad >&2; \
+	  exit 1; fi
 
 format:
 	clang-format -i $(LINT_SRC) $(wildcard lib/*.h daemon/*.h client/*.h)
