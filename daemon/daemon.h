@@ -130,6 +130,7 @@ typedef struct pwd_daemon {
     uv_timer_t kick_timer;       /* coalesces fs events into one scan */
     uv_timer_t settle_timer;     /* re-stats settling candidates */
     uv_timer_t watchdog_timer;   /* WATCHDOG=1 pings */
+    uv_timer_t status_timer;     /* STATUS= refresh */
     uv_idle_t scan_idle;         /* continues scans in progress, a slice per loop turn */
     size_t scan_cursor;          /* the run whose scan goes first in the next slice */
     uv_async_t sig_async;        /* wakes the loop for a signal daemon.c's handler caught */
@@ -161,6 +162,8 @@ int pwd_daemon_run(pwd_daemon *d);
 double pwd_now(void);
 /* A fatal error while running: stop cleanly and exit 1 (systemd restarts us). */
 void pwd_daemon_fail(pwd_daemon *d);
+/* Flags beat the file: re-apply what the command line said (main.c, and daemon.c on reload). */
+void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
 void pwd_set_error(pwd_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path);
 /* Like pwd_find_run, but NULL with the reason in why when no run or more than one
@@ -170,6 +173,8 @@ pwd_run *pwd_find_run_unique(pwd_daemon *d, const char *name_or_path, char *why,
 /* watch.c */
 int pwd_watch_start(pwd_daemon *d);
 void pwd_watch_rescan(pwd_daemon *d);
+/* Scan the runs that want it (and look for new ones) in ms; see watch.c. */
+void pwd_watch_kick(pwd_daemon *d, uint64_t ms);
 /* After a reload: watch new roots, stop watching dropped ones (their runs stay
  * until the next start), apply new rescan and settle intervals. */
 void pwd_watch_reload(pwd_daemon *d);

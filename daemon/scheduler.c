@@ -1107,8 +1107,6 @@ int pwd_sched_start(pwd_daemon *d)
     s->async.data = d;
     d->sched = s;
     mark_gone_runs(d);
-    if (pwd_retain_start(d))
-        return -1;
     int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
     return start_threads(s, workers, blas_per_worker(workers, d->cfg.blas_threads));
 }
@@ -1139,7 +1137,6 @@ void pwd_sched_join(pwd_daemon *d)
             job_free(j);
         }
     pwd_cache_free(s->cache);
-    pwd_retain_free(d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -258,8 +258,7 @@ static void on_run_event(uv_fs_event_t *h, const char *name, int events, int sta
     pwd_daemon *d = h->loop->data;
     (void)name, (void)events, (void)status;
     r->scan_wanted = 1;
-    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+    pwd_watch_kick(d, KICK_DELAY_MS);
 }
 
 /* Something changed under a root: a new run, perhaps. on_kick looks at every root. */
@@ -267,8 +266,7 @@ static void on_root_event(uv_fs_event_t *h, const char *name, int events, int st
 {
     pwd_daemon *d = h->loop->data;
     (void)name, (void)events, (void)status;
-    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+    pwd_watch_kick(d, KICK_DELAY_MS);
 }
 
 static void start_run_watch(pwd_daemon *d, pwd_run *r)
@@ -669,8 +667,7 @@ static void probe_done(uv_work_t *req, int status)
     if (r->npend == r->nignored) {
         /* A FINAL file waiting for the run to settle can be decided now. */
         r->scan_wanted = 1;
-        if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-            uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+        pwd_watch_kick(d, KICK_DELAY_MS);
     }
 out:
     if (!d->stopping)
@@ -961,6 +958,14 @@ static void on_kick(uv_timer_t *t)
             start_scan(d, d->runs[i]);
 }
 
+/* A pending kick keeps its time, so a stream of fs events cannot postpone the
+ * scan forever; only an immediate kick (0, a "rescan" request) moves it. */
+void pwd_watch_kick(pwd_daemon *d, uint64_t ms)
+{
+    if (ms == 0 || !uv_is_active((uv_handle_t *)&d->kick_timer))
+        uv_timer_start(&d->kick_timer, on_kick, ms, 0);
+}
+
 void pwd_watch_rescan(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->cfg.nruns; i++)
@@ -1064,7 +1069,6 @@ int pwd_watch_start(pwd_daemon *d)
     }
     uv_timer_init(d->loop, &d->kick_timer);
     d->kick_timer.data = d;
-    d->kick_timer.timer_cb = on_kick;
     uv_timer_init(d->loop, &d->rescan_timer);
     d->rescan_timer.data = d;
     uv_timer_init(d->loop, &d->settle_timer);
