@@ -303,19 +303,25 @@ static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
 {
     char why[1024];
     pwd_run *r = pwd_find_run_unique(d, req->run, why, sizeof why);
-    if (!r)
-        return send_error(cl, "%s", why);
+    if (!r) {
+        send_error(cl, "%s", why);
+        return;
+    }
     int64_t step;
     if (req->has_step) {
         step = req->step;
     } else {
         step = pwd_run_last_step(r);
-        if (step < 0)
-            return send_error(cl, "run '%s' has no readable checkpoint yet", r->name);
+        if (step < 0) {
+            send_error(cl, "run '%s' has no readable checkpoint yet", r->name);
+            return;
+        }
     }
     pwd_run_set_final(d, r, step, "socket");
-    if (r->final_step != step)
-        return send_error(cl, "could not store the final step: %s", d->last_error);
+    if (r->final_step != step) {
+        send_error(cl, "could not store the final step: %s", d->last_error);
+        return;
+    }
     send_json(cl, json_pack("{s:b, s:o, s:I}", "ok", 1, "run", pwd_json_text(r->name), "final_step",
                             (json_int_t)step));
 }
@@ -326,8 +332,10 @@ static void handle_line(client *cl, const char *line, size_t len)
     pw_request req;
     pw_err err;
     cl->last_active = pwd_now();
-    if (pw_request_parse(line, len, &req, &err) != 0)
-        return send_error(cl, "%s", err.msg);
+    if (pw_request_parse(line, len, &req, &err) != 0) {
+        send_error(cl, "%s", err.msg);
+        return;
+    }
     switch (req.cmd) {
     case PW_REQ_STATUS:
         send_json(cl, status_json(d));
@@ -338,13 +346,14 @@ static void handle_line(client *cl, const char *line, size_t len)
     case PW_REQ_RESCAN:
         for (size_t i = 0; i < d->nruns; i++)
             d->runs[i]->scan_wanted = 1;
-        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, 0, 0);
+        pwd_watch_kick(d, 0);
         send_json(cl, json_pack("{s:b}", "ok", 1));
         break;
     case PW_REQ_SUBSCRIBE:
-        if (!cl->subscribed && cl->ctl->nsubscribed >= PW_SOCK_MAX_SUBSCRIBERS)
-            return send_error(cl, "too many subscribers (%d); try again later",
-                              PW_SOCK_MAX_SUBSCRIBERS);
+        if (!cl->subscribed && cl->ctl->nsubscribed >= PW_SOCK_MAX_SUBSCRIBERS) {
+            send_error(cl, "too many subscribers (%d); try again later", PW_SOCK_MAX_SUBSCRIBERS);
+            break;
+        }
         if (!cl->subscribed)
             cl->ctl->nsubscribed++;
         cl->subscribed = 1;

@@ -120,8 +120,6 @@ static void on_watchdog(uv_timer_t *t)
     (void)d;
 }
 
-static uv_timer_t status_timer; /* STATUS= refresh */
-
 static void on_status(uv_timer_t *t)
 {
     notify_status(t->data);
@@ -177,7 +175,7 @@ static void stop(pwd_daemon *d)
     atomic_store(&signal_wakeup, NULL);
     uv_close((uv_handle_t *)&d->sig_async, NULL);
     uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
-    uv_close((uv_handle_t *)&status_timer, NULL);
+    uv_close((uv_handle_t *)&d->status_timer, NULL);
     uv_close((uv_handle_t *)&d->db_timer, NULL);
 }
 
@@ -232,7 +230,6 @@ static int reexec(pwd_daemon *d)
 }
 
 /* Flags beat the file: re-apply what the command line said. */
-void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
 void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
 {
     if (flags->db[0])
@@ -363,7 +360,9 @@ int pwd_daemon_run(pwd_daemon *d)
         unsetenv(PWD_REOPEN_ENV); /* not the hook's business */
     }
     int rc = 0;
-    if (pwd_control_start(d) || pwd_sched_start(d) || pwd_alerts_start(d) || pwd_metrics_start(d)) {
+    /* The retain store before the compute threads, which read and write it. */
+    if (pwd_control_start(d) || pwd_retain_start(d) || pwd_sched_start(d) || pwd_alerts_start(d) ||
+        pwd_metrics_start(d)) {
         rc = 1;
         d->stopping = 1;
         pwd_metrics_stop(d);
@@ -380,9 +379,9 @@ int pwd_daemon_run(pwd_daemon *d)
     uint64_t wd = pwd_notify_watchdog_ms();
     if (wd)
         uv_timer_start(&d->watchdog_timer, on_watchdog, wd, wd);
-    uv_timer_init(loop, &status_timer);
-    status_timer.data = d;
-    uv_timer_start(&status_timer, on_status, STATUS_INTERVAL_MS, STATUS_INTERVAL_MS);
+    uv_timer_init(loop, &d->status_timer);
+    d->status_timer.data = d;
+    uv_timer_start(&d->status_timer, on_status, STATUS_INTERVAL_MS, STATUS_INTERVAL_MS);
     uv_timer_init(loop, &d->db_timer);
     d->db_timer.data = d;
     uv_timer_start(&d->db_timer, on_db_check, DB_CHECK_MS, DB_CHECK_MS);
@@ -398,6 +397,7 @@ int pwd_daemon_run(pwd_daemon *d)
     uv_run(loop, UV_RUN_DEFAULT);
 out:
     pwd_sched_join(d);
+    pwd_retain_free(d); /* after the compute threads are joined */
     pwd_metrics_free(d);
     pwd_watch_free(d);
     pwd_control_free(d);

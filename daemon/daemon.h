@@ -35,8 +35,8 @@ typedef struct pwd_ckpt {
     int present;       /* 0 once deleted */
     int processed;     /* 1 when the database holds this identity's row */
     int bad;           /* 1 when processing found it unreadable */
-    int64_t prev_ref;  /* ref_step of its stored previous-reference scores, -1 none */
-    int64_t final_ref; /* ref_step of its stored final-reference scores, -1 none */
+    int64_t prev_ref;  /* ref_step of its stored previous-reference scores, PW_PLAN_NO_STEP none */
+    int64_t final_ref; /* ref_step of its stored final-reference scores, PW_PLAN_NO_STEP none */
     int dirty_prev;    /* recompute the previous pair even if ref_step matches */
     int dirty_final;   /* recompute the final pair even if ref_step matches */
     int busy;          /* a job for it is queued or running */
@@ -130,6 +130,7 @@ typedef struct pwd_daemon {
     uv_timer_t kick_timer;       /* coalesces fs events into one scan */
     uv_timer_t settle_timer;     /* re-stats settling candidates */
     uv_timer_t watchdog_timer;   /* WATCHDOG=1 pings */
+    uv_timer_t status_timer;     /* STATUS= refresh */
     uv_idle_t scan_idle;         /* continues scans in progress, a slice per loop turn */
     size_t scan_cursor;          /* the run whose scan goes first in the next slice */
     uv_async_t sig_async;        /* wakes the loop for a signal daemon.c's handler caught */
@@ -161,6 +162,8 @@ int pwd_daemon_run(pwd_daemon *d);
 double pwd_now(void);
 /* A fatal error while running: stop cleanly and exit 1 (systemd restarts us). */
 void pwd_daemon_fail(pwd_daemon *d);
+/* Flags beat the file: re-apply what the command line said (main.c, and daemon.c on reload). */
+void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
 void pwd_set_error(pwd_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 pwd_run *pwd_find_run(pwd_daemon *d, const char *name_or_path);
 /* Like pwd_find_run, but NULL with the reason in why when no run or more than one
@@ -170,20 +173,38 @@ pwd_run *pwd_find_run_unique(pwd_daemon *d, const char *name_or_path, char *why,
 /* watch.c */
 int pwd_watch_start(pwd_daemon *d);
 void pwd_watch_rescan(pwd_daemon *d);
+/* Scan the runs that want it (and look for new ones) in ms; see watch.c. */
+void pwd_watch_kick(pwd_daemon *d, uint64_t ms);
 /* After a reload: watch new roots, stop watching dropped ones (their runs stay
  * until the next start), apply new rescan and settle intervals. */
 void pwd_watch_reload(pwd_daemon *d);
 void pwd_watch_stop(pwd_daemon *d); /* close handles (loop thread) */
 void pwd_watch_free(pwd_daemon *d); /* free runs and roots (after the loop ended) */
+/* The directory below which the run's files are opened without following
+ * symlinks (pw_beneath.h), or NULL when follow_symlinks = yes. */
+const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r);
+
+/* run.c -- the run model: a run's checkpoints in step order and its final step. */
+/* The run whose directory is the absolute path abs, or NULL. */
+pwd_run *pwd_run_by_path(pwd_daemon *d, const char *abs);
+/* Add the run at absolute path abs (not known yet) with what the database
+ * stored for it; base_dir: the root it was found in, NULL for its own.  NULL
+ * when out of memory or the database refused. */
+pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir);
+void pwd_run_free(pwd_run *r); /* after the loop ended */
 /* Make step the run's final checkpoint (source: "FINAL file", "final checkpoint", "socket"). */
 void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);
 /* The highest step of a present checkpoint, -1 when none. */
 int64_t pwd_run_last_step(const pwd_run *r);
-/* The run's entry for step, NULL when none (binary search). */
+/* The first index of ck whose step is >= step (binary search: ck is in step order). */
+size_t pwd_run_step_index(const pwd_run *r, int64_t step);
+/* The run's entry for step, NULL when none. */
 pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step);
-/* The directory below which the run's files are opened without following
- * symlinks (pw_beneath.h), or NULL when follow_symlinks = yes. */
-const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r);
+/* The checkpoint whose file is path (ck_index names the live one when a
+ * deleted entry kept the same path), NULL when none. */
+pwd_ckpt *pwd_run_find_path(pwd_run *r, const char *path);
+/* Insert a fresh entry for step (none yet) in step order; NULL when out of memory. */
+pwd_ckpt *pwd_run_insert_ckpt(pwd_run *r, int64_t step, const char *path);
 
 /* retain.c -- compact copies of checkpoints (docs/DAEMON.md, "Retention"). */
 typedef struct pwd_retain pwd_retain;

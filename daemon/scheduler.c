@@ -663,17 +663,12 @@ static char *ident_of(const pwd_run *r, const pwd_ckpt *c)
     return out;
 }
 
-static pwd_ckpt *find_step(pwd_run *r, int64_t step)
-{
-    return pwd_run_find_step(r, step);
-}
-
 /* A checkpoint whose file was truncated while a job read it: its identity
  * is forgotten, so the next scan sees a changed file and settles it again
  * (accept_ckpt then has it recomputed), as if it had changed before the read. */
 static void forget_identity(pwd_run *r, int64_t step)
 {
-    pwd_ckpt *c = find_step(r, step);
+    pwd_ckpt *c = pwd_run_find_step(r, step);
     if (c)
         c->size = c->mtime_ns = c->inode = -1;
 }
@@ -720,10 +715,10 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
             forget_identity(r, j->fin.step);
     }
     if (j->ref_gone & TRUNC_PREV)
-        mark_gone(d, r, find_step(r, j->prev.step));
+        mark_gone(d, r, pwd_run_find_step(r, j->prev.step));
     if (j->ref_gone & TRUNC_FINAL)
-        mark_gone(d, r, find_step(r, j->fin.step));
-    pwd_ckpt *c = find_step(r, j->step);
+        mark_gone(d, r, pwd_run_find_step(r, j->fin.step));
+    pwd_ckpt *c = pwd_run_find_step(r, j->step);
     if (!c)
         return;
     c->busy = 0;
@@ -1107,8 +1102,6 @@ int pwd_sched_start(pwd_daemon *d)
     s->async.data = d;
     d->sched = s;
     mark_gone_runs(d);
-    if (pwd_retain_start(d))
-        return -1;
     int workers = d->cfg.workers > 0 ? d->cfg.workers : 1;
     return start_threads(s, workers, blas_per_worker(workers, d->cfg.blas_threads));
 }
@@ -1139,7 +1132,6 @@ void pwd_sched_join(pwd_daemon *d)
             job_free(j);
         }
     pwd_cache_free(s->cache);
-    pwd_retain_free(d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

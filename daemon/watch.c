@@ -143,113 +143,6 @@ static int stat_ident(const pwd_daemon *d, const pwd_run *r, const char *path, i
     return rc;
 }
 
-/* Runs ------------------------------------------------------------------------------ */
-
-int64_t pwd_run_last_step(const pwd_run *r)
-{
-    for (size_t i = r->nck; i-- > 0;)
-        if (r->ck[i].present && !r->ck[i].bad)
-            return r->ck[i].step;
-    return -1;
-}
-
-/* The first index of ck whose step is >= step (binary search: ck is in step order). */
-static size_t step_index(const pwd_run *r, int64_t step)
-{
-    size_t lo = 0, hi = r->nck;
-    assert(r->nck == 0 || r->ck);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->ck[mid].step < step)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step)
-{
-    size_t i = step_index(r, step);
-    return i < r->nck && r->ck[i].step == step ? &r->ck[i] : NULL;
-}
-
-static pwd_ckpt *find_step(pwd_run *r, int64_t step)
-{
-    return pwd_run_find_step(r, step);
-}
-
-/* The checkpoint whose file is path (ck_index names the live one when a
- * deleted entry kept the same path). */
-static pwd_ckpt *find_path(pwd_run *r, const char *path)
-{
-    int64_t step;
-    if (!pw_strmap_get(&r->ck_index, path, &step))
-        return NULL;
-    pwd_ckpt *c = find_step(r, step);
-    return c && strcmp(c->path, path) == 0 ? c : NULL;
-}
-
-/* Insert a checkpoint entry in step order; NULL when out of memory. */
-static pwd_ckpt *insert_ckpt(pwd_run *r, int64_t step, const char *path)
-{
-    pwd_ckpt *g = pw_grow(r->ck, &r->capck, r->nck + 1, sizeof *g, 16);
-    if (!g)
-        return NULL;
-    r->ck = g;
-    size_t at = step_index(r, step);
-    assert(at == r->nck || r->ck[at].step != step); /* one entry per step */
-    char *p = strdup(path);
-    if (!p || pw_strmap_put(&r->ck_index, path, step) != 0) {
-        free(p);
-        return NULL;
-    }
-    memmove(&r->ck[at + 1], &r->ck[at], (r->nck - at) * sizeof *r->ck);
-    r->nck++;
-    pwd_ckpt *c = &r->ck[at];
-    memset(c, 0, sizeof *c);
-    c->step = step;
-    c->path = p;
-    c->present = 1;
-    c->prev_ref = c->final_ref = -1;
-    c->seen_gen = r->scan_gen;
-    return c;
-}
-
-static int load_ckpt(void *ctx, const pw_db_ckpt *row)
-{
-    pwd_run *r = ctx;
-    int64_t live;
-    int had = pw_strmap_get(&r->ck_index, row->path, &live);
-    pwd_ckpt *c = insert_ckpt(r, row->step, row->path);
-    if (!c)
-        return 1;
-    if (had && !row->present)
-        pw_strmap_put(&r->ck_index, row->path, live); /* the index names the live entry */
-    c->seen_gen = 0;
-    c->size = row->size;
-    c->mtime_ns = row->mtime_ns;
-    c->inode = row->inode;
-    c->present = row->present;
-    c->processed = 1;
-    c->bad = row->status != PW_OK;
-    return 0;
-}
-
-static int load_done(void *ctx, int64_t step, pw_ref ref, int64_t ref_step, int64_t n)
-{
-    pwd_run *r = ctx;
-    (void)n;
-    pwd_ckpt *c = find_step(r, step);
-    if (c) {
-        if (ref == PW_REF_PREVIOUS)
-            c->prev_ref = ref_step;
-        else
-            c->final_ref = ref_step;
-    }
-    return 0;
-}
-
 static void start_scan(pwd_daemon *d, pwd_run *r);
 
 static void on_run_event(uv_fs_event_t *h, const char *name, int events, int status)
@@ -258,8 +151,7 @@ static void on_run_event(uv_fs_event_t *h, const char *name, int events, int sta
     pwd_daemon *d = h->loop->data;
     (void)name, (void)events, (void)status;
     r->scan_wanted = 1;
-    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+    pwd_watch_kick(d, KICK_DELAY_MS);
 }
 
 /* Something changed under a root: a new run, perhaps. on_kick looks at every root. */
@@ -267,8 +159,7 @@ static void on_root_event(uv_fs_event_t *h, const char *name, int events, int st
 {
     pwd_daemon *d = h->loop->data;
     (void)name, (void)events, (void)status;
-    if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-        uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+    pwd_watch_kick(d, KICK_DELAY_MS);
 }
 
 static void start_run_watch(pwd_daemon *d, pwd_run *r)
@@ -284,20 +175,9 @@ static void start_run_watch(pwd_daemon *d, pwd_run *r)
     (void)d;
 }
 
-/* The run whose directory is the absolute path abs, or NULL. */
-static pwd_run *find_run_path(pwd_daemon *d, const char *abs)
-{
-    int64_t i;
-    if (pw_strmap_get(&d->run_index, abs, &i))
-        return d->runs[i];
-    for (size_t k = 0; k < d->nruns && d->run_index.n < d->nruns; k++)
-        if (strcmp(d->runs[k]->path, abs) == 0)
-            return d->runs[k]; /* only when indexing ran out of memory */
-    return NULL;
-}
-
-/* A run at dir; base: the root it was found in, NULL for a configured run (its own base). */
-static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
+/* The run at dir, added and watched when new; base: the root it was found in,
+ * NULL for a configured run (its own base). */
+static pwd_run *watch_run(pwd_daemon *d, const char *dir, const char *base_dir)
 {
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
@@ -305,82 +185,16 @@ static pwd_run *add_run(pwd_daemon *d, const char *dir, const char *base_dir)
                      strerror(errno));
         return NULL;
     }
-    pwd_run *known = find_run_path(d, abs);
-    if (known)
-        return known;
-    /* An array of pointers, so the element size is a pointer's. */
-    pwd_run **grown =
-        realloc(d->runs, (d->nruns + 1) * sizeof(pwd_run *)); // NOLINT(bugprone-sizeof-expression)
-    if (!grown)
-        return NULL;
-    d->runs = grown;
-    pwd_run *r = calloc(1, sizeof *r);
+    pwd_run *r = pwd_run_by_path(d, abs);
+    if (r)
+        return r;
+    r = pwd_run_add(d, abs, base_dir);
     if (!r)
         return NULL;
-    const char *base = strrchr(abs, '/');
-    r->path = strdup(abs);
-    r->name = strdup(base && base[1] ? base + 1 : abs);
-    r->base = strdup(base_dir ? base_dir : abs);
-    r->final_step = r->converged_step = -1;
-    r->final_file_mtime = r->final_file_size = -1;
-    pw_strmap_init(&r->ck_index);
-    pw_strmap_init(&r->pend_index);
-    pw_db_run row;
-    pw_err err;
-    if (!r->path || !r->name || !r->base || pw_db_run_upsert(d->db, abs, r->name, &row, &err)) {
-        pwd_log(PWD_ERROR, "%s: %s", abs,
-                r->path && r->name && r->base ? err.msg : "out of memory");
-        free(r->path);
-        free(r->name);
-        free(r->base);
-        free(r);
-        return NULL;
-    }
-    r->id = row.id;
-    r->final_step = row.final_step;
-    r->converged_step = row.converged_step;
-    snprintf(r->final_source, sizeof r->final_source, "%s", row.final_source);
-    if (pw_db_checkpoints(d->db, r->id, load_ckpt, r, &err) ||
-        pw_db_scores_done(d->db, r->id, load_done, r, &err))
-        pwd_log(PWD_ERROR, "%s: reading stored state: %s", abs, err.msg);
-    else
-        pwd_retain_run_loaded(d, r);
-    pwd_metrics_run_load(d, r);
-    uv_fs_event_init(d->loop, &r->ev);
-    r->ev.data = r;
-    if (pw_strmap_put(&d->run_index, r->path, (int64_t)d->nruns) != 0)
-        pwd_log(PWD_ERROR, "%s: out of memory indexing the run", r->path); /* found linearly */
-    d->runs[d->nruns++] = r;
     start_run_watch(d, r);
     pwd_log(PWD_INFO, "watching run %s (%zu checkpoint%s stored%s)", abs, r->nck,
             r->nck == 1 ? "" : "s", r->final_step >= 0 ? ", final" : "");
     return r;
-}
-
-/* Final ---------------------------------------------------------------------------------- */
-
-void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source)
-{
-    if (r->final_step == step && strcmp(r->final_source, source) == 0)
-        return;
-    pw_err err;
-    if (pw_db_run_set_final(d->db, r->id, step, source, &err)) {
-        pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
-        pwd_set_error(d, "%s: %s", r->name, err.msg);
-        return;
-    }
-    int moved = r->final_step != step;
-    r->final_step = step;
-    snprintf(r->final_source, sizeof r->final_source, "%s", source);
-    if (moved) {
-        for (size_t i = 0; i < r->nck; i++)
-            if (r->ck[i].step > step)
-                r->ck[i].final_ref = -1; /* the database dropped them too */
-        pwd_metrics_run_load(d, r);
-        pwd_log(PWD_INFO, "%s: final checkpoint is step %" PRId64 " (%s); backfilling", r->name,
-                step, source);
-    }
-    pwd_sched_plan(d, r);
 }
 
 /* The FINAL file: empty means the highest step present, else it holds the step.
@@ -527,7 +341,7 @@ static int step_conflict(pwd_daemon *d, pwd_run *r, pwd_pending *p, pwd_ckpt *c,
 
 static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t step, int is_final)
 {
-    pwd_ckpt *old = find_path(r, p->path);
+    pwd_ckpt *old = pwd_run_find_path(r, p->path);
     if (old && old->step != step) {
         /* The same file now claims another step (its metadata changed). */
         old->present = 0;
@@ -535,7 +349,7 @@ static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t
         pw_db_checkpoint_set_present(d->db, r->id, old->step, 0, &err);
         release_claims(r, old->step);
     }
-    pwd_ckpt *c = find_step(r, step);
+    pwd_ckpt *c = pwd_run_find_step(r, step);
     if (c) {
         if (strcmp(c->path, p->path) != 0) {
             char *np = strdup(p->path);
@@ -557,14 +371,14 @@ static void accept_ckpt(pwd_daemon *d, pwd_run *r, const pwd_pending *p, int64_t
         c->retry_at = 0;
         c->seen_gen = r->scan_gen;
         /* Pairs that used it as a reference are stale too. */
-        size_t next = step_index(r, step + 1);
+        size_t next = pwd_run_step_index(r, step + 1);
         if (next < r->nck)
             r->ck[next].dirty_prev = 1;
         if (step == r->final_step)
             for (size_t i = 0; i < r->nck; i++)
                 r->ck[i].dirty_final = 1;
     } else {
-        c = insert_ckpt(r, step, p->path);
+        c = pwd_run_insert_ckpt(r, step, p->path);
         if (!c)
             return;
     }
@@ -646,14 +460,14 @@ static void probe_done(uv_work_t *req, int status)
                          pr->path, pr->meta_step, step);
         step = pr->meta_step;
     } else if (p->nm.is_final) {
-        pwd_ckpt *same = find_path(r, p->path);
+        pwd_ckpt *same = pwd_run_find_path(r, p->path);
         int64_t last = -1;
         for (size_t i = r->nck; i-- > 0 && last < 0;)
             if (!same || r->ck[i].step != same->step)
                 last = r->ck[i].step; /* the highest step that is not its own */
         step = same ? same->step : last + 1;
     }
-    pwd_ckpt *holder = find_step(r, step);
+    pwd_ckpt *holder = pwd_run_find_step(r, step);
     int is_final = p->nm.is_final;
     if (holder && holder->present && strcmp(holder->path, p->path) != 0 &&
         step_conflict(d, r, p, holder, step)) {
@@ -669,8 +483,7 @@ static void probe_done(uv_work_t *req, int status)
     if (r->npend == r->nignored) {
         /* A FINAL file waiting for the run to settle can be decided now. */
         r->scan_wanted = 1;
-        if (!uv_is_active((uv_handle_t *)&d->kick_timer))
-            uv_timer_start(&d->kick_timer, d->kick_timer.timer_cb, KICK_DELAY_MS, 0);
+        pwd_watch_kick(d, KICK_DELAY_MS);
     }
 out:
     if (!d->stopping)
@@ -817,7 +630,7 @@ static void scan_entry(pwd_daemon *d, pwd_run *r, const struct dirent *de, const
     }
     if (!pw_ckname_parse(de->d_name, is_dir, pattern, &nm))
         return;
-    pwd_ckpt *c = find_path(r, path);
+    pwd_ckpt *c = pwd_run_find_path(r, path);
     if (c) {
         c->seen_gen = r->scan_gen;
         if (c->size == id.size && c->mtime_ns == id.mtime_ns && c->inode == id.inode) {
@@ -942,9 +755,9 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
         if (!S_ISDIR(st.st_mode))
             continue;
         /* The root is a resolved path, so a known run is found without realpath. */
-        pwd_run *r = find_run_path(d, path);
+        pwd_run *r = pwd_run_by_path(d, path);
         if (!r)
-            r = add_run(d, path, root->path);
+            r = watch_run(d, path, root->path);
         if (r && !r->scanned)
             r->scan_wanted = 1;
     }
@@ -961,10 +774,18 @@ static void on_kick(uv_timer_t *t)
             start_scan(d, d->runs[i]);
 }
 
+/* A pending kick keeps its time, so a stream of fs events cannot postpone the
+ * scan forever; only an immediate kick (0, a "rescan" request) moves it. */
+void pwd_watch_kick(pwd_daemon *d, uint64_t ms)
+{
+    if (ms == 0 || !uv_is_active((uv_handle_t *)&d->kick_timer))
+        uv_timer_start(&d->kick_timer, on_kick, ms, 0);
+}
+
 void pwd_watch_rescan(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->cfg.nruns; i++)
-        add_run(d, d->cfg.runs[i], NULL);
+        watch_run(d, d->cfg.runs[i], NULL);
     for (size_t i = 0; i < d->nroots; i++)
         discover_root(d, d->roots[i]);
     for (size_t i = 0; i < d->nruns; i++)
@@ -1064,7 +885,6 @@ int pwd_watch_start(pwd_daemon *d)
     }
     uv_timer_init(d->loop, &d->kick_timer);
     d->kick_timer.data = d;
-    d->kick_timer.timer_cb = on_kick;
     uv_timer_init(d->loop, &d->rescan_timer);
     d->rescan_timer.data = d;
     uv_timer_init(d->loop, &d->settle_timer);
@@ -1114,27 +934,6 @@ void pwd_watch_reload(pwd_daemon *d)
     start_timers(d);
 }
 
-static void free_run(pwd_run *r)
-{
-    for (size_t i = 0; i < r->nck; i++)
-        free(r->ck[i].path);
-    for (size_t i = 0; i < r->npend; i++)
-        free(r->pend[i].path);
-    for (size_t i = 0; i < r->nlayers; i++)
-        free(r->layers[i].name);
-    free(r->layers);
-    free(r->ck);
-    free(r->pend);
-    free(r->path);
-    free(r->name);
-    free(r->base);
-    pw_strmap_free(&r->ck_index);
-    pw_strmap_free(&r->pend_index);
-    if (r->scan_dir)
-        closedir(r->scan_dir);
-    free(r);
-}
-
 void pwd_watch_stop(pwd_daemon *d)
 {
     uv_close((uv_handle_t *)&d->kick_timer, NULL);
@@ -1151,7 +950,7 @@ void pwd_watch_stop(pwd_daemon *d)
 void pwd_watch_free(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->nruns; i++)
-        free_run(d->runs[i]);
+        pwd_run_free(d->runs[i]);
     free(d->runs);
     free(d->roots);
     pw_strmap_free(&d->run_index);
