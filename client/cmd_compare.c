@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
-#include "pwcca.h"
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
