@@ -64,8 +64,12 @@ typedef enum pwcca_arg_kind {
     PWCCA_ARG_STEP,     /* an integer >= 0; *(int64_t *)out */
     PWCCA_ARG_DISTANCE, /* a finite real >= 0; *(double *)out */
     PWCCA_ARG_TEXT,     /* any string; *(const char **)out */
-    PWCCA_ARG_TEXTS     /* repeatable string; appended to *(pwcca_texts *)out */
+    PWCCA_ARG_TEXTS,    /* repeatable string; appended to *(pwcca_texts *)out */
+    PWCCA_ARG_METRICS,  /* a metric list for pw_metric_set_parse; *(unsigned *)out */
+    PWCCA_ARG_MIB       /* a size in MiB, 0 .. PWCCA_MAX_MIB; *(uint64_t *)out in bytes */
 } pwcca_arg_kind;
+
+#define PWCCA_MAX_MIB (1ull << 30) /* largest PWCCA_ARG_MIB (a PiB; a typo past it) */
 
 typedef struct pwcca_arg {
     const char *name;           /* long option without "--"; NULL ends the table */
