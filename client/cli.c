@@ -15,6 +15,7 @@
 
 #include "pw_array.h"
 #include "pw_limits.h"
+#include "pw_metric.h"
 #include "pw_paths.h"
 #include "pw_plot.h"
 #include "sock.h"
@@ -196,6 +197,22 @@ static int store_arg(const char *cmd, const pwcca_arg *a, const char *value)
         t->v[t->n++] = value;
         return -1;
     }
+    case PWCCA_ARG_METRICS: {
+        pw_err err = {""};
+        if (pw_metric_set_parse(value, (unsigned *)a->out, &err) == 0)
+            return -1;
+        return pwcca_usage(cmd, "%s", err.msg);
+    }
+    case PWCCA_ARG_MIB: {
+        char *end;
+        errno = 0;
+        unsigned long long mb = strtoull(value, &end, 10);
+        /* strtoull takes "-3" as a huge number: refuse a sign outright. */
+        if (errno || end == value || *end || value[0] == '-' || mb > PWCCA_MAX_MIB)
+            return pwcca_usage(cmd, "--%s must be a size in MiB, not '%s'", a->name, value);
+        *(uint64_t *)a->out = (uint64_t)mb << 20;
+        return -1;
+    }
     }
     assert(!"unknown option kind");
     return PWCCA_USAGE;
@@ -268,7 +285,8 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
                  ? pwcca_usage(argv[0], "expects %s %s", min_pos ? "one" : "at most one", pos_name)
                  : pwcca_usage(argv[0], "expects at most %d %ss", max_pos, pos_name);
     else if (rc < 0 && npos < min_pos)
-        rc = pwcca_usage(argv[0], "which %s?", pos_name);
+        rc = min_pos > 1 ? pwcca_usage(argv[0], "expects %d %ss", min_pos, pos_name)
+                         : pwcca_usage(argv[0], "which %s?", pos_name);
     if (rc >= 0)
         for (size_t i = 0; i < nargs; i++)
             if (args[i].kind == PWCCA_ARG_TEXTS) {

@@ -1,5 +1,9 @@
-/* cli.h -- what the query subcommands share: opening the database, argument
- * parsing conventions, tables, JSON and CSV output, progress on a tty.
+/* cli.h -- what the client's subcommands share: global options, the command
+ * table's function type, opening the database, argument parsing, tables, JSON
+ * and CSV output, progress on a tty.
+ *
+ * Each subcommand lives in its own client/cmd_NAME.c and is listed once in
+ * main.c's table; the work itself is in lib/.
  *
  * Conventions every subcommand follows: `--help` prints its usage on stdout
  * and exits 0; a bad argument prints one line naming it plus a hint and
@@ -17,9 +21,18 @@
 #include <jansson.h>
 
 #include "pw_store.h"
-#include "pwcca.h"
 
-/* The subcommands of issue 6, one per client/cmd_NAME.c. */
+typedef struct pwcca_opts {
+    const char *db;     /* --db FILE or NULL (resolved with pw_paths_db) */
+    const char *socket; /* --socket PATH or NULL (resolved with pw_paths_socket) */
+} pwcca_opts;
+
+/* A subcommand: argv[0] is its name.  Returns the process exit status:
+ * 0 ok, 1 error, 2 usage error. */
+typedef int (*pwcca_cmd_fn)(const pwcca_opts *o, int argc, char **argv);
+
+/* The subcommands, one per client/cmd_NAME.c. */
+int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_runs(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_layers(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv);
@@ -51,8 +64,12 @@ typedef enum pwcca_arg_kind {
     PWCCA_ARG_STEP,     /* an integer >= 0; *(int64_t *)out */
     PWCCA_ARG_DISTANCE, /* a finite real >= 0; *(double *)out */
     PWCCA_ARG_TEXT,     /* any string; *(const char **)out */
-    PWCCA_ARG_TEXTS     /* repeatable string; appended to *(pwcca_texts *)out */
+    PWCCA_ARG_TEXTS,    /* repeatable string; appended to *(pwcca_texts *)out */
+    PWCCA_ARG_METRICS,  /* a metric list for pw_metric_set_parse; *(unsigned *)out */
+    PWCCA_ARG_MIB       /* a size in MiB, 0 .. PWCCA_MAX_MIB; *(uint64_t *)out in bytes */
 } pwcca_arg_kind;
+
+#define PWCCA_MAX_MIB (1ull << 30) /* largest PWCCA_ARG_MIB (a PiB; a typo past it) */
 
 typedef struct pwcca_arg {
     const char *name;           /* long option without "--"; NULL ends the table */

@@ -5,16 +5,15 @@
  * B is Y (PWCCA is not symmetric).  Layers present in only one file are
  * reported with the status `missing`; two files that share no layer at all
  * are refused (exit 1), naming both files' layers. */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
-#include "pwcca.h"
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
@@ -198,72 +197,24 @@ static void compute_row(compare_row *row, unsigned metrics, uint64_t budget)
 int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
 {
     (void)o;
-    const char *paths[2] = {NULL, NULL};
-    const char **want = calloc((size_t)argc, sizeof *want);
-    size_t nwant = 0;
+    pwcca_texts want = {NULL, 0};
     unsigned metrics = PW_M_ALL;
-    int json = 0, rc = 1;
+    int json = 0, nhwc = 0, pos, rc = PWCCA_ERROR;
     uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
-    pw_ckpt_opts copts = {0, 0};
+    const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXTS, NULL, &want},
+                              {"metrics", 0, PWCCA_ARG_METRICS, NULL, &metrics},
+                              {"json", 0, PWCCA_ARG_FLAG, NULL, &json},
+                              {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
+                              {"memory-mb", 0, PWCCA_ARG_MIB, NULL, &budget},
+                              {NULL, 0, 0, NULL, NULL}};
+    int done = pwcca_parse_args(argc, argv, compare_usage, args, 2, 2, "checkpoint", &pos);
+    if (done >= 0)
+        return done;
+    const char *paths[2] = {argv[pos], argv[pos + 1]};
+    size_t nwant = want.n;
+    pw_ckpt_opts copts = {nhwc, 0};
     pw_err err;
     pw_err_clear(&err);
-    if (!want)
-        return 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(compare_usage, stdout);
-            free(want);
-            return 0;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--nhwc") == 0) {
-            copts.nhwc = 1;
-        } else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
-            want[nwant++] = argv[++i];
-        } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            unsigned long long mb = strtoull(argv[++i], &end, 10);
-            if (errno || end == argv[i] || *end || argv[i][0] == '-' || mb > (1ull << 30)) {
-                fprintf(stderr, "pwcca compare: --memory-mb must be a size in MiB, not '%s'\n",
-                        argv[i]);
-                free(want);
-                return 2;
-            }
-            budget = (uint64_t)mb << 20;
-        } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
-            if (pw_metric_set_parse(argv[++i], &metrics, &err) != 0) {
-                fprintf(stderr, "pwcca compare: %s\n", err.msg);
-                free(want);
-                return 2;
-            }
-        } else if ((strcmp(argv[i], "--layer") == 0 || strcmp(argv[i], "--memory-mb") == 0 ||
-                    strcmp(argv[i], "--metrics") == 0) &&
-                   i + 1 >= argc) {
-            fprintf(stderr, "pwcca compare: %s needs a value\nTry 'pwcca compare --help'.\n",
-                    argv[i]);
-            free(want);
-            return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "pwcca compare: unknown or incomplete option '%s'\n%s", argv[i],
-                    compare_usage);
-            free(want);
-            return 2;
-        } else if (!paths[0]) {
-            paths[0] = argv[i];
-        } else if (!paths[1]) {
-            paths[1] = argv[i];
-        } else {
-            fprintf(stderr, "pwcca compare: too many files\n%s", compare_usage);
-            free(want);
-            return 2;
-        }
-    }
-    if (!paths[1]) {
-        fprintf(stderr, "pwcca compare: two checkpoints are needed\n%s", compare_usage);
-        free(want);
-        return 2;
-    }
 
     pw_ckpt *ca = NULL, *cb = NULL;
     compare_row *rows = NULL;
@@ -279,7 +230,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
         goto out;
     if (nwant) {
         for (size_t i = 0; i < nwant; i++) {
-            const pw_tensor *ta = pw_ckpt_find(ca, want[i]), *tb = pw_ckpt_find(cb, want[i]);
+            const pw_tensor *ta = pw_ckpt_find(ca, want.v[i]), *tb = pw_ckpt_find(cb, want.v[i]);
             if (!ta && !tb) {
                 char ka[2048], kb[2048];
                 known_layers(ca, ka, sizeof ka);
@@ -287,10 +238,10 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                 fprintf(stderr,
                         "pwcca compare: no layer '%s' in either file\n  layers of %s: %s\n"
                         "  layers of %s: %s\n",
-                        want[i], paths[0], ka, paths[1], kb);
+                        want.v[i], paths[0], ka, paths[1], kb);
                 goto out;
             }
-            rows[nrows++] = (compare_row){want[i], ta, tb, {0}};
+            rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}};
         }
     } else {
         for (size_t i = 0; i < na; i++) {
@@ -326,13 +277,13 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
         print_json(paths[0], paths[1], rows, nrows);
     else
         print_table(rows, nrows);
-    rc = 0;
+    rc = PWCCA_OK;
 out:
     for (size_t i = 0; rows && i < nrows; i++)
         pw_result_free(&rows[i].r);
     free(rows);
     pw_ckpt_close(ca);
     pw_ckpt_close(cb);
-    free(want);
+    free(want.v);
     return rc;
 }

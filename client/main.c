@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pwcca.h"
 
 typedef struct command {
     const char *name;    /* as typed */

@@ -11,8 +11,6 @@
 #include "log.h"
 #include "pw_paths.h"
 
-void pwd_apply_flags(pw_config *cfg, const pw_config *flags);
-
 static const char usage[] =
     "Usage: pwccad [OPTION]...\n"
     "Watch training runs' checkpoint directories and compute per-layer PWCCA as\n"
@@ -39,6 +37,46 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
+/* What an option does; the kinds from PWD_OPT_CONFIG on take a value. */
+typedef enum pwd_opt_kind {
+    PWD_OPT_HELP,       /* print the usage, exit 0 */
+    PWD_OPT_VERSION,    /* print the version, exit 0 */
+    PWD_OPT_FOREGROUND, /* do not detach */
+    PWD_OPT_CONFIG,     /* the INI file to load */
+    PWD_OPT_KEY         /* sets a configuration key over the file's */
+} pwd_opt_kind;
+
+/* One option pwccad accepts. */
+typedef struct pwd_opt {
+    const char *name;       /* long form, "--watch" */
+    const char *short_name; /* "-h", or NULL */
+    pwd_opt_kind kind;      /* what it does */
+    const char *key;        /* PWD_OPT_KEY: the configuration key its value sets */
+} pwd_opt;
+
+/* The command line, one row per option ("metrics" is the per-run list of
+ * metrics computed, so --metrics sets metrics_listen). */
+static const pwd_opt options[] = {
+    {"--help", "-h", PWD_OPT_HELP, NULL},
+    {"--version", "-V", PWD_OPT_VERSION, NULL},
+    {"--foreground", NULL, PWD_OPT_FOREGROUND, NULL},
+    {"--watch", NULL, PWD_OPT_KEY, "watch"},
+    {"--run", NULL, PWD_OPT_KEY, "run"},
+    {"--db", NULL, PWD_OPT_KEY, "db"},
+    {"--socket", NULL, PWD_OPT_KEY, "socket"},
+    {"--config", NULL, PWD_OPT_CONFIG, NULL},
+    {"--metrics", NULL, PWD_OPT_KEY, "metrics_listen"},
+};
+
+static const pwd_opt *find_option(const char *arg)
+{
+    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
+        if (strcmp(arg, options[k].name) == 0 ||
+            (options[k].short_name && strcmp(arg, options[k].short_name) == 0))
+            return &options[k];
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static pwd_daemon d;
@@ -48,36 +86,28 @@ int main(int argc, char **argv)
     pw_config_defaults(&d.flags);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        const pwd_opt *o = find_option(a);
+        if (!o)
+            return usage_error("unknown option ", a);
+        if (o->kind == PWD_OPT_HELP) {
             fputs(usage, stdout);
             return 0;
         }
-        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+        if (o->kind == PWD_OPT_VERSION) {
             printf("pwccad %s\n", PW_VERSION);
             return 0;
         }
-        if (strcmp(a, "--foreground") == 0) {
+        if (o->kind == PWD_OPT_FOREGROUND) {
             foreground = 1;
             continue;
         }
-        static const char *const with_value[] = {"--watch",  "--run",    "--db",
-                                                 "--socket", "--config", "--metrics"};
-        /* The configuration key each sets ("metrics" is the per-run list of
-         * metrics computed, so --metrics sets metrics_listen). */
-        static const char *const keys[] = {"watch", "run", "db", "socket", NULL, "metrics_listen"};
-        size_t k;
-        for (k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-            if (strcmp(a, with_value[k]) == 0)
-                break;
-        if (k == sizeof with_value / sizeof with_value[0])
-            return usage_error("unknown option ", a);
         if (i + 1 >= argc || !argv[i + 1][0])
             return usage_error("this option needs a value: ", a);
         const char *v = argv[++i];
-        if (k == 4) {
+        if (o->kind == PWD_OPT_CONFIG) {
             if (snprintf(d.config_path, sizeof d.config_path, "%s", v) >= (int)sizeof d.config_path)
                 return usage_error("--config path too long: ", v);
-        } else if (pw_config_set(&d.flags, keys[k], v, &err)) {
+        } else if (pw_config_set(&d.flags, o->key, v, &err)) {
             return usage_error("", err.msg);
         }
     }

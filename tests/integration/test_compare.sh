@@ -80,4 +80,12 @@ PY
     expect_status "one file is a usage error" 2 "$PWCCA" compare "$d/a64.safetensors"
     expect_status "an unknown metric is a usage error" 2 "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --metrics foo
     expect_status "compare --help exits 0" 0 "$PWCCA" compare --help
+    # compare parses its options like every other subcommand (client/cli.c's table).
+    expect_output "compare takes --option=value like the other subcommands" '"cka": 0\.[0-9]' \
+        "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --metrics=cka --json
+    expect_output "compare names an option that lacks its value and hints --help" \
+        "^pwcca compare: --layer needs a value, not the option '--json'$" \
+        "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --layer --json
+    expect_output "compare's unknown option is one line and a --help hint" \
+        "^Try 'pwcca compare --help'\.$" "$PWCCA" compare "$d/a64.safetensors" --bogus
 fi

@@ -249,15 +249,22 @@ static void compute_oracle(const double *x, const double *y, size_t n, size_t p,
 
 /* ---- running the engine ------------------------------------------------------ */
 
+/* pw_engine_compare, which must not fail (a status in the result is not a failure). */
+static pw_result compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
+                         pw_side **y_cache)
+{
+    pw_result r;
+    pw_err e;
+    pw_err_clear(&e);
+    PW_ASSERT_OK(pw_engine_compare(x, y, metrics, x_cache, y_cache, &r, &e), &e);
+    return r;
+}
+
 static pw_result run(const double *x, const double *y, size_t n, size_t p, size_t q,
                      unsigned metrics)
 {
     pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
-    pw_result r;
-    pw_err e;
-    pw_err_clear(&e);
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, metrics, NULL, NULL, &r, &e), &e);
-    return r;
+    return compare(&rx, &ry, metrics, NULL, NULL);
 }
 
 static void assert_matches_oracle(const pw_result *r, const oracle *o, double tol)
@@ -303,6 +310,31 @@ static void correlated_pair(rng *r, size_t n, size_t p, size_t q, double **x, do
     free(mix);
     free(noise);
     free(rot);
+}
+
+/* The fixture most tests start from: a seeded correlated pair and row sources
+ * over it.  Tests change the data in place (the row sources see it) and draw
+ * more from r, which continues where the pair's draws ended. */
+typedef struct pair {
+    rng r;          /* the generator, past the pair's draws */
+    size_t n, p, q; /* datapoints, X's neurons, Y's neurons */
+    double *x, *y;  /* row-major n x p and n x q, owned */
+    pw_rows rx, ry; /* row sources over x and y */
+} pair;
+
+static pair pair_make(uint64_t seed, size_t n, size_t p, size_t q)
+{
+    pair f = {.r = {seed}, .n = n, .p = p, .q = q};
+    correlated_pair(&f.r, n, p, q, &f.x, &f.y);
+    f.rx = pw_rows_from_matrix(f.x, n, p);
+    f.ry = pw_rows_from_matrix(f.y, n, q);
+    return f;
+}
+
+static void pair_free(pair *f)
+{
+    free(f->x);
+    free(f->y);
 }
 
 /* ---- reference cases --------------------------------------------------------- */
@@ -417,9 +449,7 @@ START_TEST(ill_conditioned_layers_match_the_svd_route)
         ck_assert_uint_eq(o.rank_x, p);
         pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
         pw_side *sx = NULL, *sy = NULL;
-        pw_result res;
-        pw_err e;
-        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, &sx, &sy, &res, &e), &e);
+        pw_result res = compare(&rx, &ry, PW_M_ALL, &sx, &sy);
         ck_assert_int_eq(sx->chol, 1);
         assert_matches_oracle(&res, &o, 1e-6);
         /* X/Y swapped: the same correlations and mean; weights on Y (fewer neurons) either way. */
@@ -440,32 +470,28 @@ START_TEST(near_rank_deficient_and_dead_neurons)
     /* X: 30 neurons, 4 of them combinations of others up to 1e-11 noise (numerical
      * rank 26), 3 constant (one of them 0.1, which does not sum exactly).  Y: an
      * exact duplicate column and a constant one. */
-    rng r = {7};
-    size_t n = 2500, p = 30, q = 20;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    for (size_t i = 0; i < n; i++) {
-        double *row = x + i * p;
+    pair f = pair_make(7, 2500, 30, 20);
+    for (size_t i = 0; i < f.n; i++) {
+        double *row = f.x + i * f.p;
         for (size_t j = 22; j < 26; j++)
             row[j] =
-                0.5 * row[j - 20] - 1.5 * row[j - 10] + 2.0 * row[j - 5] + 1e-11 * rng_normal(&r);
+                0.5 * row[j - 20] - 1.5 * row[j - 10] + 2.0 * row[j - 5] + 1e-11 * rng_normal(&f.r);
         row[26] = 0.1;
         row[27] = -3;
         row[29] = 0;
-        y[i * q + 19] = y[i * q + 3];
-        y[i * q + 11] = 1e6;
+        f.y[i * f.q + 19] = f.y[i * f.q + 3];
+        f.y[i * f.q + 11] = 1e6;
     }
     oracle o;
-    compute_oracle(x, y, n, p, q, &o);
+    compute_oracle(f.x, f.y, f.n, f.p, f.q, &o);
     ck_assert_uint_eq(o.p_kept, 27);
     ck_assert_uint_eq(o.rank_x, 23);
     ck_assert_uint_eq(o.q_kept, 19);
     ck_assert_uint_eq(o.rank_y, 18);
-    pw_result res = run(x, y, n, p, q, PW_M_ALL);
+    pw_result res = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
     assert_matches_oracle(&res, &o, 1e-6);
     pw_result_free(&res);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -475,26 +501,21 @@ START_TEST(cholesky_and_eigenvalue_whitenings_mix)
      * repeated neuron by eigenvalues (pw_side.h).  Every mix -- the weights
      * on either kind, the other kind opposite -- must give the definitions'
      * values, which the oracle computes without either whitening. */
-    rng r = {53};
-    size_t n = 1500, p = 12, q = 9;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    for (size_t i = 0; i < n; i++)
-        x[i * p + 7] = x[i * p + 2]; /* X: 12 kept, rank 11 */
+    pair f = pair_make(53, 1500, 12, 9);
+    for (size_t i = 0; i < f.n; i++)
+        f.x[i * f.p + 7] = f.x[i * f.p + 2]; /* X: 12 kept, rank 11 */
     struct {
         const double *a, *b; /* X and Y of the comparison */
         size_t pa, pb;       /* their neurons */
         int chol_a, chol_b;  /* the whitening each side must get */
-    } mix[] = {{x, y, p, q, 0, 1}, {y, x, q, p, 1, 0}};
+    } mix[] = {{f.x, f.y, f.p, f.q, 0, 1}, {f.y, f.x, f.q, f.p, 1, 0}};
     for (size_t m = 0; m < 2; m++) {
         oracle o;
-        compute_oracle(mix[m].a, mix[m].b, n, mix[m].pa, mix[m].pb, &o);
-        pw_rows ra = pw_rows_from_matrix(mix[m].a, n, mix[m].pa);
-        pw_rows rb = pw_rows_from_matrix(mix[m].b, n, mix[m].pb);
+        compute_oracle(mix[m].a, mix[m].b, f.n, mix[m].pa, mix[m].pb, &o);
+        pw_rows ra = pw_rows_from_matrix(mix[m].a, f.n, mix[m].pa);
+        pw_rows rb = pw_rows_from_matrix(mix[m].b, f.n, mix[m].pb);
         pw_side *sa = NULL, *sb = NULL;
-        pw_result res;
-        pw_err e;
-        PW_ASSERT_OK(pw_engine_compare(&ra, &rb, PW_M_ALL, &sa, &sb, &res, &e), &e);
+        pw_result res = compare(&ra, &rb, PW_M_ALL, &sa, &sb);
         ck_assert_int_eq(sa->chol, mix[m].chol_a);
         ck_assert_int_eq(sb->chol, mix[m].chol_b);
         assert_matches_oracle(&res, &o, 1e-9);
@@ -504,14 +525,13 @@ START_TEST(cholesky_and_eigenvalue_whitenings_mix)
     }
     /* Both sides full rank: Cholesky on both, weights on the smaller (Y). */
     double *x2, *y2;
-    correlated_pair(&r, n, p, q, &x2, &y2);
+    correlated_pair(&f.r, f.n, f.p, f.q, &x2, &y2);
     oracle o;
-    compute_oracle(x2, y2, n, p, q, &o);
-    pw_result res = run(x2, y2, n, p, q, PW_M_ALL);
+    compute_oracle(x2, y2, f.n, f.p, f.q, &o);
+    pw_result res = run(x2, y2, f.n, f.p, f.q, PW_M_ALL);
     assert_matches_oracle(&res, &o, 1e-9);
     pw_result_free(&res);
-    free(x);
-    free(y);
+    pair_free(&f);
     free(x2);
     free(y2);
 }
@@ -541,29 +561,25 @@ START_TEST(large_means_cost_no_accuracy)
     /* Values k / 1024 with |k| < 2^14, so adding 2^20 (about 1e6) to every
      * neuron is exact: the data differ only by the constant, and any loss is
      * the engine's.  Plain sums of squares would lose about 12 digits here. */
-    rng r = {11};
-    size_t n = 9000, p = 24, q = 16;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    double *xs = malloc(n * p * sizeof(double)), *ys = malloc(n * q * sizeof(double));
-    for (size_t i = 0; i < n * p; i++) {
-        x[i] = round(x[i] * 1024) / 1024;
-        xs[i] = x[i] + 1048576.0;
+    pair f = pair_make(11, 9000, 24, 16);
+    double *xs = malloc(f.n * f.p * sizeof(double)), *ys = malloc(f.n * f.q * sizeof(double));
+    for (size_t i = 0; i < f.n * f.p; i++) {
+        f.x[i] = round(f.x[i] * 1024) / 1024;
+        xs[i] = f.x[i] + 1048576.0;
     }
-    for (size_t i = 0; i < n * q; i++) {
-        y[i] = round(y[i] * 1024) / 1024;
-        ys[i] = y[i] + 1048576.0;
+    for (size_t i = 0; i < f.n * f.q; i++) {
+        f.y[i] = round(f.y[i] * 1024) / 1024;
+        ys[i] = f.y[i] + 1048576.0;
     }
-    pw_result a = run(x, y, n, p, q, PW_M_ALL), b = run(xs, ys, n, p, q, PW_M_ALL);
+    pw_result a = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL), b = run(xs, ys, f.n, f.p, f.q, PW_M_ALL);
     ck_assert_int_eq(b.status, PW_OK);
     assert_same(&a, &b, 1e-10);
     oracle o;
-    compute_oracle(x, y, n, p, q, &o);
+    compute_oracle(f.x, f.y, f.n, f.p, f.q, &o);
     assert_matches_oracle(&b, &o, 1e-8);
     pw_result_free(&a);
     pw_result_free(&b);
-    free(x);
-    free(y);
+    pair_free(&f);
     free(xs);
     free(ys);
 }
@@ -597,28 +613,22 @@ static pw_rows chunky_rows(chunky *c, size_t n, size_t chunk)
 
 START_TEST(chunking_does_not_change_results)
 {
-    rng r = {5};
-    size_t n = 700, p = 12, q = 9;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    for (size_t i = 0; i < n * p; i++)
-        x[i] += 50.0;
-    pw_result whole = run(x, y, n, p, q, PW_M_ALL);
+    pair f = pair_make(5, 700, 12, 9);
+    for (size_t i = 0; i < f.n * f.p; i++)
+        f.x[i] += 50.0;
+    pw_result whole = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
     size_t chunks[] = {97, 1};
     for (size_t c = 0; c < 2; c++) {
-        chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
-        pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
-        pw_result res;
-        pw_err e;
-        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
-        ck_assert_uint_eq(cx.calls, (n + chunks[c] - 1) / chunks[c]);
+        chunky cx = {.a = f.x, .p = f.p}, cy = {.a = f.y, .p = f.q};
+        pw_rows rx = chunky_rows(&cx, f.n, chunks[c]), ry = chunky_rows(&cy, f.n, chunks[c]);
+        pw_result res = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
+        ck_assert_uint_eq(cx.calls, (f.n + chunks[c] - 1) / chunks[c]);
         ck_assert_int_eq(cx.out_of_order | cy.out_of_order, 0);
         assert_same(&whole, &res, 1e-12);
         pw_result_free(&res);
     }
     pw_result_free(&whole);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -626,35 +636,30 @@ START_TEST(lanes_give_the_one_thread_results)
 {
     /* Large enough for the pass to split into lanes when it has two threads;
      * a mean of 1e3 so that the lanes' shifts and their merge matter. */
-    rng r = {41};
-    size_t n = 40000, p = 12, q = 9;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    for (size_t i = 0; i < n * p; i++)
-        x[i] += 1e3;
+    pair f = pair_make(41, 40000, 12, 9);
+    for (size_t i = 0; i < f.n * f.p; i++)
+        f.x[i] += 1e3;
     pw_engine_set_blas_threads(1);
-    pw_result one = run(x, y, n, p, q, PW_M_ALL);
+    pw_result one = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
     pw_engine_set_blas_threads(2);
-    pw_result two = run(x, y, n, p, q, PW_M_ALL);
+    pw_result two = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
     ck_assert_int_eq(pw_engine_blas_threads(), 2); /* restored after the pass */
     assert_same(&one, &two, 1e-12);
 
     /* The same through a read callback: still in order, one call at a time. */
-    chunky ox = {.a = x, .p = p}, oy = {.a = y, .p = q};
-    pw_rows rx = chunky_rows(&ox, n, 1000), ry = chunky_rows(&oy, n, 1000);
-    pw_result viaread;
-    pw_err e;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &viaread, &e), &e);
+    chunky ox = {.a = f.x, .p = f.p}, oy = {.a = f.y, .p = f.q};
+    pw_rows rx = chunky_rows(&ox, f.n, 1000), ry = chunky_rows(&oy, f.n, 1000);
+    pw_result viaread = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(ox.out_of_order | oy.out_of_order, 0);
-    ck_assert_uint_eq(ox.next, n);
+    ck_assert_uint_eq(ox.next, f.n);
     assert_same(&one, &viaread, 1e-12);
 
     /* Non-finite values in two lanes: the earlier row is the one named. */
-    y[31000 * q + 2] = INFINITY;
-    x[23456 * p + 5] = NAN;
+    f.y[31000 * f.q + 2] = INFINITY;
+    f.x[23456 * f.p + 5] = NAN;
     ox.next = oy.next = 0;
     pw_result bad;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &bad, &e), &e);
+    bad = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(bad.status, PW_NONFINITE);
     ck_assert_msg(strstr(bad.message, "X has a non-finite value (nan) at row 23456, column 5"),
                   "%s", bad.message);
@@ -663,8 +668,7 @@ START_TEST(lanes_give_the_one_thread_results)
     pw_result_free(&two);
     pw_result_free(&viaread);
     pw_result_free(&bad);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -700,9 +704,7 @@ START_TEST(tied_correlations_are_counted_and_weighted_reproducibly)
     for (size_t c = 0; c < 2; c++) {
         chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
         pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
-        pw_result res;
-        pw_err e;
-        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        pw_result res = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
         ck_assert_uint_eq(res.ntied, t);
         PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
         pw_result_free(&res);
@@ -788,9 +790,7 @@ START_TEST(zero_and_tiny_correlations_are_weighted_right)
     for (size_t c = 0; c < 2; c++) {
         chunky cx = {.a = x, .p = p}, cy = {.a = y, .p = q};
         pw_rows rx = chunky_rows(&cx, n, chunks[c]), ry = chunky_rows(&cy, n, chunks[c]);
-        pw_result res;
-        pw_err e;
-        PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+        pw_result res = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
         PW_ASSERT_NEAR(res.pwcca, whole.pwcca, 1e-12);
         pw_result_free(&res);
     }
@@ -821,20 +821,16 @@ END_TEST
 
 START_TEST(neuron_order_and_signs_do_not_matter)
 {
-    rng r = {9};
-    size_t n = 1500, p = 20, q = 14;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    double *xp = malloc(n * p * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < p; j++)
-            xp[i * p + j] = x[i * p + (j * 7) % p] * ((j % 3) ? 1 : -1);
-    pw_result a = run(x, y, n, p, q, PW_M_ALL), b = run(xp, y, n, p, q, PW_M_ALL);
+    pair f = pair_make(9, 1500, 20, 14);
+    double *xp = malloc(f.n * f.p * sizeof(double));
+    for (size_t i = 0; i < f.n; i++)
+        for (size_t j = 0; j < f.p; j++)
+            xp[i * f.p + j] = f.x[i * f.p + (j * 7) % f.p] * ((j % 3) ? 1 : -1);
+    pw_result a = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL), b = run(xp, f.y, f.n, f.p, f.q, PW_M_ALL);
     assert_same(&a, &b, 1e-12);
     pw_result_free(&a);
     pw_result_free(&b);
-    free(x);
-    free(y);
+    pair_free(&f);
     free(xp);
 }
 END_TEST
@@ -842,14 +838,12 @@ END_TEST
 START_TEST(swap_changes_pwcca_only_through_the_weights)
 {
     /* Equal widths: compare(X, Y) weighs X's variates, compare(Y, X) weighs Y's. */
-    rng r = {13};
-    size_t n = 2000, p = 16;
-    double *x, *y;
-    correlated_pair(&r, n, p, p, &x, &y);
-    pw_result a = run(x, y, n, p, p, PW_M_ALL), b = run(y, x, n, p, p, PW_M_ALL);
+    pair f = pair_make(13, 2000, 16, 16);
+    pw_result a = run(f.x, f.y, f.n, f.p, f.p, PW_M_ALL),
+              b = run(f.y, f.x, f.n, f.p, f.p, PW_M_ALL);
     oracle oa, ob;
-    compute_oracle(x, y, n, p, p, &oa);
-    compute_oracle(y, x, n, p, p, &ob);
+    compute_oracle(f.x, f.y, f.n, f.p, f.p, &oa);
+    compute_oracle(f.y, f.x, f.n, f.p, f.p, &ob);
     assert_matches_oracle(&a, &oa, 1e-9);
     assert_matches_oracle(&b, &ob, 1e-9);
     for (size_t i = 0; i < a.nrho; i++)
@@ -861,8 +855,7 @@ START_TEST(swap_changes_pwcca_only_through_the_weights)
                   a.pwcca, b.pwcca);
     pw_result_free(&a);
     pw_result_free(&b);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -870,16 +863,10 @@ END_TEST
 
 START_TEST(nonfinite_values_are_located)
 {
-    rng r = {17};
-    size_t n = 6000, p = 10, q = 8;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    x[5000 * p + 7] = NAN;
+    pair f = pair_make(17, 6000, 10, 8);
+    f.x[5000 * f.p + 7] = NAN;
     pw_side *cx = NULL, *cy = NULL;
-    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
-    pw_result res;
-    pw_err e;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, &cx, &cy, &res, &e), &e);
+    pw_result res = compare(&f.rx, &f.ry, PW_M_ALL, &cx, &cy);
     ck_assert_int_eq(res.status, PW_NONFINITE);
     ck_assert_msg(strstr(res.message, "X") && strstr(res.message, "row 5000") &&
                       strstr(res.message, "column 7") && strstr(res.message, "nan"),
@@ -889,8 +876,8 @@ START_TEST(nonfinite_values_are_located)
     pw_result_free(&res);
 
     /* An earlier Inf in Y wins over the NaN in X. */
-    y[4100 * q + 2] = -INFINITY;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    f.y[4100 * f.q + 2] = -INFINITY;
+    res = compare(&f.rx, &f.ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(res.status, PW_NONFINITE);
     ck_assert_msg(strstr(res.message, "Y") && strstr(res.message, "row 4100") &&
                       strstr(res.message, "column 2") && strstr(res.message, "-inf"),
@@ -898,16 +885,15 @@ START_TEST(nonfinite_values_are_located)
     pw_result_free(&res);
 
     /* Finite values too large for double sums of squares. */
-    x[5000 * p + 7] = 0;
-    y[4100 * q + 2] = 0;
-    x[3 * p + 1] = 1e300;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    f.x[5000 * f.p + 7] = 0;
+    f.y[4100 * f.q + 2] = 0;
+    f.x[3 * f.p + 1] = 1e300;
+    res = compare(&f.rx, &f.ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(res.status, PW_NONFINITE);
     ck_assert_msg(strstr(res.message, "X column 1") && strstr(res.message, "too large"),
                   "message: %s", res.message);
     pw_result_free(&res);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -920,50 +906,41 @@ static int cancel_after_two(void *ctx)
 
 START_TEST(a_cancelled_pass_stops_early_with_an_error)
 {
-    rng r = {23};
-    size_t n = 40000, p = 12, q = 9;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pair f = pair_make(23, 40000, 12, 9);
     int asked = 0;
-    rx.chunk_rows = ry.chunk_rows = 1000;
-    rx.cancelled = cancel_after_two;
-    rx.cancel_ctx = &asked;
+    f.rx.chunk_rows = f.ry.chunk_rows = 1000;
+    f.rx.cancelled = cancel_after_two;
+    f.rx.cancel_ctx = &asked;
     pw_result res;
     pw_err e;
     pw_side *sx = NULL, *sy = NULL;
-    PW_ASSERT_FAILS_WITH(pw_engine_compare(&rx, &ry, PW_M_ALL, &sx, &sy, &res, &e), &e,
+    PW_ASSERT_FAILS_WITH(pw_engine_compare(&f.rx, &f.ry, PW_M_ALL, &sx, &sy, &res, &e), &e,
                          "cancelled");
     ck_assert_msg(asked < 10, "the pass went on for %d chunks after the cancel", asked);
     ck_assert_msg(!sx, "a cancelled pass must not leave a side to cache");
     pw_side_free(sx);
     pw_side_free(sy);
     /* The same rows without the cancel give a result. */
-    rx.cancelled = NULL;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    f.rx.cancelled = NULL;
+    res = compare(&f.rx, &f.ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(res.status, PW_OK);
     pw_result_free(&res);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
 START_TEST(n_mismatch_dead_layer_and_insufficient)
 {
-    rng r = {19};
-    size_t n = 400, p = 10, q = 8;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n - 1, q);
-    pw_result res;
-    pw_err e;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &res, &e), &e);
+    pair f = pair_make(19, 400, 10, 8);
+    pw_rows rx = pw_rows_from_matrix(f.x, f.n, f.p), ry = pw_rows_from_matrix(f.y, f.n - 1, f.q);
+    pw_result res = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(res.status, PW_N_MISMATCH);
     ck_assert_msg(strstr(res.message, "400") && strstr(res.message, "399"), "%s", res.message);
     pw_result_free(&res);
 
     /* n = p_kept + q_kept exactly is not enough; one more datapoint is. */
-    pw_result lo = run(x, y, p + q, p, q, PW_M_ALL), hi = run(x, y, p + q + 1, p, q, PW_M_ALL);
+    pw_result lo = run(f.x, f.y, f.p + f.q, f.p, f.q, PW_M_ALL),
+              hi = run(f.x, f.y, f.p + f.q + 1, f.p, f.q, PW_M_ALL);
     ck_assert_int_eq(lo.status, PW_INSUFFICIENT_DATAPOINTS);
     ck_assert(isnan(lo.pwcca) && isnan(lo.mean_cca) && isnan(lo.svcca) && !isnan(lo.cka));
     ck_assert_msg(strstr(lo.message, "n = 18") && strstr(lo.message, "10 + 8") &&
@@ -972,21 +949,20 @@ START_TEST(n_mismatch_dead_layer_and_insufficient)
     ck_assert_int_eq(hi.status, PW_OK);
     pw_result_free(&lo);
     pw_result_free(&hi);
-    pw_result one = run(x, y, 1, p, q, PW_M_ALL);
+    pw_result one = run(f.x, f.y, 1, f.p, f.q, PW_M_ALL);
     ck_assert_int_eq(one.status, PW_INSUFFICIENT_DATAPOINTS);
     pw_result_free(&one);
 
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < q; j++)
-            y[i * q + j] = (double)j;
-    pw_result dead = run(x, y, n, p, q, PW_M_ALL);
+    for (size_t i = 0; i < f.n; i++)
+        for (size_t j = 0; j < f.q; j++)
+            f.y[i * f.q + j] = (double)j;
+    pw_result dead = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
     ck_assert_int_eq(dead.status, PW_DEAD_LAYER);
     ck_assert_uint_eq(dead.q_kept, 0);
     ck_assert_msg(strstr(dead.message, "every neuron of Y"), "%s", dead.message);
     ck_assert(isnan(dead.pwcca) && isnan(dead.cka));
     pw_result_free(&dead);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -999,21 +975,15 @@ START_TEST(lapack_failures_are_numerical_errors)
      * (LAPACKE's NaN check: info = -6 for dsyevd's matrix).  The engine must
      * say numerical_error, name the routine, its info and the side, drop the
      * CCA metrics -- and not hand the damage to the SVD as a number. */
-    rng r = {29};
-    size_t n = 2000, p = 7, q = 5;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    pw_rows rx = pw_rows_from_matrix(x, n, p), ry = pw_rows_from_matrix(y, n, q);
+    pair f = pair_make(29, 2000, 7, 5);
     pw_side *sx = NULL, *sy = NULL;
-    pw_result res;
-    pw_err e;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_CKA, &sx, &sy, &res, &e), &e);
+    pw_result res = compare(&f.rx, &f.ry, PW_M_CKA, &sx, &sy);
     pw_result_free(&res);
     ck_assert(sx && sy && !sx->whitened && !sy->svcca_ready);
     sy->gram[1 * sy->p_kept + 2] = NAN;
     sy->gram[2 * sy->p_kept + 1] = NAN;
 
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA | PW_M_MEAN_CCA, &sx, &sy, &res, &e), &e);
+    res = compare(&f.rx, &f.ry, PW_M_PWCCA | PW_M_MEAN_CCA, &sx, &sy);
     ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
     ck_assert_msg(strstr(res.message, "LAPACK dsyevd failed with info = -") &&
                       strstr(res.message, "while whitening Y (p_kept = 5)"),
@@ -1022,7 +992,7 @@ START_TEST(lapack_failures_are_numerical_errors)
     ck_assert(res.nrho == 0 && res.rho == NULL && res.ntied == 0);
     pw_result_free(&res);
 
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_SVCCA, &sx, &sy, &res, &e), &e);
+    res = compare(&f.rx, &f.ry, PW_M_SVCCA, &sx, &sy);
     ck_assert_int_eq(res.status, PW_NUMERICAL_ERROR);
     ck_assert_msg(strstr(res.message, "in SVCCA for Y (p_kept = 5)"), "%s", res.message);
     ck_assert(isnan(res.svcca));
@@ -1031,14 +1001,13 @@ START_TEST(lapack_failures_are_numerical_errors)
 
     /* X's side is intact and is still usable against an intact Y. */
     pw_side *sy2 = NULL;
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_PWCCA, &sx, &sy2, &res, &e), &e);
+    res = compare(&f.rx, &f.ry, PW_M_PWCCA, &sx, &sy2);
     ck_assert_int_eq(res.status, PW_OK);
     pw_result_free(&res);
     pw_side_free(sx);
     pw_side_free(sy);
     pw_side_free(sy2);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -1059,21 +1028,21 @@ START_TEST(cached_sides_give_the_uncached_results)
     pw_result a, b, c;
     pw_err e;
     /* First call asks for CKA only: the sides hold no factorization yet. */
-    PW_ASSERT_OK(pw_engine_compare(&r1, &r0, PW_M_CKA, &s1, &s0, &a, &e), &e);
+    a = compare(&r1, &r0, PW_M_CKA, &s1, &s0);
     ck_assert(s0 && s1);
     ck_assert(a.nrho == 0 && a.rank_x == 0 && isnan(a.pwcca) && !isnan(a.cka));
     size_t before = pw_side_bytes(s1);
     pw_result_free(&a);
-    PW_ASSERT_OK(pw_engine_compare(&r1, &r0, PW_M_ALL, &s1, &s0, &a, &e), &e);
+    a = compare(&r1, &r0, PW_M_ALL, &s1, &s0);
     ck_assert_uint_gt(pw_side_bytes(s1), before);
     pw_result fresh = run(t1, t0, n, p, p, PW_M_ALL);
     assert_same(&a, &fresh, 1e-14);
-    PW_ASSERT_OK(pw_engine_compare(&r2, &r1, PW_M_ALL, &s2, &s1, &b, &e), &e);
+    b = compare(&r2, &r1, PW_M_ALL, &s2, &s1);
     ck_assert(s2 != NULL);
     pw_result fresh2 = run(t2, t1, n, p, p, PW_M_ALL);
     assert_same(&b, &fresh2, 1e-14);
     /* Both sides cached. */
-    PW_ASSERT_OK(pw_engine_compare(&r2, &r1, PW_M_ALL, &s2, &s1, &c, &e), &e);
+    c = compare(&r2, &r1, PW_M_ALL, &s2, &s1);
     assert_same(&c, &fresh2, 1e-14);
     pw_result_free(&c);
     /* A cached side must match its rows. */
@@ -1117,12 +1086,10 @@ END_TEST
 
 START_TEST(only_requested_metrics_are_computed)
 {
-    rng r = {29};
-    size_t n = 800, p = 12, q = 10;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    pw_result all = run(x, y, n, p, q, PW_M_ALL), pw = run(x, y, n, p, q, PW_M_PWCCA);
-    pw_result sv = run(x, y, n, p, q, PW_M_SVCCA);
+    pair f = pair_make(29, 800, 12, 10);
+    pw_result all = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL),
+              pw = run(f.x, f.y, f.n, f.p, f.q, PW_M_PWCCA);
+    pw_result sv = run(f.x, f.y, f.n, f.p, f.q, PW_M_SVCCA);
     PW_ASSERT_NEAR(pw.pwcca, all.pwcca, 0);
     ck_assert(isnan(pw.mean_cca) && isnan(pw.svcca) && isnan(pw.cka));
     ck_assert(isnan(sv.pwcca) && sv.nrho == 0);
@@ -1130,8 +1097,7 @@ START_TEST(only_requested_metrics_are_computed)
     pw_result_free(&all);
     pw_result_free(&pw);
     pw_result_free(&sv);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
@@ -1202,7 +1168,7 @@ START_TEST(conv_and_sequence_tensors_in_half_precision)
     ck_assert_uint_eq(ty.rows, ROWS);
     pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
     pw_result a, b = run(x, y, ROWS, C, D, PW_M_ALL);
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e);
+    a = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
     ck_assert_int_eq(a.status, PW_OK);
     assert_same(&a, &b, 0);
     oracle o;
@@ -1240,40 +1206,36 @@ static int failing_read(void *ctx, uint64_t row0, size_t nrows, double *out, pw_
 START_TEST(tensor_rows_and_read_failures)
 {
     /* An f32 tensor gives the results of the same values as doubles. */
-    rng r = {31};
-    size_t n = 600, p = 8, q = 6;
-    double *x, *y;
-    correlated_pair(&r, n, p, q, &x, &y);
-    float *xf = malloc(n * p * sizeof(float));
-    for (size_t i = 0; i < n * p; i++) {
-        xf[i] = (float)x[i];
-        x[i] = xf[i];
+    pair f = pair_make(31, 600, 8, 6);
+    float *xf = malloc(f.n * f.p * sizeof(float));
+    for (size_t i = 0; i < f.n * f.p; i++) {
+        xf[i] = (float)f.x[i];
+        f.x[i] = xf[i];
     }
     pw_tensor t;
     memset(&t, 0, sizeof t);
     strcpy(t.name, "layer");
     t.dtype = PW_DT_F32;
     t.ndim = 2;
-    t.shape[0] = n;
-    t.shape[1] = p;
+    t.shape[0] = f.n;
+    t.shape[1] = f.p;
     t.data = (const unsigned char *)xf;
-    t.nbytes = n * p * sizeof(float);
+    t.nbytes = f.n * f.p * sizeof(float);
     pw_err e;
     PW_ASSERT_OK(pw_tensor_finish(&t, &e), &e);
-    pw_rows rx = pw_rows_from_tensor(&t), ry = pw_rows_from_matrix(y, n, q);
-    pw_result a, b = run(x, y, n, p, q, PW_M_ALL);
-    PW_ASSERT_OK(pw_engine_compare(&rx, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e);
+    pw_rows rx = pw_rows_from_tensor(&t), ry = pw_rows_from_matrix(f.y, f.n, f.q);
+    pw_result a, b = run(f.x, f.y, f.n, f.p, f.q, PW_M_ALL);
+    a = compare(&rx, &ry, PW_M_ALL, NULL, NULL);
     assert_same(&a, &b, 0);
     pw_result_free(&a);
     pw_result_free(&b);
 
-    pw_rows bad = {.nrows = n, .ncols = p, .read = failing_read};
+    pw_rows bad = {.nrows = f.n, .ncols = f.p, .read = failing_read};
     PW_ASSERT_FAILS_WITH(pw_engine_compare(&bad, &ry, PW_M_ALL, NULL, NULL, &a, &e), &e,
                          "disk on fire");
     ck_assert_msg(strstr(e.msg, "reading X rows 0.."), "%s", e.msg);
     free(xf);
-    free(x);
-    free(y);
+    pair_free(&f);
 }
 END_TEST
 
