@@ -616,3 +616,15 @@ int pw_engine_blas_threads(void)
     pthread_mutex_unlock(&blas_mu);
     return n;
 }
+
+int pw_engine_compare_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                              const pw_reduce *reduce, pw_side **x_cache, pw_side **y_cache,
+                              pw_result *out, pw_err *err)
+{
+    if (!reduce || reduce->kind == PW_REDUCE_NONE)
+        return pw_engine_compare(x, y, metrics, x_cache, y_cache, out, err);
+    char text[PW_REDUCE_TEXT_MAX];
+    pw_reduce_format(reduce, text, sizeof text);
+    pw_result_init(out);
+    return pw_err_set(err, "reduce mode %s is not implemented yet", text);
+}

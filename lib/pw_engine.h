@@ -20,6 +20,7 @@
 
 #include "pw_error.h"
 #include "pw_metric.h"
+#include "pw_reduce.h"
 #include "pw_status.h"
 #include "pw_tensor.h"
 
@@ -31,6 +32,9 @@ typedef struct pw_result {
     uint64_t p, q;            /* neurons of X and Y as given */
     uint64_t p_kept, q_kept;  /* neurons left after dropping constant ones */
     uint64_t rank_x, rank_y;  /* numerical ranks (README definition 2) */
+    pw_reduce reduce;         /* the reduction the CCA metrics used: NONE (exact), DIMS or VAR
+                                 (never AUTO: what it resolved to) */
+    uint64_t k_x, k_y;        /* directions X and Y kept when reduced (0 when exact) */
     /* One double per PW_METRIC_LIST entry (pwcca, distance, ...), NAN when not
      * requested or not applicable; cka is given even for insufficient_datapoints. */
     PW_METRIC_LIST(PW_METRIC_FIELD)
@@ -99,6 +103,16 @@ void pw_side_free(pw_side *s);
  * CCA was computed (0 / empty otherwise). */
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err);
+
+/* The same with a reduction (pw_reduce.h; NULL or PW_REDUCE_NONE is exactly
+ * pw_engine_compare).  out->reduce, k_x and k_y say what was applied; with
+ * PW_REDUCE_AUTO, out->reduce is what auto resolved to for this pair, which
+ * a caller that wants a series never to switch mode passes explicitly for
+ * later pairs.  A cached side remembers the reduction it was built with: it
+ * must be passed only with the same (resolved) reduction, else -1. */
+int pw_engine_compare_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                              const pw_reduce *reduce, pw_side **x_cache, pw_side **y_cache,
+                              pw_result *out, pw_err *err);
 
 /* Memory ---------------------------------------------------------------------
  *

@@ -16,6 +16,8 @@
 #define PW_SVCCA_KEEP     0.99        /* share of variance SVCCA keeps */
 #define PW_TIE_EPS_FACTOR 16          /* rho within this x p_kept x DBL_EPSILON are tied */
 #define PW_MAX_NEURONS    65536       /* columns per layer the engine accepts */
+#define PW_REDUCE_AUTO_RATIO 10       /* reduce=auto keeps K directions with n >= this x K */
+#define PW_REDUCE_TEXT_MAX   32       /* bytes of a reduce mode's text ("dims:512"), NUL included */
 
 /* Activation files --------------------------------------------------------- */
 #define PW_MAX_NDIM                8                      /* tensor rank accepted by the readers */
