@@ -1,12 +1,18 @@
-/* alerts.c -- replaying the stability rules, and raising each alert exactly once.
+/* alerts.c -- applying the stability rules, and raising each alert exactly once.
  *
- * After every stored previous-reference score the run's whole distance
- * series is replayed (pw_stability), so the outcome does not depend on
- * arrival order or restarts.  Every transition is offered to the alerts
- * table, which is unique on (run, kind, layer, step): only an insert that
- * really added a row is logged, pushed to socket subscribers and handed to
- * the hook.  The hook runs without a shell via posix_spawnp, one at a
- * time, with the alert in its environment, in a session (and so a process
+ * Each run keeps its layers' distance series in memory (pw_stab_series),
+ * read from the database once -- at the run's first commit after a start,
+ * a reopen, or a reload -- and then updated from the scores each job
+ * commits, so the loop never rereads a run's history.  A score past the end
+ * of a layer's series costs one step of the rules; one before it (a
+ * checkpoint that arrived late) replays that layer in memory, so the
+ * outcome does not depend on arrival order or restarts.  The transitions
+ * from the earliest change on are offered to the alerts table, which is
+ * unique on (run, kind, layer, step): only an insert that really added a
+ * row is logged, pushed to socket subscribers and handed to the hook.  An
+ * insert that failed has the run's layers report everything again at the
+ * next update; the table keeps that from duplicating anything.  The hook runs without a shell via
+ * posix_spawnp, one at a time, with the alert in its environment, in a session (and so a process
  * group) of its own; a timer reaps it, so the loop never waits for it.
  * After hook_timeout the whole group gets SIGTERM, then SIGKILL
  * HOOK_KILL_GRACE_S later: a hook's children (a backgrounded command, the
@@ -34,7 +40,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "pw_array.h"
 #include "pw_stability.h"
 
 extern char **environ;
@@ -305,19 +310,19 @@ static void queue_hook(pwd_alerts *a, const char *kind, const pwd_run *r, const 
     hook_next(a);
 }
 
-/* Store; when new: log, push, hook. */
-static void raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char *layer,
-                        int64_t step, double value, const char *detail)
+/* Store; when new: log, push, hook.  -1 when it could not be stored. */
+static int raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char *layer, int64_t step,
+                       double value, const char *detail)
 {
     int inserted = 0;
     pw_err err;
     if (pw_db_alert_add(d->db, r->id, kind, layer, step, value, detail, &inserted, &err)) {
         pwd_log(PWD_ERROR, "%s: %s", r->name, err.msg);
         pwd_set_error(d, "%s: %s", r->name, err.msg);
-        return;
+        return -1;
     }
     if (!inserted)
-        return;
+        return 0;
     pwd_metrics_alert(d, kind);
     char val[32] = "-";
     if (isfinite(value))
@@ -335,72 +340,87 @@ static void raise_alert(pwd_daemon *d, pwd_run *r, const char *kind, const char 
     free(line);
     json_decref(o);
     queue_hook(d->alerts, kind, r, layer, step, value);
-}
-
-/* The series of every layer, as read from the database. */
-typedef struct series {
-    char **names;       /* layer names (heap) */
-    size_t *start;      /* first point of each layer */
-    size_t nlayers;     /* layers */
-    pw_stab_point *pts; /* all points, grouped by layer */
-    size_t npts, cap;   /* used / allocated */
-    int oom;            /* allocation failed */
-} series;
-
-static int add_point(void *ctx, const char *layer, int64_t step, double dist)
-{
-    series *s = ctx;
-    if (!s->nlayers || strcmp(s->names[s->nlayers - 1], layer) != 0) {
-        char **n = realloc(s->names, (s->nlayers + 1) * sizeof *n);
-        size_t *st = n ? realloc(s->start, (s->nlayers + 1) * sizeof *st) : NULL;
-        if (n)
-            s->names = n;
-        if (st)
-            s->start = st;
-        if (!n || !st || !(s->names[s->nlayers] = strdup(layer)))
-            return s->oom = 1;
-        s->start[s->nlayers++] = s->npts;
-    }
-    pw_stab_point *g = pw_grow(s->pts, &s->cap, s->npts + 1, sizeof *g, 64);
-    if (!g)
-        return s->oom = 1;
-    s->pts = g;
-    s->pts[s->npts++] = (pw_stab_point){step, dist};
     return 0;
 }
 
-static void series_free(series *s)
+/* The run's state of layer, inserted in name order when new; NULL when out of memory. */
+static pwd_layer_state *layer_state(pwd_run *r, const char *layer)
 {
-    for (size_t i = 0; i < s->nlayers; i++)
-        free(s->names[i]);
-    free(s->names);
-    free(s->start);
-    free(s->pts);
+    size_t lo = 0, hi = r->nlayers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->layers[mid].name, layer);
+        if (c == 0)
+            return &r->layers[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    pwd_layer_state *g = realloc(r->layers, (r->nlayers + 1) * sizeof *g);
+    if (!g)
+        return NULL;
+    r->layers = g;
+    char *name = strdup(layer);
+    if (!name)
+        return NULL;
+    memmove(&g[lo + 1], &g[lo], (r->nlayers - lo) * sizeof *g);
+    g[lo].name = name;
+    g[lo].stable_step = PWD_STABLE_UNKNOWN; /* written at the first update */
+    pw_stab_series_init(&g[lo].series);
+    r->nlayers++;
+    return &g[lo];
+}
+
+/* Forget the run's series (the layers' written stable steps stay): the next
+ * commit reads them from the database again. */
+static void series_drop(pwd_run *r)
+{
+    for (size_t i = 0; i < r->nlayers; i++)
+        pw_stab_series_free(&r->layers[i].series);
+    r->series_loaded = 0;
+}
+
+/* pw_db_series's rows, into the run's layers. */
+typedef struct seed_ctx {
+    pwd_run *r; /* the run */
+    int oom;    /* an allocation failed: the reading stopped */
+} seed_ctx;
+
+static int seed_point(void *ctx, const char *layer, int64_t step, double dist)
+{
+    seed_ctx *c = ctx;
+    pwd_layer_state *ls = layer_state(c->r, layer);
+    if (!ls || pw_stab_series_set(&ls->series, step, dist) != 0)
+        return c->oom = 1;
+    return 0;
+}
+
+/* Read the run's series from the database, when not loaded yet; 0 once loaded. */
+static int series_seed(pwd_daemon *d, pwd_run *r)
+{
+    if (r->series_loaded)
+        return 0;
+    series_drop(r);
+    seed_ctx c = {r, 0};
+    pw_err err;
+    if (pw_db_series(d->db, r->id, seed_point, &c, &err) != 0 || c.oom) {
+        pwd_log(PWD_ERROR, "%s: %s", r->name, c.oom ? "out of memory" : err.msg);
+        series_drop(r);
+        return -1;
+    }
+    r->series_loaded = 1;
+    return 0;
 }
 
 /* Write layers.stable_step only when it changed. */
-static void note_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step)
+static void note_stable(pwd_daemon *d, pwd_run *r, pwd_layer_state *ls, int64_t step)
 {
-    pwd_metrics_stable(d, r, layer, step);
-    pwd_layer_state *ls = NULL;
-    for (size_t i = 0; i < r->nlayers; i++)
-        if (strcmp(r->layers[i].name, layer) == 0)
-            ls = &r->layers[i];
-    if (!ls) {
-        pwd_layer_state *g = realloc(r->layers, (r->nlayers + 1) * sizeof *g);
-        if (!g)
-            return;
-        r->layers = g;
-        ls = &g[r->nlayers];
-        if (!(ls->name = strdup(layer)))
-            return;
-        r->nlayers++;
-        ls->stable_step = PWD_STABLE_UNKNOWN; /* write once */
-    }
+    pwd_metrics_stable(d, r, ls->name, step);
     if (ls->stable_step == step)
         return;
     pw_err err;
-    if (pw_db_layer_set_stable(d->db, r->id, layer, step, &err) == 0)
+    if (pw_db_layer_set_stable(d->db, r->id, ls->name, step, &err) == 0)
         ls->stable_step = step;
 }
 
@@ -447,40 +467,53 @@ static char *unmeasured_detail(pwd_daemon *d, pwd_run *r, size_t measured)
     return detail;
 }
 
-void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
+/* What a layer's transitions are reported with. */
+typedef struct report_ctx {
+    pwd_daemon *d;     /* daemon */
+    pwd_run *r;        /* run */
+    const char *layer; /* layer */
+} report_ctx;
+
+static int report(void *ctx, const pw_stab_event *ev)
 {
-    series s = {0};
-    pw_err err;
-    if (pw_db_series(d->db, r->id, add_point, &s, &err) || s.oom) {
-        pwd_log(PWD_ERROR, "%s: %s", r->name, s.oom ? "out of memory" : err.msg);
-        series_free(&s);
-        return;
-    }
+    const report_ctx *c = ctx;
+    return raise_alert(c->d, c->r, ev->kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable",
+                       c->layer, ev->step, ev->value, NULL);
+}
+
+/* Bring every layer up to date, raise what changed, and settle the run's convergence. */
+static void evaluate(pwd_daemon *d, pwd_run *r)
+{
+    assert(r->series_loaded);
     const pw_stab_params p = pw_config_for_run(&d->cfg, r->name, r->path)->stab;
-    pw_stab_state *states = calloc(s.nlayers ? s.nlayers : 1, sizeof *states);
-    for (size_t i = 0; i < s.nlayers && states; i++) {
-        size_t n = (i + 1 < s.nlayers ? s.start[i + 1] : s.npts) - s.start[i];
-        const pw_stab_point *pts = s.pts + s.start[i];
-        size_t nev = pw_stability_replay(&p, pts, n, NULL, 0, &states[i]);
-        pw_stab_event *ev = calloc(nev ? nev : 1, sizeof *ev);
-        if (ev)
-            pw_stability_replay(&p, pts, n, ev, nev, &states[i]);
-        for (size_t k = 0; ev && k < nev; k++)
-            raise_alert(d, r, ev[k].kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable",
-                        s.names[i], ev[k].step, ev[k].value, NULL);
-        free(ev);
-        note_stable(d, r, s.names[i], states[i].stable ? states[i].stable_step : PWD_NOT_STABLE);
+    pw_stab_state *states = calloc(r->nlayers ? r->nlayers : 1, sizeof *states);
+    size_t nstates = 0, failed = 0;
+    for (size_t i = 0; i < r->nlayers; i++) {
+        pwd_layer_state *ls = &r->layers[i];
+        report_ctx c = {d, r, ls->name};
+        failed += pw_stab_series_update(&p, &ls->series, report, &c);
+        /* A layer none of whose points is left is as the database shows it: no series. */
+        if (!ls->series.n)
+            continue;
+        note_stable(d, r, ls, ls->series.end.stable ? ls->series.end.stable_step : PWD_NOT_STABLE);
+        if (states)
+            states[nstates++] = ls->series.end;
     }
+    if (failed) /* offer every transition again at the next update */
+        for (size_t i = 0; i < r->nlayers; i++)
+            pw_stab_series_reset(&r->layers[i].series);
     int64_t conv;
-    if (states && pw_stability_converged(states, s.nlayers, &conv)) {
+    pw_err err;
+    if (states && pw_stability_converged(states, nstates, &conv)) {
         if (conv != r->converged_step) {
             size_t measured = 0;
-            for (size_t i = 0; i < s.nlayers; i++)
+            for (size_t i = 0; i < nstates; i++)
                 measured += states[i].has_distance != 0;
             char *detail = unmeasured_detail(d, r, measured);
-            raise_alert(d, r, "run_converged", "", conv, NAN, detail);
+            int raised = raise_alert(d, r, "run_converged", "", conv, NAN, detail);
             free(detail);
-            if (pw_db_run_set_converged(d->db, r->id, conv, &err) == 0)
+            /* Not stored: converged_step stays, and the next update tries again. */
+            if (raised == 0 && pw_db_run_set_converged(d->db, r->id, conv, &err) == 0)
                 r->converged_step = conv;
         }
     } else if (states && r->converged_step >= 0) {
@@ -488,7 +521,53 @@ void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
             r->converged_step = -1;
     }
     free(states);
-    series_free(&s);
+}
+
+void pwd_alerts_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b)
+{
+    int previous = 0;
+    for (size_t g = 0; g < b->ngroups; g++)
+        previous |= b->groups[g].ref == PW_REF_PREVIOUS;
+    if (!previous)
+        return; /* the series is of previous-reference scores only */
+    if (!r->series_loaded) {
+        /* The database holds this batch already. */
+        if (series_seed(d, r) == 0)
+            evaluate(d, r);
+        return;
+    }
+    /* As the commit did: clear the batch's groups, then write its scores. */
+    for (size_t g = 0; g < b->ngroups; g++)
+        if (b->groups[g].ref == PW_REF_PREVIOUS)
+            for (size_t i = 0; i < r->nlayers; i++)
+                pw_stab_series_remove(&r->layers[i].series, b->groups[g].step);
+    for (size_t k = 0; k < b->nscores; k++) {
+        const pw_db_score *sc = &b->scores[k];
+        if (sc->ref != PW_REF_PREVIOUS)
+            continue;
+        /* Stored as the commit stores it: NULL (here NAN) when not finite. */
+        double dist = isfinite(sc->r.distance) ? sc->r.distance : NAN;
+        pwd_layer_state *ls = layer_state(r, sc->layer);
+        if (!ls || pw_stab_series_set(&ls->series, sc->step, dist) != 0) {
+            pwd_log(PWD_ERROR, "%s: out of memory for the stability series; rereading it", r->name);
+            series_drop(r);
+            if (series_seed(d, r) != 0)
+                return;
+            break;
+        }
+    }
+    evaluate(d, r);
+}
+
+void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r)
+{
+    if (r->series_loaded) {
+        for (size_t i = 0; i < r->nlayers; i++)
+            pw_stab_series_reset(&r->layers[i].series);
+    } else if (series_seed(d, r) != 0) {
+        return;
+    }
+    evaluate(d, r);
 }
 
 int pwd_alerts_start(pwd_daemon *d)

@@ -343,7 +343,7 @@ int pwd_daemon_run(pwd_daemon *d)
         pwd_log(PWD_ERROR, "%s", err.msg);
         return fail_early(d);
     }
-    int dbrc = pw_db_open(&d->db, d->db_path, PW_DB_LOOP_BUSY_MS, 2, &err);
+    int dbrc = pw_db_open(&d->db, d->db_path, PW_DB_LOOP_BUSY_MS, PW_DB_LOOP_RETRIES, &err);
     if (dbrc != 0) {
         pwd_log(PWD_ERROR, "%s", err.msg);
         pw_db_unlock(d->db_lock_fd);

@@ -21,6 +21,7 @@
 #include "pw_config.h"
 #include "pw_limits.h"
 #include "pw_retain.h"
+#include "pw_stability.h"
 #include "pw_store.h"
 #include "pw_strmap.h"
 
@@ -65,10 +66,11 @@ typedef enum pwd_stable_mark {
     PWD_STABLE_UNKNOWN = -2, /* not known yet: the first replay writes whatever it finds */
 } pwd_stable_mark;
 
-/* A layer's last known stability, to write layers.stable_step only on change. */
+/* A layer's distance series and last known stability (alerts.c). */
 typedef struct pwd_layer_state {
-    char *name;          /* heap */
-    int64_t stable_step; /* step it became stable at, or a pwd_stable_mark */
+    char *name;            /* heap */
+    int64_t stable_step;   /* as written to layers.stable_step: a step, or a pwd_stable_mark */
+    pw_stab_series series; /* its previous-reference distances, while the run's series_loaded */
 } pwd_layer_state;
 
 typedef struct pwd_run {
@@ -84,8 +86,9 @@ typedef struct pwd_run {
     int64_t final_file_mtime; /* identity of the FINAL file last acted on, -1 none */
     int64_t final_file_size;  /* likewise */
     int64_t converged_step;   /* -1 when not converged */
-    pwd_layer_state *layers;  /* stability per layer */
+    pwd_layer_state *layers;  /* stability per layer, by name (strcmp order) */
     size_t nlayers;           /* entries in layers */
+    int series_loaded;        /* alerts.c: layers[].series were seeded from the database */
     uv_fs_event_t ev;         /* inotify on the run directory */
     int watching;             /* ev is started */
     int scan_wanted;          /* an event asked for a scan */
@@ -263,7 +266,12 @@ void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop en
 
 /* alerts.c */
 int pwd_alerts_start(pwd_daemon *d);
-/* Replay the stability rules over the run's stored series; raise new alerts. */
+/* A job's batch was committed (loop thread): update the run's series from
+ * its previous-reference scores (seeding them from the database the first
+ * time) and raise the alerts they cause. */
+void pwd_alerts_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b);
+/* Replay the stability rules over the whole series (after a reload: the
+ * parameters may have changed); raise new alerts. */
 void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r);
 void pwd_alerts_stop(pwd_daemon *d);
 

@@ -186,8 +186,10 @@ void pwd_run_free(pwd_run *r)
         free(r->ck[i].path);
     for (size_t i = 0; i < r->npend; i++)
         free(r->pend[i].path);
-    for (size_t i = 0; i < r->nlayers; i++)
+    for (size_t i = 0; i < r->nlayers; i++) {
         free(r->layers[i].name);
+        pw_stab_series_free(&r->layers[i].series);
+    }
     free(r->layers);
     free(r->ck);
     free(r->pend);

@@ -695,12 +695,18 @@ typedef enum retry_delay {
                                  clears retry_at) */
 } retry_delay;
 
+/* What a committed job wrote, as the loop's mirrors (metrics, alerts) read it. */
+static pw_db_batch job_batch(const pwd_job *j)
+{
+    return (pw_db_batch){NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
     if (j->committed) {
         /* Whatever became of the checkpoint since, this is in the database now. */
-        pw_db_batch b = {NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
+        pw_db_batch b = job_batch(j);
         pwd_metrics_commit(d, r, &b, j->seconds);
     }
     if (j->truncated && !j->stopped) {
@@ -780,8 +786,6 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
              line = strtok_r(NULL, "\n", &save))
             pwd_control_broadcast(d, line);
     }
-    if (j->prev.want != PW_WANT_NONE || j->x_bad)
-        pwd_alerts_evaluate(d, r);
 }
 
 static void apply_resize(pwd_daemon *d);
@@ -801,6 +805,11 @@ static void on_async(uv_async_t *h)
         s->outstanding--;
         if (!d->stopping) {
             finish_job(d, j);
+            /* Whatever became of the checkpoint since: after its score events. */
+            if (j->committed) {
+                pw_db_batch b = job_batch(j);
+                pwd_alerts_commit(d, j->run, &b);
+            }
             j->run->plan_wanted = 1;
         }
         job_free(j);

@@ -80,5 +80,10 @@
 /* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */
 #define PW_DB_BUSY_MS      5000 /* ms a statement waits out another connection's lock */
 #define PW_DB_LOOP_BUSY_MS 200  /* the same on the event loop, which must keep answering */
+/* Extra attempts, after a backoff sleep, of a failed write on the event loop:
+ * none -- the loop must not sleep (it already waits PW_DB_LOOP_BUSY_MS for a lock);
+ * a failed write is logged, and alerts, stable steps and convergence are
+ * written again at the next commit (daemon/alerts.c). */
+#define PW_DB_LOOP_RETRIES 0
 
 #endif

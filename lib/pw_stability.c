@@ -3,6 +3,10 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pw_array.h"
 
 int pw_stab_params_valid(const pw_stab_params *p)
 {
@@ -11,34 +15,45 @@ int pw_stab_params_valid(const pw_stab_params *p)
     return 0;
 }
 
+/* The initial state: unstable, nothing seen. */
+static const pw_stab_state START = {0, -1, 0};
+
+/* Apply one point to st and *streak (the distances <= theta in a row so far);
+ * 1 with *ev filled when it made a transition. */
+static int advance(const pw_stab_params *p, pw_stab_state *st, int *streak, const pw_stab_point *pt,
+                   pw_stab_event *ev)
+{
+    double d = pt->distance;
+    int finite = isfinite(d);
+    *ev = (pw_stab_event){PW_STAB_STABLE, pt->step, d};
+    st->has_distance |= finite;
+    if (!st->stable) {
+        *streak = finite && d <= p->theta ? *streak + 1 : 0;
+        if (*streak >= p->k) {
+            st->stable = 1;
+            st->stable_step = pt->step;
+            return 1;
+        }
+    } else if (finite && d > p->hysteresis) {
+        st->stable = 0;
+        st->stable_step = -1;
+        *streak = 0;
+        ev->kind = PW_STAB_UNSTABLE;
+        return 1;
+    }
+    return 0;
+}
+
 size_t pw_stability_replay(const pw_stab_params *p, const pw_stab_point *points, size_t n,
                            pw_stab_event *events, size_t max_events, pw_stab_state *end)
 {
     assert(pw_stab_params_valid(p) == 0);
     size_t nev = 0;
+    pw_stab_state st = START;
     int streak = 0;
-    pw_stab_state st = {0, -1, 0};
     for (size_t i = 0; i < n; i++) {
-        double d = points[i].distance;
-        int finite = isfinite(d);
-        pw_stab_event ev = {PW_STAB_STABLE, points[i].step, d};
-        int fired = 0;
-        st.has_distance |= finite;
-        if (!st.stable) {
-            streak = finite && d <= p->theta ? streak + 1 : 0;
-            if (streak >= p->k) {
-                st.stable = 1;
-                st.stable_step = points[i].step;
-                fired = 1;
-            }
-        } else if (finite && d > p->hysteresis) {
-            st.stable = 0;
-            st.stable_step = -1;
-            streak = 0;
-            ev.kind = PW_STAB_UNSTABLE;
-            fired = 1;
-        }
-        if (fired) {
+        pw_stab_event ev;
+        if (advance(p, &st, &streak, &points[i], &ev)) {
             if (nev < max_events)
                 events[nev] = ev;
             nev++;
@@ -46,6 +61,102 @@ size_t pw_stability_replay(const pw_stab_params *p, const pw_stab_point *points,
     }
     *end = st;
     return nev;
+}
+
+/* Series -------------------------------------------------------------------------------- */
+
+void pw_stab_series_init(pw_stab_series *s)
+{
+    *s = (pw_stab_series){.end = START, .report_from = INT64_MIN};
+}
+
+void pw_stab_series_free(pw_stab_series *s)
+{
+    free(s->pts);
+    pw_stab_series_init(s);
+}
+
+void pw_stab_series_reset(pw_stab_series *s)
+{
+    s->done = 0;
+    s->end = START;
+    s->streak = 0;
+    s->report_from = INT64_MIN;
+}
+
+/* The first index whose step is >= step. */
+static size_t lower_bound(const pw_stab_series *s, int64_t step)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->pts[mid].step < step)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The point at index i changed: what was replayed from it on is stale. */
+static void changed_at(pw_stab_series *s, size_t i, int64_t step)
+{
+    if (i < s->done) {
+        s->done = 0; /* no state is kept per point: replay the layer from its start */
+        s->end = START;
+        s->streak = 0;
+    }
+    if (step < s->report_from)
+        s->report_from = step;
+}
+
+int pw_stab_series_set(pw_stab_series *s, int64_t step, double distance)
+{
+    size_t i = lower_bound(s, step);
+    if (i < s->n && s->pts[i].step == step) {
+        /* The same value twice (a seeded point the batch repeats) changes nothing;
+         * NAN never equals itself, so compare its absence too. */
+        double old = s->pts[i].distance;
+        if (old == distance || (isnan(old) && isnan(distance)))
+            return 0;
+        s->pts[i].distance = distance;
+        changed_at(s, i, step);
+        return 0;
+    }
+    pw_stab_point *g = pw_grow(s->pts, &s->cap, s->n + 1, sizeof *g, 16);
+    if (!g)
+        return -1;
+    s->pts = g;
+    memmove(&g[i + 1], &g[i], (s->n - i) * sizeof *g);
+    g[i] = (pw_stab_point){step, distance};
+    s->n++;
+    changed_at(s, i, step);
+    return 0;
+}
+
+void pw_stab_series_remove(pw_stab_series *s, int64_t step)
+{
+    size_t i = lower_bound(s, step);
+    if (i >= s->n || s->pts[i].step != step)
+        return;
+    memmove(&s->pts[i], &s->pts[i + 1], (s->n - i - 1) * sizeof *s->pts);
+    s->n--;
+    changed_at(s, i, step);
+}
+
+size_t pw_stab_series_update(const pw_stab_params *p, pw_stab_series *s, pw_stab_report_fn report,
+                             void *ctx)
+{
+    assert(pw_stab_params_valid(p) == 0);
+    assert(s->done <= s->n);
+    size_t failed = 0;
+    for (; s->done < s->n; s->done++) {
+        pw_stab_event ev;
+        if (advance(p, &s->end, &s->streak, &s->pts[s->done], &ev) && ev.step >= s->report_from)
+            failed += report(ctx, &ev) != 0;
+    }
+    s->report_from = INT64_MAX;
+    return failed;
 }
 
 int pw_stability_converged(const pw_stab_state *layers, size_t n, int64_t *step)

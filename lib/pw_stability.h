@@ -9,10 +9,14 @@
  * errors, ...) breaks a streak but does not make a stable layer unstable.
  *
  * A run has converged when every layer that has a distance at all is stable;
- * layers that never had one are listed, not waited for.  The daemon replays
- * the whole series after each new score, so the result never depends on
- * arrival order, and stores each transition once (the alerts table is unique
- * on run, kind, layer, step). */
+ * layers that never had one are listed, not waited for.
+ *
+ * The daemon keeps each layer's series in memory as a pw_stab_series, seeded
+ * once from the database: a score that extends the series costs one step of
+ * the rules, one that lands before its end (a checkpoint that arrived late,
+ * a rescore) replays that layer in memory, so the result never depends on
+ * arrival order.  Each transition is reported from the point of change on;
+ * the alerts table (unique on run, kind, layer, step) stores it once. */
 #ifndef PW_STABILITY_H
 #define PW_STABILITY_H
 
@@ -65,5 +69,36 @@ size_t pw_stability_replay(const pw_stab_params *p, const pw_stab_point *points,
  * least one layer has a distance and all that have one are stable), with
  * *step the last of their stable steps; else 0 and *step = -1. */
 int pw_stability_converged(const pw_stab_state *layers, size_t n, int64_t *step);
+
+/* One layer's series, changed a point at a time in any step order, and the
+ * rules' state after it.  Points before the first change are not replayed
+ * again unless a change lands among them; transitions before the earliest
+ * change since the last update are not reported again. */
+typedef struct pw_stab_series {
+    pw_stab_point *pts;  /* one per step, ascending (heap) */
+    size_t n, cap;       /* used / allocated */
+    size_t done;         /* pts[0..done) are replayed into end */
+    pw_stab_state end;   /* the state after pts[0..done) */
+    int streak;          /* distances <= theta in a row ending at pts[done - 1], while unstable */
+    int64_t report_from; /* the next update reports transitions at steps >= this */
+} pw_stab_series;
+
+/* Empty; its first update reports every transition. */
+void pw_stab_series_init(pw_stab_series *s);
+void pw_stab_series_free(pw_stab_series *s);
+/* Add the point at step, or replace its distance.  -1 when out of memory (s unchanged). */
+int pw_stab_series_set(pw_stab_series *s, int64_t step, double distance);
+/* Drop the point at step, if any. */
+void pw_stab_series_remove(pw_stab_series *s, int64_t step);
+/* Replay and report everything at the next update (other parameters, a report that failed). */
+void pw_stab_series_reset(pw_stab_series *s);
+/* Called with each transition to report; non-zero when it could not be (the
+ * update goes on, and the caller resets the series to report it again). */
+typedef int (*pw_stab_report_fn)(void *ctx, const pw_stab_event *ev);
+/* Bring s->end up to date with every point, reporting the transitions at
+ * steps from the earliest change on, in step order.  Returns how many
+ * reports failed. */
+size_t pw_stab_series_update(const pw_stab_params *p, pw_stab_series *s, pw_stab_report_fn report,
+                             void *ctx);
 
 #endif

@@ -1,5 +1,6 @@
 /* test_stability.c -- the stable / unstable / converged rules. */
 #include <math.h>
+#include <stdint.h>
 
 #include "pw_stability.h"
 #include "pw_test.h"
@@ -77,6 +78,169 @@ START_TEST(parameters_validated)
 }
 END_TEST
 
+/* Series ---------------------------------------------------------------------------------- */
+
+/* The transitions a series reported, in order. */
+typedef struct reported {
+    pw_stab_event ev[64]; /* the reports */
+    size_t n;             /* how many */
+    int fail;             /* report failure while non-zero */
+} reported;
+
+static int collect(void *ctx, const pw_stab_event *ev)
+{
+    reported *r = ctx;
+    ck_assert_uint_lt(r->n, 64);
+    if (r->fail)
+        return -1;
+    r->ev[r->n++] = *ev;
+    return 0;
+}
+
+/* 1 when r reported a transition of this kind at step. */
+static int has_report(const reported *r, pw_stab_kind kind, int64_t step)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->ev[i].kind == kind && r->ev[i].step == step)
+            return 1;
+    return 0;
+}
+
+/* s's points replayed from scratch must give s's state. */
+static void assert_matches_replay(const pw_stab_series *s)
+{
+    pw_stab_state want;
+    pw_stability_replay(&P, s->pts, s->n, NULL, 0, &want);
+    ck_assert_int_eq(s->end.stable, want.stable);
+    ck_assert_int_eq(s->end.stable_step, want.stable_step);
+    ck_assert_int_eq(s->end.has_distance, want.has_distance);
+    ck_assert_uint_eq(s->done, s->n);
+}
+
+START_TEST(series_in_order_reports_each_transition_once)
+{
+    pw_stab_point pts[] = {{1, 0.001}, {2, 0.001}, {3, 0.001}, {4, 0.5}, {5, 0.001}};
+    pw_stab_series s;
+    reported r = {0};
+    pw_stab_series_init(&s);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(pw_stab_series_set(&s, pts[i].step, pts[i].distance), 0);
+        ck_assert_uint_eq(pw_stab_series_update(&P, &s, collect, &r), 0);
+        assert_matches_replay(&s);
+    }
+    ck_assert_uint_eq(r.n, 2); /* stable at 3, unstable at 4: each once */
+    ck_assert(has_report(&r, PW_STAB_STABLE, 3));
+    ck_assert(has_report(&r, PW_STAB_UNSTABLE, 4));
+    /* A score written again with its value changes nothing and reports nothing. */
+    pw_stab_series_set(&s, 2, 0.001);
+    ck_assert_uint_eq(pw_stab_series_update(&P, &s, collect, &r), 0);
+    ck_assert_uint_eq(r.n, 2);
+    pw_stab_series_free(&s);
+}
+END_TEST
+
+START_TEST(series_late_checkpoint_moves_the_transition)
+{
+    /* 100, 200, 400 arrive; then 300 (late) with a small distance, and 400's
+     * distance, now to 300, is small too: stable at 400 -- once. */
+    pw_stab_series s;
+    reported r = {0};
+    pw_stab_series_init(&s);
+    pw_stab_series_set(&s, 100, NAN);
+    pw_stab_series_set(&s, 200, 0.001);
+    pw_stab_series_set(&s, 400, 0.5);
+    pw_stab_series_update(&P, &s, collect, &r);
+    ck_assert_uint_eq(r.n, 0);
+    pw_stab_series_set(&s, 300, 0.002);
+    pw_stab_series_set(&s, 400, 0.003);
+    pw_stab_series_update(&P, &s, collect, &r);
+    assert_matches_replay(&s);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert(has_report(&r, PW_STAB_STABLE, 400));
+    /* A later arrival after the transition does not report it again. */
+    pw_stab_series_set(&s, 500, 0.001);
+    pw_stab_series_update(&P, &s, collect, &r);
+    ck_assert_uint_eq(r.n, 1);
+    /* One before it (a rescored 300 that breaks the streak) replays the layer:
+     * the transition is gone from the state, and nothing is reported. */
+    pw_stab_series_set(&s, 300, 0.5);
+    pw_stab_series_update(&P, &s, collect, &r);
+    assert_matches_replay(&s);
+    ck_assert(!s.end.stable);
+    ck_assert_uint_eq(r.n, 1);
+    /* A point removed (a checkpoint that turned unreadable) is replayed away too. */
+    pw_stab_series_remove(&s, 300);
+    pw_stab_series_update(&P, &s, collect, &r);
+    assert_matches_replay(&s);
+    pw_stab_series_free(&s);
+}
+END_TEST
+
+START_TEST(series_failed_report_is_offered_again_after_reset)
+{
+    pw_stab_series s;
+    reported r = {0};
+    pw_stab_series_init(&s);
+    for (int64_t k = 1; k <= 3; k++)
+        pw_stab_series_set(&s, k, 0.001);
+    r.fail = 1;
+    ck_assert_uint_eq(pw_stab_series_update(&P, &s, collect, &r), 1);
+    pw_stab_series_set(&s, 4, 0.001);
+    r.fail = 0;
+    pw_stab_series_update(&P, &s, collect, &r);
+    ck_assert_uint_eq(r.n, 0); /* lost unless the caller resets, as the daemon does */
+    pw_stab_series_reset(&s);
+    ck_assert_uint_eq(pw_stab_series_update(&P, &s, collect, &r), 0);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert(has_report(&r, PW_STAB_STABLE, 3));
+    assert_matches_replay(&s);
+    pw_stab_series_free(&s);
+}
+END_TEST
+
+START_TEST(series_any_arrival_order_ends_as_the_replay)
+{
+    /* Every transition of the final series is reported at some update, whatever the
+     * order the points came in, and the state always equals a replay from scratch. */
+    const double dist[] = {NAN,   0.001, 0.004, 0.5,   0.001, 0.002,
+                           0.009, 0.015, 0.03,  0.001, 0.001, 0.001};
+    enum { N = sizeof dist / sizeof dist[0] };
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        int order[N];
+        for (int i = 0; i < N; i++)
+            order[i] = i;
+        for (int i = N - 1; i > 0; i--) {
+            seed = seed * 1103515245u + 12345u;
+            int j = (int)((seed >> 16) % (uint32_t)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        pw_stab_series s;
+        reported r = {0};
+        pw_stab_series_init(&s);
+        for (int i = 0; i < N; i++) {
+            pw_stab_series_set(&s, 100 * (order[i] + 1), dist[order[i]]);
+            pw_stab_series_update(&P, &s, collect, &r);
+            assert_matches_replay(&s);
+            ck_assert_uint_lt(r.n, 64);
+        }
+        pw_stab_point all[N];
+        pw_stab_event ev[N];
+        for (int i = 0; i < N; i++)
+            all[i] = (pw_stab_point){100 * (i + 1), dist[i]};
+        pw_stab_state end;
+        size_t nev = pw_stability_replay(&P, all, N, ev, N, &end);
+        for (size_t k = 0; k < nev; k++)
+            ck_assert_msg(has_report(&r, ev[k].kind, ev[k].step),
+                          "round %d: transition at %lld never reported", round,
+                          (long long)ev[k].step);
+        pw_stab_series_free(&s);
+    }
+}
+END_TEST
+
 Suite *stability_suite(void)
 {
     Suite *s = suite_create("stability");
@@ -87,5 +251,11 @@ Suite *stability_suite(void)
     tcase_add_test(tc, convergence_ignores_layers_without_distance);
     tcase_add_test(tc, parameters_validated);
     suite_add_tcase(s, tc);
+    TCase *ts = tcase_create("series");
+    tcase_add_test(ts, series_in_order_reports_each_transition_once);
+    tcase_add_test(ts, series_late_checkpoint_moves_the_transition);
+    tcase_add_test(ts, series_failed_report_is_offered_again_after_reset);
+    tcase_add_test(ts, series_any_arrival_order_ends_as_the_replay);
+    suite_add_tcase(s, ts);
     return s;
 }
