@@ -34,6 +34,24 @@ pw_numpy_python() {
     done
 }
 
+# pw_need WHO NEED...: 0 when every NEED is there, else one line saying which
+# tests are skipped and what to install, and 1.  NEEDs: numpy (a python3 that
+# imports it, see pw_numpy_python), sqlite3 (the CLI), or the path of a program
+# the build makes.  A test file starts:  pw_need "watch tests" numpy sqlite3 || return 0
+pw_need() {
+    local who=$1 miss="" n; shift
+    for n in "$@"; do
+        case $n in
+        numpy) [ -n "$(pw_numpy_python)" ] || miss="$miss, python3 with numpy (Debian: python3-numpy, via make deps)" ;;
+        sqlite3) command -v sqlite3 >/dev/null || miss="$miss, the sqlite3 CLI (Debian: sqlite3, via make deps)" ;;
+        *) [ -x "$n" ] || miss="$miss, $n (make all)" ;;
+        esac
+    done
+    [ -z "$miss" ] && return 0
+    echo "  skip: $who: missing ${miss#, }"
+    return 1
+}
+
 # pw_wait SECONDS CMD...: poll CMD (output discarded) every 0.05 s until it
 # succeeds; 1 when SECONDS pass first.  Every wait in the tests is bounded.
 pw_wait() {

@@ -7,10 +7,7 @@
 
 B_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 B_PY=$(pw_numpy_python)
-if [ -z "$B_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: budget tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "budget tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 B=$PW_TMP/budget
 mkdir -p "$B/runs/small" "$B/runs/big"
 B_DB=$B/pwccad.db

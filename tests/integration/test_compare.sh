@@ -6,9 +6,7 @@
 # on the rounded data.  Then the command-line contract: exit codes and messages.
 
 py=$(pw_numpy_python)
-if [ -z "$py" ]; then
-    echo "  SKIP test_compare: no python3 with numpy (Debian: python3-numpy, via make deps)"
-else
+if pw_need "test_compare" numpy; then
     cases="$PW_TMP/cases"
     "$py" "$(dirname "${BASH_SOURCE[0]}")/pwref.py" write "$PW_REFERENCE" "$cases"
     for c in $(cd "$PW_REFERENCE" && ls *.X.npy | sed 's/\.X\.npy$//'); do

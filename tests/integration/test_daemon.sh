@@ -4,10 +4,7 @@
 
 D_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 D_PY=$(pw_numpy_python)
-if [ -z "$D_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: pwccad integration tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "pwccad integration tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 D=$PW_TMP/daemon
 mkdir -p "$D/runs/r1" "$D/runs/r2" "$D/runs/r3" "$D/runs/burst"
 DB=$D/pwccad.db

@@ -4,9 +4,7 @@
 # step 200 is renamed into place while it runs (the live watch).  Bounded waits.
 
 F_PY=$(pw_numpy_python)
-if [ -z "$F_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: format tests need python3 with numpy and the sqlite3 CLI"; return 0
-fi
+pw_need "format tests" numpy sqlite3 || return 0
 F_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 F=$PW_TMP/formats
 mkdir -p "$F/runs/st" "$F/runs/npz" "$F/runs/npy"

@@ -6,10 +6,7 @@
 
 H_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 H_PY=$(pw_numpy_python)
-if [ -z "$H_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: these tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "these tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 H=$PW_TMP/history
 mkdir -p "$H/a/exp" "$H/b/exp" "$H/a/weights" "$H/a/del"
 HDB=$H/pwccad.db

@@ -9,10 +9,7 @@
 
 H_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 H_PY=$(pw_numpy_python)
-if [ -z "$H_PY" ]; then
-    echo "  SKIP test_honest: no python3 with numpy (Debian: python3-numpy, via make deps)"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "test_honest" numpy || { return 0 2>/dev/null || exit 0; }
 H=$PW_TMP/honest
 mkdir -p "$H"
 
@@ -79,10 +76,7 @@ expect_output "compare --layer without a value says so" "^pwcca compare: --layer
     "$PWCCA" compare "$H/a.safetensors" "$H/b.safetensors" --layer
 
 # ---- a real pwccad: layers never measured, a probe set that changed, one .npy per step ----------
-if ! command -v sqlite3 >/dev/null; then
-    echo "  SKIP test_honest daemon part: no sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "test_honest's daemon part" sqlite3 || { return 0 2>/dev/null || exit 0; }
 mkdir -p "$H/runs/thin" "$H/runs/probe" "$H/runs/npy" "$H/runs/torch"
 cp "$H/step-100.npz" "$H/runs/torch/step-100.npz" # torch.save(acts, "step-100.npz")
 HDB=$H/pwccad.db

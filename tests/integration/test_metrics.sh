@@ -102,9 +102,7 @@ EOF
 }
 
 pw_m_noprom="apt-get install --no-install-recommends prometheus"
-if ! [ -x /usr/bin/python3 ] || [ -z "$(pw_numpy_python)" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip metrics: /usr/bin/python3, numpy and the sqlite3 CLI are needed"
-else
+if pw_need "the metrics tests" /usr/bin/python3 numpy sqlite3; then
     # --- the endpoint and renderer, serving a fixed snapshot -----------------
     pw_m_san=""
     nm "$BUILD/libpwcca.a" 2>/dev/null | grep -q __asan_ && pw_m_san="-fsanitize=address,undefined"

@@ -8,10 +8,7 @@
 
 RT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RT_PY=$(pw_numpy_python)
-if [ -z "$RT_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: retention tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "retention tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 R=$PW_TMP/retain
 mkdir -p "$R/runs/keep" "$R/runs/full" "$R/runs/nokeep" "$R/runs/burst" "$R/runsb/small" "$R/orig"
 RDB=$R/a.db

@@ -9,10 +9,7 @@
 
 S_PY=$(pw_numpy_python)
 S_TRAINER=$BUILD/examples/trainer
-if [ -z "$S_PY" ] || ! command -v sqlite3 >/dev/null || [ ! -x "$S_TRAINER" ]; then
-    echo "  skip: the stop test needs python3 with numpy, the sqlite3 CLI and build/examples/trainer"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "the stop tests" numpy sqlite3 "$S_TRAINER" || { return 0 2>/dev/null || exit 0; }
 S=$PW_TMP/stop
 S_DB=$S/pwccad.db
 S_SOCK=$S/pwccad.sock

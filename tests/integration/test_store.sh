@@ -5,10 +5,7 @@
 
 S_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 S_PY=$(pw_numpy_python)
-if [ -z "$S_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: store tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "store tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 S=$PW_TMP/store
 mkdir -p "$S/runs/r1"
 S_DB=$S/pwccad.db

@@ -6,10 +6,7 @@
 
 W_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 W_PY=$(pw_numpy_python)
-if [ -z "$W_PY" ] || ! command -v sqlite3 >/dev/null; then
-    echo "  skip: watch tests need python3 with numpy and the sqlite3 CLI"
-    return 0 2>/dev/null || exit 0
-fi
+pw_need "watch tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 W=$PW_TMP/watch
 mkdir -p "$W/runs/r1" "$W/runs/dup" "$W/runs/r3/store" "$W/outside/secretrun"
 W_DB=$W/pwccad.db
