@@ -3,7 +3,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pw_args.h"
 #include "pw_array.h"
 #include "pw_limits.h"
 #include "pw_metric.h"
@@ -40,24 +40,6 @@ int pwcca_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "pwcca %s: %s\nTry 'pwcca %s --help'.\n", cmd, msg, cmd);
     return PWCCA_USAGE;
-}
-
-int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args)
-{
-    /* getopt_long reports a long option's own val (>= 256) in optopt, which is no
-     * character: name such an option by the table, never as "-%c". */
-    const pwcca_arg *a = NULL;
-    for (size_t i = 0; args && args[i].name && !a; i++)
-        if ((optopt >= 256 && (size_t)(optopt - 256) == i) ||
-            (optopt > 0 && optopt < 256 && args[i].short_name == optopt))
-            a = &args[i];
-    if (c == ':' && a && optopt >= 256)
-        return pwcca_usage(cmd, "--%s needs a value", a->name);
-    if (c == ':' && a)
-        return pwcca_usage(cmd, "-%c (--%s) needs a value", optopt, a->name);
-    if (optopt > 0 && optopt < 256)
-        return pwcca_usage(cmd, "unknown option '-%c'", optopt);
-    return pwcca_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 size_t pwcca_unmeasured_text(const pw_layer_info *ls, size_t n, char *buf, size_t len)
@@ -221,22 +203,12 @@ static int store_arg(const char *cmd, const pwcca_arg *a, const char *value)
 int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *args, int min_pos,
                      int max_pos, const char *pos_name, int *first_pos)
 {
-    struct option longopts[PWCCA_MAX_OPTIONS + 2];
-    /* The leading ':' makes getopt_long return ':' for a missing value, '?' for an
-     * unknown option, so the two get different messages. */
-    char shortopts[2 * PWCCA_MAX_OPTIONS + 4] = ":h";
-    size_t nargs = 0, ns = 2;
+    pw_arg_spec specs[PWCCA_MAX_OPTIONS + 2];
+    size_t nargs = 0;
     for (; args[nargs].name; nargs++) {
         const pwcca_arg *a = &args[nargs];
         assert(nargs < PWCCA_MAX_OPTIONS);
-        int has_value = a->kind != PWCCA_ARG_FLAG;
-        longopts[nargs] = (struct option){a->name, has_value ? required_argument : no_argument,
-                                          NULL, 256 + (int)nargs};
-        if (a->short_name) {
-            shortopts[ns++] = a->short_name;
-            if (has_value)
-                shortopts[ns++] = ':';
-        }
+        specs[nargs] = (pw_arg_spec){a->name, a->short_name, a->kind != PWCCA_ARG_FLAG, 0, NULL};
         if (a->kind == PWCCA_ARG_TEXTS) {
             /* At most argc values: the array cannot overflow. */
             pwcca_texts *t = a->out;
@@ -245,42 +217,26 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
                 return pwcca_fail("out of memory");
         }
     }
-    shortopts[ns] = '\0';
-    longopts[nargs] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[nargs + 1] = (struct option){0, 0, 0, 0};
+    specs[nargs] = (pw_arg_spec){"help", 'h', 0, 0, NULL};
+    specs[nargs + 1] = (pw_arg_spec){NULL, 0, 0, 0, NULL};
 
-    int c, rc = -1;
-    optind = 1;
-    opterr = 0;
-    while (rc < 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        const pwcca_arg *a = NULL;
-        if (c == 'h') {
+    pw_args p;
+    pw_args_rc got;
+    int rc = -1;
+    pw_args_init(&p, argc, argv, 1, specs);
+    while (rc < 0 && (got = pw_args_next(&p)) != PW_ARGS_END) {
+        if (got == PW_ARGS_ERROR)
+            rc = pwcca_usage(argv[0], "%s", p.msg);
+        else if (p.opt == nargs) {
             fputs(help, stdout);
             rc = PWCCA_OK;
-            break;
+        } else {
+            rc = store_arg(argv[0], &args[p.opt], p.value ? p.value : "");
         }
-        if (c >= 256 && (size_t)(c - 256) < nargs)
-            a = &args[c - 256];
-        for (size_t i = 0; !a && i < nargs; i++)
-            if (args[i].short_name && args[i].short_name == c)
-                a = &args[i];
-        if (!a || c == ':') {
-            rc = pwcca_bad_option(argv[0], argv, c, args);
-            break;
-        }
-        /* "--layer --format csv" would take "--format" as the layer: an option
-         * that lacks its value is told so, not looked up as a name. */
-        const char *value = a->kind == PWCCA_ARG_FLAG ? "" : optarg;
-        assert(value); /* required_argument: getopt_long returned ':' otherwise */
-        if (a->kind != PWCCA_ARG_FLAG && strncmp(value, "--", 2) == 0 && value[2]) {
-            rc = pwcca_usage(argv[0], "--%s needs a value, not the option '%s'", a->name, value);
-            break;
-        }
-        rc = store_arg(argv[0], a, value);
     }
-    int npos = argc - optind;
+    int npos = argc - p.first_pos;
     if (rc < 0 && npos > max_pos)
-        rc = max_pos == 0 ? pwcca_usage(argv[0], "unexpected argument '%s'", argv[optind])
+        rc = max_pos == 0 ? pwcca_usage(argv[0], "unexpected argument '%s'", argv[p.first_pos])
              : max_pos == 1
                  ? pwcca_usage(argv[0], "expects %s %s", min_pos ? "one" : "at most one", pos_name)
                  : pwcca_usage(argv[0], "expects at most %d %ss", max_pos, pos_name);
@@ -295,7 +251,7 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
                 t->v = NULL;
                 t->n = 0;
             }
-    *first_pos = optind;
+    *first_pos = p.first_pos;
     return rc;
 }
 

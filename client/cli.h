@@ -84,10 +84,6 @@ typedef struct pwcca_texts {
     size_t n;       /* how many */
 } pwcca_texts;
 
-/* Message for an option getopt_long rejected: c is what it returned (':' for a
- * missing value, '?' for an unknown option); args the table it was given. */
-int pwcca_bad_option(const char *cmd, char **argv, int c, const pwcca_arg *args);
-
 /* Parse argv[1..] (argv[0] is the subcommand) against args, then check that
  * between min_pos and max_pos positional arguments named pos_name ("RUN")
  * remain; *first_pos is the index of the first.  Returns -1 to go on, or the

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pw_args.h"
 
 typedef struct command {
     const char *name;    /* as typed */
@@ -54,33 +55,40 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     pwcca_opts o = {NULL, NULL};
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    /* The options before COMMAND (lib/pw_args.h); its own follow it. */
+    enum { OPT_HELP, OPT_VERSION, OPT_DB, OPT_SOCKET };
+    static const pw_arg_spec options[] = {
+        {"help", 'h', 0, OPT_HELP, NULL},
+        {"version", 'V', 0, OPT_VERSION, NULL},
+        {"db", 0, 1, OPT_DB, NULL},
+        {"socket", 0, 1, OPT_SOCKET, NULL},
+        {NULL, 0, 0, 0, NULL},
+    };
+    pw_args p;
+    pw_args_rc got;
+    pw_args_init(&p, argc, argv, 1, options);
+    p.stop_at_operand = 1;
+    while ((got = pw_args_next(&p)) == PW_ARGS_OPTION) {
+        switch (options[p.opt].id) {
+        case OPT_HELP:
             usage(stdout);
             return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+        case OPT_VERSION:
             printf("pwcca %s\n", PW_VERSION);
             return 0;
+        case OPT_DB:
+            o.db = p.value;
+            break;
+        case OPT_SOCKET:
+            o.socket = p.value;
+            break;
         }
-        if (strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--socket") == 0) {
-            int db = argv[i][2] == 'd';
-            /* The last word, or an option, is no value: say which one lacks it. */
-            if (i + 1 >= argc || argv[i + 1][0] == '-') {
-                fprintf(stderr, "pwcca: %s needs a value (%s)\nTry 'pwcca --help'.\n", argv[i],
-                        db ? "the database file" : "the daemon's socket path");
-                return 2;
-            }
-            if (db)
-                o.db = argv[++i];
-            else
-                o.socket = argv[++i];
-            continue;
-        }
-        fprintf(stderr, "pwcca: unknown option '%s'\nTry 'pwcca --help'.\n", argv[i]);
+    }
+    if (got == PW_ARGS_ERROR) {
+        fprintf(stderr, "pwcca: %s\nTry 'pwcca --help'.\n", p.msg);
         return 2;
     }
+    int i = p.first_pos;
     if (i >= argc) {
         usage(stderr);
         return 2;

@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_args.h"
 #include "pw_paths.h"
 
 static const char usage[] =
@@ -37,7 +38,7 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-/* What an option does; the kinds from PWD_OPT_CONFIG on take a value. */
+/* What an option does. */
 typedef enum pwd_opt_kind {
     PWD_OPT_HELP,       /* print the usage, exit 0 */
     PWD_OPT_VERSION,    /* print the version, exit 0 */
@@ -46,36 +47,20 @@ typedef enum pwd_opt_kind {
     PWD_OPT_KEY         /* sets a configuration key over the file's */
 } pwd_opt_kind;
 
-/* One option pwccad accepts. */
-typedef struct pwd_opt {
-    const char *name;       /* long form, "--watch" */
-    const char *short_name; /* "-h", or NULL */
-    pwd_opt_kind kind;      /* what it does */
-    const char *key;        /* PWD_OPT_KEY: the configuration key its value sets */
-} pwd_opt;
-
-/* The command line, one row per option ("metrics" is the per-run list of
- * metrics computed, so --metrics sets metrics_listen). */
-static const pwd_opt options[] = {
-    {"--help", "-h", PWD_OPT_HELP, NULL},
-    {"--version", "-V", PWD_OPT_VERSION, NULL},
-    {"--foreground", NULL, PWD_OPT_FOREGROUND, NULL},
-    {"--watch", NULL, PWD_OPT_KEY, "watch"},
-    {"--run", NULL, PWD_OPT_KEY, "run"},
-    {"--db", NULL, PWD_OPT_KEY, "db"},
-    {"--socket", NULL, PWD_OPT_KEY, "socket"},
-    {"--config", NULL, PWD_OPT_CONFIG, NULL},
-    {"--metrics", NULL, PWD_OPT_KEY, "metrics_listen"},
+/* The command line, one row per option (lib/pw_args.h); "metrics" is the
+ * per-run list of metrics computed, so --metrics sets metrics_listen. */
+static const pw_arg_spec options[] = {
+    {"help", 'h', 0, PWD_OPT_HELP, NULL},
+    {"version", 'V', 0, PWD_OPT_VERSION, NULL},
+    {"foreground", 0, 0, PWD_OPT_FOREGROUND, NULL},
+    {"watch", 0, 1, PWD_OPT_KEY, "watch"},
+    {"run", 0, 1, PWD_OPT_KEY, "run"},
+    {"db", 0, 1, PWD_OPT_KEY, "db"},
+    {"socket", 0, 1, PWD_OPT_KEY, "socket"},
+    {"config", 0, 1, PWD_OPT_CONFIG, NULL},
+    {"metrics", 0, 1, PWD_OPT_KEY, "metrics_listen"},
+    {NULL, 0, 0, 0, NULL},
 };
-
-static const pwd_opt *find_option(const char *arg)
-{
-    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
-        if (strcmp(arg, options[k].name) == 0 ||
-            (options[k].short_name && strcmp(arg, options[k].short_name) == 0))
-            return &options[k];
-    return NULL;
-}
 
 int main(int argc, char **argv)
 {
@@ -84,33 +69,33 @@ int main(int argc, char **argv)
     pw_err err;
     pw_config_defaults(&d.cfg);
     pw_config_defaults(&d.flags);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const pwd_opt *o = find_option(a);
-        if (!o)
-            return usage_error("unknown option ", a);
-        if (o->kind == PWD_OPT_HELP) {
+    pw_args p;
+    pw_args_rc got;
+    pw_args_init(&p, argc, argv, 1, options);
+    while ((got = pw_args_next(&p)) == PW_ARGS_OPTION) {
+        const pw_arg_spec *o = &options[p.opt];
+        const char *v = p.value;
+        if (o->id == PWD_OPT_HELP) {
             fputs(usage, stdout);
             return 0;
         }
-        if (o->kind == PWD_OPT_VERSION) {
+        if (o->id == PWD_OPT_VERSION) {
             printf("pwccad %s\n", PW_VERSION);
             return 0;
         }
-        if (o->kind == PWD_OPT_FOREGROUND) {
+        if (o->id == PWD_OPT_FOREGROUND) {
             foreground = 1;
-            continue;
-        }
-        if (i + 1 >= argc || !argv[i + 1][0])
-            return usage_error("this option needs a value: ", a);
-        const char *v = argv[++i];
-        if (o->kind == PWD_OPT_CONFIG) {
+        } else if (o->id == PWD_OPT_CONFIG) {
             if (snprintf(d.config_path, sizeof d.config_path, "%s", v) >= (int)sizeof d.config_path)
                 return usage_error("--config path too long: ", v);
-        } else if (pw_config_set(&d.flags, o->key, v, &err)) {
+        } else if (pw_config_set(&d.flags, o->data, v, &err)) {
             return usage_error("", err.msg);
         }
     }
+    if (got == PW_ARGS_ERROR)
+        return usage_error("", p.msg);
+    if (p.first_pos < argc)
+        return usage_error("unexpected argument: ", argv[p.first_pos]);
     if (d.config_path[0] && pw_config_load(&d.cfg, d.config_path, &err)) {
         fprintf(stderr, "pwccad: %s\n", err.msg);
         return 2;
