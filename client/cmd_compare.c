@@ -139,6 +139,27 @@ static void known_layers(const pw_ckpt *c, char *buf, size_t len)
     }
 }
 
+/* Why no row can be compared, naming each file's layers: the layer asked for
+ * (want) is in neither file, or (want NULL) the files share no layer name. */
+static void no_layer_error(const pw_ckpt *ca, const pw_ckpt *cb, const char *const paths[2],
+                           const char *want)
+{
+    char ka[2048], kb[2048];
+    known_layers(ca, ka, sizeof ka);
+    known_layers(cb, kb, sizeof kb);
+    if (want)
+        fprintf(stderr,
+                "pwcca compare: no layer '%s' in either file\n  layers of %s: %s\n"
+                "  layers of %s: %s\n",
+                want, paths[0], ka, paths[1], kb);
+    else
+        fprintf(stderr,
+                "pwcca compare: no layer in common: %s has %s; %s has %s\n"
+                "  layers are matched by name (a lone .npy file is the layer '%s')\n",
+                paths[0], ka[0] ? ka : "no layers", paths[1], kb[0] ? kb : "no layers",
+                PW_NPY_LAYER);
+}
+
 /* MemAvailable from /proc/meminfo in bytes, 0 when unknown. */
 static uint64_t memory_available(void)
 {
@@ -232,13 +253,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
         for (size_t i = 0; i < nwant; i++) {
             const pw_tensor *ta = pw_ckpt_find(ca, want.v[i]), *tb = pw_ckpt_find(cb, want.v[i]);
             if (!ta && !tb) {
-                char ka[2048], kb[2048];
-                known_layers(ca, ka, sizeof ka);
-                known_layers(cb, kb, sizeof kb);
-                fprintf(stderr,
-                        "pwcca compare: no layer '%s' in either file\n  layers of %s: %s\n"
-                        "  layers of %s: %s\n",
-                        want.v[i], paths[0], ka, paths[1], kb);
+                no_layer_error(ca, cb, paths, want.v[i]);
                 goto out;
             }
             rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}};
@@ -259,14 +274,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
         for (size_t i = 0; i < nrows; i++)
             common += rows[i].a && rows[i].b;
         if (common == 0) {
-            char ka[2048], kb[2048];
-            known_layers(ca, ka, sizeof ka);
-            known_layers(cb, kb, sizeof kb);
-            fprintf(stderr,
-                    "pwcca compare: no layer in common: %s has %s; %s has %s\n"
-                    "  layers are matched by name (a lone .npy file is the layer '%s')\n",
-                    paths[0], ka[0] ? ka : "no layers", paths[1], kb[0] ? kb : "no layers",
-                    PW_NPY_LAYER);
+            no_layer_error(ca, cb, paths, NULL);
             goto out;
         }
     }

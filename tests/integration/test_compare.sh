@@ -86,4 +86,7 @@ PY
         "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --layer --json
     expect_output "compare's unknown option is one line and a --help hint" \
         "^Try 'pwcca compare --help'\.$" "$PWCCA" compare "$d/a64.safetensors" --bogus
+    expect_output "compare --layer of a name in neither file lists both files' layers" \
+        "^  layers of .*/b64\.safetensors: [^ ]" \
+        "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --layer nosuchlayer
 fi
