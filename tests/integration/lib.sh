@@ -52,6 +52,25 @@ pw_need() {
     return 1
 }
 
+# pw_daemon_start VAR LOG SOCK ARG...: pwccad ARG... --socket SOCK --foreground in
+# the background, its output appended to LOG and its pid in $VAR; 0 once SOCK
+# exists, 1 when it does not within 10 s.  pw_daemon_stop VAR: pw_stop_pid of
+# $VAR, which is cleared; its exit status.
+pw_daemon_start() {
+    local var=$1 log=$2 sock=$3
+    shift 3
+    "$PWCCAD" "$@" --socket "$sock" --foreground >>"$log" 2>&1 &
+    printf -v "$var" %s $!
+    pw_wait 10 test -S "$sock"
+}
+pw_daemon_stop() {
+    local pid=${!1} rc
+    pw_stop_pid "$pid"
+    rc=$?
+    printf -v "$1" %s ""
+    return $rc
+}
+
 # pw_wait SECONDS CMD...: poll CMD (output discarded) every 0.05 s until it
 # succeeds; 1 when SECONDS pass first.  Every wait in the tests is bounded.
 pw_wait() {

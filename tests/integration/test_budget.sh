@@ -40,18 +40,8 @@ b_dead() { ! kill -0 "$B_PID" 2>/dev/null; }
 b_ended() { b_log_has "big: step $1: .*truncated while it was read|big: step $1 stored" || b_dead; }
 
 B_PID=
-b_start() {
-    "$PWCCAD" --watch "$B/runs" --db "$B_DB" --socket "$B_SOCK" --config "$B/pwccad.conf" \
-        --foreground >>"$B_LOG" 2>&1 &
-    B_PID=$!
-    pw_wait 10 test -S "$B_SOCK"
-}
-b_stop() {
-    pw_stop_pid "$B_PID"
-    local rc=$?
-    B_PID=
-    return $rc
-}
+b_start() { pw_daemon_start B_PID "$B_LOG" "$B_SOCK" --watch "$B/runs" --db "$B_DB" --config "$B/pwccad.conf"; }
+b_stop() { pw_daemon_stop B_PID; }
 trap 'b_stop' RETURN
 
 # status of (run small, step, layer) against its previous checkpoint

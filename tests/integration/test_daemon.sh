@@ -36,18 +36,8 @@ q() { sqlite3 -cmd ".timeout 2000" "$DB" "$1" 2>/dev/null; }
 q_is() { [ "$(q "$1")" = "$2" ]; }
 
 D_PID=
-start_daemon() {
-    "$PWCCAD" --watch "$D/runs" --db "$DB" --socket "$SOCK" --config "$D/pwccad.conf" \
-        --foreground >>"$D/daemon.log" 2>&1 &
-    D_PID=$!
-    pw_wait 10 test -S "$SOCK"
-}
-stop_daemon() {
-    pw_stop_pid "$D_PID"
-    local rc=$?
-    D_PID=
-    return $rc
-}
+start_daemon() { pw_daemon_start D_PID "$D/daemon.log" "$SOCK" --watch "$D/runs" --db "$DB" --config "$D/pwccad.conf"; }
+stop_daemon() { pw_daemon_stop D_PID; }
 trap 'stop_daemon' RETURN
 
 # Score key (step, ref, ref_step) of a run, one line each.

@@ -26,17 +26,10 @@ hq_is() { [ "$(hq "$1")" = "$2" ]; }
 
 H_PID=
 h_start() {
-    "$PWCCAD" --watch "$H/a" --watch "$H/b" --db "$HDB" --socket "$HSOCK" \
-        --config "$H/pwccad.conf" --foreground >>"$H/daemon.log" 2>&1 &
-    H_PID=$!
-    pw_wait 10 test -S "$HSOCK"
+    pw_daemon_start H_PID "$H/daemon.log" "$HSOCK" --watch "$H/a" --watch "$H/b" --db "$HDB" \
+        --config "$H/pwccad.conf"
 }
-h_stop() {
-    pw_stop_pid "$H_PID"
-    local rc=$?
-    H_PID=
-    return $rc
-}
+h_stop() { pw_daemon_stop H_PID; }
 trap 'h_stop' RETURN
 
 # Status of a run's scores: "step ref status" for one layer.

@@ -57,18 +57,8 @@ st_has_transitions() {
 }
 
 ST_PID=
-st_start() {
-    "$PWCCAD" --watch "$ST/root" --db "$STDB" --socket "$STSOCK" --config "$ST/pwccad.conf" \
-        --foreground >>"$ST/daemon.log" 2>&1 &
-    ST_PID=$!
-    pw_wait 10 test -S "$STSOCK"
-}
-st_stop() {
-    pw_stop_pid "$ST_PID"
-    local rc=$?
-    ST_PID=
-    return $rc
-}
+st_start() { pw_daemon_start ST_PID "$ST/daemon.log" "$STSOCK" --watch "$ST/root" --db "$STDB" --config "$ST/pwccad.conf"; }
+st_stop() { pw_daemon_stop ST_PID; }
 trap 'st_stop' RETURN
 
 if st_start; then ok "pwccad starts"; else fail "pwccad starts" "$(tail -5 "$ST/daemon.log")"; fi

@@ -31,17 +31,9 @@ w_q_is() { [ "$(w_q "$1")" = "$2" ]; }
 W_PID=
 w_start() {
     rm -f "$W_SOCK"
-    "$PWCCAD" --watch "$W/runs" --db "$W_DB" --socket "$W_SOCK" --config "$W/pwccad.conf" \
-        --foreground >>"$W_LOG" 2>&1 &
-    W_PID=$!
-    pw_wait 10 test -S "$W_SOCK"
+    pw_daemon_start W_PID "$W_LOG" "$W_SOCK" --watch "$W/runs" --db "$W_DB" --config "$W/pwccad.conf"
 }
-w_stop() {
-    pw_stop_pid "$W_PID"
-    local rc=$?
-    W_PID=
-    return $rc
-}
+w_stop() { pw_daemon_stop W_PID; }
 trap 'w_stop' RETURN
 
 # The secret: a 0600 file outside the root whose first 8 bytes, read as a safetensors
