@@ -1,9 +1,11 @@
 /* alerts.c -- applying the stability rules, and raising each alert exactly once.
  *
  * Each run keeps its layers' distance series in memory (pw_stab_series),
- * read from the database once -- at the run's first commit after a start,
- * a reopen, or a reload -- and then updated from the scores each job
- * commits, so the loop never rereads a run's history.  A score past the end
+ * read from the database once -- at the run's first commit after the
+ * process started (a reopen execs a new one), or at a reload if none came
+ * yet -- and then updated from the scores each job commits, so the loop
+ * never rereads a run's history; a reload replays it in memory with the new
+ * parameters.  A score past the end
  * of a layer's series costs one step of the rules; one before it (a
  * checkpoint that arrived late) replays that layer in memory, so the
  * outcome does not depend on arrival order or restarts.  The transitions
