@@ -89,7 +89,7 @@ expect_output "finalize of the late run is accepted" '"final_step":900' \
 pw_expect_wait "the final-reference scores are backfilled" 20 \
     stq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'late' AND s.ref = 'final'" 18
 expect "a finalize raises no alert" stq_is "SELECT COUNT(*) FROM alerts" "$nalerts"
-st_stop
+if st_stop; then ok "pwccad stops cleanly"; else fail "pwccad stops cleanly" "$(tail -5 "$ST/daemon.log")"; fi
 # Each alert was announced once over both lives of the daemon (the restart
 # offered the stored ones again; the table kept them from being raised twice).
 logged=$(grep -c "alert: .* run late" "$ST/daemon.log")
