@@ -29,7 +29,7 @@ static int trimmed(const char *text, char *buf, size_t len)
 
 int pw_reduce_parse(const char *text, pw_reduce *out, pw_err *err)
 {
-    char t[PW_REDUCE_TEXT_MAX];
+    char t[PW_REDUCE_TEXT_MAX] = {0}; /* zeroed: the analyzer cannot follow trimmed() */
     if (trimmed(text, t, sizeof t) != 0)
         return pw_err_set(err, "reduce mode '%.40s...' is too long: use " FORMS, text);
     pw_reduce r = {.kind = PW_REDUCE_NONE};
