@@ -448,6 +448,7 @@ static int run_reduced(void)
     layer_pair lp;
     if (make_data(&c, &lp) != 0) {
         fprintf(stderr, "bench_engine: cannot prepare the reduced case's data\n");
+        free_data(&lp);
         return 1;
     }
     pw_tensor tx, ty;
@@ -465,8 +466,10 @@ static int run_reduced(void)
     sx = NULL;
     /* The pair as the daemon pays it: X fresh, Y cached. */
     anon_peak ap = {0};
-    if (pthread_create(&ap.thread, NULL, anon_sampler, &ap) != 0)
-        return 1;
+    if (pthread_create(&ap.thread, NULL, anon_sampler, &ap) != 0) {
+        fprintf(stderr, "bench_engine: cannot start the memory sampler\n");
+        exit(1);
+    }
     t = now();
     reduced_or_die(&rx, &ry, m, &red, &sx, &sy, &r);
     double t_pair = now() - t;
@@ -486,8 +489,10 @@ static int run_reduced(void)
     double *g = calloc(p * p, sizeof(double)), *buf = malloc(chunk * p * sizeof(double));
     double *mean = calloc(p, sizeof(double)), *phi = malloc(n * kk * sizeof(double));
     uint32_t *kept = malloc(p * sizeof(uint32_t));
-    if (!g || !buf || !mean || !phi || !kept)
-        return 1;
+    if (!g || !buf || !mean || !phi || !kept) {
+        fprintf(stderr, "bench_engine: out of memory for the reduced case's parts\n");
+        exit(1);
+    }
     t = now();
     for (size_t r0 = 0; r0 < n; r0 += chunk) {
         for (size_t i = 0; i < chunk * p; i++)
@@ -504,13 +509,13 @@ static int run_reduced(void)
     t = now();
     if (pw_reduced_eig(g, p, &red, 'X', &got, &lam, &v, &e) != 0 || got != kk) {
         fprintf(stderr, "bench_engine: eigensolver: %s\n", e.msg);
-        return 1;
+        exit(1);
     }
     double t_eig = now() - t;
     t = now();
     if (pw_reduced_project(&rx, 'X', kept, p, mean, v, kk, phi, &e) != 0) {
         fprintf(stderr, "bench_engine: projection: %s\n", e.msg);
-        return 1;
+        exit(1);
     }
     double t_proj = now() - t;
     free(g);
@@ -526,7 +531,7 @@ static int run_reduced(void)
     t = now();
     if (pw_engine_compare(&rx, &ry, m, NULL, NULL, &r, &ee) != 0) {
         fprintf(stderr, "bench_engine: %s\n", ee.msg);
-        return 1;
+        exit(1);
     }
     double t_exact = now() - t;
     pw_result_free(&r);

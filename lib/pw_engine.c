@@ -1015,6 +1015,7 @@ static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics
         owned[i] = 1;
         rc = -1;
     }
+    assert(side[0] && side[1]); /* built or given */
     pw_side *sx = side[0], *sy = side[1];
     uint64_t n = x->nrows, pk = sx->p_kept, qk = sy->p_kept;
     out->p_kept = pk;

@@ -91,16 +91,21 @@ static void src_close(src *s)
 static int src_fetch(src *s, uint64_t row0, size_t mr, const unsigned char **out, pw_err *err)
 {
     const pw_rows *r = s->r;
-    if (r->cancelled && r->cancelled(r->cancel_ctx))
-        return pw_err_set(err, "the reduced pass was cancelled at %c row %llu", s->name,
-                          (unsigned long long)row0);
+    *out = NULL;
+    if (r->cancelled && r->cancelled(r->cancel_ctx)) {
+        pw_err_set(err, "the reduced pass was cancelled at %c row %llu", s->name,
+                   (unsigned long long)row0);
+        return -1; /* pw_err_set returns -1; said here for the analyzer */
+    }
     if (s->direct) {
         *out = s->direct + row0 * r->ncols * pw_dtype_size(s->dt);
         return 0;
     }
-    if (r->read(r->ctx, row0, mr, s->buf, err) != 0)
-        return pw_err_prefix(err, "reading %c rows %llu..%llu", s->name, (unsigned long long)row0,
-                             (unsigned long long)(row0 + mr));
+    if (r->read(r->ctx, row0, mr, s->buf, err) != 0) {
+        pw_err_prefix(err, "reading %c rows %llu..%llu", s->name, (unsigned long long)row0,
+                      (unsigned long long)row0 + mr);
+        return -1;
+    }
     *out = (const unsigned char *)s->buf;
     return 0;
 }
@@ -267,7 +272,7 @@ int pw_reduced_project(const pw_rows *r, char name, const uint32_t *kept, size_t
         km[c] = mean[kept[c]];
     for (uint64_t row0 = 0; row0 < n; row0 += m) {
         size_t mr = n - row0 < m ? (size_t)(n - row0) : m;
-        const unsigned char *raw;
+        const unsigned char *raw = NULL;
         if (src_fetch(&s, row0, mr, &raw, err) != 0)
             goto out;
         for (size_t i = 0; i < mr; i++) {
@@ -378,7 +383,7 @@ int pw_reduced_nn_gram(const pw_rows *r, char name, double *kn, double *mean, ui
          * (NaN enters no extreme but poisons the sum). */
         for (uint64_t row0 = 0; row0 < n; row0 += s.m) {
             size_t mr = n - row0 < s.m ? (size_t)(n - row0) : s.m;
-            const unsigned char *raw;
+            const unsigned char *raw = NULL;
             if (src_fetch(&s, row0, mr, &raw, err) != 0)
                 goto out;
             for (size_t i = 0; i < mr; i++) {
@@ -472,7 +477,7 @@ int pw_reduced_count_kept(const pw_rows *r, char name, uint64_t *p_kept, pw_err 
     }
     for (uint64_t row0 = 0; row0 < n; row0 += s.m) {
         size_t mr = n - row0 < s.m ? (size_t)(n - row0) : s.m;
-        const unsigned char *raw;
+        const unsigned char *raw = NULL;
         if (src_fetch(&s, row0, mr, &raw, err) != 0)
             goto out;
         for (size_t i = 0; i < mr; i++) {
