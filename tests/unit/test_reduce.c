@@ -8,13 +8,19 @@
  * reduced metrics must equal the exact engine's on those known matrices.
  * A second, numpy, oracle (tests/integration/gen_reduce_expect.py) covers
  * both routes of one pair with embedded values. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* malloc_trim */
+#endif
 #include <jansson.h>
 #include <lapacke.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "pw_engine.h"
+#include "pw_keep.h"
 #include "pw_reduce.h"
 #include "pw_side.h"
 #include "pw_test.h"
@@ -390,14 +396,14 @@ END_TEST
 
 START_TEST(auto_reduces_a_pair_over_budget_that_fits_reduced)
 {
-    /* n = 2000 > 800 + 800 (the exact path scores, and no data need be read
-     * to know it), but its estimate is over a budget the reduced path
-     * (K = n/10 = 200 per side) fits in. */
-    size_t n = 2000, p = 800;
+    /* n = 4000 > 1500 + 1500 (the exact path scores, and no data need be
+     * read to know it), but its estimate is over a budget the reduced path
+     * (K = n/10 = 400 per side) fits in. */
+    size_t n = 4000, p = 1500;
     double *zero = calloc(n * p, sizeof(double));
     pw_rows rx = pw_rows_from_matrix(zero, n, p), ry = pw_rows_from_matrix(zero, n, p);
     pw_reduce au = mode_of("auto"), res;
-    pw_reduce red = {.kind = PW_REDUCE_DIMS, .dims = 200};
+    pw_reduce red = {.kind = PW_REDUCE_DIMS, .dims = 400};
     uint64_t ex = pw_engine_estimate(&rx, &ry, PW_M_ALL, 0);
     uint64_t rd = pw_engine_estimate_reduced(&rx, &ry, PW_M_ALL, &red, 0);
     ck_assert_msg(rd < ex, "reduced %llu, exact %llu", (unsigned long long)rd,
@@ -657,6 +663,81 @@ START_TEST(numpy_cross_check)
 }
 END_TEST
 
+/* Resident memory figure of this process from /proc/self/status, in KiB (-1 unknown). */
+static long status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t k = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, k) == 0)
+            v = atol(line + k);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Peak resident growth over one reduced comparison (both sides fresh), in
+ * bytes, or -1 when the kernel does not let us reset the high-water mark. */
+static long long reduced_peak(const pw_rows *x, const pw_rows *y, const pw_reduce *m)
+{
+    pw_result r;
+    pw_err err;
+    pw_keep_drain();
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f || fputs("5", f) < 0 || fclose(f) != 0)
+        return -1; /* "5" resets VmHWM to the current RSS */
+    long rss0 = status_kib("VmRSS:");
+    PW_ASSERT_OK(pw_engine_compare_reduced(x, y, PW_M_ALL, m, NULL, NULL, &r, &err), &err);
+    ck_assert_msg(r.status == PW_OK, "%s", r.message);
+    pw_result_free(&r);
+    long hwm = status_kib("VmHWM:");
+    return rss0 < 0 || hwm < 0 ? -1 : (long long)(hwm - rss0) * 1024;
+}
+
+START_TEST(reduced_estimate_bounds_the_measured_peak)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return; /* ASan's quarantine and shadow make resident memory no measure of the engine */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return;
+#endif
+#endif
+    /* As test_budget.c's check of the exact estimate: one BLAS thread, no
+     * transparent huge pages, OpenBLAS's own buffers allocated first. */
+    pw_engine_set_blas_threads(1);
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    const size_t shapes[][4] = {{3000, 600, 400, 100}, {500, 1500, 1200, 50}}; /* narrow, wide */
+    for (size_t t = 0; t < 2; t++) {
+        size_t n = shapes[t][0], p = shapes[t][1], q = shapes[t][2];
+        double *a = malloc(n * p * sizeof *a), *b = malloc(n * q * sizeof *b);
+        rng g = {t + 11};
+        for (size_t i = 0; i < n * p; i++)
+            a[i] = rng_normal(&g);
+        for (size_t i = 0; i < n * q; i++)
+            b[i] = rng_normal(&g) + (i % q < p ? 0.5 * a[(i / q) * p + i % q] : 0);
+        pw_reduce m = {.kind = PW_REDUCE_DIMS, .dims = shapes[t][3]};
+        pw_rows wx = pw_rows_from_matrix(a, n, 8), wy = pw_rows_from_matrix(b, n, 8);
+        pw_reduce wm = {.kind = PW_REDUCE_DIMS, .dims = 2};
+        ck_assert_int_ge(reduced_peak(&wx, &wy, &wm), -1);
+        pw_rows x = pw_rows_from_matrix(a, n, p), y = pw_rows_from_matrix(b, n, q);
+        long long got = reduced_peak(&x, &y, &m);
+        uint64_t est = pw_engine_estimate_reduced(&x, &y, PW_M_ALL, &m, 0);
+        free(a);
+        free(b);
+        if (got < 0)
+            break; /* no clear_refs here: the other tests still hold */
+        ck_assert_msg((uint64_t)got <= est && est <= 3 * (uint64_t)got + (8u << 20),
+                      "shape %zu: measured %lld bytes, estimated %llu", t, got,
+                      (unsigned long long)est);
+    }
+    pw_engine_set_blas_threads(0);
+}
+END_TEST
+
 Suite *reduce_suite(void)
 {
     Suite *s = suite_create("reduce");
@@ -678,6 +759,7 @@ Suite *reduce_suite(void)
     tcase_add_test(te, nonfinite_input_is_still_reported);
     tcase_add_test(te, cancellation_stops_the_reduced_passes);
     tcase_add_test(te, numpy_cross_check);
+    tcase_add_test(te, reduced_estimate_bounds_the_measured_peak);
     suite_add_tcase(s, te);
     return s;
 }
