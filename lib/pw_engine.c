@@ -985,6 +985,9 @@ static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics
                           PW_MAX_NEURONS);
     if (x_cache && x_cache == y_cache)
         return pw_err_set(err, "X and Y cannot share one cache slot");
+    if ((mode->kind == PW_REDUCE_DIMS && mode->dims == 0) ||
+        (mode->kind == PW_REDUCE_VAR && !(mode->var > 0 && mode->var <= 1)))
+        return pw_err_set(err, "invalid reduce mode: dims:K needs K >= 1, var:F 0 < F <= 1");
     const pw_rows *rows[2] = {x, y};
     pw_side **slot[2] = {x_cache, y_cache};
     pw_side *side[2] = {x_cache ? *x_cache : NULL, y_cache ? *y_cache : NULL};

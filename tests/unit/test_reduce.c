@@ -386,6 +386,21 @@ START_TEST(auto_is_exact_where_exact_scores_and_reduces_where_it_cannot)
     pw_err err;
     PW_ASSERT_OK(pw_engine_resolve_reduce(&rx, &ry, PW_M_ALL, &au, 0, &res, &err), &err);
     ck_assert(pw_reduce_equal(&res, &a.reduce));
+    /* auto with its own cached sides: resolved alike (from their p_kept), reused. */
+    pw_side *sx = NULL, *sy = NULL;
+    pw_result c1 = reduced(&rx, &ry, PW_M_ALL, "auto", &sx, &sy);
+    ck_assert(sx && sy && pw_reduce_equal(&sx->reduce, &a.reduce));
+    pw_result c2 = reduced(&rx, &ry, PW_M_ALL, "auto", &sx, &sy);
+    ck_assert(c1.pwcca == a.pwcca && c2.pwcca == a.pwcca && c2.cka == a.cka);
+    pw_result_free(&c1);
+    pw_result_free(&c2);
+    pw_side_free(sx);
+    pw_side_free(sy);
+    /* A mode no parser gives is refused, not scored. */
+    pw_reduce bad = {.kind = PW_REDUCE_DIMS, .dims = 0};
+    pw_result br;
+    PW_ASSERT_FAILS_WITH(pw_engine_compare_reduced(&rx, &ry, PW_M_ALL, &bad, NULL, NULL, &br, &err),
+                         &err, "invalid reduce mode");
     pw_result_free(&a);
     pw_result_free(&d);
     pw_result_free(&e);
