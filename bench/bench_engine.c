@@ -2,6 +2,7 @@
  * own dgemm rate.
  *
  * Usage: bench_engine              (all cases; PW_BENCH_QUICK=1 for small ones)
+ *        bench_engine --reduced    (the reduced-mode case alone)
  *        bench_engine --case I R   (one case, run by the parent; R = dgemm GFLOP/s)
  *
  * The parent measures square dgemm (2048^3) before each case and runs the
@@ -15,6 +16,16 @@
  * What is not the pass is LAPACK and the per-pair p^3 BLAS.  Besides the
  * peak RSS (which for the mapped file counts its page cache), a sampler
  * thread records the peak anonymous memory: the engine's own heap.
+ *
+ * Reduced mode (#17; full runs only, or `bench_engine --reduced` alone): a
+ * 16384 x 4096 pair (F32) at reduce dims:512 with PWCCA, mean CCA and SVCCA,
+ * Y's reduced side cached as the daemon holds it for the previous
+ * checkpoint.  It prints the pair's time beside the sum of its unavoidable
+ * parts timed in the same process -- a syrk over the new checkpoint, the
+ * eigensolver for the top 512 directions, one projection pass -- and the
+ * exact path's time for the same pair and metrics (run once, uncached: it
+ * takes about a minute), and the peak RSS of the reduced pair against the
+ * issue's 8 p^2 doubles plus the data.
  *
  * Environment: PW_BENCH_SUMMARY=file appends "key value" lines for bench/run.sh;
  * PW_BENCH_DUMP=dir writes the numpy comparison case as dir/X.f32, dir/Y.f32. */
@@ -36,6 +47,7 @@
 #include <unistd.h>
 
 #include "pw_engine.h"
+#include "pw_reduced.h"
 
 typedef struct bench_case {
     uint64_t n;     /* datapoints */
@@ -411,6 +423,142 @@ static int run_case(const bench_case *c, double gemm)
     return 0;
 }
 
+/* ---- reduced mode --------------------------------------------------------------- */
+
+static void reduced_or_die(const pw_rows *x, const pw_rows *y, unsigned m, const pw_reduce *red,
+                           pw_side **sx, pw_side **sy, pw_result *r)
+{
+    pw_err e;
+    if (pw_engine_compare_reduced(x, y, m, red, sx, sy, r, &e) != 0) {
+        fprintf(stderr, "bench_engine: %s\n", e.msg);
+        exit(1);
+    }
+    if (r->status != PW_OK) {
+        fprintf(stderr, "bench_engine: status %s: %s\n", pw_status_name(r->status), r->message);
+        exit(1);
+    }
+}
+
+static int run_reduced(void)
+{
+    const bench_case c = {16384, 4096, 4096, 0, 0};
+    const size_t kk = 512, n = c.n, p = c.p;
+    const unsigned m = PW_M_PWCCA | PW_M_MEAN_CCA | PW_M_SVCCA;
+    const pw_reduce red = {.kind = PW_REDUCE_DIMS, .dims = kk};
+    layer_pair lp;
+    if (make_data(&c, &lp) != 0) {
+        fprintf(stderr, "bench_engine: cannot prepare the reduced case's data\n");
+        free_data(&lp);
+        return 1;
+    }
+    pw_tensor tx, ty;
+    tensor_of(&tx, "x", lp.x, c.n, c.p);
+    tensor_of(&ty, "y", lp.y, c.n, c.q);
+    pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+    /* Y's side as the previous pair left it (both sides fresh: untimed). */
+    pw_side *sy = NULL, *sx = NULL;
+    pw_result r;
+    double t = now();
+    reduced_or_die(&rx, &ry, m, &red, &sx, &sy, &r);
+    double t_fresh = now() - t;
+    pw_result_free(&r);
+    pw_side_free(sx);
+    sx = NULL;
+    /* The pair as the daemon pays it: X fresh, Y cached. */
+    anon_peak ap = {0};
+    if (pthread_create(&ap.thread, NULL, anon_sampler, &ap) != 0) {
+        fprintf(stderr, "bench_engine: cannot start the memory sampler\n");
+        exit(1);
+    }
+    t = now();
+    reduced_or_die(&rx, &ry, m, &red, &sx, &sy, &r);
+    double t_pair = now() - t;
+    atomic_store(&ap.stop, 1);
+    pthread_join(ap.thread, NULL);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0;
+    double anon = (double)ap.peak_pages * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+    double pw = r.pwcca, sv = r.svcca;
+    pw_result_free(&r);
+    pw_side_free(sx);
+    pw_side_free(sy);
+    /* Its unavoidable parts: the syrk of X's rows (converted a chunk at a
+     * time, as the pass does), the eigensolver, one projection. */
+    const size_t chunk = 4096;
+    double *g = calloc(p * p, sizeof(double)), *buf = malloc(chunk * p * sizeof(double));
+    double *mean = calloc(p, sizeof(double)), *phi = malloc(n * kk * sizeof(double));
+    uint32_t *kept = malloc(p * sizeof(uint32_t));
+    if (!g || !buf || !mean || !phi || !kept) {
+        fprintf(stderr, "bench_engine: out of memory for the reduced case's parts\n");
+        exit(1);
+    }
+    t = now();
+    for (size_t r0 = 0; r0 < n; r0 += chunk) {
+        for (size_t i = 0; i < chunk * p; i++)
+            buf[i] = (double)lp.x[r0 * p + i];
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)chunk, 1.0, buf, (int)p,
+                    1.0, g, (int)p);
+    }
+    double t_syrk = now() - t;
+    for (size_t j = 0; j < p; j++)
+        kept[j] = (uint32_t)j;
+    size_t got;
+    double *lam, *v;
+    pw_err e;
+    t = now();
+    if (pw_reduced_eig(g, p, &red, 'X', &got, &lam, &v, &e) != 0 || got != kk) {
+        fprintf(stderr, "bench_engine: eigensolver: %s\n", e.msg);
+        exit(1);
+    }
+    double t_eig = now() - t;
+    t = now();
+    if (pw_reduced_project(&rx, 'X', kept, p, mean, v, kk, phi, &e) != 0) {
+        fprintf(stderr, "bench_engine: projection: %s\n", e.msg);
+        exit(1);
+    }
+    double t_proj = now() - t;
+    free(g);
+    free(buf);
+    free(mean);
+    free(phi);
+    free(kept);
+    free(lam);
+    free(v);
+    double parts = t_syrk + t_eig + t_proj;
+    /* The exact path, once. */
+    pw_err ee;
+    t = now();
+    if (pw_engine_compare(&rx, &ry, m, NULL, NULL, &r, &ee) != 0) {
+        fprintf(stderr, "bench_engine: %s\n", ee.msg);
+        exit(1);
+    }
+    double t_exact = now() - t;
+    pw_result_free(&r);
+    double data_mb = (double)(lp.xbytes + lp.ybytes) / (1024.0 * 1024.0);
+    double limit_mb = 8.0 * (double)p * (double)p * sizeof(double) / (1024.0 * 1024.0);
+    printf("\nreduced mode: n = %zu, p = q = %zu (F32), reduce dims:%zu, pwcca + mean_cca + svcca, "
+           "Y's side cached\n",
+           n, p, kk);
+    printf("  pair (X fresh, Y cached)      %9.1f ms   (both fresh: %.1f ms)\n", t_pair * 1e3,
+           t_fresh * 1e3);
+    printf("  parts: syrk %.1f + eigensolver %.1f + projection %.1f = %.1f ms; pair / parts = "
+           "%.2f (target <= 1.5)\n",
+           t_syrk * 1e3, t_eig * 1e3, t_proj * 1e3, parts * 1e3, t_pair / parts);
+    printf("  exact path, same pair, uncached %9.1f ms; exact / reduced = %.1fx (target >= 5)\n",
+           t_exact * 1e3, t_exact / t_pair);
+    printf("  peak RSS %.0f MiB (data %.0f MiB + 8 p^2 doubles %.0f MiB = %.0f MiB allowed); "
+           "peak anon %.0f MiB\n",
+           rss, data_mb, limit_mb, data_mb + limit_mb, anon);
+    printf("  pwcca %.6f, svcca %.6f\n", pw, sv);
+    summary("reduced_pair_ms", &c, t_pair * 1e3);
+    summary("reduced_parts_ms", &c, parts * 1e3);
+    summary("reduced_exact_ms", &c, t_exact * 1e3);
+    summary("reduced_peak_rss_mb", &c, rss);
+    free_data(&lp);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pw_engine_set_blas_threads(0);
@@ -423,6 +571,8 @@ int main(int argc, char **argv)
             return 2;
         return run_case(&cases[i], strtod(argv[3], NULL));
     }
+    if (argc == 2 && strcmp(argv[1], "--reduced") == 0)
+        return run_reduced();
     double gemm = dgemm_rate();
     printf("engine benchmark: %d BLAS threads, dgemm 2048^3 = %.1f GFLOP/s%s\n",
            pw_engine_blas_threads(), gemm, quick() ? " (quick mode)" : "");
@@ -443,6 +593,18 @@ int main(int argc, char **argv)
         pid_t pid = fork();
         if (pid == 0) {
             execl("/proc/self/exe", argv[0], "--case", idx, rate, (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed = 1;
+    }
+    if (!quick()) {
+        /* Its own process too, so that its peak RSS is its own. */
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", argv[0], "--reduced", (char *)NULL);
             _exit(127);
         }
         int st = 0;

@@ -24,6 +24,7 @@
 #include "pw_gram.h"
 #include "pw_keep.h"
 #include "pw_limits.h"
+#include "pw_reduced.h"
 #include "pw_side.h"
 
 /* Every metric of the list back to NAN (not computed). */
@@ -94,14 +95,33 @@ static void ctx_release(compare_ctx *c)
     }
 }
 
-static int check_cache(const pw_side *s, const pw_rows *r, char name, pw_err *err)
+/* A cached side must be for these rows and for this (resolved) reduction:
+ * an exact side has a Gram and no reduced data, a reduced one the reverse,
+ * and two reductions keep different directions. */
+static int check_cache_mode(const pw_side *s, const pw_rows *r, const pw_reduce *mode, char name,
+                            pw_err *err)
 {
     if (s && (s->n != r->nrows || s->p != r->ncols))
         return pw_err_set(err,
                           "cached state of %c is for %llu x %llu rows, not the %llu x %llu given",
                           name, (unsigned long long)s->n, (unsigned long long)s->p,
                           (unsigned long long)r->nrows, (unsigned long long)r->ncols);
+    if (s && !pw_reduce_equal(&s->reduce, mode)) {
+        char had[PW_REDUCE_TEXT_MAX], want[PW_REDUCE_TEXT_MAX];
+        pw_reduce_format(&s->reduce, had, sizeof had);
+        pw_reduce_format(mode, want, sizeof want);
+        return pw_err_set(err,
+                          "cached state of %c was built for reduce %s, not the %s asked for: a "
+                          "cached side serves only the reduction it was built with",
+                          name, had, want);
+    }
     return 0;
+}
+
+static int check_cache(const pw_side *s, const pw_rows *r, char name, pw_err *err)
+{
+    static const pw_reduce exact = {.kind = PW_REDUCE_NONE};
+    return check_cache_mode(s, r, &exact, name, err);
 }
 
 static void report_bad(pw_result *out, const pw_gram_bad *bad)
@@ -560,11 +580,11 @@ static void human_bytes(uint64_t b, char *out, size_t len)
         snprintf(out, len, "%llu KiB", (unsigned long long)((b + 1023) >> 10));
 }
 
-int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
-                           uint64_t budget_bytes, const char *knob, uint64_t *estimate,
-                           pw_result *out)
+/* pw_engine_check_budget's verdict on an estimate already made. */
+static int budget_verdict(const pw_rows *x, const pw_rows *y, unsigned metrics, uint64_t est,
+                          uint64_t budget_bytes, const char *knob, uint64_t *estimate,
+                          pw_result *out)
 {
-    uint64_t est = pw_engine_estimate(x, y, metrics, 0);
     if (estimate)
         *estimate = est;
     if (budget_bytes == 0 || est <= budget_bytes)
@@ -584,6 +604,14 @@ int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
                (unsigned long long)y->nrows, (unsigned long long)y->ncols, need, have,
                knob ? knob : "memory budget");
     return 1;
+}
+
+int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                           uint64_t budget_bytes, const char *knob, uint64_t *estimate,
+                           pw_result *out)
+{
+    return budget_verdict(x, y, metrics, pw_engine_estimate(x, y, metrics, 0), budget_bytes, knob,
+                          estimate, out);
 }
 
 static int engine_workers = 1; /* threads calling pw_engine_compare concurrently */
@@ -617,14 +645,545 @@ int pw_engine_blas_threads(void)
     return n;
 }
 
+/* ---- reduced mode --------------------------------------------------------------
+ *
+ * pw_reduced.h has the two routes to a reduced side.  The CCA metrics are
+ * then the exact engine's on the reduced data (pw_engine_compare on Phi_x,
+ * Phi_y, whose sides are cached inside the reduced sides), so every
+ * definition -- constant columns, rank cut, where the weights go, SVCCA's
+ * own 99 % cut -- is literally today's.  CKA is the exact CKA of the
+ * unreduced data: from the two n x n Grams when both sides took the wide
+ * route (tr(Kx Ky) = ||Sxy||_F^2), else from a pass for the cross Gram. */
+
+/* Directions a mode asks of a side of p columns over n rows, at most (the
+ * memory estimate's K; the side itself may keep fewer). */
+static uint64_t mode_k(const pw_reduce *mode, uint64_t n, uint64_t p)
+{
+    uint64_t k = p < n ? p : n;
+    if (mode->kind == PW_REDUCE_DIMS && mode->dims < k)
+        k = mode->dims;
+    return k;
+}
+
+/* Build the reduced side of r.  Returns 0 (*out set, or *bad set when the
+ * rows held a NaN or Inf), 1 when LAPACK failed (err), -1 on failure. */
+static int reduced_side(const pw_rows *r, char name, const pw_reduce *mode, pw_side **out,
+                        pw_gram_bad *bad, pw_err *err)
+{
+    uint64_t n = r->nrows;
+    size_t p = r->ncols, k;
+    double *a = NULL, *stats = NULL, *lam = NULL, *v = NULL;
+    int rc = -1;
+    pw_side *s = NULL;
+    *out = NULL;
+    memset(bad, 0, sizeof *bad);
+    if (!pw_reduced_wide(n, p)) {
+        /* Narrow: the side's own streaming pass (the other side of the pass
+         * empty), its kept Gram, then the Gram goes once its norm is taken. */
+        pw_rows none = {.nrows = n, .ncols = 0};
+        double dummy = 0;
+        double *g = pw_gram_alloc(p);
+        stats = pw_array_alloc(3 * (p ? p : 1), sizeof(double));
+        if (!g || !stats) {
+            pw_gram_free(g, p);
+            pw_err_set(err, "out of memory for the Gram of %c (%zu neurons)", name, p);
+            goto out;
+        }
+        pw_gram_side gs = {
+            .rows = r, .fresh = 1, .mean = stats, .min = stats + p, .max = stats + 2 * p};
+        pw_gram_side ge = {.rows = &none, .fresh = 0, .mean = &dummy};
+        unsigned lanes = lanes_begin(r, &none);
+        int prc = name == 'X' ? pw_gram_pass(&gs, &ge, lanes, g, bad, err)
+                              : pw_gram_pass(&ge, &gs, lanes, g, bad, err);
+        single_end(lanes);
+        if (prc == 0 && bad->kind == PW_GRAM_GOOD)
+            s = pw_side_build(n, p, gs.mean, gs.min, gs.max, g, p, err);
+        pw_gram_free(g, p);
+        if (prc != 0 || (bad->kind == PW_GRAM_GOOD && !s))
+            goto out;
+        if (bad->kind != PW_GRAM_GOOD) {
+            bad->side = name;
+            rc = 0;
+            goto out;
+        }
+        k = s->p_kept;
+        s->gram_norm = pw_frobenius(s->gram, k, k, k);
+        a = s->gram; /* destroyed by the eigensolver, freed below */
+    } else {
+        /* Wide: the n x n Gram, kept with the side (CKA's trace); the
+         * eigensolver works on a full copy. */
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->mean = pw_array_alloc(p, sizeof(double))) ||
+            !(s->kept = pw_array_alloc(p, sizeof(uint32_t))) ||
+            !(s->nn = pw_keep_alloc(n * n, sizeof(double))) ||
+            !(a = pw_keep_alloc(n * n, sizeof(double)))) {
+            pw_err_set(err, "out of memory for the %llu x %llu Gram of %c", (unsigned long long)n,
+                       (unsigned long long)n, name);
+            goto out;
+        }
+        s->n = n;
+        s->p = p;
+        size_t pk;
+        if (pw_reduced_nn_gram(r, name, s->nn, s->mean, s->kept, &pk, bad, err) != 0)
+            goto out;
+        if (bad->kind != PW_GRAM_GOOD) {
+            rc = 0;
+            goto out;
+        }
+        s->p_kept = pk;
+        k = n;
+        for (size_t j = 0; j < k; j++)
+            for (size_t i = 0; i <= j; i++)
+                a[j * k + i] = a[i * k + j] = s->nn[j * k + i];
+        s->gram_norm = pw_frobenius(a, k, k, k);
+    }
+    s->reduce = *mode;
+    size_t kk = 0;
+    rc = pw_reduced_eig(a, k, mode, name, &kk, &lam, &v, err);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    s->phi = pw_array_alloc(n * kk, sizeof(double));
+    if (!s->phi) {
+        pw_err_set(err, "out of memory for the %llu x %zu reduced %c", (unsigned long long)n, kk,
+                   name);
+        goto out;
+    }
+    s->k = kk;
+    if (s->nn) {
+        /* Phi = U_k S_k, S the square roots of the n x n Gram's eigenvalues. */
+        for (size_t c = 0; c < kk; c++) {
+            double sc = sqrt(lam[c] > 0 ? lam[c] : 0);
+            for (uint64_t i = 0; i < n; i++)
+                s->phi[i * kk + c] = v[c * n + i] * sc;
+        }
+    } else {
+        pw_keep_free(s->gram, k * k, sizeof(double));
+        s->gram = a = NULL;
+        if (pw_reduced_project(r, name, s->kept, s->p_kept, s->mean, v, kk, s->phi, err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (s && s->nn && a)
+        pw_keep_free(a, n * n, sizeof(double));
+    free(stats);
+    free(lam);
+    free(v);
+    if (rc == 0 && bad->kind == PW_GRAM_GOOD)
+        *out = s;
+    else
+        pw_side_free(s);
+    return rc;
+}
+
+static double clamp_unit(double c)
+{
+    return c < 0 ? 0 : c > 1 ? 1 : c;
+}
+
+/* sum_ij (a_ij / na)(b_ij / nb) over two symmetric n x n matrices given by
+ * their upper triangles: tr(A B) / (na nb), which no scale can overflow. */
+static double trace_ratio(const double *a, double na, const double *b, double nb, uint64_t n)
+{
+    double diag = 0, off = 0;
+    for (uint64_t j = 0; j < n; j++) {
+        const double *aj = a + j * n, *bj = b + j * n;
+        for (uint64_t i = 0; i < j; i++)
+            off += (aj[i] / na) * (bj[i] / nb);
+        diag += (aj[j] / na) * (bj[j] / nb);
+    }
+    return diag + 2 * off;
+}
+
+/* Exact linear CKA of the unreduced rows.  Returns 0 (*cka set, NAN when a
+ * side has no variance), -1 on failure. */
+static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, const pw_side *sy,
+                       double *cka, pw_err *err)
+{
+    *cka = NAN;
+    double nx = sx->gram_norm, ny = sy->gram_norm;
+    if (!(nx > 0) || !(ny > 0))
+        return 0;
+    uint64_t n = x->nrows;
+    size_t p = x->ncols, q = y->ncols;
+    if (sx->nn || sy->nn) {
+        /* One side wide: the other's n x n Gram too (n^2 p, cheaper than
+         * the cross Gram's n p q when q > n), and the trace. */
+        const double *kx = sx->nn, *ky = sy->nn;
+        const pw_rows *other = kx ? y : x;
+        size_t po = other->ncols, pk;
+        double *tmp = NULL, *mean = NULL;
+        uint32_t *kept = NULL;
+        pw_gram_bad bad;
+        int rc = -1;
+        if (!kx || !ky) {
+            tmp = pw_keep_alloc(n * n, sizeof(double));
+            mean = pw_array_alloc(po, sizeof(double));
+            kept = pw_array_alloc(po, sizeof(uint32_t));
+            if (!tmp || !mean || !kept) {
+                pw_err_set(err, "out of memory for a %llu x %llu Gram for CKA",
+                           (unsigned long long)n, (unsigned long long)n);
+                goto wide_out;
+            }
+            if (pw_reduced_nn_gram(other, kx ? 'Y' : 'X', tmp, mean, kept, &pk, &bad, err) != 0)
+                goto wide_out;
+            kx = kx ? kx : tmp;
+            ky = ky ? ky : tmp;
+        }
+        *cka = clamp_unit(trace_ratio(kx, nx, ky, ny, n));
+        rc = 0;
+    wide_out:
+        pw_keep_free(tmp, n * n, sizeof(double));
+        free(mean);
+        free(kept);
+        return rc;
+    }
+    /* Both narrow: a pass for the cross Gram alone (both sides "cached":
+     * no syrk, one gemm per chunk), as the exact engine gets it. */
+    size_t ld = p + q, px = sx->p_kept, qy = sy->p_kept;
+    double *g = pw_gram_alloc(ld), *means = pw_array_alloc(ld ? ld : 1, sizeof(double));
+    double *sxy = pw_keep_alloc(px * qy, sizeof(double));
+    int rc = -1;
+    if (!g || !means || !sxy) {
+        pw_err_set(err, "out of memory for the cross Gram of %zu + %zu neurons", p, q);
+        goto out;
+    }
+    pw_gram_side gx = {.rows = x, .fresh = 0, .mean = means};
+    pw_gram_side gy = {.rows = y, .fresh = 0, .mean = means + p};
+    pw_gram_bad bad;
+    unsigned lanes = lanes_begin(x, y);
+    rc = pw_gram_pass(&gx, &gy, lanes, g, &bad, err);
+    single_end(lanes);
+    if (rc != 0)
+        goto out;
+    for (size_t b = 0; b < qy; b++)
+        for (size_t a = 0; a < px; a++)
+            sxy[b * px + a] = g[(p + sy->kept[b]) * ld + sx->kept[a]];
+    double nxy = pw_frobenius(sxy, px, qy, px);
+    *cka = clamp_unit((nxy / nx) * (nxy / ny));
+out:
+    if (g)
+        pw_gram_free(g, ld);
+    free(means);
+    pw_keep_free(sxy, px * qy, sizeof(double));
+    return rc;
+}
+
+/* The CCA metrics of the reduced data, into out. */
+static int reduced_cca(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side *sx,
+                       pw_side *sy, const pw_reduce *mode, pw_result *out, pw_err *err)
+{
+    uint64_t n = x->nrows;
+    char text[PW_REDUCE_TEXT_MAX];
+    pw_reduce_format(mode, text, sizeof text);
+    if (sx->k == 0 || sy->k == 0) {
+        set_status(out, PW_DEAD_LAYER,
+                   "%s no variance representable in double (every direction's variance "
+                   "underflows)",
+                   sx->k == 0 ? "X has" : "Y has");
+        return 0;
+    }
+    pw_rows px = pw_rows_from_matrix(sx->phi, n, sx->k),
+            py = pw_rows_from_matrix(sy->phi, n, sy->k);
+    px.cancelled = x->cancelled;
+    px.cancel_ctx = x->cancel_ctx;
+    py.cancelled = y->cancelled;
+    py.cancel_ctx = y->cancel_ctx;
+    pw_result in;
+    if (pw_engine_compare(&px, &py, metrics & ~(unsigned)PW_M_CKA, &sx->inner, &sy->inner, &in,
+                          err) != 0)
+        return -1;
+    if (in.status == PW_OK) {
+        out->rank_x = in.rank_x;
+        out->rank_y = in.rank_y;
+        out->rho = in.rho;
+        out->nrho = in.nrho;
+        out->ntied = in.ntied;
+        in.rho = NULL;
+        out->pwcca = in.pwcca;
+        out->distance = in.distance;
+        out->mean_cca = in.mean_cca;
+        out->svcca = in.svcca;
+    } else if (in.status == PW_INSUFFICIENT_DATAPOINTS) {
+        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
+                   "n = %llu datapoints is not more than k_x + k_y = %llu + %llu, the directions "
+                   "reduce %s keeps: the canonical correlations are not determined; use a smaller "
+                   "K (auto keeps n/%d per side)",
+                   (unsigned long long)n, (unsigned long long)sx->k, (unsigned long long)sy->k,
+                   text, PW_REDUCE_AUTO_RATIO);
+    } else {
+        set_status(out, in.status, "reduced by %s: %.900s", text, in.message);
+    }
+    pw_result_free(&in);
+    return 0;
+}
+
+/* auto's decision (pw_engine_resolve_reduce); cached sides, when given and
+ * matching their rows, spare counting their kept columns. */
+static int resolve_auto(const pw_rows *x, const pw_rows *y, unsigned metrics, uint64_t budget,
+                        const pw_side *cx, const pw_side *cy, pw_reduce *mode, pw_err *err)
+{
+    *mode = (pw_reduce){.kind = PW_REDUCE_NONE};
+    uint64_t n = x->nrows, pk = x->ncols, qk = y->ncols;
+    if (n != y->nrows || n < 2 || pk > PW_MAX_NEURONS || qk > PW_MAX_NEURONS)
+        return 0; /* the exact path reports it */
+    if (n <= pk + qk) {
+        /* Only then can dead columns decide: count them (one cheap read). */
+        if (cx && cx->n == n && cx->p == x->ncols)
+            pk = cx->p_kept;
+        else if (pw_reduced_count_kept(x, 'X', &pk, err) != 0)
+            return -1;
+        if (cy && cy->n == n && cy->p == y->ncols)
+            qk = cy->p_kept;
+        else if (pw_reduced_count_kept(y, 'Y', &qk, err) != 0)
+            return -1;
+    }
+    if (pk == 0 || qk == 0)
+        return 0; /* a dead layer: reducing it changes nothing */
+    pw_reduce red = {.kind = PW_REDUCE_DIMS, .dims = pw_reduce_auto_dims(n, pk > qk ? pk : qk)};
+    if (n <= pk + qk || (budget && pw_engine_estimate(x, y, metrics, 0) > budget &&
+                         pw_engine_estimate_reduced(x, y, metrics, &red, 0) <= budget))
+        *mode = red;
+    return 0;
+}
+
+int pw_engine_resolve_reduce(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                             const pw_reduce *reduce, uint64_t budget_bytes, pw_reduce *resolved,
+                             pw_err *err)
+{
+    if (!reduce || reduce->kind != PW_REDUCE_AUTO) {
+        *resolved = reduce ? *reduce : (pw_reduce){.kind = PW_REDUCE_NONE};
+        return 0;
+    }
+    return resolve_auto(x, y, metrics, budget_bytes, NULL, NULL, resolved, err);
+}
+
+/* The reduced comparison for a resolved DIMS or VAR mode. */
+static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                            const pw_reduce *mode, pw_side **x_cache, pw_side **y_cache,
+                            pw_result *out, pw_err *err)
+{
+    assert(mode->kind == PW_REDUCE_DIMS || mode->kind == PW_REDUCE_VAR);
+    pw_result_init(out);
+    out->metrics = metrics;
+    out->n = x->nrows;
+    out->p = x->ncols;
+    out->q = y->ncols;
+    out->reduce = *mode;
+    if (x->nrows != y->nrows) {
+        set_status(out, PW_N_MISMATCH,
+                   "X has %llu datapoints but Y has %llu: rows must be the same probe inputs, "
+                   "in the same order",
+                   (unsigned long long)x->nrows, (unsigned long long)y->nrows);
+        return 0;
+    }
+    if (x->ncols > PW_MAX_NEURONS || y->ncols > PW_MAX_NEURONS)
+        return pw_err_set(err, "%c has %llu neurons, more than the %d the engine accepts",
+                          x->ncols > PW_MAX_NEURONS ? 'X' : 'Y',
+                          (unsigned long long)(x->ncols > PW_MAX_NEURONS ? x->ncols : y->ncols),
+                          PW_MAX_NEURONS);
+    if (x_cache && x_cache == y_cache)
+        return pw_err_set(err, "X and Y cannot share one cache slot");
+    if ((mode->kind == PW_REDUCE_DIMS && mode->dims == 0) ||
+        (mode->kind == PW_REDUCE_VAR && !(mode->var > 0 && mode->var <= 1)))
+        return pw_err_set(err, "invalid reduce mode: dims:K needs K >= 1, var:F 0 < F <= 1");
+    const pw_rows *rows[2] = {x, y};
+    pw_side **slot[2] = {x_cache, y_cache};
+    pw_side *side[2] = {x_cache ? *x_cache : NULL, y_cache ? *y_cache : NULL};
+    int owned[2] = {0, 0}, rc = -1;
+    if (check_cache_mode(side[0], x, mode, 'X', err) != 0 ||
+        check_cache_mode(side[1], y, mode, 'Y', err) != 0)
+        goto done;
+    for (int i = 0; i < 2; i++) {
+        if (side[i])
+            continue;
+        pw_gram_bad bad;
+        pw_err lerr;
+        pw_err_clear(&lerr);
+        int brc = reduced_side(rows[i], i ? 'Y' : 'X', mode, &side[i], &bad, &lerr);
+        if (brc < 0) {
+            *err = lerr;
+            goto done;
+        }
+        rc = 0;
+        if (brc == 1) {
+            set_status(out, PW_NUMERICAL_ERROR, "%s", lerr.msg);
+            goto done;
+        }
+        if (bad.kind != PW_GRAM_GOOD) {
+            report_bad(out, &bad);
+            goto done; /* nothing is kept from rows that hold NaN or Inf */
+        }
+        owned[i] = 1;
+        rc = -1;
+    }
+    assert(side[0] && side[1]); /* built or given */
+    pw_side *sx = side[0], *sy = side[1];
+    uint64_t n = x->nrows, pk = sx->p_kept, qk = sy->p_kept;
+    out->p_kept = pk;
+    out->q_kept = qk;
+    out->k_x = sx->k;
+    out->k_y = sy->k;
+    rc = 0;
+    if (n < 2) {
+        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
+                   "n = %llu datapoints (p_kept = %llu, q_kept = %llu): canonical correlations "
+                   "need at least 2 datapoints and more than p_kept + q_kept; use 5-10x more "
+                   "datapoints than neurons",
+                   (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk);
+    } else if (pk == 0 || qk == 0) {
+        set_status(out, PW_DEAD_LAYER,
+                   "every neuron of %s is constant over the n = %llu datapoints "
+                   "(p = %llu, q = %llu)",
+                   pk == 0 && qk == 0 ? "X and of Y"
+                   : pk == 0          ? "X"
+                                      : "Y",
+                   (unsigned long long)n, (unsigned long long)x->ncols,
+                   (unsigned long long)y->ncols);
+    } else {
+        if (metrics & PW_M_CKA)
+            rc = reduced_cka(x, y, sx, sy, &out->cka, err);
+        if (rc == 0 && (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA | PW_M_SVCCA)))
+            rc = reduced_cca(x, y, metrics, sx, sy, mode, out, err);
+    }
+    if (rc == 0)
+        for (int i = 0; i < 2; i++)
+            if (slot[i] && owned[i]) {
+                *slot[i] = side[i];
+                owned[i] = 0;
+            }
+done:
+    for (int i = 0; i < 2; i++)
+        if (owned[i])
+            pw_side_free(side[i]);
+    if (rc != 0)
+        pw_result_free(out);
+    return rc;
+}
+
 int pw_engine_compare_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
                               const pw_reduce *reduce, pw_side **x_cache, pw_side **y_cache,
                               pw_result *out, pw_err *err)
 {
-    if (!reduce || reduce->kind == PW_REDUCE_NONE)
+    pw_reduce mode = reduce ? *reduce : (pw_reduce){.kind = PW_REDUCE_NONE};
+    if (mode.kind == PW_REDUCE_AUTO && resolve_auto(x, y, metrics, 0, x_cache ? *x_cache : NULL,
+                                                    y_cache ? *y_cache : NULL, &mode, err) != 0) {
+        pw_result_init(out);
+        return -1;
+    }
+    if (mode.kind == PW_REDUCE_NONE)
         return pw_engine_compare(x, y, metrics, x_cache, y_cache, out, err);
-    char text[PW_REDUCE_TEXT_MAX];
-    pw_reduce_format(reduce, text, sizeof text);
-    pw_result_init(out);
-    return pw_err_set(err, "reduce mode %s is not implemented yet", text);
+    return compare_resolved(x, y, metrics, &mode, x_cache, y_cache, out, err);
+}
+
+/* ---- the reduced path's memory ---------------------------------------------------
+ *
+ * As pw_engine_estimate: from the shapes, metrics and lanes alone, every
+ * neuron counted as kept, both sides fresh, K at most what the mode asks
+ * (var:F counted as keeping everything), following reduced_side's phases. */
+
+/* One side's peak while it is built, and what it holds afterwards (doubles). */
+static uint64_t side_reduced_doubles(const pw_rows *r, uint64_t kk, unsigned lanes, uint64_t *held)
+{
+    uint64_t n = r->nrows, p = r->ncols, pp = sq(p), nk = pw_sat_mul(n, kk);
+    uint64_t small = pw_sat_mul(p, 5);
+    if (!pw_reduced_wide(n, p)) {
+        pw_rows none = {.nrows = n, .ncols = 0};
+        uint64_t pass = pw_sat_add(pp, pw_gram_pass_bytes(r, &none, lanes) / sizeof(double) + 1);
+        uint64_t build = pw_sat_mul(pp, 2);
+        uint64_t eig = pw_sat_add(pp, pw_reduced_eig_doubles(p, kk));
+        uint64_t proj =
+            pw_sat_add(pw_sat_add(pw_sat_mul(p, kk), nk), pw_reduced_project_doubles(r, kk));
+        uint64_t peak = pass > build ? pass : build;
+        peak = eig > peak ? eig : peak;
+        peak = proj > peak ? proj : peak;
+        *held = pw_sat_add(nk, small);
+        return pw_sat_add(peak, small);
+    }
+    uint64_t nn = sq(n);
+    uint64_t gram = pw_sat_add(nn, pw_reduced_nn_gram_doubles(r));
+    uint64_t eig = pw_sat_add(pw_sat_mul(nn, 2), pw_reduced_eig_doubles(n, kk));
+    uint64_t phi = pw_sat_add(pw_sat_mul(nn, 2), pw_sat_mul(nk, 2));
+    uint64_t peak = gram > eig ? gram : eig;
+    peak = phi > peak ? phi : peak;
+    *held = pw_sat_add(pw_sat_add(nk, nn), small);
+    return pw_sat_add(peak, small);
+}
+
+static uint64_t estimate_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                  const pw_reduce *mode, unsigned lanes)
+{
+    uint64_t n = x->nrows, p = x->ncols, q = y->ncols;
+    if (p > UINT32_MAX || q > UINT32_MAX || n > UINT32_MAX)
+        return UINT64_MAX;
+    if (lanes == 0) {
+        int t = pw_engine_blas_threads();
+        lanes = pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u);
+    }
+    uint64_t kx = mode_k(mode, n, p), ky = mode_k(mode, n, q), hx, hy;
+    uint64_t px = side_reduced_doubles(x, kx, lanes, &hx),
+             py = side_reduced_doubles(y, ky, lanes, &hy);
+    uint64_t cka = 0, inner = 0;
+    if (metrics & PW_M_CKA) {
+        int wx = pw_reduced_wide(n, p), wy = pw_reduced_wide(n, q);
+        if (wx != wy) {
+            const pw_rows *narrow = wx ? y : x;
+            cka = pw_sat_add(sq(n), pw_sat_add(pw_reduced_nn_gram_doubles(narrow),
+                                               pw_sat_mul(narrow->ncols, 2)));
+        } else if (!wx) {
+            uint64_t ld = p + q;
+            cka = pw_sat_add(pw_sat_add(sq(ld), pw_gram_pass_bytes(x, y, lanes) / sizeof(double)),
+                             pw_sat_add(pw_sat_mul(p, q), ld));
+        }
+    }
+    unsigned cca = metrics & ~(unsigned)PW_M_CKA;
+    if (cca) {
+        static const double in_memory = 0; /* Phi is in memory: no read buffers */
+        pw_rows ix = pw_rows_from_matrix(&in_memory, n, kx);
+        pw_rows iy = pw_rows_from_matrix(&in_memory, n, ky);
+        inner = pw_engine_estimate(&ix, &iy, cca, 0) / sizeof(double) + 1;
+    }
+    /* Phases: building X; building Y with X's Phi held; then both Phi
+     * with CKA's pass or the reduced CCA, whichever is larger. */
+    uint64_t peak = pw_sat_add(hx, py);
+    peak = px > peak ? px : peak;
+    uint64_t after = pw_sat_add(pw_sat_add(hx, hy), cka > inner ? cka : inner);
+    peak = after > peak ? after : peak;
+    uint64_t bytes = pw_sat_add(pw_sat_mul(peak, sizeof(double)), 4 * sizeof(pw_side));
+    /* Heap one phase frees can stay resident into the next: pw_keep's pool
+     * (up to PW_KEEP_BYTES, as pw_engine_estimate counts) and, more than on
+     * the exact path, whose buffers come in few sizes, glibc's heap, which
+     * serves and keeps blocks up to its dynamic mmap threshold (32 MiB at
+     * most).  Measured at 3000 x 600 / 400 (dims:100) the peak was 1.8x the
+     * largest phase; tests/unit/test_reduce.c checks the bound. */
+    uint64_t retained = pw_sat_add(bytes < PW_KEEP_BYTES ? bytes : PW_KEEP_BYTES,
+                                   bytes < (32u << 20) ? bytes : (32u << 20));
+    return pw_sat_add(bytes, retained);
+}
+
+uint64_t pw_engine_estimate_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                    const pw_reduce *reduce, unsigned lanes)
+{
+    if (!reduce || reduce->kind == PW_REDUCE_NONE)
+        return pw_engine_estimate(x, y, metrics, lanes);
+    if (reduce->kind != PW_REDUCE_AUTO)
+        return estimate_resolved(x, y, metrics, reduce, lanes);
+    /* Either outcome of auto, shape-based K. */
+    uint64_t w = x->ncols > y->ncols ? x->ncols : y->ncols;
+    pw_reduce red = {.kind = PW_REDUCE_DIMS, .dims = pw_reduce_auto_dims(x->nrows, w)};
+    uint64_t a = pw_engine_estimate(x, y, metrics, lanes),
+             b = estimate_resolved(x, y, metrics, &red, lanes);
+    return a > b ? a : b;
+}
+
+int pw_engine_check_budget_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                   const pw_reduce *reduce, uint64_t budget_bytes, const char *knob,
+                                   uint64_t *estimate, pw_result *out)
+{
+    uint64_t est = pw_engine_estimate_reduced(x, y, metrics, reduce, 0);
+    int over = budget_verdict(x, y, metrics, est, budget_bytes, knob, estimate, out);
+    if (over && reduce && reduce->kind != PW_REDUCE_AUTO)
+        out->reduce = *reduce;
+    return over;
 }

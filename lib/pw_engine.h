@@ -135,6 +135,42 @@ int pw_engine_check_budget(const pw_rows *x, const pw_rows *y, unsigned metrics,
                            uint64_t budget_bytes, const char *knob, uint64_t *estimate,
                            pw_result *out);
 
+/* The reduced mode's memory and auto's decision --------------------------------
+ *
+ * auto's rule (pw_reduce.h) depends on the data (dead columns), so a caller
+ * that budgets memory or keys a cache by the mode resolves it first:
+ *     pw_engine_resolve_reduce(x, y, m, &auto, budget, &mode, &err);
+ *     if (!pw_engine_check_budget_reduced(x, y, m, &mode, budget, "memory_mb", NULL, &r))
+ *         pw_engine_compare_reduced(x, y, m, &mode, &side_x, &side_y, &r, &err);
+ * with the sides cached under `mode`.  A resolved mode is never AUTO. */
+
+/* What `reduce` comes to for this pair: itself unless AUTO (NULL reads as
+ * NONE).  AUTO gives NONE wherever the exact path scores (n > p_kept +
+ * q_kept, counted from the data by one cheap read of both sides when
+ * n <= p + q) and fits the budget; DIMS with K = pw_reduce_auto_dims(n,
+ * max(p_kept, q_kept)) when the exact path cannot score, or when its
+ * estimate exceeds budget_bytes (0: no budget) and the reduced one fits;
+ * NONE for dead layers, n < 2, mismatched n (the exact path reports them).
+ * Returns 0, or -1 when reading rows failed (err). */
+int pw_engine_resolve_reduce(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                             const pw_reduce *reduce, uint64_t budget_bytes, pw_reduce *resolved,
+                             pw_err *err);
+
+/* pw_engine_estimate for pw_engine_compare_reduced with this mode: NONE
+ * (or NULL) is pw_engine_estimate; DIMS and VAR bound the reduced path (K
+ * at most what the mode asks, var:F counted as keeping min(p, n)); AUTO
+ * the larger of the exact and the reduced estimate (resolve first to get
+ * the one that applies).  Shapes, metrics and lanes only, as
+ * pw_engine_estimate. */
+uint64_t pw_engine_estimate_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                    const pw_reduce *reduce, unsigned lanes);
+
+/* pw_engine_check_budget with pw_engine_estimate_reduced; a refused pair's
+ * out->reduce is the mode (NONE for AUTO). */
+int pw_engine_check_budget_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                   const pw_reduce *reduce, uint64_t budget_bytes, const char *knob,
+                                   uint64_t *estimate, pw_result *out);
+
 /* BLAS threads for this process (0 = default: cores / worker threads, >= 1).
  * The Gram pass uses them as lanes of its own, each with single-threaded
  * BLAS, and switches OpenBLAS to one thread meanwhile (docs/ENGINE.md). */

@@ -61,6 +61,9 @@ void pw_side_free(pw_side *s)
     free(s->w);
     free(s->raw_lambda);
     free(s->raw_v);
+    free(s->phi);
+    pw_side_free(s->inner);
+    pw_keep_free(s->nn, s->nn ? s->n * s->n : 0, sizeof(double));
     free(s);
 }
 
@@ -69,7 +72,13 @@ size_t pw_side_bytes(const pw_side *s)
     if (!s)
         return 0;
     size_t k = s->p_kept;
-    size_t b = sizeof *s + s->p * (sizeof(double) + sizeof(uint32_t)) + k * k * sizeof(double);
+    size_t b = sizeof *s + s->p * (sizeof(double) + sizeof(uint32_t));
+    if (s->gram)
+        b += k * k * sizeof(double);
+    if (s->phi)
+        b += s->n * s->k * sizeof(double) + pw_side_bytes(s->inner);
+    if (s->nn)
+        b += s->n * s->n * sizeof(double);
     if (s->whitened)
         b += (k + s->rank + k * s->rank) * sizeof(double);
     if (s->svcca_ready)

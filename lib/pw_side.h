@@ -52,6 +52,16 @@ struct pw_side {
     double raw_scale;   /* max(diag gram): raw_lambda is relative to it */
     double *raw_lambda; /* svcca_k top eigenvalues of gram / raw_scale, descending */
     double *raw_v;      /* p_kept x svcca_k their eigenvectors, column-major */
+
+    /* Reduced mode (pw_reduced.h): a side built for a reduction has no Gram
+     * (gram is NULL, nor the factorizations above); it holds the reduced
+     * data and, as its own cache, the engine's side of that data. */
+    pw_reduce reduce; /* the resolved mode it was built with; PW_REDUCE_NONE: an exact side */
+    uint64_t k;       /* directions kept (the mode's K, capped at the numerical rank) */
+    double *phi;      /* n x k, row-major: Xc V_k = U_k S_k */
+    pw_side *inner;   /* the engine's side of phi, filled by the first comparison */
+    double gram_norm; /* ||Xc^T Xc||_F = ||Xc Xc^T||_F over the kept columns, for CKA */
+    double *nn;       /* wide route: the n x n Gram Xc Xc^T (column-major, upper), else NULL */
 };
 
 /* Build a side from a finished pass: mean, min, max have p entries; g is the

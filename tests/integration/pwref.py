@@ -7,6 +7,7 @@ writes the reference cases in every format pwcca reads (safetensors F32/BF16/F64
 npz stored and deflated, npy, conv NCHW and sequence layouts).
 
   pwref.py metrics X.npy Y.npy             -> JSON of the four metrics
+  pwref.py reduced X.npy Y.npy MODE        -> the same in reduced mode (dims:K, var:F, auto)
   pwref.py write CASE_DIR OUT_DIR          -> variants of each reference case
 Needs numpy (Debian: python3-numpy, run with /usr/bin/python3).
 """
@@ -75,6 +76,51 @@ def metrics(x, y):
     _, _, _, rho_sv, _ = _cca(reduce(xc), reduce(yc))
     out["svcca"] = float(rho_sv.mean())
     out["status"] = "ok"
+    return out
+
+
+# ---- reduced mode (lib/pw_reduce.h, docs/ENGINE.md "Reduced mode") ---------------------
+
+def reduce_side(a, mode):
+    """Xc V_k = U_k S_k of the kept, centred columns of a, K as mode says:
+    ("dims", K) the top K (never more than the numerical rank, eigenvalues of
+    the Gram above 1e-12 of the largest), ("var", F) the fewest holding a
+    share F of the variance."""
+    ac = _drop_and_centre(a)
+    if ac.shape[1] == 0:
+        return ac
+    u, s, _ = np.linalg.svd(ac, full_matrices=False)
+    lam = s ** 2
+    rank = int(np.sum(lam > 1e-12 * lam[0])) if lam[0] > 0 else 0
+    kind, val = mode
+    if kind == "dims":
+        k = min(int(val), rank)
+    else:
+        c = np.cumsum(lam)
+        k = min(int(np.searchsorted(c, val * lam.sum())) + 1, rank)
+    return u[:, :k] * s[:k]
+
+
+def reduced_metrics(x, y, mode):
+    """The four metrics with the CCA ones on the reduced data and CKA exact;
+    mode as reduce_side, or "auto" (exact when n > p_kept + q_kept, else
+    dims:n/10)."""
+    n = x.shape[0]
+    pk = _drop_and_centre(x).shape[1]
+    qk = _drop_and_centre(y).shape[1]
+    if mode == "auto":
+        if n > pk + qk:
+            out = metrics(x, y)
+            out["reduce"] = "none"
+            return out
+        mode = ("dims", max(1, min(n // 10, max(pk, qk))))
+    rx, ry = reduce_side(x, mode), reduce_side(y, mode)
+    out = metrics(rx, ry)
+    exact = metrics(x, y)
+    out.update({"p_kept": pk, "q_kept": qk, "k_x": rx.shape[1], "k_y": ry.shape[1],
+                "reduce": "%s:%s" % mode})
+    if "cka" in exact:
+        out["cka"] = exact["cka"]
     return out
 
 
@@ -166,6 +212,11 @@ def main(argv):
     if len(argv) == 4 and argv[1] == "metrics":
         print(json.dumps(metrics(np.load(argv[2]).astype(np.float64),
                                  np.load(argv[3]).astype(np.float64))))
+    elif len(argv) == 5 and argv[1] == "reduced":
+        m = argv[4]
+        mode = "auto" if m == "auto" else (m.split(":")[0], float(m.split(":")[1]))
+        print(json.dumps(reduced_metrics(np.load(argv[2]).astype(np.float64),
+                                         np.load(argv[3]).astype(np.float64), mode)))
     elif len(argv) == 4 and argv[1] == "write":
         write_variants(argv[2], argv[3])
     else:
