@@ -124,7 +124,7 @@ START_TEST(wrong_shapes_and_types_are_refused)
     REFUSED("{\"cmd\":null}", "\"cmd\" string");
     REFUSED("{\"cmd\":[\"status\"]}", "\"cmd\" string");
     REFUSED("{\"cmd\":\"explode\"}",
-            "unknown cmd 'explode' (known: status, finalize, rescan, subscribe)");
+            "unknown cmd 'explode' (known: status, finalize, rescan, subscribe, rescore)");
     REFUSED("{\"cmd\":\"STATUS\"}", "unknown cmd 'STATUS'");
     REFUSED("{\"cmd\":\"status \"}", "unknown cmd");
     REFUSED("{\"cmd\":\"\"}", "unknown cmd ''");
