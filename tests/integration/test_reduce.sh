@@ -60,8 +60,10 @@ r_reload() {
 for s in 100 200 300; do rmk "$R/runs/wr/step-$s.safetensors" --seed "$s"; done
 for s in 100 200; do rmk "$R/runs/exact/step-$s.safetensors" --seed "$s"; done
 
+R_PORT=$("$R_PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 "$PWCCAD" --watch "$R/runs" --db "$RDB" --socket "$RSOCK" --config "$R/pwccad.conf" \
-    --foreground >>"$R/daemon.log" 2>&1 &
+    --metrics "127.0.0.1:$R_PORT" --foreground >>"$R/daemon.log" 2>&1 &
 R_PID=$!
 r_stop() { pw_stop_pid "$R_PID"; R_PID=; }
 trap 'r_stop' RETURN
@@ -154,6 +156,15 @@ assert row[2:] == (l["reduce"], l["k_x"], l["k_y"]) == ("dims:6", 6, 6), (row, l
 else
     fail "[engine] the stored reduced scores equal pwcca compare --reduce dims:6" "$(cat "$R/err.txt") $out"
 fi
+
+"$R_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://127.0.0.1:$R_PORT/metrics" >"$R/metrics.txt" 2>&1
+expect "/metrics has no reduced_dims sample for an exact layer" \
+    bash -c "grep -q '^# TYPE pwccad_layer_reduced_dims gauge' '$R/metrics.txt' &&
+        ! grep -q '^pwccad_layer_reduced_dims{run=\"wr\",layer=\"narrow\"}' '$R/metrics.txt'"
+expect "[engine] /metrics shows the directions a reduced layer kept" \
+    grep -qx 'pwccad_layer_reduced_dims{run="wr",layer="wide"} 6' "$R/metrics.txt"
 
 # --- pwcca rescore ------------------------------------------------------------------------------
 expect_output "rescore of an unknown run says so" "no run named 'nope'" rcli rescore nope
