@@ -65,7 +65,12 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 "$PWCCAD" --watch "$R/runs" --db "$RDB" --socket "$RSOCK" --config "$R/pwccad.conf" \
     --metrics "127.0.0.1:$R_PORT" --foreground >>"$R/daemon.log" 2>&1 &
 R_PID=$!
-r_stop() { pw_stop_pid "$R_PID"; R_PID=; }
+r_stop() {
+    pw_stop_pid "$R_PID"
+    local rc=$?
+    R_PID=
+    return $rc
+}
 trap 'r_stop' RETURN
 if pw_wait 20 rq_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous'" 6 && pw_wait 10 r_idle; then
     ok "pwccad scores both runs"
@@ -196,4 +201,8 @@ expect "kept rows keep their status" \
 # deleted 200 nothing is computed, against the final 400 the exact path scores.
 expect_output "[engine] a whole rescore decides auto again from its first computed pair" \
     "^wide none 300$" rq "SELECT layer || ' ' || reduce || ' ' || step FROM reduce_choices WHERE layer = 'wide'"
-r_stop
+if r_stop && ! grep -Eq "Sanitizer|runtime error" "$R/daemon.log"; then
+    ok "pwccad stops cleanly (exit 0, no sanitizer reports)"
+else
+    fail "pwccad stops cleanly" "$(grep -E -m3 "Sanitizer|runtime error" "$R/daemon.log") $(tail -3 "$R/daemon.log")"
+fi
