@@ -20,8 +20,13 @@ static const struct {
     const char *name; /* as sent in "cmd" */
     pw_req_cmd cmd;   /* what it becomes */
 } commands[] = {
-    {"status", PW_REQ_STATUS},       {"finalize", PW_REQ_FINALIZE}, {"rescan", PW_REQ_RESCAN},
-    {"subscribe", PW_REQ_SUBSCRIBE}, {"rescore", PW_REQ_RESCORE},
+    /* clang-format off */
+    {"status", PW_REQ_STATUS},
+    {"finalize", PW_REQ_FINALIZE},
+    {"rescan", PW_REQ_RESCAN},
+    {"subscribe", PW_REQ_SUBSCRIBE},
+    {"rescore", PW_REQ_RESCORE},
+    /* clang-format on */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
