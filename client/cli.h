@@ -43,6 +43,7 @@ int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_forget(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv);
 
 /* Exit statuses. */
 #define PWCCA_OK    0

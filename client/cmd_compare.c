@@ -17,7 +17,7 @@
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
-    "                         [--memory-mb N]\n"
+    "                         [--memory-mb N] [--reduce MODE]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
     "(a lone .npy file is one layer named 'activations', whatever the file name).\n"
@@ -34,6 +34,12 @@ static const char compare_usage[] =
     "                   (status over_budget), as the daemon's memory_mb does;\n"
     "                   default: no limit, with a warning on stderr when the\n"
     "                   estimate exceeds the memory available\n"
+    "  --reduce MODE    how a layer wider than the probe (n <= p_kept + q_kept) is\n"
+    "                   scored, as the daemon's reduce: auto (default: exact where\n"
+    "                   exact scores, else the top K directions per side), none\n"
+    "                   (exact only: such a layer is insufficient_datapoints),\n"
+    "                   dims:K or var:F (0 < F <= 1); the table's REDUCE column and\n"
+    "                   the JSON's reduce, k_x, k_y say what was applied\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
@@ -80,6 +86,13 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
                             r->nrho ? json_integer((json_int_t)r->ntied) : json_null());
         json_object_set_new(o, "status", json_string(pw_status_name(r->status)));
         json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
+        /* What was applied (never auto), and the directions each side kept. */
+        char reduce[PW_REDUCE_TEXT_MAX];
+        int reduced = r->reduce.kind != PW_REDUCE_NONE;
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        json_object_set_new(o, "reduce", json_string(reduce));
+        json_object_set_new(o, "k_x", reduced ? json_integer((json_int_t)r->k_x) : json_null());
+        json_object_set_new(o, "k_y", reduced ? json_integer((json_int_t)r->k_y) : json_null());
         json_array_append_new(layers, o);
     }
     json_t *top = json_object();
@@ -92,6 +105,20 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
         free(s);
     }
     json_decref(top);
+}
+
+/* "none", or "dims:6 (6/6)": the reduction and the directions X and Y kept. */
+static const char *reduce_text(const pw_result *r)
+{
+    static char buf[PW_REDUCE_TEXT_MAX + 48];
+    char mode[PW_REDUCE_TEXT_MAX];
+    pw_reduce_format(&r->reduce, mode, sizeof mode);
+    if (r->reduce.kind == PW_REDUCE_NONE)
+        snprintf(buf, sizeof buf, "%s", mode);
+    else
+        snprintf(buf, sizeof buf, "%s (%llu/%llu)", mode, (unsigned long long)r->k_x,
+                 (unsigned long long)r->k_y);
+    return buf;
 }
 
 static void print_metric(double v)
@@ -111,7 +138,7 @@ static void print_table(const compare_row *rows, size_t n)
     printf("%-*s %8s %6s %6s", w, "layer", "n", "p", "q");
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         printf(" %10s", pw_metric_name(m));
-    printf("  %s\n", "status");
+    printf("  %-16s %s\n", "reduce", "status");
     for (size_t i = 0; i < n; i++) {
         const pw_result *r = &rows[i].r;
         printf("%-*s %8llu %6llu %6llu", w, rows[i].layer, (unsigned long long)r->n,
@@ -119,7 +146,7 @@ static void print_table(const compare_row *rows, size_t n)
 #define PW_METRIC_PRINT(sym, id, bitno, sel, tpos, label, doc) print_metric(r->id);
         PW_METRIC_LIST(PW_METRIC_PRINT)
 #undef PW_METRIC_PRINT
-        printf("  %s\n", pw_status_name(r->status));
+        printf("  %-16s %s\n", reduce_text(r), pw_status_name(r->status));
     }
     for (size_t i = 0; i < n; i++)
         if (rows[i].r.message[0])
@@ -177,8 +204,9 @@ static uint64_t memory_available(void)
 }
 
 /* budget: --memory-mb in bytes, 0 for none (then only a warning when the
- * estimate exceeds the memory available). */
-static void compute_row(compare_row *row, unsigned metrics, uint64_t budget)
+ * estimate exceeds the memory available).  reduce: --reduce. */
+static void compute_row(compare_row *row, unsigned metrics, uint64_t budget,
+                        const pw_reduce *reduce)
 {
     pw_result_init(&row->r);
     row->r.metrics = metrics;
@@ -209,7 +237,12 @@ static void compute_row(compare_row *row, unsigned metrics, uint64_t budget)
                 row->layer, (unsigned long long)x.nrows, (unsigned long long)x.ncols,
                 (unsigned long long)y.nrows, (unsigned long long)y.ncols,
                 (unsigned long long)(est >> 20), (unsigned long long)(avail >> 20));
-    if (pw_engine_compare(&x, &y, metrics, NULL, NULL, &row->r, &err) != 0) {
+    /* auto as the daemon applies it: a layer narrower than the probe (n > p + q,
+     * so n > p_kept + q_kept) is exact by auto's rule; the engine resolves the rest. */
+    pw_reduce use = *reduce;
+    if (use.kind == PW_REDUCE_AUTO && x.nrows > x.ncols + y.ncols)
+        use.kind = PW_REDUCE_NONE;
+    if (pw_engine_compare_reduced(&x, &y, metrics, &use, NULL, NULL, &row->r, &err) != 0) {
         row->r.status = PW_READ_ERROR;
         snprintf(row->r.message, sizeof row->r.message, "%s", err.msg);
     }
@@ -222,15 +255,23 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     unsigned metrics = PW_M_ALL;
     int json = 0, nhwc = 0, pos, rc = PWCCA_ERROR;
     uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
+    const char *reduce_arg = "auto";
+    pw_reduce reduce;
     const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXTS, NULL, &want},
                               {"metrics", 0, PWCCA_ARG_METRICS, NULL, &metrics},
                               {"json", 0, PWCCA_ARG_FLAG, NULL, &json},
                               {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
                               {"memory-mb", 0, PWCCA_ARG_MIB, NULL, &budget},
+                              {"reduce", 0, PWCCA_ARG_TEXT, NULL, &reduce_arg},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, compare_usage, args, 2, 2, "checkpoint", &pos);
     if (done >= 0)
         return done;
+    pw_err rerr;
+    if (pw_reduce_parse(reduce_arg, &reduce, &rerr) != 0) {
+        free(want.v);
+        return pwcca_usage(argv[0], "--reduce: %s", rerr.msg);
+    }
     const char *paths[2] = {argv[pos], argv[pos + 1]};
     size_t nwant = want.n;
     pw_ckpt_opts copts = {nhwc, 0};
@@ -280,7 +321,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     }
     pw_engine_set_blas_threads(0);
     for (size_t i = 0; i < nrows; i++)
-        compute_row(&rows[i], metrics, budget);
+        compute_row(&rows[i], metrics, budget, &reduce);
     if (json)
         print_json(paths[0], paths[1], rows, nrows);
     else

@@ -22,8 +22,10 @@ static const char help[] =
     "  --format F   table (default), csv or json.  Both csv (with a header line)\n"
     "               and json (an array of objects) have the columns\n"
     "               run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,\n"
-    "               distance,mean_cca,svcca,cka,status,message\n"
-    "               with reals at 17 significant digits\n"
+    "               distance,mean_cca,svcca,cka,status,message,reduce,k_x,k_y\n"
+    "               with reals at 17 significant digits; reduce is the reduction\n"
+    "               applied (none, dims:K, var:F), k_x and k_y the directions each\n"
+    "               side kept (empty / null when exact)\n"
     "  -h, --help   show this help\n";
 
 static json_t *row_json(const pw_curve_row *r)
@@ -44,6 +46,9 @@ static json_t *row_json(const pw_curve_row *r)
 #undef PW_METRIC_JSON
     json_object_set_new(o, "status", pwcca_json_str(r->status));
     json_object_set_new(o, "message", pwcca_json_str(r->message));
+    json_object_set_new(o, "reduce", json_string(r->reduce));
+    json_object_set_new(o, "k_x", pwcca_json_count(r->k_x));
+    json_object_set_new(o, "k_y", pwcca_json_count(r->k_y));
     return o;
 }
 
@@ -84,7 +89,7 @@ static int print_csv(const pw_curve_row *rows, size_t n)
 {
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
     puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
-        PW_METRIC_CSV_HEAD) "status,message");
+        PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y");
 #undef PW_METRIC_CSV_HEAD
     for (size_t i = 0; i < n; i++) {
         const pw_curve_row *r = &rows[i];
@@ -103,28 +108,33 @@ static int print_csv(const pw_curve_row *rows, size_t n)
         pwcca_csv_field(stdout, r->status);
         fputc(',', stdout);
         pwcca_csv_field(stdout, r->message);
+        fputc(',', stdout);
+        pwcca_csv_field(stdout, r->reduce);
+        csv_count(r->k_x);
+        csv_count(r->k_y);
         fputc('\n', stdout);
     }
     return PWCCA_OK;
 }
 
-/* LAYER DEPTH STEP REF_STEP, the metrics (their labels, in table order), N STATUS. */
-enum { LEAD = 4, NCOLS = LEAD + PW_METRIC_COUNT + 2 };
+/* LAYER DEPTH STEP REF_STEP, the metrics (their labels, in table order), N REDUCE STATUS. */
+enum { LEAD = 4, NCOLS = LEAD + PW_METRIC_COUNT + 3 };
 
 static int print_table(const pw_curve_row *rows, size_t n)
 {
     const char *head[NCOLS] = {"LAYER", "DEPTH", "STEP", "REF_STEP"};
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         head[LEAD + pw_metric_table_pos(m)] = pw_metric_label(m);
-    head[NCOLS - 2] = "N";
+    head[NCOLS - 3] = "N";
+    head[NCOLS - 2] = "REDUCE";
     head[NCOLS - 1] = "STATUS";
     pwcca_table t;
-    /* Every column but LAYER and STATUS right-aligned. */
-    if (pwcca_table_init(&t, NCOLS, head, ((1u << (NCOLS - 1)) - 1) & ~1u) != 0)
+    /* Every column but LAYER, REDUCE and STATUS right-aligned. */
+    if (pwcca_table_init(&t, NCOLS, head, ((1u << (NCOLS - 2)) - 1) & ~1u) != 0)
         return pwcca_fail("out of memory");
     for (size_t i = 0; i < n; i++) {
         const pw_curve_row *r = &rows[i];
-        char dp[16], st[24], rs[24], nn[24], mv[PW_METRIC_COUNT][32];
+        char dp[16], st[24], rs[24], nn[24], mv[PW_METRIC_COUNT][32], rd[PW_REDUCE_TEXT_MAX + 48];
         const double v[PW_METRIC_COUNT] = {
 #define PW_METRIC_VALUE(sym, id, bitno, sel, tpos, label, doc) r->id,
             PW_METRIC_LIST(PW_METRIC_VALUE)
@@ -137,7 +147,13 @@ static int print_table(const pw_curve_row *rows, size_t n)
         const char *row[NCOLS] = {r->layer, r->depth < 0 ? "-" : dp, st, rs};
         for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
             row[LEAD + pw_metric_table_pos(m)] = pwcca_fmt_real(mv[m], sizeof mv[m], v[m]);
-        row[NCOLS - 2] = r->n < 0 ? "-" : nn;
+        row[NCOLS - 3] = r->n < 0 ? "-" : nn;
+        /* "dims:6 (6/5)": the directions X and Y kept. */
+        if (r->k_x >= 0 || r->k_y >= 0)
+            snprintf(rd, sizeof rd, "%s (%" PRId64 "/%" PRId64 ")", r->reduce, r->k_x, r->k_y);
+        else
+            snprintf(rd, sizeof rd, "%s", r->reduce);
+        row[NCOLS - 2] = rd;
         row[NCOLS - 1] = r->status;
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);

@@ -176,7 +176,8 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     p.threshold = ref == 1 ? tau : NAN;
     set_marks(&p, ls, nls, ref == 1, run.final_step, tau);
 
-    rc = draw(&p, out, kind == 1);
+    rc =
+        pw_plot_label_reduced(&p, &err) == 0 ? draw(&p, out, kind == 1) : pwcca_fail("%s", err.msg);
     pw_plot_free(&p);
     pw_query_layers_free(ls, nls);
     pw_query_run_clear(&run);

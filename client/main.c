@@ -32,6 +32,8 @@ static const command commands[] = {
     {"finalize", pwcca_cmd_finalize, "RUN [--step S]", "declare a run final, backfill scores"},
     {"rescan", pwcca_cmd_rescan, "", "make the daemon rescan its directories"},
     {"forget", pwcca_cmd_forget, "RUN", "remove a run and its history (daemon stopped)"},
+    {"rescore", pwcca_cmd_rescore, "RUN [--from STEP]",
+     "recompute stored scores with current settings"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -12,7 +12,7 @@
 
 struct pwd_cache_entry {
     struct pwd_cache_entry *next; /* list link */
-    char *key;                    /* identity + layer (heap) */
+    char *key;                    /* identity + layer + reduction (heap) */
     pw_side *side;                /* cached side */
     size_t bytes;                 /* pw_side_bytes */
     int busy;                     /* checked out by a compute thread */
@@ -27,12 +27,12 @@ struct pwd_cache {
     uint64_t clock;        /* LRU clock */
 };
 
-static char *cache_key(const char *ident, const char *layer)
+static char *cache_key(const char *ident, const char *layer, const char *reduce)
 {
-    size_t n = strlen(ident) + strlen(layer) + 2;
+    size_t n = strlen(ident) + strlen(layer) + strlen(reduce) + 3;
     char *k = malloc(n);
     if (k)
-        snprintf(k, n, "%s|%s", ident, layer);
+        snprintf(k, n, "%s|%s|%s", ident, layer, reduce);
     return k;
 }
 
@@ -67,9 +67,10 @@ void pwd_cache_free(pwd_cache *c)
     free(c);
 }
 
-pwd_cache_entry *pwd_cache_get(pwd_cache *c, const char *ident, const char *layer)
+pwd_cache_entry *pwd_cache_get(pwd_cache *c, const char *ident, const char *layer,
+                               const char *reduce)
 {
-    char *key = cache_key(ident, layer);
+    char *key = cache_key(ident, layer, reduce);
     if (!key)
         return NULL;
     pwd_cache_entry *e;
@@ -121,10 +122,11 @@ void pwd_cache_release(pwd_cache *c, pwd_cache_entry *e)
     pthread_mutex_unlock(&c->mu);
 }
 
-void pwd_cache_put(pwd_cache *c, const char *ident, const char *layer, pw_side *side)
+void pwd_cache_put(pwd_cache *c, const char *ident, const char *layer, const char *reduce,
+                   pw_side *side)
 {
     size_t bytes = pw_side_bytes(side);
-    char *key = cache_key(ident, layer);
+    char *key = cache_key(ident, layer, reduce);
     pthread_mutex_lock(&c->mu);
     int known = 0;
     for (pwd_cache_entry *e = c->list; e && key; e = e->next)

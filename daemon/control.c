@@ -326,6 +326,24 @@ static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
                             (json_int_t)step));
 }
 
+static void cmd_rescore(client *cl, pwd_daemon *d, const pw_request *req)
+{
+    char why[1024];
+    pwd_run *r = pwd_find_run_unique(d, req->run, why, sizeof why);
+    if (!r) {
+        send_error(cl, "%s", why);
+        return;
+    }
+    int64_t from = req->has_step ? req->step : 0;
+    int64_t queued = pwd_sched_rescore(d, r, from, why, sizeof why);
+    if (queued < 0) {
+        send_error(cl, "could not rescore run '%s': %s", r->name, why);
+        return;
+    }
+    send_json(cl, json_pack("{s:b, s:o, s:I, s:I}", "ok", 1, "run", pwd_json_text(r->name), "from",
+                            (json_int_t)from, "queued", (json_int_t)queued));
+}
+
 static void handle_line(client *cl, const char *line, size_t len)
 {
     pwd_daemon *d = cl->ctl->d;
@@ -348,6 +366,9 @@ static void handle_line(client *cl, const char *line, size_t len)
             d->runs[i]->scan_wanted = 1;
         pwd_watch_kick(d, 0);
         send_json(cl, json_pack("{s:b}", "ok", 1));
+        break;
+    case PW_REQ_RESCORE:
+        cmd_rescore(cl, d, &req);
         break;
     case PW_REQ_SUBSCRIBE:
         if (!cl->subscribed && cl->ctl->nsubscribed >= PW_SOCK_MAX_SUBSCRIBERS) {

@@ -40,6 +40,7 @@ typedef struct pwd_ckpt {
     int64_t final_ref; /* ref_step of its stored final-reference scores, PW_PLAN_NO_STEP none */
     int dirty_prev;    /* recompute the previous pair even if ref_step matches */
     int dirty_final;   /* recompute the final pair even if ref_step matches */
+    int rescore;       /* the dirty pairs are a rescore's: rows replaced only by computed ones */
     int busy;          /* a job for it is queued or running */
     double retry_at;   /* after a failed store, not before this time */
     unsigned seen_gen; /* scan_gen of the last scan that listed it */
@@ -256,6 +257,10 @@ int pwd_sched_start(pwd_daemon *d);
 /* Queue every missing pair of a run. */
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r);
 size_t pwd_sched_queue_length(pwd_daemon *d);
+/* pwcca rescore: recompute the run's stored pairs (both references) of steps >= from
+ * with its current settings, deciding reduce = auto again from there.  Returns the
+ * pairs queued, or -1 with why filled when the database refused. */
+int64_t pwd_sched_rescore(pwd_daemon *d, pwd_run *r, int64_t from, char *why, size_t whylen);
 /* Jobs planned whose result the loop has not handled yet (loop thread, no lock). */
 size_t pwd_sched_outstanding(const pwd_daemon *d);
 void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any time) */

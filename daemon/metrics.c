@@ -11,6 +11,8 @@
  *     commit or a final move removed a newest score without writing a newer
  *     one -- and when the run's stored state is loaded at start, so a
  *     restarted daemon shows what is stored before it computes anything;
+ *     The newest score's reduction (k_x) goes with it, for
+ *     pwccad_layer_reduced_dims;
  *   - per layer: its stability, from the alert replay (alerts.c), or the
  *     stored layers.stable_step until the first replay;
  *   - counters (checkpoints processed and failed are the daemon's own
@@ -38,6 +40,7 @@ typedef struct mlayer {
     int has[2];          /* a score exists, per pw_ref */
     int64_t step[2];     /* step of the newest score, per pw_ref (read only when has) */
     double distance[2];  /* its distance, NAN when its status is not ok */
+    int64_t k_x[2];      /* its k_x when reduced, -1 when exact */
     int64_t stable_step; /* step it became stable at, -1 when not stable */
     int measured;        /* it has had a real distance to the previous checkpoint */
     unsigned cleared;    /* scratch while applying a batch: bit ref set when the newest
@@ -92,6 +95,7 @@ static mlayer *layer_of(pwd_mrun *t, const char *name)
     memset(l, 0, sizeof *l);
     l->stable_step = -1;
     l->distance[0] = l->distance[1] = NAN;
+    l->k_x[0] = l->k_x[1] = -1;
     if (!(l->name = strdup(name)))
         return NULL;
     t->n++;
@@ -116,6 +120,7 @@ static int load_layer(void *ctx, const pw_db_latest_row *row)
         l->has[ref] = row->has[ref];
         l->step[ref] = row->step[ref];
         l->distance[ref] = row->distance[ref];
+        l->k_x[ref] = row->k_x[ref];
     }
     return 0;
 }
@@ -184,6 +189,7 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
         l->has[s->ref] = 1;
         l->step[s->ref] = s->step;
         l->distance[s->ref] = s->r.status == PW_OK && isfinite(s->r.distance) ? s->r.distance : NAN;
+        l->k_x[s->ref] = s->r.reduce.kind != PW_REDUCE_NONE ? (int64_t)s->r.k_x : -1;
         l->cleared &= ~(1u << s->ref);
     }
     for (size_t i = 0; t && i < t->n; i++) {
@@ -259,6 +265,11 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
             o->stable = l->stable_step >= 0;
             o->stable_step = l->stable_step;
             o->measured = l->measured;
+            /* The previous series first: it is the one the daemon watches. */
+            int64_t kx = l->has[PW_REF_PREVIOUS] ? l->k_x[PW_REF_PREVIOUS]
+                         : l->has[PW_REF_FINAL]  ? l->k_x[PW_REF_FINAL]
+                                                 : -1;
+            o->reduced_dims = kx > 0 ? (uint64_t)kx : 0;
         }
     }
     assert(k == n);

@@ -34,6 +34,7 @@
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
 #include "pw_plan.h"
+#include "sticky.h"
 
 /* One reference of a job. */
 typedef struct job_ref {
@@ -59,6 +60,9 @@ typedef struct pwd_job {
     int need_x;                    /* write t's checkpoint row */
     job_ref prev, fin;             /* the two references */
     unsigned metrics;              /* PW_M_* */
+    pw_reduce reduce;              /* the run's reduce setting when planned (auto: sticky.h) */
+    int rescore;                   /* pwcca rescore: rows are replaced only by scores that were
+                                      computed (a reading that failed keeps the stored row) */
     uint64_t memory_bytes;         /* memory_mb when planned: a pair estimated above it is
                                       stored as over_budget (0 = no limit) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
@@ -94,6 +98,7 @@ typedef struct pwd_sched {
     int nthreads;            /* started */
     atomic_int stop;         /* 1: finish now, do not commit partial work */
     pwd_cache *cache;        /* cached sides (cache.c, its own lock) */
+    pwd_sticky *sticky;      /* reduce = auto's decisions (sticky.c, its own lock) */
     size_t outstanding;      /* jobs queued and not yet handled by the loop (loop thread only) */
     int resize_workers;      /* > 0: a reload asked for this many threads; no new jobs start */
     int resize_blas;         /* BLAS threads per worker to go with it */
@@ -153,6 +158,23 @@ static void score_status(pw_db_score *s, pw_status st, const char *msg)
     snprintf(s->r.message, sizeof s->r.message, "%s", msg);
 }
 
+/* The reduction to compute one layer pair with: the run's setting, or under
+ * auto the layer's decision (sticky.h).  Without one, *deciding is set and
+ * this pair decides: a layer narrower than the probe (n > p + q, so also
+ * n > p_kept + q_kept) is exact by auto's own rule and keeps its cached
+ * sides; a wider one goes to the engine as auto, which resolves it. */
+static pw_reduce layer_reduce(pwd_sched *s, const pwd_job *j, const pw_rows *px, const pw_rows *py,
+                              const char *layer, int *deciding)
+{
+    pw_reduce use = j->reduce;
+    if (use.kind != PW_REDUCE_AUTO || pwd_sticky_take(s->sticky, j->run_id, layer, &use))
+        return use;
+    *deciding = 1;
+    if (px->nrows > px->ncols + py->ncols)
+        use.kind = PW_REDUCE_NONE;
+    return use;
+}
+
 /* One layer pair; -1 only when the daemon is stopping. */
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
                          const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
@@ -178,18 +200,30 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
             " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
             j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
             est >> 20);
-    pwd_cache_entry *ex = pwd_cache_get(s->cache, j->ident, tx->name);
-    pwd_cache_entry *ey = pwd_cache_get(s->cache, ref->ident, ty->name);
+    int deciding = 0;
+    pw_reduce use = layer_reduce(s, j, &px, &py, tx->name, &deciding);
+    /* auto, unresolved, has no cached sides: a side remembers its reduction. */
+    int cached = use.kind != PW_REDUCE_AUTO;
+    char rtext[PW_REDUCE_TEXT_MAX];
+    pw_reduce_format(&use, rtext, sizeof rtext);
+    pwd_cache_entry *ex = cached ? pwd_cache_get(s->cache, j->ident, tx->name, rtext) : NULL;
+    pwd_cache_entry *ey = cached ? pwd_cache_get(s->cache, ref->ident, ty->name, rtext) : NULL;
     pw_side *sx = ex ? pwd_cache_side(ex) : NULL, *sy = ey ? pwd_cache_side(ey) : NULL;
     pw_err err;
     pw_err_clear(&err);
-    int rc = pw_engine_compare(&px, &py, j->metrics, &sx, &sy, &out->r, &err);
+    int rc = pw_engine_compare_reduced(&px, &py, j->metrics, &use, cached ? &sx : NULL,
+                                       cached ? &sy : NULL, &out->r, &err);
     pwd_cache_release(s->cache, ex);
     pwd_cache_release(s->cache, ey);
     if (!ex && sx)
-        pwd_cache_put(s->cache, j->ident, tx->name, sx);
+        pwd_cache_put(s->cache, j->ident, tx->name, rtext, sx);
     if (!ey && sy && sy != sx)
-        pwd_cache_put(s->cache, ref->ident, ty->name, sy);
+        pwd_cache_put(s->cache, ref->ident, ty->name, rtext, sy);
+    /* A pair that scored decides; any other leaves the decision to the next pair. */
+    if (deciding)
+        pwd_sticky_decided(s->sticky, j->run_id, tx->name,
+                           rc == 0 && out->r.status == PW_OK ? &out->r.reduce : NULL, j->step);
+    out->sticky = j->reduce.kind == PW_REDUCE_AUTO && rc == 0;
     if (rc != 0) {
         if (atomic_load(&s->stop))
             return -1;
@@ -449,6 +483,20 @@ static char *score_events(const pwd_job *j, const score_list *l)
     return buf;
 }
 
+/* pwcca rescore replaces a stored row only with a score that was computed: a
+ * pair whose checkpoint could not be read (deleted without a retained copy,
+ * unreadable now) is dropped from the batch, and its stored row stays. */
+static void rescore_keep_old(score_list *l)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        pw_status st = l->v[i].r.status;
+        if (st != PW_READ_ERROR && st != PW_REFERENCE_UNAVAILABLE)
+            l->v[k++] = l->v[i];
+    }
+    l->n = k;
+}
+
 static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
 {
     pw_ckpt *x = NULL;
@@ -461,6 +509,8 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     int rc = 0;
 
     int x_copy = 0;
+    if (j->reduce.kind == PW_REDUCE_AUTO && pwd_sticky_load(s->sticky, db, j->run_id, &j->err) != 0)
+        return; /* not committed: tried again soon */
     if (j->present && pw_ckpt_open_beneath(&x, j->path, j->beneath, NULL, &j->err) != 0)
         x = NULL;
     if (!x && !j->need_x) {
@@ -516,22 +566,26 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         for (size_t i = 0; i < nlayers && layers; i++)
             pw_db_layer_from_tensor(&layers[i], pw_ckpt_layer(x, i), (int)i);
     }
-    /* A bad checkpoint has no scores: clear whatever an earlier identity left. */
-    if (j->prev.want != PW_WANT_NONE || j->x_bad)
+    /* A bad checkpoint has no scores: clear whatever an earlier identity left.  A
+     * rescore replaces row by row instead (rescore_keep_old), but a reference that
+     * no longer exists still takes its stale rows with it. */
+    if (j->prev.want == PW_WANT_CLEAR || (!j->rescore && j->prev.want != PW_WANT_NONE) || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_PREVIOUS};
-    if (j->fin.want != PW_WANT_NONE || j->x_bad)
+    if ((!j->rescore && j->fin.want != PW_WANT_NONE) || j->x_bad)
         groups[ngroups++] = (pw_db_group){j->step, PW_REF_FINAL};
     if (rc == 0 && x && j->prev.want == PW_WANT_COMPUTE)
         rc = score_ref(s, j, &j->prev, PW_REF_PREVIOUS, x, &l, &j->truncated, &j->ref_gone);
     if (rc == 0 && j->fin.want == PW_WANT_COMPUTE) {
         if (x) {
             rc = score_ref(s, j, &j->fin, PW_REF_FINAL, x, &l, &j->truncated, &j->ref_gone);
-        } else if (!j->present) {
+        } else if (!j->present && !j->rescore) {
             unavail_ctx u = {&l, j, 0};
             if (pw_db_layers(db, j->run_id, add_unavailable, &u, &j->err) || u.oom)
                 rc = -1;
         }
     }
+    if (j->rescore)
+        rescore_keep_old(&l);
     /* A file truncated while it was read gave zeros for its missing part:
      * nothing computed from it is kept (the loop has it read again). */
     if (pw_ckpt_truncated(x))
@@ -734,6 +788,11 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         mark_gone(d, r, c);
         return;
     }
+    if (j->x_kept && j->rescore) {
+        pwd_log(PWD_WARNING, "%s: step %" PRId64 ": %s; not rescored, its stored results are kept",
+                r->name, j->step, j->err.msg);
+        return;
+    }
     if (j->x_kept) {
         pwd_log_once(c->path, PWD_WARNING,
                      "%s: step %" PRId64 ": %s; its stored results are kept, and it is tried "
@@ -877,6 +936,8 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
     j->present = c->present;
     j->need_x = w->need_x;
     j->metrics = rc->metrics;
+    j->reduce = rc->reduce;
+    j->rescore = c->rescore && !w->need_x;
     j->memory_bytes = d->cfg.memory_bytes;
     j->keep = (pwd_retain_req){.run_id = r->id,
                                .run_name = j->run_name,
@@ -920,6 +981,7 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
                 break;
             }
             c->busy = 1;
+            c->rescore = 0;
             if (want[i].prev != PW_WANT_NONE)
                 c->dirty_prev = 0;
             if (want[i].fin != PW_WANT_NONE)
@@ -939,6 +1001,40 @@ void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
     }
+}
+
+int64_t pwd_sched_rescore(pwd_daemon *d, pwd_run *r, int64_t from, char *why, size_t whylen)
+{
+    pw_err err;
+    int64_t forgot = 0;
+    /* The database first: a compute thread reads it when it first meets the run. */
+    if (pw_db_reduce_forget(d->db, r->id, from, &forgot, &err) != 0) {
+        snprintf(why, whylen, "%s", err.msg);
+        return -1;
+    }
+    if (d->sched)
+        pwd_sticky_forget(d->sched->sticky, r->id, from);
+    /* What is stored, marked dirty: the planner queues each pair as it would a
+     * replaced reference's, through the same jobs (a busy checkpoint's come after
+     * its running job).  Pairs the planner would not compute are not counted. */
+    int64_t queued = 0;
+    for (size_t i = pwd_run_step_index(r, from); i < r->nck; i++) {
+        pwd_ckpt *c = &r->ck[i];
+        if (!c->processed || c->bad)
+            continue;
+        int prev = c->present && c->prev_ref != PW_PLAN_NO_STEP;
+        int fin = c->final_ref != PW_PLAN_NO_STEP && r->final_step >= 0 && c->step <= r->final_step;
+        c->dirty_prev |= prev;
+        c->dirty_final |= fin;
+        c->rescore |= prev || fin;
+        queued += prev + fin;
+    }
+    pwd_log(PWD_INFO,
+            "%s: rescore from step %" PRId64 ": %" PRId64 " pair%s queued, %" PRId64
+            " reduce decision%s to take again",
+            r->name, from, queued, queued == 1 ? "" : "s", forgot, forgot == 1 ? "" : "s");
+    pwd_sched_plan(d, r);
+    return queued;
 }
 
 size_t pwd_sched_queue_length(pwd_daemon *d)
@@ -1100,7 +1196,9 @@ static void mark_gone_runs(pwd_daemon *d)
 int pwd_sched_start(pwd_daemon *d)
 {
     pwd_sched *s = calloc(1, sizeof *s);
-    if (!s || !(s->cache = pwd_cache_new(d->cfg.cache_bytes))) {
+    if (!s || !(s->cache = pwd_cache_new(d->cfg.cache_bytes)) || !(s->sticky = pwd_sticky_new())) {
+        if (s)
+            pwd_cache_free(s->cache);
         free(s);
         return -1;
     }
@@ -1141,6 +1239,7 @@ void pwd_sched_join(pwd_daemon *d)
             job_free(j);
         }
     pwd_cache_free(s->cache);
+    pwd_sticky_free(s->sticky);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

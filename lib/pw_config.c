@@ -41,6 +41,7 @@ void pw_config_defaults(pw_config *c)
     c->defaults.settle_s = PW_CFG_DEFAULT_SETTLE_S;
     c->defaults.incomplete_s = PW_CFG_DEFAULT_INCOMPLETE_S;
     c->defaults.metrics = PW_M_ALL;
+    c->defaults.reduce.kind = PW_REDUCE_AUTO;
     c->defaults.stab.theta = PW_STAB_DEFAULT_THETA;
     c->defaults.stab.k = PW_STAB_DEFAULT_K;
     c->defaults.stab.hysteresis = PW_STAB_DEFAULT_HYSTERESIS;
@@ -164,6 +165,11 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
         if (pw_retain_mode_parse(v, &m))
             return snprintf(why, wlen, "retain must be off, exact, f32 or bf16, not '%s'", v), -1;
         r->retain = (int)m;
+    } else if (strcmp(key, "reduce") == 0) {
+        pw_err e;
+        if (pw_reduce_parse(v, &r->reduce, &e))
+            return snprintf(why, wlen, "reduce: %.300s", e.msg), -1;
+        r->reduce_set = 1;
     } else {
         return 0;
     }
@@ -515,5 +521,7 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.stab.k = o->stab.k;
     if (o->retain >= 0)
         merged.retain = o->retain;
+    if (o->reduce_set)
+        merged.reduce = o->reduce;
     return &merged;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_reduce.h"
 #include "pw_stability.h"
 
 #define PW_CFG_MAX_PATH 4096 /* bytes in a path value, NUL included */
@@ -31,6 +32,8 @@ typedef struct pw_run_config {
     unsigned metrics;           /* PW_M_* bits computed */
     pw_stab_params stab;        /* alert thresholds */
     int retain;                 /* pw_retain_mode of copies kept (-1: an override leaves it) */
+    pw_reduce reduce;           /* reduced mode for wide layers (pw_reduce.h; default auto) */
+    int reduce_set;             /* an override: 1 when its section set reduce */
 } pw_run_config;
 
 typedef struct pw_config {

@@ -569,6 +569,7 @@ typedef struct user_cb {
         pw_db_series_cb series;
         pw_db_unmeasured_cb unmeasured;
         pw_db_latest_cb latest;
+        pw_db_choice_cb choice;
     } fn;      /* the member the reading's adapter calls */
     void *ctx; /* its context */
 } user_cb;
@@ -742,6 +743,34 @@ static int commit_layers(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
     return rc;
 }
 
+/* Reduce = auto's decisions the batch's scores carry: the first stored for a layer
+ * stays (INSERT OR IGNORE), so a series keeps the mode it started with. */
+static int commit_choices(pw_db *db, int64_t run_id, const pw_db_batch *b, double t, pw_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < b->nscores && rc == SQLITE_OK; i++) {
+        const pw_db_score *s = &b->scores[i];
+        if (!s->sticky || s->r.status != PW_OK)
+            continue;
+        if (!st && !(st = prep(db,
+                               "INSERT OR IGNORE INTO reduce_choices (run_id, layer, reduce, "
+                               "step, decided_at) VALUES (?, ?, ?, ?, ?)",
+                               err)))
+            return SQLITE_ERROR;
+        char reduce[PW_REDUCE_TEXT_MAX];
+        pw_reduce_format(&s->r.reduce, reduce, sizeof reduce);
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_text(st, 2, s->layer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, reduce, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, s->step);
+        sqlite3_bind_double(st, 5, t);
+        rc = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
 {
     sqlite3_stmt *del =
@@ -758,13 +787,15 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
     sqlite3_finalize(del);
     if (rc != SQLITE_OK || !b->nscores)
         return rc;
-    sqlite3_stmt *st = prep(db,
+    sqlite3_stmt *st =
+        prep(db,
 #define PW_METRIC_SQL_PREFIX " "
-                            "INSERT OR REPLACE INTO scores (run_id, layer, step, ref, ref_step, "
-                            "n, p_kept, q_kept," PW_METRIC_SQL_COLS " status, message, "
-                            "computed_at) VALUES (?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS "?,?,?)",
+             "INSERT OR REPLACE INTO scores (run_id, layer, step, ref, ref_step, "
+             "n, p_kept, q_kept," PW_METRIC_SQL_COLS " status, message, "
+             "computed_at, reduce, k_x, k_y) VALUES (?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS
+             "?,?,?,?,?,?)",
 #undef PW_METRIC_SQL_PREFIX
-                            err);
+             err);
     if (!st)
         return SQLITE_ERROR;
     double t = now_s();
@@ -792,10 +823,18 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         else
             sqlite3_bind_null(st, col);
         sqlite3_bind_double(st, ++col, t);
+        /* What was applied: never auto (the engine reports what it resolved to). */
+        char reduce[PW_REDUCE_TEXT_MAX];
+        int reduced = r->reduce.kind != PW_REDUCE_NONE;
+        assert(r->reduce.kind != PW_REDUCE_AUTO);
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        sqlite3_bind_text(st, ++col, reduce, -1, SQLITE_TRANSIENT);
+        bind_opt_int(st, ++col, reduced ? (int64_t)r->k_x : -1);
+        bind_opt_int(st, ++col, reduced ? (int64_t)r->k_y : -1);
         rc = step_done(st);
     }
     sqlite3_finalize(st);
-    return rc;
+    return rc == SQLITE_OK ? commit_choices(db, run_id, b, t, err) : rc;
 }
 
 static int commit_fn(pw_db *db, void *ctx, pw_err *err)
@@ -882,6 +921,8 @@ static int latest_row(sqlite3_stmt *st, void *ctx)
         l.has[r] = sqlite3_column_type(st, 2 + 2 * r) != SQLITE_NULL;
         l.step[r] = l.has[r] ? sqlite3_column_int64(st, 2 + 2 * r) : -1;
         l.distance[r] = column_real(st, 3 + 2 * r);
+        l.k_x[r] =
+            sqlite3_column_type(st, 6 + r) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 6 + r);
     }
     return u->fn.latest(u->ctx, &l);
 }
@@ -894,7 +935,7 @@ int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_er
     return each_row(
         db,
         "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
-        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END FROM layers l "
+        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END, p.k_x, f.k_x FROM layers l "
         "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
         "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
         "l.run_id AND layer = l.name AND ref = 'previous') "
@@ -903,6 +944,31 @@ int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_er
         "l.run_id AND layer = l.name AND ref = 'final') "
         "WHERE l.run_id = ? ORDER BY l.depth, l.name",
         run_id, latest_row, &u, "reading the latest scores", err);
+}
+
+/* Reduce = auto's decisions ------------------------------------------------------------ */
+
+static int choice_row(sqlite3_stmt *st, void *ctx)
+{
+    const user_cb *u = ctx;
+    return u->fn.choice(u->ctx, (const char *)sqlite3_column_text(st, 0),
+                        (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+}
+
+int pw_db_reduce_choices(pw_db *db, int64_t run_id, pw_db_choice_cb cb, void *ctx, pw_err *err)
+{
+    user_cb u = {.fn.choice = cb, .ctx = ctx};
+    return each_row(db,
+                    "SELECT layer, reduce, step FROM reduce_choices WHERE run_id = ? "
+                    "ORDER BY layer",
+                    run_id, choice_row, &u, "reading the reduce decisions", err);
+}
+
+int pw_db_reduce_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed, pw_err *err)
+{
+    const db_arg args[] = {A_INT(run_id), A_INT(from_step)};
+    const db_stmt st = STMT("DELETE FROM reduce_choices WHERE run_id = ? AND step >= ?", args);
+    return write_stmts(db, "forgetting reduce decisions", &st, 1, removed, err);
 }
 
 /* Alerts ------------------------------------------------------------------------------- */

@@ -122,7 +122,10 @@ typedef struct pw_db_score {
     int64_t step;            /* checkpoint scored (X) */
     pw_ref ref;              /* reference kind */
     int64_t ref_step;        /* reference checkpoint (Y) */
-    pw_result r;             /* the engine's result (rho is not stored) */
+    pw_result r;             /* the engine's result (rho is not stored); r.reduce, k_x and k_y
+                                are stored as scores.reduce, k_x, k_y */
+    int sticky;              /* 1: computed under reduce = auto, so r.reduce is the layer's
+                                decision: stored in reduce_choices unless one is there */
 } pw_db_score;
 
 /* A (step, ref) group whose old rows a commit replaces wholesale. */
@@ -168,10 +171,21 @@ typedef struct pw_db_latest_row {
     int has[2];          /* 1 when the layer has a score for this pw_ref */
     int64_t step[2];     /* step of its newest score per pw_ref (read only when has) */
     double distance[2];  /* that score's distance, NAN when NULL or its status is not ok */
+    int64_t k_x[2];      /* that score's k_x (directions X kept when reduced), -1 when exact */
 } pw_db_latest_row;
 typedef int (*pw_db_latest_cb)(void *ctx, const pw_db_latest_row *l);
 /* Every layer of the layers table, by depth, with its newest score per reference. */
 int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err);
+
+/* Reduce = auto's decisions (reduce_choices) ------------------------------------------- */
+/* Every decision of the run: the layer, what auto resolved to ("none", "dims:K") and
+ * the step of the pair that decided.  The callback returns 0 to go on. */
+typedef int (*pw_db_choice_cb)(void *ctx, const char *layer, const char *reduce, int64_t step);
+int pw_db_reduce_choices(pw_db *db, int64_t run_id, pw_db_choice_cb cb, void *ctx, pw_err *err);
+/* Forget the run's decisions taken at a step >= from_step (a rescore decides them
+ * again); *removed (may be NULL) gets how many. */
+int pw_db_reduce_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed,
+                        pw_err *err);
 
 /* Alerts ------------------------------------------------------------------------------- */
 /* INSERT OR IGNORE; *inserted is 1 when this call stored it (0: it existed). */

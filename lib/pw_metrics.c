@@ -91,6 +91,20 @@ static int render_layers(const pw_metrics_snapshot *s, pw_promtext *out, pw_err 
         if (pw_promtext_sample(out, lab, 2, l->measured ? 1 : 0, err) != 0)
             return -1;
     }
+
+    if (pw_promtext_family(out, "pwccad_layer_reduced_dims", PW_PROM_GAUGE,
+                           "Directions of the layer its newest score kept when it was reduced "
+                           "(a layer wider than the probe, reduce = dims, var or auto); absent "
+                           "while its scores are exact.",
+                           err) != 0)
+        return -1;
+    for (size_t i = 0; i < s->nlayers; i++) {
+        const pw_metrics_layer *l = &s->layers[i];
+        pw_prom_label lab[2] = {{"run", l->run}, {"layer", l->layer}};
+        if (l->reduced_dims > 0 &&
+            pw_promtext_sample(out, lab, 2, (double)l->reduced_dims, err) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -12,6 +12,10 @@
  *   pwccad_layer_measured{run,layer}       gauge: 1 once the layer has a real distance to the
  *                                          previous checkpoint (status ok), else 0: a run's
  *                                          convergence says nothing about a layer at 0
+ *   pwccad_layer_reduced_dims{run,layer}   gauge: directions X kept by the layer's newest
+ *                                          score when it was reduced (reduce = dims:K,
+ *                                          var:F or auto on a layer wider than the probe);
+ *                                          no sample while its scores are exact
  *   pwccad_checkpoints_processed_total     counter
  *   pwccad_checkpoints_failed_total        counter
  *   pwccad_alerts_total{kind}              counter, kind layer_stable | layer_unstable |
@@ -56,6 +60,7 @@ typedef struct pw_metrics_layer {
     int stable;               /* 1 while the layer is stable, else 0 */
     int64_t stable_step;      /* step at which it became stable; read only when stable */
     int measured;             /* 1 once it has had a real distance to the previous checkpoint */
+    uint64_t reduced_dims;    /* k_x of its newest score when reduced; 0 when exact */
 } pw_metrics_layer;
 
 typedef struct pw_metrics_hist {

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,12 +29,54 @@ void pw_plot_free(pw_plot *p)
         return;
     for (size_t i = 0; p->layers && i < p->nlayers; i++)
         free(p->layers[i]);
+    for (size_t i = 0; p->reduce && i < p->nlayers; i++)
+        free(p->reduce[i]);
+    free(p->reduce);
     free(p->layers);
     free(p->depths);
     free(p->steps);
     free(p->values);
     free(p->marks);
     memset(p, 0, sizeof *p);
+}
+
+/* Add reduction r ("" counts as "none": rows read before it was stored) to the
+ * comma list *acc unless it is there; -1 when out of memory. */
+static int note_reduce(char **acc, const char *r)
+{
+    if (!r[0])
+        r = "none";
+    size_t have = *acc ? strlen(*acc) : 0, k = strlen(r);
+    for (const char *s = *acc; s && *s;) {
+        size_t w = strcspn(s, ",");
+        if (w == k && memcmp(s, r, k) == 0)
+            return 0;
+        s += w;
+        if (*s)
+            s += 2; /* ", " */
+    }
+    char *g = realloc(*acc, have + k + 3);
+    if (!g)
+        return -1;
+    snprintf(g + have, k + 3, "%s%s", have ? ", " : "", r);
+    *acc = g;
+    return 0;
+}
+
+int pw_plot_label_reduced(pw_plot *p, pw_err *err)
+{
+    for (size_t l = 0; p->reduce && l < p->nlayers; l++) {
+        if (!p->reduce[l] || !p->reduce[l][0])
+            continue;
+        size_t len = strlen(p->layers[l]) + strlen(p->reduce[l]) + 4;
+        char *name = malloc(len);
+        if (!name)
+            return pw_err_set(err, "out of memory naming the plot's layers");
+        snprintf(name, len, "%s (%s)", p->layers[l], p->reduce[l]);
+        free(p->layers[l]);
+        p->layers[l] = name;
+    }
+    return 0;
 }
 
 int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err *err)
@@ -52,7 +95,8 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
     out->layers = calloc(nl, sizeof *out->layers);
     out->depths = calloc(nl, sizeof *out->depths);
     out->marks = malloc(nl * sizeof *out->marks);
-    if (!steps || !out->layers || !out->depths || !out->marks)
+    out->reduce = calloc(nl, sizeof *out->reduce);
+    if (!steps || !out->layers || !out->depths || !out->marks || !out->reduce)
         goto oom;
     out->nlayers = nl;
 
@@ -91,7 +135,15 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
         out->values[l * ns + step_index(out->steps, ns, rows[i].step)] = d;
         if (isfinite(d) && d > vmax)
             vmax = d;
+        if (isfinite(d) && note_reduce(&out->reduce[l], rows[i].reduce) != 0)
+            goto oom;
     }
+    for (size_t k = 0; k < nl; k++)
+        if (out->reduce[k] && strcmp(out->reduce[k], "none") == 0)
+            out->reduce[k][0] = '\0';
+    for (size_t k = 0; k < nl; k++)
+        if (!out->reduce[k] && !(out->reduce[k] = strdup("")))
+            goto oom;
     out->vmax = pw_plot_nice_max(vmax);
     return 0;
 oom:

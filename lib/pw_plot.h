@@ -31,6 +31,8 @@ typedef struct pw_plot {
     int64_t *steps;          /* ascending checkpoint steps */
     double *values;          /* values[layer * nsteps + step], NAN where there is none */
     int64_t *marks;          /* per layer a step to mark, or PW_PLOT_NO_MARK */
+    char **reduce;           /* per layer the reductions its values used ("dims:6", "dims:6,
+                                none" when they changed), "" when all were exact */
     double vmax;             /* value at the bright end of the colour scale (> 0) */
 } pw_plot;
 
@@ -38,6 +40,10 @@ typedef struct pw_plot {
  * (as pw_query_curve returns them).  Labels are left NULL, marks unset. */
 int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err *err);
 void pw_plot_free(pw_plot *p);
+/* Name each layer whose values were reduced with its reduction, "layer4 (dims:102)",
+ * so neither the heatmap's rows nor the lines' legend passes them off as exact.
+ * Call once layers are no longer matched by name. */
+int pw_plot_label_reduced(pw_plot *p, pw_err *err);
 
 /* Position of value v on the colour scale, in [0, 1] (square root of v/vmax, clamped). */
 double pw_plot_scale(const pw_plot *p, double v);

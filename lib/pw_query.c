@@ -26,7 +26,11 @@
 struct pw_query {
     sqlite3 *db;            /* read-only connection */
     char path[PW_PATH_MAX]; /* for messages */
+    int version;            /* PRAGMA user_version: which columns exist */
 };
+
+/* The schema version that added scores.reduce, k_x and k_y (002_reduce.sql). */
+#define REDUCE_VERSION 2
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -261,6 +265,7 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
         pw_query_close(q);
         return -1;
     }
+    q->version = version;
     *out = q;
     return 0;
 }
@@ -561,7 +566,11 @@ static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
     PW_METRIC_LIST(PW_METRIC_READ)
 #undef PW_METRIC_READ
     r->status = col_text_nn(st, col++, &oom);
-    r->message = col_text(st, col, &oom);
+    r->message = col_text(st, col++, &oom);
+    const unsigned char *reduce = sqlite3_column_text(st, col++);
+    snprintf(r->reduce, sizeof r->reduce, "%s", reduce ? (const char *)reduce : "none");
+    r->k_x = col_count(st, col++);
+    r->k_y = col_count(st, col);
     return oom;
 }
 
@@ -576,16 +585,19 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
                    size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
                    size_t *n, pw_err *err)
 {
-    static const char sql[] =
-        "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, s.q_kept,"
+#define CURVE_SQL(reduce_cols)                                                                     \
+    "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "                          \
+    "s.q_kept," PW_METRIC_SQL_COLS " s.status, s.message, " reduce_cols                            \
+    " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"                \
+    " WHERE s.run_id = ?1 AND s.ref = ?2"                                                          \
+    "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"                           \
+    " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step"
 #define PW_METRIC_SQL_PREFIX " s."
-        PW_METRIC_SQL_COLS
+    /* A database the daemon has not migrated yet has only exact scores. */
+    static const char sql[] = CURVE_SQL("s.reduce, s.k_x, s.k_y");
+    static const char sql_v1[] = CURVE_SQL("'none', NULL, NULL");
 #undef PW_METRIC_SQL_PREFIX
-        " s.status, s.message"
-        " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
-        " WHERE s.run_id = ?1 AND s.ref = ?2"
-        "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
-        " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step";
+#undef CURVE_SQL
     sqlite3_stmt *st = NULL;
     void *rows = NULL;
     char *filter = NULL;
@@ -597,7 +609,7 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         return -1;
     if (nlayers && !(filter = layers_json(layers, nlayers, err)))
         return -1;
-    if (prepare(q, sql, &st, err) != 0) {
+    if (prepare(q, q->version >= REDUCE_VERSION ? sql : sql_v1, &st, err) != 0) {
         free(filter);
         return -1;
     }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_limits.h"
 #include "pw_metric.h"
 
 #define PW_QUERY_NO_STEP INT64_MIN /* a step column that is NULL */
@@ -70,8 +71,10 @@ typedef struct pw_curve_row {
     int64_t q_kept;   /* neurons of Y kept, -1 when NULL */
     /* One double per metric of pw_metric.h (pwcca, distance, ...), NAN when NULL. */
     PW_METRIC_LIST(PW_METRIC_FIELD)
-    char *status;  /* a name from pw_status.h */
-    char *message; /* NULL when none */
+    char *status;                    /* a name from pw_status.h */
+    char *message;                   /* NULL when none */
+    char reduce[PW_REDUCE_TEXT_MAX]; /* reduction applied: "none" (exact), "dims:K", "var:F" */
+    int64_t k_x, k_y;                /* directions X and Y kept when reduced, -1 when exact */
 } pw_curve_row;
 
 typedef struct pw_alert {

@@ -20,10 +20,13 @@ static const struct {
     const char *name; /* as sent in "cmd" */
     pw_req_cmd cmd;   /* what it becomes */
 } commands[] = {
+    /* clang-format off */
     {"status", PW_REQ_STATUS},
     {"finalize", PW_REQ_FINALIZE},
     {"rescan", PW_REQ_RESCAN},
     {"subscribe", PW_REQ_SUBSCRIBE},
+    {"rescore", PW_REQ_RESCORE},
+    /* clang-format on */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -55,11 +58,13 @@ static size_t too_deep_at(const char *s, size_t len)
     return len;
 }
 
-static int parse_finalize(const json_t *req, pw_request *out, pw_err *err)
+/* finalize's "run" and "step", or rescore's "run" and "from". */
+static int parse_run_step(const json_t *req, const char *cmd, const char *step_key, pw_request *out,
+                          pw_err *err)
 {
-    const json_t *jr = json_object_get(req, "run"), *js = json_object_get(req, "step");
+    const json_t *jr = json_object_get(req, "run"), *js = json_object_get(req, step_key);
     if (!json_is_string(jr) || json_string_length(jr) == 0)
-        return pw_err_set(err, "finalize needs \"run\": a run name or path");
+        return pw_err_set(err, "%s needs \"run\": a run name or path", cmd);
     size_t n = json_string_length(jr);
     if (n >= sizeof out->run)
         return pw_err_set(err, "\"run\" is %zu bytes, more than %d", n, PW_REQ_MAX_RUN - 1);
@@ -68,7 +73,7 @@ static int parse_finalize(const json_t *req, pw_request *out, pw_err *err)
     memcpy(out->run, json_string_value(jr), n + 1);
     if (js && !json_is_null(js)) {
         if (!json_is_integer(js) || json_integer_value(js) < 0)
-            return pw_err_set(err, "\"step\" must be a non-negative integer");
+            return pw_err_set(err, "\"%s\" must be a non-negative integer", step_key);
         out->has_step = 1;
         out->step = (int64_t)json_integer_value(js);
     }
@@ -86,11 +91,16 @@ static int parse_object(const json_t *req, pw_request *out, pw_err *err)
         if (strlen(commands[i].name) != n || memcmp(commands[i].name, c, n) != 0)
             continue;
         out->cmd = commands[i].cmd;
-        return out->cmd == PW_REQ_FINALIZE ? parse_finalize(req, out, err) : 0;
+        if (out->cmd == PW_REQ_FINALIZE)
+            return parse_run_step(req, "finalize", "step", out, err);
+        if (out->cmd == PW_REQ_RESCORE)
+            return parse_run_step(req, "rescore", "from", out, err);
+        return 0;
     }
     char shown[68];
     pw_name_printable_utf8(shown, sizeof shown, c, n);
-    return pw_err_set(err, "unknown cmd '%s' (known: status, finalize, rescan, subscribe)", shown);
+    return pw_err_set(err, "unknown cmd '%s' (known: status, finalize, rescan, subscribe, rescore)",
+                      shown);
 }
 
 int pw_request_parse(const char *line, size_t len, pw_request *out, pw_err *err)

@@ -23,13 +23,15 @@ typedef enum pw_req_cmd {
     PW_REQ_FINALIZE,  /* {"cmd": "finalize", "run": R, "step": S (optional)} */
     PW_REQ_RESCAN,    /* {"cmd": "rescan"} */
     PW_REQ_SUBSCRIBE, /* {"cmd": "subscribe"} */
+    PW_REQ_RESCORE,   /* {"cmd": "rescore", "run": R, "from": S (optional)} */
 } pw_req_cmd;
 
 typedef struct pw_request {
     pw_req_cmd cmd;           /* the command */
-    char run[PW_REQ_MAX_RUN]; /* finalize: run name or path, non-empty UTF-8; "" otherwise */
-    int has_step;             /* finalize: 1 when "step" was given (and not null) */
-    int64_t step;             /* finalize: the step, >= 0, when has_step */
+    char run[PW_REQ_MAX_RUN]; /* finalize, rescore: run name or path, non-empty UTF-8; "" else */
+    int has_step;             /* finalize: 1 when "step" was given (and not null); rescore:
+                                 likewise "from" */
+    int64_t step;             /* finalize: the step, rescore: the first step, >= 0, when has_step */
 } pw_request;
 
 /* Parse line[0..len) (no newline, not NUL-terminated, any bytes).  0 and

@@ -5,9 +5,10 @@
 
 For each row of `scores` (of the named runs, or all) whose checkpoint and
 reference checkpoint files are still present, runs `PWCCA compare CKPT REF
---json` (once per pair of files) and checks the layer's status, n, p_kept,
-q_kept and every metric the daemon stored (absolute tolerance 1e-9; a null
-must stay null).
+--json --reduce R` (once per pair of files and reduction R, the one the
+row records: reduce = auto's choice is the layer's, kept for the whole run)
+and checks the layer's status, n, p_kept, q_kept, reduce, k_x, k_y and every
+metric the daemon stored (absolute tolerance 1e-9; a null must stay null).
 
 One exception, checked rather than assumed: when two canonical correlations
 are tied (e.g. both exactly 1 because a ReLU neuron fires on the same single
@@ -65,9 +66,11 @@ def main(db, pwcca, runs):
     con.close()
     cache, bad, tied = {}, [], 0
     for r in rows:
-        key = (r["x_path"], r["y_path"])
+        reduce = r["reduce"] if "reduce" in r.keys() else "none"
+        key = (r["x_path"], r["y_path"], reduce)
         if key not in cache:
-            p = subprocess.run([pwcca, "compare", r["x_path"], r["y_path"], "--json"],
+            p = subprocess.run([pwcca, "compare", r["x_path"], r["y_path"], "--json",
+                                "--reduce", reduce],
                                capture_output=True, text=True, timeout=120)
             try:
                 cache[key] = {l["layer"]: l for l in json.loads(p.stdout)["layers"]}
@@ -85,8 +88,8 @@ def main(db, pwcca, runs):
         if got["status"] != r["status"]:
             bad.append("%s: status %s, compare says %s" % (where, r["status"], got["status"]))
             continue
-        for f in ("n", "p_kept", "q_kept"):
-            if r[f] is not None and got.get(f) != r[f]:
+        for f in ("n", "p_kept", "q_kept", "k_x", "k_y"):
+            if f in r.keys() and r[f] is not None and got.get(f) != r[f]:
                 bad.append("%s: %s %s, compare says %s" % (where, f, r[f], got.get(f)))
         counted_tie = False
         for m in METRICS:

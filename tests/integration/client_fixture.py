@@ -82,7 +82,9 @@ def add_checkpoints(db, run_id, path, steps, t0):
 def add_score(db, run_id, layer, step, ref, ref_step, rows, cols, distance, t):
     if distance is None:  # insufficient datapoints: CCA metrics do not apply
         db.execute(
-            "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, ?,"
+            "INSERT INTO scores (run_id, layer, step, ref, ref_step, n, p_kept, q_kept, pwcca,"
+            " distance, mean_cca, svcca, cka, status, message, computed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, ?,"
             " 'insufficient_datapoints', ?, ?)",
             (run_id, layer, step, ref, ref_step, rows, 0.91,
              f"n = {rows} <= p_kept + q_kept = {2 * cols}: too few datapoints, use 5-10x more",
@@ -90,7 +92,9 @@ def add_score(db, run_id, layer, step, ref, ref_step, rows, cols, distance, t):
         return
     pw = 1.0 - distance
     db.execute(
-        "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
+        "INSERT INTO scores (run_id, layer, step, ref, ref_step, n, p_kept, q_kept, pwcca, distance,"
+        " mean_cca, svcca, cka, status, message, computed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?)",
         (run_id, layer, step, ref, ref_step, rows, cols - 1, cols - 2, pw, distance,
          pw - 0.03 * distance, pw - 0.01, 1.0 - 0.5 * distance, t))
 

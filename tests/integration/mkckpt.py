@@ -3,6 +3,7 @@
 
 Usage: mkckpt.py PATH [--seed S] [--layers a,b] [--n N] [--p P] [--drift D]
                       [--meta-step S] [--mode rename|slow|direct] [--slow-seconds T]
+                      [--dead K]
 
 --p is one width for every layer, or a comma list, one per layer (4,300).
 Each layer is a float32 n x p matrix: a fixed random base (seed 0) plus
@@ -10,6 +11,8 @@ drift * noise(seed S), so checkpoints with a small drift are close.
 rename: write PATH.tmp then rename into place (atomic);
 slow:   write PATH in place in pieces over --slow-seconds;
 direct: write PATH in one go.
+--dead K makes the last K neurons of every layer constant (dead); a comma list
+gives one K per layer, like --p.
 """
 import argparse, json, os, struct, sys, time
 import numpy as np
@@ -24,17 +27,22 @@ ap.add_argument("--drift", type=float, default=0.1)
 ap.add_argument("--meta-step", default=None)
 ap.add_argument("--mode", default="rename", choices=["rename", "slow", "direct"])
 ap.add_argument("--slow-seconds", type=float, default=2.0)
+ap.add_argument("--dead", default="0")
 a = ap.parse_args()
 
 header, blobs, off = {}, [], 0
 names = a.layers.split(",")
 widths = [int(w) for w in a.p.split(",")]
 widths += widths[-1:] * (len(names) - len(widths))
+dead = [int(k) for k in a.dead.split(",")]
+dead += dead[-1:] * (len(names) - len(dead))
 for i, name in enumerate(names):
     p = widths[i]
     base = np.random.default_rng(1000 + i).standard_normal((a.n, p))
     noise = np.random.default_rng(a.seed * 100 + i).standard_normal((a.n, p))
     x = (base + a.drift * noise).astype("<f4")
+    if dead[i]:
+        x[:, p - min(dead[i], p):] = 1.0
     b = x.tobytes()
     header[name] = {"dtype": "F32", "shape": [a.n, p], "data_offsets": [off, off + len(b)]}
     blobs.append(b)

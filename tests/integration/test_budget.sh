@@ -94,6 +94,13 @@ pw_wait 5 b_log_has "SIGHUP"
 b_mk "$B/runs/small/step-4.safetensors" --seed 4 --layers tiny,wide --n 1000 --p 4,300
 b_expect_wait "after a reload to memory_mb = 4096 the wide layer is computed" 20 \
     b_q_is "SELECT status FROM scores WHERE step = 4 AND ref = 'previous' AND layer = 'wide'" ok
+# The pairs stored as over_budget before get their chance through pwcca rescore.
+pw_wait 10 bash -c "PWCCAD_SOCKET='$B_SOCK' '$PWCCA' status --format json | grep -q '\"queue\": 0'"
+expect_output "rescore after raising memory_mb queues the stored pairs" \
+    "^run small: 3 pairs queued for rescoring \(from step 2\)$" \
+    env PWCCAD_SOCKET="$B_SOCK" "$PWCCA" rescore small --from 2
+b_expect_wait "rescore recomputes the over_budget pairs within the raised budget" 20 \
+    b_q_is "SELECT group_concat(status) FROM scores WHERE step IN (2, 3) AND ref = 'previous' AND layer = 'wide'" ok,ok
 
 # --- a checkpoint truncated while it is read ------------------------------------------------
 # Six 2100 x 1024 layers: the daemon's Gram passes over them take a second or more, so the

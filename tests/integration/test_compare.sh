@@ -17,7 +17,8 @@ if pw_need "test_compare" numpy; then
                  "a16.safetensors b16.safetensors bf16"; do
             set -- $v
             [ -e "$d/$1" ] || continue
-            "$PWCCA" compare "$d/$1" "$d/$2" --json > "$d/out.json" 2> "$d/err.txt"
+            # The reference is the exact definitions: no reduction for wide cases.
+            "$PWCCA" compare "$d/$1" "$d/$2" --json --reduce none > "$d/out.json" 2> "$d/err.txt"
             rc=$?
             res=$("$py" - "$d/out.json" "$PW_REFERENCE/expected.json" "$cases/expected.json" "$c" "$3" <<'PY'
 import json, math, sys
@@ -67,7 +68,7 @@ PY
         "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors"
     expect_output "the degenerate case is reported as insufficient_datapoints with advice" \
         "insufficient_datapoints" "$PWCCA" compare "$cases/f_small_n_degenerate/a64.safetensors" \
-        "$cases/f_small_n_degenerate/b64.safetensors"
+        "$cases/f_small_n_degenerate/b64.safetensors" --reduce none
     expect_status "an unknown --layer exits 1" 1 "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --layer nope
     expect_output "an unknown --layer names the known layers" "layers of .*: layer" \
         "$PWCCA" compare "$d/a64.safetensors" "$d/b64.safetensors" --layer nope

@@ -81,12 +81,15 @@ mkdir -p "$H/runs/thin" "$H/runs/probe" "$H/runs/npy" "$H/runs/torch"
 cp "$H/step-100.npz" "$H/runs/torch/step-100.npz" # torch.save(acts, "step-100.npz")
 HDB=$H/pwccad.db
 HSOCK=$H/pwccad.sock
+# reduce = none: the layers too wide for the probe stay unmeasured (auto would
+# score them reduced; test_reduce.sh covers that).
 cat >"$H/pwccad.conf" <<CONF
 settle_time = 0.3
 rescan_interval = 1
 stable_threshold = 0.3
 unstable_threshold = 0.5
 stable_count = 2
+reduce = none
 CONF
 hq() { sqlite3 -cmd ".timeout 2000" "$HDB" "$1" 2>/dev/null; }
 h_is() { [ "$(hq "$1")" = "$2" ]; }

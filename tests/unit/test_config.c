@@ -204,7 +204,41 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
     ck_assert_int_eq(c.blas_threads, def.blas_threads);
     ck_assert_int_eq(c.log_level, def.log_level);
     ck_assert_str_eq(c.metrics_listen, def.metrics_listen);
+    ck_assert(pw_reduce_equal(&c.defaults.reduce, &def.defaults.reduce));
     pw_config_free(&c);
+}
+END_TEST
+
+/* reduce: auto by default, per run like metrics, and a bad mode names file:line. */
+START_TEST(reduce_is_a_per_run_key)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert_int_eq(c.defaults.reduce.kind, PW_REDUCE_AUTO);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf",
+                                       "reduce = dims:64\n"
+                                       "[run exact]\nreduce = none\n"
+                                       "[run share]\nreduce = var:0.99\n"
+                                       "[run other]\nsettle_time = 1\n",
+                                       &e),
+                 &e);
+    ck_assert_int_eq(c.defaults.reduce.kind, PW_REDUCE_DIMS);
+    ck_assert_uint_eq(c.defaults.reduce.dims, 64);
+    ck_assert_int_eq(pw_config_for_run(&c, "exact", "/x/exact")->reduce.kind, PW_REDUCE_NONE);
+    const pw_run_config *r = pw_config_for_run(&c, "share", "/x/share");
+    ck_assert_int_eq(r->reduce.kind, PW_REDUCE_VAR);
+    PW_ASSERT_NEAR(r->reduce.var, 0.99, 0);
+    /* A section that does not set it takes the global value. */
+    r = pw_config_for_run(&c, "other", "/x/other");
+    ck_assert_int_eq(r->reduce.kind, PW_REDUCE_DIMS);
+    ck_assert_uint_eq(r->reduce.dims, 64);
+    PW_ASSERT_OK(pw_config_set(&c, "reduce", " auto ", &e), &e);
+    ck_assert_int_eq(c.defaults.reduce.kind, PW_REDUCE_AUTO);
+    pw_config_free(&c);
+    expect_error("workers = 1\nreduce = dims:0\n", "bad.conf:2: reduce: reduce mode 'dims:0'");
+    expect_error("[run a]\nreduce = var:1.5\n", "bad.conf:2: reduce: reduce mode 'var:1.5'");
+    expect_error("reduce = fast\n", "bad.conf:1: reduce: unknown reduce mode 'fast'");
 }
 END_TEST
 
@@ -246,6 +280,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, missing_file_is_an_error);
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     tcase_add_test(tc, hook_with_inline_semicolon_is_refused);
+    tcase_add_test(tc, reduce_is_a_per_run_key);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "pw_db.h"
+#include "pw_paths.h"
+#include "pw_query.h"
 #include "pw_schema.h"
 #include "pw_test.h"
 
@@ -505,6 +507,175 @@ START_TEST(plain_writes_store_values_and_nulls)
 }
 END_TEST
 
+/* The curve rows of run 1 (previous reference) of the database at path. */
+static void read_curve(const char *path, pw_curve_row **rows, size_t *n)
+{
+    pw_query *q;
+    pw_run_info run;
+    pw_err e;
+    PW_ASSERT_OK(pw_query_open(path, &q, &e), &e);
+    PW_ASSERT_OK(pw_query_find_run(q, "r", &run, &e), &e);
+    PW_ASSERT_OK(pw_query_curve(q, &run, "previous", NULL, 0, NULL, NULL, rows, n, &e), &e);
+    pw_query_run_clear(&run);
+    pw_query_close(q);
+}
+
+/* A database written before 002_reduce: only the first migration applied. */
+static void make_v1(const char *path)
+{
+    pw_err e;
+    PW_ASSERT_OK(pw_paths_make_parent(path, 0755, &e), &e);
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+    ck_assert_int_eq(pw_schema_migrations[0].version, 1);
+    ck_assert_int_eq(sqlite3_exec(h, pw_schema_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h,
+                                  "PRAGMA user_version = 1;"
+                                  "INSERT INTO runs VALUES (1, 'r', '/r', NULL, NULL, NULL, 1.0);"
+                                  "INSERT INTO scores VALUES (1, 'fc', 200, 'previous', 100, 64, 4,"
+                                  " 4, 0.9, 0.1, 0.8, 0.85, 0.95, 'ok', NULL, 1.0);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+}
+
+/* An old database reads as exact scores, before and after the daemon migrates it. */
+START_TEST(old_scores_migrate_as_exact)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_curve_row *rows;
+    size_t n;
+    db_path(path, sizeof path, "v1");
+    make_v1(path);
+    /* pwcca reads a database the daemon has not opened yet. */
+    read_curve(path, &rows, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rows[0].reduce, "none");
+    ck_assert_int_eq(rows[0].k_x, -1);
+    ck_assert_int_eq(rows[0].k_y, -1);
+    pw_query_curve_free(rows, n);
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_schema_version(db),
+                     pw_schema_migrations[pw_schema_nmigrations - 1].version);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores WHERE reduce = 'none' AND k_x IS "
+                                 "NULL AND k_y IS NULL AND pwcca = 0.9"),
+                     1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM reduce_choices"), 0);
+    read_curve(path, &rows, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rows[0].reduce, "none");
+    ck_assert_int_eq(rows[0].k_x, -1);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
+/* One score of layer at step against step - 100 with reduction r (k when reduced). */
+static void commit_reduced(pw_db *db, int64_t run, const char *layer, int64_t step,
+                           const char *mode, uint64_t kx, uint64_t ky, int sticky, pw_status st)
+{
+    pw_err e;
+    pw_db_score sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.layer, sizeof sc.layer, "%s", layer);
+    sc.step = step;
+    sc.ref = PW_REF_PREVIOUS;
+    sc.ref_step = step - 100;
+    fake_result(&sc.r, 0.9);
+    sc.r.status = st;
+    PW_ASSERT_OK(pw_reduce_parse(mode, &sc.r.reduce, &e), &e);
+    sc.r.k_x = kx;
+    sc.r.k_y = ky;
+    sc.sticky = sticky;
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1};
+    PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
+}
+
+START_TEST(reduced_scores_store_the_mode_and_directions)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "reduced");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_reduced(db, run.id, "wide", 200, "dims:6", 6, 5, 0, PW_OK);
+    commit_reduced(db, run.id, "share", 200, "var:0.99", 3, 4, 0, PW_OK);
+    commit_reduced(db, run.id, "narrow", 200, "none", 0, 0, 0, PW_OK);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores WHERE layer = 'wide' AND reduce = "
+                                 "'dims:6' AND k_x = 6 AND k_y = 5"),
+                     1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores WHERE layer = 'narrow' AND reduce = "
+                                 "'none' AND k_x IS NULL AND k_y IS NULL"),
+                     1);
+    pw_curve_row *rows;
+    size_t n;
+    read_curve(path, &rows, &n);
+    ck_assert_uint_eq(n, 3);
+    /* No layers rows: by name. */
+    ck_assert_str_eq(rows[0].layer, "narrow");
+    ck_assert_str_eq(rows[0].reduce, "none");
+    ck_assert_int_eq(rows[0].k_x, -1);
+    ck_assert_str_eq(rows[1].layer, "share");
+    ck_assert_str_eq(rows[1].reduce, "var:0.99");
+    ck_assert_int_eq(rows[1].k_x, 3);
+    ck_assert_int_eq(rows[1].k_y, 4);
+    ck_assert_str_eq(rows[2].reduce, "dims:6");
+    ck_assert_int_eq(rows[2].k_x, 6);
+    ck_assert_int_eq(rows[2].k_y, 5);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
+static int collect_choices(void *ctx, const char *layer, const char *reduce, int64_t step)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%s=%s@%lld ", layer, reduce, (long long)step);
+    return 0;
+}
+
+/* auto's decision: the first scored pair's is kept, a later one does not replace
+ * it, a pair that did not score decides nothing; a rescore forgets from a step. */
+START_TEST(auto_decisions_are_kept_once_and_forgotten_from_a_step)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "choices");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_reduced(db, run.id, "dead", 200, "none", 0, 0, 1, PW_DEAD_LAYER);
+    commit_reduced(db, run.id, "wide", 200, "dims:6", 6, 6, 1, PW_OK);
+    commit_reduced(db, run.id, "narrow", 300, "none", 0, 0, 1, PW_OK);
+    commit_reduced(db, run.id, "wide", 300, "none", 0, 0, 1, PW_OK);
+    commit_reduced(db, run.id, "fixed", 300, "dims:9", 9, 9, 0, PW_OK); /* not auto's */
+    char got[256] = "";
+    PW_ASSERT_OK(pw_db_reduce_choices(db, run.id, collect_choices, got, &e), &e);
+    ck_assert_str_eq(got, "narrow=none@300 wide=dims:6@200 ");
+    int64_t removed = -1;
+    PW_ASSERT_OK(pw_db_reduce_forget(db, run.id, 250, &removed, &e), &e);
+    ck_assert_int_eq(removed, 1);
+    got[0] = '\0';
+    PW_ASSERT_OK(pw_db_reduce_choices(db, run.id, collect_choices, got, &e), &e);
+    ck_assert_str_eq(got, "wide=dims:6@200 ");
+    PW_ASSERT_OK(pw_db_reduce_forget(db, run.id, 0, &removed, &e), &e);
+    ck_assert_int_eq(removed, 1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM reduce_choices"), 0);
+    /* Forgetting the run takes its decisions with it. */
+    commit_reduced(db, run.id, "wide", 400, "dims:6", 6, 6, 1, PW_OK);
+    pw_db_forgotten f;
+    PW_ASSERT_OK(pw_db_run_forget(db, run.id, &f, &e), &e);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM reduce_choices"), 0);
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -522,6 +693,9 @@ Suite *db_suite(void)
     tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
     tcase_add_test(tc, a_gone_run_keeps_its_rows_until_forgotten);
     tcase_add_test(tc, plain_writes_store_values_and_nulls);
+    tcase_add_test(tc, old_scores_migrate_as_exact);
+    tcase_add_test(tc, reduced_scores_store_the_mode_and_directions);
+    tcase_add_test(tc, auto_decisions_are_kept_once_and_forgotten_from_a_step);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -39,13 +39,19 @@ static void execf(sqlite3 *db, const char *fmt, ...)
     sqlite3_free(sql);
 }
 
+/* The columns of 001_init.sql's scores table: later migrations append more. */
+#define SCORE_COLS                                                                                 \
+    "(run_id, layer, step, ref, ref_step, n, p_kept, q_kept, pwcca, distance, mean_cca, svcca, "   \
+    "cka, status, message, computed_at)"
+
 /* One ok score, bound rather than printed so the double is stored exactly. */
 static void insert_score(sqlite3 *db, const char *layer, int step, const char *ref, int ref_step,
                          double distance)
 {
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "INSERT INTO scores VALUES (1, ?1, ?2, ?3, ?4, 64, 7, 7, "
+                                        "INSERT INTO scores " SCORE_COLS
+                                        " VALUES (1, ?1, ?2, ?3, ?4, 64, 7, 7, "
                                         "1 - ?5, ?5, 0.5, 0.6, 0.7, 'ok', NULL, 1.0)",
                                         -1, &st, NULL),
                      SQLITE_OK);
@@ -110,11 +116,13 @@ static sqlite3 *build(const char *name)
     exec(db, "INSERT INTO layers VALUES (1, 'probe', 3, 'F16', '[4, 16]', 4, 16, NULL)");
     for (int s = 100; s <= 1000; s += 100)
         execf(db,
-              "INSERT INTO scores VALUES (1, 'probe', %d, 'previous', %d, 4, NULL, NULL, NULL, "
+              "INSERT INTO scores " SCORE_COLS
+              " VALUES (1, 'probe', %d, 'previous', %d, 4, NULL, NULL, NULL, "
               "NULL, NULL, NULL, 0.25, 'insufficient_datapoints', 'n = 4 <= p + q', 1.0)",
               s, s - 100);
     exec(db, "INSERT INTO layers VALUES (2, 'dense', 0, 'BF16', '[8, 2]', 8, 2, NULL);"
-             "INSERT INTO scores VALUES (2, 'dense', 50, 'previous', 0, 8, 2, 2, 0.9, 0.1, 0.8,"
+             "INSERT INTO scores " SCORE_COLS
+             " VALUES (2, 'dense', 50, 'previous', 0, 8, 2, 2, 0.9, 0.1, 0.8,"
              " 0.85, 0.95, 'ok', NULL, 2.0);"
              "INSERT INTO alerts VALUES (1, 1, 'layer_stable', 'conv1', 300, 0.004, NULL, 10.0);"
              "INSERT INTO alerts VALUES (2, 2, 'layer_stable', 'dense', 50, 0.1, NULL, 11.0);"

@@ -124,10 +124,32 @@ START_TEST(wrong_shapes_and_types_are_refused)
     REFUSED("{\"cmd\":null}", "\"cmd\" string");
     REFUSED("{\"cmd\":[\"status\"]}", "\"cmd\" string");
     REFUSED("{\"cmd\":\"explode\"}",
-            "unknown cmd 'explode' (known: status, finalize, rescan, subscribe)");
+            "unknown cmd 'explode' (known: status, finalize, rescan, subscribe, rescore)");
     REFUSED("{\"cmd\":\"STATUS\"}", "unknown cmd 'STATUS'");
     REFUSED("{\"cmd\":\"status \"}", "unknown cmd");
     REFUSED("{\"cmd\":\"\"}", "unknown cmd ''");
+}
+END_TEST
+
+/* rescore: a run, and optionally the first step ("from"); "step" means nothing to it. */
+START_TEST(rescore_takes_a_run_and_a_first_step)
+{
+    pw_request r;
+    pw_err e;
+    PW_ASSERT_OK(parse("{\"cmd\":\"rescore\",\"run\":\"/runs/a\",\"from\":300}", &r, &e), &e);
+    ck_assert_int_eq(r.cmd, PW_REQ_RESCORE);
+    ck_assert_str_eq(r.run, "/runs/a");
+    ck_assert_int_eq(r.has_step, 1);
+    ck_assert_int_eq(r.step, 300);
+    PW_ASSERT_OK(parse("{\"cmd\":\"rescore\",\"run\":\"a\",\"step\":7}", &r, &e), &e);
+    ck_assert_int_eq(r.has_step, 0);
+    PW_ASSERT_OK(parse("{\"cmd\":\"rescore\",\"run\":\"a\",\"from\":null}", &r, &e), &e);
+    ck_assert_int_eq(r.has_step, 0);
+    REFUSED("{\"cmd\":\"rescore\"}", "rescore needs \"run\": a run name or path");
+    REFUSED("{\"cmd\":\"rescore\",\"run\":\"\"}", "rescore needs \"run\"");
+    REFUSED("{\"cmd\":\"rescore\",\"run\":\"a\",\"from\":-1}",
+            "\"from\" must be a non-negative integer");
+    REFUSED("{\"cmd\":\"rescore\",\"run\":\"a\",\"from\":\"300\"}", "\"from\" must be");
 }
 END_TEST
 
@@ -264,6 +286,7 @@ Suite *request_suite(void)
     tcase_add_test(tc, malformed_json_is_refused_with_the_column);
     tcase_add_test(tc, wrong_shapes_and_types_are_refused);
     tcase_add_test(tc, finalize_arguments_are_checked);
+    tcase_add_test(tc, rescore_takes_a_run_and_a_first_step);
     tcase_add_test(tc, run_names_are_bounded);
     tcase_add_test(tc, nul_bytes_and_bad_utf8_are_refused);
     tcase_add_test(tc, echoed_text_stays_short_and_valid);

@@ -269,6 +269,42 @@ START_TEST(colour_scale_and_ticks)
 }
 END_TEST
 
+/* A reduced layer says so in the legend and row labels; an exact one does not. */
+START_TEST(reduced_layers_are_named_with_their_reduction)
+{
+    pw_err err = {""};
+    const char *names[] = {"conv1", "wide", "mixed"};
+    size_t n;
+    pw_curve_row *rows = rows_for(names, 3, 4, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *r = "none";
+        if (strcmp(rows[i].layer, "wide") == 0)
+            r = "dims:102";
+        else if (strcmp(rows[i].layer, "mixed") == 0)
+            r = rows[i].step < 200 ? "dims:6" : "var:0.99";
+        snprintf(rows[i].reduce, sizeof rows[i].reduce, "%s", r);
+    }
+    rows[0].reduce[0] = '\0'; /* read before the column existed: exact */
+    pw_plot p;
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    ck_assert_str_eq(p.reduce[0], "");
+    ck_assert_str_eq(p.reduce[1], "dims:102");
+    /* Step 100 of "mixed" has no distance: its reduction is not one its values used. */
+    ck_assert_str_eq(p.reduce[2], "dims:6, var:0.99");
+    ck_assert_str_eq(p.layers[1], "wide"); /* still matched by name until relabelled */
+    PW_ASSERT_OK(pw_plot_label_reduced(&p, &err), &err);
+    ck_assert_str_eq(p.layers[0], "conv1");
+    ck_assert_str_eq(p.layers[1], "wide (dims:102)");
+    ck_assert_str_eq(p.layers[2], "mixed (dims:6, var:0.99)");
+    char *svg = render(&p, 1);
+    ck_assert_uint_ge(count(svg, "wide (dims:102)"), 1);
+    ck_assert_uint_eq(count(svg, "conv1 ("), 0);
+    free(svg);
+    pw_plot_free(&p);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
 Suite *svg_suite(void)
 {
     Suite *s = suite_create("svg");
@@ -281,6 +317,7 @@ Suite *svg_suite(void)
     tcase_add_test(tc, long_names_are_cut_with_an_ellipsis);
     tcase_add_test(tc, utf8_decoding_rejects_malformed_input);
     tcase_add_test(tc, colour_scale_and_ticks);
+    tcase_add_test(tc, reduced_layers_are_named_with_their_reduction);
     suite_add_tcase(s, tc);
     return s;
 }
