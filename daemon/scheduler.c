@@ -160,19 +160,20 @@ static void score_status(pw_db_score *s, pw_status st, const char *msg)
 
 /* The reduction to compute one layer pair with: the run's setting, or under
  * auto the layer's decision (sticky.h).  Without one, *deciding is set and
- * this pair decides: a layer narrower than the probe (n > p + q, so also
- * n > p_kept + q_kept) is exact by auto's own rule and keeps its cached
- * sides; a wider one goes to the engine as auto, which resolves it. */
-static pw_reduce layer_reduce(pwd_sched *s, const pwd_job *j, const pw_rows *px, const pw_rows *py,
-                              const char *layer, int *deciding)
+ * this pair decides: pw_engine_resolve_reduce applies auto's rule (exact
+ * where the exact path scores and fits memory_mb, else dims:K; it reads the
+ * rows only for a layer at least as wide as the probe), so the pair is then
+ * computed -- and its sides cached -- under the mode it resolved to.
+ * Returns 0, or -1 when reading the rows failed (err). */
+static int layer_reduce(pwd_sched *s, const pwd_job *j, const pw_rows *px, const pw_rows *py,
+                        const char *layer, int *deciding, pw_reduce *use, pw_err *err)
 {
-    pw_reduce use = j->reduce;
-    if (use.kind != PW_REDUCE_AUTO || pwd_sticky_take(s->sticky, j->run_id, layer, &use))
-        return use;
+    *use = j->reduce;
+    if (use->kind != PW_REDUCE_AUTO || pwd_sticky_take(s->sticky, j->run_id, layer, use))
+        return 0;
     *deciding = 1;
-    if (px->nrows > px->ncols + py->ncols)
-        use.kind = PW_REDUCE_NONE;
-    return use;
+    pw_reduce want = *use;
+    return pw_engine_resolve_reduce(px, py, j->metrics, &want, j->memory_bytes, use, err);
 }
 
 /* One layer pair; -1 only when the daemon is stopping. */
@@ -185,11 +186,28 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     pass_watch watch = {&s->stop, {x, y}};
     px.cancelled = py.cancelled = stopping;
     px.cancel_ctx = py.cancel_ctx = &watch;
+    int deciding = 0;
+    pw_reduce use;
+    pw_err err;
+    pw_err_clear(&err);
+    if (layer_reduce(s, j, &px, &py, tx->name, &deciding, &use, &err) != 0) {
+        if (deciding)
+            pwd_sticky_decided(s->sticky, j->run_id, tx->name, NULL, j->step);
+        if (atomic_load(&s->stop))
+            return -1;
+        pw_result_init(&out->r);
+        score_status(out, PW_READ_ERROR, err.msg);
+        return 0;
+    }
+    assert(use.kind != PW_REDUCE_AUTO); /* resolved: sides are cached under what applies */
     /* Refused before anything is allocated: a pair that would not fit is
      * stored as over_budget, like any other status, and so never retried
      * (allocating it would get the daemon killed, restarted and killed again). */
     uint64_t est = 0;
-    if (pw_engine_check_budget(&px, &py, j->metrics, j->memory_bytes, "memory_mb", &est, &out->r)) {
+    if (pw_engine_check_budget_reduced(&px, &py, j->metrics, &use, j->memory_bytes, "memory_mb",
+                                       &est, &out->r)) {
+        if (deciding)
+            pwd_sticky_decided(s->sticky, j->run_id, tx->name, NULL, j->step);
         pwd_log(PWD_WARNING, "%s: step %" PRId64 " vs %s step %" PRId64 ": layer %s: %s",
                 j->run_name, j->step, out->ref == PW_REF_FINAL ? "final" : "previous", ref->step,
                 tx->name, out->r.message);
@@ -200,19 +218,12 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
             " and %" PRIu64 " x %" PRIu64 "), estimated %" PRIu64 " MiB",
             j->run_name, j->step, ref->step, tx->name, px.nrows, px.ncols, py.nrows, py.ncols,
             est >> 20);
-    int deciding = 0;
-    pw_reduce use = layer_reduce(s, j, &px, &py, tx->name, &deciding);
-    /* auto, unresolved, has no cached sides: a side remembers its reduction. */
-    int cached = use.kind != PW_REDUCE_AUTO;
     char rtext[PW_REDUCE_TEXT_MAX];
     pw_reduce_format(&use, rtext, sizeof rtext);
-    pwd_cache_entry *ex = cached ? pwd_cache_get(s->cache, j->ident, tx->name, rtext) : NULL;
-    pwd_cache_entry *ey = cached ? pwd_cache_get(s->cache, ref->ident, ty->name, rtext) : NULL;
+    pwd_cache_entry *ex = pwd_cache_get(s->cache, j->ident, tx->name, rtext);
+    pwd_cache_entry *ey = pwd_cache_get(s->cache, ref->ident, ty->name, rtext);
     pw_side *sx = ex ? pwd_cache_side(ex) : NULL, *sy = ey ? pwd_cache_side(ey) : NULL;
-    pw_err err;
-    pw_err_clear(&err);
-    int rc = pw_engine_compare_reduced(&px, &py, j->metrics, &use, cached ? &sx : NULL,
-                                       cached ? &sy : NULL, &out->r, &err);
+    int rc = pw_engine_compare_reduced(&px, &py, j->metrics, &use, &sx, &sy, &out->r, &err);
     pwd_cache_release(s->cache, ex);
     pwd_cache_release(s->cache, ey);
     if (!ex && sx)
