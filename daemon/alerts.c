@@ -42,6 +42,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pw_plan.h"
 #include "pw_stability.h"
 
 extern char **environ;
@@ -483,17 +484,33 @@ static int report(void *ctx, const pw_stab_event *ev)
                        c->layer, ev->step, ev->value, NULL);
 }
 
+/* The first step whose distance to its predecessor is still to come: a
+ * checkpoint after the first, readable, without stored previous-reference
+ * scores.  Stability is decided only below it, so a checkpoint scored out
+ * of order (live first, backfill later, two workers) never raises a
+ * transition that the missing one would have moved.  INT64_MAX: none. */
+static int64_t stability_horizon(const pwd_run *r)
+{
+    for (size_t i = 1; i < r->nck; i++) {
+        const pwd_ckpt *c = &r->ck[i];
+        if (c->present && !c->bad && c->prev_ref == PW_PLAN_NO_STEP)
+            return c->step;
+    }
+    return INT64_MAX;
+}
+
 /* Bring every layer up to date, raise what changed, and settle the run's convergence. */
 static void evaluate(pwd_daemon *d, pwd_run *r)
 {
     assert(r->series_loaded);
+    const int64_t horizon = stability_horizon(r);
     const pw_stab_params p = pw_config_for_run(&d->cfg, r->name, r->path)->stab;
     pw_stab_state *states = calloc(r->nlayers ? r->nlayers : 1, sizeof *states);
     size_t nstates = 0, failed = 0;
     for (size_t i = 0; i < r->nlayers; i++) {
         pwd_layer_state *ls = &r->layers[i];
         report_ctx c = {d, r, ls->name};
-        failed += pw_stab_series_update(&p, &ls->series, report, &c);
+        failed += pw_stab_series_update_until(&p, &ls->series, horizon, report, &c);
         /* A layer none of whose points is left is as the database shows it: no series. */
         if (!ls->series.n)
             continue;

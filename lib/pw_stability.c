@@ -144,19 +144,31 @@ void pw_stab_series_remove(pw_stab_series *s, int64_t step)
     changed_at(s, i, step);
 }
 
-size_t pw_stab_series_update(const pw_stab_params *p, pw_stab_series *s, pw_stab_report_fn report,
-                             void *ctx)
+size_t pw_stab_series_update_until(const pw_stab_params *p, pw_stab_series *s, int64_t horizon,
+                                   pw_stab_report_fn report, void *ctx)
 {
     assert(pw_stab_params_valid(p) == 0);
     assert(s->done <= s->n);
     size_t failed = 0;
-    for (; s->done < s->n; s->done++) {
+    for (; s->done < s->n && s->pts[s->done].step < horizon; s->done++) {
         pw_stab_event ev;
         if (advance(p, &s->end, &s->streak, &s->pts[s->done], &ev) && ev.step >= s->report_from)
             failed += report(ctx, &ev) != 0;
     }
-    s->report_from = INT64_MAX;
+    /* Points held back by the horizon have never been replayed: their
+     * transitions are reported when they are (unless already reported). */
+    if (s->done < s->n)
+        s->report_from =
+            s->report_from > s->pts[s->done].step ? s->report_from : s->pts[s->done].step;
+    else
+        s->report_from = INT64_MAX;
     return failed;
+}
+
+size_t pw_stab_series_update(const pw_stab_params *p, pw_stab_series *s, pw_stab_report_fn report,
+                             void *ctx)
+{
+    return pw_stab_series_update_until(p, s, INT64_MAX, report, ctx);
 }
 
 int pw_stability_converged(const pw_stab_state *layers, size_t n, int64_t *step)

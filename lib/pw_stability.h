@@ -100,5 +100,11 @@ typedef int (*pw_stab_report_fn)(void *ctx, const pw_stab_event *ev);
  * reports failed. */
 size_t pw_stab_series_update(const pw_stab_params *p, pw_stab_series *s, pw_stab_report_fn report,
                              void *ctx);
+/* The same up to the horizon: points at steps >= horizon wait (a checkpoint
+ * before them has no score yet, so their streak is not known); the state
+ * is that after the last point before it.  A late checkpoint so never
+ * raises a transition that its arrival would move. */
+size_t pw_stab_series_update_until(const pw_stab_params *p, pw_stab_series *s, int64_t horizon,
+                                   pw_stab_report_fn report, void *ctx);
 
 #endif

@@ -176,6 +176,42 @@ START_TEST(series_late_checkpoint_moves_the_transition)
 }
 END_TEST
 
+START_TEST(series_waits_for_a_missing_checkpoint_below_the_horizon)
+{
+    /* 100, 200 and 400 are scored while 300 is still being computed (live
+     * first, or two workers): nothing at or after 300 is decided, so the
+     * streak 200-400 never raises a transition at 400 that 300 would move. */
+    pw_stab_series s;
+    reported r = {0};
+    pw_stab_series_init(&s);
+    pw_stab_series_set(&s, 100, NAN);
+    pw_stab_series_set(&s, 200, 0.001);
+    pw_stab_series_set(&s, 400, 0.002);
+    pw_stab_series_set(&s, 500, 0.001);
+    pw_stab_series_update_until(&P, &s, 300, collect, &r);
+    ck_assert_uint_eq(r.n, 0);
+    ck_assert(!s.end.stable);
+    /* 300 arrives: stable at 400 (k = 3: 200, 300, 400), reported once --
+     * without the horizon 500 would have been reported too (200, 400, 500). */
+    pw_stab_series_set(&s, 300, 0.001);
+    pw_stab_series_update_until(&P, &s, INT64_MAX, collect, &r);
+    assert_matches_replay(&s);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert(has_report(&r, PW_STAB_STABLE, 400));
+    /* Transitions held back and then released are reported when released. */
+    pw_stab_series_set(&s, 600, 0.9);
+    pw_stab_series_set(&s, 800, 0.9);
+    pw_stab_series_update_until(&P, &s, 700, collect, &r);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert(has_report(&r, PW_STAB_UNSTABLE, 600));
+    pw_stab_series_set(&s, 700, 0.001);
+    pw_stab_series_update_until(&P, &s, INT64_MAX, collect, &r);
+    assert_matches_replay(&s);
+    ck_assert_uint_eq(r.n, 2); /* 700 and 800 change nothing: unstable throughout */
+    pw_stab_series_free(&s);
+}
+END_TEST
+
 START_TEST(series_failed_report_is_offered_again_after_reset)
 {
     pw_stab_series s;
@@ -254,6 +290,7 @@ Suite *stability_suite(void)
     TCase *ts = tcase_create("series");
     tcase_add_test(ts, series_in_order_reports_each_transition_once);
     tcase_add_test(ts, series_late_checkpoint_moves_the_transition);
+    tcase_add_test(ts, series_waits_for_a_missing_checkpoint_below_the_horizon);
     tcase_add_test(ts, series_failed_report_is_offered_again_after_reset);
     tcase_add_test(ts, series_any_arrival_order_ends_as_the_replay);
     suite_add_tcase(s, ts);
