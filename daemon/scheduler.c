@@ -328,6 +328,28 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     }
     pw_ckpt *yy = same ? x : y;
     int rc = 0;
+    /* The Probe (integrations/python) names its probe inputs and subsampling
+     * in each file: rows of two different probes are different datapoints. */
+    const char *fx = pw_ckpt_meta(x, "probe_fingerprint");
+    const char *fy = pw_ckpt_meta(yy, "probe_fingerprint");
+    if (fx && fy && strcmp(fx, fy) != 0) {
+        snprintf(msg, sizeof msg,
+                 "the probe changed between step %" PRId64 " (probe_fingerprint %.40s) and %s "
+                 "step %" PRId64 " (%.40s): their rows are different datapoints, so no layer is "
+                 "compared; keep the probe inputs and their subsampling fixed for a run",
+                 j->step, fx, kind == PW_REF_FINAL ? "final" : "previous", ref->step, fy);
+        pwd_log(PWD_WARNING, "%s: %s", j->run_name, msg);
+        for (size_t i = 0; i < nx && rc == 0; i++) {
+            pw_db_score *sc = score_add(l, pw_ckpt_layer(x, i)->name, j->step, kind, ref->step);
+            if (!sc)
+                rc = -1;
+            else
+                score_status(sc, PW_PROBE_CHANGED, msg);
+        }
+        pw_ckpt_close(y);
+        free(copy_ident);
+        return rc;
+    }
     /* Said before the work, so that a crash in it names the job. */
     pwd_log(PWD_INFO, "%s: computing step %" PRId64 " against the %s checkpoint, step %" PRId64,
             j->run_name, j->step, kind == PW_REF_FINAL ? "final" : "previous", ref->step);

@@ -804,7 +804,8 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         const pw_result *r = &s->r;
         /* Counts mean nothing for a pair that was never read. */
         int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
-                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_SHAPE_CHANGED;
+                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_SHAPE_CHANGED &&
+                      r->status != PW_PROBE_CHANGED;
         sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_text(st, 2, s->layer, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, s->step);

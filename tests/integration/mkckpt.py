@@ -28,6 +28,7 @@ ap.add_argument("--meta-step", default=None)
 ap.add_argument("--mode", default="rename", choices=["rename", "slow", "direct"])
 ap.add_argument("--slow-seconds", type=float, default=2.0)
 ap.add_argument("--dead", default="0")
+ap.add_argument("--fingerprint", default=None, help="__metadata__ probe_fingerprint")
 a = ap.parse_args()
 
 header, blobs, off = {}, [], 0
@@ -49,6 +50,8 @@ for i, name in enumerate(names):
     off += len(b)
 if a.meta_step is not None:
     header["__metadata__"] = {"step": a.meta_step}
+if a.fingerprint is not None:
+    header.setdefault("__metadata__", {})["probe_fingerprint"] = a.fingerprint
 h = json.dumps(header).encode()
 h += b" " * (-len(h) % 8)
 data = struct.pack("<Q", len(h)) + h + b"".join(blobs)

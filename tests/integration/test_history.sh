@@ -1,5 +1,5 @@
 # test_history.sh -- summaries and statuses that never hide missing or wrong data
-# (issue #15): a layer whose width changes mid-run, a state_dict among the
+# (issue #15): a layer whose width changes mid-run, a probe that changes mid-run, a state_dict among the
 # activations, deleting files and runs (history stays, `present` follows, `pwcca
 # forget`), `finalize` of a name two roots share, and a database written by a
 # newer pwccad.  Real files, the real daemon; every wait is bounded.
@@ -8,7 +8,7 @@ H_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 H_PY=$(pw_numpy_python)
 pw_need "these tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
 H=$PW_TMP/history
-mkdir -p "$H/a/exp" "$H/b/exp" "$H/a/weights" "$H/a/del"
+mkdir -p "$H/a/exp" "$H/b/exp" "$H/a/weights" "$H/a/del" "$H/a/probe"
 HDB=$H/pwccad.db
 HSOCK=$H/pwccad.sock
 cat >"$H/pwccad.conf" <<CONF
@@ -39,6 +39,9 @@ h_rows() { hq "SELECT s.step || ' ' || s.ref || ' ' || s.status FROM scores s JO
 # fc is 4 wide at steps 100 to 300 (stable by then), 6 wide at 400 and 500; conv1 stays 4.
 for s in 100 200 300; do hmk "$H/a/exp/step-$s.safetensors" --seed "$s" --p 4,4; done
 for s in 400 500; do hmk "$H/a/exp/step-$s.safetensors" --seed "$s" --p 4,6; done
+# A run whose probe changes at step 300 (the Probe's probe_fingerprint in __metadata__).
+for s in 100 200; do hmk "$H/a/probe/step-$s.safetensors" --seed "$s" --fingerprint 0123abcd; done
+hmk "$H/a/probe/step-300.safetensors" --seed 300 --fingerprint 4567ef01
 # A run to delete while the daemon runs.
 for s in 100 200 300; do hmk "$H/a/del/step-$s.safetensors" --seed "$s"; done
 # A second root with a run of the same name, for `finalize` below.
@@ -81,6 +84,18 @@ expect_output "finalize by path names one run" '"final_step":500' \
     hsock "{\"cmd\":\"finalize\",\"run\":\"$H/a/exp\",\"step\":500}"
 pw_expect_wait "the final comparison across the width change is shape_changed too" 15 \
     bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/exp' fc | paste -sd, | grep -qx '100 final shape_changed,200 final shape_changed,200 previous ok,300 final shape_changed,300 previous ok,400 final ok,400 previous shape_changed,500 final ok,500 previous ok'"
+
+# --- a probe that changes mid-run ---------------------------------------------------------------
+pw_expect_wait "the run whose probe changes is scored" 15 \
+    hq_is "SELECT COUNT(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.path = '$H/a/probe' AND s.ref = 'previous'" 4
+expect_output "the pair across the probe change is probe_changed, the one before is compared" \
+    "^200 previous ok,300 previous probe_changed$" \
+    bash -c "$(declare -f hq h_rows); HDB='$HDB' h_rows '$H/a/probe' fc | paste -sd,"
+expect_output "its message names both steps and fingerprints" \
+    "the probe changed between step 300 \(probe_fingerprint 4567ef01\) and previous step 200 \(0123abcd\)" \
+    hq "SELECT message FROM scores WHERE layer = 'conv1' AND step = 300 AND ref = 'previous' AND run_id = (SELECT id FROM runs WHERE path = '$H/a/probe')"
+expect "a probe_changed pair has no distance and no counts" \
+    hq_is "SELECT COUNT(*) FROM scores WHERE status = 'probe_changed' AND distance IS NULL AND n IS NULL" 2
 
 # --- weights saved as a checkpoint -----------------------------------------------------------
 pw_expect_wait "a state_dict checkpoint is stored, with a warning in checkpoints.error" 15 \
