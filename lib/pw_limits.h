@@ -8,16 +8,16 @@
 #define PW_LIMITS_H
 
 /* Engine ------------------------------------------------------------------ */
-#define PW_CHUNK_ROWS     4096        /* most rows per chunk of the Gram pass */
-#define PW_CHUNK_BYTES    (2u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
-#define PW_KEEP_BYTES     (64u << 20) /* large engine buffers kept for reuse (pw_keep.h) */
-#define PW_RANK_REL_EIG   1e-12       /* eigenvalue cut, relative to the largest (README: rank) */
-#define PW_CHOL_MARGIN    64          /* the bounds of pw_side.c must clear the cut this far */
-#define PW_SVCCA_KEEP     0.99        /* share of variance SVCCA keeps */
-#define PW_TIE_EPS_FACTOR 16          /* rho within this x p_kept x DBL_EPSILON are tied */
-#define PW_MAX_NEURONS    65536       /* columns per layer the engine accepts */
-#define PW_REDUCE_AUTO_RATIO 10       /* reduce=auto keeps K directions with n >= this x K */
-#define PW_REDUCE_TEXT_MAX   32       /* bytes of a reduce mode's text ("dims:512"), NUL included */
+#define PW_CHUNK_ROWS        4096        /* most rows per chunk of the Gram pass */
+#define PW_CHUNK_BYTES       (2u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
+#define PW_KEEP_BYTES        (64u << 20) /* large engine buffers kept for reuse (pw_keep.h) */
+#define PW_RANK_REL_EIG      1e-12 /* eigenvalue cut, relative to the largest (README: rank) */
+#define PW_CHOL_MARGIN       64    /* the bounds of pw_side.c must clear the cut this far */
+#define PW_SVCCA_KEEP        0.99  /* share of variance SVCCA keeps */
+#define PW_TIE_EPS_FACTOR    16    /* rho within this x p_kept x DBL_EPSILON are tied */
+#define PW_MAX_NEURONS       65536 /* columns per layer the engine accepts */
+#define PW_REDUCE_AUTO_RATIO 10    /* reduce=auto keeps K directions with n >= this x K */
+#define PW_REDUCE_TEXT_MAX   32    /* bytes of a reduce mode's text ("dims:512"), NUL included */
 
 /* Activation files --------------------------------------------------------- */
 #define PW_MAX_NDIM                8                      /* tensor rank accepted by the readers */
@@ -76,6 +76,14 @@
 #define PW_HTTP_MAX_BODY       1024 /* request body bytes accepted (GET and HEAD need none) */
 #define PW_HTTP_STOP_GRACE_MS  1000 /* ms open connections get at stop before a reset */
 #define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
+
+/* Dashboard (--http, lib/pw_web.c) -------------------------------------------- */
+#define PW_WEB_MAX_TARGET   8192 /* bytes of a request's path and query string */
+#define PW_WEB_MAX_NAME     4096 /* bytes of a run name or layer name once percent-decoded */
+#define PW_WEB_MAX_PARAMS   32   /* parameters in one query string */
+#define PW_WEB_MAX_TOKEN    256  /* bytes of the access token (http_token_file) */
+#define PW_WEB_MAX_ALERTS   100  /* newest alerts a run page lists */
+#define PW_WEB_MAX_RESPONSE (64u * 1024 * 1024) /* bytes of one rendered response */
 
 /* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */
 #define PW_DB_BUSY_MS      5000 /* ms a statement waits out another connection's lock */

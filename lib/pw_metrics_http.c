@@ -69,6 +69,8 @@ static struct {
     pw_metrics_render_fn render; /* fills the exposition */
     void *render_ctx;            /* its argument */
     pw_promtext text;            /* exposition buffer, reused by every scrape */
+    pw_web *web;                 /* the dashboard on the other paths, NULL when not served */
+    pw_web_res web_res;          /* its response buffer, reused by every request */
     http_conn *conns;            /* every open connection, served or refused */
     int nserved;                 /* connections handed to h2o and not closed yet */
     int nevicted;                /* of those, shut down to make room and not closed yet */
@@ -167,10 +169,67 @@ static void mark_active(h2o_req_t *req)
         }
 }
 
+/* A dashboard request: pw_web answers it from memory and the database, and
+ * h2o sends the answer from its own copy, so a slow reader holds only its
+ * connection's buffer, never the loop. */
+static int on_web(h2o_req_t *req)
+{
+    pw_web_req wr;
+    memset(&wr, 0, sizeof wr);
+    wr.method = req->method.base;
+    wr.method_len = req->method.len;
+    wr.target = req->path.base;
+    wr.target_len = req->path.len;
+    wr.host = req->authority.base;
+    wr.host_len = req->authority.len;
+    ssize_t ci = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1);
+    if (ci >= 0) {
+        wr.cookie = req->headers.entries[ci].value.base;
+        wr.cookie_len = req->headers.entries[ci].value.len;
+    }
+    pw_web_res *res = &srv.web_res;
+    pw_web_handle(srv.web, &wr, res);
+    req->res.status = res->status;
+    req->res.reason = res->status == 200 ? "OK" : res->status == 303 ? "See Other" : "Error";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, res->type,
+                   strlen(res->type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   res->cacheable ? "max-age=60" : "no-store", res->cacheable ? 10 : 8);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
+                          NULL, H2O_STRLIT("nosniff"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
+                          H2O_STRLIT("no-referrer"));
+    if (strncmp(res->type, "text/html", 9) == 0) {
+        /* The pages load only their own script and style; nothing may frame them. */
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
+                              0, NULL,
+                              H2O_STRLIT("default-src 'self'; img-src 'self' data:; "
+                                         "frame-ancestors 'none'; base-uri 'none'; "
+                                         "form-action 'none'"));
+    }
+    if (res->location[0])
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                       h2o_strdup(&req->pool, res->location, SIZE_MAX).base, strlen(res->location));
+    if (res->set_cookie) {
+        /* The token itself: from the request, which carried it in ?token=. */
+        char c[PW_WEB_MAX_TOKEN + 96];
+        int n = pw_web_cookie(srv.web, c, sizeof c);
+        if (n > 0)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
+                           h2o_strdup(&req->pool, c, (size_t)n).base, (size_t)n);
+    }
+    req->res.content_length = res->len;
+    h2o_send_inline(req, res->body ? res->body : "", res->len);
+    return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     mark_active(req);
+    if (srv.web &&
+        !h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics")))
+        return on_web(req);
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
         h2o_send_error_404(req, "Not Found", "not found: the metrics are at /metrics\n", 0);
         return 0;
@@ -235,6 +294,7 @@ static void maybe_finish(void)
         h2o_config_dispose(&srv.config);
     srv.ctx_inited = srv.config_inited = 0;
     pw_promtext_free(&srv.text);
+    pw_web_res_free(&srv.web_res);
     srv.port = 0;
     srv.reaping = 1;
     srv.reaper_turns = 0;
@@ -365,7 +425,9 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     struct sockaddr_storage sa;
     if (pw_metrics_http_parse_addr(addr_port, &sa, err) != 0)
         return -1;
+    pw_web *web = srv.web; /* set before start */
     memset(&srv, 0, sizeof srv);
+    srv.web = web;
     srv.loop = loop;
     srv.render = render;
     srv.render_ctx = ctx;
@@ -411,6 +473,11 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     ignore_sigpipe();
     srv.state = SRV_RUNNING;
     return 0;
+}
+
+void pw_metrics_http_set_web(pw_web *web)
+{
+    srv.web = web;
 }
 
 int pw_metrics_http_port(void)
