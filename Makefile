@@ -79,7 +79,7 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(BUILD)/bench/%.so)
 
-.PHONY: packages-present deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
+.PHONY: packages-present deps-prometheus deps-browser all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
         install uninstall clean unit integration
 
 # Keep object files make would otherwise delete as intermediates (examples, bench).
@@ -285,6 +285,20 @@ deps-prometheus: deps
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends prometheus; \
 	  else echo "run as root: apt-get install --no-install-recommends prometheus" >&2; exit 1; fi; }
+
+# Chromium, node and npm for the dashboard's browser test (tests/integration/
+# test_dashboard_browser.sh; puppeteer-core itself comes from npm, pinned by
+# tests/browser/package-lock.json, installed by the test into $(BUILD)/browser).
+# Not part of `deps`: a browser is large, and the test skips without one.
+# Debian's nodejs and npm unless a node and npm are already on PATH (another
+# nodejs package would conflict with Debian's npm).  CI calls it.
+deps-browser: deps
+	@need=""; dpkg-query -W -f='$${Status}' chromium 2>/dev/null | grep -q "ok installed" || need="chromium"; \
+	command -v node >/dev/null && command -v npm >/dev/null || need="$$need nodejs npm"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$need; \
+	  else echo "run as root: apt-get install --no-install-recommends $$need" >&2; exit 1; fi; fi
 
 # ---- install -----------------------------------------------------------------------
 # Packaging-style: files only.  Afterwards, on the target system:
