@@ -40,8 +40,10 @@ static void live(void *ctx, const char *path, pw_web_live *out)
 {
     pwd_web *w = ctx;
     int64_t i;
-    if (!pw_strmap_get(&w->d->run_index, path, &i) || i < 0 || (size_t)i >= w->d->nruns)
+    if (!pw_strmap_get(&w->d->run_index, path, &i) || i < 0 || (size_t)i >= w->d->nruns) {
+        out->version = 1; /* not watched: its data does not change while this daemon runs */
         return;
+    }
     pwd_run *r = w->d->runs[i];
     out->watched = 1;
     int64_t waiting = (int64_t)r->npend - (int64_t)r->nignored;

@@ -84,6 +84,8 @@
 #define PW_WEB_MAX_TOKEN    256  /* bytes of the access token (http_token_file) */
 #define PW_WEB_MAX_ALERTS   100  /* newest alerts a run page lists */
 #define PW_WEB_MAX_RESPONSE (64u * 1024 * 1024) /* bytes of one rendered response */
+#define PW_WEB_REUSE_MS     1000 /* a rendered answer is reused this long though data changed */
+#define PW_WEB_MAX_COLUMNS  250  /* checkpoints a page's plot draws; more are thinned evenly */
 
 /* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */
 #define PW_DB_BUSY_MS      5000 /* ms a statement waits out another connection's lock */

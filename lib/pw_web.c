@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -41,6 +42,7 @@ typedef struct cache_slot {
     const char *type; /* its Content-Type */
     char *body;       /* its bytes, heap */
     size_t len;       /* bytes in body */
+    double at;        /* monotonic seconds it was rendered at */
 } cache_slot;
 
 /* The newest alert of a run, kept across requests. */
@@ -62,6 +64,13 @@ struct pw_web {
     last_alert *alerts;               /* newest alert per run name */
     size_t nalerts;                   /* entries in alerts */
     int64_t alert_id;                 /* alerts up to this id are in alerts */
+    struct {
+        int64_t run_id;     /* the run */
+        int ref;            /* index in refs */
+        uint64_t version;   /* the run's change counter when read, 0: empty */
+        pw_curve_row *rows; /* every layer's rows */
+        size_t n;           /* entries in rows */
+    } memo; /* the last whole curve a plot read: a page's heatmap and lines read the same rows */
 };
 
 /* One query-string parameter, decoded. */
@@ -77,7 +86,7 @@ typedef struct route {
     size_t nseg;                       /* segments in the path */
     param *params;                     /* decoded parameters */
     size_t nparams;                    /* entries in params */
-    char clean[PW_WEB_MAX_TARGET + 1]; /* the target without its token parameter */
+    char clean[PW_WEB_MAX_TARGET + 1]; /* the target without its token and v parameters */
 } route;
 
 /* ---- responses ---------------------------------------------------------------------------- */
@@ -325,7 +334,9 @@ static int parse_target(const pw_web_req *req, route *rt, pw_web_res *res)
                        "parameter value", res))
                 return -1;
             rt->nparams++;
-            if (strcmp(pm->key, "token") != 0) {
+            /* The cache's key: neither the token nor v (which only makes the
+             * browser fetch a picture again) tells answers apart. */
+            if (strcmp(pm->key, "token") != 0 && strcmp(pm->key, "v") != 0) {
                 char sep = cl == plen ? '?' : '&';
                 rt->clean[cl++] = sep;
                 memcpy(rt->clean + cl, p, (size_t)(pe - p));
@@ -690,16 +701,32 @@ static int api_run(pw_web *w, const pw_run_info *run, const pw_web_live *lv, pw_
     pw_alert *al = NULL;
     size_t nls = 0, nrows = 0, nfrows = 0, nal = 0;
     int final = run->final_step != PW_QUERY_NO_STEP;
-    if (refresh_alerts(w, &err) != 0 || pw_query_layers(w->q, run, &ls, &nls, &err) != 0 ||
-        pw_query_curve(w->q, run, "previous", NULL, 0, NULL, NULL, &rows, &nrows, &err) != 0 ||
+    /* Messages: only of the layers whose newest score to the previous
+     * checkpoint is not ok, so a run of healthy layers reads no curve here. */
+    const char **bad = NULL;
+    size_t nbad = 0;
+    int rc = refresh_alerts(w, &err) != 0 || pw_query_layers(w->q, run, &ls, &nls, &err) != 0;
+    if (!rc && !(bad = malloc((nls ? nls : 1) * sizeof *bad)))
+        rc = pw_err_set(&err, "out of memory");
+    int has_previous = 0;
+    for (size_t i = 0; !rc && i < nls; i++) {
+        has_previous |= ls[i].prev_status != NULL;
+        if (ls[i].prev_status && strcmp(ls[i].prev_status, "ok") != 0)
+            bad[nbad++] = ls[i].name;
+    }
+    if (rc ||
+        (nbad &&
+         pw_query_curve(w->q, run, "previous", bad, nbad, NULL, NULL, &rows, &nrows, &err) != 0) ||
         (final &&
          pw_query_curve(w->q, run, "final", NULL, 0, NULL, NULL, &frows, &nfrows, &err) != 0) ||
         pw_query_alerts(w->q, run, 0, &al, &nal, &err) != 0) {
         pw_query_layers_free(ls, nls);
         pw_query_curve_free(rows, nrows);
         pw_query_curve_free(frows, nfrows);
+        free(bad);
         return fail(res, 500, "reading the database: %s", err.msg);
     }
+    free(bad);
     json_t *layers = json_array();
     for (size_t i = 0; i < nls; i++) {
         const pw_layer_info *l = &ls[i];
@@ -719,7 +746,10 @@ static int api_run(pw_web *w, const pw_run_info *run, const pw_web_live *lv, pw_
         json_object_set_new(o, "measured", json_boolean(l->measured));
         json_object_set_new(o, "last_step", jstep(l->last_step));
         json_object_set_new(o, "last_distance", jreal(l->last_distance));
-        json_object_set_new(o, "status", jstr(last ? last->status : l->last_status));
+        json_object_set_new(o, "status",
+                            jstr(last             ? last->status
+                                 : l->prev_status ? l->prev_status
+                                                  : l->last_status));
         json_object_set_new(o, "message", jstr(last ? last->message : NULL));
         json_array_append_new(layers, o);
     }
@@ -735,7 +765,7 @@ static int api_run(pw_web *w, const pw_run_info *run, const pw_web_live *lv, pw_
     json_object_set_new(o, "alerts_total", json_integer((json_int_t)nal));
     json_object_set_new(o, "convergence",
                         final ? verdict_json(frows, nfrows, run->final_step) : json_null());
-    json_object_set_new(o, "steps_previous", json_integer((json_int_t)nrows));
+    json_object_set_new(o, "has_previous", json_boolean(has_previous));
     pw_query_layers_free(ls, nls);
     pw_query_curve_free(rows, nrows);
     pw_query_curve_free(frows, nfrows);
@@ -821,7 +851,38 @@ static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final
     free(pts);
 }
 
-static int api_plot(pw_web *w, const pw_run_info *run, const route *rt, pw_web_res *res)
+/* Keep every stride-th column (and the newest) when there are more than
+ * PW_WEB_MAX_COLUMNS: a page is some 900 pixels wide, and a 50 x 500 grid
+ * is 25 000 cells a browser must draw.  In place; marks were set before on
+ * every column.  Returns the stride (1: nothing dropped). */
+static size_t thin_columns(pw_plot *p)
+{
+    if (p->nsteps <= PW_WEB_MAX_COLUMNS)
+        return 1;
+    size_t stride = (p->nsteps + PW_WEB_MAX_COLUMNS - 2) / (PW_WEB_MAX_COLUMNS - 1);
+    size_t keep = 0, old = p->nsteps;
+    for (size_t s = 0; s < old; s++)
+        if (s % stride == 0 || s == old - 1)
+            p->steps[keep++] = p->steps[s];
+    for (size_t l = 0; l < p->nlayers; l++) {
+        size_t j = 0;
+        for (size_t s = 0; s < old; s++)
+            if (s % stride == 0 || s == old - 1)
+                p->values[l * keep + j++] = p->values[l * old + s];
+        assert(j == keep);
+    }
+    p->nsteps = keep;
+    return stride;
+}
+
+static void memo_clear(pw_web *w)
+{
+    pw_query_curve_free(w->memo.rows, w->memo.n);
+    memset(&w->memo, 0, sizeof w->memo);
+}
+
+static int api_plot(pw_web *w, const pw_run_info *run, const pw_web_live *lv, const route *rt,
+                    pw_web_res *res)
 {
     static const char *const allowed[] = {"ref", "kind", "layer", "v", NULL};
     static const char *const kinds[] = {"heatmap", "lines", NULL};
@@ -836,25 +897,43 @@ static int api_plot(pw_web *w, const pw_run_info *run, const route *rt, pw_web_r
                     run->name);
     pw_curve_row *rows = NULL;
     size_t n = 0;
-    if (curve_of(w, run, refs[ref], rt, &rows, &n, res))
+    /* Every layer: the rows may be those the other picture of the page just read. */
+    int whole = !find_param(rt, "layer") && lv->version != 0;
+    int memo =
+        whole && w->memo.version == lv->version && w->memo.run_id == run->id && w->memo.ref == ref;
+    if (memo) {
+        rows = w->memo.rows;
+        n = w->memo.n;
+    } else if (curve_of(w, run, refs[ref], rt, &rows, &n, res)) {
         return -1;
+    } else if (whole) {
+        memo_clear(w);
+        w->memo.run_id = run->id;
+        w->memo.ref = ref;
+        w->memo.version = lv->version;
+        w->memo.rows = rows;
+        w->memo.n = n;
+        memo = 1;
+    }
     pw_err err = {""};
     pw_layer_info *ls = NULL;
     size_t nls = 0;
     pw_plot p;
     memset(&p, 0, sizeof p);
-    if (n == 0) {
+    int rc = 0;
+    if (n == 0)
+        rc = fail(res, 404, "run %s has no scores against the %s checkpoint yet", run->name,
+                  refs[ref]);
+    else if (pw_query_layers(w->q, run, &ls, &nls, &err) != 0 ||
+             pw_plot_from_curve(rows, n, &p, &err) != 0)
+        rc = fail(res, 500, "%s", err.msg);
+    if (!memo)
         pw_query_curve_free(rows, n);
-        return fail(res, 404, "run %s has no scores against the %s checkpoint yet", run->name,
-                    refs[ref]);
-    }
-    if (pw_query_layers(w->q, run, &ls, &nls, &err) != 0 ||
-        pw_plot_from_curve(rows, n, &p, &err) != 0) {
-        pw_query_curve_free(rows, n);
+    if (rc) {
         pw_query_layers_free(ls, nls);
-        return fail(res, 500, "%s", err.msg);
+        pw_plot_free(&p);
+        return -1;
     }
-    pw_query_curve_free(rows, n);
     char title[PW_ERR_MAX], subtitle[PW_ERR_MAX], mark[128];
     if (ref == 1)
         snprintf(title, sizeof title,
@@ -879,10 +958,14 @@ static int api_plot(pw_web *w, const pw_run_info *run, const route *rt, pw_web_r
     p.threshold = ref == 1 ? PW_CONV_DEFAULT_TAU : NAN;
     set_marks(&p, ls, nls, ref == 1, run->final_step);
     pw_query_layers_free(ls, nls);
+    size_t all = p.nsteps, stride = thin_columns(&p);
+    if (stride > 1)
+        snprintf(subtitle + strlen(subtitle), sizeof subtitle - strlen(subtitle),
+                 " (%zu of %zu drawn: every %zuth and the newest)", p.nsteps, all, stride);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    int rc = f ? (kind == 1 ? pw_svg_lines(f, &p, &err) : pw_svg_heatmap(f, &p, &err)) : -1;
+    rc = f ? (kind == 1 ? pw_svg_lines(f, &p, &err) : pw_svg_heatmap(f, &p, &err)) : -1;
     if (f && fclose(f) != 0)
         rc = -1;
     pw_plot_free(&p);
@@ -931,13 +1014,24 @@ static int send_asset(const char *name, pw_web_res *res)
 /* ---- the cache
  * --------------------------------------------------------------------------------------- */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The kept answer for target: rendered at this version, or less than
+ * PW_WEB_REUSE_MS ago -- a run scored several times a second would
+ * otherwise be rendered again for every poll of every page. */
 static cache_slot *cache_find(pw_web *w, const char *target, uint64_t version)
 {
     if (!w->live || version == 0)
         return NULL;
+    double now = now_s();
     for (unsigned i = 0; i < CACHE_SLOTS; i++)
-        if (w->cache[i].target && w->cache[i].version == version &&
-            strcmp(w->cache[i].target, target) == 0)
+        if (w->cache[i].target && strcmp(w->cache[i].target, target) == 0 &&
+            (w->cache[i].version == version || now - w->cache[i].at < PW_WEB_REUSE_MS / 1e3))
             return &w->cache[i];
     return NULL;
 }
@@ -961,7 +1055,7 @@ static void cache_put(pw_web *w, const char *target, uint64_t version, const pw_
     free(s->target);
     free(s->body);
     memcpy(b, res->body, res->len);
-    *s = (cache_slot){t, version, res->status, res->type, b, res->len};
+    *s = (cache_slot){t, version, res->status, res->type, b, res->len, now_s()};
 }
 
 /* ---- the router
@@ -983,7 +1077,7 @@ static int handle_run(pw_web *w, route *rt, pw_web_res *res)
     } else if (strcmp(rt->seg[3], "curve") == 0) {
         rc = api_curve(w, &run, rt, res);
     } else if (strcmp(rt->seg[3], "plot.svg") == 0) {
-        rc = api_plot(w, &run, rt, res);
+        rc = api_plot(w, &run, &lv, rt, res);
     } else {
         rc = fail(res, 404, "not found: /api/run/NAME has curve and plot.svg below it");
     }
@@ -1158,6 +1252,7 @@ void pw_web_free(pw_web *w)
         free(w->alerts[i].a.detail);
     }
     free(w->alerts);
+    memo_clear(w);
     memset(w->token, 0, sizeof w->token);
     free(w);
 }

@@ -36,7 +36,8 @@
  * Repeated renders: when the daemon reports change counters (live), the
  * answer of a run endpoint is kept with the run's counter, of /api/runs
  * with the global one, in a small cache: five browsers polling one run cost
- * one render per change.  One pw_web per endpoint, used from one thread. */
+ * one render per change, and at most one per PW_WEB_REUSE_MS however often
+ * the run changes (the answer is then up to that much older).  One pw_web per endpoint, used from one thread. */
 #ifndef PW_WEB_H
 #define PW_WEB_H
 

@@ -44,7 +44,8 @@
     return r.json();
   }
 
-  // Poll: call refresh() whenever the counter named by key changes.
+  // Poll: call refresh() whenever the counter named by key differs from the
+  // version of the data on the page (what refresh() returns).
   function follow(versionUrl, key, refresh) {
     let seen = -1;
     let busy = false;
@@ -53,10 +54,9 @@
       busy = true;
       try {
         const v = await getJSON(versionUrl);
-        if (v[key] !== seen) {
-          await refresh(v);
-          seen = v[key];
-        }
+        // The data says which version it shows: an answer the daemon reused
+        // from just before the change is fetched again at the next tick.
+        if (v[key] !== seen) seen = await refresh(v);
         setStatus('live, updated ' + new Date().toLocaleTimeString());
         showError('');
       } catch (e) {
@@ -101,8 +101,10 @@
     }
     $('filter').addEventListener('input', render);
     follow('/api/version', 'version', async () => {
-      runs = (await getJSON('/api/runs')).runs;
+      const d = await getJSON('/api/runs');
+      runs = d.runs;
       render();
+      return d.version;
     });
   }
 
@@ -126,7 +128,7 @@
       img.hidden = false;
     }
     function drawLines() {
-      if (!data || data.steps_previous === 0) return;
+      if (!data || !data.has_previous) return;
       const ref = $('curve-ref').value;
       setImg($('lines'), plotUrl(ref, 'lines', $('curve-layer').value));
     }
@@ -143,8 +145,8 @@
       $('verdict').textContent = c ? c.verdict + ' (Spearman rho ' + fmtReal(c.rho) + ', ' +
         c.settled + ' of ' + c.layers.length + ' layers settled within ' + c.tau + ')' :
         'decided once the run is final';
-      $('no-scores').hidden = d.steps_previous > 0;
-      if (d.steps_previous > 0) setImg($('heat-previous'), plotUrl('previous', 'heatmap'));
+      $('no-scores').hidden = d.has_previous;
+      if (d.has_previous) setImg($('heat-previous'), plotUrl('previous', 'heatmap'));
       const final = r.final_step !== null;
       $('final-section').hidden = !final;
       if (final) {
@@ -194,8 +196,9 @@
     $('curve-ref').addEventListener('change', drawLines);
     follow('/api/version?run=' + key, 'run_version', async (v) => {
       data = await getJSON(api);
-      version = v.run_version;
+      version = data.version;
       render(data);
+      return data.version;
     });
   }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pw_config.h"
 #include "pw_query.h"
 #include "pw_schema.h"
 #include "pw_test.h"
@@ -334,6 +335,26 @@ START_TEST(token)
 }
 END_TEST
 
+/* The two configuration keys (here rather than in test_config.c, with the rest of the dashboard).
+ */
+START_TEST(config_keys)
+{
+    pw_config c;
+    pw_config_defaults(&c);
+    pw_err e = {""};
+    ck_assert_str_eq(c.http_listen, ""); /* no dashboard unless asked for */
+    PW_ASSERT_OK(pw_config_set(&c, "http_listen", "8765", &e), &e);
+    ck_assert_str_eq(c.http_listen, "8765");
+    PW_ASSERT_OK(pw_config_set(&c, "http_listen", "[::1]:8765", &e), &e);
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "http_listen", "dash.lan:80", &e), &e,
+                         "names are not resolved");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "http_listen", "127.0.0.1:70000", &e), &e, "port");
+    PW_ASSERT_OK(pw_config_set(&c, "http_token_file", "/etc/pwccad/token", &e), &e);
+    ck_assert_str_eq(c.http_token_file, "/etc/pwccad/token");
+    pw_config_free(&c);
+}
+END_TEST
+
 Suite *web_suite(void)
 {
     Suite *s = suite_create("web");
@@ -342,6 +363,7 @@ Suite *web_suite(void)
     tcase_add_test(tc, curve_fields_match_pwcca_curve);
     tcase_add_test(tc, hostile_requests);
     tcase_add_test(tc, token);
+    tcase_add_test(tc, config_keys);
     suite_add_tcase(s, tc);
     return s;
 }
