@@ -13,10 +13,12 @@
 #    filled and heatmap loaded), plus each JSON/SVG endpoint's time by curl.
 # 2. Scoring throughput: the daemon (one compute thread) scores a copy of the
 #    same trainer run (checkpoints written beforehand) moved into its watched
-#    root, once with no browser and once with five tabs open (two on /, two
-#    on the run being scored, one on a synthetic run), alternately, TRIALS
-#    times each; checkpoints per second from the move to the last one stored,
-#    medians compared.  Timings are wall clock on a shared machine.
+#    root: with nothing open, with five pages polled the way the pages poll
+#    (bench/dashboard_poll.js: the daemon's own cost), and with five Chromium
+#    tabs on this same machine (two on /, two on the run being scored, one on
+#    a synthetic run), in turn, TRIALS times each; checkpoints per second from
+#    the move to the last one stored, medians compared, and the CPU time of
+#    the daemon's loop thread.  Wall clock on a shared machine.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:?usage: bench_dashboard.sh BUILD_DIR}" && pwd)
@@ -67,24 +69,33 @@ for u in /api/runs /api/run/run-150 "/api/run/run-150/plot.svg?kind=heatmap" \
     curl -s -o /dev/null -w "  %{time_total} s  %{size_download} bytes  $u\n" "$base$u"
 done
 
-# trial NAME WITH_BROWSERS: seconds to store every checkpoint of a fresh copy.
+# loop_ticks: CPU clock ticks of the daemon's loop thread (its main thread) so far.
+loop_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/task/$daemon/stat"; }
+hz=$(getconf CLK_TCK)
+
+# trial NAME MODE: "CKPT_PER_S LOOP_CPU_S" for storing every checkpoint of a fresh
+# copy; MODE quiet (nothing open), poll (five simulated pages) or chromium (five tabs).
 trial() {
-    local name=$1 load=$2 pid='' fifo="$work/fifo-$1"
+    local name=$1 mode=$2 pid='' extra='' fifo="$work/fifo-$1"
     cp -r "$work/src" "$work/stage-$name"
-    if [ "$load" = 1 ]; then
+    if [ "$mode" != quiet ]; then
         mkfifo "$fifo"
-        NODE_PATH="$nodemods" node "$here/dashboard_load.js" "$base" / / /run/run-042 <"$fifo" >"$work/load-$name" 2>&1 &
+        if [ "$mode" = poll ]; then
+            node "$here/dashboard_poll.js" "$base" / / /run/run-042 "/run/$name" "/run/$name" <"$fifo" >"$work/load-$name" 2>&1 &
+        else
+            NODE_PATH="$nodemods" node "$here/dashboard_load.js" "$base" / / /run/run-042 <"$fifo" >"$work/load-$name" 2>&1 &
+        fi
         pid=$!
         exec 9>"$fifo"
         for _ in $(seq 600); do grep -q '^ready' "$work/load-$name" && break; sleep 0.1; done
     fi
+    local c0; c0=$(loop_ticks)
     local t0; t0=$(date +%s.%N)
     mv "$work/stage-$name" "$work/root/$name"
-    local extra=''
     while :; do
         n=$(sqlite3 -readonly -cmd '.timeout 2000' "$db" \
             "SELECT count(*) FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = '$name'" 2>/dev/null || echo 0)
-        if [ "$load" = 1 ] && [ -z "$extra" ] && [ "${n:-0}" -ge 2 ]; then
+        if [ "$mode" = chromium ] && [ -z "$extra" ] && [ "${n:-0}" -ge 2 ]; then
             # Two more tabs on the run being scored, once it exists.
             NODE_PATH="$nodemods" node "$here/dashboard_load.js" "$base" "/run/$name" "/run/$name" <"$fifo" 9>&- >/dev/null 2>&1 &
             extra=$!
@@ -93,18 +104,26 @@ trial() {
         sleep 0.05
     done
     local t1; t1=$(date +%s.%N)
-    if [ "$load" = 1 ]; then exec 9>&-; wait "$pid" "$extra" 2>/dev/null; rm -f "$fifo"; fi
-    awk -v a="$t0" -v b="$t1" -v n="$nck" 'BEGIN { printf "%.3f\n", n / (b - a) }'
+    local c1; c1=$(loop_ticks)
+    if [ "$mode" != quiet ]; then exec 9>&-; wait $pid $extra 2>/dev/null; rm -f "$fifo"; fi
+    awk -v a="$t0" -v b="$t1" -v n="$nck" -v c=$((c1 - c0)) -v hz="$hz" 'BEGIN { printf "%.3f %.2f\n", n / (b - a), c / hz }'
 }
 
 echo
 echo "== scoring throughput, $nck checkpoints of 5 layers (256 wide, 2048 probes) per trial =="
-: >"$work/quiet"; : >"$work/loaded"
+echo "(ckpt/s from the move into the watched root to the last stored; loop CPU = the daemon's"
+echo " main thread, where the dashboard is served, during the trial)"
+: >"$work/quiet"; : >"$work/poll"; : >"$work/chromium"
 for i in $(seq "$trials"); do
-    q=$(trial "quiet$i" 0); echo "$q" >>"$work/quiet"
-    l=$(trial "loaded$i" 1); echo "$l" >>"$work/loaded"
-    printf 'pair %d: no browser %s ckpt/s, five tabs %s ckpt/s\n' "$i" "$q" "$l"
+    for mode in quiet poll chromium; do
+        r=$(trial "$mode$i" $mode); echo "$r" >>"$work/$mode"
+        printf 'trial %d %-9s %s ckpt/s, loop CPU %s s\n' "$i" "$mode" $r
+    done
 done
-med() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-mq=$(med "$work/quiet"); ml=$(med "$work/loaded")
-awk -v q="$mq" -v l="$ml" 'BEGIN { printf "median: no browser %.3f ckpt/s, five tabs %.3f ckpt/s: %+.1f %%\n", q, l, 100 * (l - q) / q }'
+med() { awk -v k="$2" '{ print $k }' "$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+mq=$(med "$work/quiet" 1)
+for mode in poll chromium; do
+    m=$(med "$work/$mode" 1)
+    awk -v q="$mq" -v l="$m" -v mode="$mode" -v cq="$(med "$work/quiet" 2)" -v cl="$(med "$work/$mode" 2)" \
+        'BEGIN { printf "median, five %s pages: %.3f ckpt/s against %.3f with none: %+.1f %%; loop CPU %.2f s against %.2f s\n", mode, l, q, 100 * (l - q) / q, cl, cq }'
+done

@@ -1022,16 +1022,16 @@ static double now_s(void)
 }
 
 /* The kept answer for target: rendered at this version, or less than
- * PW_WEB_REUSE_MS ago -- a run scored several times a second would
+ * reuse_ms ago (PW_WEB_REUSE_MS, PW_WEB_RUNS_REUSE_MS) -- a run scored several times a second would
  * otherwise be rendered again for every poll of every page. */
-static cache_slot *cache_find(pw_web *w, const char *target, uint64_t version)
+static cache_slot *cache_find(pw_web *w, const char *target, uint64_t version, int reuse_ms)
 {
     if (!w->live || version == 0)
         return NULL;
     double now = now_s();
     for (unsigned i = 0; i < CACHE_SLOTS; i++)
         if (w->cache[i].target && strcmp(w->cache[i].target, target) == 0 &&
-            (w->cache[i].version == version || now - w->cache[i].at < PW_WEB_REUSE_MS / 1e3))
+            (w->cache[i].version == version || now - w->cache[i].at < reuse_ms / 1e3))
             return &w->cache[i];
     return NULL;
 }
@@ -1068,7 +1068,7 @@ static int handle_run(pw_web *w, route *rt, pw_web_res *res)
         return -1;
     pw_web_live lv;
     live_of(w, run.path, &lv);
-    cache_slot *hit = cache_find(w, rt->clean, lv.version);
+    cache_slot *hit = cache_find(w, rt->clean, lv.version, PW_WEB_REUSE_MS);
     int rc;
     if (hit) {
         rc = res_set(res, hit->status, hit->type, hit->body, hit->len);
@@ -1133,7 +1133,7 @@ static int route_req(pw_web *w, route *rt, pw_web_res *res)
             if (check_params(rt, NULL, NULL, res))
                 return -1;
             uint64_t v = w->version ? w->version(w->ctx) : 0;
-            cache_slot *hit = cache_find(w, rt->clean, v);
+            cache_slot *hit = cache_find(w, rt->clean, v, PW_WEB_RUNS_REUSE_MS);
             if (hit)
                 return res_set(res, hit->status, hit->type, hit->body, hit->len);
             int rc = api_runs(w, res);
