@@ -113,10 +113,12 @@ echo
 echo "== scoring throughput, $nck checkpoints of 5 layers (256 wide, 2048 probes) per trial =="
 echo "(ckpt/s from the move into the watched root to the last stored; loop CPU = the daemon's"
 echo " main thread, where the dashboard is served, during the trial)"
+# Run names unique to this invocation: a kept database (PW_BENCH_DB) has the last ones.
+tag=t$(date +%s)
 : >"$work/quiet"; : >"$work/poll"; : >"$work/chromium"
 for i in $(seq "$trials"); do
     for mode in quiet poll chromium; do
-        r=$(trial "$mode$i" $mode); echo "$r" >>"$work/$mode"
+        r=$(trial "$tag-$mode$i" $mode); echo "$r" >>"$work/$mode"
         printf 'trial %d %-9s %s ckpt/s, loop CPU %s s\n' "$i" "$mode" $r
     done
 done

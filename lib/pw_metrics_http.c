@@ -169,6 +169,30 @@ static void mark_active(h2o_req_t *req)
         }
 }
 
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 303:
+        return "See Other";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 414:
+        return "URI Too Long";
+    case 421:
+        return "Misdirected Request";
+    default:
+        return "Internal Server Error";
+    }
+}
+
 /* A dashboard request: pw_web answers it from memory and the database, and
  * h2o sends the answer from its own copy, so a slow reader holds only its
  * connection's buffer, never the loop. */
@@ -190,7 +214,7 @@ static int on_web(h2o_req_t *req)
     pw_web_res *res = &srv.web_res;
     pw_web_handle(srv.web, &wr, res);
     req->res.status = res->status;
-    req->res.reason = res->status == 200 ? "OK" : res->status == 303 ? "See Other" : "Error";
+    req->res.reason = reason(res->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, res->type,
                    strlen(res->type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
