@@ -53,6 +53,11 @@ static void live(void *ctx, const char *path, pw_web_live *out)
     out->version = pwd_metrics_version(w->d, r);
 }
 
+static int handle(void *ctx, const pw_web_req *req, pw_web_res *res)
+{
+    return pw_web_handle(ctx, req, res);
+}
+
 static uint64_t version(void *ctx)
 {
     pwd_web *w = ctx;
@@ -142,7 +147,7 @@ struct pwd_web *pwd_web_start(pwd_daemon *d, int *failed)
                 "reads every run's names, paths and scores%s (docs/DASHBOARD.md)",
                 addr, tok[0] ? " unless they lack the token" : "; consider http_token_file");
     memset(tok, 0, sizeof tok);
-    pw_metrics_http_set_web(w->web);
+    pw_metrics_http_set_web(handle, w->web);
     return w;
 }
 
@@ -168,7 +173,7 @@ void pwd_web_free(struct pwd_web *w)
 {
     if (!w)
         return;
-    pw_metrics_http_set_web(NULL);
+    pw_metrics_http_set_web(NULL, NULL);
     pw_web_free(w->web);
     pw_query_close(w->q);
     free(w);

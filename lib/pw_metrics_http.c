@@ -69,7 +69,8 @@ static struct {
     pw_metrics_render_fn render; /* fills the exposition */
     void *render_ctx;            /* its argument */
     pw_promtext text;            /* exposition buffer, reused by every scrape */
-    pw_web *web;                 /* the dashboard on the other paths, NULL when not served */
+    pw_metrics_http_web_fn web;  /* answers the dashboard's paths, NULL when not served */
+    void *web_ctx;               /* its argument */
     pw_web_res web_res;          /* its response buffer, reused by every request */
     http_conn *conns;            /* every open connection, served or refused */
     int nserved;                 /* connections handed to h2o and not closed yet */
@@ -212,7 +213,7 @@ static int on_web(h2o_req_t *req)
         wr.cookie_len = req->headers.entries[ci].value.len;
     }
     pw_web_res *res = &srv.web_res;
-    pw_web_handle(srv.web, &wr, res);
+    srv.web(srv.web_ctx, &wr, res);
     req->res.status = res->status;
     req->res.reason = reason(res->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, res->type,
@@ -234,14 +235,9 @@ static int on_web(h2o_req_t *req)
     if (res->location[0])
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
                        h2o_strdup(&req->pool, res->location, SIZE_MAX).base, strlen(res->location));
-    if (res->set_cookie) {
-        /* The token itself: from the request, which carried it in ?token=. */
-        char c[PW_WEB_MAX_TOKEN + 96];
-        int n = pw_web_cookie(srv.web, c, sizeof c);
-        if (n > 0)
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
-                           h2o_strdup(&req->pool, c, (size_t)n).base, (size_t)n);
-    }
+    if (res->cookie[0]) /* the request carried the token in ?token= */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
+                       h2o_strdup(&req->pool, res->cookie, SIZE_MAX).base, strlen(res->cookie));
     req->res.content_length = res->len;
     h2o_send_inline(req, res->body ? res->body : "", res->len);
     return 0;
@@ -318,7 +314,8 @@ static void maybe_finish(void)
         h2o_config_dispose(&srv.config);
     srv.ctx_inited = srv.config_inited = 0;
     pw_promtext_free(&srv.text);
-    pw_web_res_free(&srv.web_res);
+    free(srv.web_res.body); /* not pw_web_res_free: the endpoint links without pw_web.c */
+    memset(&srv.web_res, 0, sizeof srv.web_res);
     srv.port = 0;
     srv.reaping = 1;
     srv.reaper_turns = 0;
@@ -449,9 +446,11 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     struct sockaddr_storage sa;
     if (pw_metrics_http_parse_addr(addr_port, &sa, err) != 0)
         return -1;
-    pw_web *web = srv.web; /* set before start */
+    pw_metrics_http_web_fn web = srv.web; /* set before start */
+    void *web_ctx = srv.web_ctx;
     memset(&srv, 0, sizeof srv);
     srv.web = web;
+    srv.web_ctx = web_ctx;
     srv.loop = loop;
     srv.render = render;
     srv.render_ctx = ctx;
@@ -499,9 +498,10 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     return 0;
 }
 
-void pw_metrics_http_set_web(pw_web *web)
+void pw_metrics_http_set_web(pw_metrics_http_web_fn web, void *ctx)
 {
     srv.web = web;
+    srv.web_ctx = ctx;
 }
 
 int pw_metrics_http_port(void)

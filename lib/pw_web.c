@@ -1152,7 +1152,7 @@ int pw_web_handle(pw_web *w, const pw_web_req *req, pw_web_res *res)
 {
     res->status = 500;
     res->location[0] = '\0';
-    res->set_cookie = 0;
+    res->cookie[0] = '\0';
     res->cacheable = 0;
     int head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     if (!head && !(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
@@ -1185,7 +1185,7 @@ int pw_web_handle(pw_web *w, const pw_web_req *req, pw_web_res *res)
             goto out;
         }
         if (by_param) {
-            res->set_cookie = 1;
+            pw_web_cookie(w, res->cookie, sizeof res->cookie);
             /* A page: send the browser to the same address without the token, so it
              * does not stay in the address bar, history or a Referer. */
             if (!(rt->nseg > 0 && strcmp(rt->seg[0], "api") == 0) &&

@@ -37,7 +37,8 @@
  * answer of a run endpoint is kept with the run's counter, of /api/runs
  * with the global one, in a small cache: five browsers polling one run cost
  * one render per change, and at most one per PW_WEB_REUSE_MS however often
- * the run changes (the answer is then up to that much older).  One pw_web per endpoint, used from one thread. */
+ * the run changes (the answer is then up to that much older).  One pw_web per endpoint, used from
+ * one thread. */
 #ifndef PW_WEB_H
 #define PW_WEB_H
 
@@ -68,8 +69,8 @@ typedef struct pw_web_res {
     size_t len;                           /* bytes in body */
     size_t cap;                           /* bytes allocated for body */
     char location[PW_WEB_MAX_TARGET + 1]; /* Location of a redirect, "" when none */
-    int set_cookie; /* 1: send the token cookie (the request carried ?token=) */
-    int cacheable;  /* 1: an asset, may be cached; else Cache-Control: no-store */
+    char cookie[PW_WEB_MAX_TOKEN + 96];   /* Set-Cookie value carrying the token, "" none */
+    int cacheable; /* 1: an asset, may be cached; else Cache-Control: no-store */
 } pw_web_res;
 
 /* What the daemon knows of a run beyond the database. */
