@@ -140,10 +140,9 @@ static int fail(pw_web_res *res, int status, const char *fmt, ...)
     char msg[PW_ERR_MAX + 64];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
+    msg[0] = '\0';
+    vsnprintf(msg, sizeof msg - 1, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
     size_t len = strlen(msg);
     msg[len++] = '\n';
     res_set(res, status, "text/plain; charset=utf-8", msg, len);
@@ -320,7 +319,7 @@ static int parse_target(const pw_web_req *req, route *rt, pw_web_res *res)
             param *pm = &rt->params[rt->nparams];
             const char *eq = memchr(p, '=', (size_t)(pe - p));
             const char *ke = eq ? eq : pe;
-            size_t klen;
+            size_t klen = 0;
             char key[PW_WEB_MAX_NAME + 1];
             if (decode(p, (size_t)(ke - p), 1, key, &klen, "parameter name", res))
                 return -1;
@@ -475,10 +474,19 @@ static int host_ok(const pw_web_req *req)
         close[1] = '\0';
     if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
         return 1;
-    unsigned a, b, c, d;
-    char extra;
-    return sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256;
+    /* 127.B.C.D: four decimal octets, the first 127. */
+    const char *s = h;
+    for (int k = 0; k < 4; k++) {
+        unsigned v = 0;
+        size_t nd = 0;
+        for (; *s >= '0' && *s <= '9' && nd < 4; s++, nd++)
+            v = v * 10 + (unsigned)(*s - '0');
+        if (nd == 0 || nd > 3 || v > 255 || (k == 0 && v != 127) || *s != (k < 3 ? '.' : '\0'))
+            return 0;
+        if (k < 3)
+            s++;
+    }
+    return 1;
 }
 
 /* ---- data -------------------------------------------------------------------------------- */
@@ -706,10 +714,13 @@ static int api_run(pw_web *w, const pw_run_info *run, const pw_web_live *lv, pw_
     const char **bad = NULL;
     size_t nbad = 0;
     int rc = refresh_alerts(w, &err) != 0 || pw_query_layers(w->q, run, &ls, &nls, &err) != 0;
-    if (!rc && !(bad = malloc((nls ? nls : 1) * sizeof *bad)))
-        rc = pw_err_set(&err, "out of memory");
+    if (!rc) {
+        bad = malloc((nls ? nls : 1) * sizeof *bad);
+        if (!bad)
+            rc = pw_err_set(&err, "out of memory");
+    }
     int has_previous = 0;
-    for (size_t i = 0; !rc && i < nls; i++) {
+    for (size_t i = 0; bad && i < nls; i++) {
         has_previous |= ls[i].prev_status != NULL;
         if (ls[i].prev_status && strcmp(ls[i].prev_status, "ok") != 0)
             bad[nbad++] = ls[i].name;
@@ -934,6 +945,7 @@ static int api_plot(pw_web *w, const pw_run_info *run, const pw_web_live *lv, co
         pw_plot_free(&p);
         return -1;
     }
+    assert(p.nsteps > 0 && p.steps); /* n > 0 rows made at least one column */
     char title[PW_ERR_MAX], subtitle[PW_ERR_MAX], mark[128];
     if (ref == 1)
         snprintf(title, sizeof title,
