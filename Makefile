@@ -71,7 +71,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 BENCH_SRC  := $(sort $(filter-out bench/preload_%.c,$(wildcard bench/*.c)))
 PRELOAD_SRC := $(sort $(wildcard bench/preload_*.c))
 
-LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o $(BUILD)/obj/gen/web_assets.o
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/runner.o
@@ -79,7 +79,7 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(BUILD)/bench/%.so)
 
-.PHONY: packages-present deps-prometheus all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
+.PHONY: packages-present deps-prometheus deps-browser all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
         install uninstall clean unit integration
 
 # Keep object files make would otherwise delete as intermediates (examples, bench).
@@ -112,6 +112,27 @@ $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) Makefile
 	   echo "const unsigned pw_schema_nmigrations = $(words $(SCHEMA_SQL));"; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c lib/pw_schema.h
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# The dashboard's pages, script and style (web/) are served from the binary, so
+# the daemon needs no file beside it: each file becomes a byte array (od is in
+# coreutils, so a fresh root needs nothing more than for the schema above).
+WEB_FILES  := $(sort $(wildcard web/*.html web/*.js web/*.css))
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) Makefile
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from the web directory by the Makefile: do not edit */'; \
+	   echo '#include "pw_web.h"'; \
+	   i=0; for f in $(WEB_FILES); do \
+	     echo "static const unsigned char web_$$i[] = {"; od -An -v -tx1 $$f | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
+	     i=$$((i+1)); done; \
+	   echo 'const pw_web_asset pw_web_assets[] = {'; \
+	   i=0; for f in $(WEB_FILES); do \
+	     echo "  { \"$$(basename $$f)\", web_$$i, sizeof web_$$i - 1 },"; i=$$((i+1)); done; \
+	   echo '};'; \
+	   echo "const unsigned pw_web_nassets = $(words $(WEB_FILES));"; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c lib/pw_web.h
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
@@ -204,9 +225,10 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c -o $@ $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) $(BUILD)/gen/schema_sql.c \
+	  $(BUILD)/gen/web_assets.c -o $@ $(PKG_LIBS)
 
 fuzz-run: fuzz
 	@for t in $(FUZZ_TARGETS); do n=$$(basename $$t); \
@@ -263,6 +285,20 @@ deps-prometheus: deps
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends prometheus; \
 	  else echo "run as root: apt-get install --no-install-recommends prometheus" >&2; exit 1; fi; }
+
+# Chromium, node and npm for the dashboard's browser test (tests/integration/
+# test_dashboard_browser.sh; puppeteer-core itself comes from npm, pinned by
+# tests/browser/package-lock.json, installed by the test into $(BUILD)/browser).
+# Not part of `deps`: a browser is large, and the test skips without one.
+# Debian's nodejs and npm unless a node and npm are already on PATH (another
+# nodejs package would conflict with Debian's npm).  CI calls it.
+deps-browser: deps
+	@need=""; dpkg-query -W -f='$${Status}' chromium 2>/dev/null | grep -q "ok installed" || need="chromium"; \
+	command -v node >/dev/null && command -v npm >/dev/null || need="$$need nodejs npm"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$need; \
+	  else echo "run as root: apt-get install --no-install-recommends $$need" >&2; exit 1; fi; fi
 
 # ---- install -----------------------------------------------------------------------
 # Packaging-style: files only.  Afterwards, on the target system:

@@ -255,50 +255,6 @@ int pwcca_parse_args(int argc, char **argv, const char *help, const pwcca_arg *a
     return rc;
 }
 
-json_t *pwcca_json_real(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
-json_t *pwcca_json_count(int64_t v)
-{
-    return v < 0 ? json_null() : json_integer(v);
-}
-
-json_t *pwcca_json_step(int64_t v)
-{
-    return v == PW_QUERY_NO_STEP ? json_null() : json_integer(v);
-}
-
-json_t *pwcca_json_str(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    /* Not UTF-8: replace the bad bytes with U+FFFD rather than drop the field. */
-    char *clean = malloc(3 * strlen(s) + 1), *o = clean;
-    if (!clean)
-        return NULL;
-    while (*s) {
-        uint32_t c;
-        size_t n = pw_plot_utf8_next(s, &c);
-        if (c == 0xFFFD && n == 1) {
-            memcpy(o, "\xef\xbf\xbd", 3);
-            o += 3;
-        } else {
-            memcpy(o, s, n);
-            o += n;
-        }
-        s += n;
-    }
-    *o = '\0';
-    j = json_string(clean);
-    free(clean);
-    return j;
-}
-
 static int print_json(json_t *v, size_t flags)
 {
     if (!v)

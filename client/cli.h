@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "pw_json.h"
 #include "pw_store.h"
 
 typedef struct pwcca_opts {
@@ -114,11 +115,6 @@ int pwcca_choice(const char *arg, const char *const *choices);
 int pwcca_parse_step(const char *arg, int64_t *out);
 int pwcca_parse_double(const char *arg, double *out);
 
-/* JSON helpers: NAN/-1/PW_QUERY_NO_STEP become null. */
-json_t *pwcca_json_real(double v);
-json_t *pwcca_json_count(int64_t v);
-json_t *pwcca_json_step(int64_t v);
-json_t *pwcca_json_str(const char *s);
 /* Print v with 17 significant digits, indented, and a newline; steals v. */
 int pwcca_print_json(json_t *v);
 /* One line of compact JSON; steals v. */

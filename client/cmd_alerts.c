@@ -51,12 +51,12 @@ static void print_alert(const alert_view *a, int json)
         json_object_set_new(o, "id", a->id < 0 ? json_null() : json_integer(a->id));
         json_object_set_new(o, "time", json_string(tbuf));
         json_object_set_new(o, "created_at", json_real(a->created_at));
-        json_object_set_new(o, "run", pwcca_json_str(a->run));
-        json_object_set_new(o, "kind", pwcca_json_str(a->kind));
-        json_object_set_new(o, "layer", pwcca_json_str(a->layer));
+        json_object_set_new(o, "run", pw_json_str(a->run));
+        json_object_set_new(o, "kind", pw_json_str(a->kind));
+        json_object_set_new(o, "layer", pw_json_str(a->layer));
         json_object_set_new(o, "step", json_integer(a->step));
-        json_object_set_new(o, "value", pwcca_json_real(a->value));
-        json_object_set_new(o, "detail", pwcca_json_str(a->detail));
+        json_object_set_new(o, "value", pw_json_real(a->value));
+        json_object_set_new(o, "detail", pw_json_str(a->detail));
         pwcca_print_json_line(o);
         return;
     }

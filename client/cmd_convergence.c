@@ -157,47 +157,47 @@ static int print_json(const analysis *a)
     const pw_conv_summary *s = &a->sum;
     json_t *o = json_object(), *ls = json_array(), *order = json_array();
     json_t *unmeasured = json_array(), *left_out = json_array();
-    json_object_set_new(o, "run", pwcca_json_str(a->run.name));
-    json_object_set_new(o, "path", pwcca_json_str(a->run.path));
-    json_object_set_new(o, "final_step", pwcca_json_step(a->run.final_step));
+    json_object_set_new(o, "run", pw_json_str(a->run.name));
+    json_object_set_new(o, "path", pw_json_str(a->run.path));
+    json_object_set_new(o, "final_step", pw_json_step(a->run.final_step));
     json_object_set_new(o, "tau", json_real(s->tau));
     for (size_t i = 0; i < a->nlayers; i++) {
         const pw_conv_layer_result *r = &s->layers[i];
         json_t *l = json_object();
-        json_object_set_new(l, "name", pwcca_json_str(a->layers[i].name));
+        json_object_set_new(l, "name", pw_json_str(a->layers[i].name));
         json_object_set_new(l, "depth", json_integer(a->layers[i].depth));
         json_object_set_new(l, "settled_step",
                             r->settled ? json_integer(r->settle_step) : json_null());
-        json_object_set_new(l, "stable_since", pwcca_json_step(a->layers[i].stable_step));
+        json_object_set_new(l, "stable_since", pw_json_step(a->layers[i].stable_step));
         json_object_set_new(l, "settled_exact",
                             r->settled ? json_boolean(!r->bounded) : json_null());
         json_object_set_new(l, "points", json_integer((json_int_t)r->npoints));
-        json_object_set_new(l, "last_distance", pwcca_json_real(r->last_distance));
+        json_object_set_new(l, "last_distance", pw_json_real(r->last_distance));
         json_object_set_new(l, "measured", json_boolean(r->has_data));
         json_object_set_new(l, "ranked", json_boolean(r->ranked));
         int gap = r->bounded || r->unknown_now;
         json_object_set_new(l, "gap_step", gap ? json_integer(r->gap_step) : json_null());
         json_object_set_new(l, "gap_status",
-                            gap ? pwcca_json_str(status_at(a, i, r->gap_step)) : json_null());
+                            gap ? pw_json_str(status_at(a, i, r->gap_step)) : json_null());
         json_object_set_new(l, "last_not_ok_step",
                             a->bad[i] ? json_integer(a->bad[i]->step) : json_null());
         json_object_set_new(l, "last_not_ok_status",
-                            a->bad[i] ? pwcca_json_str(a->bad[i]->status) : json_null());
+                            a->bad[i] ? pw_json_str(a->bad[i]->status) : json_null());
         json_array_append_new(ls, l);
         if (!r->has_data)
-            json_array_append_new(unmeasured, pwcca_json_str(a->layers[i].name));
+            json_array_append_new(unmeasured, pw_json_str(a->layers[i].name));
         else if (!r->ranked)
-            json_array_append_new(left_out, pwcca_json_str(a->layers[i].name));
+            json_array_append_new(left_out, pw_json_str(a->layers[i].name));
     }
     for (size_t k = 0; k < s->norder; k++)
-        json_array_append_new(order, pwcca_json_str(a->layers[s->order[k]].name));
+        json_array_append_new(order, pw_json_str(a->layers[s->order[k]].name));
     json_object_set_new(o, "layers", ls);
     json_object_set_new(o, "order", order);
     json_object_set_new(o, "settled_layers", json_integer((json_int_t)s->nsettled));
     json_object_set_new(o, "ranked_layers", json_integer((json_int_t)s->norder));
     json_object_set_new(o, "unmeasured_layers", unmeasured);
     json_object_set_new(o, "left_out", left_out);
-    json_object_set_new(o, "spearman_rho", pwcca_json_real(s->rho));
+    json_object_set_new(o, "spearman_rho", pw_json_real(s->rho));
     json_object_set_new(o, "verdict", json_string(pw_conv_verdict_name(s->verdict)));
     json_object_set_new(o, "monotone", json_boolean(s->monotone));
     return pwcca_print_json(o);

@@ -28,36 +28,12 @@ static const char help[] =
     "               side kept (empty / null when exact)\n"
     "  -h, --help   show this help\n";
 
-static json_t *row_json(const pw_curve_row *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "run", pwcca_json_str(r->run));
-    json_object_set_new(o, "layer", pwcca_json_str(r->layer));
-    json_object_set_new(o, "depth", r->depth < 0 ? json_null() : json_integer(r->depth));
-    json_object_set_new(o, "step", json_integer(r->step));
-    json_object_set_new(o, "ref", json_string(r->ref));
-    json_object_set_new(o, "ref_step", json_integer(r->ref_step));
-    json_object_set_new(o, "n", pwcca_json_count(r->n));
-    json_object_set_new(o, "p_kept", pwcca_json_count(r->p_kept));
-    json_object_set_new(o, "q_kept", pwcca_json_count(r->q_kept));
-#define PW_METRIC_JSON(sym, id, bitno, sel, tpos, label, doc)                                      \
-    json_object_set_new(o, #id, pwcca_json_real(r->id));
-    PW_METRIC_LIST(PW_METRIC_JSON)
-#undef PW_METRIC_JSON
-    json_object_set_new(o, "status", pwcca_json_str(r->status));
-    json_object_set_new(o, "message", pwcca_json_str(r->message));
-    json_object_set_new(o, "reduce", json_string(r->reduce));
-    json_object_set_new(o, "k_x", pwcca_json_count(r->k_x));
-    json_object_set_new(o, "k_y", pwcca_json_count(r->k_y));
-    return o;
-}
-
 /* JSON streamed one row object per line, so memory stays flat on long runs. */
 static int print_json(const pw_curve_row *rows, size_t n)
 {
     fputc('[', stdout);
     for (size_t i = 0; i < n; i++) {
-        json_t *o = row_json(&rows[i]);
+        json_t *o = pw_json_curve_row(&rows[i]);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
         json_decref(o);
         if (!s)

@@ -18,16 +18,16 @@ static const char help[] =
 static json_t *layer_json(const pw_layer_info *l)
 {
     json_t *o = json_object(), *shape = json_loads(l->shape, JSON_DECODE_ANY, NULL);
-    json_object_set_new(o, "name", pwcca_json_str(l->name));
+    json_object_set_new(o, "name", pw_json_str(l->name));
     json_object_set_new(o, "depth", json_integer(l->depth));
-    json_object_set_new(o, "dtype", pwcca_json_str(l->dtype));
-    json_object_set_new(o, "shape", shape ? shape : pwcca_json_str(l->shape));
+    json_object_set_new(o, "dtype", pw_json_str(l->dtype));
+    json_object_set_new(o, "shape", shape ? shape : pw_json_str(l->shape));
     json_object_set_new(o, "n", json_integer(l->rows));
     json_object_set_new(o, "neurons", json_integer(l->cols));
-    json_object_set_new(o, "status", pwcca_json_str(l->last_status));
-    json_object_set_new(o, "status_step", pwcca_json_step(l->last_step));
-    json_object_set_new(o, "distance", pwcca_json_real(l->last_distance));
-    json_object_set_new(o, "stable_step", pwcca_json_step(l->stable_step));
+    json_object_set_new(o, "status", pw_json_str(l->last_status));
+    json_object_set_new(o, "status_step", pw_json_step(l->last_step));
+    json_object_set_new(o, "distance", pw_json_real(l->last_distance));
+    json_object_set_new(o, "stable_step", pw_json_step(l->stable_step));
     return o;
 }
 

@@ -36,22 +36,22 @@ static int unmeasured_of(pw_query *q, const pw_run_info *r, pw_layer_info **ls, 
 static json_t *run_json(const pw_run_info *r, const pw_layer_info *ls, size_t nls)
 {
     json_t *o = json_object(), *un = json_array();
-    json_object_set_new(o, "name", pwcca_json_str(r->name));
-    json_object_set_new(o, "path", pwcca_json_str(r->path));
+    json_object_set_new(o, "name", pw_json_str(r->name));
+    json_object_set_new(o, "path", pw_json_str(r->path));
     json_object_set_new(o, "state",
                         json_string(r->final_step == PW_QUERY_NO_STEP ? "running" : "final"));
     json_object_set_new(o, "checkpoints", json_integer(r->checkpoints));
     json_object_set_new(o, "layers", json_integer(r->layers));
     json_object_set_new(o, "measured_layers", json_integer(r->measured_layers));
     json_object_set_new(o, "stable_layers", json_integer(r->stable_layers));
-    json_object_set_new(o, "last_step", pwcca_json_step(r->last_step));
-    json_object_set_new(o, "final_step", pwcca_json_step(r->final_step));
-    json_object_set_new(o, "final_source", pwcca_json_str(r->final_source));
-    json_object_set_new(o, "converged_step", pwcca_json_step(r->converged_step));
+    json_object_set_new(o, "last_step", pw_json_step(r->last_step));
+    json_object_set_new(o, "final_step", pw_json_step(r->final_step));
+    json_object_set_new(o, "final_source", pw_json_str(r->final_source));
+    json_object_set_new(o, "converged_step", pw_json_step(r->converged_step));
     for (size_t i = 0; i < nls; i++)
         if (!ls[i].measured)
-            json_array_append_new(un, json_pack("{s:o, s:o}", "layer", pwcca_json_str(ls[i].name),
-                                                "status", pwcca_json_str(ls[i].prev_status)));
+            json_array_append_new(un, json_pack("{s:o, s:o}", "layer", pw_json_str(ls[i].name),
+                                                "status", pw_json_str(ls[i].prev_status)));
     json_object_set_new(o, "unmeasured", un);
     return o;
 }

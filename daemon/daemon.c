@@ -238,6 +238,8 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
         memcpy(cfg->socket, flags->socket, sizeof cfg->socket);
     if (flags->metrics_listen[0])
         memcpy(cfg->metrics_listen, flags->metrics_listen, sizeof cfg->metrics_listen);
+    if (flags->http_listen[0])
+        memcpy(cfg->http_listen, flags->http_listen, sizeof cfg->http_listen);
     if (flags->nwatch || flags->nruns) {
         memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
         memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
@@ -258,6 +260,9 @@ static void keep_fixed(const pwd_daemon *d, pw_config *fresh)
         {"metrics_listen", offsetof(pw_config, metrics_listen),
          sizeof((pw_config *)0)->metrics_listen},
         {"retain_dir", offsetof(pw_config, retain_dir), sizeof((pw_config *)0)->retain_dir},
+        {"http_listen", offsetof(pw_config, http_listen), sizeof((pw_config *)0)->http_listen},
+        {"http_token_file", offsetof(pw_config, http_token_file),
+         sizeof((pw_config *)0)->http_token_file},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         char *now = (char *)fresh + fixed[i].offset;

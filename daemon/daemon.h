@@ -303,5 +303,16 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
 void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step);
 /* An alert of this kind was raised (stored for the first time). */
 void pwd_metrics_alert(pwd_daemon *d, const char *kind);
+/* Change counter of run r (NULL: of every run), polled by the dashboard; 0 when not served. */
+uint64_t pwd_metrics_version(const pwd_daemon *d, const pwd_run *r);
+
+/* web.c -- the dashboard (--http), on the metrics endpoint's listener. */
+struct pwd_web;
+/* Prepare the dashboard when cfg.http_listen is set (NULL when not, or on a
+ * failure, which sets *failed and is logged). */
+struct pwd_web *pwd_web_start(pwd_daemon *d, int *failed);
+/* Log its address once the listener is up. */
+void pwd_web_started(const pwd_daemon *d);
+void pwd_web_free(struct pwd_web *w); /* after the loop ended */
 
 #endif

@@ -28,6 +28,8 @@ static const char usage[] =
     "                    serve Prometheus metrics at http://ADDR:PORT/metrics (off by\n"
     "                    default; a bare PORT means 127.0.0.1; keep it on loopback\n"
     "                    unless you mean to expose it: no TLS, no authentication)\n"
+    "  --http ADDR:PORT  serve the dashboard at http://ADDR:PORT/ (and /metrics there\n"
+    "                    too); a bare PORT means 127.0.0.1 (docs/DASHBOARD.md)\n"
     "  --foreground      stay in the foreground (always true under systemd)\n"
     "  -h, --help        show this help and exit\n"
     "  -V, --version     show the version and exit\n";
@@ -59,6 +61,7 @@ static const pw_arg_spec options[] = {
     {"socket", 0, 1, PWD_OPT_KEY, "socket"},
     {"config", 0, 1, PWD_OPT_CONFIG, NULL},
     {"metrics", 0, 1, PWD_OPT_KEY, "metrics_listen"},
+    {"http", 0, 1, PWD_OPT_KEY, "http_listen"},
     {NULL, 0, 0, 0, NULL},
 };
 

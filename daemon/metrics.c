@@ -21,7 +21,11 @@
  *   - retention: copies and bytes held, and evictions, asked of retain.c (its
  *     index, under its lock) at each scrape, and the configured budget.
  *
- * When no address is configured nothing is kept and every hook is a no-op. */
+ * When no address is configured nothing is kept and every hook is a no-op.
+ *
+ * The dashboard (web.c, --http) shares the listener: with http_listen set
+ * the endpoint serves both, and the hooks also count changes, globally and
+ * per run, which the dashboard's pages poll to know when to fetch again. */
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
@@ -49,8 +53,9 @@ typedef struct mlayer {
 
 /* What /metrics shows of one run; hangs off pwd_run.metrics. */
 typedef struct pwd_mrun {
-    mlayer *layers; /* in the order first seen (the checkpoint's layer order) */
-    size_t n, cap;  /* used / allocated */
+    mlayer *layers;   /* in the order first seen (the checkpoint's layer order) */
+    size_t n, cap;    /* used / allocated */
+    uint64_t version; /* the global change counter at this run's last change */
 } pwd_mrun;
 
 typedef struct pwd_metrics {
@@ -59,6 +64,8 @@ typedef struct pwd_metrics {
     pw_metrics_hist compute;             /* seconds per committed job */
     pw_metrics_layer *snap;              /* snapshot rows, reused by every scrape */
     size_t snapcap;                      /* entries allocated in snap */
+    uint64_t changes;                    /* bumped on every change any run's data sees */
+    struct pwd_web *web;                 /* the dashboard on the same listener, NULL when none */
 } pwd_metrics;
 
 /* Tables ------------------------------------------------------------------------------ */
@@ -69,6 +76,23 @@ static void mrun_clear(pwd_mrun *t)
         free(t->layers[i].name);
     free(t->layers);
     memset(t, 0, sizeof *t);
+}
+
+/* Something of run r changed: the dashboard's pages fetch it again. */
+static void changed(pwd_metrics *m, pwd_run *r)
+{
+    m->changes++;
+    if (r && r->metrics)
+        r->metrics->version = m->changes;
+}
+
+uint64_t pwd_metrics_version(const pwd_daemon *d, const pwd_run *r)
+{
+    if (!d->metrics)
+        return 0;
+    if (!r)
+        return d->metrics->changes;
+    return r->metrics && r->metrics->version ? r->metrics->version : 1;
 }
 
 /* The run's table, created on first use; NULL when out of memory. */
@@ -154,6 +178,7 @@ void pwd_metrics_run_load(pwd_daemon *d, pwd_run *r)
     }
     mrun_clear(r->metrics);
     *r->metrics = c.t;
+    changed(d->metrics, r);
 }
 
 /* Hooks --------------------------------------------------------------------------------- */
@@ -201,6 +226,7 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
      * predecessor, a layer that disappeared). */
     if (lost)
         pwd_metrics_run_load(d, r);
+    changed(m, r);
 }
 
 void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step)
@@ -211,6 +237,7 @@ void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t st
     mlayer *l = t ? layer_of(t, layer) : NULL;
     if (l)
         l->stable_step = step;
+    changed(d->metrics, r);
 }
 
 void pwd_metrics_alert(pwd_daemon *d, const char *kind)
@@ -221,6 +248,7 @@ void pwd_metrics_alert(pwd_daemon *d, const char *kind)
     assert(k >= 0);
     if (k >= 0)
         d->metrics->alerts[k]++;
+    changed(d->metrics, NULL);
 }
 
 /* Rendering ---------------------------------------------------------------------------- */
@@ -296,7 +324,9 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
 
 int pwd_metrics_start(pwd_daemon *d)
 {
-    if (!d->cfg.metrics_listen[0])
+    /* --http serves /metrics too, on the one listener (web.c). */
+    const char *addr = d->cfg.metrics_listen[0] ? d->cfg.metrics_listen : d->cfg.http_listen;
+    if (!addr[0])
         return 0;
     pwd_metrics *m = calloc(1, sizeof *m);
     if (!m) {
@@ -304,15 +334,21 @@ int pwd_metrics_start(pwd_daemon *d)
         return -1;
     }
     m->d = d;
+    m->changes = 1;
+    int web_failed;
+    m->web = pwd_web_start(d, &web_failed);
     pw_err err;
-    if (pw_metrics_http_start(d->loop, d->cfg.metrics_listen, render, m, &err) != 0) {
-        pwd_log(PWD_ERROR, "%s", err.msg);
+    if (web_failed || pw_metrics_http_start(d->loop, addr, render, m, &err) != 0) {
+        if (!web_failed)
+            pwd_log(PWD_ERROR, "%s", err.msg);
+        pwd_web_free(m->web);
         free(m);
         return -1;
     }
     d->metrics = m;
-    pwd_log(PWD_INFO, "serving /metrics on %s (port %d)", d->cfg.metrics_listen,
-            pw_metrics_http_port());
+    pwd_log(PWD_INFO, "serving /metrics on %s (port %d)", addr, pw_metrics_http_port());
+    if (m->web)
+        pwd_web_started(d);
     return 0;
 }
 
@@ -329,6 +365,7 @@ void pwd_metrics_free(pwd_daemon *d)
         return;
     /* The loop has ended, so the endpoint's handles are all closed. */
     assert(!pw_metrics_http_active());
+    pwd_web_free(m->web);
     for (size_t i = 0; i < d->nruns; i++) {
         if (d->runs[i]->metrics)
             mrun_clear(d->runs[i]->metrics);

@@ -107,8 +107,10 @@ stage "1. Start the daemon on a fresh directory and database"
 rm -rf "$out"
 mkdir -p "$root"
 rm -f "$sock"
-printf '%s$ %s%s\n' "$dim" "${pwccad#"$repo"/} --watch ${root#"$repo"/} --db ${db#"$repo"/} --socket ${sock#"$repo"/} --foreground 2>${log#"$repo"/} &" "$off"
-"$pwccad" --watch "$root" --db "$db" --socket "$sock" --foreground 2>"$log" &
+# The dashboard: a free loopback port unless PWCCAD_DEMO_HTTP names one (e.g. 127.0.0.1:8765).
+http=${PWCCAD_DEMO_HTTP:-127.0.0.1:0}
+printf '%s$ %s%s\n' "$dim" "${pwccad#"$repo"/} --watch ${root#"$repo"/} --db ${db#"$repo"/} --socket ${sock#"$repo"/} --http $http --foreground 2>${log#"$repo"/} &" "$off"
+"$pwccad" --watch "$root" --db "$db" --socket "$sock" --http "$http" --foreground 2>"$log" &
 daemon_pid=$!
 for _ in $(seq 100); do
     "$pwcca" --db "$db" --socket "$sock" status >/dev/null 2>&1 && break
@@ -117,6 +119,9 @@ for _ in $(seq 100); do
 done
 "$pwcca" --db "$db" --socket "$sock" status >/dev/null 2>&1 || die "the daemon did not answer on $sock within 10 s"
 say "  pwccad (pid $daemon_pid) watches $root/ -- each subdirectory is a run; log in ${log#"$repo"/}"
+url=$(sed -n 's|.*dashboard at \(http://[^ ]*\).*|\1|p' "$log" | head -1)
+[ -n "$url" ] || die "the daemon did not log its dashboard address"
+say "  ${bold}Dashboard: $url${off} -- open it now: the run appears and fills in live"
 
 stage "2. Train a network while the daemon watches"
 say "  An MLP 32-128-128-128-128-10 learns a synthetic task with SGD; every $every steps"
@@ -162,6 +167,7 @@ show "$pwcca" --db "$db" --socket "$sock" plot "$run_name"
 stage "6. The same as an SVG file"
 show "$pwcca" --db "$db" --socket "$sock" plot "$run_name" -o "$svg"
 say "  wrote $svg -- open it in a browser."
+say "  The dashboard ($url) showed the same, live, until the daemon stops next."
 
 stage "7. Stop the daemon"
 show kill -TERM "$daemon_pid"

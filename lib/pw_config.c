@@ -216,6 +216,17 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
             return snprintf(why, wlen, "metrics_listen: %.300s", e.msg), -1;
         if (copy_str(c->metrics_listen, sizeof c->metrics_listen, v))
             return snprintf(why, wlen, "metrics_listen is too long"), -1;
+    } else if (strcmp(key, "http_listen") == 0) {
+        /* The dashboard's address, checked like metrics_listen's. */
+        struct sockaddr_storage sa;
+        pw_err e;
+        if (v[0] && pw_metrics_http_parse_addr(v, &sa, &e))
+            return snprintf(why, wlen, "http_listen: %.300s", e.msg), -1;
+        if (copy_str(c->http_listen, sizeof c->http_listen, v))
+            return snprintf(why, wlen, "http_listen is too long"), -1;
+    } else if (strcmp(key, "http_token_file") == 0) {
+        if (copy_str(c->http_token_file, sizeof c->http_token_file, v))
+            return snprintf(why, wlen, "http_token_file path is too long"), -1;
     } else if (strcmp(key, "watch") == 0 || strcmp(key, "run") == 0) {
         int watch = key[0] == 'w';
         size_t *cnt = watch ? &c->nwatch : &c->nruns;

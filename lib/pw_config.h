@@ -60,6 +60,8 @@ typedef struct pw_config {
     pw_run_config *overrides;                    /* [run NAME] sections, heap */
     size_t noverrides;                           /* entries in overrides */
     int follow_symlinks; /* 1: follow symlinks found in watch roots (default 0: never) */
+    char http_listen[PW_CFG_MAX_LISTEN];   /* dashboard ADDR:PORT ("" = not served) */
+    char http_token_file[PW_CFG_MAX_PATH]; /* the dashboard's access token ("" = none) */
 } pw_config;
 
 /* Defaults (docs/CONFIG.md). */

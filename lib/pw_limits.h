@@ -77,6 +77,17 @@
 #define PW_HTTP_STOP_GRACE_MS  1000 /* ms open connections get at stop before a reset */
 #define PW_PROM_MAX_BYTES      (64u * 1024 * 1024) /* bytes of one rendered exposition */
 
+/* Dashboard (--http, lib/pw_web.c) -------------------------------------------- */
+#define PW_WEB_MAX_TARGET    8192 /* bytes of a request's path and query string */
+#define PW_WEB_MAX_NAME      4096 /* bytes of a run name or layer name once percent-decoded */
+#define PW_WEB_MAX_PARAMS    32   /* parameters in one query string */
+#define PW_WEB_MAX_TOKEN     256  /* bytes of the access token (http_token_file) */
+#define PW_WEB_MAX_ALERTS    100  /* newest alerts a run page lists */
+#define PW_WEB_MAX_RESPONSE  (64u * 1024 * 1024) /* bytes of one rendered response */
+#define PW_WEB_REUSE_MS      1000 /* a rendered answer is reused this long though data changed */
+#define PW_WEB_RUNS_REUSE_MS 5000 /* the same for the list of every run (/api/runs) */
+#define PW_WEB_MAX_COLUMNS   250  /* checkpoints a page's plot draws; more are thinned evenly */
+
 /* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */
 #define PW_DB_BUSY_MS      5000 /* ms a statement waits out another connection's lock */
 #define PW_DB_LOOP_BUSY_MS 200  /* the same on the event loop, which must keep answering */

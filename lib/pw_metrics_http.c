@@ -69,6 +69,9 @@ static struct {
     pw_metrics_render_fn render; /* fills the exposition */
     void *render_ctx;            /* its argument */
     pw_promtext text;            /* exposition buffer, reused by every scrape */
+    pw_metrics_http_web_fn web;  /* answers the dashboard's paths, NULL when not served */
+    void *web_ctx;               /* its argument */
+    pw_web_res web_res;          /* its response buffer, reused by every request */
     http_conn *conns;            /* every open connection, served or refused */
     int nserved;                 /* connections handed to h2o and not closed yet */
     int nevicted;                /* of those, shut down to make room and not closed yet */
@@ -167,10 +170,86 @@ static void mark_active(h2o_req_t *req)
         }
 }
 
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 303:
+        return "See Other";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 414:
+        return "URI Too Long";
+    case 421:
+        return "Misdirected Request";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+/* A dashboard request: pw_web answers it from memory and the database, and
+ * h2o sends the answer from its own copy, so a slow reader holds only its
+ * connection's buffer, never the loop. */
+static int on_web(h2o_req_t *req)
+{
+    pw_web_req wr;
+    memset(&wr, 0, sizeof wr);
+    wr.method = req->method.base;
+    wr.method_len = req->method.len;
+    wr.target = req->path.base;
+    wr.target_len = req->path.len;
+    wr.host = req->authority.base;
+    wr.host_len = req->authority.len;
+    ssize_t ci = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1);
+    if (ci >= 0) {
+        wr.cookie = req->headers.entries[ci].value.base;
+        wr.cookie_len = req->headers.entries[ci].value.len;
+    }
+    pw_web_res *res = &srv.web_res;
+    srv.web(srv.web_ctx, &wr, res);
+    req->res.status = res->status;
+    req->res.reason = reason(res->status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, res->type,
+                   strlen(res->type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   res->cacheable ? "max-age=60" : "no-store", res->cacheable ? 10 : 8);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
+                          NULL, H2O_STRLIT("nosniff"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
+                          H2O_STRLIT("no-referrer"));
+    if (strncmp(res->type, "text/html", 9) == 0) {
+        /* The pages load only their own script and style; nothing may frame them. */
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
+                              0, NULL,
+                              H2O_STRLIT("default-src 'self'; img-src 'self' data:; "
+                                         "frame-ancestors 'none'; base-uri 'none'; "
+                                         "form-action 'none'"));
+    }
+    if (res->location[0])
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                       h2o_strdup(&req->pool, res->location, SIZE_MAX).base, strlen(res->location));
+    if (res->cookie[0]) /* the request carried the token in ?token= */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
+                       h2o_strdup(&req->pool, res->cookie, SIZE_MAX).base, strlen(res->cookie));
+    req->res.content_length = res->len;
+    h2o_send_inline(req, res->body ? res->body : "", res->len);
+    return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     mark_active(req);
+    if (srv.web &&
+        !h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics")))
+        return on_web(req);
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/metrics"))) {
         h2o_send_error_404(req, "Not Found", "not found: the metrics are at /metrics\n", 0);
         return 0;
@@ -235,6 +314,8 @@ static void maybe_finish(void)
         h2o_config_dispose(&srv.config);
     srv.ctx_inited = srv.config_inited = 0;
     pw_promtext_free(&srv.text);
+    free(srv.web_res.body); /* not pw_web_res_free: the endpoint links without pw_web.c */
+    memset(&srv.web_res, 0, sizeof srv.web_res);
     srv.port = 0;
     srv.reaping = 1;
     srv.reaper_turns = 0;
@@ -365,7 +446,11 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     struct sockaddr_storage sa;
     if (pw_metrics_http_parse_addr(addr_port, &sa, err) != 0)
         return -1;
+    pw_metrics_http_web_fn web = srv.web; /* set before start */
+    void *web_ctx = srv.web_ctx;
     memset(&srv, 0, sizeof srv);
+    srv.web = web;
+    srv.web_ctx = web_ctx;
     srv.loop = loop;
     srv.render = render;
     srv.render_ctx = ctx;
@@ -411,6 +496,12 @@ int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_ren
     ignore_sigpipe();
     srv.state = SRV_RUNNING;
     return 0;
+}
+
+void pw_metrics_http_set_web(pw_metrics_http_web_fn web, void *ctx)
+{
+    srv.web = web;
+    srv.web_ctx = ctx;
 }
 
 int pw_metrics_http_port(void)

@@ -24,6 +24,7 @@
 
 #include "pw_error.h"
 #include "pw_promtext.h"
+#include "pw_web.h"
 
 /* Fill out (already reset) with the exposition; return 0, or -1 with err set. */
 typedef int (*pw_metrics_render_fn)(void *ctx, pw_promtext *out, pw_err *err);
@@ -37,6 +38,13 @@ int pw_metrics_http_parse_addr(const char *addr_port, struct sockaddr_storage *s
 /* Listen on addr_port and serve /metrics on loop until pw_metrics_http_stop. */
 int pw_metrics_http_start(uv_loop_t *loop, const char *addr_port, pw_metrics_render_fn render,
                           void *ctx, pw_err *err);
+/* Answer a request of a path other than /metrics (the daemon passes
+ * pw_web_handle); fills res, whose body buffer the endpoint keeps. */
+typedef int (*pw_metrics_http_web_fn)(void *ctx, const pw_web_req *req, pw_web_res *res);
+/* Serve web on every other path than /metrics, from the next start on;
+ * NULL stops that (other paths get 404 again).  A function pointer, so the
+ * endpoint alone links without the dashboard's code. */
+void pw_metrics_http_set_web(pw_metrics_http_web_fn web, void *ctx);
 /* The port listened on (useful after asking for port 0), 0 when not serving. */
 int pw_metrics_http_port(void);
 /* Stop listening; open connections finish their response, and those still
