@@ -260,6 +260,9 @@ void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any tim
  * BLAS thread count once the running jobs finish (loop thread). */
 void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes);
 void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop ended) */
+/* After pwd_sched_stop: wait at most grace_s for the compute threads to return; how
+ * many still run (inside a call nothing interrupts, such as LAPACK's). */
+int pwd_sched_wait(pwd_daemon *d, double grace_s);
 
 /* alerts.c */
 int pwd_alerts_start(pwd_daemon *d);

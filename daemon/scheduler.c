@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -99,6 +100,8 @@ typedef struct pwd_sched {
     int resize_blas;         /* BLAS threads per worker to go with it */
     atomic_int retire;       /* 1: idle threads exit (the pool is being rebuilt) */
     int blas;                /* BLAS threads per worker now */
+    int nalive;              /* compute threads started and not yet returned */
+    pthread_cond_t gone;     /* a compute thread returned (CLOCK_MONOTONIC, for the stop) */
 } pwd_sched;
 
 /* Computing ------------------------------------------------------------------------ */
@@ -634,6 +637,10 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     pw_db_close(db);
+    pthread_mutex_lock(&s->mu);
+    s->nalive--;
+    pthread_cond_broadcast(&s->gone);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -965,8 +972,14 @@ static int start_threads(pwd_sched *s, int workers, int blas)
     if (!s->threads)
         return -1;
     for (int i = 0; i < workers; i++) {
+        pthread_mutex_lock(&s->mu);
+        s->nalive++;
+        pthread_mutex_unlock(&s->mu);
         if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
             pwd_log(PWD_ERROR, "cannot start compute thread %d", i);
+            pthread_mutex_lock(&s->mu);
+            s->nalive--;
+            pthread_mutex_unlock(&s->mu);
             return -1;
         }
         s->nthreads++;
@@ -1098,6 +1111,11 @@ int pwd_sched_start(pwd_daemon *d)
     s->d = d;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->gone, &ca);
+    pthread_condattr_destroy(&ca);
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
@@ -1118,6 +1136,29 @@ void pwd_sched_stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&s->async, NULL);
 }
 
+int pwd_sched_wait(pwd_daemon *d, double grace_s)
+{
+    pwd_sched *s = d->sched;
+    if (!s)
+        return 0;
+    assert(atomic_load(&s->stop));
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = floor(grace_s);
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((grace_s - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->nalive > 0 && pthread_cond_timedwait(&s->gone, &s->mu, &until) != ETIMEDOUT)
+        ;
+    int left = s->nalive;
+    pthread_mutex_unlock(&s->mu);
+    return left;
+}
+
 void pwd_sched_join(pwd_daemon *d)
 {
     pwd_sched *s = d->sched;
@@ -1132,6 +1173,7 @@ void pwd_sched_join(pwd_daemon *d)
             job_free(j);
         }
     pwd_cache_free(s->cache);
+    pthread_cond_destroy(&s->gone);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
