@@ -40,6 +40,7 @@ typedef struct pwd_ckpt {
     int dirty_prev;    /* recompute the previous pair even if ref_step matches */
     int dirty_final;   /* recompute the final pair even if ref_step matches */
     int busy;          /* a job for it is queued or running */
+    int64_t out_ref;   /* scheduler.c: while busy, its job's previous reference (PW_PLAN_NO_STEP) */
     double retry_at;   /* after a failed store, not before this time */
     unsigned seen_gen; /* scan_gen of the last scan that listed it */
 } pwd_ckpt;
@@ -102,6 +103,9 @@ typedef struct pwd_run {
     int scan_final;           /* the scan in progress saw a FINAL file */
     int plan_wanted;          /* scheduler.c: plan it once the batch of results is handled */
     size_t settle_cursor;     /* the entry of pend the next settle tick starts with */
+    uint64_t served;          /* scheduler.c: when a job of it last started (round robin) */
+    size_t queued;            /* scheduler.c: jobs it wants that are not started yet */
+    size_t inflight;          /* scheduler.c: its jobs handed to compute threads, not handled */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */

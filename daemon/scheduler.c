@@ -3,7 +3,10 @@
  * Planning (loop thread): lib/pw_plan.c decides, from the run's checkpoints,
  * which pairs are missing -- (t, previous) and, once the run has a final
  * checkpoint, (t, final) -- and this file turns the missing pairs of one
- * checkpoint into one job.
+ * checkpoint into one job.  Jobs are handed out one per free compute thread
+ * (feed), each the planner's choice at that moment: a run's newest checkpoint
+ * first, round robin across runs, then the backlog, then the backfill
+ * (docs/DAEMON.md, "Keeping up").
  *
  * Compute threads (pthreads, not libuv's pool, which also serves file
  * operations): open the checkpoints, run pw_engine_compare with t as X and
@@ -101,6 +104,7 @@ typedef struct pwd_sched {
     atomic_int retire;       /* 1: idle threads exit (the pool is being rebuilt) */
     int blas;                /* BLAS threads per worker now */
     int nalive;              /* compute threads started and not yet returned */
+    uint64_t ticket;         /* counts jobs started: a run's `served` (loop thread only) */
     pthread_cond_t gone;     /* a compute thread returned (CLOCK_MONOTONIC, for the stop) */
 } pwd_sched;
 
@@ -579,25 +583,13 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     free(l.v);
 }
 
+/* The loop hands out jobs in the planner's order (feed), so the oldest queued goes first. */
 static pwd_job *pick_job(pwd_sched *s)
 {
-    /* New checkpoints (and their previous pair) before final backfill, by step. */
-    pwd_job **best = NULL;
-    for (pwd_job **pp = &s->queue; *pp; pp = &(*pp)->next) {
-        const pwd_job *j = *pp;
-        int pj = !(j->need_x || j->prev.want != PW_WANT_NONE);
-        if (!best) {
-            best = pp;
-            continue;
-        }
-        int pb = !((*best)->need_x || (*best)->prev.want != PW_WANT_NONE);
-        if (pj < pb || (pj == pb && j->step < (*best)->step))
-            best = pp;
-    }
-    if (!best)
+    pwd_job *j = s->queue;
+    if (!j)
         return NULL;
-    pwd_job *j = *best;
-    *best = j->next;
+    s->queue = j->next;
     j->next = NULL;
     s->nqueue--;
     return j;
@@ -792,6 +784,7 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
 }
 
 static void apply_resize(pwd_daemon *d);
+static void feed(pwd_daemon *d);
 
 static void on_async(uv_async_t *h)
 {
@@ -804,22 +797,20 @@ static void on_async(uv_async_t *h)
     while (done) {
         pwd_job *j = done;
         done = j->next;
-        assert(s->outstanding > 0);
+        assert(s->outstanding > 0 && j->run->inflight > 0);
         s->outstanding--;
+        j->run->inflight--;
         if (!d->stopping) {
             finish_job(d, j);
             j->run->plan_wanted = 1;
         }
         job_free(j);
     }
-    /* Once per run, not once per job: planning walks every checkpoint of the run. */
+    /* Once, not once per job: feeding plans every run. */
     for (size_t i = 0; i < d->nruns; i++)
-        if (d->runs[i]->plan_wanted) {
-            d->runs[i]->plan_wanted = 0;
-            if (!d->stopping)
-                pwd_sched_plan(d, d->runs[i]);
-        }
+        d->runs[i]->plan_wanted = 0;
     apply_resize(d);
+    feed(d);
 }
 
 static int fill_ref(job_ref *ref, pw_plan_want want, const pwd_run *r, size_t index)
@@ -848,7 +839,9 @@ static void plan_input(const pwd_run *r, double now, pw_plan_ckpt *in)
                                .final_ref = c->final_ref,
                                .dirty_prev = c->dirty_prev,
                                .dirty_final = c->dirty_final,
-                               .hold = c->busy || c->retry_at > now};
+                               .hold = c->busy || c->retry_at > now,
+                               .out = c->busy,
+                               .out_ref = c->busy ? c->out_ref : PW_PLAN_NO_STEP};
     }
 }
 
@@ -886,57 +879,133 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
     return j;
 }
 
-void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
+/* The run's next job by its policy (pw_plan_next): its index in r->ck, *w the work and
+ * *cls its class; PW_PLAN_NONE when none.  r->queued becomes what it wants now. */
+static size_t run_next(pwd_daemon *d, pwd_run *r, pw_plan_job *w, pw_plan_class *cls)
 {
-    pwd_sched *s = d->sched;
-    if (!s || d->stopping || !r->scanned)
-        return;
+    *cls = PW_CLASS_NONE;
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
-    if (r->nprobing > 0 || r->nck == 0)
-        return;
-    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    if (!r->scanned || r->nprobing > 0 || r->nck == 0)
+        return PW_PLAN_NONE;
     pw_plan_ckpt *in = malloc(r->nck * sizeof *in);
     pw_plan_job *want = malloc(r->nck * sizeof *want);
     if (!in || !want) {
         pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
         free(in);
         free(want);
-        return;
+        return PW_PLAN_NONE;
     }
     plan_input(r, pwd_now(), in);
-    int queued = 0;
-    if (pw_plan_run(in, r->nck, r->final_step, want) > 0)
-        for (size_t i = 0; i < r->nck; i++) {
-            if (!pw_plan_wanted(&want[i]))
-                continue;
-            pwd_ckpt *c = &r->ck[i];
-            pwd_job *j = make_job(d, r, rc, c, &want[i]);
-            if (!j) {
-                pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
-                break;
-            }
-            c->busy = 1;
-            if (want[i].prev != PW_WANT_NONE)
-                c->dirty_prev = 0;
-            if (want[i].fin != PW_WANT_NONE)
-                c->dirty_final = 0;
-            pthread_mutex_lock(&s->mu);
-            j->next = s->queue;
-            s->queue = j;
-            s->nqueue++;
-            pthread_mutex_unlock(&s->mu);
-            s->outstanding++;
-            queued++;
-        }
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    pw_plan_policy pol = {rc->backlog == PW_BACKLOG_SKIP ? PW_BACKLOG_SKIP : PW_BACKLOG_FILL,
+                          PW_LIVE_BACKLOG};
+    size_t wanted = 0;
+    size_t i = pw_plan_next(in, r->nck, r->final_step, &pol, want, cls, &wanted);
+    r->queued = wanted;
+    if (i != PW_PLAN_NONE)
+        *w = want[i];
     free(in);
     free(want);
-    if (queued) {
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
+    return i;
+}
+
+/* Hand checkpoint i's job (w, of class cls) to the compute threads; -1 when out of memory. */
+static int start_job(pwd_daemon *d, pwd_run *r, size_t i, const pw_plan_job *w, pw_plan_class cls)
+{
+    pwd_sched *s = d->sched;
+    pwd_ckpt *c = &r->ck[i];
+    pwd_job *j = make_job(d, r, pw_config_for_run(&d->cfg, r->name, r->path), c, w);
+    if (!j) {
+        pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
+        return -1;
     }
+    if (cls == PW_CLASS_LIVE && w->prev == PW_WANT_COMPUTE && w->prev_index + 1 < i)
+        pwd_log(PWD_INFO,
+                "%s: step %" PRId64 " is scored first, against step %" PRId64
+                " (the last scored); %zu older checkpoint%s wait%s (backlog = %s)",
+                r->name, c->step, r->ck[w->prev_index].step, r->queued - 1,
+                r->queued == 2 ? "" : "s", r->queued == 2 ? "s" : "",
+                pw_config_for_run(&d->cfg, r->name, r->path)->backlog == PW_BACKLOG_SKIP ? "skip"
+                                                                                         : "fill");
+    c->busy = 1;
+    c->out_ref = w->prev == PW_WANT_COMPUTE ? r->ck[w->prev_index].step : PW_PLAN_NO_STEP;
+    if (w->prev != PW_WANT_NONE)
+        c->dirty_prev = 0;
+    if (w->fin != PW_WANT_NONE)
+        c->dirty_final = 0;
+    r->served = ++s->ticket;
+    r->inflight++;
+    if (r->queued > 0)
+        r->queued--;
+    s->outstanding++;
+    /* At the tail: the threads take the oldest first, the order feed chose. */
+    pthread_mutex_lock(&s->mu);
+    pwd_job **tail = &s->queue;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = j;
+    s->nqueue++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Keep every compute thread busy, no more: jobs are handed out one per free thread,
+ * each the planner's choice at that moment (pw_plan_pick over each run's next job:
+ * live checkpoints first, round robin across runs, then backlog, then backfill), so a
+ * checkpoint that arrives while a long backlog waits goes next, and a live job's
+ * reference is the last checkpoint actually scored. */
+static void feed(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    if (!s || d->stopping || s->resize_workers > 0 || d->nruns == 0)
+        return;
+    size_t cap = s->nthreads > 0 ? (size_t)s->nthreads : 1;
+    size_t n = d->nruns;
+    pw_plan_head *heads = malloc(n * sizeof *heads);
+    size_t *next = malloc(n * sizeof *next);
+    pw_plan_job *work = malloc(n * sizeof *work);
+    if (!heads || !next || !work) {
+        pwd_log(PWD_ERROR, "out of memory planning");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
+        heads[k].served = d->runs[k]->served;
+    }
+    while (s->outstanding < cap) {
+        size_t k = pw_plan_pick(heads, n);
+        if (k == PW_PLAN_NONE || start_job(d, d->runs[k], next[k], &work[k], heads[k].cls) != 0)
+            break;
+        next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
+        heads[k].served = d->runs[k]->served;
+    }
+out:
+    free(heads);
+    free(next);
+    free(work);
+}
+
+void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
+{
+    pwd_sched *s = d->sched;
+    if (!s || d->stopping)
+        return;
+    pw_plan_job w;
+    pw_plan_class cls;
+    run_next(d, r, &w, &cls); /* its queue, for status, also when every thread is busy */
+    feed(d);
+}
+
+/* Jobs the runs want that are not handed out yet (loop thread). */
+static size_t wanted_jobs(const pwd_daemon *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nruns; i++)
+        n += d->runs[i]->queued;
+    return n;
 }
 
 size_t pwd_sched_queue_length(pwd_daemon *d)
@@ -945,12 +1014,12 @@ size_t pwd_sched_queue_length(pwd_daemon *d)
     pthread_mutex_lock(&s->mu);
     size_t n = s->nqueue + s->nrunning;
     pthread_mutex_unlock(&s->mu);
-    return n;
+    return n + wanted_jobs(d);
 }
 
 size_t pwd_sched_outstanding(const pwd_daemon *d)
 {
-    return d->sched ? d->sched->outstanding : 0;
+    return d->sched ? d->sched->outstanding + wanted_jobs(d) : 0;
 }
 
 /* BLAS threads per worker: the configured number, or the cores shared out. */
@@ -1026,6 +1095,7 @@ static void apply_resize(pwd_daemon *d)
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    feed(d); /* a larger pool takes more jobs at once */
 }
 
 void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes)

@@ -31,6 +31,7 @@ typedef struct pw_run_config {
     unsigned metrics;           /* PW_M_* bits computed */
     pw_stab_params stab;        /* alert thresholds */
     int retain;                 /* pw_retain_mode of copies kept (-1: an override leaves it) */
+    int backlog; /* pw_plan_backlog: fill or skip what the live series passes over (-1: unset) */
 } pw_run_config;
 
 typedef struct pw_config {

@@ -48,6 +48,9 @@
  * the ones still inside LAPACK (nothing of theirs is committed; redone at the next
  * start): systemd's stop timeout and a user's Ctrl-C are not held up by a big layer. */
 #define PW_STOP_GRACE_S 1.5
+/* More older checkpoints of a run waiting for their previous pair than this, and its
+ * newest is compared with the last one scored instead (docs/DAEMON.md, "Keeping up"). */
+#define PW_LIVE_BACKLOG 2
 
 /* Watching (daemon/watch.c) ---------------------------------------------------- */
 /* A run may hold any number of files: scans and settle checks go in slices,

@@ -29,11 +29,12 @@ if ! ${CC:-cc} -std=c11 -O1 -Wall -Wextra -fPIC -shared -o "$K_SHIM" \
     return 0 2>/dev/null || exit 0
 fi
 
-# k_start DIR LOG [ENV=VALUE...]: pwccad on the run DIR, foreground, socket
-# and database in $K; K_PID is its pid.
+# k_start WHERE DB LOG [ENV=VALUE...]: pwccad on WHERE (--run DIR or --watch ROOT, one
+# word split in two), foreground, the socket in $K; K_PID is its pid.
 k_start() {
-    local dir=$1 log=$2; shift 2
-    env ASAN_OPTIONS="${K_ASAN}${ASAN_OPTIONS:-}" "$@" "$PWCCAD" --run "$dir" --db "$K/k.db" \
+    local where=$1 db=$2 log=$3; shift 3
+    # shellcheck disable=SC2086
+    env ASAN_OPTIONS="${K_ASAN}${ASAN_OPTIONS:-}" "$@" "$PWCCAD" $where --db "$db" \
         --socket "$K/k.sock" --config "$K/k.conf" --foreground >>"$log" 2>&1 &
     K_PID=$!
 }
@@ -46,7 +47,9 @@ CONF
 mkdir -p "$K/stop"
 "$K_PY" "$K_MK" "$K/stop/step-000001.safetensors" --seed 1 --n 64 --p 8 --layers fc >/dev/null
 "$K_PY" "$K_MK" "$K/stop/step-000002.safetensors" --seed 2 --n 64 --p 8 --layers fc >/dev/null
-k_start "$K/stop" "$K/stop.log" LD_PRELOAD="$K_SHIM" PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=30
+touch "$K/hold"
+k_start "--run $K/stop" "$K/k.db" "$K/stop.log" LD_PRELOAD="$K_SHIM" PW_SLOW_LAPACK_HOLD="$K/hold" \
+    PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=30
 if pw_wait 20 test -e "$K/inside"; then
     ok "a compute thread is inside a (30 s) LAPACK call"
     kill -TERM "$K_PID"
@@ -70,7 +73,8 @@ if pw_wait 20 test -e "$K/inside"; then
     [ "$k_n" = 0 ] && ok "nothing of the abandoned pair was stored" \
         || fail "nothing of the abandoned pair was stored" "$k_n score rows for step 2"
     # Restarted without the shim, the pair is computed.
-    k_start "$K/stop" "$K/stop.log"
+    rm -f "$K/hold"
+    k_start "--run $K/stop" "$K/k.db" "$K/stop.log"
     pw_expect_wait "after a restart the abandoned pair is scored" 30 \
         bash -c "[ \"\$(sqlite3 -cmd '.timeout 2000' '$K/k.db' \"SELECT count(*) FROM scores WHERE step = 2 AND ref = 'previous' AND status = 'ok'\")\" = 1 ]"
     pw_stop_pid "$K_PID"
@@ -78,3 +82,61 @@ else
     fail "a compute thread is inside a (30 s) LAPACK call" "no mark after 20 s: $(tail -5 "$K/stop.log")"
     pw_stop_pid "$K_PID"
 fi
+
+# --- live first, round robin between runs, backlog filled when idle --------
+# Run a has eight checkpoints and b one when the daemon starts.  The compute
+# thread is held inside LAPACK on the first pair it computes (a's newest, 800);
+# meanwhile a gets 900 and 950 and b gets 2000.  Then, in commit order: b's new
+# checkpoint before a's backlog, a's newest (950) against the last one scored
+# (800: seven older ones wait, more than the bound), and the backlog, oldest
+# first, filled in at the end -- 950 recomputed against 900.
+K_O=$K/order
+mkdir -p "$K_O/a" "$K_O/b"
+k_mk() { "$K_PY" "$K_MK" "$1" --seed "$2" --n 64 --p 8 --layers fc >/dev/null; }
+for s in 100 200 300 400 500 600 700 800; do k_mk "$K_O/a/step-$s.safetensors" "$s"; done
+k_mk "$K_O/b/step-1000.safetensors" 1000
+rm -f "$K/inside"
+touch "$K/hold"
+k_start "--watch $K_O" "$K/order.db" "$K/order.log" LD_PRELOAD="$K_SHIM" \
+    PW_SLOW_LAPACK_HOLD="$K/hold" PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=20
+# k_counts: "CHECKPOINTS_OF_A CHECKPOINTS_OF_B" as the daemon knows them.
+k_counts() {
+    "$PWCCA" --socket "$K/k.sock" status --format json 2>/dev/null | "$K_PY" -c '
+import json, sys
+r = {x["name"]: x["checkpoints"] for x in json.load(sys.stdin)["runs"]}
+print(r.get("a", 0), r.get("b", 0))'
+}
+if pw_wait 20 test -e "$K/inside"; then
+    k_mk "$K_O/a/step-900.safetensors" 900
+    k_mk "$K_O/a/step-950.safetensors" 950
+    k_mk "$K_O/b/step-2000.safetensors" 2000
+    pw_expect_wait "the daemon sees the new checkpoints while the thread is held" 20 \
+        bash -c "[ \"\$($(declare -f k_counts); K='$K' K_PY='$K_PY' PWCCA='$PWCCA' k_counts)\" = '10 2' ]"
+    rm -f "$K/hold"
+    k_done="SELECT count(*) FROM checkpoints"
+    pw_expect_wait "every checkpoint of both runs is stored" 30 \
+        bash -c "[ \"\$(sqlite3 -cmd '.timeout 2000' '$K/order.db' '$k_done')\" = 12 ]"
+    pw_expect_wait "with backlog = fill the live pair is redone against its predecessor" 30 \
+        bash -c "[ \"\$(sqlite3 -cmd '.timeout 2000' '$K/order.db' \"SELECT ref_step FROM scores WHERE step = 950 AND ref = 'previous'\")\" = 900 ]"
+    # Commit order: rowids of the checkpoints table.
+    k_order=$(kq "$K/order.db" "SELECT r.name || ':' || c.step FROM checkpoints c JOIN runs r ON r.id = c.run_id ORDER BY c.rowid" | paste -sd' ')
+    k_pos() { local i=0 w; for w in $k_order; do [ "$w" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
+    if [ "$(k_pos a:800)" -lt "$(k_pos a:100)" ]; then ok "a run's newest checkpoint is scored before its backlog"
+    else fail "a run's newest checkpoint is scored before its backlog" "order: $k_order"; fi
+    if [ "$(k_pos b:2000)" -lt "$(k_pos a:100)" ] && [ "$(k_pos b:2000)" -lt "$(k_pos a:950)" ]; then
+        ok "another run's new checkpoint goes before this run's backlog and next live one (round robin)"
+    else fail "another run's new checkpoint goes before this run's backlog and next live one (round robin)" "order: $k_order"; fi
+    if [ "$(k_pos a:950)" -lt "$(k_pos a:100)" ] && [ "$(k_pos a:950)" -lt "$(k_pos a:900)" ]; then
+        ok "a checkpoint arriving during a long backlog is scored before it"
+    else fail "a checkpoint arriving during a long backlog is scored before it" "order: $k_order"; fi
+    expect_output "the live pair skipped to the last scored checkpoint, and says so" \
+        "a: step 950 is scored first, against step 800 \(the last scored\); 8 older checkpoints wait \(backlog = fill\)" \
+        cat "$K/order.log"
+    k_pairs="SELECT group_concat(step || '>' || ref_step, ' ') FROM (SELECT s.step, s.ref_step FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'a' AND s.ref = 'previous' ORDER BY s.step)"
+    expect_output "in the end every pair is its checkpoint against its predecessor" \
+        "^200>100 300>200 400>300 500>400 600>500 700>600 800>700 900>800 950>900$" kq "$K/order.db" "$k_pairs"
+else
+    fail "a compute thread is held inside LAPACK" "no mark after 20 s: $(tail -5 "$K/order.log")"
+fi
+rm -f "$K/hold"
+pw_stop_pid "$K_PID"
