@@ -84,7 +84,21 @@ typedef struct pwd_job {
     pw_db_score *scores;   /* scores written (heap) */
     size_t nscores;        /* entries in scores */
     double seconds;        /* wall time the job took on its compute thread */
+    /* Where it stands (status, /metrics), loop side except progress. */
+    pw_plan_class cls;             /* its class when it was handed out */
+    struct job_progress *progress; /* what it computes now, under pwd_sched.mu (heap) */
 } pwd_job;
+
+/* What a running job is doing, for `status`: written by its compute thread and read
+ * by the loop, both under pwd_sched.mu. */
+typedef struct job_progress {
+    struct pwd_job *job;     /* the job */
+    struct job_progress *up; /* the next running job's progress (pwd_sched.running) */
+    double started;          /* pwd_now() when a thread took the job, 0 while queued */
+    pw_ref ref;              /* the reference being computed */
+    int64_t ref_step;        /* its step, -1 before the first layer */
+    char layer[PW_MAX_NAME]; /* the layer being computed, "" before the first */
+} job_progress;
 
 typedef struct pwd_sched {
     pwd_daemon *d;           /* owner */
@@ -105,6 +119,7 @@ typedef struct pwd_sched {
     int blas;                /* BLAS threads per worker now */
     int nalive;              /* compute threads started and not yet returned */
     uint64_t ticket;         /* counts jobs started: a run's `served` (loop thread only) */
+    job_progress *running;   /* progress of the jobs on compute threads (under mu) */
     pthread_cond_t gone;     /* a compute thread returned (CLOCK_MONOTONIC, for the stop) */
 } pwd_sched;
 
@@ -242,6 +257,17 @@ static int path_gone(const char *path)
     return lstat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
+/* The layer a job starts on, for `status` (progress is the loop's to read, under mu). */
+static void note_layer(pwd_sched *s, const pwd_job *j, pw_ref kind, int64_t ref_step,
+                       const char *layer)
+{
+    pthread_mutex_lock(&s->mu);
+    j->progress->ref = kind;
+    j->progress->ref_step = ref_step;
+    snprintf(j->progress->layer, sizeof j->progress->layer, "%s", layer);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
  * file was truncated while it was read; *gone likewise when it was deleted. */
@@ -319,6 +345,7 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
             sc->r.q = ty->cols;
             pwd_log(PWD_WARNING, "%s: %s", j->run_name, msg);
         } else {
+            note_layer(s, j, kind, ref->step, tx->name);
             rc = compare_layer(s, j, ref, x, yy, tx, ty, sc);
         }
     }
@@ -614,6 +641,9 @@ static void *worker_main(void *arg)
             continue;
         }
         s->nrunning++;
+        j->progress->started = pwd_now();
+        j->progress->up = s->running;
+        s->running = j->progress;
         pthread_mutex_unlock(&s->mu);
         double t0 = pwd_now();
         if (db)
@@ -623,6 +653,11 @@ static void *worker_main(void *arg)
         j->seconds = pwd_now() - t0;
         pthread_mutex_lock(&s->mu);
         s->nrunning--;
+        for (job_progress **pp = &s->running; *pp; pp = &(*pp)->up)
+            if (*pp == j->progress) {
+                *pp = j->progress->up;
+                break;
+            }
         j->next = s->done;
         s->done = j;
         uv_async_send(&s->async);
@@ -650,6 +685,7 @@ static void job_free(pwd_job *j)
     free(j->events);
     free(j->layers);
     free(j->scores);
+    free(j->progress);
     free(j);
 }
 
@@ -694,9 +730,33 @@ typedef enum retry_delay {
                                  clears retry_at) */
 } retry_delay;
 
+/* A committed job's figures for `status` and /metrics: its compute seconds, and for
+ * a live checkpoint the lag from its file's mtime to its scores being committed. */
+static void note_done(pwd_run *r, const pwd_job *j)
+{
+    /* A failure a user waiting on the run hears of: a checkpoint that cannot be read,
+     * or work that could not be stored (both retried or recorded, see finish_job). */
+    if (!j->stopped && (j->x_bad || j->x_kept || (!j->committed && !j->truncated && !j->x_gone)))
+        r->stats.failed++;
+    if (!j->committed)
+        return;
+    r->stats.last_s = j->seconds;
+    r->stats.sum_s += j->seconds;
+    r->stats.jobs++;
+    if (j->cls == PW_CLASS_LIVE && j->need_x && j->mtime_ns > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double lag = (double)now.tv_sec + (double)now.tv_nsec * 1e-9 - (double)j->mtime_ns * 1e-9;
+        r->stats.lag_s = lag > 0 ? lag : 0;
+        r->stats.lag_step = j->step;
+        r->stats.has_lag = 1;
+    }
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
+    note_done(r, j);
     if (j->committed) {
         /* Whatever became of the checkpoint since, this is in the database now. */
         pw_db_batch b = {NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
@@ -917,10 +977,17 @@ static int start_job(pwd_daemon *d, pwd_run *r, size_t i, const pw_plan_job *w, 
     pwd_sched *s = d->sched;
     pwd_ckpt *c = &r->ck[i];
     pwd_job *j = make_job(d, r, pw_config_for_run(&d->cfg, r->name, r->path), c, w);
-    if (!j) {
+    job_progress *prog = j ? calloc(1, sizeof *prog) : NULL;
+    if (!prog) {
+        if (j)
+            job_free(j);
         pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
         return -1;
     }
+    prog->job = j;
+    prog->ref_step = -1;
+    j->progress = prog;
+    j->cls = cls;
     if (cls == PW_CLASS_LIVE && w->prev == PW_WANT_COMPUTE && w->prev_index + 1 < i)
         pwd_log(PWD_INFO,
                 "%s: step %" PRId64 " is scored first, against step %" PRId64
@@ -1020,6 +1087,80 @@ size_t pwd_sched_queue_length(pwd_daemon *d)
 size_t pwd_sched_outstanding(const pwd_daemon *d)
 {
     return d->sched ? d->sched->outstanding + wanted_jobs(d) : 0;
+}
+
+/* Where it stands ------------------------------------------------------------------------ */
+
+void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out)
+{
+    pwd_sched *s = d->sched;
+    const pwd_run_stats *st = &r->stats;
+    out->queue = r->queued + r->inflight;
+    out->last_s = st->jobs ? st->last_s : NAN;
+    out->mean_s = st->jobs ? st->sum_s / (double)st->jobs : NAN;
+    out->lag_s = st->has_lag ? st->lag_s : NAN;
+    out->lag_step = st->lag_step;
+    out->eta_s = out->queue == 0 ? 0 : out->mean_s * (double)out->queue;
+    out->job_s = NAN;
+    if (!s)
+        return;
+    double now = pwd_now();
+    pthread_mutex_lock(&s->mu);
+    for (const job_progress *p = s->running; p; p = p->up)
+        if (p->job->run == r && !(now - p->started <= out->job_s))
+            out->job_s = now - p->started;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A number, or null for NAN (JSON has no NaN). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *pwd_sched_run_json(pwd_daemon *d, const pwd_run *r)
+{
+    pwd_run_figures f;
+    pwd_sched_figures(d, r, &f);
+    return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "queue", (json_int_t)f.queue,
+                     "jobs_done", (json_int_t)r->stats.jobs, "jobs_failed",
+                     (json_int_t)r->stats.failed, "compute_last_s", real_or_null(f.last_s),
+                     "compute_mean_s", real_or_null(f.mean_s), "live_lag_s", real_or_null(f.lag_s),
+                     "live_lag_step", isfinite(f.lag_s) ? json_integer(f.lag_step) : json_null(),
+                     "eta_s", real_or_null(f.eta_s));
+}
+
+json_t *pwd_sched_status_json(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    json_t *working = json_array();
+    double eta = 0;
+    for (size_t i = 0; i < d->nruns; i++) {
+        pwd_run_figures f;
+        pwd_sched_figures(d, d->runs[i], &f);
+        eta += f.eta_s; /* NAN when a run with a queue has no mean yet: unknown */
+    }
+    if (s && working) {
+        double now = pwd_now();
+        pthread_mutex_lock(&s->mu);
+        for (const job_progress *p = s->running; p; p = p->up) {
+            const pwd_job *j = p->job;
+            json_t *o = json_pack(
+                "{s:o, s:o, s:I, s:o, s:o, s:o, s:f}", "run", pwd_json_text(j->run_name), "path",
+                pwd_json_text(j->path), "step", (json_int_t)j->step, "ref",
+                p->ref_step >= 0 ? json_string(pw_ref_name(p->ref)) : json_null(), "ref_step",
+                p->ref_step >= 0 ? json_integer(p->ref_step) : json_null(), "layer",
+                p->layer[0] ? pwd_json_text(p->layer) : json_null(), "elapsed_s", now - p->started);
+            if (o)
+                json_array_append_new(working, o);
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* The threads share the queue out. */
+        if (s->nthreads > 1)
+            eta /= s->nthreads;
+    }
+    return json_pack("{s:o, s:o}", "working", working ? working : json_array(), "eta_s",
+                     real_or_null(eta));
 }
 
 /* BLAS threads per worker: the configured number, or the cores shared out. */

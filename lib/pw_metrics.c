@@ -3,6 +3,8 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* From a 1-layer toy run (~10 ms) to a large network's full backfill (minutes). */
@@ -119,6 +121,49 @@ static int render_retention(const pw_metrics_snapshot *s, pw_promtext *out, pw_e
     return 0;
 }
 
+/* The pwccad_run_* families: one per figure, one sample per run that has it. */
+static int render_runs(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
+{
+    static const struct {
+        const char *name, *help;
+        size_t offset; /* of the double in pw_metrics_run; SIZE_MAX: the queue */
+    } fam[] = {
+        {"pwccad_run_queue_length", "Jobs of the run not finished: waiting, queued or running.",
+         SIZE_MAX},
+        {"pwccad_run_compute_seconds_last", "Compute seconds of the run's last checkpoint job.",
+         offsetof(pw_metrics_run, compute_last)},
+        {"pwccad_run_compute_seconds_mean",
+         "Mean compute seconds per checkpoint job of the run since the daemon started.",
+         offsetof(pw_metrics_run, compute_mean)},
+        {"pwccad_run_live_lag_seconds",
+         "Seconds from the run's newest live checkpoint's file mtime to its scores being "
+         "committed.",
+         offsetof(pw_metrics_run, live_lag)},
+        {"pwccad_run_eta_seconds", "Queue times mean compute seconds: when the run is caught up.",
+         offsetof(pw_metrics_run, eta)},
+        {"pwccad_run_job_elapsed_seconds",
+         "Seconds the run's job in progress has been computing (only while one runs).",
+         offsetof(pw_metrics_run, job_elapsed)},
+    };
+    for (size_t i = 0; i < s->nruns; i++)
+        if (!s->runs[i].run)
+            return pw_err_set(err, "metrics snapshot: run entry %zu has no name", i);
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        if (pw_promtext_family(out, fam[f].name, PW_PROM_GAUGE, fam[f].help, err) != 0)
+            return -1;
+        for (size_t i = 0; i < s->nruns; i++) {
+            const pw_metrics_run *r = &s->runs[i];
+            double v = fam[f].offset == SIZE_MAX
+                           ? (double)r->queue
+                           : *(const double *)((const char *)r + fam[f].offset);
+            pw_prom_label lab = {"run", r->run};
+            if (!isnan(v) && pw_promtext_sample(out, &lab, 1, v, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
 {
     assert(s && out);
@@ -157,5 +202,7 @@ int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *er
                "process reopened it at its path: scores stored before are gone.",
                s->database_reopened ? 1 : 0, err) != 0)
         return -1;
-    return render_retention(s, out, err);
+    if (render_retention(s, out, err) != 0)
+        return -1;
+    return render_runs(s, out, err);
 }

@@ -41,6 +41,7 @@ k_start() {
 cat >"$K/k.conf" <<CONF
 settle_time = 0.05
 rescan_interval = 1
+incomplete_timeout = 0.5
 CONF
 
 # --- SIGTERM while a compute thread is inside LAPACK ------------------------
@@ -97,7 +98,13 @@ for s in 100 200 300 400 500 600 700 800; do k_mk "$K_O/a/step-$s.safetensors" "
 k_mk "$K_O/b/step-1000.safetensors" 1000
 rm -f "$K/inside"
 touch "$K/hold"
-k_start "--watch $K_O" "$K/order.db" "$K/order.log" LD_PRELOAD="$K_SHIM" \
+K_PORT=$("$K_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+k_metrics() {
+    "$K_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+        "http://127.0.0.1:$K_PORT/metrics" 2>/dev/null
+}
+k_start "--watch $K_O --metrics 127.0.0.1:$K_PORT" "$K/order.db" "$K/order.log" LD_PRELOAD="$K_SHIM" \
     PW_SLOW_LAPACK_HOLD="$K/hold" PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=20
 # k_counts: "CHECKPOINTS_OF_A CHECKPOINTS_OF_B" as the daemon knows them.
 k_counts() {
@@ -112,6 +119,25 @@ if pw_wait 20 test -e "$K/inside"; then
     k_mk "$K_O/b/step-2000.safetensors" 2000
     pw_expect_wait "the daemon sees the new checkpoints while the thread is held" 20 \
         bash -c "[ \"\$($(declare -f k_counts); K='$K' K_PY='$K_PY' PWCCA='$PWCCA' k_counts)\" = '10 2' ]"
+    # Where it stands, while a's newest is being computed.
+    "$PWCCA" --socket "$K/k.sock" status --format json >"$K/status.json" 2>&1
+    expect_output "status names the job in progress: run, step, reference, layer, elapsed" \
+        "^a 800 previous 700 fc [0-9.]+$" "$K_PY" -c '
+import json, sys
+w = json.load(open(sys.argv[1]))["working"][0]
+print(w["run"], w["step"], w["ref"], w["ref_step"], w["layer"], w["elapsed_s"])' "$K/status.json"
+    expect_output "status gives the queue of each run (a: its backlog and the job running)" \
+        "^a 10 b 1$" "$K_PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["runs"]
+print(" ".join("%s %d" % (x["name"], x["queue"]) for x in sorted(r, key=lambda x: x["name"])))' "$K/status.json"
+    expect_output "pwcca status says what is being computed" \
+        "^working: a step 800 against the previous checkpoint \(step 700\), layer fc, for [0-9]" \
+        "$PWCCA" --socket "$K/k.sock" --db "$K/order.db" status
+    k_metrics >"$K/metrics.txt"
+    expect_output "/metrics has the run's queue" '^pwccad_run_queue_length\{run="a"\} 10$' cat "$K/metrics.txt"
+    expect_output "/metrics has the elapsed time of the job in progress" \
+        '^pwccad_run_job_elapsed_seconds\{run="a"\} [0-9]' cat "$K/metrics.txt"
     rm -f "$K/hold"
     k_done="SELECT count(*) FROM checkpoints"
     pw_expect_wait "every checkpoint of both runs is stored" 30 \
@@ -135,6 +161,48 @@ if pw_wait 20 test -e "$K/inside"; then
     k_pairs="SELECT group_concat(step || '>' || ref_step, ' ') FROM (SELECT s.step, s.ref_step FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'a' AND s.ref = 'previous' ORDER BY s.step)"
     expect_output "in the end every pair is its checkpoint against its predecessor" \
         "^200>100 300>200 400>300 500>400 600>500 700>600 800>700 900>800 950>900$" kq "$K/order.db" "$k_pairs"
+    # Once done: compute seconds, the live lag and an empty queue, per run.
+    pw_expect_wait "status: nothing queued once done" 10 \
+        bash -c "'$PWCCA' --socket '$K/k.sock' status --format json | grep -q '\"eta_s\": 0'"
+    expect_output "status gives each run's compute seconds and live lag" \
+        "^a: 0 queued, ETA 0\.0 s; per checkpoint [0-9.]+ s last, [0-9.]+ s mean; live lag [0-9.]+ s \(step 950\)$" \
+        "$PWCCA" --socket "$K/k.sock" --db "$K/order.db" status
+    k_metrics >"$K/metrics.txt"
+    expect_output "/metrics has the live lag" '^pwccad_run_live_lag_seconds\{run="b"\} [0-9]' cat "$K/metrics.txt"
+    expect_output "/metrics has the mean compute seconds" '^pwccad_run_compute_seconds_mean\{run="a"\} [0-9]' cat "$K/metrics.txt"
+    expect_output "foreground log lines carry the time" \
+        '^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]{3}[+-][0-9]{4} pwccad: info: ready' cat "$K/order.log"
+
+    # --- pwcca finalize --wait: progress until done, failures make it exit 1 ----
+    # The backfill of a is held inside LAPACK for 6 s while a checkpoint that
+    # cannot be read arrives; stdout is a file, so plain periodic lines.
+    rm -f "$K/inside"
+    touch "$K/hold"
+    "$PWCCA" --socket "$K/k.sock" finalize a --step 950 --wait >"$K/wait.out" 2>"$K/wait.err" &
+    k_fpid=$!
+    k_t0=$SECONDS
+    if pw_wait 20 test -e "$K/inside"; then
+        k_mk "$K_O/a/step-1100.safetensors" 1100
+        truncate -s -64 "$K_O/a/step-1100.safetensors"
+        while [ $((SECONDS - k_t0)) -lt 7 ]; do sleep 0.2; done
+    fi
+    rm -f "$K/hold"
+    k_i=0
+    while kill -0 "$k_fpid" 2>/dev/null && [ $k_i -lt 600 ]; do sleep 0.05; k_i=$((k_i + 1)); done
+    kill "$k_fpid" 2>/dev/null
+    wait "$k_fpid"
+    k_rc=$?
+    [ "$k_rc" = 1 ] && ok "finalize --wait exits 1 when the daemon reported a failure meanwhile" \
+        || fail "finalize --wait exits 1 when the daemon reported a failure meanwhile" "exit $k_rc: $(cat "$K/wait.err")"
+    expect_output "it says which run failed and why" "pwcca: 1 job of run a failed meanwhile; last error: .*step-1100" cat "$K/wait.err"
+    expect_output "not on a terminal it prints a plain progress line every 5 s" \
+        "^a: jobs [0-9]+/[0-9]+, .*ETA " head -2 "$K/wait.out"
+    expect_output "and a last line with everything done" "^a: jobs ([0-9]+)/\1, .*ETA 0 s$" tail -1 "$K/wait.out"
+    # On a terminal: a bar, redrawn in place.
+    script -qec "'$PWCCA' --socket '$K/k.sock' finalize b --wait" /dev/null >"$K/tty.out" 2>&1
+    k_rc=$?
+    [ "$k_rc" = 0 ] && ok "finalize --wait exits 0 when all went well" || fail "finalize --wait exits 0 when all went well" "exit $k_rc: $(cat -v "$K/tty.out")"
+    expect_output "on a terminal it draws a progress bar" '\[[#.]{30}\] b: jobs [0-9]+/[0-9]+, ' cat "$K/tty.out"
 else
     fail "a compute thread is held inside LAPACK" "no mark after 20 s: $(tail -5 "$K/order.log")"
 fi
