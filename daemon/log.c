@@ -114,9 +114,15 @@ static void decide_journal(void)
 {
     const char *js = getenv("JOURNAL_STREAM");
     struct stat st;
-    unsigned long long dev, ino;
-    journal_stderr = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-                     (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    if (!js || fstat(2, &st) != 0)
+        return;
+    char *colon, *end;
+    unsigned long long dev = strtoull(js, &colon, 10);
+    if (colon == js || *colon != ':')
+        return;
+    unsigned long long ino = strtoull(colon + 1, &end, 10);
+    journal_stderr = end != colon + 1 && *end == '\0' && (unsigned long long)st.st_dev == dev &&
+                     (unsigned long long)st.st_ino == ino;
 }
 
 /* "2026-12-06T15:12:01.123+0000 ": local time with its offset, for lines nobody else

@@ -944,6 +944,7 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
 static size_t run_next(pwd_daemon *d, pwd_run *r, pw_plan_job *w, pw_plan_class *cls)
 {
     *cls = PW_CLASS_NONE;
+    *w = (pw_plan_job){0, PW_WANT_NONE, PW_PLAN_NONE, PW_WANT_NONE, PW_PLAN_NONE};
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
@@ -1031,9 +1032,9 @@ static void feed(pwd_daemon *d)
         return;
     size_t cap = s->nthreads > 0 ? (size_t)s->nthreads : 1;
     size_t n = d->nruns;
-    pw_plan_head *heads = malloc(n * sizeof *heads);
-    size_t *next = malloc(n * sizeof *next);
-    pw_plan_job *work = malloc(n * sizeof *work);
+    pw_plan_head *heads = calloc(n, sizeof *heads);
+    size_t *next = calloc(n, sizeof *next);
+    pw_plan_job *work = calloc(n, sizeof *work);
     if (!heads || !next || !work) {
         pwd_log(PWD_ERROR, "out of memory planning");
         goto out;
