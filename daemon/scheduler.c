@@ -1031,6 +1031,8 @@ static void feed(pwd_daemon *d)
     if (!s || d->stopping || s->resize_workers > 0 || d->nruns == 0)
         return;
     size_t cap = s->nthreads > 0 ? (size_t)s->nthreads : 1;
+    if (s->outstanding >= cap)
+        return; /* every thread has its job; the next finished one feeds again */
     size_t n = d->nruns;
     pw_plan_head *heads = calloc(n, sizeof *heads);
     size_t *next = calloc(n, sizeof *next);
