@@ -42,6 +42,8 @@ cat >"$K/k.conf" <<CONF
 settle_time = 0.05
 rescan_interval = 1
 incomplete_timeout = 0.5
+[run s]
+backlog = skip
 CONF
 
 # --- SIGTERM while a compute thread is inside LAPACK ------------------------
@@ -204,6 +206,35 @@ print(" ".join("%s %d" % (x["name"], x["queue"]) for x in sorted(r, key=lambda x
     k_rc=$?
     [ "$k_rc" = 0 ] && ok "finalize --wait exits 0 when all went well" || fail "finalize --wait exits 0 when all went well" "exit $k_rc: $(cat -v "$K/tty.out")"
     expect_output "on a terminal it draws a progress bar" '\[[#.]{30}\] b: jobs [0-9]+/[0-9]+, ' cat "$K/tty.out"
+
+    # --- backlog = skip: what the live pair passes over is never computed --------
+    # Run s (skip in k.conf) starts with 100 and 200; while 200 is held inside
+    # LAPACK, 300 to 600 arrive: 600 goes against 200, and 300-500 get nothing.
+    rm -f "$K/inside"
+    touch "$K/hold"
+    mkdir -p "$K_O/s.tmp"
+    k_mk "$K_O/s.tmp/step-100.safetensors" 100
+    k_mk "$K_O/s.tmp/step-200.safetensors" 200
+    mv "$K_O/s.tmp" "$K_O/s"
+    if pw_wait 20 test -e "$K/inside"; then
+        for k_s in 300 400 500 600; do k_mk "$K_O/s/step-$k_s.safetensors" "$k_s"; done
+        k_scount() { "$PWCCA" --socket "$K/k.sock" status --format json | "$K_PY" -c '
+import json, sys
+r = [x for x in json.load(sys.stdin)["runs"] if x["name"] == "s"]
+print(r[0]["checkpoints"] if r else 0)'; }
+        pw_expect_wait "the daemon sees s's new checkpoints while 200 is held" 20 \
+            bash -c "[ \"\$($(declare -f k_scount); K='$K' K_PY='$K_PY' PWCCA='$PWCCA' k_scount)\" = 6 ]"
+    else
+        fail "s: a thread is held inside LAPACK" "no mark after 20 s"
+    fi
+    rm -f "$K/hold"
+    k_sdone="SELECT count(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 's' AND s.step = 600"
+    pw_expect_wait "backlog = skip: the newest is scored" 20 \
+        bash -c "[ \"\$(sqlite3 -cmd '.timeout 2000' '$K/order.db' \"$k_sdone\")\" = 1 ]"
+    pw_expect_wait "backlog = skip: nothing is left queued" 10 \
+        bash -c "'$PWCCA' --socket '$K/k.sock' status --format json | '$K_PY' -c 'import json, sys; sys.exit(0 if [x for x in json.load(sys.stdin)[\"runs\"] if x[\"name\"] == \"s\" and x[\"queue\"] == 0] else 1)'"
+    expect_output "backlog = skip: 600 against 200, and 300 to 500 never stored" "^100 200:100 600:200$" \
+        kq "$K/order.db" "SELECT group_concat(x, ' ') FROM (SELECT c.step || COALESCE(':' || (SELECT ref_step FROM scores WHERE run_id = c.run_id AND step = c.step AND ref = 'previous'), '') AS x FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 's' ORDER BY c.step)"
 else
     fail "a compute thread is held inside LAPACK" "no mark after 20 s: $(tail -5 "$K/order.log")"
 fi
