@@ -284,31 +284,29 @@ static json_t *run_json(pwd_daemon *d, const pwd_run *r)
     pwd_retain_stats st;
     pwd_retain_usage(d->retain, r->id, &st);
     int mode = pw_config_for_run(&d->cfg, r->name, r->path)->retain;
-    json_t *o =
-        json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o, s:s, s:I, s:I}", "name",
-                  pwd_json_text(r->name), "path", pwd_json_text(r->path), "checkpoints",
-                  (json_int_t)n, "last_step", last >= 0 ? json_integer(last) : json_null(), "state",
-                  r->final_step >= 0 ? "final" : "running", "final_step",
-                  r->final_step >= 0 ? json_integer(r->final_step) : json_null(), "converged_step",
-                  r->converged_step >= 0 ? json_integer(r->converged_step) : json_null(), "retain",
-                  pw_retain_mode_name((pw_retain_mode)mode), "retained_copies",
-                  (json_int_t)st.copies, "retained_bytes", (json_int_t)st.bytes);
-    return merge_new(o, pwd_sched_run_json(d, r)); /* queue, compute seconds, lag, ETA */
+    return json_pack("{s:o, s:o, s:I, s:o, s:s, s:o, s:o, s:s, s:I, s:I}", "name",
+                     pwd_json_text(r->name), "path", pwd_json_text(r->path), "checkpoints",
+                     (json_int_t)n, "last_step", last >= 0 ? json_integer(last) : json_null(),
+                     "state", r->final_step >= 0 ? "final" : "running", "final_step",
+                     r->final_step >= 0 ? json_integer(r->final_step) : json_null(),
+                     "converged_step",
+                     r->converged_step >= 0 ? json_integer(r->converged_step) : json_null(),
+                     "retain", pw_retain_mode_name((pw_retain_mode)mode), "retained_copies",
+                     (json_int_t)st.copies, "retained_bytes", (json_int_t)st.bytes);
 }
 
 static json_t *status_json(pwd_daemon *d)
 {
     json_t *runs = json_array();
     for (size_t i = 0; i < d->nruns && runs; i++)
-        json_array_append_new(runs, run_json(d, d->runs[i]));
-    json_t *o =
-        json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "ok", 1, "version",
-                  PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
-                  "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
-                  (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
-                  d->last_error[0] ? pwd_json_text(d->last_error) : json_null(), "retention",
-                  retention_json(d), "runs", runs ? runs : json_array());
-    return merge_new(o, pwd_sched_status_json(d)); /* the jobs running, the ETA */
+        json_array_append_new(
+            runs, merge_new(run_json(d, d->runs[i]), pwd_sched_run_json(d, d->runs[i])));
+    return json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "ok", 1, "version",
+                     PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
+                     "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
+                     (json_int_t)d->done, "checkpoints_failed", (json_int_t)d->failed, "last_error",
+                     d->last_error[0] ? pwd_json_text(d->last_error) : json_null(), "retention",
+                     retention_json(d), "runs", runs ? runs : json_array());
 }
 
 static void cmd_finalize(client *cl, pwd_daemon *d, const pw_request *req)
@@ -350,7 +348,7 @@ static void handle_line(client *cl, const char *line, size_t len)
     }
     switch (req.cmd) {
     case PW_REQ_STATUS:
-        send_json(cl, status_json(d));
+        send_json(cl, merge_new(status_json(d), pwd_sched_status_json(d)));
         break;
     case PW_REQ_FINALIZE:
         cmd_finalize(cl, d, &req);
