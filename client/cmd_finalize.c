@@ -5,23 +5,30 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "sock.h"
 
 static const char help[] =
-    "Usage: pwcca finalize RUN [--step S]\n"
+    "Usage: pwcca finalize RUN [--step S] [--wait]\n"
     "Declare RUN (its name or directory) finished.  The daemon takes its newest\n"
     "checkpoint, or the one at step S, as the final checkpoint and queues the\n"
     "backfill: every checkpoint scored against it, which 'pwcca convergence' and\n"
     "'pwcca plot' use.  Needs the running daemon (its socket).\n"
     "\n"
     "  --step S     the final checkpoint's step (default: the newest)\n"
+    "  --wait       follow the daemon's work on RUN until nothing is queued: a\n"
+    "               progress bar on a terminal (jobs done/total, rate, ETA), a\n"
+    "               plain line every 5 s otherwise; exits 1 if jobs of RUN\n"
+    "               failed meanwhile (unreadable checkpoints, failed commits)\n"
     "  -h, --help   show this help\n";
 
 int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv)
 {
     int64_t step = -1;
-    int pos;
-    const pwcca_arg args[] = {{"step", 0, PWCCA_ARG_STEP, NULL, &step}, {NULL, 0, 0, NULL, NULL}};
+    int pos, wait = 0;
+    const pwcca_arg args[] = {{"step", 0, PWCCA_ARG_STEP, NULL, &step},
+                              {"wait", 0, PWCCA_ARG_FLAG, NULL, &wait},
+                              {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
     if (done >= 0)
         return done;
@@ -30,7 +37,6 @@ int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv)
     const char *run = argv[pos];
     char *abs = strchr(run, '/') ? realpath(run, NULL) : NULL;
     json_t *req = json_pack("{s:s,s:s}", "cmd", "finalize", "run", abs ? abs : run), *resp = NULL;
-    free(abs);
     if (step >= 0)
         json_object_set_new(req, "step", json_integer(step));
     int rc = pwcca_daemon_call(o, req, &resp);
@@ -39,7 +45,11 @@ int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv)
         json_t *fs = json_object_get(resp, "final_step");
         printf("run %s is final at step %lld; scores against it are queued\n", name ? name : run,
                json_is_integer(fs) ? (long long)json_integer_value(fs) : (long long)step);
+        fflush(stdout);
+        if (wait)
+            rc = pwcca_follow_run(o, name ? name : run, abs);
     }
+    free(abs);
     json_decref(resp);
     return rc;
 }

@@ -16,7 +16,10 @@ static const char help[] =
     "the last retention error), and its runs, with the step every measured layer\n"
     "was stable at (CONVERGED).  Layers never measured (no real distance to the\n"
     "previous checkpoint) are named under the table with their newest status,\n"
-    "read from the database (--db); CONVERGED says nothing about them.\n"
+    "read from the database (--db); CONVERGED says nothing about them.  Then where\n"
+    "the daemon stands: the job in progress (run, step, reference, layer, elapsed),\n"
+    "and per run its queue, the compute seconds per checkpoint (last, mean), the\n"
+    "live lag (a checkpoint's file time to its scores) and an ETA (queue x mean).\n"
     "Exits 1 with a clear message when no daemon listens on the socket.\n"
     "\n"
     "  --format F   text (default) or json (the daemon's answer as it is; see\n"
@@ -136,6 +139,67 @@ static int run_note(pw_query *q, const char *dbpath, const char *dberr, json_t *
     return converged && k > 0;
 }
 
+/* Seconds as "12.3 s", "4 min 05 s", "2 h 03 min"; "-" when v is no number. */
+static void human_seconds(char *buf, size_t len, json_t *v)
+{
+    if (!json_is_number(v) || json_number_value(v) < 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    double x = json_number_value(v);
+    if (x < 60)
+        snprintf(buf, len, "%.1f s", x);
+    else if (x < 3600)
+        snprintf(buf, len, "%d min %02d s", (int)(x / 60), (int)x % 60);
+    else if (x < 1e8)
+        snprintf(buf, len, "%d h %02d min", (int)(x / 3600), (int)(x / 60) % 60);
+    else
+        snprintf(buf, len, "%.3g s", x);
+}
+
+/* Where the daemon stands (protocol.md): the jobs running, then per run its queue,
+ * compute seconds, live lag and ETA.  Older daemons send none of it: nothing shown. */
+static void print_progress(json_t *r)
+{
+    json_t *working = json_object_get(r, "working"), *w;
+    size_t i;
+    json_array_foreach(working, i, w)
+    {
+        char el[32], step[32], refstep[32];
+        human_seconds(el, sizeof el, json_object_get(w, "elapsed_s"));
+        num(step, sizeof step, json_object_get(w, "step"));
+        num(refstep, sizeof refstep, json_object_get(w, "ref_step"));
+        if (json_is_string(json_object_get(w, "layer")))
+            printf("working: %s step %s against the %s checkpoint (step %s), layer %s, for %s\n",
+                   str(w, "run"), step, str(w, "ref"), refstep, str(w, "layer"), el);
+        else
+            printf("working: %s step %s, reading, for %s\n", str(w, "run"), step, el);
+    }
+    json_t *runs = json_object_get(r, "runs"), *run;
+    json_array_foreach(runs, i, run)
+    {
+        json_t *q = json_object_get(run, "queue");
+        if (!json_is_integer(q))
+            continue;
+        char last[32], mean[32], lag[32], eta[32], lagstep[32];
+        human_seconds(last, sizeof last, json_object_get(run, "compute_last_s"));
+        human_seconds(mean, sizeof mean, json_object_get(run, "compute_mean_s"));
+        human_seconds(lag, sizeof lag, json_object_get(run, "live_lag_s"));
+        human_seconds(eta, sizeof eta, json_object_get(run, "eta_s"));
+        num(lagstep, sizeof lagstep, json_object_get(run, "live_lag_step"));
+        printf("%s: %lld queued, ETA %s; per checkpoint %s last, %s mean; live lag %s",
+               str(run, "name"), (long long)json_integer_value(q), eta, last, mean, lag);
+        if (json_is_integer(json_object_get(run, "live_lag_step")))
+            printf(" (step %s)", lagstep);
+        printf("\n");
+    }
+    if (json_object_get(r, "eta_s")) {
+        char eta[32];
+        human_seconds(eta, sizeof eta, json_object_get(r, "eta_s"));
+        printf("all queued work: ETA %s\n", eta);
+    }
+}
+
 static int print_text(const pwcca_opts *o, json_t *r)
 {
     char pid[32], up[32], queue[32], done[32], failed[32];
@@ -196,6 +260,7 @@ static int print_text(const pwcca_opts *o, json_t *r)
         if (notes[i * NOTE_MAX])
             puts(notes + i * NOTE_MAX);
     free(notes);
+    print_progress(r);
     return PWCCA_OK;
 }
 

@@ -484,26 +484,43 @@ static int report(void *ctx, const pw_stab_event *ev)
                        c->layer, ev->step, ev->value, NULL);
 }
 
-/* The first step whose distance to its predecessor is still to come: a
- * checkpoint after the first, readable, without stored previous-reference
- * scores.  Stability is decided only below it, so a checkpoint scored out
- * of order (live first, backfill later, two workers) never raises a
- * transition that the missing one would have moved.  INT64_MAX: none. */
-static int64_t stability_horizon(const pwd_run *r)
+/* The first step whose distance to its predecessor is still to come.
+ * Stability is decided only below it, so checkpoints scored out of order
+ * (live first, backfill later, two workers) never raise a transition that
+ * the missing score would have moved.  Pending, for a readable checkpoint
+ * after the first: no previous-reference score yet, or (backlog = fill) one
+ * against an older checkpoint than a readable one between them -- the live
+ * pair of pw_plan.c, recomputed against its true predecessor once the
+ * backlog is filled.  Under backlog = skip a checkpoint a later pair was
+ * scored across is passed over for good and holds nothing back.
+ * INT64_MAX: nothing pending. */
+static int64_t stability_horizon(const pwd_run *r, int skip)
 {
-    for (size_t i = 1; i < r->nck; i++) {
+    int64_t horizon = INT64_MAX;
+    int64_t min_later_ref = INT64_MAX; /* lowest ref_step of the checkpoints after i */
+    for (size_t i = r->nck; i-- > 1;) {
         const pwd_ckpt *c = &r->ck[i];
-        if (c->present && !c->bad && c->prev_ref == PW_PLAN_NO_STEP)
-            return c->step;
+        int64_t ref = c->prev_ref;
+        int passed = skip && min_later_ref < c->step;
+        if (ref != PW_PLAN_NO_STEP && ref < min_later_ref)
+            min_later_ref = ref;
+        if (!c->present || c->bad || passed)
+            continue;
+        int pending = ref == PW_PLAN_NO_STEP;
+        for (size_t k = i; !pending && !skip && k-- > 0 && r->ck[k].step > ref;)
+            pending = r->ck[k].present && !r->ck[k].bad;
+        if (pending)
+            horizon = c->step;
     }
-    return INT64_MAX;
+    return horizon;
 }
 
 /* Bring every layer up to date, raise what changed, and settle the run's convergence. */
 static void evaluate(pwd_daemon *d, pwd_run *r)
 {
     assert(r->series_loaded);
-    const int64_t horizon = stability_horizon(r);
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    const int64_t horizon = stability_horizon(r, rc->backlog == PW_BACKLOG_SKIP);
     const pw_stab_params p = pw_config_for_run(&d->cfg, r->name, r->path)->stab;
     pw_stab_state *states = calloc(r->nlayers ? r->nlayers : 1, sizeof *states);
     size_t nstates = 0, failed = 0;

@@ -266,6 +266,15 @@ static json_t *retention_json(pwd_daemon *d)
                      "last_error", st.last_error[0] ? pwd_json_text(st.last_error) : json_null());
 }
 
+/* o with the members of more added (more is consumed); NULL when o is. */
+static json_t *merge_new(json_t *o, json_t *more)
+{
+    if (o && more)
+        json_object_update(o, more);
+    json_decref(more);
+    return o;
+}
+
 static json_t *run_json(pwd_daemon *d, const pwd_run *r)
 {
     size_t n = 0;
@@ -290,7 +299,8 @@ static json_t *status_json(pwd_daemon *d)
 {
     json_t *runs = json_array();
     for (size_t i = 0; i < d->nruns && runs; i++)
-        json_array_append_new(runs, run_json(d, d->runs[i]));
+        json_array_append_new(
+            runs, merge_new(run_json(d, d->runs[i]), pwd_sched_run_json(d, d->runs[i])));
     return json_pack("{s:b, s:s, s:I, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "ok", 1, "version",
                      PW_VERSION, "pid", (json_int_t)getpid(), "uptime_s", pwd_now() - d->started,
                      "queue", (json_int_t)pwd_sched_queue_length(d), "checkpoints_done",
@@ -356,7 +366,7 @@ static void handle_line(client *cl, const char *line, size_t len)
     }
     switch (req.cmd) {
     case PW_REQ_STATUS:
-        send_json(cl, status_json(d));
+        send_json(cl, merge_new(status_json(d), pwd_sched_status_json(d)));
         break;
     case PW_REQ_FINALIZE:
         cmd_finalize(cl, d, &req);

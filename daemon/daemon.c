@@ -4,8 +4,9 @@
  * the compute threads, load each run's stored state, scan, then tell
  * systemd READY=1.  SIGTERM / SIGINT: STOPPING=1, compute threads abandon
  * their current pair (nothing half-done is committed; the next start
- * computes it), handles close, threads are joined and the database closed --
- * well within systemd's default 5 s on the workloads we target.  SIGHUP:
+ * computes it), handles close, threads are joined and the database closed;
+ * a thread still inside LAPACK after PW_STOP_GRACE_S is not joined
+ * (exit_leaving_threads), so a stop takes under 2 s on any layer.  SIGHUP:
  * reload the configuration file (flags still win), apply it -- roots,
  * thread counts (the pool is rebuilt between jobs) and the cache budget
  * included -- and rescan; the paths and the metrics address keep their
@@ -327,6 +328,33 @@ static int fail_early(pwd_daemon *d)
     return 1;
 }
 
+/* The stop, when compute threads are still inside a call nothing interrupts (LAPACK on
+ * a big layer) after PW_STOP_GRACE_S: they are not joined.  Nothing of theirs is
+ * committed -- they commit only a whole checkpoint, after checking the stop flag, and
+ * SQLite's transaction covers a process that ends mid-commit -- so the pair is computed
+ * again at the next start.  The loop's own connection is closed and the lock released
+ * as on a normal stop; what the threads may still touch (cache, retained copies, runs)
+ * is left to the process's end, which _exit makes immediate: exit()'s handlers (the BLAS
+ * library's among them) must not run under a thread that is inside that library. */
+static int exit_leaving_threads(pwd_daemon *d, int stuck, int rc)
+{
+    pwd_log(PWD_INFO,
+            "not waiting for %d compute thread%s inside a long computation: its pair is not "
+            "stored and is computed again at the next start",
+            stuck, stuck == 1 ? "" : "s");
+    pwd_control_free(d);
+    pw_db_close(d->db);
+    d->db = NULL;
+    pw_db_unlock(d->db_lock_fd);
+    d->db_lock_fd = -1;
+    if (d->reopen && !rc && !(atomic_load(&caught_signals) & SIG_BIT_STOP))
+        return reexec(d); /* exec ends the other threads as well */
+    pwd_log(PWD_INFO, "stopped");
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+}
+
 int pwd_daemon_run(pwd_daemon *d)
 {
     pw_err err;
@@ -400,7 +428,10 @@ int pwd_daemon_run(pwd_daemon *d)
         pwd_log(PWD_INFO, "ready: %zu run%s", d->nruns, d->nruns == 1 ? "" : "s");
     }
     uv_run(loop, UV_RUN_DEFAULT);
-out:
+out:;
+    int stuck = pwd_sched_wait(d, PW_STOP_GRACE_S);
+    if (stuck > 0)
+        return exit_leaving_threads(d, stuck, rc ? rc : d->exit_code);
     pwd_sched_join(d);
     pwd_retain_free(d); /* after the compute threads are joined */
     pwd_metrics_free(d);

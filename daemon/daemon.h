@@ -42,6 +42,7 @@ typedef struct pwd_ckpt {
     int dirty_final;   /* recompute the final pair even if ref_step matches */
     int rescore;       /* the dirty pairs are a rescore's: rows replaced only by computed ones */
     int busy;          /* a job for it is queued or running */
+    int64_t out_ref;   /* scheduler.c: while busy, its job's previous reference (PW_PLAN_NO_STEP) */
     double retry_at;   /* after a failed store, not before this time */
     unsigned seen_gen; /* scan_gen of the last scan that listed it */
 } pwd_ckpt;
@@ -73,6 +74,17 @@ typedef struct pwd_layer_state {
     int64_t stable_step;   /* as written to layers.stable_step: a step, or a pwd_stable_mark */
     pw_stab_series series; /* its previous-reference distances, while the run's series_loaded */
 } pwd_layer_state;
+
+/* What the scheduler measured of a run's jobs since start (`status`, /metrics). */
+typedef struct pwd_run_stats {
+    double last_s;    /* compute seconds of its last committed job */
+    double sum_s;     /* of all its committed jobs */
+    uint64_t jobs;    /* committed jobs */
+    uint64_t failed;  /* jobs that found the checkpoint unreadable or could not commit */
+    double lag_s;     /* live lag: the newest live checkpoint's mtime to its commit, seconds */
+    int64_t lag_step; /* that checkpoint's step */
+    int has_lag;      /* lag_s and lag_step are set */
+} pwd_run_stats;
 
 typedef struct pwd_run {
     char *path;               /* absolute path (heap) */
@@ -106,6 +118,10 @@ typedef struct pwd_run {
     int scan_final;           /* the scan in progress saw a FINAL file */
     int plan_wanted;          /* scheduler.c: plan it once the batch of results is handled */
     size_t settle_cursor;     /* the entry of pend the next settle tick starts with */
+    uint64_t served;          /* scheduler.c: when a job of it last started (round robin) */
+    size_t queued;            /* scheduler.c: jobs it wants that are not started yet */
+    size_t inflight;          /* scheduler.c: its jobs handed to compute threads, not handled */
+    pwd_run_stats stats;      /* scheduler.c: compute seconds and live lag */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -268,6 +284,24 @@ void pwd_sched_stop(pwd_daemon *d); /* ask threads to stop (loop thread, any tim
  * BLAS thread count once the running jobs finish (loop thread). */
 void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes);
 void pwd_sched_join(pwd_daemon *d); /* wait for them and free (after the loop ended) */
+/* Where a run stands now (loop thread). */
+typedef struct pwd_run_figures {
+    size_t queue;     /* its jobs not finished: wanted, queued or running */
+    double last_s;    /* compute seconds of its last job, NAN before the first */
+    double mean_s;    /* mean compute seconds per job, NAN before the first */
+    double lag_s;     /* live lag of its newest live checkpoint, NAN none yet */
+    int64_t lag_step; /* that checkpoint's step (when lag_s is a number) */
+    double eta_s;     /* queue x mean_s: 0 with nothing queued, NAN without a mean */
+    double job_s;     /* seconds its job on a compute thread has run, NAN when none runs */
+} pwd_run_figures;
+void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out);
+/* `status`: the run's figures as JSON members, to merge into its object. */
+json_t *pwd_sched_run_json(pwd_daemon *d, const pwd_run *r);
+/* `status`: {"working": [{run, path, step, ref, ref_step, layer, elapsed_s}...], "eta_s"}. */
+json_t *pwd_sched_status_json(pwd_daemon *d);
+/* After pwd_sched_stop: wait at most grace_s for the compute threads to return; how
+ * many still run (inside a call nothing interrupts, such as LAPACK's). */
+int pwd_sched_wait(pwd_daemon *d, double grace_s);
 
 /* alerts.c */
 int pwd_alerts_start(pwd_daemon *d);

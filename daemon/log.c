@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define LOG_SEEN_SLOTS 4096 /* remembered keys; a full table forgets the oldest slot */
 #define LOG_MAX_LINE   8192 /* bytes of a message before escaping; longer ones are cut */
@@ -102,25 +104,68 @@ static void escape(char *out, size_t *o, const char *msg, size_t n)
     *o = k;
 }
 
+static int journal_stderr; /* stderr is the journal (decide_journal) */
+
+/* Whether stderr is the journal, as systemd documents it (systemd.exec(5)):
+ * JOURNAL_STREAM holds the "device:inode" of the stream it connected, and a
+ * process whose fd 2 is that stream logs to the journal, which stamps each
+ * line with its own time.  Decided once: stderr stays for the process. */
+static void decide_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    if (!js || fstat(2, &st) != 0)
+        return;
+    char *colon, *end;
+    unsigned long long dev = strtoull(js, &colon, 10);
+    if (colon == js || *colon != ':')
+        return;
+    unsigned long long ino = strtoull(colon + 1, &end, 10);
+    journal_stderr = end != colon + 1 && *end == '\0' && (unsigned long long)st.st_dev == dev &&
+                     (unsigned long long)st.st_ino == ino;
+}
+
+/* "2026-12-06T15:12:01.123+0000 ": local time with its offset, for lines nobody else
+ * stamps (a terminal, a file); size gets at least 40 bytes. */
+static size_t stamp(char *buf, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!localtime_r(&ts.tv_sec, &tm))
+        return 0;
+    char date[24], zone[8];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    strftime(zone, sizeof zone, "%z", &tm);
+    int n = snprintf(buf, size, "%s.%03ld%s ", date, ts.tv_nsec / 1000000, zone);
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 static void vlog(int level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
     static const int prio[] = {3, 4, 6, 7}; /* syslog priorities */
     /* The escaped line, built under the lock and written with one call so a
      * hook writing to the same stderr cannot split it. */
-    static char line[64 + 4 * LOG_MAX_LINE + 64];
+    static char line[64 + 48 + 4 * LOG_MAX_LINE + 64];
     if (level > log_level)
         return;
     const char *js = getenv("JOURNAL_STREAM");
     char msg[LOG_MAX_LINE];
     int len = vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = len < 0 ? 0 : (size_t)len < sizeof msg ? (size_t)len : sizeof msg - 1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, decide_journal);
     pthread_mutex_lock(&log_mutex);
     size_t o;
     if (js && *js)
         o = (size_t)snprintf(line, 64, "<%d>", prio[level]);
     else
-        o = (size_t)snprintf(line, 64, "pwccad: %s: ", names[level]);
+        o = 0;
+    if (!journal_stderr)
+        o += stamp(line + o, 48);
+    if (!(js && *js))
+        o += (size_t)snprintf(line + o, 64, "pwccad: %s: ", names[level]);
     escape(line, &o, msg, n);
     if (len >= 0 && (size_t)len >= sizeof msg)
         o += (size_t)snprintf(line + o, 64, " [cut at %zu of %d bytes]", n, len);

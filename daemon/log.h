@@ -2,10 +2,12 @@
  *
  * When stderr is the journal (systemd sets JOURNAL_STREAM) every line starts
  * with the syslog priority as "<N>", which journald turns into the entry's
- * priority; otherwise lines read "pwccad: warning: ...".  pwd_log_once logs a
- * message at its level the first time a key (usually a file path plus the
- * problem) is seen and at debug level afterwards, so a bad file found by
- * every rescan is reported once. */
+ * priority; otherwise lines read "pwccad: warning: ...".  Lines start with the
+ * local time ("2026-12-06T15:12:01.123+0000 ") unless stderr really is the
+ * journal (JOURNAL_STREAM names fd 2's device and inode), which stamps its
+ * own.  pwd_log_once logs a message at its level the first time a key
+ * (usually a file path plus the problem) is seen and at debug level
+ * afterwards, so a bad file found by every rescan is reported once. */
 #ifndef PWD_LOG_H
 #define PWD_LOG_H
 

@@ -317,7 +317,20 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
     s.retain_budget_bytes = d->cfg.retain_budget_bytes;
     s.retain_evictions = rs.evictions;
     s.database_reopened = d->db_reopened;
-    return pw_metrics_render(&s, out, err);
+    pw_metrics_run *runs = calloc(d->nruns ? d->nruns : 1, sizeof *runs);
+    if (!runs)
+        return pw_err_set(err, "out of memory for %zu runs", d->nruns);
+    for (size_t i = 0; i < d->nruns; i++) {
+        pwd_run_figures f;
+        pwd_sched_figures(m->d, d->runs[i], &f);
+        runs[i] = (pw_metrics_run){
+            run_label(d, d->runs[i]), f.queue, f.last_s, f.mean_s, f.lag_s, f.eta_s, f.job_s};
+    }
+    s.runs = runs;
+    s.nruns = d->nruns;
+    int rc = pw_metrics_render(&s, out, err);
+    free(runs);
+    return rc;
 }
 
 /* Lifecycle ------------------------------------------------------------------------------ */

@@ -3,7 +3,10 @@
  * Planning (loop thread): lib/pw_plan.c decides, from the run's checkpoints,
  * which pairs are missing -- (t, previous) and, once the run has a final
  * checkpoint, (t, final) -- and this file turns the missing pairs of one
- * checkpoint into one job.
+ * checkpoint into one job.  Jobs are handed out one per free compute thread
+ * (feed), each the planner's choice at that moment: a run's newest checkpoint
+ * first, round robin across runs, then the backlog, then the backfill
+ * (docs/DAEMON.md, "Keeping up").
  *
  * Compute threads (pthreads, not libuv's pool, which also serves file
  * operations): open the checkpoints, run pw_engine_compare with t as X and
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -84,7 +88,21 @@ typedef struct pwd_job {
     pw_db_score *scores;   /* scores written (heap) */
     size_t nscores;        /* entries in scores */
     double seconds;        /* wall time the job took on its compute thread */
+    /* Where it stands (status, /metrics), loop side except progress. */
+    pw_plan_class cls;             /* its class when it was handed out */
+    struct job_progress *progress; /* what it computes now, under pwd_sched.mu (heap) */
 } pwd_job;
+
+/* What a running job is doing, for `status`: written by its compute thread and read
+ * by the loop, both under pwd_sched.mu. */
+typedef struct job_progress {
+    struct pwd_job *job;     /* the job */
+    struct job_progress *up; /* the next running job's progress (pwd_sched.running) */
+    double started;          /* pwd_now() when a thread took the job, 0 while queued */
+    pw_ref ref;              /* the reference being computed */
+    int64_t ref_step;        /* its step, -1 before the first layer */
+    char layer[PW_MAX_NAME]; /* the layer being computed, "" before the first */
+} job_progress;
 
 typedef struct pwd_sched {
     pwd_daemon *d;           /* owner */
@@ -104,6 +122,10 @@ typedef struct pwd_sched {
     int resize_blas;         /* BLAS threads per worker to go with it */
     atomic_int retire;       /* 1: idle threads exit (the pool is being rebuilt) */
     int blas;                /* BLAS threads per worker now */
+    int nalive;              /* compute threads started and not yet returned */
+    uint64_t ticket;         /* counts jobs started: a run's `served` (loop thread only) */
+    job_progress *running;   /* progress of the jobs on compute threads (under mu) */
+    pthread_cond_t gone;     /* a compute thread returned (CLOCK_MONOTONIC, for the stop) */
 } pwd_sched;
 
 /* Computing ------------------------------------------------------------------------ */
@@ -280,6 +302,17 @@ static int path_gone(const char *path)
     return lstat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
+/* The layer a job starts on, for `status` (progress is the loop's to read, under mu). */
+static void note_layer(pwd_sched *s, const pwd_job *j, pw_ref kind, int64_t ref_step,
+                       const char *layer)
+{
+    pthread_mutex_lock(&s->mu);
+    j->progress->ref = kind;
+    j->progress->ref_step = ref_step;
+    snprintf(j->progress->layer, sizeof j->progress->layer, "%s", layer);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
  * file was truncated while it was read; *gone likewise when it was deleted. */
@@ -379,6 +412,7 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
             sc->r.q = ty->cols;
             pwd_log(PWD_WARNING, "%s: %s", j->run_name, msg);
         } else {
+            note_layer(s, j, kind, ref->step, tx->name);
             rc = compare_layer(s, j, ref, x, yy, tx, ty, sc);
         }
     }
@@ -663,25 +697,13 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     free(l.v);
 }
 
+/* The loop hands out jobs in the planner's order (feed), so the oldest queued goes first. */
 static pwd_job *pick_job(pwd_sched *s)
 {
-    /* New checkpoints (and their previous pair) before final backfill, by step. */
-    pwd_job **best = NULL;
-    for (pwd_job **pp = &s->queue; *pp; pp = &(*pp)->next) {
-        const pwd_job *j = *pp;
-        int pj = !(j->need_x || j->prev.want != PW_WANT_NONE);
-        if (!best) {
-            best = pp;
-            continue;
-        }
-        int pb = !((*best)->need_x || (*best)->prev.want != PW_WANT_NONE);
-        if (pj < pb || (pj == pb && j->step < (*best)->step))
-            best = pp;
-    }
-    if (!best)
+    pwd_job *j = s->queue;
+    if (!j)
         return NULL;
-    pwd_job *j = *best;
-    *best = j->next;
+    s->queue = j->next;
     j->next = NULL;
     s->nqueue--;
     return j;
@@ -706,6 +728,9 @@ static void *worker_main(void *arg)
             continue;
         }
         s->nrunning++;
+        j->progress->started = pwd_now();
+        j->progress->up = s->running;
+        s->running = j->progress;
         pthread_mutex_unlock(&s->mu);
         double t0 = pwd_now();
         if (db)
@@ -715,12 +740,21 @@ static void *worker_main(void *arg)
         j->seconds = pwd_now() - t0;
         pthread_mutex_lock(&s->mu);
         s->nrunning--;
+        for (job_progress **pp = &s->running; *pp; pp = &(*pp)->up)
+            if (*pp == j->progress) {
+                *pp = j->progress->up;
+                break;
+            }
         j->next = s->done;
         s->done = j;
         uv_async_send(&s->async);
     }
     pthread_mutex_unlock(&s->mu);
     pw_db_close(db);
+    pthread_mutex_lock(&s->mu);
+    s->nalive--;
+    pthread_cond_broadcast(&s->gone);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -738,6 +772,7 @@ static void job_free(pwd_job *j)
     free(j->events);
     free(j->layers);
     free(j->scores);
+    free(j->progress);
     free(j);
 }
 
@@ -788,9 +823,33 @@ static pw_db_batch job_batch(const pwd_job *j)
     return (pw_db_batch){NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
 }
 
+/* A committed job's figures for `status` and /metrics: its compute seconds, and for
+ * a live checkpoint the lag from its file's mtime to its scores being committed. */
+static void note_done(pwd_run *r, const pwd_job *j)
+{
+    /* A failure a user waiting on the run hears of: a checkpoint that cannot be read,
+     * or work that could not be stored (both retried or recorded, see finish_job). */
+    if (!j->stopped && (j->x_bad || j->x_kept || (!j->committed && !j->truncated && !j->x_gone)))
+        r->stats.failed++;
+    if (!j->committed)
+        return;
+    r->stats.last_s = j->seconds;
+    r->stats.sum_s += j->seconds;
+    r->stats.jobs++;
+    if (j->cls == PW_CLASS_LIVE && j->need_x && j->mtime_ns > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double lag = (double)now.tv_sec + (double)now.tv_nsec * 1e-9 - (double)j->mtime_ns * 1e-9;
+        r->stats.lag_s = lag > 0 ? lag : 0;
+        r->stats.lag_step = j->step;
+        r->stats.has_lag = 1;
+    }
+}
+
 static void finish_job(pwd_daemon *d, pwd_job *j)
 {
     pwd_run *r = j->run;
+    note_done(r, j);
     if (j->committed) {
         /* Whatever became of the checkpoint since, this is in the database now. */
         pw_db_batch b = job_batch(j);
@@ -881,6 +940,7 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
 }
 
 static void apply_resize(pwd_daemon *d);
+static void feed(pwd_daemon *d);
 
 static void on_async(uv_async_t *h)
 {
@@ -893,8 +953,9 @@ static void on_async(uv_async_t *h)
     while (done) {
         pwd_job *j = done;
         done = j->next;
-        assert(s->outstanding > 0);
+        assert(s->outstanding > 0 && j->run->inflight > 0);
         s->outstanding--;
+        j->run->inflight--;
         if (!d->stopping) {
             finish_job(d, j);
             /* Whatever became of the checkpoint since: after its score events. */
@@ -906,14 +967,11 @@ static void on_async(uv_async_t *h)
         }
         job_free(j);
     }
-    /* Once per run, not once per job: planning walks every checkpoint of the run. */
+    /* Once, not once per job: feeding plans every run. */
     for (size_t i = 0; i < d->nruns; i++)
-        if (d->runs[i]->plan_wanted) {
-            d->runs[i]->plan_wanted = 0;
-            if (!d->stopping)
-                pwd_sched_plan(d, d->runs[i]);
-        }
+        d->runs[i]->plan_wanted = 0;
     apply_resize(d);
+    feed(d);
 }
 
 static int fill_ref(job_ref *ref, pw_plan_want want, const pwd_run *r, size_t index)
@@ -942,7 +1000,9 @@ static void plan_input(const pwd_run *r, double now, pw_plan_ckpt *in)
                                .final_ref = c->final_ref,
                                .dirty_prev = c->dirty_prev,
                                .dirty_final = c->dirty_final,
-                               .hold = c->busy || c->retry_at > now};
+                               .hold = c->busy || c->retry_at > now,
+                               .out = c->busy,
+                               .out_ref = c->busy ? c->out_ref : PW_PLAN_NO_STEP};
     }
 }
 
@@ -982,58 +1042,144 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
     return j;
 }
 
-void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
+/* The run's next job by its policy (pw_plan_next): its index in r->ck, *w the work and
+ * *cls its class; PW_PLAN_NONE when none.  r->queued becomes what it wants now. */
+static size_t run_next(pwd_daemon *d, pwd_run *r, pw_plan_job *w, pw_plan_class *cls)
 {
-    pwd_sched *s = d->sched;
-    if (!s || d->stopping || !r->scanned)
-        return;
+    *cls = PW_CLASS_NONE;
+    *w = (pw_plan_job){0, PW_WANT_NONE, PW_PLAN_NONE, PW_WANT_NONE, PW_PLAN_NONE};
     /* Checkpoints that arrived together are probed together; planning before
      * all of them are placed would score some against the wrong predecessor
      * and redo the work a moment later.  The last probe to finish plans. */
-    if (r->nprobing > 0 || r->nck == 0)
-        return;
-    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    if (!r->scanned || r->nprobing > 0 || r->nck == 0)
+        return PW_PLAN_NONE;
     pw_plan_ckpt *in = malloc(r->nck * sizeof *in);
     pw_plan_job *want = malloc(r->nck * sizeof *want);
     if (!in || !want) {
         pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
         free(in);
         free(want);
-        return;
+        return PW_PLAN_NONE;
     }
     plan_input(r, pwd_now(), in);
-    int queued = 0;
-    if (pw_plan_run(in, r->nck, r->final_step, want) > 0)
-        for (size_t i = 0; i < r->nck; i++) {
-            if (!pw_plan_wanted(&want[i]))
-                continue;
-            pwd_ckpt *c = &r->ck[i];
-            pwd_job *j = make_job(d, r, rc, c, &want[i]);
-            if (!j) {
-                pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
-                break;
-            }
-            c->busy = 1;
-            c->rescore = 0;
-            if (want[i].prev != PW_WANT_NONE)
-                c->dirty_prev = 0;
-            if (want[i].fin != PW_WANT_NONE)
-                c->dirty_final = 0;
-            pthread_mutex_lock(&s->mu);
-            j->next = s->queue;
-            s->queue = j;
-            s->nqueue++;
-            pthread_mutex_unlock(&s->mu);
-            s->outstanding++;
-            queued++;
-        }
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, r->name, r->path);
+    pw_plan_policy pol = {rc->backlog == PW_BACKLOG_SKIP ? PW_BACKLOG_SKIP : PW_BACKLOG_FILL,
+                          PW_LIVE_BACKLOG};
+    size_t wanted = 0;
+    size_t i = pw_plan_next(in, r->nck, r->final_step, &pol, want, cls, &wanted);
+    r->queued = wanted;
+    if (i != PW_PLAN_NONE)
+        *w = want[i];
     free(in);
     free(want);
-    if (queued) {
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
+    return i;
+}
+
+/* Hand checkpoint i's job (w, of class cls) to the compute threads; -1 when out of memory. */
+static int start_job(pwd_daemon *d, pwd_run *r, size_t i, const pw_plan_job *w, pw_plan_class cls)
+{
+    pwd_sched *s = d->sched;
+    pwd_ckpt *c = &r->ck[i];
+    pwd_job *j = make_job(d, r, pw_config_for_run(&d->cfg, r->name, r->path), c, w);
+    job_progress *prog = j ? calloc(1, sizeof *prog) : NULL;
+    if (!prog) {
+        if (j)
+            job_free(j);
+        pwd_log(PWD_ERROR, "out of memory planning %s", r->name);
+        return -1;
     }
+    prog->job = j;
+    prog->ref_step = -1;
+    j->progress = prog;
+    j->cls = cls;
+    if (cls == PW_CLASS_LIVE && w->prev == PW_WANT_COMPUTE && w->prev_index + 1 < i)
+        pwd_log(PWD_INFO,
+                "%s: step %" PRId64 " is scored first, against step %" PRId64
+                " (the last scored); %zu older checkpoint%s wait%s (backlog = %s)",
+                r->name, c->step, r->ck[w->prev_index].step, r->queued - 1,
+                r->queued == 2 ? "" : "s", r->queued == 2 ? "s" : "",
+                pw_config_for_run(&d->cfg, r->name, r->path)->backlog == PW_BACKLOG_SKIP ? "skip"
+                                                                                         : "fill");
+    c->busy = 1;
+    c->rescore = 0; /* make_job took it: the job replaces rows only with computed ones */
+    c->out_ref = w->prev == PW_WANT_COMPUTE ? r->ck[w->prev_index].step : PW_PLAN_NO_STEP;
+    if (w->prev != PW_WANT_NONE)
+        c->dirty_prev = 0;
+    if (w->fin != PW_WANT_NONE)
+        c->dirty_final = 0;
+    r->served = ++s->ticket;
+    r->inflight++;
+    if (r->queued > 0)
+        r->queued--;
+    s->outstanding++;
+    /* At the tail: the threads take the oldest first, the order feed chose. */
+    pthread_mutex_lock(&s->mu);
+    pwd_job **tail = &s->queue;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = j;
+    s->nqueue++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Keep every compute thread busy, no more: jobs are handed out one per free thread,
+ * each the planner's choice at that moment (pw_plan_pick over each run's next job:
+ * live checkpoints first, round robin across runs, then backlog, then backfill), so a
+ * checkpoint that arrives while a long backlog waits goes next, and a live job's
+ * reference is the last checkpoint actually scored. */
+static void feed(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    if (!s || d->stopping || s->resize_workers > 0 || d->nruns == 0)
+        return;
+    size_t cap = s->nthreads > 0 ? (size_t)s->nthreads : 1;
+    if (s->outstanding >= cap)
+        return; /* every thread has its job; the next finished one feeds again */
+    size_t n = d->nruns;
+    pw_plan_head *heads = calloc(n, sizeof *heads);
+    size_t *next = calloc(n, sizeof *next);
+    pw_plan_job *work = calloc(n, sizeof *work);
+    if (!heads || !next || !work) {
+        pwd_log(PWD_ERROR, "out of memory planning");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
+        heads[k].served = d->runs[k]->served;
+    }
+    while (s->outstanding < cap) {
+        size_t k = pw_plan_pick(heads, n);
+        if (k == PW_PLAN_NONE || start_job(d, d->runs[k], next[k], &work[k], heads[k].cls) != 0)
+            break;
+        next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
+        heads[k].served = d->runs[k]->served;
+    }
+out:
+    free(heads);
+    free(next);
+    free(work);
+}
+
+void pwd_sched_plan(pwd_daemon *d, pwd_run *r)
+{
+    pwd_sched *s = d->sched;
+    if (!s || d->stopping)
+        return;
+    pw_plan_job w;
+    pw_plan_class cls;
+    run_next(d, r, &w, &cls); /* its queue, for status, also when every thread is busy */
+    feed(d);
+}
+
+/* Jobs the runs want that are not handed out yet (loop thread). */
+static size_t wanted_jobs(const pwd_daemon *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nruns; i++)
+        n += d->runs[i]->queued;
+    return n;
 }
 
 int64_t pwd_sched_rescore(pwd_daemon *d, pwd_run *r, int64_t from, char *why, size_t whylen)
@@ -1076,12 +1222,86 @@ size_t pwd_sched_queue_length(pwd_daemon *d)
     pthread_mutex_lock(&s->mu);
     size_t n = s->nqueue + s->nrunning;
     pthread_mutex_unlock(&s->mu);
-    return n;
+    return n + wanted_jobs(d);
 }
 
 size_t pwd_sched_outstanding(const pwd_daemon *d)
 {
-    return d->sched ? d->sched->outstanding : 0;
+    return d->sched ? d->sched->outstanding + wanted_jobs(d) : 0;
+}
+
+/* Where it stands ------------------------------------------------------------------------ */
+
+void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out)
+{
+    pwd_sched *s = d->sched;
+    const pwd_run_stats *st = &r->stats;
+    out->queue = r->queued + r->inflight;
+    out->last_s = st->jobs ? st->last_s : NAN;
+    out->mean_s = st->jobs ? st->sum_s / (double)st->jobs : NAN;
+    out->lag_s = st->has_lag ? st->lag_s : NAN;
+    out->lag_step = st->lag_step;
+    out->eta_s = out->queue == 0 ? 0 : out->mean_s * (double)out->queue;
+    out->job_s = NAN;
+    if (!s)
+        return;
+    double now = pwd_now();
+    pthread_mutex_lock(&s->mu);
+    for (const job_progress *p = s->running; p; p = p->up)
+        if (p->job->run == r && !(now - p->started <= out->job_s))
+            out->job_s = now - p->started;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A number, or null for NAN (JSON has no NaN). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *pwd_sched_run_json(pwd_daemon *d, const pwd_run *r)
+{
+    pwd_run_figures f;
+    pwd_sched_figures(d, r, &f);
+    return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "queue", (json_int_t)f.queue,
+                     "jobs_done", (json_int_t)r->stats.jobs, "jobs_failed",
+                     (json_int_t)r->stats.failed, "compute_last_s", real_or_null(f.last_s),
+                     "compute_mean_s", real_or_null(f.mean_s), "live_lag_s", real_or_null(f.lag_s),
+                     "live_lag_step", isfinite(f.lag_s) ? json_integer(f.lag_step) : json_null(),
+                     "eta_s", real_or_null(f.eta_s));
+}
+
+json_t *pwd_sched_status_json(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    json_t *working = json_array();
+    double eta = 0;
+    for (size_t i = 0; i < d->nruns; i++) {
+        pwd_run_figures f;
+        pwd_sched_figures(d, d->runs[i], &f);
+        eta += f.eta_s; /* NAN when a run with a queue has no mean yet: unknown */
+    }
+    if (s && working) {
+        double now = pwd_now();
+        pthread_mutex_lock(&s->mu);
+        for (const job_progress *p = s->running; p; p = p->up) {
+            const pwd_job *j = p->job;
+            json_t *o = json_pack(
+                "{s:o, s:o, s:I, s:o, s:o, s:o, s:f}", "run", pwd_json_text(j->run_name), "path",
+                pwd_json_text(j->path), "step", (json_int_t)j->step, "ref",
+                p->ref_step >= 0 ? json_string(pw_ref_name(p->ref)) : json_null(), "ref_step",
+                p->ref_step >= 0 ? json_integer(p->ref_step) : json_null(), "layer",
+                p->layer[0] ? pwd_json_text(p->layer) : json_null(), "elapsed_s", now - p->started);
+            if (o)
+                json_array_append_new(working, o);
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* The threads share the queue out. */
+        if (s->nthreads > 1)
+            eta /= s->nthreads;
+    }
+    return json_pack("{s:o, s:o}", "working", working ? working : json_array(), "eta_s",
+                     real_or_null(eta));
 }
 
 /* BLAS threads per worker: the configured number, or the cores shared out. */
@@ -1103,8 +1323,14 @@ static int start_threads(pwd_sched *s, int workers, int blas)
     if (!s->threads)
         return -1;
     for (int i = 0; i < workers; i++) {
+        pthread_mutex_lock(&s->mu);
+        s->nalive++;
+        pthread_mutex_unlock(&s->mu);
         if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
             pwd_log(PWD_ERROR, "cannot start compute thread %d", i);
+            pthread_mutex_lock(&s->mu);
+            s->nalive--;
+            pthread_mutex_unlock(&s->mu);
             return -1;
         }
         s->nthreads++;
@@ -1151,6 +1377,7 @@ static void apply_resize(pwd_daemon *d)
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    feed(d); /* a larger pool takes more jobs at once */
 }
 
 void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_t cache_bytes)
@@ -1238,6 +1465,11 @@ int pwd_sched_start(pwd_daemon *d)
     s->d = d;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->gone, &ca);
+    pthread_condattr_destroy(&ca);
     uv_async_init(d->loop, &s->async, on_async);
     s->async.data = d;
     d->sched = s;
@@ -1258,6 +1490,29 @@ void pwd_sched_stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&s->async, NULL);
 }
 
+int pwd_sched_wait(pwd_daemon *d, double grace_s)
+{
+    pwd_sched *s = d->sched;
+    if (!s)
+        return 0;
+    assert(atomic_load(&s->stop));
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = floor(grace_s);
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((grace_s - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->nalive > 0 && pthread_cond_timedwait(&s->gone, &s->mu, &until) != ETIMEDOUT)
+        ;
+    int left = s->nalive;
+    pthread_mutex_unlock(&s->mu);
+    return left;
+}
+
 void pwd_sched_join(pwd_daemon *d)
 {
     pwd_sched *s = d->sched;
@@ -1273,6 +1528,7 @@ void pwd_sched_join(pwd_daemon *d)
         }
     pwd_cache_free(s->cache);
     pwd_sticky_free(s->sticky);
+    pthread_cond_destroy(&s->gone);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -17,6 +17,7 @@
 #include "pw_limits.h"
 #include "pw_metric.h"
 #include "pw_metrics_http.h"
+#include "pw_plan.h"
 #include "pw_retain.h"
 
 _Static_assert(PW_CFG_MAX_LINE + 3 <= INI_MAX_LINE, "a line must fit libinih's line buffer");
@@ -170,6 +171,10 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
         if (pw_reduce_parse(v, &r->reduce, &e))
             return snprintf(why, wlen, "reduce: %.300s", e.msg), -1;
         r->reduce_set = 1;
+    } else if (strcmp(key, "backlog") == 0) {
+        if (strcmp(v, "fill") != 0 && strcmp(v, "skip") != 0)
+            return snprintf(why, wlen, "backlog must be fill or skip, not '%s'", v), -1;
+        r->backlog = strcmp(v, "skip") == 0 ? PW_BACKLOG_SKIP : PW_BACKLOG_FILL;
     } else {
         return 0;
     }
@@ -312,6 +317,7 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     r->stab.theta = r->stab.hysteresis = -1;
     r->stab.k = -1;
     r->retain = -1;
+    r->backlog = -1;
     r->pattern[0] = '\1';
     return r;
 }
@@ -534,5 +540,7 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.retain = o->retain;
     if (o->reduce_set)
         merged.reduce = o->reduce;
+    if (o->backlog >= 0)
+        merged.backlog = o->backlog;
     return &merged;
 }

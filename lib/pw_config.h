@@ -34,6 +34,7 @@ typedef struct pw_run_config {
     int retain;                 /* pw_retain_mode of copies kept (-1: an override leaves it) */
     pw_reduce reduce;           /* reduced mode for wide layers (pw_reduce.h; default auto) */
     int reduce_set;             /* an override: 1 when its section set reduce */
+    int backlog; /* pw_plan_backlog: fill or skip what the live series passes over (-1: unset) */
 } pw_run_config;
 
 typedef struct pw_config {

@@ -887,9 +887,15 @@ static int series_row(sqlite3_stmt *st, void *ctx)
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err)
 {
     user_cb u = {.fn.series = cb, .ctx = ctx};
+    /* A distance whose reference is not the series' previous point (the checkpoints
+     * between are not scored yet: live work goes before the backlog) reads as
+     * missing, so a hole never makes two distances look consecutive to the
+     * stability rules; once the hole is filled the pair is recomputed and counts. */
     return each_row(db,
-                    "SELECT layer, step, distance FROM scores WHERE run_id = ? AND "
-                    "ref = 'previous' ORDER BY layer, step",
+                    "SELECT layer, step, CASE WHEN before IS NULL OR ref_step = before "
+                    "THEN distance END FROM (SELECT layer, step, ref_step, distance, "
+                    "LAG(step) OVER (PARTITION BY layer ORDER BY step) AS before FROM scores "
+                    "WHERE run_id = ? AND ref = 'previous') ORDER BY layer, step",
                     run_id, series_row, &u, "reading the distance series", err);
 }
 

@@ -153,7 +153,8 @@ typedef int (*pw_db_done_cb)(void *ctx, int64_t step, pw_ref ref, int64_t ref_st
                              int64_t nlayers);
 int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err);
 
-/* The previous-reference distance series, by layer then step (NAN when NULL). */
+/* The previous-reference distance series, by layer then step (NAN when NULL, and
+ * when its ref_step is not the step of the layer's previous point: a hole). */
 typedef int (*pw_db_series_cb)(void *ctx, const char *layer, int64_t step, double distance);
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err);
 

@@ -44,6 +44,13 @@
 #define PW_SOCK_PAUSE_PENDING   (256u << 10) /* queued output bytes that stop reading requests */
 #define PW_SOCK_MAX_PENDING     (4u << 20)   /* queued output bytes that close a connection */
 #define PW_SOCK_MAX_SUBSCRIBERS 32 /* subscribed connections: the rest of the slots stay free */
+/* A stopping daemon waits this long for its compute threads, then exits without
+ * the ones still inside LAPACK (nothing of theirs is committed; redone at the next
+ * start): systemd's stop timeout and a user's Ctrl-C are not held up by a big layer. */
+#define PW_STOP_GRACE_S 1.5
+/* More older checkpoints of a run waiting for their previous pair than this, and its
+ * newest is compared with the last one scored instead (docs/DAEMON.md, "Keeping up"). */
+#define PW_LIVE_BACKLOG 2
 
 /* Watching (daemon/watch.c) ---------------------------------------------------- */
 /* A run may hold any number of files: scans and settle checks go in slices,

@@ -133,6 +133,66 @@ static int render_retention(const pw_metrics_snapshot *s, pw_promtext *out, pw_e
     return 0;
 }
 
+/* The pwccad_run_* families, in order: the figure each shows of a run. */
+typedef enum run_figure {
+    FIG_QUEUE,
+    FIG_LAST,
+    FIG_MEAN,
+    FIG_LAG,
+    FIG_ETA,
+    FIG_ELAPSED,
+    FIG_COUNT
+} run_figure;
+
+static double run_value(const pw_metrics_run *r, run_figure f)
+{
+    switch (f) {
+    case FIG_QUEUE:
+        return (double)r->queue;
+    case FIG_LAST:
+        return r->compute_last;
+    case FIG_MEAN:
+        return r->compute_mean;
+    case FIG_LAG:
+        return r->live_lag;
+    case FIG_ETA:
+        return r->eta;
+    default:
+        return r->job_elapsed;
+    }
+}
+
+/* One family per figure, one sample per run that has it (NAN: none). */
+static int render_runs(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
+{
+    static const char *const fam[FIG_COUNT][2] = {
+        {"pwccad_run_queue_length", "Jobs of the run not finished: waiting, queued or running."},
+        {"pwccad_run_compute_seconds_last", "Compute seconds of the run's last checkpoint job."},
+        {"pwccad_run_compute_seconds_mean",
+         "Mean compute seconds per checkpoint job of the run since the daemon started."},
+        {"pwccad_run_live_lag_seconds",
+         "Seconds from the run's newest live checkpoint's file mtime to its scores being "
+         "committed."},
+        {"pwccad_run_eta_seconds", "Queue times mean compute seconds: when the run is caught up."},
+        {"pwccad_run_job_elapsed_seconds",
+         "Seconds the run's job in progress has been computing (only while one runs)."},
+    };
+    for (size_t i = 0; i < s->nruns; i++)
+        if (!s->runs[i].run)
+            return pw_err_set(err, "metrics snapshot: run entry %zu has no name", i);
+    for (int f = 0; f < FIG_COUNT; f++) {
+        if (pw_promtext_family(out, fam[f][0], PW_PROM_GAUGE, fam[f][1], err) != 0)
+            return -1;
+        for (size_t i = 0; i < s->nruns; i++) {
+            double v = run_value(&s->runs[i], (run_figure)f);
+            pw_prom_label lab = {"run", s->runs[i].run};
+            if (!isnan(v) && pw_promtext_sample(out, &lab, 1, v, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *err)
 {
     assert(s && out);
@@ -171,5 +231,7 @@ int pw_metrics_render(const pw_metrics_snapshot *s, pw_promtext *out, pw_err *er
                "process reopened it at its path: scores stored before are gone.",
                s->database_reopened ? 1 : 0, err) != 0)
         return -1;
-    return render_retention(s, out, err);
+    if (render_retention(s, out, err) != 0)
+        return -1;
+    return render_runs(s, out, err);
 }

@@ -26,6 +26,14 @@
  *   pwccad_retained_copies                 gauge: retained copies on disk
  *   pwccad_retain_budget_bytes             gauge: retain_budget_mb, in bytes
  *   pwccad_retain_evictions_total          counter: copies evicted to stay within the budget
+ *   pwccad_run_queue_length{run}           gauge: the run's jobs not finished
+ *   pwccad_run_compute_seconds_last{run}   gauge: compute seconds of its last checkpoint's job
+ *   pwccad_run_compute_seconds_mean{run}   gauge: their mean since the daemon started
+ *   pwccad_run_live_lag_seconds{run}       gauge: its newest live checkpoint's file mtime to its
+ *                                          scores being committed
+ *   pwccad_run_eta_seconds{run}            gauge: queue x mean compute seconds
+ *   pwccad_run_job_elapsed_seconds{run}    gauge: how long its job in progress has run (only
+ *                                          while one runs)
  *
  * The retention families are always present (0 copies and evictions while
  * retention is off), so a rule such as bytes / budget never lacks a series.
@@ -69,6 +77,17 @@ typedef struct pw_metrics_hist {
     double sum;                            /* their sum, seconds */
 } pw_metrics_hist;
 
+/* Where one run stands (the pwccad_run_* families); NAN leaves a sample out. */
+typedef struct pw_metrics_run {
+    const char *run;     /* run name (label run) */
+    uint64_t queue;      /* its jobs not finished */
+    double compute_last; /* seconds of its last job, NAN before the first */
+    double compute_mean; /* mean seconds per job, NAN before the first */
+    double live_lag;     /* seconds from its newest live checkpoint's mtime to its commit */
+    double eta;          /* queue x compute_mean, NAN without a mean */
+    double job_elapsed;  /* seconds its job in progress has run, NAN when none runs */
+} pw_metrics_run;
+
 typedef struct pw_metrics_snapshot {
     const pw_metrics_layer *layers;      /* one entry per (run, layer); (run, layer) unique */
     size_t nlayers;                      /* entries in layers */
@@ -82,6 +101,8 @@ typedef struct pw_metrics_snapshot {
     uint64_t retain_budget_bytes;        /* the configured budget of all copies */
     uint64_t retain_evictions;           /* copies evicted for the budget since start */
     int database_reopened;               /* 1 when this process reopened a vanished database */
+    const pw_metrics_run *runs;          /* where each run stands; run names unique */
+    size_t nruns;                        /* entries in runs */
 } pw_metrics_snapshot;
 
 /* Count one observation of seconds in h (negative or NaN counts as 0). */

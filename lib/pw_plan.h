@@ -14,6 +14,19 @@
  * was stored still gets its final pair (from a retained copy, or as
  * reference_unavailable).
  *
+ * Order (pw_plan_next, pw_plan_pick): a run's newest checkpoint, when it is
+ * new, is its live job and goes first -- across runs, the run served longest
+ * ago first -- then the backlog (older checkpoints, recomputed pairs) in
+ * ascending step, then the backfill against the final checkpoint.  When more
+ * than policy.live_bound older checkpoints still wait for their previous
+ * pair, the live checkpoint is compared with the newest one scored or being
+ * scored instead of its predecessor (its ref_step says which), so the live
+ * series keeps up with training.  The pairs it passes over are the backlog:
+ * with PW_BACKLOG_FILL they are computed when nothing live waits (and the live
+ * pair is then recomputed against its true predecessor); with
+ * PW_BACKLOG_SKIP a checkpoint not stored and passed over by a later
+ * checkpoint's previous pair -- stored, or of a job out -- is given nothing.
+ *
  * Pure: the checkpoints' state in, the wanted work out; no files, no clocks.
  * daemon/scheduler.c turns the answer into jobs for its compute threads. */
 #ifndef PW_PLAN_H
@@ -45,6 +58,8 @@ typedef struct pw_plan_ckpt {
     int dirty_prev;    /* recompute the previous pair even if prev_ref matches */
     int dirty_final;   /* recompute the final pair even if final_ref matches */
     int hold;          /* not planned now (a job is out, or a retry is not due) */
+    int out;           /* a job for it is out (queued or running) */
+    int64_t out_ref;   /* that job's previous reference, PW_PLAN_NO_STEP none */
 } pw_plan_ckpt;
 
 /* The work wanted for one checkpoint. */
@@ -66,5 +81,43 @@ static inline int pw_plan_wanted(const pw_plan_job *j)
  * (PW_PLAN_NO_STEP while running).  out (n entries) gets each checkpoint's work;
  * a held checkpoint gets none.  Returns how many entries want a job. */
 size_t pw_plan_run(const pw_plan_ckpt *ck, size_t n, int64_t final_step, pw_plan_job *out);
+
+/* What becomes of the pairs a live comparison passes over (config `backlog`). */
+typedef enum pw_plan_backlog {
+    PW_BACKLOG_FILL = 0, /* computed when nothing live waits */
+    PW_BACKLOG_SKIP = 1, /* never computed: the series keeps the gap */
+} pw_plan_backlog;
+
+/* A job's place in the order; lower goes first. */
+typedef enum pw_plan_class {
+    PW_CLASS_LIVE = 0,    /* the run's newest checkpoint, not stored yet */
+    PW_CLASS_BACKLOG = 1, /* an older checkpoint, or a previous pair recomputed */
+    PW_CLASS_FINAL = 2,   /* only the backfill against the final checkpoint */
+    PW_CLASS_NONE = 3,    /* no job */
+} pw_plan_class;
+
+/* How a run's work is ordered. */
+typedef struct pw_plan_policy {
+    pw_plan_backlog backlog; /* fill or skip what the live series passes over */
+    size_t live_bound; /* more older checkpoints waiting than this: live skips to the last scored */
+} pw_plan_policy;
+
+/* Plan the run as pw_plan_run does, with the policy applied (the live job's
+ * reference, skipped checkpoints given nothing), and choose its next job: its
+ * index (out[index] is the work), PW_PLAN_NONE when none.  *cls gets its class,
+ * *wanted how many jobs the run wants now. */
+size_t pw_plan_next(const pw_plan_ckpt *ck, size_t n, int64_t final_step, const pw_plan_policy *pol,
+                    pw_plan_job *out, pw_plan_class *cls, size_t *wanted);
+
+/* One run's candidate in the choice between runs. */
+typedef struct pw_plan_head {
+    pw_plan_class cls; /* class of the run's next job, PW_CLASS_NONE when none */
+    uint64_t served;   /* when the run last had a job started (a counter; 0 never) */
+} pw_plan_head;
+
+/* The run whose job starts next: the lowest class, and among equals the run
+ * served longest ago (round robin), then the lowest index.  PW_PLAN_NONE when
+ * no run has a job. */
+size_t pw_plan_pick(const pw_plan_head *h, size_t n);
 
 #endif

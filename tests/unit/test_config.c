@@ -4,6 +4,7 @@
 #include "pw_config.h"
 #include "pw_engine.h"
 #include "pw_metric.h"
+#include "pw_plan.h"
 #include "pw_test.h"
 
 START_TEST(defaults_are_documented_values)
@@ -78,7 +79,7 @@ START_TEST(run_sections_override)
 {
     const char *text = "stable_threshold = 0.02\nunstable_threshold = 0.05\n"
                        "[run big]\nstable_count = 7\nsettle_time = 10\n"
-                       "[run /abs/path]\npattern = ckpt*\n";
+                       "[run /abs/path]\npattern = ckpt*\n[run fast]\nbacklog = skip\n";
     pw_config c;
     pw_err e;
     pw_config_defaults(&c);
@@ -93,6 +94,9 @@ START_TEST(run_sections_override)
     ck_assert_int_eq(r->stab.k, 3);
     r = pw_config_for_run(&c, "other", "/x/other");
     ck_assert_int_eq(r->stab.k, 3);
+    ck_assert_int_eq(r->backlog, PW_BACKLOG_FILL); /* the default */
+    ck_assert_int_eq(pw_config_for_run(&c, "fast", "/x/fast")->backlog, PW_BACKLOG_SKIP);
+    ck_assert_int_eq(pw_config_for_run(&c, "big", "/x/big")->backlog, PW_BACKLOG_FILL);
     pw_config_free(&c);
 }
 END_TEST
@@ -113,6 +117,7 @@ START_TEST(errors_name_file_and_line)
     expect_error("workers = many\n", "bad.conf:1: workers must be an integer");
     expect_error("metrics = pwcca,nope\n", "bad.conf:1: metrics must list");
     expect_error("[run x]\nhook = /bin/true\n", "bad.conf:2: key 'hook' cannot be set per run");
+    expect_error("[run x]\nbacklog = drop\n", "bad.conf:2: backlog must be fill or skip");
     expect_error("stable_threshold = 0.5\n", "unstable_threshold (0.02) must be >=");
     expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
     expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
@@ -205,6 +210,7 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
     ck_assert_int_eq(c.log_level, def.log_level);
     ck_assert_str_eq(c.metrics_listen, def.metrics_listen);
     ck_assert(pw_reduce_equal(&c.defaults.reduce, &def.defaults.reduce));
+    ck_assert_int_eq(c.defaults.backlog, def.defaults.backlog);
     pw_config_free(&c);
 }
 END_TEST

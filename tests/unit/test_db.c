@@ -676,6 +676,32 @@ START_TEST(auto_decisions_are_kept_once_and_forgotten_from_a_step)
 }
 END_TEST
 
+/* Live work goes before the backlog, so the series can have holes for a while: a
+ * distance against a checkpoint that is not the previous point reads as missing. */
+START_TEST(a_hole_in_the_series_reads_as_a_missing_distance)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "hole");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_step(db, run.id, 200, 100, 0.75);
+    commit_step(db, run.id, 500, 400, 0.5); /* 300 and 400 not scored yet */
+    char series[256] = "";
+    PW_ASSERT_OK(pw_db_series(db, run.id, collect_series, series, &e), &e);
+    ck_assert_str_eq(series, "conv1@200=0.25 conv1@500=nan fc@200=0.25 fc@500=nan ");
+    /* A live pair against the last scored one is no hole. */
+    commit_step(db, run.id, 600, 500, 0.5);
+    series[0] = '\0';
+    PW_ASSERT_OK(pw_db_series(db, run.id, collect_series, series, &e), &e);
+    ck_assert_str_eq(series, "conv1@200=0.25 conv1@500=nan conv1@600=0.50 fc@200=0.25 "
+                             "fc@500=nan fc@600=0.50 ");
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -696,6 +722,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, old_scores_migrate_as_exact);
     tcase_add_test(tc, reduced_scores_store_the_mode_and_directions);
     tcase_add_test(tc, auto_decisions_are_kept_once_and_forgotten_from_a_step);
+    tcase_add_test(tc, a_hole_in_the_series_reads_as_a_missing_distance);
     suite_add_tcase(s, tc);
     return s;
 }

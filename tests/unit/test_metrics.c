@@ -157,6 +157,41 @@ START_TEST(alert_kinds_and_histogram_observations)
 }
 END_TEST
 
+START_TEST(where_each_run_stands)
+{
+    pw_metrics_run runs[2] = {
+        {"run-a", 3, 2.5, 2, 4.25, 6, 1.5},
+        {"run-b", 0, NAN, NAN, NAN, 0, NAN}, /* nothing computed yet, nothing running */
+    };
+    pw_metrics_snapshot s;
+    memset(&s, 0, sizeof s);
+    s.runs = runs;
+    s.nruns = 2;
+    pw_promtext t;
+    pw_err e;
+    pw_promtext_init(&t);
+    PW_ASSERT_OK(pw_metrics_render(&s, &t, &e), &e);
+    const char *x = t.buf;
+    ASSERT_LINE(x, "# TYPE pwccad_run_queue_length gauge");
+    ASSERT_LINE(x, "pwccad_run_queue_length{run=\"run-a\"} 3");
+    ASSERT_LINE(x, "pwccad_run_queue_length{run=\"run-b\"} 0");
+    ASSERT_LINE(x, "pwccad_run_compute_seconds_last{run=\"run-a\"} 2.5");
+    ASSERT_NO_LINE(x, "pwccad_run_compute_seconds_last{run=\"run-b\"} NaN");
+    ASSERT_LINE(x, "pwccad_run_compute_seconds_mean{run=\"run-a\"} 2");
+    ASSERT_LINE(x, "pwccad_run_live_lag_seconds{run=\"run-a\"} 4.25");
+    ASSERT_LINE(x, "pwccad_run_eta_seconds{run=\"run-a\"} 6");
+    ASSERT_LINE(x, "pwccad_run_eta_seconds{run=\"run-b\"} 0");
+    ASSERT_LINE(x, "pwccad_run_job_elapsed_seconds{run=\"run-a\"} 1.5");
+    ASSERT_LINE(x, "# TYPE pwccad_run_job_elapsed_seconds gauge");
+    ck_assert_ptr_null(strstr(x, "pwccad_run_job_elapsed_seconds{run=\"run-b\"}"));
+    pw_promtext_free(&t);
+    runs[1].run = NULL;
+    pw_promtext_init(&t);
+    ck_assert_int_ne(pw_metrics_render(&s, &t, &e), 0);
+    pw_promtext_free(&t);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -165,6 +200,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, empty_snapshot_still_has_counters_and_families);
     tcase_add_test(tc, bad_snapshots_are_refused);
     tcase_add_test(tc, alert_kinds_and_histogram_observations);
+    tcase_add_test(tc, where_each_run_stands);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -234,6 +234,163 @@ START_TEST(a_backlog_is_planned_at_once_in_one_walk)
 }
 END_TEST
 
+/* The order (pw_plan_next, pw_plan_pick) ----------------------------------------- */
+
+/* Do the one job out[i] asks, as finish_job records it. */
+static void apply_one(pw_plan_ckpt *ck, size_t i, int64_t final_step, const pw_plan_job *out)
+{
+    if (out[i].need_x)
+        ck[i].processed = 1;
+    if (out[i].prev == PW_WANT_COMPUTE)
+        ck[i].prev_ref = ck[out[i].prev_index].step;
+    else if (out[i].prev == PW_WANT_CLEAR)
+        ck[i].prev_ref = NO;
+    if (out[i].fin == PW_WANT_COMPUTE)
+        ck[i].final_ref = final_step;
+}
+
+/* Run the policy's jobs one by one to the end; order[] gets the steps in the order
+ * they were taken (at most max), and the count is returned. */
+static size_t drain(pw_plan_ckpt *ck, size_t n, int64_t final_step, const pw_plan_policy *pol,
+                    int64_t *order, size_t max)
+{
+    pw_plan_job out[16];
+    ck_assert_uint_le(n, 16);
+    size_t k = 0, wanted;
+    pw_plan_class cls;
+    for (size_t i;
+         (i = pw_plan_next(ck, n, final_step, pol, out, &cls, &wanted)) != PW_PLAN_NONE;) {
+        ck_assert_uint_lt(k, max);
+        order[k++] = ck[i].step;
+        apply_one(ck, i, final_step, out);
+    }
+    ck_assert_uint_eq(wanted, 0);
+    return k;
+}
+
+START_TEST(the_newest_checkpoint_goes_before_the_backlog)
+{
+    pw_plan_policy fill = {PW_BACKLOG_FILL, 8};
+    pw_plan_ckpt ck[] = {stored(100, NO, NO), fresh(200), fresh(300), fresh(400)};
+    pw_plan_job out[4];
+    pw_plan_class cls;
+    size_t wanted;
+    ck_assert_uint_eq(pw_plan_next(ck, 4, NO, &fill, out, &cls, &wanted), 3);
+    ck_assert_int_eq(cls, PW_CLASS_LIVE);
+    ck_assert_uint_eq(wanted, 3);
+    expect(&out[3], 1, COMPUTE, 2, NONE, X); /* within the bound: against its predecessor */
+    /* Then the backlog, oldest first. */
+    int64_t order[8];
+    ck_assert_uint_eq(drain(ck, 4, NO, &fill, order, 8), 3);
+    ck_assert_int_eq(order[0], 400);
+    ck_assert_int_eq(order[1], 200);
+    ck_assert_int_eq(order[2], 300);
+}
+END_TEST
+
+START_TEST(a_long_backlog_makes_the_live_pair_skip_to_the_last_scored_then_fill_redoes_it)
+{
+    pw_plan_policy fill = {PW_BACKLOG_FILL, 2};
+    pw_plan_ckpt ck[] = {stored(100, NO, NO), fresh(200), fresh(300), fresh(400), fresh(500)};
+    pw_plan_job out[6];
+    pw_plan_class cls;
+    size_t wanted;
+    /* Three older checkpoints wait, more than the bound of 2: 500 against 100. */
+    ck_assert_uint_eq(pw_plan_next(ck, 5, NO, &fill, out, &cls, &wanted), 4);
+    ck_assert_int_eq(cls, PW_CLASS_LIVE);
+    expect(&out[4], 1, COMPUTE, 0, NONE, X);
+    apply_one(ck, 4, NO, out);
+    /* A new checkpoint meanwhile: against 500, the last scored. */
+    pw_plan_ckpt ck2[6];
+    memcpy(ck2, ck, sizeof ck);
+    ck2[5] = fresh(600);
+    ck_assert_uint_eq(pw_plan_next(ck2, 6, NO, &fill, out, &cls, &wanted), 5);
+    expect(&out[5], 1, COMPUTE, 4, NONE, X);
+    /* While nothing live waits the gap is filled in, and 500 is redone against 400. */
+    int64_t order[8];
+    ck_assert_uint_eq(drain(ck, 5, NO, &fill, order, 8), 4);
+    ck_assert_int_eq(order[0], 200);
+    ck_assert_int_eq(order[3], 500);
+    for (size_t i = 1; i < 5; i++)
+        ck_assert_int_eq(ck[i].prev_ref, ck[i - 1].step);
+    /* Within the bound nothing is skipped. */
+    pw_plan_ckpt few[] = {stored(100, NO, NO), fresh(200), fresh(300), fresh(400)};
+    ck_assert_uint_eq(pw_plan_next(few, 4, NO, &fill, out, &cls, &wanted), 3);
+    expect(&out[3], 1, COMPUTE, 2, NONE, X);
+}
+END_TEST
+
+START_TEST(skip_drops_what_the_live_pair_passed_over)
+{
+    pw_plan_policy skip = {PW_BACKLOG_SKIP, 2};
+    pw_plan_ckpt ck[] = {stored(100, NO, NO), fresh(200), fresh(300), fresh(400), fresh(500)};
+    pw_plan_job out[6];
+    pw_plan_class cls;
+    size_t wanted;
+    ck_assert_uint_eq(pw_plan_next(ck, 5, NO, &skip, out, &cls, &wanted), 4);
+    expect(&out[4], 1, COMPUTE, 0, NONE, X);
+    /* While its job is out, the checkpoints it passes over are not started. */
+    ck[4].hold = ck[4].out = 1;
+    ck[4].out_ref = 100;
+    ck_assert_uint_eq(pw_plan_next(ck, 5, NO, &skip, out, &cls, &wanted), X);
+    ck_assert_uint_eq(wanted, 0);
+    /* Stored: the same, also after a restart (the stored ref_step says it). */
+    ck[4] = stored(500, 100, NO);
+    ck_assert_uint_eq(pw_plan_next(ck, 5, NO, &skip, out, &cls, &wanted), X);
+    ck_assert_uint_eq(wanted, 0);
+    /* The next checkpoint is compared with 500, and a final gives the skipped nothing. */
+    pw_plan_ckpt ck2[6];
+    memcpy(ck2, ck, sizeof ck);
+    ck2[5] = fresh(600);
+    ck_assert_uint_eq(pw_plan_next(ck2, 6, NO, &skip, out, &cls, &wanted), 5);
+    expect(&out[5], 1, COMPUTE, 4, NONE, X);
+    apply_one(ck2, 5, NO, out);
+    int64_t order[8];
+    ck_assert_uint_eq(drain(ck2, 6, 600, &skip, order, 8), 3); /* 100, 500, 600 vs the final */
+    ck_assert_int_eq(order[0], 100);
+    ck_assert_int_eq(order[1], 500);
+    ck_assert_int_eq(order[2], 600);
+    for (size_t i = 1; i < 4; i++)
+        ck_assert(!ck2[i].processed);
+    /* fill would have redone all of it. */
+    pw_plan_policy fill = {PW_BACKLOG_FILL, 2};
+    ck_assert_uint_eq(pw_plan_next(ck, 5, NO, &fill, out, &cls, &wanted), 1);
+    ck_assert_int_eq(cls, PW_CLASS_BACKLOG);
+    ck_assert_uint_eq(wanted, 4);
+}
+END_TEST
+
+START_TEST(the_backfill_against_the_final_comes_last)
+{
+    pw_plan_policy fill = {PW_BACKLOG_FILL, 8};
+    pw_plan_ckpt ck[] = {stored(100, NO, NO), stored(200, 100, NO), stored(300, 200, NO),
+                         fresh(400)};
+    int64_t order[8];
+    ck_assert_uint_eq(drain(ck, 4, 400, &fill, order, 8), 4);
+    ck_assert_int_eq(order[0], 400); /* the new one, with both of its pairs */
+    ck_assert_int_eq(order[1], 100);
+    ck_assert_int_eq(order[3], 300);
+}
+END_TEST
+
+START_TEST(live_work_goes_round_robin_between_runs)
+{
+    /* A run's backlog never goes before another run's live checkpoint... */
+    pw_plan_head h[] = {{PW_CLASS_BACKLOG, 1}, {PW_CLASS_LIVE, 9}, {PW_CLASS_NONE, 0}};
+    ck_assert_uint_eq(pw_plan_pick(h, 3), 1);
+    /* ...and between live checkpoints, the run served longest ago goes first. */
+    pw_plan_head l[] = {{PW_CLASS_LIVE, 7}, {PW_CLASS_LIVE, 3}, {PW_CLASS_FINAL, 0}};
+    ck_assert_uint_eq(pw_plan_pick(l, 3), 1);
+    l[1].served = 8;
+    ck_assert_uint_eq(pw_plan_pick(l, 3), 0);
+    pw_plan_head f[] = {{PW_CLASS_FINAL, 0}, {PW_CLASS_BACKLOG, 5}};
+    ck_assert_uint_eq(pw_plan_pick(f, 2), 1);
+    pw_plan_head none[] = {{PW_CLASS_NONE, 0}};
+    ck_assert_uint_eq(pw_plan_pick(none, 1), X);
+    ck_assert_uint_eq(pw_plan_pick(none, 0), X);
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -249,6 +406,12 @@ Suite *plan_suite(void)
     tcase_add_test(tc, a_final_step_without_its_checkpoint_wants_no_final_pair);
     tcase_add_test(tc, dirty_and_held_checkpoints);
     tcase_add_test(tc, a_backlog_is_planned_at_once_in_one_walk);
+    tcase_add_test(tc, the_newest_checkpoint_goes_before_the_backlog);
+    tcase_add_test(tc,
+                   a_long_backlog_makes_the_live_pair_skip_to_the_last_scored_then_fill_redoes_it);
+    tcase_add_test(tc, skip_drops_what_the_live_pair_passed_over);
+    tcase_add_test(tc, the_backfill_against_the_final_comes_last);
+    tcase_add_test(tc, live_work_goes_round_robin_between_runs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -214,6 +214,9 @@ START_TEST(curve_fields_match_pwcca_curve)
 #undef PW_METRIC_NAME
     want[nw++] = "status";
     want[nw++] = "message";
+    want[nw++] = "reduce";
+    want[nw++] = "k_x";
+    want[nw++] = "k_y";
     json_t *row = json_array_get(arr, 0);
     ck_assert_int_eq(json_object_size(row), nw);
     size_t k = 0;
