@@ -5,10 +5,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "sock.h"
 
 static const char help[] =
-    "Usage: pwcca rescore RUN [--from STEP]\n"
+    "Usage: pwcca rescore RUN [--from STEP] [--wait]\n"
     "Ask the running daemon to recompute the stored scores of RUN (its name or\n"
     "directory) -- against the previous checkpoint and against the final one --\n"
     "with the run's current settings: metrics, reduce (auto decides each layer\n"
@@ -19,13 +20,18 @@ static const char help[] =
     "Needs the daemon's socket.\n"
     "\n"
     "  --from STEP  only checkpoints at STEP and later (default: all)\n"
+    "  --wait       follow the daemon's work on RUN until nothing is queued: a\n"
+    "               progress bar on a terminal, a line every 5 s otherwise; exit\n"
+    "               1 if jobs of the run fail meanwhile or the daemon goes away\n"
     "  -h, --help   show this help\n";
 
 int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv)
 {
     int64_t from = -1;
-    int pos;
-    const pwcca_arg args[] = {{"from", 0, PWCCA_ARG_STEP, NULL, &from}, {NULL, 0, 0, NULL, NULL}};
+    int pos, wait = 0;
+    const pwcca_arg args[] = {{"from", 0, PWCCA_ARG_STEP, NULL, &from},
+                              {"wait", 0, PWCCA_ARG_FLAG, NULL, &wait},
+                              {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
     if (done >= 0)
         return done;
@@ -34,7 +40,6 @@ int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv)
     const char *run = argv[pos];
     char *abs = strchr(run, '/') ? realpath(run, NULL) : NULL;
     json_t *req = json_pack("{s:s,s:s}", "cmd", "rescore", "run", abs ? abs : run), *resp = NULL;
-    free(abs);
     if (from >= 0)
         json_object_set_new(req, "from", json_integer(from));
     int rc = pwcca_daemon_call(o, req, &resp);
@@ -46,7 +51,11 @@ int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv)
         if (json_is_integer(f) && json_integer_value(f) > 0)
             printf(" (from step %lld)", (long long)json_integer_value(f));
         printf("\n");
+        fflush(stdout);
+        if (wait)
+            rc = pwcca_follow_run(o, name ? name : run, abs);
     }
+    free(abs);
     json_decref(resp);
     return rc;
 }

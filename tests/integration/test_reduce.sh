@@ -57,7 +57,9 @@ r_reload() {
     pw_wait 10 test "$(r_reloads)" -gt "$was"
 }
 
-for s in 100 200 300; do rmk "$R/runs/wr/step-$s.safetensors" --seed "$s"; done
+# Step 300 comes once 200 is scored, so the layers' auto decisions are 200's
+# (live-first scheduling would otherwise score 300 first and decide there).
+for s in 100 200; do rmk "$R/runs/wr/step-$s.safetensors" --seed "$s"; done
 for s in 100 200; do rmk "$R/runs/exact/step-$s.safetensors" --seed "$s"; done
 
 R_PORT=$("$R_PY" -c 'import socket
@@ -72,6 +74,8 @@ r_stop() {
     return $rc
 }
 trap 'r_stop' RETURN
+pw_wait 20 rq_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous'" 4
+rmk "$R/runs/wr/step-300.safetensors" --seed 300
 if pw_wait 20 rq_is "SELECT COUNT(*) FROM scores WHERE ref = 'previous'" 6 && pw_wait 10 r_idle; then
     ok "pwccad scores both runs"
 else
@@ -175,9 +179,14 @@ expect "[engine] /metrics shows the directions a reduced layer kept" \
 expect_output "rescore of an unknown run says so" "no run named 'nope'" rcli rescore nope
 expect_status "rescore of an unknown run exits 1" 1 rcli rescore nope
 if r_reload "pwcca,cka"; then ok "the daemon reloads metrics = pwcca,cka"; else fail "reload" "$(tail -3 "$R/daemon.log")"; fi
+# --wait follows the work to its end: when it returns, the rows are replaced.
+expect_status "rescore --from 300 --wait exits 0 once the work is done" 0 \
+    bash -c "$(declare -f rcli); RSOCK='$RSOCK' RDB='$RDB' PWCCA='$PWCCA' rcli rescore wr --from 300 --wait >'$R/rescore.out' 2>&1"
 expect_output "rescore --from 300 queues the pairs of steps 300 and 400, both references" \
-    "^run wr: 4 pairs queued for rescoring \(from step 300\)$" rcli rescore wr --from 300
-pw_wait 15 rq_is "SELECT COUNT(*) FROM scores WHERE layer = 'narrow' AND step >= 300 AND mean_cca IS NULL" 4
+    "^run wr: 4 pairs queued for rescoring \(from step 300\)$" head -1 "$R/rescore.out"
+expect_output "rescore --wait ends with every job done" "^wr: jobs ([0-9]+)/\1, " tail -1 "$R/rescore.out"
+expect "when rescore --wait returns, the rows from step 300 are recomputed" \
+    rq_is "SELECT COUNT(*) FROM scores WHERE layer = 'narrow' AND step >= 300 AND mean_cca IS NULL" 4
 pw_wait 10 r_idle
 expect_output "rescore replaced the rows from step 300 with the new metrics" \
     "^vvv vvv NNv NNv$" bash -c "$(declare -f rq r_cols); RDB='$RDB'; echo \$(r_cols 200 previous) \$(r_cols 200 final) \$(r_cols 300 previous) \$(r_cols 400 final)"
