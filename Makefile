@@ -272,10 +272,11 @@ deps:
 	fi
 
 deps-torch: deps
-	@dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q "ok installed" || { \
+	@[ "$$(dpkg-query -W -f='$${Status}\n' python3-torch python3-torchvision 2>/dev/null | \
+	    grep -c "ok installed")" = 2 ] || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -q --no-install-recommends python3-torch; \
-	  else echo "run as root: apt-get install --no-install-recommends python3-torch" >&2; exit 1; fi; }
+	    apt-get install -y -q --no-install-recommends python3-torch python3-torchvision; \
+	  else echo "run as root: apt-get install --no-install-recommends python3-torch python3-torchvision" >&2; exit 1; fi; }
 
 # Prometheus for the metrics test's real scrape.  Not part of `deps`: on a host
 # running systemd the package starts its own server on 0.0.0.0:9090, which a

@@ -50,3 +50,13 @@ if [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
 else
     bash "$here/bench_daemon.sh" "$BUILD" || { echo "bench_daemon failed" >&2; exit 1; }
 fi
+
+# ---- the Probe in a training loop -----------------------------------------------------
+section "Probe (integrations/python) in a ResNet-18 training loop"
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "skipped: $PY has no torch (make deps-torch)"
+elif [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
+    "$PY" "$here/probe_resnet.py" "$work" --quick || { echo "probe_resnet failed" >&2; exit 1; }
+else
+    "$PY" "$here/probe_resnet.py" "$work" || { echo "probe_resnet failed" >&2; exit 1; }
+fi

@@ -18,19 +18,29 @@ else
         fail "torch trainings with pwcca_probe" "$(tail -c 600 <<<"$pp_out")"
     fi
 
+    pp_finals=0
+    if pp_feat=$("$pp_py" "$pp_here/probe_features.py" "$pp_dir/runs" 2>&1); then
+        ok "affordable probes: ResNet-18 with spatial=, a padded transformer, the background writer ($(tail -1 <<<"$pp_feat"))"
+        pp_finals=$(tail -1 <<<"$pp_feat" | "$pp_py" -c 'import json, sys; print(json.load(sys.stdin)["final_scores"])')
+        case "$pp_feat" in *"resnet\": \"skipped"*) echo "  SKIP ResNet-18: python3-torchvision not installed (make deps-torch)" ;; esac
+    else
+        fail "affordable probes (probe_features.py)" "$(tail -c 600 <<<"$pp_feat")"
+    fi
+
     # shellcheck source=../e2e/lib.sh
     source "$pp_here/../e2e/lib.sh"
     if ! e2e_ready; then
         echo "  SKIP daemon comparison: this build has no working pwccad, pwcca status or pwcca compare yet"
     elif e2e_start "$pp_dir/pwccad.db" "$pp_dir/pwccad.sock" "$pp_dir/pwccad.log" --watch "$pp_dir/runs"; then
         # 3 runs x 5 checkpoints; layers: mlp 4, conv 3, seq 2.  FINAL is in every
-        # run, so each checkpoint is also scored against step 40.
+        # run, so each checkpoint is also scored against step 40.  probe_features.py
+        # adds its runs (resnet, tfm: 3 checkpoints each) and says how many finals.
         pp_q="SELECT count(*) FROM scores WHERE ref = 'final'"
-        if e2e_wait_sql "$pp_dir/pwccad.db" "$pp_q" $((4 * 4 + 4 * 3 + 4 * 2)) 60 &&
+        if e2e_wait_sql "$pp_dir/pwccad.db" "$pp_q" $((4 * 4 + 4 * 3 + 4 * 2 + pp_finals)) 90 &&
             e2e_wait_quiet "$pp_dir/pwccad.db" 20; then
             ok "the daemon scored the torch runs against their final checkpoints"
         else
-            fail "the daemon scored the torch runs" "$E2E_LAST final scores after 60 s; log: $(tail -5 "$pp_dir/pwccad.log")"
+            fail "the daemon scored the torch runs" "$E2E_LAST final scores after 90 s; log: $(tail -5 "$pp_dir/pwccad.log")"
         fi
         pp_bf=$(e2e_sql "$pp_dir/pwccad.db" "SELECT dtype FROM layers l JOIN runs r ON r.id = l.run_id WHERE r.name = 'mlp' AND l.name = 'bf16'")
         if [ "$pp_bf" = BF16 ]; then ok "the daemon read the bfloat16 layer as BF16"; else fail "BF16 layer" "layers.dtype = '$pp_bf'"; fi
