@@ -8,16 +8,16 @@
 #define PW_LIMITS_H
 
 /* Engine ------------------------------------------------------------------ */
-#define PW_CHUNK_ROWS     4096        /* most rows per chunk of the Gram pass */
-#define PW_CHUNK_BYTES    (2u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
-#define PW_KEEP_BYTES     (64u << 20) /* large engine buffers kept for reuse (pw_keep.h) */
-#define PW_RANK_REL_EIG   1e-12       /* eigenvalue cut, relative to the largest (README: rank) */
-#define PW_CHOL_MARGIN    64          /* the bounds of pw_side.c must clear the cut this far */
-#define PW_SVCCA_KEEP     0.99        /* share of variance SVCCA keeps */
-#define PW_TIE_EPS_FACTOR 16          /* rho within this x p_kept x DBL_EPSILON are tied */
-#define PW_MAX_NEURONS    65536       /* columns per layer the engine accepts */
-#define PW_REDUCE_AUTO_RATIO 10       /* reduce=auto keeps K directions with n >= this x K */
-#define PW_REDUCE_TEXT_MAX   32       /* bytes of a reduce mode's text ("dims:512"), NUL included */
+#define PW_CHUNK_ROWS        4096        /* most rows per chunk of the Gram pass */
+#define PW_CHUNK_BYTES       (2u << 20)  /* stacked chunk size the Gram pass aims for (cache) */
+#define PW_KEEP_BYTES        (64u << 20) /* large engine buffers kept for reuse (pw_keep.h) */
+#define PW_RANK_REL_EIG      1e-12 /* eigenvalue cut, relative to the largest (README: rank) */
+#define PW_CHOL_MARGIN       64    /* the bounds of pw_side.c must clear the cut this far */
+#define PW_SVCCA_KEEP        0.99  /* share of variance SVCCA keeps */
+#define PW_TIE_EPS_FACTOR    16    /* rho within this x p_kept x DBL_EPSILON are tied */
+#define PW_MAX_NEURONS       65536 /* columns per layer the engine accepts */
+#define PW_REDUCE_AUTO_RATIO 10    /* reduce=auto keeps K directions with n >= this x K */
+#define PW_REDUCE_TEXT_MAX   32    /* bytes of a reduce mode's text ("dims:512"), NUL included */
 
 /* Activation files --------------------------------------------------------- */
 #define PW_MAX_NDIM                8                      /* tensor rank accepted by the readers */

@@ -39,7 +39,7 @@
     X(PW_OVER_BUDGET, "over_budget",                                                               \
       "the comparison would need more memory than the budget allows (memory_mb)")                  \
     X(PW_SHAPE_CHANGED, "shape_changed",                                                           \
-      "the layer's shape changed between the checkpoint and its reference; not compared")         \
+      "the layer's shape changed between the checkpoint and its reference; not compared")          \
     X(PW_PROBE_CHANGED, "probe_changed",                                                           \
       "the probe inputs (their fingerprint) differ between the checkpoint and its reference")
 
