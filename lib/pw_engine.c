@@ -366,6 +366,33 @@ failed:
     return 0;
 }
 
+/* Too few datapoints or a dead side: the status that says so (1), else 0.
+ * Both the exact and the reduced path ask it first. */
+static int degenerate(pw_result *out, const pw_rows *x, const pw_rows *y, uint64_t pk, uint64_t qk)
+{
+    uint64_t n = x->nrows;
+    if (n < 2) {
+        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
+                   "n = %llu datapoints (p_kept = %llu, q_kept = %llu): canonical correlations "
+                   "need at least 2 datapoints and more than p_kept + q_kept; use 5-10x more "
+                   "datapoints than neurons",
+                   (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk);
+        return 1;
+    }
+    if (pk == 0 || qk == 0) {
+        set_status(out, PW_DEAD_LAYER,
+                   "every neuron of %s is constant over the n = %llu datapoints "
+                   "(p = %llu, q = %llu)",
+                   pk == 0 && qk == 0 ? "X and of Y"
+                   : pk == 0          ? "X"
+                                      : "Y",
+                   (unsigned long long)n, (unsigned long long)x->ncols,
+                   (unsigned long long)y->ncols);
+        return 1;
+    }
+    return 0;
+}
+
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err)
 {
@@ -407,22 +434,7 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
     uint64_t n = x->nrows, pk = sx->p_kept, qk = sy->p_kept;
     out->p_kept = pk;
     out->q_kept = qk;
-    if (n < 2) {
-        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
-                   "n = %llu datapoints (p_kept = %llu, q_kept = %llu): canonical correlations "
-                   "need at least 2 datapoints and more than p_kept + q_kept; use 5-10x more "
-                   "datapoints than neurons",
-                   (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk);
-    } else if (pk == 0 || qk == 0) {
-        set_status(out, PW_DEAD_LAYER,
-                   "every neuron of %s is constant over the n = %llu datapoints "
-                   "(p = %llu, q = %llu)",
-                   pk == 0 && qk == 0 ? "X and of Y"
-                   : pk == 0          ? "X"
-                                      : "Y",
-                   (unsigned long long)n, (unsigned long long)x->ncols,
-                   (unsigned long long)y->ncols);
-    } else {
+    if (!degenerate(out, x, y, pk, qk)) {
         if (metrics & PW_M_CKA)
             out->cka = pw_cca_cka(sx, sy, c.sxy);
         uint64_t most = pk > qk ? pk : qk;
@@ -1020,28 +1032,13 @@ static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics
     }
     assert(side[0] && side[1]); /* built or given */
     pw_side *sx = side[0], *sy = side[1];
-    uint64_t n = x->nrows, pk = sx->p_kept, qk = sy->p_kept;
+    uint64_t pk = sx->p_kept, qk = sy->p_kept;
     out->p_kept = pk;
     out->q_kept = qk;
     out->k_x = sx->k;
     out->k_y = sy->k;
     rc = 0;
-    if (n < 2) {
-        set_status(out, PW_INSUFFICIENT_DATAPOINTS,
-                   "n = %llu datapoints (p_kept = %llu, q_kept = %llu): canonical correlations "
-                   "need at least 2 datapoints and more than p_kept + q_kept; use 5-10x more "
-                   "datapoints than neurons",
-                   (unsigned long long)n, (unsigned long long)pk, (unsigned long long)qk);
-    } else if (pk == 0 || qk == 0) {
-        set_status(out, PW_DEAD_LAYER,
-                   "every neuron of %s is constant over the n = %llu datapoints "
-                   "(p = %llu, q = %llu)",
-                   pk == 0 && qk == 0 ? "X and of Y"
-                   : pk == 0          ? "X"
-                                      : "Y",
-                   (unsigned long long)n, (unsigned long long)x->ncols,
-                   (unsigned long long)y->ncols);
-    } else {
+    if (!degenerate(out, x, y, pk, qk)) {
         if (metrics & PW_M_CKA)
             rc = reduced_cka(x, y, sx, sy, &out->cka, err);
         if (rc == 0 && (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA | PW_M_SVCCA)))
