@@ -55,33 +55,6 @@ static int colour_mode(void)
     return PW_TERMPLOT_256;
 }
 
-/* Marks: where each layer settled (final) or the daemon's stable step
- * (previous).  The final checkpoint against itself does not count. */
-static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final,
-                      int64_t final_step, double tau)
-{
-    pw_conv_point *pts = malloc(p->nsteps * sizeof *pts);
-    for (size_t l = 0; pts && l < p->nlayers; l++) {
-        p->marks[l] = PW_PLOT_NO_MARK;
-        if (final) {
-            size_t n = 0;
-            for (size_t s = 0; s < p->nsteps && p->steps[s] < final_step; s++) {
-                pts[n].step = p->steps[s];
-                pts[n++].distance = p->values[l * p->nsteps + s];
-            }
-            int64_t step;
-            if (pw_conv_settle_step(pts, n, tau, &step))
-                p->marks[l] = step;
-            continue;
-        }
-        for (size_t i = 0; i < nls; i++)
-            if (strcmp(ls[i].name, p->layers[l]) == 0)
-                p->marks[l] =
-                    ls[i].stable_step == PW_QUERY_NO_STEP ? PW_PLOT_NO_MARK : ls[i].stable_step;
-    }
-    free(pts);
-}
-
 static int draw(const pw_plot *p, const char *out, int lines)
 {
     pw_err err = {""};
@@ -153,28 +126,9 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
         return pwcca_fail("%s", err.msg);
     }
 
-    char title[PW_ERR_MAX], subtitle[PW_ERR_MAX], mark[128], fs[24];
-    if (ref == 1)
-        snprintf(title, sizeof title, "%s: PWCCA distance to the final checkpoint (step %s)",
-                 run.name, pwcca_fmt_step(fs, sizeof fs, run.final_step));
-    else
-        snprintf(title, sizeof title, "%s: PWCCA distance to the previous checkpoint", run.name);
-    snprintf(subtitle, sizeof subtitle,
-             "%zu layers, bottom layer at the bottom; %zu checkpoints from step %" PRId64
-             " to %" PRId64 "%s",
-             p.nlayers, p.nsteps, p.steps[0], p.steps[p.nsteps - 1],
-             out && kind == 0 ? "; darker = closer" : "");
-    if (ref == 1)
-        snprintf(mark, sizeof mark, "settled: distance stays \xe2\x89\xa4 %g from here on", tau);
-    else
-        snprintf(mark, sizeof mark, "stable since (the daemon's layer_stable alert)");
-    p.title = title;
-    p.subtitle = subtitle;
-    p.value_label = ref == 1 ? "distance to final (1 \xe2\x88\x92 PWCCA)"
-                             : "distance to previous (1 \xe2\x88\x92 PWCCA)";
-    p.mark_label = mark;
-    p.threshold = ref == 1 ? tau : NAN;
-    set_marks(&p, ls, nls, ref == 1, run.final_step, tau);
+    pw_plot_texts texts;
+    pw_plot_distance_setup(&p, &texts, run.name, ref == 1, run.final_step, ls, nls, tau,
+                           out && kind == 0 ? "; darker = closer" : "");
 
     rc =
         pw_plot_label_reduced(&p, &err) == 0 ? draw(&p, out, kind == 1) : pwcca_fail("%s", err.msg);

@@ -2,11 +2,13 @@
 #include "pw_plot.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pw_convergence.h"
 #include "pw_limits.h"
 
 static int cmp_i64(const void *a, const void *b)
@@ -272,4 +274,52 @@ size_t pw_plot_utf8_len(const char *s)
         n++;
     }
     return n;
+}
+
+void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int final,
+                            int64_t final_step, const pw_layer_info *ls, size_t nls, double tau,
+                            const char *note)
+{
+    assert(p->nsteps > 0 && p->steps);
+    if (final)
+        snprintf(t->title, sizeof t->title,
+                 "%s: PWCCA distance to the final checkpoint (step %" PRId64 ")", run, final_step);
+    else
+        snprintf(t->title, sizeof t->title, "%s: PWCCA distance to the previous checkpoint", run);
+    snprintf(t->subtitle, sizeof t->subtitle,
+             "%zu layers, bottom layer at the bottom; %zu checkpoints from step %" PRId64
+             " to %" PRId64 "%s",
+             p->nlayers, p->nsteps, p->steps[0], p->steps[p->nsteps - 1], note);
+    if (final)
+        snprintf(t->mark, sizeof t->mark, "settled: distance stays \xe2\x89\xa4 %g from here on",
+                 tau);
+    else
+        snprintf(t->mark, sizeof t->mark, "stable since (the daemon's layer_stable alert)");
+    p->title = t->title;
+    p->subtitle = t->subtitle;
+    p->value_label = final ? "distance to final (1 \xe2\x88\x92 PWCCA)"
+                           : "distance to previous (1 \xe2\x88\x92 PWCCA)";
+    p->mark_label = t->mark;
+    p->threshold = final ? tau : NAN;
+    /* Marks: where each layer settled (final) or the daemon's stable step
+     * (previous).  The final checkpoint against itself does not count. */
+    pw_conv_point *pts = malloc(p->nsteps * sizeof *pts);
+    for (size_t l = 0; l < p->nlayers; l++) {
+        p->marks[l] = PW_PLOT_NO_MARK;
+        if (final) {
+            size_t n = 0;
+            for (size_t s = 0; pts && s < p->nsteps && p->steps[s] < final_step; s++) {
+                pts[n].step = p->steps[s];
+                pts[n++].distance = p->values[l * p->nsteps + s];
+            }
+            int64_t step;
+            if (pts && pw_conv_settle_step(pts, n, tau, &step))
+                p->marks[l] = step;
+            continue;
+        }
+        for (size_t i = 0; i < nls; i++)
+            if (strcmp(ls[i].name, p->layers[l]) == 0 && ls[i].stable_step != PW_QUERY_NO_STEP)
+                p->marks[l] = ls[i].stable_step;
+    }
+    free(pts);
 }

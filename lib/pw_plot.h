@@ -45,6 +45,23 @@ void pw_plot_free(pw_plot *p);
  * Call once layers are no longer matched by name. */
 int pw_plot_label_reduced(pw_plot *p, pw_err *err);
 
+/* The headings of a run's distance plot, owned by the caller: p borrows them. */
+typedef struct pw_plot_texts {
+    char title[PW_ERR_MAX];    /* "RUN: PWCCA distance to the final checkpoint (step S)" */
+    char subtitle[PW_ERR_MAX]; /* layers, checkpoints, and the caller's note */
+    char mark[128];            /* what a marked step means */
+} pw_plot_texts;
+
+/* Headings, value label, threshold and marks of a run's distance plot, as
+ * `pwcca plot` and the dashboard draw it: against the final checkpoint at
+ * final_step (final != 0) each layer is marked where its distance settles
+ * within tau for good; against the previous one, at its layer_stable step
+ * from ls.  note is appended to the subtitle ("" for none).  p must have
+ * columns (pw_plot_from_curve with rows). */
+void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int final,
+                            int64_t final_step, const pw_layer_info *ls, size_t nls, double tau,
+                            const char *note);
+
 /* Position of value v on the colour scale, in [0, 1] (square root of v/vmax, clamped). */
 double pw_plot_scale(const pw_plot *p, double v);
 /* The value at scale position t, inverse of pw_plot_scale. */

@@ -771,32 +771,6 @@ static int api_curve(pw_web *w, const pw_run_info *run, const route *rt, pw_web_
     return send_json(res, arr);
 }
 
-/* Marks as `pwcca plot` sets them: the settle step against final, the stable step against previous.
- */
-static void set_marks(pw_plot *p, const pw_layer_info *ls, size_t nls, int final,
-                      int64_t final_step)
-{
-    pw_conv_point *pts = malloc((p->nsteps ? p->nsteps : 1) * sizeof *pts);
-    for (size_t l = 0; l < p->nlayers; l++) {
-        p->marks[l] = PW_PLOT_NO_MARK;
-        if (final) {
-            size_t n = 0;
-            for (size_t s = 0; pts && s < p->nsteps && p->steps[s] < final_step; s++) {
-                pts[n].step = p->steps[s];
-                pts[n++].distance = p->values[l * p->nsteps + s];
-            }
-            int64_t step;
-            if (pts && pw_conv_settle_step(pts, n, PW_CONV_DEFAULT_TAU, &step))
-                p->marks[l] = step;
-            continue;
-        }
-        for (size_t i = 0; i < nls; i++)
-            if (strcmp(ls[i].name, p->layers[l]) == 0 && ls[i].stable_step != PW_QUERY_NO_STEP)
-                p->marks[l] = ls[i].stable_step;
-    }
-    free(pts);
-}
-
 /* Keep every stride-th column (and the newest) when there are more than
  * PW_WEB_MAX_COLUMNS: a page is some 900 pixels wide, and a 50 x 500 grid
  * is 25 000 cells a browser must draw.  In place; marks were set before on
@@ -881,33 +855,14 @@ static int api_plot(pw_web *w, const pw_run_info *run, const pw_web_live *lv, co
         return -1;
     }
     assert(p.nsteps > 0 && p.steps); /* n > 0 rows made at least one column */
-    char title[PW_ERR_MAX], subtitle[PW_ERR_MAX], mark[128];
-    if (ref == 1)
-        snprintf(title, sizeof title,
-                 "%s: PWCCA distance to the final checkpoint (step %" PRId64 ")", run->name,
-                 run->final_step);
-    else
-        snprintf(title, sizeof title, "%s: PWCCA distance to the previous checkpoint", run->name);
-    snprintf(subtitle, sizeof subtitle,
-             "%zu layers, bottom layer at the bottom; %zu checkpoints from step %" PRId64
-             " to %" PRId64,
-             p.nlayers, p.nsteps, p.steps[0], p.steps[p.nsteps - 1]);
-    if (ref == 1)
-        snprintf(mark, sizeof mark, "settled: distance stays \xe2\x89\xa4 %g from here on",
-                 PW_CONV_DEFAULT_TAU);
-    else
-        snprintf(mark, sizeof mark, "stable since (the daemon's layer_stable alert)");
-    p.title = title;
-    p.subtitle = subtitle;
-    p.value_label = ref == 1 ? "distance to final (1 \xe2\x88\x92 PWCCA)"
-                             : "distance to previous (1 \xe2\x88\x92 PWCCA)";
-    p.mark_label = mark;
-    p.threshold = ref == 1 ? PW_CONV_DEFAULT_TAU : NAN;
-    set_marks(&p, ls, nls, ref == 1, run->final_step);
+    pw_plot_texts texts;
+    pw_plot_distance_setup(&p, &texts, run->name, ref == 1, run->final_step, ls, nls,
+                           PW_CONV_DEFAULT_TAU, "");
     pw_query_layers_free(ls, nls);
     size_t all = p.nsteps, stride = thin_columns(&p);
     if (stride > 1)
-        snprintf(subtitle + strlen(subtitle), sizeof subtitle - strlen(subtitle),
+        snprintf(texts.subtitle + strlen(texts.subtitle),
+                 sizeof texts.subtitle - strlen(texts.subtitle),
                  " (%zu of %zu drawn: every %zuth and the newest)", p.nsteps, all, stride);
     char *buf = NULL;
     size_t len = 0;
