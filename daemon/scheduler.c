@@ -564,6 +564,17 @@ static void rescore_keep_old(score_list *l)
     l->n = k;
 }
 
+/* The file's probe_fingerprint when it is one (1 to PW_PROBE_FP_MAX - 1 hex
+ * digits, lowercase): anything else a file claims is not stored. */
+static void probe_fingerprint(const pw_ckpt *x, char *out, size_t len)
+{
+    const char *fp = pw_ckpt_meta(x, "probe_fingerprint");
+    size_t n = fp ? strspn(fp, "0123456789abcdef") : 0;
+    out[0] = '\0';
+    if (fp && n > 0 && fp[n] == '\0' && n < len)
+        memcpy(out, fp, n + 1);
+}
+
 static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
 {
     pw_ckpt *x = NULL;
@@ -621,7 +632,9 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         row->status = j->x_bad ? PW_READ_ERROR : PW_OK;
         if (j->x_bad)
             snprintf(row->error, sizeof row->error, "%s", j->err.msg);
-        else if (x && looks_like_weights(x, row->error, sizeof row->error))
+        if (x)
+            probe_fingerprint(x, row->probe, sizeof row->probe);
+        if (!j->x_bad && x && looks_like_weights(x, row->error, sizeof row->error))
             pwd_log(PWD_WARNING, "%s: step %" PRId64 " (%s): %s", j->run_name, j->step, j->path,
                     row->error); /* once per file: need_x is set once per identity */
     }

@@ -689,10 +689,11 @@ static int commit_ckpt(pw_db *db, int64_t run_id, const pw_db_ckpt *c, pw_err *e
     sqlite3_stmt *st = prep(
         db,
         "INSERT INTO checkpoints (run_id, step, path, size, mtime_ns, inode, status, error, "
-        "present, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "present, processed_at, probe_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (run_id, step) DO UPDATE SET path = excluded.path, size = excluded.size, "
         "mtime_ns = excluded.mtime_ns, inode = excluded.inode, status = excluded.status, "
-        "error = excluded.error, present = excluded.present, processed_at = excluded.processed_at",
+        "error = excluded.error, present = excluded.present, processed_at = excluded.processed_at, "
+        "probe_fingerprint = excluded.probe_fingerprint",
         err);
     if (!st)
         return SQLITE_ERROR;
@@ -709,6 +710,10 @@ static int commit_ckpt(pw_db *db, int64_t run_id, const pw_db_ckpt *c, pw_err *e
         sqlite3_bind_text(st, 8, c->error, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 9, c->present);
     sqlite3_bind_double(st, 10, now_s());
+    if (c->probe[0])
+        sqlite3_bind_text(st, 11, c->probe, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 11);
     int rc = step_done(st);
     sqlite3_finalize(st);
     return rc;

@@ -85,14 +85,15 @@ int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *er
 
 /* Checkpoints ------------------------------------------------------------------------- */
 typedef struct pw_db_ckpt {
-    int64_t step;              /* training step */
-    char path[PW_DB_MAX_PATH]; /* file or directory */
-    int64_t size;              /* bytes when processed */
-    int64_t mtime_ns;          /* modification time when processed */
-    int64_t inode;             /* inode when processed */
-    pw_status status;          /* PW_OK or PW_READ_ERROR */
-    char error[PW_ERR_MAX];    /* message when status != PW_OK */
-    int present;               /* 0 once deleted */
+    int64_t step;                /* training step */
+    char path[PW_DB_MAX_PATH];   /* file or directory */
+    int64_t size;                /* bytes when processed */
+    int64_t mtime_ns;            /* modification time when processed */
+    int64_t inode;               /* inode when processed */
+    pw_status status;            /* PW_OK or PW_READ_ERROR */
+    char error[PW_ERR_MAX];      /* message when status != PW_OK */
+    int present;                 /* 0 once deleted */
+    char probe[PW_PROBE_FP_MAX]; /* the file's probe_fingerprint (hex), "" when it has none */
 } pw_db_ckpt;
 
 typedef int (*pw_db_ckpt_cb)(void *ctx, const pw_db_ckpt *c);

@@ -20,9 +20,10 @@
 #define PW_REDUCE_TEXT_MAX   32    /* bytes of a reduce mode's text ("dims:512"), NUL included */
 
 /* Activation files --------------------------------------------------------- */
-#define PW_MAX_NDIM                8                      /* tensor rank accepted by the readers */
-#define PW_MAX_LAYERS              4096                   /* tensors per checkpoint */
-#define PW_MAX_NAME                512                    /* bytes in a layer name, NUL included */
+#define PW_MAX_NDIM                8    /* tensor rank accepted by the readers */
+#define PW_MAX_LAYERS              4096 /* tensors per checkpoint */
+#define PW_MAX_NAME                512  /* bytes in a layer name, NUL included */
+#define PW_PROBE_FP_MAX            65   /* hex digits of a probe_fingerprint kept, NUL included */
 #define PW_ST_MAX_HEADER           (100u * 1000u * 1000u) /* safetensors header bytes (as the reference) */
 #define PW_NPY_MAX_HEADER          (1u << 20)             /* npy header bytes */
 #define PW_NPZ_MAX_MEMBERS         PW_MAX_LAYERS

@@ -31,6 +31,8 @@ struct pw_query {
 
 /* The schema version that added scores.reduce, k_x and k_y (002_reduce.sql). */
 #define REDUCE_VERSION 2
+/* The schema version that added checkpoints.probe_fingerprint (003_probe.sql). */
+#define PROBE_VERSION 3
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -291,8 +293,7 @@ void pw_query_close(pw_query *q)
     " (SELECT MAX(step) FROM checkpoints c WHERE c.run_id = r.id),"                                \
     " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id),"                                      \
     " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND l.stable_step IS NOT NULL),"        \
-    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND " MEASURED ")"                      \
-    " FROM runs r "
+    " (SELECT COUNT(*) FROM layers l WHERE l.run_id = r.id AND " MEASURED "), "
 
 static int read_run(sqlite3_stmt *st, void *elem, const void *ctx)
 {
@@ -310,6 +311,7 @@ static int read_run(sqlite3_stmt *st, void *elem, const void *ctx)
     r->layers = sqlite3_column_int64(st, 8);
     r->stable_layers = sqlite3_column_int64(st, 9);
     r->measured_layers = sqlite3_column_int64(st, 10);
+    r->probe = col_text(st, 11, &oom);
     return oom;
 }
 
@@ -320,6 +322,7 @@ void pw_query_run_clear(pw_run_info *run)
     free(run->name);
     free(run->path);
     free(run->final_source);
+    free(run->probe);
     memset(run, 0, sizeof *run);
 }
 
@@ -341,10 +344,16 @@ static const row_type run_rows = {"runs", sizeof(pw_run_info), read_run, runs_fr
 static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_info **out,
                        size_t *n, pw_err *err)
 {
-    char sql[1024];
+    char sql[2048];
     sqlite3_stmt *st = NULL;
     void *runs = NULL;
-    snprintf(sql, sizeof sql, "%s %s ORDER BY r.name, r.path", RUN_COLUMNS, where);
+    /* A database the daemon has not migrated yet has no fingerprints. */
+    const char *probe = q->version >= PROBE_VERSION
+                            ? "(SELECT c.probe_fingerprint FROM checkpoints c WHERE c.run_id = r.id"
+                              " AND c.probe_fingerprint IS NOT NULL ORDER BY c.step DESC LIMIT 1)"
+                            : "NULL";
+    snprintf(sql, sizeof sql, "%s %s FROM runs r %s ORDER BY r.name, r.path", RUN_COLUMNS, probe,
+             where);
     if (prepare(q, sql, &st, err) != 0)
         return -1;
     if (arg)

@@ -42,6 +42,7 @@ typedef struct pw_run_info {
     int64_t final_step;      /* final checkpoint's step, or PW_QUERY_NO_STEP while running */
     int64_t converged_step;  /* step every layer was stable at, or PW_QUERY_NO_STEP */
     char *final_source;      /* how it became final, NULL while running */
+    char *probe;             /* newest checkpoint's probe_fingerprint, NULL when none has one */
 } pw_run_info;
 
 typedef struct pw_layer_info {

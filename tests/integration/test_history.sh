@@ -96,6 +96,12 @@ expect_output "its message names both steps and fingerprints" \
     hq "SELECT message FROM scores WHERE layer = 'conv1' AND step = 300 AND ref = 'previous' AND run_id = (SELECT id FROM runs WHERE path = '$H/a/probe')"
 expect "a probe_changed pair has no distance and no counts" \
     hq_is "SELECT COUNT(*) FROM scores WHERE status = 'probe_changed' AND distance IS NULL AND n IS NULL" 2
+expect_output "each checkpoint's probe fingerprint is stored" "^100 0123abcd,200 0123abcd,300 4567ef01$" \
+    bash -c "$(declare -f hq); HDB='$HDB' hq \"SELECT c.step || ' ' || c.probe_fingerprint FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.path = '$H/a/probe' ORDER BY c.step\" | paste -sd,"
+expect_output "pwcca runs --format json shows a run's probe (its newest checkpoint's), null without one" \
+    '^probe=4567ef01 exp=None$' bash -c "'$PWCCA' --db '$HDB' runs --format json | '$H_PY' -c 'import json, sys
+runs = {r[\"path\"]: r[\"probe_fingerprint\"] for r in json.load(sys.stdin)}
+print(\"probe=%s exp=%s\" % (runs[\"$H/a/probe\"], runs[\"$H/a/exp\"]))'"
 
 # --- weights saved as a checkpoint -----------------------------------------------------------
 pw_expect_wait "a state_dict checkpoint is stored, with a warning in checkpoints.error" 15 \

@@ -17,6 +17,10 @@
 #include "pw_schema.h"
 #include "pw_test.h"
 
+/* The columns of 001_init.sql, so later migrations' columns take their defaults. */
+#define CK_COLS                                                                                    \
+    " (id, run_id, step, path, size, mtime_ns, inode, status, error, present, processed_at) "
+
 static char db_path[512]; /* the database the current test built */
 static char run_dir[512]; /* the "deep" run's directory (exists) */
 
@@ -97,10 +101,13 @@ static sqlite3 *build(const char *name)
     static const char *const names[] = {"conv1", "conv2", "fc"};
     for (int s = 0; s <= 1000; s += 100)
         execf(db,
-              "INSERT INTO checkpoints VALUES (NULL, 1, %d, 'ck%d', 10, 1, 1, 'ok', NULL, 1, 1.0)",
+              "INSERT INTO checkpoints" CK_COLS
+              "VALUES (NULL, 1, %d, 'ck%d', 10, 1, 1, 'ok', NULL, 1, 1.0)",
               s, s);
-    exec(db, "INSERT INTO checkpoints VALUES (NULL, 2, 0, 'a', 10, 1, 1, 'ok', NULL, 1, 1.0);"
-             "INSERT INTO checkpoints VALUES (NULL, 2, 50, 'b', 10, 1, 1, 'ok', NULL, 1, 1.0);");
+    exec(db,
+         "INSERT INTO checkpoints" CK_COLS "VALUES (NULL, 2, 0, 'a', 10, 1, 1, 'ok', NULL, 1, 1.0);"
+         "INSERT INTO checkpoints" CK_COLS
+         "VALUES (NULL, 2, 50, 'b', 10, 1, 1, 'ok', NULL, 1, 1.0);");
     for (int d = 0; d < 3; d++) {
         execf(db, "INSERT INTO layers VALUES (1, %Q, %d, 'F32', '[64, 8]', 64, 8, %s)", names[d], d,
               d < 2 ? (d == 0 ? "300" : "500") : "NULL");
