@@ -99,6 +99,16 @@ int pwcca_daemon_call(const pwcca_opts *o, json_t *req, json_t **resp)
     return rc;
 }
 
+int pwcca_run_call(const pwcca_opts *o, const char *cmd, const char *run, const char *key,
+                   int64_t value, json_t **resp, char **abs)
+{
+    *abs = strchr(run, '/') ? realpath(run, NULL) : NULL;
+    json_t *req = json_pack("{s:s,s:s}", "cmd", cmd, "run", *abs ? *abs : run);
+    if (req && key && value >= 0)
+        json_object_set_new(req, key, json_integer(value));
+    return pwcca_daemon_call(o, req, resp);
+}
+
 int pwcca_choice(const char *arg, const char *const *choices)
 {
     for (int i = 0; choices[i]; i++)

@@ -108,6 +108,13 @@ int pwcca_open_run(const pwcca_opts *o, const char *name, pw_query **q, pw_run_i
 /* Send req (stolen) to the daemon at --socket / PWCCAD_SOCKET / default and
  * wait for its answer; prints the error.  The caller frees *resp. */
 int pwcca_daemon_call(const pwcca_opts *o, json_t *req, json_t **resp);
+/* A command about one run: {"cmd": cmd, "run": run, key: value} (key left out
+ * when NULL or value < 0).  The daemon runs elsewhere, so a run named by a
+ * directory is sent as its absolute path, which *abs receives (NULL for a
+ * name; the caller frees it, and passes it to pwcca_follow_run).  As
+ * pwcca_daemon_call otherwise. */
+int pwcca_run_call(const pwcca_opts *o, const char *cmd, const char *run, const char *key,
+                   int64_t value, json_t **resp, char **abs);
 /* Parse "previous"/"final" or "table"/"csv"/"json" style choices: index into
  * choices (NULL-terminated), or -1. */
 int pwcca_choice(const char *arg, const char *const *choices);

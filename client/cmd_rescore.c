@@ -36,13 +36,10 @@ int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv)
     if (done >= 0)
         return done;
 
-    /* The daemon runs elsewhere: a relative directory is made absolute here. */
     const char *run = argv[pos];
-    char *abs = strchr(run, '/') ? realpath(run, NULL) : NULL;
-    json_t *req = json_pack("{s:s,s:s}", "cmd", "rescore", "run", abs ? abs : run), *resp = NULL;
-    if (from >= 0)
-        json_object_set_new(req, "from", json_integer(from));
-    int rc = pwcca_daemon_call(o, req, &resp);
+    char *abs = NULL;
+    json_t *resp = NULL;
+    int rc = pwcca_run_call(o, "rescore", run, "from", from, &resp, &abs);
     if (rc == PWCCA_OK) {
         const char *name = json_string_value(json_object_get(resp, "run"));
         json_t *q = json_object_get(resp, "queued"), *f = json_object_get(resp, "from");

@@ -48,12 +48,12 @@ static json_t *run_json(const pw_run_info *r, const pw_layer_info *ls, size_t nl
     json_object_set_new(o, "final_step", pw_json_step(r->final_step));
     json_object_set_new(o, "final_source", pw_json_str(r->final_source));
     json_object_set_new(o, "converged_step", pw_json_step(r->converged_step));
-    json_object_set_new(o, "probe_fingerprint", pw_json_str(r->probe));
     for (size_t i = 0; i < nls; i++)
         if (!ls[i].measured)
             json_array_append_new(un, json_pack("{s:o, s:o}", "layer", pw_json_str(ls[i].name),
                                                 "status", pw_json_str(ls[i].prev_status)));
     json_object_set_new(o, "unmeasured", un);
+    json_object_set_new(o, "probe_fingerprint", pw_json_str(r->probe)); /* appended: a contract */
     return o;
 }
 

@@ -37,7 +37,8 @@ pw_client_checks() {
 import json, sys
 runs = json.load(open(sys.argv[1]))
 keys = ["name", "path", "state", "checkpoints", "layers", "measured_layers", "stable_layers",
-        "last_step", "final_step", "final_source", "converged_step", "unmeasured"]
+        "last_step", "final_step", "final_source", "converged_step", "unmeasured",
+        "probe_fingerprint"]
 assert all(list(r) == keys for r in runs), [list(r) for r in runs]
 assert sys.argv[2] in [r["name"] for r in runs]
 assert all(r["state"] == ("running" if r["final_step"] is None else "final") for r in runs)' "$run"
