@@ -313,6 +313,18 @@ static void note_layer(pwd_sched *s, const pwd_job *j, pw_ref kind, int64_t ref_
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The file's probe_fingerprint when it is one (1 to PW_PROBE_FP_MAX - 1 hex
+ * digits, lowercase), else "": anything else a file claims is neither
+ * stored nor compared nor quoted in a message. */
+static void probe_fingerprint(const pw_ckpt *x, char *out, size_t len)
+{
+    const char *fp = pw_ckpt_meta(x, "probe_fingerprint");
+    size_t n = fp ? strspn(fp, "0123456789abcdef") : 0;
+    out[0] = '\0';
+    if (fp && n > 0 && fp[n] == '\0' && n < len)
+        memcpy(out, fp, n + 1);
+}
+
 /* Score every layer of x against one reference.  -1 when stopping or out of memory.
  * *truncated gets TRUNC_PREV or TRUNC_FINAL (by kind) when the reference's
  * file was truncated while it was read; *gone likewise when it was deleted. */
@@ -363,9 +375,10 @@ static int score_ref(pwd_sched *s, const pwd_job *j, const job_ref *ref, pw_ref 
     int rc = 0;
     /* The Probe (integrations/python) names its probe inputs and subsampling
      * in each file: rows of two different probes are different datapoints. */
-    const char *fx = pw_ckpt_meta(x, "probe_fingerprint");
-    const char *fy = pw_ckpt_meta(yy, "probe_fingerprint");
-    if (fx && fy && strcmp(fx, fy) != 0) {
+    char fx[PW_PROBE_FP_MAX], fy[PW_PROBE_FP_MAX];
+    probe_fingerprint(x, fx, sizeof fx);
+    probe_fingerprint(yy, fy, sizeof fy);
+    if (fx[0] && fy[0] && strcmp(fx, fy) != 0) {
         snprintf(msg, sizeof msg,
                  "the probe changed between step %" PRId64 " (probe_fingerprint %.40s) and %s "
                  "step %" PRId64 " (%.40s): their rows are different datapoints, so no layer is "
@@ -562,17 +575,6 @@ static void rescore_keep_old(score_list *l)
             l->v[k++] = l->v[i];
     }
     l->n = k;
-}
-
-/* The file's probe_fingerprint when it is one (1 to PW_PROBE_FP_MAX - 1 hex
- * digits, lowercase): anything else a file claims is not stored. */
-static void probe_fingerprint(const pw_ckpt *x, char *out, size_t len)
-{
-    const char *fp = pw_ckpt_meta(x, "probe_fingerprint");
-    size_t n = fp ? strspn(fp, "0123456789abcdef") : 0;
-    out[0] = '\0';
-    if (fp && n > 0 && fp[n] == '\0' && n < len)
-        memcpy(out, fp, n + 1);
 }
 
 static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)

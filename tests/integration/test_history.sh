@@ -42,6 +42,10 @@ for s in 400 500; do hmk "$H/a/exp/step-$s.safetensors" --seed "$s" --p 4,6; don
 # A run whose probe changes at step 300 (the Probe's probe_fingerprint in __metadata__).
 for s in 100 200; do hmk "$H/a/probe/step-$s.safetensors" --seed "$s" --fingerprint 0123abcd; done
 hmk "$H/a/probe/step-300.safetensors" --seed 300 --fingerprint 4567ef01
+# A fingerprint that is not hex (escape bytes in it) is treated as none.
+mkdir -p "$H/a/probe2"
+hmk "$H/a/probe2/step-100.safetensors" --seed 100 --fingerprint "$(printf '\033[31mabc')"
+hmk "$H/a/probe2/step-200.safetensors" --seed 200 --fingerprint 0123abcd
 # A run to delete while the daemon runs.
 for s in 100 200 300; do hmk "$H/a/del/step-$s.safetensors" --seed "$s"; done
 # A second root with a run of the same name, for `finalize` below.
@@ -96,6 +100,10 @@ expect_output "its message names both steps and fingerprints" \
     hq "SELECT message FROM scores WHERE layer = 'conv1' AND step = 300 AND ref = 'previous' AND run_id = (SELECT id FROM runs WHERE path = '$H/a/probe')"
 expect "a probe_changed pair has no distance and no counts" \
     hq_is "SELECT COUNT(*) FROM scores WHERE status = 'probe_changed' AND distance IS NULL AND n IS NULL" 2
+pw_expect_wait "a fingerprint that is not hex is neither stored nor compared" 15 \
+    bash -c "$(declare -f hq); HDB='$HDB' hq \"SELECT c.step || ' ' || ifnull(c.probe_fingerprint, '-') || ' ' || s.status FROM checkpoints c JOIN runs r ON r.id = c.run_id JOIN scores s ON s.run_id = c.run_id AND s.step = c.step AND s.layer = 'fc' WHERE r.path = '$H/a/probe2' AND s.ref = 'previous'\" | grep -qx '200 0123abcd ok'"
+expect "and nothing of it reaches the database" \
+    hq_is "SELECT COUNT(*) FROM checkpoints WHERE probe_fingerprint IS NULL AND path LIKE '%probe2/step-100%'" 1
 expect_output "each checkpoint's probe fingerprint is stored" "^100 0123abcd,200 0123abcd,300 4567ef01$" \
     bash -c "$(declare -f hq); HDB='$HDB' hq \"SELECT c.step || ' ' || c.probe_fingerprint FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.path = '$H/a/probe' ORDER BY c.step\" | paste -sd,"
 expect_output "pwcca runs --format json shows a run's probe (its newest checkpoint's), null without one" \
