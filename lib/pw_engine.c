@@ -366,6 +366,34 @@ failed:
     return 0;
 }
 
+/* What every comparison checks first, with out initialised for the pair:
+ * 1 to go on; 0 when out holds the answer (n_mismatch); -1 with err set
+ * (a layer too wide, one cache slot for both sides). */
+static int compare_begin(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
+                         pw_side **y_cache, pw_result *out, pw_err *err)
+{
+    pw_result_init(out);
+    out->metrics = metrics;
+    out->n = x->nrows;
+    out->p = x->ncols;
+    out->q = y->ncols;
+    if (x->nrows != y->nrows) {
+        set_status(out, PW_N_MISMATCH,
+                   "X has %llu datapoints but Y has %llu: rows must be the same probe inputs, "
+                   "in the same order",
+                   (unsigned long long)x->nrows, (unsigned long long)y->nrows);
+        return 0;
+    }
+    if (x->ncols > PW_MAX_NEURONS || y->ncols > PW_MAX_NEURONS)
+        return pw_err_set(err, "%c has %llu neurons, more than the %d the engine accepts",
+                          x->ncols > PW_MAX_NEURONS ? 'X' : 'Y',
+                          (unsigned long long)(x->ncols > PW_MAX_NEURONS ? x->ncols : y->ncols),
+                          PW_MAX_NEURONS);
+    if (x_cache && x_cache == y_cache)
+        return pw_err_set(err, "X and Y cannot share one cache slot");
+    return 1;
+}
+
 /* Too few datapoints or a dead side: the status that says so (1), else 0.
  * Both the exact and the reduced path ask it first. */
 static int degenerate(pw_result *out, const pw_rows *x, const pw_rows *y, uint64_t pk, uint64_t qk)
@@ -396,25 +424,9 @@ static int degenerate(pw_result *out, const pw_rows *x, const pw_rows *y, uint64
 int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_side **x_cache,
                       pw_side **y_cache, pw_result *out, pw_err *err)
 {
-    pw_result_init(out);
-    out->metrics = metrics;
-    out->n = x->nrows;
-    out->p = x->ncols;
-    out->q = y->ncols;
-    if (x->nrows != y->nrows) {
-        set_status(out, PW_N_MISMATCH,
-                   "X has %llu datapoints but Y has %llu: rows must be the same probe inputs, "
-                   "in the same order",
-                   (unsigned long long)x->nrows, (unsigned long long)y->nrows);
-        return 0;
-    }
-    if (x->ncols > PW_MAX_NEURONS || y->ncols > PW_MAX_NEURONS)
-        return pw_err_set(err, "%c has %llu neurons, more than the %d the engine accepts",
-                          x->ncols > PW_MAX_NEURONS ? 'X' : 'Y',
-                          (unsigned long long)(x->ncols > PW_MAX_NEURONS ? x->ncols : y->ncols),
-                          PW_MAX_NEURONS);
-    if (x_cache && x_cache == y_cache)
-        return pw_err_set(err, "X and Y cannot share one cache slot");
+    int begun = compare_begin(x, y, metrics, x_cache, y_cache, out, err);
+    if (begun <= 0)
+        return begun;
 
     compare_ctx c;
     memset(&c, 0, sizeof c);
@@ -977,26 +989,10 @@ static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics
                             pw_result *out, pw_err *err)
 {
     assert(mode->kind == PW_REDUCE_DIMS || mode->kind == PW_REDUCE_VAR);
-    pw_result_init(out);
-    out->metrics = metrics;
-    out->n = x->nrows;
-    out->p = x->ncols;
-    out->q = y->ncols;
+    int begun = compare_begin(x, y, metrics, x_cache, y_cache, out, err);
+    if (begun <= 0)
+        return begun;
     out->reduce = *mode;
-    if (x->nrows != y->nrows) {
-        set_status(out, PW_N_MISMATCH,
-                   "X has %llu datapoints but Y has %llu: rows must be the same probe inputs, "
-                   "in the same order",
-                   (unsigned long long)x->nrows, (unsigned long long)y->nrows);
-        return 0;
-    }
-    if (x->ncols > PW_MAX_NEURONS || y->ncols > PW_MAX_NEURONS)
-        return pw_err_set(err, "%c has %llu neurons, more than the %d the engine accepts",
-                          x->ncols > PW_MAX_NEURONS ? 'X' : 'Y',
-                          (unsigned long long)(x->ncols > PW_MAX_NEURONS ? x->ncols : y->ncols),
-                          PW_MAX_NEURONS);
-    if (x_cache && x_cache == y_cache)
-        return pw_err_set(err, "X and Y cannot share one cache slot");
     if ((mode->kind == PW_REDUCE_DIMS && mode->dims == 0) ||
         (mode->kind == PW_REDUCE_VAR && !(mode->var > 0 && mode->var <= 1)))
         return pw_err_set(err, "invalid reduce mode: dims:K needs K >= 1, var:F 0 < F <= 1");
