@@ -469,3 +469,71 @@ double pw_cca_cka(const pw_side *x, const pw_side *y, const double *sxy)
     double c = (nxy / nx) * (nxy / ny);
     return clamp01(c);
 }
+
+double pw_cca_cka_debiased(const pw_side *x, const pw_side *y, const double *sxy, double ab,
+                           uint64_t n)
+{
+    size_t px = x->p_kept, qy = y->p_kept;
+    if (n < 4 || !x->deb_ready || !y->deb_ready)
+        return NAN;
+    double nx = pw_frobenius(x->gram, px, px, px), ny = pw_frobenius(y->gram, qy, qy, qy);
+    double nxy = pw_frobenius(sxy, px, qy, px);
+    if (!(nx > 0) || !(ny > 0))
+        return NAN;
+    /* Every term divided by ||Sxx||_F ||Syy||_F (or its square), as pw_cca_cka
+     * does, so that no product overflows. */
+    double dn = (double)n, c1 = dn / (dn - 2), c2 = 1 / ((dn - 1) * (dn - 2));
+    double ax = x->deb_a1 / nx, ay = y->deb_a1 / ny;
+    double hxy = (nxy / nx) * (nxy / ny) - c1 * (ab / nx) / ny + c2 * ax * ay;
+    double hxx = 1 - c1 * (x->deb_a2 / nx) / nx + c2 * ax * ax;
+    double hyy = 1 - c1 * (y->deb_a2 / ny) / ny + c2 * ay * ay;
+    if (!(hxx > 0) || !(hyy > 0))
+        return NAN;
+    return hxy / sqrt(hxx * hyy);
+}
+
+/* Trace of a side's kept Gram. */
+static double gram_trace(const pw_side *s)
+{
+    double t = 0;
+    for (size_t j = 0; j < s->p_kept; j++)
+        t += s->gram[j * s->p_kept + j];
+    return t;
+}
+
+int pw_cca_procrustes(const pw_side *x, const pw_side *y, const double *sxy, double *theta,
+                      pw_err *err)
+{
+    size_t px = x->p_kept, qy = y->p_kept, k = px < qy ? px : qy;
+    double tx = gram_trace(x), ty = gram_trace(y);
+    *theta = NAN;
+    if (!(tx > 0) || !(ty > 0) || k == 0)
+        return 0;
+    double *m = pw_array_alloc(px * qy, sizeof(double)), *s = pw_array_alloc(k, sizeof(double));
+    int rc = -1;
+    if (!m || !s) {
+        pw_err_set(err, "out of memory for the %zu x %zu Procrustes problem", px, qy);
+        goto out;
+    }
+    memcpy(m, sxy, px * qy * sizeof(double));
+    double dummy = 0;
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)px, (lapack_int)qy, m,
+                                     (lapack_int)px, s, &dummy, 1, &dummy, 1);
+    if (info != 0) {
+        pw_err_set(err, "LAPACK dgesdd failed with info = %d on the %zu x %zu Procrustes problem",
+                   (int)info, px, qy);
+        rc = 1;
+        goto out;
+    }
+    /* Smallest first: the sum loses least. */
+    double nuc = 0;
+    for (size_t i = k; i-- > 0;)
+        nuc += s[i];
+    double c = (nuc / sqrt(tx)) / sqrt(ty);
+    *theta = acos(c < 1 ? c : 1);
+    rc = 0;
+out:
+    free(m);
+    free(s);
+    return rc;
+}

@@ -51,6 +51,26 @@ int pw_cca_svcca(const pw_side *x, const pw_side *y, const double *sxy, double *
  * a side has no variance.  No LAPACK. */
 double pw_cca_cka(const pw_side *x, const pw_side *y, const double *sxy);
 
+/* Debiased linear CKA (Kornblith et al. 2019's feature-space form with the
+ * unbiased HSIC estimator of Song et al. 2012): with a_i, b_i the centred row
+ * norms (the sides' deb_a1 = sum a, deb_a2 = sum a^2, and ab = sum a_i b_i
+ * from the pass),
+ *   h(X, Y) = ||Sxy||_F^2 - n/(n-2) sum a_i b_i + sum a sum b / ((n-1)(n-2))
+ * and cka_debiased = h(X, Y) / sqrt(h(X, X) h(Y, Y)), not clamped (it is
+ * negative when the estimate is).  NAN when n < 4 or a side's h is not
+ * positive.  No LAPACK. */
+double pw_cca_cka_debiased(const pw_side *x, const pw_side *y, const double *sxy, double ab,
+                           uint64_t n);
+
+/* The angular orthogonal Procrustes distance: theta = arccos(min(1,
+ * ||Sxy||_* / (||Xc||_F ||Yc||_F))) in radians, ||.||_* the nuclear norm
+ * (sum of singular values, by dgesdd without vectors: Sxy itself, not a
+ * Gram product, whose eigenvalues would lose half the digits of the small
+ * ones) and ||Xc||_F^2 = tr Sxx.  *theta is NAN when a side has no variance.
+ * Return values as pw_cca_canonical. */
+int pw_cca_procrustes(const pw_side *x, const pw_side *y, const double *sxy, double *theta,
+                      pw_err *err);
+
 /* Frobenius norm of a column-major rows x cols matrix, safe from overflow. */
 double pw_frobenius(const double *a, size_t rows, size_t cols, size_t ld);
 

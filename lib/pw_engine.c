@@ -58,14 +58,16 @@ void pw_result_free(pw_result *r)
     } while (0)
 
 /* The CCA metrics are all-or-nothing: a status other than ok voids them.
- * CKA needs the Grams only, so it survives; a metric added to the list is
- * voided too unless it is kept here likewise. */
+ * CKA, debiased CKA and Procrustes need the Grams only, so they survive; a metric added to the list
+ * is voided too unless it is kept here likewise. */
 static void drop_cca(pw_result *r)
 {
-    double cka = r->cka;
+    double cka = r->cka, deb = r->cka_debiased, proc = r->procrustes;
     pw_result_free(r);
     unset_metrics(r);
     r->cka = cka;
+    r->cka_debiased = deb;
+    r->procrustes = proc;
     r->rank_x = r->rank_y = 0;
 }
 
@@ -79,6 +81,8 @@ typedef struct compare_ctx {
     size_t nsxy;             /* its elements */
     pw_side *side[2];        /* X and Y state (possibly the caller's cached sides) */
     int owned[2];            /* 1 when side[i] was built by this call */
+    int deb;                 /* in: the pass keeps debiased CKA's sums */
+    double ab;               /* out: their pair sum, sum a_i b_i (pw_gram_deb) */
 } compare_ctx;
 
 static void ctx_release(compare_ctx *c)
@@ -243,7 +247,10 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     }
     for (int i = 0; i < 2; i++) {
         size_t nc = rows[i]->ncols ? rows[i]->ncols : 1;
-        int fresh = c->side[i] == NULL;
+        /* A cached side from a pass without debiased CKA lacks its sums,
+         * which need its Gram: the pass recomputes that side (and keeps
+         * the cached side's Gram and factorizations). */
+        int fresh = c->side[i] == NULL || (c->deb && !c->side[i]->deb_ready);
         c->mean[i] = pw_array_alloc(nc, sizeof(double));
         if (fresh) {
             c->min[i] = pw_array_alloc(nc, sizeof(double));
@@ -260,8 +267,9 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
                                .max = c->max[i]};
     }
     pw_gram_bad bad;
+    pw_gram_deb deb;
     unsigned lanes = lanes_begin(x, y);
-    int rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
+    int rc = pw_gram_pass_deb(&gs[0], &gs[1], lanes, c->g, c->deb ? &deb : NULL, &bad, err);
     single_end(lanes);
     if (rc != 0)
         return -1;
@@ -269,7 +277,14 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
         report_bad(out, &bad);
         return 0;
     }
+    if (c->deb)
+        c->ab = deb.ab;
     for (int i = 0; i < 2; i++) {
+        if (c->side[i] && gs[i].fresh && !c->side[i]->deb_ready) {
+            c->side[i]->deb_a1 = deb.a1[i];
+            c->side[i]->deb_a2 = deb.a2[i];
+            c->side[i]->deb_ready = 1;
+        }
         if (c->side[i])
             continue;
         size_t off = i ? p : 0;
@@ -278,6 +293,11 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
         if (!c->side[i])
             return -1;
         c->owned[i] = 1;
+        if (c->deb) {
+            c->side[i]->deb_a1 = deb.a1[i];
+            c->side[i]->deb_a2 = deb.a2[i];
+            c->side[i]->deb_ready = 1;
+        }
     }
     /* The cross Gram of the kept columns, contiguous for BLAS. */
     const pw_side *sx = c->side[0], *sy = c->side[1];
@@ -432,6 +452,7 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
     memset(&c, 0, sizeof c);
     c.side[0] = x_cache ? *x_cache : NULL;
     c.side[1] = y_cache ? *y_cache : NULL;
+    c.deb = (metrics & PW_M_CKA_DEBIASED) != 0;
     int rc = -1;
     if (check_cache(c.side[0], x, 'X', err) != 0 || check_cache(c.side[1], y, 'Y', err) != 0)
         goto done;
@@ -449,6 +470,23 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
     if (!degenerate(out, x, y, pk, qk)) {
         if (metrics & PW_M_CKA)
             out->cka = pw_cca_cka(sx, sy, c.sxy);
+        if (metrics & PW_M_CKA_DEBIASED)
+            out->cka_debiased = pw_cca_cka_debiased(sx, sy, c.sxy, c.ab, n);
+        if (metrics & PW_M_PROCRUSTES) {
+            pw_err lerr;
+            pw_err_clear(&lerr);
+            int prc = pw_cca_procrustes(sx, sy, c.sxy, &out->procrustes, &lerr);
+            if (prc < 0) {
+                *err = lerr;
+                rc = -1;
+                goto done;
+            }
+            if (prc > 0) {
+                set_status(out, PW_NUMERICAL_ERROR, "%s", lerr.msg);
+                drop_cca(out);
+                goto keep;
+            }
+        }
         uint64_t most = pk > qk ? pk : qk;
         if (n <= pk + qk)
             set_status(out, PW_INSUFFICIENT_DATAPOINTS,
@@ -460,6 +498,7 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
         else
             rc = cca_metrics(&c, metrics, out, err);
     }
+keep:
     /* Hand fresh sides to the caller's cache slots. */
     if (rc == 0) {
         pw_side **slot[2] = {x_cache, y_cache};
@@ -554,11 +593,18 @@ uint64_t pw_engine_estimate(const pw_rows *x, const pw_rows *y, unsigned metrics
     uint64_t g = sq(ld), stats = pw_sat_mul(ld, 3);
     uint64_t sides = pw_sat_add(side_base(p), side_base(q)), sxy = pw_sat_mul(p, q);
     uint64_t pass = pw_gram_pass_bytes(x, y, lanes) / sizeof(double) + 1;
+    if (metrics & PW_M_CKA_DEBIASED)
+        pass = pw_sat_add(pass, pw_gram_deb_bytes(x, y, lanes) / sizeof(double));
     uint64_t peak = pw_sat_add(pw_sat_add(g, stats),
                                pass > pw_sat_add(sides, sxy) ? pass : pw_sat_add(sides, sxy));
     /* From here on the stacked Gram is gone and this is held. */
     uint64_t held = pw_sat_add(pw_sat_add(stats, sides), pw_sat_add(sxy, kmin));
     uint64_t now = 0;
+    if (metrics & PW_M_PROCRUSTES) {
+        /* A copy of Sxy, its singular values and dgesdd's workspace. */
+        now = pw_sat_add(held, pw_sat_add(pw_sat_add(sxy, kmin), gesdd_work(p, q, 0)));
+        peak = now > peak ? now : peak;
+    }
     if (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA)) {
         /* Both whitenings at once: c, r, w and dsyevd's or all_above_cut's
          * k x k beside the Gram; then w, d and lambda or rdiag stay. */
@@ -915,8 +961,11 @@ static int reduced_cca(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_
     py.cancelled = y->cancelled;
     py.cancel_ctx = y->cancel_ctx;
     pw_result in;
-    if (pw_engine_compare(&px, &py, metrics & ~(unsigned)PW_M_CKA, &sx->inner, &sy->inner, &in,
-                          err) != 0)
+    /* The Gram-only metrics are not asked of the reduced data: CKA is the
+     * unreduced data's (reduced_cka), debiased CKA and Procrustes are not
+     * given in the reduced mode (ENGINE.md, "Reduced mode"). */
+    unsigned inner = metrics & ~(unsigned)(PW_M_CKA | PW_M_CKA_DEBIASED | PW_M_PROCRUSTES);
+    if (pw_engine_compare(&px, &py, inner, &sx->inner, &sy->inner, &in, err) != 0)
         return -1;
     if (in.status == PW_OK) {
         out->rank_x = in.rank_x;

@@ -84,6 +84,7 @@ typedef struct pass {
     pthread_cond_t cv;  /* signalled when next_read or last change */
     uint64_t next_read; /* the chunk whose rows are read next */
     uint64_t last;      /* no chunk after this one is started (a bad chunk, or a failure) */
+    int deb;            /* 1: keep the debiased-CKA sums too */
 } pass;
 
 /* One lane's state. */
@@ -106,6 +107,16 @@ typedef struct lane {
     int failed;      /* 1 when reading failed */
     unsigned helper; /* the crew slot running it (lanes 1..) */
     pw_err err;      /* why */
+    /* Debiased sums (pass.deb), about ctr until lane_run ends, then about mean. */
+    double *dblock;  /* the one allocation of what follows, or NULL */
+    double *ctr;     /* ld: the fixed centre (the first chunk's shift) */
+    double *pa, *pb; /* ld: sum a_i (x_i - centre), sum b_i (x_i - centre), stacked X then Y */
+    double *dl;      /* ld: scratch, the current shift relative to ctr */
+    double *sd, *se; /* ld: scratch, G [d_x; 0] and G [0; d_y] */
+    double *al, *be; /* m: the chunk's row norms a_i, b_i */
+    double a1[2];    /* sum a_i, sum b_i */
+    double a2[2];    /* sum a_i^2, sum b_i^2 */
+    double ab;       /* sum a_i b_i */
 } lane;
 
 /* ---- chunk plan ------------------------------------------------------------- */
@@ -402,6 +413,153 @@ static void accumulate(lane *l, size_t mr)
     l->count += mr;
 }
 
+/* ---- debiased sums -------------------------------------------------------------
+ *
+ * Debiased CKA needs, besides the Grams, sums over the rows of the centred
+ * row norms a_i = ||x_i - mu_x||^2, b_i = ||y_i - mu_y||^2: sum a, sum a^2,
+ * sum a b.  Like the Grams they cannot be taken about a far-away point
+ * (a_i about 0 of data at 1e4 is ~1e8 p, and a^2 loses everything), nor
+ * about the final mean, unknown while streaming.  So a lane keeps them about
+ * a fixed centre c, its first chunk's shift (near the data: within the
+ * spread of its first rows), computing a_i from the shifted chunk as
+ * ||z_i + (mu_a - c)||^2, together with the vectors P_a = sum a_i (x_i - c)
+ * and P_b = sum b_i (x_i - c) over the stacked columns.  Moving the centre
+ * by d (z' = z - d, a' = a - 2 d.z + |d|^2) then needs only these, the
+ * column sums s and the Gram about the old centre (deb_shift): at its end a
+ * lane moves from c to its own mean, and two lanes merge by moving both to
+ * the merged mean and adding, with d of the order of the spread every time.
+ * The Gram products are two symv per lane, O(ld^2) against the pass's
+ * O(n ld^2). */
+
+/* sum_j a_j b_j over [lo, hi). */
+static double dot_range(const double *a, const double *b, size_t lo, size_t hi)
+{
+    double t = 0;
+    for (size_t j = lo; j < hi; j++)
+        t += a[j] * b[j];
+    return t;
+}
+
+/* The chunk's contribution (before accumulate moves the lane's mean). */
+static void deb_chunk(lane *l, size_t mr)
+{
+    const pass *ps = l->ps;
+    size_t p = ps->side[0].p, ld = ps->ld;
+    if (l->count == 0)
+        memcpy(l->ctr, l->mean, ld * sizeof(double));
+    for (size_t j = 0; j < ld; j++)
+        l->dl[j] = l->mean[j] - l->ctr[j];
+    double sa = 0, sb = 0;
+    for (size_t r = 0; r < mr; r++) {
+        const double *zr = l->z + r * ld;
+        double a = 0, b = 0;
+        for (size_t j = 0; j < p; j++) {
+            double v = zr[j] + l->dl[j];
+            a += v * v;
+        }
+        for (size_t j = p; j < ld; j++) {
+            double v = zr[j] + l->dl[j];
+            b += v * v;
+        }
+        l->al[r] = a;
+        l->be[r] = b;
+        sa += a;
+        sb += b;
+        l->a2[0] += a * a;
+        l->a2[1] += b * b;
+        l->ab += a * b;
+    }
+    l->a1[0] += sa;
+    l->a1[1] += sb;
+    /* P += Z^T a + dl sum a: the rows about c are z_i + dl. */
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)mr, (int)ld, 1.0, l->z, (int)ld, l->al, 1, 1.0,
+                l->pa, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)mr, (int)ld, 1.0, l->z, (int)ld, l->be, 1, 1.0,
+                l->pb, 1);
+    for (size_t j = 0; j < ld; j++) {
+        l->pa[j] += l->dl[j] * sa;
+        l->pb[j] += l->dl[j] * sb;
+    }
+}
+
+/* Move lane l's sums (about some centre, over cnt rows whose shifted column
+ * sums are s, NULL for zero) by d: about centre + d afterwards.  g is the
+ * lane's Gram about its own mean, which is the centre when s is NULL, else
+ * centre + s / cnt.  Only the blocks of fresh sides' Grams are read for
+ * their own a2; the cross block for the rest. */
+static void deb_shift(lane *l, double cnt, const double *d, const double *s, const double *g)
+{
+    const pass *ps = l->ps;
+    size_t p = ps->side[0].p, ld = ps->ld;
+    double *sd = l->sd, *se = l->se, *v = l->dl;
+    /* sd = S0 [d_x; 0], se = S0 [0; d_y], S0 = G + s s^T / cnt the Gram about the centre. */
+    memset(v, 0, ld * sizeof(double));
+    memcpy(v, d, p * sizeof(double));
+    cblas_dsymv(CblasColMajor, CblasUpper, (int)ld, 1.0, g, (int)ld, v, 1, 0.0, sd, 1);
+    memset(v, 0, ld * sizeof(double));
+    memcpy(v + p, d + p, (ld - p) * sizeof(double));
+    cblas_dsymv(CblasColMajor, CblasUpper, (int)ld, 1.0, g, (int)ld, v, 1, 0.0, se, 1);
+    double dsx = s ? dot_range(d, s, 0, p) : 0, dsy = s ? dot_range(d, s, p, ld) : 0;
+    if (s)
+        for (size_t j = 0; j < ld; j++) {
+            sd[j] += s[j] * dsx / cnt;
+            se[j] += s[j] * dsy / cnt;
+        }
+    double D = dot_range(d, d, 0, p), E = dot_range(d, d, p, ld);
+    double a1x = l->a1[0], a1y = l->a1[1];
+    l->a2[0] += 4 * dot_range(d, sd, 0, p) + cnt * D * D - 4 * dot_range(d, l->pa, 0, p) +
+                2 * D * a1x - 4 * D * dsx;
+    l->a2[1] += 4 * dot_range(d, se, p, ld) + cnt * E * E - 4 * dot_range(d, l->pb, p, ld) +
+                2 * E * a1y - 4 * E * dsy;
+    l->ab += -2 * dot_range(d, l->pa, p, ld) + E * a1x - 2 * dot_range(d, l->pb, 0, p) +
+             4 * dot_range(d, se, 0, p) - 2 * E * dsx + D * a1y - 2 * D * dsy + cnt * D * E;
+    l->a1[0] += -2 * dsx + cnt * D;
+    l->a1[1] += -2 * dsy + cnt * E;
+    for (size_t j = 0; j < ld; j++) {
+        double sj = s ? s[j] : 0;
+        l->pa[j] += -a1x * d[j] - 2 * sd[j] + 2 * dsx * d[j] + D * sj - cnt * D * d[j];
+        l->pb[j] += -a1y * d[j] - 2 * se[j] + 2 * dsy * d[j] + E * sj - cnt * E * d[j];
+    }
+}
+
+/* At a lane's end (its Gram complete): from the centre c to the lane's mean. */
+static void deb_finish(lane *l)
+{
+    size_t ld = l->ps->ld;
+    if (!l->ps->deb || l->count == 0)
+        return;
+    /* Scratch: the chunk sums are done with, and flush_rank1 emptied rk. */
+    double n = (double)l->count, *d = l->s, *s = l->rk;
+    for (size_t j = 0; j < ld; j++) {
+        d[j] = l->mean[j] - l->ctr[j];
+        s[j] = n * d[j];
+    }
+    deb_shift(l, n, d, s, l->g);
+}
+
+/* Lane b into lane a (both about their own means, before the Grams merge):
+ * each moved to the merged mean, then added. */
+static void deb_merge(lane *a, lane *b, const double *delta, double na, double nb)
+{
+    size_t ld = a->ps->ld;
+    double n = na + nb, *d = b->rk; /* b's queue is empty and b is done */
+    for (size_t j = 0; j < ld; j++)
+        d[j] = delta[j] * (nb / n);
+    deb_shift(a, na, d, NULL, a->g);
+    for (size_t j = 0; j < ld; j++)
+        d[j] = -delta[j] * (na / n);
+    deb_shift(b, nb, d, NULL, b->g);
+    for (int i = 0; i < 2; i++) {
+        a->a1[i] += b->a1[i];
+        a->a2[i] += b->a2[i];
+    }
+    a->ab += b->ab;
+    for (size_t j = 0; j < ld; j++) {
+        a->pa[j] += b->pa[j];
+        a->pb[j] += b->pb[j];
+    }
+}
+
 /* ---- lanes ------------------------------------------------------------------- */
 
 /* Wait for chunk k's turn and read the sides that come through pw_rows.read.
@@ -506,10 +664,13 @@ static void lane_run(lane *l)
             stop_after(ps, k);
             return;
         }
+        if (ps->deb)
+            deb_chunk(l, mr);
         accumulate(l, mr);
     }
     /* On this lane's own thread, not serially after the join. */
     flush_rank1(l);
+    deb_finish(l);
 }
 
 /* ---- helper threads kept between passes --------------------------------------
@@ -664,12 +825,24 @@ static int lane_init(lane *l, pass *ps, unsigned idx, double *g, size_t mmax, pw
     }
     if (g)
         l->g = g;
+    if (ps->deb) {
+        /* ctr, pa, pb, dl, sd, se, then al and be: calloc zeroes the sums. */
+        l->dblock = calloc(6 * ld + 2 * mmax + 1, sizeof(double));
+        if (!l->dblock)
+            return pw_err_set(err, "out of memory for lane %u's debiased sums", idx);
+        double **dd[6] = {&l->ctr, &l->pa, &l->pb, &l->dl, &l->sd, &l->se};
+        for (int i = 0; i < 6; i++)
+            *dd[i] = l->dblock + (size_t)i * ld;
+        l->al = l->dblock + 6 * ld;
+        l->be = l->al + mmax;
+    }
     return 0;
 }
 
 static void lane_release(lane *l)
 {
     pw_keep_free(l->block, l->bytes, 1);
+    free(l->dblock);
 }
 
 /* a += b + w d d^T on the upper triangle only, the part the lanes write
@@ -708,6 +881,8 @@ static void lane_merge(lane *a, lane *b)
         a->mn[j] = b->mn[j] < a->mn[j] ? b->mn[j] : a->mn[j];
         a->mx[j] = b->mx[j] > a->mx[j] ? b->mx[j] : a->mx[j];
     }
+    if (a->ps->deb)
+        deb_merge(a, b, d, na, nb);
     merge_upper(a->g, b->g, ld, d, na * nb / n);
     a->count += b->count;
 }
@@ -733,6 +908,19 @@ static int diag_check(const side_src *sd, const double *g, size_t ld, pw_gram_ba
 int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_bad *bad,
                  pw_err *err)
 {
+    return pw_gram_pass_deb(x, y, lanes, g, NULL, bad, err);
+}
+
+uint64_t pw_gram_deb_bytes(const pw_rows *x, const pw_rows *y, unsigned lanes)
+{
+    uint64_t ld = pw_sat_add(x->ncols, y->ncols), m = max_chunk_rows(x, y);
+    uint64_t per = pw_sat_add(pw_sat_add(pw_sat_mul(ld, 6), pw_sat_mul(m, 2)), 1);
+    return pw_sat_mul(pw_sat_mul(per, lanes ? lanes : 1), sizeof(double));
+}
+
+int pw_gram_pass_deb(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_deb *deb,
+                     pw_gram_bad *bad, pw_err *err)
+{
     pass ps;
     memset(&ps, 0, sizeof ps);
     ps.n = x->rows->nrows;
@@ -742,6 +930,7 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     assert(!x->fresh || (x->min && x->max));
     assert(!y->fresh || (y->min && y->max));
     memset(bad, 0, sizeof *bad);
+    ps.deb = deb != NULL;
     pw_gram_side *sides[2] = {x, y};
     for (int i = 0; i < 2; i++) {
         side_src *sd = &ps.side[i];
@@ -810,6 +999,13 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
     }
     if (!diag_check(&ps.side[0], g, ps.ld, bad))
         diag_check(&ps.side[1], g, ps.ld, bad);
+    if (deb) {
+        for (int i = 0; i < 2; i++) {
+            deb->a1[i] = l[0].a1[i];
+            deb->a2[i] = ps.side[i].fresh ? l[0].a2[i] : NAN;
+        }
+        deb->ab = l[0].ab;
+    }
 out:
     for (unsigned i = 0; l && i < ready; i++)
         lane_release(&l[i]);

@@ -59,6 +59,27 @@ typedef struct pw_gram_bad {
 int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_bad *bad,
                  pw_err *err);
 
+/* The sums debiased CKA needs besides the Grams (docs/ENGINE.md, "Debiased
+ * CKA"): with a_i = ||x_i - mean_x||^2 and b_i = ||y_i - mean_y||^2 the
+ * centred row norms over all the side's columns (a constant column adds
+ * nothing), a1 = sum a_i, a2 = sum a_i^2 (fresh sides only: re-centring it
+ * needs the side's Gram) and ab = sum a_i b_i.  Each lane keeps them about a
+ * fixed centre near its data, with the p-vectors sum a_i x_i and sum b_i x_i
+ * that re-centring needs, and converts them to its own mean at its end; the
+ * lanes then merge as the Grams do (pw_gram.c, "Debiased sums"). */
+typedef struct pw_gram_deb {
+    double a1[2]; /* out: sum of the centred row norms, X and Y */
+    double a2[2]; /* out: sum of their squares (NAN for a side that is not fresh) */
+    double ab;    /* out: sum of the products of X's and Y's */
+} pw_gram_deb;
+
+/* pw_gram_pass that also fills *deb (when not NULL). */
+int pw_gram_pass_deb(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw_gram_deb *deb,
+                     pw_gram_bad *bad, pw_err *err);
+
+/* Heap bytes the debiased sums add to pw_gram_pass_bytes. */
+uint64_t pw_gram_deb_bytes(const pw_rows *x, const pw_rows *y, unsigned lanes);
+
 /* A (p+q)^2 Gram for pw_gram_pass, and its release: buffers are kept for
  * the next pass (pw_keep.h) to spare page faults. */
 double *pw_gram_alloc(size_t ld);

@@ -36,7 +36,9 @@
     X(DISTANCE, distance, 0, 0, 0, "DISTANCE", "1 - pwcca")                                        \
     X(MEAN_CCA, mean_cca, 1, 1, 4, "MEAN_CCA", "mean of the canonical correlations")               \
     X(SVCCA, svcca, 2, 1, 2, "SVCCA", "SVCCA at 99 % variance")                                    \
-    X(CKA, cka, 3, 1, 3, "CKA", "linear CKA")
+    X(CKA, cka, 3, 1, 3, "CKA", "linear CKA")                                                      \
+    X(CKA_DEBIASED, cka_debiased, 4, 1, 5, "CKA_DEB", "linear CKA, unbiased HSIC estimator")       \
+    X(PROCRUSTES, procrustes, 5, 1, 6, "PROCRUSTES", "angular orthogonal Procrustes distance")
 
 /* PW_METRIC_<sym>: the entry's index in the list. */
 enum {

@@ -33,6 +33,8 @@ struct pw_query {
 #define REDUCE_VERSION 2
 /* The schema version that added checkpoints.probe_fingerprint (003_probe.sql). */
 #define PROBE_VERSION 3
+/* The schema version that added scores.cka_debiased and procrustes (004_measures.sql). */
+#define MEASURES_VERSION 4
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -583,6 +585,12 @@ static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
     return oom;
 }
 
+/* The schema version whose migration added metric i's scores column. */
+static int metric_since(unsigned i)
+{
+    return i == PW_METRIC_CKA_DEBIASED || i == PW_METRIC_PROCRUSTES ? MEASURES_VERSION : 1;
+}
+
 static void curve_free(void *arr, size_t n)
 {
     pw_query_curve_free(arr, n);
@@ -594,19 +602,30 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
                    size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
                    size_t *n, pw_err *err)
 {
-#define CURVE_SQL(reduce_cols)                                                                     \
-    "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "                          \
-    "s.q_kept," PW_METRIC_SQL_COLS " s.status, s.message, " reduce_cols                            \
-    " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"                \
-    " WHERE s.run_id = ?1 AND s.ref = ?2"                                                          \
-    "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"                           \
-    " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step"
-#define PW_METRIC_SQL_PREFIX " s."
+    /* The metric columns a database of this version has; a metric its
+     * migration has not added yet reads as NULL (not computed). */
+    char cols[1024] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < PW_METRIC_COUNT; i++) {
+        int have = q->version >= metric_since(i);
+        int w = snprintf(cols + used, sizeof cols - used, " %s%s,", have ? "s." : "NULL AS ",
+                         pw_metric_name(i));
+        assert(w > 0 && (size_t)w < sizeof cols - used);
+        used += (size_t)w;
+    }
     /* A database the daemon has not migrated yet has only exact scores. */
-    static const char sql[] = CURVE_SQL("s.reduce, s.k_x, s.k_y");
-    static const char sql_v1[] = CURVE_SQL("'none', NULL, NULL");
-#undef PW_METRIC_SQL_PREFIX
-#undef CURVE_SQL
+    char sql[2048];
+    int w = snprintf(
+        sql, sizeof sql,
+        "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "
+        "s.q_kept,%s s.status, s.message, %s"
+        " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
+        " WHERE s.run_id = ?1 AND s.ref = ?2"
+        "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
+        " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step",
+        cols, q->version >= REDUCE_VERSION ? "s.reduce, s.k_x, s.k_y" : "'none', NULL, NULL");
+    assert(w > 0 && (size_t)w < sizeof sql);
+    (void)w;
     sqlite3_stmt *st = NULL;
     void *rows = NULL;
     char *filter = NULL;
@@ -618,7 +637,7 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         return -1;
     if (nlayers && !(filter = layers_json(layers, nlayers, err)))
         return -1;
-    if (prepare(q, q->version >= REDUCE_VERSION ? sql : sql_v1, &st, err) != 0) {
+    if (prepare(q, sql, &st, err) != 0) {
         free(filter);
         return -1;
     }

@@ -62,6 +62,11 @@ struct pw_side {
     pw_side *inner;   /* the engine's side of phi, filled by the first comparison */
     double gram_norm; /* ||Xc^T Xc||_F = ||Xc Xc^T||_F over the kept columns, for CKA */
     double *nn;       /* wide route: the n x n Gram Xc Xc^T (column-major, upper), else NULL */
+
+    /* Debiased CKA's per-side sums (pw_gram_deb), a_i the centred row norms. */
+    int deb_ready; /* 1 once deb_a1 and deb_a2 are filled (a pass that asked for them) */
+    double deb_a1; /* sum a_i = tr of the centred Gram over all columns */
+    double deb_a2; /* sum a_i^2 */
 };
 
 /* Build a side from a finished pass: mean, min, max have p entries; g is the
