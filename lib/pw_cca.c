@@ -474,19 +474,28 @@ double pw_cca_cka_debiased(const pw_side *x, const pw_side *y, const double *sxy
                            uint64_t n)
 {
     size_t px = x->p_kept, qy = y->p_kept;
-    if (n < 4 || !x->deb_ready || !y->deb_ready)
+    if (!x->deb_ready || !y->deb_ready)
         return NAN;
     double nx = pw_frobenius(x->gram, px, px, px), ny = pw_frobenius(y->gram, qy, qy, qy);
     double nxy = pw_frobenius(sxy, px, qy, px);
     if (!(nx > 0) || !(ny > 0))
         return NAN;
+    return pw_cca_debiased_from((nxy / nx) * (nxy / ny), nx, ny, x->deb_a1, x->deb_a2, y->deb_a1,
+                                y->deb_a2, ab, n);
+}
+
+double pw_cca_debiased_from(double rxy, double nx, double ny, double a1x, double a2x, double a1y,
+                            double a2y, double ab, uint64_t n)
+{
+    if (n < 4 || !(nx > 0) || !(ny > 0))
+        return NAN;
     /* Every term divided by ||Sxx||_F ||Syy||_F (or its square), as pw_cca_cka
      * does, so that no product overflows. */
     double dn = (double)n, c1 = dn / (dn - 2), c2 = 1 / ((dn - 1) * (dn - 2));
-    double ax = x->deb_a1 / nx, ay = y->deb_a1 / ny;
-    double hxy = (nxy / nx) * (nxy / ny) - c1 * (ab / nx) / ny + c2 * ax * ay;
-    double hxx = 1 - c1 * (x->deb_a2 / nx) / nx + c2 * ax * ax;
-    double hyy = 1 - c1 * (y->deb_a2 / ny) / ny + c2 * ay * ay;
+    double ax = a1x / nx, ay = a1y / ny;
+    double hxy = rxy - c1 * (ab / nx) / ny + c2 * ax * ay;
+    double hxx = 1 - c1 * (a2x / nx) / nx + c2 * ax * ax;
+    double hyy = 1 - c1 * (a2y / ny) / ny + c2 * ay * ay;
     if (!(hxx > 0) || !(hyy > 0))
         return NAN;
     return hxy / sqrt(hxx * hyy);
@@ -504,8 +513,14 @@ static double gram_trace(const pw_side *s)
 int pw_cca_procrustes(const pw_side *x, const pw_side *y, const double *sxy, double *theta,
                       pw_err *err)
 {
-    size_t px = x->p_kept, qy = y->p_kept, k = px < qy ? px : qy;
-    double tx = gram_trace(x), ty = gram_trace(y);
+    return pw_cca_procrustes_from(gram_trace(x), gram_trace(y), sxy, x->p_kept, y->p_kept, theta,
+                                  err);
+}
+
+int pw_cca_procrustes_from(double tx, double ty, const double *sxy, size_t px, size_t qy,
+                           double *theta, pw_err *err)
+{
+    size_t k = px < qy ? px : qy;
     *theta = NAN;
     if (!(tx > 0) || !(ty > 0) || k == 0)
         return 0;

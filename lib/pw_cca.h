@@ -62,6 +62,11 @@ double pw_cca_cka(const pw_side *x, const pw_side *y, const double *sxy);
 double pw_cca_cka_debiased(const pw_side *x, const pw_side *y, const double *sxy, double ab,
                            uint64_t n);
 
+/* The same from its parts, for the reduced mode's routes: rxy =
+ * ||Sxy||_F^2 / (nx ny), nx = ||Sxx||_F, ny = ||Syy||_F, and the sums. */
+double pw_cca_debiased_from(double rxy, double nx, double ny, double a1x, double a2x, double a1y,
+                            double a2y, double ab, uint64_t n);
+
 /* The angular orthogonal Procrustes distance: theta = arccos(min(1,
  * ||Sxy||_* / (||Xc||_F ||Yc||_F))) in radians, ||.||_* the nuclear norm
  * (sum of singular values, by dgesdd without vectors: Sxy itself, not a
@@ -70,6 +75,10 @@ double pw_cca_cka_debiased(const pw_side *x, const pw_side *y, const double *sxy
  * Return values as pw_cca_canonical. */
 int pw_cca_procrustes(const pw_side *x, const pw_side *y, const double *sxy, double *theta,
                       pw_err *err);
+
+/* The same from the traces tx = tr Sxx, ty = tr Syy and the px x qy sxy. */
+int pw_cca_procrustes_from(double tx, double ty, const double *sxy, size_t px, size_t qy,
+                           double *theta, pw_err *err);
 
 /* Frobenius norm of a column-major rows x cols matrix, safe from overflow. */
 double pw_frobenius(const double *a, size_t rows, size_t cols, size_t ld);

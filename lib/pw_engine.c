@@ -723,7 +723,9 @@ int pw_engine_blas_threads(void)
  * definition -- constant columns, rank cut, where the weights go, SVCCA's
  * own 99 % cut -- is literally today's.  CKA is the exact CKA of the
  * unreduced data: from the two n x n Grams when both sides took the wide
- * route (tr(Kx Ky) = ||Sxy||_F^2), else from a pass for the cross Gram. */
+ * route (tr(Kx Ky) = ||Sxy||_F^2), else from a pass for the cross Gram.
+ * Debiased CKA too (its row norms are the n x n Grams' diagonals), and
+ * Procrustes when both sides are narrow (reduced_gram_metrics). */
 
 /* Directions a mode asks of a side of p columns over n rows, at most (the
  * memory estimate's K; the side itself may keep fewer). */
@@ -763,11 +765,18 @@ static int reduced_side(const pw_rows *r, char name, const pw_reduce *mode, pw_s
             .rows = r, .fresh = 1, .mean = stats, .min = stats + p, .max = stats + 2 * p};
         pw_gram_side ge = {.rows = &none, .fresh = 0, .mean = &dummy};
         unsigned lanes = lanes_begin(r, &none);
-        int prc = name == 'X' ? pw_gram_pass(&gs, &ge, lanes, g, bad, err)
-                              : pw_gram_pass(&ge, &gs, lanes, g, bad, err);
+        pw_gram_deb deb;
+        int prc = name == 'X' ? pw_gram_pass_deb(&gs, &ge, lanes, g, &deb, bad, err)
+                              : pw_gram_pass_deb(&ge, &gs, lanes, g, &deb, bad, err);
         single_end(lanes);
         if (prc == 0 && bad->kind == PW_GRAM_GOOD)
             s = pw_side_build(n, p, gs.mean, gs.min, gs.max, g, p, err);
+        if (s) {
+            /* Debiased CKA's per-side sums, for the unreduced data's value. */
+            s->deb_a1 = deb.a1[name == 'X' ? 0 : 1];
+            s->deb_a2 = deb.a2[name == 'X' ? 0 : 1];
+            s->deb_ready = 1;
+        }
         pw_gram_free(g, p);
         if (prc != 0 || (bad->kind == PW_GRAM_GOOD && !s))
             goto out;
@@ -778,6 +787,9 @@ static int reduced_side(const pw_rows *r, char name, const pw_reduce *mode, pw_s
         }
         k = s->p_kept;
         s->gram_norm = pw_frobenius(s->gram, k, k, k);
+        s->gram_tr = 0;
+        for (size_t j = 0; j < k; j++)
+            s->gram_tr += s->gram[j * k + j];
         a = s->gram; /* destroyed by the eigensolver, freed below */
     } else {
         /* Wide: the n x n Gram, kept with the side (CKA's trace); the
@@ -866,12 +878,29 @@ static double trace_ratio(const double *a, double na, const double *b, double nb
     return diag + 2 * off;
 }
 
-/* Exact linear CKA of the unreduced rows.  Returns 0 (*cka set, NAN when a
- * side has no variance), -1 on failure. */
-static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, const pw_side *sy,
-                       double *cka, pw_err *err)
+/* Debiased CKA's sums from two centred n x n Grams (upper triangles): the
+ * centred row norms are their diagonals, and ||Sxy||_F^2 = tr(Kx Ky). */
+static double nn_debiased(const double *kx, double nx, const double *ky, double ny, uint64_t n)
 {
-    *cka = NAN;
+    double a1x = 0, a2x = 0, a1y = 0, a2y = 0, ab = 0;
+    for (uint64_t j = 0; j < n; j++) {
+        double a = kx[j * n + j], b = ky[j * n + j];
+        a1x += a;
+        a2x += a * a;
+        a1y += b;
+        a2y += b * b;
+        ab += a * b;
+    }
+    return pw_cca_debiased_from(trace_ratio(kx, nx, ky, ny, n), nx, ny, a1x, a2x, a1y, a2y, ab, n);
+}
+
+/* The Gram-only metrics of the unreduced rows: exact linear CKA, debiased
+ * CKA and (narrow sides only) Procrustes, into out.  Returns 0 (a metric
+ * NAN when a side has no variance or its route cannot give it), 1 when
+ * LAPACK failed (err), -1 on failure. */
+static int reduced_gram_metrics(const pw_rows *x, const pw_rows *y, unsigned metrics,
+                                const pw_side *sx, const pw_side *sy, pw_result *out, pw_err *err)
+{
     double nx = sx->gram_norm, ny = sy->gram_norm;
     if (!(nx > 0) || !(ny > 0))
         return 0;
@@ -879,7 +908,10 @@ static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, co
     size_t p = x->ncols, q = y->ncols;
     if (sx->nn || sy->nn) {
         /* One side wide: the other's n x n Gram too (n^2 p, cheaper than
-         * the cross Gram's n p q when q > n), and the trace. */
+         * the cross Gram's n p q when q > n), and the trace.  Procrustes'
+         * nuclear norm would come from the eigenvalues of Kx Ky, the squares
+         * of the singular values it sums, which lose half their digits: it
+         * is not given on this route (ENGINE.md, "Reduced mode"). */
         const double *kx = sx->nn, *ky = sy->nn;
         const pw_rows *other = kx ? y : x;
         size_t po = other->ncols, pk;
@@ -901,7 +933,10 @@ static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, co
             kx = kx ? kx : tmp;
             ky = ky ? ky : tmp;
         }
-        *cka = clamp_unit(trace_ratio(kx, nx, ky, ny, n));
+        if (metrics & PW_M_CKA)
+            out->cka = clamp_unit(trace_ratio(kx, nx, ky, ny, n));
+        if (metrics & PW_M_CKA_DEBIASED)
+            out->cka_debiased = nn_debiased(kx, nx, ky, ny, n);
         rc = 0;
     wide_out:
         pw_keep_free(tmp, n * n, sizeof(double));
@@ -910,7 +945,8 @@ static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, co
         return rc;
     }
     /* Both narrow: a pass for the cross Gram alone (both sides "cached":
-     * no syrk, one gemm per chunk), as the exact engine gets it. */
+     * no syrk, one gemm per chunk), as the exact engine gets it, with the
+     * pair's debiased sum. */
     size_t ld = p + q, px = sx->p_kept, qy = sy->p_kept;
     double *g = pw_gram_alloc(ld), *means = pw_array_alloc(ld ? ld : 1, sizeof(double));
     double *sxy = pw_keep_alloc(px * qy, sizeof(double));
@@ -922,16 +958,24 @@ static int reduced_cka(const pw_rows *x, const pw_rows *y, const pw_side *sx, co
     pw_gram_side gx = {.rows = x, .fresh = 0, .mean = means};
     pw_gram_side gy = {.rows = y, .fresh = 0, .mean = means + p};
     pw_gram_bad bad;
+    pw_gram_deb deb;
+    int want_deb = (metrics & PW_M_CKA_DEBIASED) != 0;
     unsigned lanes = lanes_begin(x, y);
-    rc = pw_gram_pass(&gx, &gy, lanes, g, &bad, err);
+    rc = pw_gram_pass_deb(&gx, &gy, lanes, g, want_deb ? &deb : NULL, &bad, err);
     single_end(lanes);
     if (rc != 0)
         goto out;
     for (size_t b = 0; b < qy; b++)
         for (size_t a = 0; a < px; a++)
             sxy[b * px + a] = g[(p + sy->kept[b]) * ld + sx->kept[a]];
-    double nxy = pw_frobenius(sxy, px, qy, px);
-    *cka = clamp_unit((nxy / nx) * (nxy / ny));
+    double nxy = pw_frobenius(sxy, px, qy, px), rxy = (nxy / nx) * (nxy / ny);
+    if (metrics & PW_M_CKA)
+        out->cka = clamp_unit(rxy);
+    if (want_deb)
+        out->cka_debiased = pw_cca_debiased_from(rxy, nx, ny, sx->deb_a1, sx->deb_a2, sy->deb_a1,
+                                                 sy->deb_a2, deb.ab, n);
+    if (metrics & PW_M_PROCRUSTES)
+        rc = pw_cca_procrustes_from(sx->gram_tr, sy->gram_tr, sxy, px, qy, &out->procrustes, err);
 out:
     if (g)
         pw_gram_free(g, ld);
@@ -962,8 +1006,8 @@ static int reduced_cca(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_
     py.cancel_ctx = y->cancel_ctx;
     pw_result in;
     /* The Gram-only metrics are not asked of the reduced data: CKA is the
-     * unreduced data's (reduced_cka), debiased CKA and Procrustes are not
-     * given in the reduced mode (ENGINE.md, "Reduced mode"). */
+     * unreduced data's, as are debiased CKA and Procrustes
+     * (reduced_gram_metrics). */
     unsigned inner = metrics & ~(unsigned)(PW_M_CKA | PW_M_CKA_DEBIASED | PW_M_PROCRUSTES);
     if (pw_engine_compare(&px, &py, inner, &sx->inner, &sy->inner, &in, err) != 0)
         return -1;
@@ -1084,8 +1128,18 @@ static int compare_resolved(const pw_rows *x, const pw_rows *y, unsigned metrics
     out->k_y = sy->k;
     rc = 0;
     if (!degenerate(out, x, y, pk, qk)) {
-        if (metrics & PW_M_CKA)
-            rc = reduced_cka(x, y, sx, sy, &out->cka, err);
+        if (metrics & (PW_M_CKA | PW_M_CKA_DEBIASED | PW_M_PROCRUSTES)) {
+            pw_err lerr;
+            pw_err_clear(&lerr);
+            rc = reduced_gram_metrics(x, y, metrics, sx, sy, out, &lerr);
+            if (rc < 0)
+                *err = lerr;
+            if (rc > 0) {
+                set_status(out, PW_NUMERICAL_ERROR, "%s", lerr.msg);
+                rc = 0;
+                metrics = 0; /* nothing more is computed */
+            }
+        }
         if (rc == 0 && (metrics & (PW_M_PWCCA | PW_M_MEAN_CCA | PW_M_SVCCA)))
             rc = reduced_cca(x, y, metrics, sx, sy, mode, out, err);
     }

@@ -61,6 +61,7 @@ struct pw_side {
     double *phi;      /* n x k, row-major: Xc V_k = U_k S_k */
     pw_side *inner;   /* the engine's side of phi, filled by the first comparison */
     double gram_norm; /* ||Xc^T Xc||_F = ||Xc Xc^T||_F over the kept columns, for CKA */
+    double gram_tr;   /* tr Xc^T Xc over the kept columns, for Procrustes */
     double *nn;       /* wide route: the n x n Gram Xc Xc^T (column-major, upper), else NULL */
 
     /* Debiased CKA's per-side sums (pw_gram_deb), a_i the centred row norms. */
