@@ -913,7 +913,10 @@ int pw_gram_pass(pw_gram_side *x, pw_gram_side *y, unsigned lanes, double *g, pw
 
 uint64_t pw_gram_deb_bytes(const pw_rows *x, const pw_rows *y, unsigned lanes)
 {
-    uint64_t ld = pw_sat_add(x->ncols, y->ncols), m = max_chunk_rows(x, y);
+    /* The most rows a chunk can have, not this shape's: the bound then grows
+     * with the widths, as pw_engine_estimate's callers expect. */
+    uint64_t ld = pw_sat_add(x->ncols, y->ncols);
+    uint64_t m = PW_CHUNK_ROWS > MIN_CHUNK_ROWS ? PW_CHUNK_ROWS : MIN_CHUNK_ROWS;
     uint64_t per = pw_sat_add(pw_sat_add(pw_sat_mul(ld, 6), pw_sat_mul(m, 2)), 1);
     return pw_sat_mul(pw_sat_mul(per, lanes ? lanes : 1), sizeof(double));
 }

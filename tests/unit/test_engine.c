@@ -294,6 +294,13 @@ static void assert_same(const pw_result *a, const pw_result *b, double tol)
     PW_ASSERT_NEAR(a->mean_cca, b->mean_cca, tol);
     PW_ASSERT_NEAR(a->svcca, b->svcca, tol);
     PW_ASSERT_NEAR(a->cka, b->cka, tol);
+    /* Null together or equal (debiased CKA is null below n = 4). */
+    ck_assert_int_eq(isnan(a->cka_debiased), isnan(b->cka_debiased));
+    if (!isnan(a->cka_debiased))
+        PW_ASSERT_NEAR(a->cka_debiased, b->cka_debiased, tol);
+    ck_assert_int_eq(isnan(a->procrustes), isnan(b->procrustes));
+    if (!isnan(a->procrustes))
+        PW_ASSERT_NEAR(a->procrustes, b->procrustes, tol);
 }
 
 /* A pair whose canonical correlations are spread out: Y sees a noisy mix of
@@ -1071,6 +1078,9 @@ START_TEST(metric_lists_parse)
     unsigned m = 0;
     pw_err e;
     PW_ASSERT_OK(pw_metric_set_parse("pwcca,mean_cca,svcca,cka", &m, &e), &e);
+    ck_assert_uint_eq(m, PW_M_ALL & ~(unsigned)(PW_M_CKA_DEBIASED | PW_M_PROCRUSTES));
+    PW_ASSERT_OK(pw_metric_set_parse("pwcca,mean_cca,svcca,cka, cka_debiased ,procrustes", &m, &e),
+                 &e);
     ck_assert_uint_eq(m, PW_M_ALL);
     PW_ASSERT_OK(pw_metric_set_parse("cka", &m, &e), &e);
     ck_assert_uint_eq(m, PW_M_CKA);
