@@ -1187,6 +1187,7 @@ static uint64_t side_reduced_doubles(const pw_rows *r, uint64_t kk, unsigned lan
     if (!pw_reduced_wide(n, p)) {
         pw_rows none = {.nrows = n, .ncols = 0};
         uint64_t pass = pw_sat_add(pp, pw_gram_pass_bytes(r, &none, lanes) / sizeof(double) + 1);
+        pass = pw_sat_add(pass, pw_gram_deb_bytes(r, &none, lanes) / sizeof(double));
         uint64_t build = pw_sat_mul(pp, 2);
         uint64_t eig = pw_sat_add(pp, pw_reduced_eig_doubles(p, kk));
         uint64_t proj =
@@ -1221,7 +1222,8 @@ static uint64_t estimate_resolved(const pw_rows *x, const pw_rows *y, unsigned m
     uint64_t px = side_reduced_doubles(x, kx, lanes, &hx),
              py = side_reduced_doubles(y, ky, lanes, &hy);
     uint64_t cka = 0, inner = 0;
-    if (metrics & PW_M_CKA) {
+    unsigned gram_only = PW_M_CKA | PW_M_CKA_DEBIASED | PW_M_PROCRUSTES;
+    if (metrics & gram_only) {
         int wx = pw_reduced_wide(n, p), wy = pw_reduced_wide(n, q);
         if (wx != wy) {
             const pw_rows *narrow = wx ? y : x;
@@ -1231,9 +1233,14 @@ static uint64_t estimate_resolved(const pw_rows *x, const pw_rows *y, unsigned m
             uint64_t ld = p + q;
             cka = pw_sat_add(pw_sat_add(sq(ld), pw_gram_pass_bytes(x, y, lanes) / sizeof(double)),
                              pw_sat_add(pw_sat_mul(p, q), ld));
+            if (metrics & PW_M_CKA_DEBIASED)
+                cka = pw_sat_add(cka, pw_gram_deb_bytes(x, y, lanes) / sizeof(double));
+            if (metrics & PW_M_PROCRUSTES) /* beside Sxy: its copy, values, workspace */
+                cka = pw_sat_add(cka, pw_sat_add(pw_sat_add(pw_sat_mul(p, q), p < q ? p : q),
+                                                 gesdd_work(p, q, 0)));
         }
     }
-    unsigned cca = metrics & ~(unsigned)PW_M_CKA;
+    unsigned cca = metrics & ~gram_only;
     if (cca) {
         static const double in_memory = 0; /* Phi is in memory: no read buffers */
         pw_rows ix = pw_rows_from_matrix(&in_memory, n, kx);
