@@ -28,6 +28,8 @@ static void fake_result(pw_result *r, double pwcca)
     r->mean_cca = pwcca - 0.01;
     r->svcca = pwcca - 0.02;
     r->cka = pwcca - 0.03;
+    r->cka_debiased = -0.25; /* negative: stored as given, never clamped */
+    r->procrustes = 1.5;
 }
 
 static int64_t count(const char *path, const char *sql)
@@ -152,6 +154,9 @@ START_TEST(recomputing_replaces_never_duplicates)
     PW_ASSERT_OK(pw_db_scores_done(db, run.id, collect_done, done, &e), &e);
     ck_assert_str_eq(done, "200/previous/100/2 300/previous/200/2 ");
     ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores"), 4);
+    ck_assert_int_eq(
+        count(path, "SELECT COUNT(*) FROM scores WHERE cka_debiased = -0.25 AND procrustes = 1.5"),
+        4);
     ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM checkpoints"), 3);
     ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM layers"), 2);
     pw_db_close(db);
