@@ -359,6 +359,10 @@ static int run_case(const bench_case *c, double gemm)
     double work = (double)c->n * (double)(c->p + c->q) * (double)(c->p + c->q);
     int min_reps = work < 2e10 ? 5 : quick() ? 2 : 3;
     double t_pass = 1e30, t_pw = 1e30, t_all = 1e30, passes[MAX_REPS] = {0}, started = now();
+    /* Issue #20's metrics, each timed with CKA so that its ratio to the
+     * CKA-only pass is its own cost, and all six against the four. */
+    double t_deb = 1e30, t_proc = 1e30, t_six = 1e30;
+    const unsigned four = PW_M_ALL & ~(unsigned)(PW_M_CKA_DEBIASED | PW_M_PROCRUSTES);
     int reps = 0;
     pw_result r;
     double pwcca = NAN;
@@ -371,9 +375,18 @@ static int run_case(const bench_case *c, double gemm)
         pwcca = r.pwcca;
         pw_result_free(&r);
         t_pw = t < t_pw ? t : t_pw;
-        t = timed(&rx, &ry, PW_M_ALL, &r);
+        t = timed(&rx, &ry, four, &r);
         pw_result_free(&r);
         t_all = t < t_all ? t : t_all;
+        t = timed(&rx, &ry, PW_M_CKA | PW_M_CKA_DEBIASED, &r);
+        pw_result_free(&r);
+        t_deb = t < t_deb ? t : t_deb;
+        t = timed(&rx, &ry, PW_M_CKA | PW_M_PROCRUSTES, &r);
+        pw_result_free(&r);
+        t_proc = t < t_proc ? t : t_proc;
+        t = timed(&rx, &ry, PW_M_ALL, &r);
+        pw_result_free(&r);
+        t_six = t < t_six ? t : t_six;
     }
     qsort(passes, (size_t)reps, sizeof passes[0], cmp_double);
     double t_med = passes[reps / 2];
@@ -384,7 +397,7 @@ static int run_case(const bench_case *c, double gemm)
         fprintf(stderr, "bench_engine: cannot start the memory sampler\n");
         exit(1);
     }
-    timed(&rx, &ry, PW_M_ALL, &r);
+    timed(&rx, &ry, four, &r);
     pw_result_free(&r);
     atomic_store(&ap.stop, 1);
     pthread_join(ap.thread, NULL);
@@ -408,7 +421,14 @@ static int run_case(const bench_case *c, double gemm)
                names[i], tt[i] * 1e3, t_pass * 1e3, rate, 100.0 * t_pass / tt[i],
                100.0 * (tt[i] - t_pass) / tt[i], rate / gemm, work / t_med / 1e9 / gemm, gemm, rss,
                anon, reps);
+    printf("%8s cka_debiased %.1f ms = %.3f x the pass; procrustes %.1f ms = %.3f x the pass; "
+           "all six %.1f ms = %.3f x all four\n",
+           "", t_deb * 1e3, t_deb / t_pass, t_proc * 1e3, t_proc / t_pass, t_six * 1e3,
+           t_six / t_all);
     fflush(stdout);
+    summary("engine_cka_debiased_ratio", c, t_deb / t_pass);
+    summary("engine_procrustes_ratio", c, t_proc / t_pass);
+    summary("engine_all6_over_all4", c, t_six / t_all);
     summary("engine_pass_ms", c, t_pass * 1e3);
     summary("engine_pwcca_ms", c, t_pw * 1e3);
     summary("engine_all_ms", c, t_all * 1e3);
@@ -577,6 +597,8 @@ int main(int argc, char **argv)
     printf("engine benchmark: %d BLAS threads, dgemm 2048^3 = %.1f GFLOP/s%s\n",
            pw_engine_blas_threads(), gemm, quick() ? " (quick mode)" : "");
     printf("pass = CKA-only run (one streaming Gram pass); rest = LAPACK + per-pair p^3 BLAS\n");
+    printf("all4 = pwcca, mean_cca, svcca, cka; cka_debiased and procrustes are timed with CKA, "
+           "as ratios to the pass\n");
     printf("times are the best of `runs` runs; med/mm = the median pass against dgemm\n");
     printf("rest = LAPACK share; rss_MB = peak RSS (with the data and the file's page cache); "
            "anon_MB = peak heap + stacks\n");
