@@ -508,6 +508,8 @@ static void deb_shift(lane *l, double cnt, const double *d, const double *s, con
     const pass *ps = l->ps;
     size_t p = ps->side[0].p, ld = ps->ld;
     double *sd = l->sd, *se = l->se, *v = l->dl;
+    if (ld == 0)
+        return; /* no columns: every sum is 0 */
     /* sd = S0 [d_x; 0], se = S0 [0; d_y], S0 = G + s s^T / cnt the Gram about the centre. */
     memset(v, 0, ld * sizeof(double));
     memcpy(v, d, p * sizeof(double));
