@@ -12,8 +12,10 @@
 # job is a checkpoint against its predecessor with the predecessor's sides
 # cached, and nothing else runs. Reported per case:
 #   compute s    the daemon's compute seconds per checkpoint job (status
-#                compute_last_s after each job), the mean over the jobs with a
-#                pair (the first checkpoint has no predecessor: no work)
+#                compute_last_s after each job): "first" is the first pair (the
+#                first checkpoint alone is no work), which also decides
+#                reduce = auto per layer and, for a reduced layer, is computed
+#                without cached sides; "steady" the mean of the later ones
 #   peak RSS     the daemon's VmHWM at the end
 #   bytes/ckpt   the checkpoint file's size
 #   modes        per layer, what reduce = auto resolved to (scores.reduce)
@@ -112,7 +114,8 @@ layers = [l.split() for l in open(os.path.join(d, "layers"))]
 order = {name: i for i, (name, _, _) in enumerate(layers)}
 modes.sort(key=lambda m: order.get(m[0], 99))
 gram = sum(3.0 * int(n) * int(p) ** 2 for _, n, p in layers) / rate
-mean = sum(per_job) / len(per_job)
+steady = per_job[1:] or per_job
+mean = sum(steady) / len(steady)
 shape = ",".join("%sx%s" % (n, p) for _, n, p in layers)
 # Consecutive identical modes are shown once: "none x4, dims:102".
 runs = []
@@ -123,7 +126,7 @@ for _, m, _ in modes:
         runs.append([m, 1])
 mode = ",".join(m if c == 1 else "%s*%d" % (m, c) for m, c in runs)
 print("%s\t%s\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t%s\t%.2f\t%.2f\t%s\t%d\t%s" % (
-    case, shape, mean, min(per_job), max(per_job), hwm / 1024, size / 1e6, mode, gram,
+    case, shape, mean, min(steady), per_job[0], hwm / 1024, size / 1e6, mode, gram,
     mean / gram, load, bad, "%.1f" % (rate / 1e9)))
 PYEOF
     kill -TERM "$PID"
@@ -136,15 +139,17 @@ done
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 print("%-13s %9s %15s %9s %10s %9s %8s %6s %7s  %s" % (
-    "case", "compute s", "(min-max)", "peak RSS", "bytes/ckpt", "Gram s", "x Gram", "dgemm", "load1", "modes (per layer)"))
+    "case", "steady s", "(min) first", "peak RSS", "bytes/ckpt", "Gram s", "x Gram", "dgemm", "load1", "modes (per layer)"))
 for r in rows:
-    case, shape, mean, lo, hi, rss, mb, mode, gram, ratio, load, bad, gf = r
+    case, shape, mean, lo, first, rss, mb, mode, gram, ratio, load, bad, gf = r
     print("%-13s %9s %15s %6s MB %7s MB %9s %7sx %6s %7s  %s" % (
-        case, mean, "(%s-%s)" % (lo, hi), rss, mb, gram, ratio, gf, load, mode))
+        case, mean, "(%s) %s" % (lo, first), rss, mb, gram, ratio, gf, load, mode))
     if bad != "0":
         print("  WARNING: %s scores of %s are not ok" % (bad, case))
 print("shapes (rows x neurons per layer):")
 for r in rows:
     print("  %-13s %s" % (r[0], r[1]))
-print("dgemm in GFLOP/s (1 thread, numpy's OpenBLAS); load1 = 1-minute load average at the case's start")
+print("steady s: mean compute s of the jobs after the first pair (its minimum in brackets); first: the "
+      "first pair's;\nx Gram: steady s over the Gram pass cost; dgemm in GFLOP/s (1 thread, numpy's "
+      "OpenBLAS); load1: 1-minute load average at the case's start")
 PYEOF

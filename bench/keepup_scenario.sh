@@ -18,14 +18,18 @@
 # every layer is stored.
 #
 # Criteria (printed as PASS/FAIL):
-#   bounded lag  lag(last checkpoint) <= lag(third checkpoint) + tolerance,
-#                tolerance = the daemon's mean compute seconds per checkpoint
-#                job: a checkpoint that lands just after a job started waits
-#                for that job, so the lag of a scored-first checkpoint varies
-#                by up to one job with the phase of its arrival; a lag that
-#                grows grows by (job - period) per checkpoint, which over the
-#                nine checkpoints between the third and the last is several
-#                jobs.
+#   bounded lag  seen lag(last checkpoint) <= seen lag(third) + tolerance.
+#                A checkpoint's seen lag runs from its mtime to the first
+#                scores of it or of a newer checkpoint: when the live series
+#                first showed the run at least that far (a checkpoint the live
+#                series passed over gets its own scores only from the backlog
+#                fill; its "own lag" is shown too). The tolerance is the
+#                daemon's mean compute seconds per checkpoint job: a checkpoint
+#                that lands just after a job started waits for that job, so the
+#                lag varies by up to one job with the phase of its arrival; a
+#                lag that grows grows by (job - period) per checkpoint, which
+#                over the nine checkpoints between the third and the last is
+#                several jobs.
 #   filled       every consecutive pair is stored after training stops
 #                (count shown), within 30 minutes; the time it took is shown.
 set -euo pipefail
@@ -38,7 +42,7 @@ PERIOD=${KEEPUP_PERIOD:-10}
 CASE=${KEEPUP_CASE:-mlp8k}
 QFLAG=$([ "${KEEPUP_QUICK:-0}" = 1 ] && echo --quick || true)
 TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/pwccad-keepup.XXXXXX")
-PID= BUSY= MON=
+PID='' BUSY='' MON=''
 cleanup() {
     for p in $MON $BUSY $PID; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$TMP"
@@ -91,7 +95,6 @@ def status():
 
 db = None
 stopped = None
-mean_at_stop = None
 while True:
     now = time.time()
     for f in os.listdir(run):
@@ -122,8 +125,6 @@ while True:
             pass
     if stopped is None and os.path.exists(stop_file):
         stopped = float(open(stop_file).read())
-        runs = st.get("runs") or [{}]
-        mean_at_stop = runs[0].get("compute_mean_s")
     want = (n - 1) * layers
     working = bool(st.get("working"))
     if stopped is not None and filled >= want and not working and st.get("queue", 1) == 0:
@@ -136,7 +137,7 @@ while True:
 runs = st.get("runs") or [{}]
 print(json.dumps({"mtime": mtime, "first": first, "reported": reported, "stopped": stopped,
                   "done": done, "filled": filled, "want": want,
-                  "mean_at_stop": mean_at_stop, "mean": runs[0].get("compute_mean_s"),
+                  "mean": runs[0].get("compute_mean_s"),
                   "jobs": runs[0].get("jobs_done")}))
 PYEOF
 MON=$!
@@ -158,29 +159,42 @@ mtime = {int(k): v for k, v in r["mtime"].items()}
 first = {int(k): v for k, v in r["first"].items()}
 rep = {int(k): v for k, v in r["reported"].items()}
 steps = sorted(mtime)
-print("  %6s %10s %12s %14s %16s" % ("step", "published", "first score", "lag s", "daemon's lag s"))
-lag = {}
 t0 = min(mtime.values())
+# own: the checkpoint's own first scores (a passed-over one gets them from the
+# backlog fill). seen: the first scores of it or of a newer checkpoint, the
+# moment a user watching the live series saw the run at least that far -- the
+# lag the issue measured (2.6 -> 46 -> 74 -> 94 -> 103 s when it grew).
+own, seen = {}, {}
+for s in steps:
+    if s in first:
+        own[s] = first[s][0] - mtime[s]
+    later = [first[x][0] for x in first if x >= s]
+    if later:
+        seen[s] = min(later) - mtime[s]
+print("  %6s %10s %11s %-9s %9s %9s %13s" % ("step", "published", "own scores", "against", "own lag", "seen lag",
+                                            "daemon's lag"))
 for s in steps:
     if s in first:
         at, ref = first[s]
-        lag[s] = at - mtime[s]
-        against = "vs %d" % ref
-        print("  %6d %9.1fs %11.1fs %7.1f %-6s %16s" % (
-            s, mtime[s] - t0, at - t0, lag[s], against,
-            "%.1f" % rep[s] if s in rep else "-"))
+        print("  %6d %9.1fs %10.1fs %-9s %8.1fs %8.1fs %13s" % (
+            s, mtime[s] - t0, at - t0, "vs %d" % ref, own[s], seen[s],
+            "%.1fs" % rep[s] if s in rep else "(filled)"))
     else:
-        print("  %6d %9.1fs %12s" % (s, mtime[s] - t0, "(first checkpoint)" if s == steps[0] else "never"))
-mean = r["mean_at_stop"] or r["mean"] or 0.0
-print("  compute s per checkpoint job (daemon's mean): %.1f at training stop, %.1f at the end (%s jobs)"
-      % (r["mean_at_stop"] or 0, r["mean"] or 0, r["jobs"]))
+        print("  %6d %9.1fs %11s" % (s, mtime[s] - t0, "-" if s == steps[0] else "never"))
+print("  own lag: to the checkpoint's own first scores; seen lag: to the first scores of it or a newer "
+      "checkpoint;\n  daemon's lag: status live_lag_s when it was the live checkpoint, (filled) when "
+      "the live series passed over it")
+mean = r["mean"] or 0.0
+print("  compute s per checkpoint job (daemon's mean over its %s jobs, the first checkpoint's empty "
+      "one included): %.1f" % (r["jobs"], mean))
 ok = True
-if len(steps) >= 3 and steps[2] in lag and steps[-1] in lag:
-    third, last = lag[steps[2]], lag[steps[-1]]
+if len(steps) >= 3 and steps[2] in seen and steps[-1] in seen:
+    third, last = seen[steps[2]], seen[steps[-1]]
     good = last <= third + mean
     ok &= good
-    print("%s bounded lag: last (step %d) %.1f s <= third (step %d) %.1f s + tolerance %.1f s "
-          "(one mean job)" % ("PASS" if good else "FAIL", steps[-1], last, steps[2], third, mean))
+    print("%s bounded lag: seen lag of the last checkpoint (step %d) %.1f s <= the third's (step %d) "
+          "%.1f s + tolerance %.1f s (one mean job)" % ("PASS" if good else "FAIL", steps[-1], last,
+                                                      steps[2], third, mean))
 else:
     ok = False
     print("FAIL bounded lag: the third or the last checkpoint was never scored")
