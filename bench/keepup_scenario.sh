@@ -185,8 +185,8 @@ print("  own lag: to the checkpoint's own first scores; seen lag: to the first s
       "checkpoint;\n  daemon's lag: status live_lag_s when it was the live checkpoint, (filled) when "
       "the live series passed over it")
 mean = r["mean"] or 0.0
-print("  compute s per checkpoint job (daemon's mean over its %s jobs, the first checkpoint's empty "
-      "one included): %.1f" % (r["jobs"], mean))
+print("  compute s per checkpoint job (daemon's mean over the jobs that scored pairs; %s jobs "
+      "committed): %.1f" % (r["jobs"], mean))
 ok = True
 if len(steps) >= 3 and steps[2] in seen and steps[-1] in seen:
     third, last = seen[steps[2]], seen[steps[-1]]
