@@ -5,6 +5,7 @@
 #
 # Section "engine": build/bench/bench_engine against this machine's dgemm rate.
 # Section "numpy": bench/numpy_ref.py on the very same data, and the speedups.
+# Section "shapes": bench/bench_shapes.sh; "keep-up": bench/keepup_scenario.sh (full mode only).
 # Timings are wall clock on a shared machine: rerun when it is quiet.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,4 +60,16 @@ elif [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
     "$PY" "$here/probe_resnet.py" "$work" --quick || { echo "probe_resnet failed" >&2; exit 1; }
 else
     "$PY" "$here/probe_resnet.py" "$work" || { echo "probe_resnet failed" >&2; exit 1; }
+fi
+
+# ---- real shapes ------------------------------------------------------------------------
+section "real shapes (ResNet-18 probe, GPT-2 small, wide MLP): per-checkpoint cost"
+bash "$here/bench_shapes.sh" "$BUILD" || { echo "bench_shapes failed" >&2; exit 1; }
+
+# ---- keeping up beside training -------------------------------------------------------
+section "keep-up: wide MLP at n = 8192, one checkpoint per 10 s beside a busy process"
+if [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
+    echo "skipped in quick mode"
+else
+    bash "$here/keepup_scenario.sh" "$BUILD" || { echo "keepup_scenario failed" >&2; exit 1; }
 fi

@@ -77,9 +77,10 @@ typedef struct pwd_layer_state {
 
 /* What the scheduler measured of a run's jobs since start (`status`, /metrics). */
 typedef struct pwd_run_stats {
-    double last_s;    /* compute seconds of its last committed job */
-    double sum_s;     /* of all its committed jobs */
+    double last_s;    /* compute seconds of its last committed job that scored pairs */
+    double sum_s;     /* of all its committed jobs that scored pairs */
     uint64_t jobs;    /* committed jobs */
+    uint64_t timed;   /* committed jobs that scored pairs: what last_s and sum_s measure */
     uint64_t failed;  /* jobs that found the checkpoint unreadable or could not commit */
     double lag_s;     /* live lag: the newest live checkpoint's mtime to its commit, seconds */
     int64_t lag_step; /* that checkpoint's step */

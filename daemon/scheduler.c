@@ -848,9 +848,15 @@ static void note_done(pwd_run *r, const pwd_job *j)
         r->stats.failed++;
     if (!j->committed)
         return;
-    r->stats.last_s = j->seconds;
-    r->stats.sum_s += j->seconds;
     r->stats.jobs++;
+    /* A checkpoint without a reference (a run's first) stores its row and scores
+     * nothing in a millisecond: counted, it made the mean (and ETA = queue x mean)
+     * about 0 while the run's first real pair took minutes. */
+    if (j->nscores > 0) {
+        r->stats.last_s = j->seconds;
+        r->stats.sum_s += j->seconds;
+        r->stats.timed++;
+    }
     if (j->cls == PW_CLASS_LIVE && j->need_x && j->mtime_ns > 0) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -1252,8 +1258,8 @@ void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out)
     pwd_sched *s = d->sched;
     const pwd_run_stats *st = &r->stats;
     out->queue = r->queued + r->inflight;
-    out->last_s = st->jobs ? st->last_s : NAN;
-    out->mean_s = st->jobs ? st->sum_s / (double)st->jobs : NAN;
+    out->last_s = st->timed ? st->last_s : NAN;
+    out->mean_s = st->timed ? st->sum_s / (double)st->timed : NAN;
     out->lag_s = st->has_lag ? st->lag_s : NAN;
     out->lag_step = st->lag_step;
     out->eta_s = out->queue == 0 ? 0 : out->mean_s * (double)out->queue;

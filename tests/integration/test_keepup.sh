@@ -107,7 +107,7 @@ sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
         "http://127.0.0.1:$K_PORT/metrics" 2>/dev/null
 }
 k_start "--watch $K_O --metrics 127.0.0.1:$K_PORT" "$K/order.db" "$K/order.log" LD_PRELOAD="$K_SHIM" \
-    PW_SLOW_LAPACK_HOLD="$K/hold" PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=20
+    PW_SLOW_LAPACK_HOLD="$K/hold" PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=60
 # k_counts: "CHECKPOINTS_OF_A CHECKPOINTS_OF_B" as the daemon knows them.
 k_counts() {
     "$PWCCA" --socket "$K/k.sock" status --format json 2>/dev/null | "$K_PY" -c '
@@ -243,4 +243,39 @@ else
     fail "a compute thread is held inside LAPACK" "no mark after 20 s: $(tail -5 "$K/order.log")"
 fi
 rm -f "$K/hold"
+pw_stop_pid "$K_PID"
+
+# --- a run's first checkpoint is not a measured job --------------------------
+# It scores nothing (no reference) and takes a millisecond; counted, it made
+# the mean compute seconds, and so the ETA, about 0 while the run's first pair
+# ran for minutes (bench/keepup_scenario.sh: "ETA 0.0 s" with 10 queued).
+K_F=$K/first
+mkdir -p "$K_F"
+k_mk "$K_F/step-100.safetensors" 100
+rm -f "$K/inside" "$K/hold"
+k_start "--run $K_F" "$K/first.db" "$K/first.log" LD_PRELOAD="$K_SHIM" PW_SLOW_LAPACK_HOLD="$K/hold" \
+    PW_SLOW_LAPACK_MARK="$K/inside" PW_SLOW_LAPACK_S=20
+k_fig() {
+    "$PWCCA" --socket "$K/k.sock" status --format json 2>/dev/null | "$K_PY" -c '
+import json, sys
+r = json.load(sys.stdin)["runs"]
+r = r[0] if r else {}
+f = lambda v: "null" if v is None else ("%.6g" % v if isinstance(v, float) else str(v))
+print(" ".join(f(r.get(k)) for k in ("checkpoints", "queue", "compute_last_s", "compute_mean_s", "eta_s")))'
+}
+pw_expect_wait "the first checkpoint is stored" 20 \
+    bash -c "$(declare -f k_fig); K='$K' K_PY='$K_PY' PWCCA='$PWCCA' k_fig | grep -q '^1 0 '"
+touch "$K/hold"
+k_mk "$K_F/step-200.safetensors" 200
+if pw_wait 20 test -e "$K/inside"; then
+    expect_output "while the first pair runs: no compute seconds and no ETA yet" \
+        "^2 1 null null null$" k_fig
+else
+    fail "the first pair is held inside LAPACK" "no mark after 20 s: $(tail -5 "$K/first.log")"
+fi
+rm -f "$K/hold"
+pw_expect_wait "the first pair is stored" 20 \
+    bash -c "$(declare -f k_fig); K='$K' K_PY='$K_PY' PWCCA='$PWCCA' k_fig | grep -q '^2 0 '"
+expect_output "then the mean is that pair's compute seconds" \
+    "^2 0 ([0-9.e-]+) \1 0$" k_fig
 pw_stop_pid "$K_PID"
