@@ -78,10 +78,12 @@ struct pw_web {
         size_t n;              /* entries in runs */
         struct run_order *ord; /* runs in the order of the page, with their live view */
         uint64_t version;      /* the global change counter when read */
-        double at;             /* monotonic seconds it was read at, 0: never */
-    } snap;                    /* the list of runs /api/runs answers from, read again at most every
-                                  PW_WEB_RUNS_REUSE_MS while runs keep changing */
-    char epoch[24];            /* tells this pw_web's change counters from another's (a restart) */
+        double at;             /* monotonic seconds it was read whole, 0: never */
+        pw_runs_stamp stamp;   /* the set of runs it holds */
+    } snap;         /* the list of runs /api/runs answers from: the runs whose counter moved
+                       are read again, all of them when runs came or went (at most every
+                       PW_WEB_RUNS_REUSE_MS) */
+    char epoch[24]; /* tells this pw_web's change counters from another's (a restart) */
 };
 
 /* One query-string parameter, decoded. */
@@ -607,15 +609,59 @@ static void snap_clear(pw_web *w)
     memset(&w->snap, 0, sizeof w->snap);
 }
 
-/* Read the list of runs again unless the one kept is current, or (runs
- * keep changing) younger than PW_WEB_RUNS_REUSE_MS.  Without change
- * counters (no daemon) every call reads. */
+/* Read again the runs of the list whose change counter moved.  0, or -1
+ * when the list must be read whole (a run read by its path is gone). */
+static int snap_update(pw_web *w, pw_err *err)
+{
+    int moved = 0;
+    for (size_t i = 0; i < w->snap.n; i++) {
+        run_order *o = &w->snap.ord[i];
+        pw_web_live lv;
+        live_of(w, o->r->path, &lv);
+        if (lv.version == o->lv.version)
+            continue;
+        pw_run_info *r = &w->snap.runs[o->r - w->snap.runs], fresh;
+        if (pw_query_find_run(w->q, r->path, &fresh, err) != 0 || fresh.id != r->id) {
+            if (fresh.id)
+                pw_query_run_clear(&fresh);
+            return -1;
+        }
+        pw_query_run_clear(r);
+        *r = fresh;
+        o->lv = lv;
+        moved = 1;
+    }
+    if (moved)
+        qsort(w->snap.ord, w->snap.n, sizeof *w->snap.ord, by_activity);
+    return 0;
+}
+
+/* Bring the list of runs up to date: as kept when nothing changed; only the
+ * runs whose counter moved read again when the same runs are there (a run
+ * being scored costs one run's read, not every run's); read whole when runs
+ * came or went, at most every PW_WEB_RUNS_REUSE_MS.  Without change
+ * counters (no daemon) every call reads whole. */
 static int snap_read(pw_web *w, pw_err *err)
 {
     uint64_t v = w->version ? w->version(w->ctx) : 0;
-    if (w->live && v != 0 && w->snap.at > 0 &&
-        (w->snap.version == v || now_s() - w->snap.at < PW_WEB_RUNS_REUSE_MS / 1e3))
+    int live = w->live && v != 0 && w->snap.at > 0;
+    if (live && w->snap.version == v)
         return 0;
+    pw_runs_stamp st;
+    if (pw_query_runs_stamp(w->q, &st, err) != 0)
+        return -1;
+    if (live && st.count == w->snap.stamp.count && st.max_id == w->snap.stamp.max_id &&
+        st.sum_id == w->snap.stamp.sum_id) {
+        if (refresh_alerts(w, err) != 0)
+            return -1;
+        if (snap_update(w, err) == 0) {
+            w->snap.version = v;
+            return 0;
+        }
+        pw_err_clear(err); /* a run went between the two reads: read them all */
+    } else if (live && now_s() - w->snap.at < PW_WEB_RUNS_REUSE_MS / 1e3) {
+        return 0;
+    }
     pw_run_info *runs = NULL;
     size_t n = 0;
     if (refresh_alerts(w, err) != 0 || pw_query_runs(w->q, &runs, &n, err) != 0)
@@ -636,6 +682,7 @@ static int snap_read(pw_web *w, pw_err *err)
     w->snap.ord = ord;
     w->snap.version = v;
     w->snap.at = now_s();
+    w->snap.stamp = st;
     return 0;
 }
 

@@ -390,18 +390,22 @@ START_TEST(etag_not_modified)
 END_TEST
 
 /* The daemon's view for runs_after: "mlp" changed last (counter 7), "live" at
- * 4, the others not watched (1); the global counter is 7. */
+ * 4, the others not watched (1); the global counter is 7.  A test may move them. */
+static uint64_t fake_mlp = 7, fake_live_run = 4, fake_global = 7;
+
 static void fake_live(void *ctx, const char *path, pw_web_live *out)
 {
     (void)ctx;
     out->watched = strcmp(path, "/r/mlp") == 0 || strcmp(path, "/r/live") == 0;
-    out->version = strcmp(path, "/r/mlp") == 0 ? 7 : strcmp(path, "/r/live") == 0 ? 4 : 1;
+    out->version = strcmp(path, "/r/mlp") == 0    ? fake_mlp
+                   : strcmp(path, "/r/live") == 0 ? fake_live_run
+                                                  : 1;
 }
 
 static uint64_t fake_version(void *ctx)
 {
     (void)ctx;
-    return 7;
+    return fake_global;
 }
 
 /* Names of the runs in the answer's "runs", and the length of its "order". */
@@ -416,7 +420,7 @@ static void runs_of(char *names, size_t cap, size_t *norder)
         snprintf(names + strlen(names), cap - strlen(names), "%s%s", i ? "," : "",
                  json_string_value(json_object_get(json_array_get(runs, i), "key")));
     *norder = order ? json_array_size(order) : 0;
-    ck_assert_int_eq(json_integer_value(json_object_get(o, "version")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "version")), (json_int_t)fake_global);
     json_decref(o);
 }
 
@@ -424,6 +428,7 @@ static void runs_of(char *names, size_t cap, size_t *norder)
 START_TEST(runs_after)
 {
     build("after");
+    fake_mlp = 7, fake_live_run = 4, fake_global = 7;
     pw_err err = {""};
     PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
     PW_ASSERT_OK(pw_web_new(q, NULL, 1, fake_live, fake_version, NULL, &w, &err), &err);
@@ -449,6 +454,20 @@ START_TEST(runs_after)
     runs_of(names, sizeof names, &norder);
     ck_assert_int_eq(norder, 0);
     ck_assert_int_eq(strncmp(names, "mlp,live,", 9), 0);
+
+    /* "live" stores a checkpoint: at once (no reuse window) it is read again,
+     * with its new step, and comes first. */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    exec(db, "INSERT INTO checkpoints (run_id, step, path, size, mtime_ns, inode, status,"
+             " processed_at) VALUES (2, 500, 'ck', 1, 1, 1, 'ok', 1.0)");
+    sqlite3_close(db);
+    fake_live_run = fake_global = 8;
+    ck_assert_int_eq(get("/api/runs?after=7"), 200);
+    runs_of(names, sizeof names, &norder);
+    ck_assert_str_eq(names, "live");
+    ck_assert_ptr_nonnull(strstr(res.body, "\"last_step\":500"));
+    ck_assert_ptr_nonnull(strstr(res.body, "\"order\":[\"live\",\"mlp\","));
     close_web();
 }
 END_TEST
