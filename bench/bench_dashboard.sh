@@ -6,6 +6,7 @@
 #   bash bench/bench_dashboard.sh BUILD_DIR      (needs chromium, node, and
 #   puppeteer-core installed by tests/integration/test_dashboard_browser.sh
 #   into BUILD_DIR/browser; PW_BENCH_TRIALS=N pairs, default 3;
+#   PW_BENCH_REFRESH=S the pages' refresh interval, default theirs (5 s);
 #   PW_BENCH_DB=FILE keeps the synthesised database for the next run)
 #
 # 1. First render, cold: each page opened once in Chromium, timed from the
@@ -143,6 +144,7 @@ echo "== scoring throughput, $nck checkpoints of 5 layers (256 wide, 2048 probes
 echo "(ckpt/s in steady state, from the second checkpoint stored with every page open to the"
 echo " last; loop CPU = the daemon's main thread, where the dashboard is served; client CPU ="
 echo " the load script and its browser; all during the timed part of the trial)"
+echo "pages' refresh interval: ${PW_BENCH_REFRESH:-5 (their default)} s"
 echo "load before: $(uptime)"
 # Run names unique to this invocation: a kept database (PW_BENCH_DB) has the last ones.
 tag=t$(date +%s)

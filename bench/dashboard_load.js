@@ -8,7 +8,8 @@
 // then "ready", and keeps the pages polling until stdin closes.  A line
 // "open PATH..." on stdin opens more pages the same way (in the browser
 // already running, so a benchmark does not time a browser's start-up) and
-// answers "opened" once they are drawn.
+// answers "opened" once they are drawn.  PW_BENCH_REFRESH=S sets the pages'
+// refresh interval (default: the page's own).
 //
 // A window each, not a tab each: headless Chromium shows only the newest
 // tab of a window and reports the others hidden, and a hidden dashboard does
@@ -27,7 +28,14 @@ const [base, ...paths] = process.argv.slice(2);
   const cdp = await browser.target().createCDPSession();
   const pages = [];
   // A first tab, so the figures are the pages' and not the browser's start-up.
-  await (await browser.newPage()).goto('about:blank');
+  // PW_BENCH_REFRESH=S: the pages' refresh interval, chosen as a user would
+  // in the page's list (it is kept in the origin's localStorage).
+  const first = await browser.newPage();
+  if (process.env.PW_BENCH_REFRESH) {
+    await first.goto(base + '/assets/dashboard.css');
+    await first.evaluate((s) => localStorage.setItem('pwccad.refresh', s), process.env.PW_BENCH_REFRESH);
+  }
+  await first.goto('about:blank');
 
   async function open(p) {
     const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank', newWindow: true });

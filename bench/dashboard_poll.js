@@ -2,7 +2,8 @@
 //
 // Usage: node dashboard_poll.js BASE_URL PATH...     (runs until stdin closes)
 // For each PATH (/ or /run/NAME) does what web/dashboard.js does in a visible
-// tab: every 2 s GET /api/version (?run=NAME), and when the counter differs
+// tab: once per refresh interval (PW_BENCH_REFRESH seconds, default 5 as
+// the pages) GET /api/version (?run=NAME), and when the counter differs
 // from the data's version, GET the page's data (/api/runs?after=V, or
 // /api/run/NAME and its two plots), each conditionally with the ETag of the
 // last answer, as a browser revalidates its copy.  So the daemon's cost of
@@ -10,7 +11,7 @@
 // same machine.  Prints the requests made and how many were 304 at the end.
 'use strict';
 const [base, ...paths] = process.argv.slice(2);
-const POLL_MS = 2000;
+const POLL_MS = 1000 * Number(process.env.PW_BENCH_REFRESH || 5); // the pages' default: 5 s
 let stop = false;
 let requests = 0;
 let notModified = 0;

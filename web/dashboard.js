@@ -1,6 +1,6 @@
 // dashboard.js -- the two pages of pwccad's dashboard (docs/DASHBOARD.md).
 //
-// Both pages ask /api/version once per refresh interval (2 s unless the
+// Both pages ask /api/version once per refresh interval (5 s unless the
 // "refresh" list on the page says otherwise; kept in localStorage) and fetch
 // their data again only when the daemon says something changed: however
 // often the run is scored, a page refreshes at most once per interval.  A
@@ -15,6 +15,7 @@
 'use strict';
 (function () {
   const INTERVALS = [2, 5, 10, 30, 60]; // seconds a page may choose between (its #refresh list)
+  const DEFAULT_S = 5; // each check costs an open tab some CPU: 5 s is live enough for training
   const $ = (id) => document.getElementById(id);
 
   function fmtStep(v) { return v === null || v === undefined ? '\u2013' : String(v); }
@@ -37,7 +38,12 @@
     e.textContent = msg || '';
     e.hidden = !msg;
   }
-  function setStatus(text) { $('status').textContent = text; }
+  // Touch the page only when the text changes: a page redrawn every tick
+  // for a clock costs the browser a paint each time for nothing.
+  function setStatus(text) {
+    const e = $('status');
+    if (e.textContent !== text) e.textContent = text;
+  }
   // A conditional GET: the browser revalidates its copy (If-None-Match) and
   // gets a 304 when it is current.  Returns the response and its ETag.
   async function getFresh(url) {
@@ -45,18 +51,23 @@
     if (!r.ok) throw new Error(url + ': ' + r.status + ' ' + (await r.text()).trim());
     return { r, etag: r.headers.get('ETag') };
   }
-  async function getJSON(url) { return (await getFresh(url)).r.json(); }
+  // The change counters: small and new each time, not worth the HTTP cache.
+  async function getVersion(url) {
+    const r = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+    if (!r.ok) throw new Error(url + ': ' + r.status + ' ' + (await r.text()).trim());
+    return r.json();
+  }
 
   // The refresh interval: the page's list, remembered by the browser.
   function refreshMs() {
     const v = Number($('refresh').value);
-    return (INTERVALS.includes(v) ? v : INTERVALS[0]) * 1000;
+    return (INTERVALS.includes(v) ? v : DEFAULT_S) * 1000;
   }
   function setupRefresh(changed) {
     const sel = $('refresh');
     let saved = null;
     try { saved = Number(localStorage.getItem('pwccad.refresh')); } catch (e) { /* storage off */ }
-    sel.value = String(INTERVALS.includes(saved) ? saved : INTERVALS[0]);
+    sel.value = String(INTERVALS.includes(saved) ? saved : DEFAULT_S);
     sel.addEventListener('change', () => {
       try { localStorage.setItem('pwccad.refresh', sel.value); } catch (e) { /* storage off */ }
       changed();
@@ -72,6 +83,7 @@
     let busy = false;
     let timer = null;
     let last = 0; // when the last tick started, ms
+    let changedAt = ''; // when the data on the page last changed, as shown
     function schedule(ms) {
       clearTimeout(timer);
       timer = document.visibilityState === 'visible' ? setTimeout(tick, ms) : null;
@@ -82,11 +94,14 @@
       busy = true;
       last = Date.now();
       try {
-        const v = await getJSON(versionUrl);
+        const v = await getVersion(versionUrl);
         // The data says which version it shows: an answer the daemon reused
         // from just before the change is fetched again at the next tick.
-        if (v[key] !== seen) seen = await refresh(v);
-        setStatus('live, updated ' + new Date().toLocaleTimeString());
+        if (v[key] !== seen) {
+          seen = await refresh(v);
+          changedAt = new Date().toLocaleTimeString();
+        }
+        setStatus('live, last change seen ' + changedAt);
         showError('');
       } catch (e) {
         setStatus('not connected');

@@ -63,6 +63,9 @@ function newestStep(dir) {
     // The run page: every layer, then a checkpoint written after it loaded.
     const page = await open(base + '/run/' + encodeURIComponent(run));
     await page.evaluate(() => { window.pwLoadMark = 'same page'; });
+    // Refresh every 2 s, chosen in the page as a user would (5 s by default):
+    // the hidden-page check below then spans two refreshes.
+    await page.select('#refresh', '2');
     await page.waitForFunction(
       (n) => document.querySelectorAll('#layers tbody tr').length >= n, { timeout: 15000 }, layers.length);
     const shown = await page.$$eval('#layers tbody tr', (t) => t.map((r) => r.dataset.layer));
@@ -109,7 +112,7 @@ function newestStep(dir) {
     const other = await browser.newPage();
     const state = await page.evaluate(() => document.visibilityState);
     const before = newestStep(runDir);
-    await new Promise((r) => setTimeout(r, 5000)); // the trainer writes a checkpoint every 0.7 s
+    await new Promise((r) => setTimeout(r, 5000)); // 2 refreshes; a checkpoint every 0.7 s
     const during = asked.length;
     const after = newestStep(runDir);
     if (state === 'hidden' && during === 0 && after > before) {
