@@ -93,7 +93,7 @@
 #define PW_WEB_MAX_ALERTS    100  /* newest alerts a run page lists */
 #define PW_WEB_MAX_RESPONSE  (64u * 1024 * 1024) /* bytes of one rendered response */
 #define PW_WEB_REUSE_MS      1000 /* a rendered answer is reused this long though data changed */
-#define PW_WEB_RUNS_REUSE_MS 5000 /* the same for the list of every run (/api/runs) */
+#define PW_WEB_RUNS_REUSE_MS 5000 /* the list of runs is read whole at most this often */
 #define PW_WEB_MAX_COLUMNS   250  /* checkpoints a page's plot draws; more are thinned evenly */
 
 /* Store (lib/pw_store.h): the one busy-timeout policy ------------------------ */

@@ -177,6 +177,8 @@ static const char *reason(int status)
         return "OK";
     case 303:
         return "See Other";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -212,23 +214,34 @@ static int on_web(h2o_req_t *req)
         wr.cookie = req->headers.entries[ci].value.base;
         wr.cookie_len = req->headers.entries[ci].value.len;
     }
+    ssize_t ei = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    if (ei >= 0) {
+        wr.if_none_match = req->headers.entries[ei].value.base;
+        wr.if_none_match_len = req->headers.entries[ei].value.len;
+    }
     pw_web_res *res = &srv.web_res;
     srv.web(srv.web_ctx, &wr, res);
     req->res.status = res->status;
     req->res.reason = reason(res->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, res->type,
                    strlen(res->type));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                   res->cacheable ? "max-age=60" : "no-store", res->cacheable ? 10 : 8);
+    /* An answer with an ETag may be kept if it is revalidated every time
+     * (no-cache): the next request then costs a 304 when nothing changed. */
+    const char *cc = res->cacheable ? "max-age=60" : res->etag[0] ? "no-cache" : "no-store";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cc, strlen(cc));
+    if (res->etag[0])
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL,
+                       h2o_strdup(&req->pool, res->etag, SIZE_MAX).base, strlen(res->etag));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
                           NULL, H2O_STRLIT("nosniff"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
                           H2O_STRLIT("no-referrer"));
     if (strncmp(res->type, "text/html", 9) == 0) {
-        /* The pages load only their own script and style; nothing may frame them. */
+        /* The pages load only their own script and style; nothing may frame them.
+         * blob: images are the SVG the page fetched from here itself. */
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
                               0, NULL,
-                              H2O_STRLIT("default-src 'self'; img-src 'self' data:; "
+                              H2O_STRLIT("default-src 'self'; img-src 'self' data: blob:; "
                                          "frame-ancestors 'none'; base-uri 'none'; "
                                          "form-action 'none'"));
     }
@@ -238,6 +251,11 @@ static int on_web(h2o_req_t *req)
     if (res->cookie[0]) /* the request carried the token in ?token= */
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
                        h2o_strdup(&req->pool, res->cookie, SIZE_MAX).base, strlen(res->cookie));
+    if (res->status == 304) {
+        /* No body, and no Content-Length: a 304's would have to be the 200's. */
+        h2o_send_inline(req, "", 0);
+        return 0;
+    }
     req->res.content_length = res->len;
     h2o_send_inline(req, res->body ? res->body : "", res->len);
     return 0;

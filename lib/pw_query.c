@@ -712,3 +712,21 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
     *out = as;
     return 0;
 }
+
+int pw_query_runs_stamp(pw_query *q, pw_runs_stamp *out, pw_err *err)
+{
+    static const char sql[] =
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM runs";
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->count = sqlite3_column_int64(st, 0);
+        out->max_id = sqlite3_column_int64(st, 1);
+        out->sum_id = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(q, err, "cannot count the runs");
+}

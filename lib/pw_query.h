@@ -124,4 +124,14 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
                     size_t *n, pw_err *err);
 void pw_query_alerts_free(pw_alert *alerts, size_t n);
 
+/* What tells one set of runs from another without reading them: how many
+ * there are, and the sum and largest of their ids (a run added or removed
+ * changes at least one).  For a reader that keeps the list of runs. */
+typedef struct pw_runs_stamp {
+    int64_t count;  /* runs */
+    int64_t max_id; /* largest id, 0 when none */
+    int64_t sum_id; /* sum of the ids */
+} pw_runs_stamp;
+int pw_query_runs_stamp(pw_query *q, pw_runs_stamp *out, pw_err *err);
+
 #endif

@@ -44,6 +44,7 @@ typedef struct cache_slot {
     char *body;       /* its bytes, heap */
     size_t len;       /* bytes in body */
     double at;        /* monotonic seconds it was rendered at */
+    char etag[40];    /* its ETag */
 } cache_slot;
 
 /* The newest alert of a run, kept across requests. */
@@ -72,6 +73,17 @@ struct pw_web {
         pw_curve_row *rows; /* every layer's rows */
         size_t n;           /* entries in rows */
     } memo; /* the last whole curve a plot read: a page's heatmap and lines read the same rows */
+    struct {
+        pw_run_info *runs;     /* every run, as read */
+        size_t n;              /* entries in runs */
+        struct run_order *ord; /* runs in the order of the page, with their live view */
+        uint64_t version;      /* the global change counter when read */
+        double at;             /* monotonic seconds it was read whole, 0: never */
+        pw_runs_stamp stamp;   /* the set of runs it holds */
+    } snap;         /* the list of runs /api/runs answers from: the runs whose counter moved
+                       are read again, all of them when runs came or went (at most every
+                       PW_WEB_RUNS_REUSE_MS) */
+    char epoch[24]; /* tells this pw_web's change counters from another's (a restart) */
 };
 
 /* One query-string parameter, decoded. */
@@ -164,6 +176,49 @@ static int send_json(pw_web_res *res, json_t *o)
     int rc = res_set(res, 200, "application/json", s, strlen(s));
     free(s);
     return rc;
+}
+
+/* ---- entity tags ----------------------------------------------------------------------------- */
+
+/* The ETag of a body: FNV-1a of its bytes and its length, quoted.  Equal
+ * tags mean equal bytes for any practical purpose, whichever daemon (or
+ * restart of it) rendered them, so no change counter has to be in it. */
+static void etag_of(const char *body, size_t len, char out[40])
+{
+    uint64_t h = 14695981039346656037u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)body[i];
+        h *= 1099511628211u;
+    }
+    snprintf(out, 40, "\"%016" PRIx64 "-%zx\"", h, len);
+}
+
+/* If-None-Match names etag: one of its comma-separated tags (weak or
+ * strong: the comparison is the weak one, RFC 9110 13.1.2) or "*". */
+static int etag_matches(const pw_web_req *req, const char *etag)
+{
+    const char *p = req->if_none_match;
+    size_t n = p ? req->if_none_match_len : 0, el = strlen(etag);
+    while (n > 0) {
+        /* One element: up to the next comma, without blanks around it. */
+        size_t len = 0;
+        while (len < n && p[len] != ',')
+            len++;
+        size_t next = len < n ? len + 1 : len;
+        const char *e = p + len;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t tl = (size_t)(e - p);
+        if (tl >= 2 && p[0] == 'W' && p[1] == '/')
+            p += 2, tl -= 2;
+        if ((tl == 1 && *p == '*') || (tl == el && memcmp(p, etag, el) == 0))
+            return 1;
+        p = req->if_none_match + (req->if_none_match_len - n) + next;
+        n -= next;
+    }
+    return 0;
 }
 
 /* ---- request parsing ---------------------------------------------------------------------------
@@ -337,8 +392,10 @@ static int choice_param(const route *rt, const char *key, const char *const *cho
     return fail(res, 400, "%s must be one of %s, not '%s'", key, list, shown);
 }
 
-/* A step parameter: a decimal integer 0..INT64_MAX; *out is dflt when absent. */
-static int step_param(const route *rt, const char *key, int64_t dflt, int64_t *out, pw_web_res *res)
+/* A counting parameter: a decimal integer 0..INT64_MAX; *out is dflt when
+ * absent.  what says what it counts, for the message. */
+static int count_param(const route *rt, const char *key, const char *what, int64_t dflt,
+                       int64_t *out, pw_web_res *res)
 {
     const param *p = find_param(rt, key);
     *out = dflt;
@@ -355,11 +412,16 @@ static int step_param(const route *rt, const char *key, int64_t dflt, int64_t *o
     if (i == 0 || i != p->val_len) {
         char shown[48];
         printable(shown, sizeof shown, p->val, p->val_len);
-        return fail(res, 400, "%s must be a step, an integer from 0 to %" PRId64 ", not '%s'", key,
-                    INT64_MAX, shown);
+        return fail(res, 400, "%s must be %s, an integer from 0 to %" PRId64 ", not '%s'", key,
+                    what, INT64_MAX, shown);
     }
     *out = v;
     return 0;
+}
+
+static int step_param(const route *rt, const char *key, int64_t dflt, int64_t *out, pw_web_res *res)
+{
+    return count_param(rt, key, "a step", dflt, out, res);
 }
 
 /* ---- access ---------------------------------------------------------------------------------- */
@@ -538,38 +600,135 @@ static int by_activity(const void *a, const void *b)
     return c ? c : strcmp(x->r->path, y->r->path);
 }
 
-static int api_runs(pw_web *w, pw_web_res *res)
+static double now_s(void);
+
+static void snap_clear(pw_web *w)
 {
-    pw_err err = {""};
+    pw_query_runs_free(w->snap.runs, w->snap.n);
+    free(w->snap.ord);
+    memset(&w->snap, 0, sizeof w->snap);
+}
+
+/* Read again the runs of the list whose change counter moved.  0, or -1
+ * when the list must be read whole (a run read by its path is gone). */
+static int snap_update(pw_web *w, pw_err *err)
+{
+    int moved = 0;
+    for (size_t i = 0; i < w->snap.n; i++) {
+        run_order *o = &w->snap.ord[i];
+        pw_web_live lv;
+        live_of(w, o->r->path, &lv);
+        if (lv.version == o->lv.version)
+            continue;
+        pw_run_info *r = &w->snap.runs[o->r - w->snap.runs], fresh;
+        if (pw_query_find_run(w->q, r->path, &fresh, err) != 0 || fresh.id != r->id) {
+            if (fresh.id)
+                pw_query_run_clear(&fresh);
+            return -1;
+        }
+        pw_query_run_clear(r);
+        *r = fresh;
+        o->lv = lv;
+        moved = 1;
+    }
+    if (moved)
+        qsort(w->snap.ord, w->snap.n, sizeof *w->snap.ord, by_activity);
+    return 0;
+}
+
+/* Bring the list of runs up to date: as kept when nothing changed; only the
+ * runs whose counter moved read again when the same runs are there (a run
+ * being scored costs one run's read, not every run's); read whole when runs
+ * came or went, at most every PW_WEB_RUNS_REUSE_MS.  Without change
+ * counters (no daemon) every call reads whole. */
+static int snap_read(pw_web *w, pw_err *err)
+{
+    uint64_t v = w->version ? w->version(w->ctx) : 0;
+    int live = w->live && v != 0 && w->snap.at > 0;
+    if (live && w->snap.version == v)
+        return 0;
+    pw_runs_stamp st;
+    if (pw_query_runs_stamp(w->q, &st, err) != 0)
+        return -1;
+    if (live && st.count == w->snap.stamp.count && st.max_id == w->snap.stamp.max_id &&
+        st.sum_id == w->snap.stamp.sum_id) {
+        if (refresh_alerts(w, err) != 0)
+            return -1;
+        if (snap_update(w, err) == 0) {
+            w->snap.version = v;
+            return 0;
+        }
+        pw_err_clear(err); /* a run went between the two reads: read them all */
+    } else if (live && now_s() - w->snap.at < PW_WEB_RUNS_REUSE_MS / 1e3) {
+        return 0;
+    }
     pw_run_info *runs = NULL;
     size_t n = 0;
-    if (refresh_alerts(w, &err) != 0 || pw_query_runs(w->q, &runs, &n, &err) != 0)
-        return fail(res, 500, "reading the database: %s", err.msg);
+    if (refresh_alerts(w, err) != 0 || pw_query_runs(w->q, &runs, &n, err) != 0)
+        return -1;
     run_order *ord = calloc(n ? n : 1, sizeof *ord);
     if (!ord) {
         pw_query_runs_free(runs, n);
-        return fail(res, 500, "out of memory");
+        return pw_err_set(err, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         ord[i].r = &runs[i];
         live_of(w, runs[i].path, &ord[i].lv);
     }
     qsort(ord, n, sizeof *ord, by_activity);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        /* runs come ordered by name: a duplicate name is a neighbour. */
-        const pw_run_info *r = ord[i].r;
-        size_t k = (size_t)(r - runs);
-        int dup = (k > 0 && strcmp(runs[k - 1].name, r->name) == 0) ||
-                  (k + 1 < n && strcmp(runs[k + 1].name, r->name) == 0);
-        json_array_append_new(arr, run_json(w, r, dup ? r->path : r->name, &ord[i].lv));
+    snap_clear(w);
+    w->snap.runs = runs;
+    w->snap.n = n;
+    w->snap.ord = ord;
+    w->snap.version = v;
+    w->snap.at = now_s();
+    w->snap.stamp = st;
+    return 0;
+}
+
+/* How /run/ names the i-th run of the list: its name, or its path when
+ * another run has that name (runs come ordered by name: a neighbour). */
+static const char *snap_key(const pw_web *w, size_t i)
+{
+    const pw_run_info *runs = w->snap.runs, *r = w->snap.ord[i].r;
+    size_t k = (size_t)(r - runs), n = w->snap.n;
+    int dup = (k > 0 && strcmp(runs[k - 1].name, r->name) == 0) ||
+              (k + 1 < n && strcmp(runs[k + 1].name, r->name) == 0);
+    return dup ? r->path : r->name;
+}
+
+/* Every run, or with after=V only those changed since the change counter
+ * was V, plus the order of all (so a page can place them and drop the runs
+ * that went).  A V beyond the counter (a restarted daemon's) gets them all. */
+static int api_runs(pw_web *w, const route *rt, pw_web_res *res)
+{
+    static const char *const allowed[] = {"after", NULL};
+    int64_t after;
+    pw_err err = {""};
+    if (check_params(rt, allowed, NULL, res) ||
+        count_param(rt, "after", "a change counter (the \"version\" of an earlier answer)", -1,
+                    &after, res))
+        return -1;
+    if (snap_read(w, &err) != 0)
+        return fail(res, 500, "reading the database: %s", err.msg);
+    int part = after >= 0 && (uint64_t)after <= w->snap.version && w->snap.version != 0;
+    json_t *arr = json_array(), *order = part ? json_array() : NULL;
+    for (size_t i = 0; i < w->snap.n; i++) {
+        const run_order *o = &w->snap.ord[i];
+        const char *key = snap_key(w, i);
+        if (!part || o->lv.version > (uint64_t)after)
+            json_array_append_new(arr, run_json(w, o->r, key, &o->lv));
+        if (order)
+            json_array_append_new(order, pw_json_str(key));
     }
-    free(ord);
-    pw_query_runs_free(runs, n);
     json_t *o = json_object();
-    json_object_set_new(o, "version",
-                        json_integer((json_int_t)(w->version ? w->version(w->ctx) : 0)));
+    json_object_set_new(o, "version", json_integer((json_int_t)w->snap.version));
+    json_object_set_new(o, "epoch", json_string(w->epoch));
     json_object_set_new(o, "runs", arr);
+    if (order) {
+        json_object_set_new(o, "after", json_integer(after));
+        json_object_set_new(o, "order", order);
+    }
     return send_json(res, o);
 }
 
@@ -938,10 +1097,11 @@ static cache_slot *cache_find(pw_web *w, const char *target, uint64_t version, i
     return NULL;
 }
 
-static void cache_put(pw_web *w, const char *target, uint64_t version, const pw_web_res *res)
+static void cache_put(pw_web *w, const char *target, uint64_t version, pw_web_res *res)
 {
     if (!w->live || version == 0 || res->status != 200)
         return;
+    etag_of(res->body, res->len, res->etag); /* once: every hit sends it */
     cache_slot *s = NULL;
     for (unsigned i = 0; i < CACHE_SLOTS && !s; i++)
         if (w->cache[i].target && strcmp(w->cache[i].target, target) == 0)
@@ -957,7 +1117,8 @@ static void cache_put(pw_web *w, const char *target, uint64_t version, const pw_
     free(s->target);
     free(s->body);
     memcpy(b, res->body, res->len);
-    *s = (cache_slot){t, version, res->status, res->type, b, res->len, now_s()};
+    *s = (cache_slot){t, version, res->status, res->type, b, res->len, now_s(), ""};
+    memcpy(s->etag, res->etag, sizeof s->etag);
 }
 
 /* ---- the router
@@ -974,6 +1135,7 @@ static int handle_run(pw_web *w, route *rt, pw_web_res *res)
     int rc;
     if (hit) {
         rc = res_set(res, hit->status, hit->type, hit->body, hit->len);
+        memcpy(res->etag, hit->etag, sizeof res->etag);
     } else if (rt->nseg == 3) {
         rc = check_params(rt, NULL, NULL, res) || api_run(w, &run, &lv, res);
     } else if (strcmp(rt->seg[3], "curve") == 0) {
@@ -1031,17 +1193,8 @@ static int route_req(pw_web *w, route *rt, pw_web_res *res)
     if (strcmp(s0, "api") == 0 && rt->nseg >= 2) {
         if (strcmp(rt->seg[1], "version") == 0 && rt->nseg == 2)
             return api_version(w, rt, res);
-        if (strcmp(rt->seg[1], "runs") == 0 && rt->nseg == 2) {
-            if (check_params(rt, NULL, NULL, res))
-                return -1;
-            uint64_t v = w->version ? w->version(w->ctx) : 0;
-            cache_slot *hit = cache_find(w, rt->clean, v, PW_WEB_RUNS_REUSE_MS);
-            if (hit)
-                return res_set(res, hit->status, hit->type, hit->body, hit->len);
-            int rc = api_runs(w, res);
-            cache_put(w, rt->clean, v, res);
-            return rc;
-        }
+        if (strcmp(rt->seg[1], "runs") == 0 && rt->nseg == 2)
+            return api_runs(w, rt, res);
         if (strcmp(rt->seg[1], "run") == 0 && rt->nseg >= 3)
             return handle_run(w, rt, res);
     }
@@ -1056,6 +1209,7 @@ int pw_web_handle(pw_web *w, const pw_web_req *req, pw_web_res *res)
     res->location[0] = '\0';
     res->cookie[0] = '\0';
     res->cacheable = 0;
+    res->etag[0] = '\0';
     int head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     if (!head && !(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
         return fail(res, 405, "the dashboard is read-only: only GET and HEAD are served"), 0;
@@ -1099,6 +1253,16 @@ int pw_web_handle(pw_web *w, const pw_web_req *req, pw_web_res *res)
         }
     }
     route_req(w, rt, res);
+    if (res->status == 200) {
+        if (!res->etag[0])
+            etag_of(res->body, res->len, res->etag);
+        if (etag_matches(req, res->etag)) {
+            res->status = 304; /* the client has these bytes: send none */
+            res->len = 0;
+        }
+    } else {
+        res->etag[0] = '\0';
+    }
 out:
     rc = res->status == 500 && res->len == 0 ? -1 : 0; /* res_set could not allocate */
     free(params);
@@ -1134,6 +1298,10 @@ int pw_web_new(pw_query *q, const char *token, int check_host, pw_web_live_fn li
     w->live = live;
     w->version = version;
     w->ctx = ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(w->epoch, sizeof w->epoch, "%" PRIx64,
+             (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
     *out = w;
     return 0;
 }
@@ -1155,6 +1323,7 @@ void pw_web_free(pw_web *w)
     }
     free(w->alerts);
     memo_clear(w);
+    snap_clear(w);
     memset(w->token, 0, sizeof w->token);
     free(w);
 }

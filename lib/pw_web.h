@@ -14,7 +14,8 @@
  *   GET /run/NAME                  one run's page (NAME: display name or path)
  *   GET /assets/FILE               the pages' script and style sheet
  *   GET /api/version[?run=NAME]    change counters, polled by the pages
- *   GET /api/runs                  every run, most recently active first
+ *   GET /api/runs[?after=V]        every run, most recently active first; with
+ *                                  after, only those changed since version V
  *   GET /api/run/NAME              the run, its layers, alerts, verdict
  *   GET /api/run/NAME/curve        the rows of `pwcca curve --format json`
  *   GET /api/run/NAME/plot.svg     heatmap or lines, as `pwcca plot -o`
@@ -33,12 +34,19 @@
  * localhost, so a web page on another origin cannot read the dashboard by
  * DNS rebinding.
  *
+ * Unchanged answers: every 200 carries an ETag made of its body's hash and
+ * length; a request whose If-None-Match names it gets 304 and no body, so a
+ * page that polls with conditional requests transfers and parses only what
+ * changed (the HTTP layer sends Cache-Control: no-cache with the tag, so a
+ * browser keeps the body and revalidates it every time).
+ *
  * Repeated renders: when the daemon reports change counters (live), the
- * answer of a run endpoint is kept with the run's counter, of /api/runs
- * with the global one, in a small cache: five browsers polling one run cost
- * one render per change, and at most one per PW_WEB_REUSE_MS however often
- * the run changes (the answer is then up to that much older).  One pw_web per endpoint, used from
- * one thread. */
+ * answer of a run endpoint is kept with the run's counter in a small cache,
+ * and the list of runs /api/runs answers from with the global one: five
+ * browsers polling one run cost one render per change, and at most one per
+ * PW_WEB_REUSE_MS (PW_WEB_RUNS_REUSE_MS for the list) however often the run
+ * changes (the answer is then up to that much older).  One pw_web per
+ * endpoint, used from one thread. */
 #ifndef PW_WEB_H
 #define PW_WEB_H
 
@@ -51,14 +59,16 @@
 
 /* One request as the HTTP layer received it; strings are not NUL-terminated. */
 typedef struct pw_web_req {
-    const char *method; /* "GET", "HEAD", ... */
-    size_t method_len;  /* bytes in method */
-    const char *target; /* path and query string as sent, percent-encoded */
-    size_t target_len;  /* bytes in target */
-    const char *host;   /* Host header, NULL when absent */
-    size_t host_len;    /* bytes in host */
-    const char *cookie; /* Cookie header, NULL when absent */
-    size_t cookie_len;  /* bytes in cookie */
+    const char *method;        /* "GET", "HEAD", ... */
+    size_t method_len;         /* bytes in method */
+    const char *target;        /* path and query string as sent, percent-encoded */
+    size_t target_len;         /* bytes in target */
+    const char *host;          /* Host header, NULL when absent */
+    size_t host_len;           /* bytes in host */
+    const char *cookie;        /* Cookie header, NULL when absent */
+    size_t cookie_len;         /* bytes in cookie */
+    const char *if_none_match; /* If-None-Match header, NULL when absent */
+    size_t if_none_match_len;  /* bytes in if_none_match */
 } pw_web_req;
 
 /* The answer; body is owned by the response and reused by the next one. */
@@ -71,6 +81,7 @@ typedef struct pw_web_res {
     char location[PW_WEB_MAX_TARGET + 1]; /* Location of a redirect, "" when none */
     char cookie[PW_WEB_MAX_TOKEN + 96];   /* Set-Cookie value carrying the token, "" none */
     int cacheable; /* 1: an asset, may be cached; else Cache-Control: no-store */
+    char etag[40]; /* ETag of a 200 or 304 answer ("" none): its body's hash and length */
 } pw_web_res;
 
 /* What the daemon knows of a run beyond the database. */

@@ -1,22 +1,23 @@
 // dashboard.js -- the two pages of pwccad's dashboard (docs/DASHBOARD.md).
 //
-// Both pages poll /api/version every POLL_MS and fetch their data again only
-// when the daemon says something changed; the pictures are SVG the daemon
-// draws (the same renderer as `pwcca plot`), reloaded with the run's change
-// counter in their address.  Every name from the database is put on the page
-// as text (textContent), never as markup.  Failures are shown on the page.
+// Both pages ask /api/version once per refresh interval (5 s unless the
+// "refresh" list on the page says otherwise; kept in localStorage) and fetch
+// their data again only when the daemon says something changed: however
+// often the run is scored, a page refreshes at most once per interval.  A
+// hidden page (another tab, a minimised window) asks nothing at all, and
+// refreshes once when it is shown again.  Every request is conditional (the
+// browser keeps the answer and sends its ETag): what did not change costs a
+// 304, and the page leaves the parts whose data is the same untouched; table
+// rows are updated in place.  The pictures are SVG the daemon draws (the
+// same renderer as `pwcca plot`), shown from the fetched bytes.  Every name
+// from the database is put on the page as text (textContent), never as
+// markup.  Failures are shown on the page.
 'use strict';
 (function () {
-  const POLL_MS = 2000;
+  const INTERVALS = [2, 5, 10, 30, 60]; // seconds a page may choose between (its #refresh list)
+  const DEFAULT_S = 5; // each check costs an open tab some CPU: 5 s is live enough for training
   const $ = (id) => document.getElementById(id);
 
-  function cell(tr, text, cls) {
-    const td = document.createElement('td');
-    td.textContent = text === null || text === undefined ? '\u2013' : String(text);
-    if (cls) td.className = cls;
-    tr.appendChild(td);
-    return td;
-  }
   function fmtStep(v) { return v === null || v === undefined ? '\u2013' : String(v); }
   function fmtReal(v) { return v === null || v === undefined ? '\u2013' : v.toPrecision(4); }
   function ago(t) {
@@ -37,74 +38,186 @@
     e.textContent = msg || '';
     e.hidden = !msg;
   }
-  function setStatus(text) { $('status').textContent = text; }
-  async function getJSON(url) {
+  // Touch the page only when the text changes: a page redrawn every tick
+  // for a clock costs the browser a paint each time for nothing.
+  function setStatus(text) {
+    const e = $('status');
+    if (e.textContent !== text) e.textContent = text;
+  }
+  // A conditional GET: the browser revalidates its copy (If-None-Match) and
+  // gets a 304 when it is current.  Returns the response and its ETag.
+  async function getFresh(url) {
+    const r = await fetch(url, { cache: 'no-cache', credentials: 'same-origin' });
+    if (!r.ok) throw new Error(url + ': ' + r.status + ' ' + (await r.text()).trim());
+    return { r, etag: r.headers.get('ETag') };
+  }
+  // The change counters: small and new each time, not worth the HTTP cache.
+  async function getVersion(url) {
     const r = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
     if (!r.ok) throw new Error(url + ': ' + r.status + ' ' + (await r.text()).trim());
     return r.json();
   }
 
-  // Poll: call refresh() whenever the counter named by key differs from the
-  // version of the data on the page (what refresh() returns).
+  // The refresh interval: the page's list, remembered by the browser.
+  function refreshMs() {
+    const v = Number($('refresh').value);
+    return (INTERVALS.includes(v) ? v : DEFAULT_S) * 1000;
+  }
+  function setupRefresh(changed) {
+    const sel = $('refresh');
+    let saved = null;
+    try { saved = Number(localStorage.getItem('pwccad.refresh')); } catch (e) { /* storage off */ }
+    sel.value = String(INTERVALS.includes(saved) ? saved : DEFAULT_S);
+    sel.addEventListener('change', () => {
+      try { localStorage.setItem('pwccad.refresh', sel.value); } catch (e) { /* storage off */ }
+      changed();
+    });
+  }
+
+  // Follow the daemon: once per interval while the page is visible, ask for
+  // the counter named by key and call refresh() when it differs from the
+  // version of the data on the page (what refresh() returns).  One request
+  // at a time; none while the page is hidden.
   function follow(versionUrl, key, refresh) {
     let seen = -1;
     let busy = false;
+    let timer = null;
+    let last = 0; // when the last tick started, ms
+    let changedAt = ''; // when the data on the page last changed, as shown
+    function schedule(ms) {
+      clearTimeout(timer);
+      timer = document.visibilityState === 'visible' ? setTimeout(tick, ms) : null;
+    }
     async function tick() {
-      if (busy) return;
+      timer = null;
+      if (busy || document.visibilityState !== 'visible') return;
       busy = true;
+      last = Date.now();
       try {
-        const v = await getJSON(versionUrl);
+        const v = await getVersion(versionUrl);
         // The data says which version it shows: an answer the daemon reused
         // from just before the change is fetched again at the next tick.
-        if (v[key] !== seen) seen = await refresh(v);
-        setStatus('live, updated ' + new Date().toLocaleTimeString());
+        if (v[key] !== seen) {
+          seen = await refresh(v);
+          changedAt = new Date().toLocaleTimeString();
+        }
+        setStatus('live, last change seen ' + changedAt);
         showError('');
       } catch (e) {
         setStatus('not connected');
         showError('Cannot reach the daemon: ' + e.message);
       } finally {
         busy = false;
+        schedule(refreshMs());
       }
     }
-    tick();
-    setInterval(tick, POLL_MS);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible') {
+        clearTimeout(timer);
+        timer = null;
+        setStatus('paused while hidden');
+      } else if (!busy) {
+        // Shown again: refresh now, unless a refresh just ran.
+        schedule(Math.max(0, last + refreshMs() - Date.now()));
+      }
+    });
+    setupRefresh(() => { if (!busy) schedule(Math.max(0, last + refreshMs() - Date.now())); });
+    if (document.visibilityState === 'visible') tick();
+    else setStatus('paused while hidden');
+  }
+
+  // Put rows (an array of {key, cells: [[text, class], ...]}) into tbody,
+  // touching only the cells whose text or class changed and moving rows only
+  // when the order did: a refresh where one run or layer changed redraws that
+  // one row.  dataKey names the row's data attribute.
+  function syncRows(tbody, rows, dataKey, decorate) {
+    const have = new Map();
+    for (const tr of Array.from(tbody.rows)) have.set(tr.dataset[dataKey], tr);
+    const keep = new Set();
+    let at = tbody.firstElementChild;
+    for (const row of rows) {
+      let tr = have.get(row.key);
+      if (!tr) {
+        tr = document.createElement('tr');
+        tr.dataset[dataKey] = row.key;
+      }
+      keep.add(row.key);
+      row.cells.forEach(([text, cls], i) => {
+        let td = tr.cells[i];
+        if (!td) td = tr.appendChild(document.createElement('td'));
+        const t = text === null || text === undefined ? '\u2013' : String(text);
+        if (i > 0 || !decorate) {
+          if (td.textContent !== t) td.textContent = t;
+        } else {
+          decorate(td, t);
+        }
+        if (td.className !== (cls || '')) td.className = cls || '';
+      });
+      if (tr !== at) tbody.insertBefore(tr, at);
+      else at = at.nextElementSibling;
+    }
+    for (const [k, tr] of have) if (!keep.has(k)) tr.remove();
   }
 
   // ---- / : the runs --------------------------------------------------------
   function runsPage() {
     let runs = [];
+    let etag = null;
+    function link(td, name) {
+      // The first cell: a link to the run's page, its name as text.
+      let a = td.firstElementChild;
+      if (!a) a = td.appendChild(document.createElement('a'));
+      if (a.textContent !== name) a.textContent = name;
+    }
     function render() {
       const f = $('filter').value.trim().toLowerCase();
-      const body = document.querySelector('#runs tbody');
       const rows = [];
       for (const r of runs) {
         if (f && !(r.name.toLowerCase().includes(f) || r.path.toLowerCase().includes(f))) continue;
-        const tr = document.createElement('tr');
-        tr.dataset.run = r.key;
-        const td = document.createElement('td');
-        const a = document.createElement('a');
-        a.href = '/run/' + encodeURIComponent(r.key);
-        a.textContent = r.name;
-        td.appendChild(a);
-        tr.appendChild(td);
-        cell(tr, r.path, 'path');
-        cell(tr, r.state + (r.watched ? '' : ' (not watched)'), 'state-' + r.state);
-        cell(tr, fmtStep(r.last_step), 'num');
-        cell(tr, r.layers, 'num');
-        cell(tr, r.stable_layers, 'num');
-        cell(tr, r.pending, 'num');
-        cell(tr, alertText(r.last_alert));
-        rows.push(tr);
+        rows.push({ key: r.key, cells: [
+          [r.name], [r.path, 'path'],
+          [r.state + (r.watched ? '' : ' (not watched)'), 'state-' + r.state],
+          [fmtStep(r.last_step), 'num'], [r.layers, 'num'], [r.stable_layers, 'num'],
+          [r.pending, 'num'], [alertText(r.last_alert)]] });
       }
-      body.replaceChildren(...rows);
+      const body = document.querySelector('#runs tbody');
+      syncRows(body, rows, 'run', link);
+      for (const tr of Array.from(body.rows)) {
+        const a = tr.cells[0].firstElementChild;
+        const href = '/run/' + encodeURIComponent(tr.dataset.run);
+        if (a.getAttribute('href') !== href) a.setAttribute('href', href);
+      }
       $('count').textContent = rows.length + ' of ' + runs.length + ' runs';
     }
     $('filter').addEventListener('input', render);
-    follow('/api/version', 'version', async () => {
-      const d = await getJSON('/api/runs');
-      runs = d.runs;
+    // The list: whole the first time, then only the runs changed since the
+    // version the page has (after=), placed by the order of all.
+    let after = null;
+    let epoch = null;
+    async function fetchRuns() {
+      const { r, etag: e } = await getFresh(after === null ? '/api/runs' : '/api/runs?after=' + after);
+      if (e && e === etag) return; // the same answer as last time: nothing to redraw
+      const d = await r.json();
+      if (d.order && d.epoch === epoch) {
+        const byKey = new Map(runs.map((x) => [x.key, x]));
+        for (const x of d.runs) byKey.set(x.key, x);
+        const merged = d.order.map((k) => byKey.get(k));
+        if (merged.includes(undefined)) { // a run the page never saw: read them all
+          after = null;
+          return fetchRuns();
+        }
+        runs = merged;
+      } else {
+        runs = d.runs; // the whole list (the first, or from a restarted daemon)
+      }
+      etag = e;
+      epoch = d.epoch;
+      after = d.version;
       render();
-      return d.version;
+    }
+    follow('/api/version', 'version', async () => {
+      await fetchRuns();
+      return after;
     });
   }
 
@@ -113,24 +226,38 @@
     const name = decodeURIComponent(location.pathname.slice('/run/'.length));
     const key = encodeURIComponent(name);
     const api = '/api/run/' + key;
-    let version = 0;
     let data = null;
+    let etag = null;
+    const shown = new Map(); // img id -> {url, etag, blob URL} of the picture it shows
     document.title = 'pwccad: ' + name;
     $('run-name').textContent = name;
 
     function plotUrl(ref, kind, layer) {
-      let u = api + '/plot.svg?ref=' + ref + '&kind=' + kind + '&v=' + version;
+      let u = api + '/plot.svg?ref=' + ref + '&kind=' + kind;
       if (layer) u += '&layer=' + encodeURIComponent(layer);
       return u;
     }
-    function setImg(img, url) {
-      if (img.getAttribute('src') !== url) img.src = url;
+    // Show the picture at url in img: fetched conditionally, so a picture
+    // that did not change costs a 304 and is not decoded again.
+    async function setImg(img, url) {
+      const { r, etag: e } = await getFresh(url);
+      const was = shown.get(img.id);
+      if (!(was && was.url === url && e && was.etag === e)) {
+        const blob = URL.createObjectURL(await r.blob());
+        img.src = blob;
+        if (was) URL.revokeObjectURL(was.blob);
+        shown.set(img.id, { url, etag: e, blob });
+      }
       img.hidden = false;
     }
-    function drawLines() {
-      if (!data || !data.has_previous) return;
-      const ref = $('curve-ref').value;
-      setImg($('lines'), plotUrl(ref, 'lines', $('curve-layer').value));
+    function curveUrl() {
+      return plotUrl($('curve-ref').value, 'lines', $('curve-layer').value);
+    }
+    async function drawLines() {
+      if (data && data.has_previous) await setImg($('lines'), curveUrl());
+    }
+    function redrawLines() {
+      drawLines().catch((e) => showError('Cannot draw the curves: ' + e.message));
     }
     function render(d) {
       const r = d.run;
@@ -146,11 +273,9 @@
         c.settled + ' of ' + c.layers.length + ' layers settled within ' + c.tau + ')' :
         'decided once the run is final';
       $('no-scores').hidden = d.has_previous;
-      if (d.has_previous) setImg($('heat-previous'), plotUrl('previous', 'heatmap'));
       const final = r.final_step !== null;
       $('final-section').hidden = !final;
       if (final) {
-        setImg($('heat-final'), plotUrl('final', 'heatmap'));
         const refSel = $('curve-ref');
         if (refSel.options.length < 2) refSel.add(new Option('final', 'final'));
       }
@@ -163,41 +288,44 @@
         sel.replaceChildren(new Option('every layer', ''), ...names.map((n) => new Option(n, n)));
         sel.value = names.includes(keep) ? keep : '';
       }
-      drawLines();
       const rows = [];
       for (let i = d.layers.length - 1; i >= 0; i--) { // top layer first, like the heatmap
         const l = d.layers[i];
-        const tr = document.createElement('tr');
-        tr.dataset.layer = l.name;
-        cell(tr, l.depth, 'num');
-        cell(tr, l.name, 'layer');
-        cell(tr, l.shape);
-        cell(tr, l.n, 'num');
-        cell(tr, l.p, 'num');
-        cell(tr, fmtStep(l.last_step), 'num last-step');
-        cell(tr, fmtReal(l.last_distance), 'num');
-        cell(tr, fmtStep(l.stable_step), 'num');
         const ok = l.status === null || l.status === 'ok';
-        cell(tr, (l.status || '\u2013') + (!ok && l.message ? ': ' + l.message : ''), ok ? '' : 'bad');
-        rows.push(tr);
+        rows.push({ key: l.name, cells: [
+          [l.depth, 'num'], [l.name, 'layer'], [l.shape], [l.n, 'num'], [l.p, 'num'],
+          [fmtStep(l.last_step), 'num last-step'], [fmtReal(l.last_distance), 'num'],
+          [fmtStep(l.stable_step), 'num'],
+          [(l.status || '\u2013') + (!ok && l.message ? ': ' + l.message : ''), ok ? '' : 'bad']] });
       }
-      document.querySelector('#layers tbody').replaceChildren(...rows);
+      syncRows(document.querySelector('#layers tbody'), rows, 'layer');
       const al = [];
       for (const a of d.alerts) {
         const li = document.createElement('li');
         li.textContent = alertText(a);
         al.push(li);
       }
-      $('alerts').replaceChildren(...al);
+      const list = $('alerts');
+      if (al.map((li) => li.textContent).join('\n') !==
+          Array.from(list.children).map((li) => li.textContent).join('\n')) list.replaceChildren(...al);
       $('alerts-count').textContent = d.alerts_total > d.alerts.length
         ? '(newest ' + d.alerts.length + ' of ' + d.alerts_total + ')' : '(' + d.alerts_total + ')';
     }
-    $('curve-layer').addEventListener('change', drawLines);
-    $('curve-ref').addEventListener('change', drawLines);
-    follow('/api/version?run=' + key, 'run_version', async (v) => {
-      data = await getJSON(api);
-      version = data.version;
-      render(data);
+    $('curve-layer').addEventListener('change', redrawLines);
+    $('curve-ref').addEventListener('change', redrawLines);
+    follow('/api/version?run=' + key, 'run_version', async () => {
+      const { r, etag: e } = await getFresh(api);
+      if (!(e && e === etag)) {
+        data = await r.json();
+        etag = e;
+        render(data);
+      }
+      // The pictures, each a 304 when the data it draws did not change.
+      const pics = [];
+      if (data.has_previous) pics.push(setImg($('heat-previous'), plotUrl('previous', 'heatmap')));
+      if (data.run.final_step !== null) pics.push(setImg($('heat-final'), plotUrl('final', 'heatmap')));
+      pics.push(drawLines());
+      await Promise.all(pics);
       return data.version;
     });
   }

@@ -5,7 +5,8 @@
 // tests/integration/test_dashboard_browser.sh) and exits non-zero on a failure.
 // Checks: the runs page lists RUN; the run page shows every LAYER; a checkpoint
 // that appears in RUN_DIR after the page loaded shows up on it without a
-// reload; no console errors and no failed requests on either page.  Writes
+// reload; a hidden page makes no requests and catches up when shown again; no
+// console errors and no failed requests on either page.  Writes
 // runs.png and run.png into OUT_DIR for a person to look at.
 'use strict';
 const fs = require('fs');
@@ -62,6 +63,9 @@ function newestStep(dir) {
     // The run page: every layer, then a checkpoint written after it loaded.
     const page = await open(base + '/run/' + encodeURIComponent(run));
     await page.evaluate(() => { window.pwLoadMark = 'same page'; });
+    // Refresh every 2 s, chosen in the page as a user would (5 s by default):
+    // the hidden-page check below then spans two refreshes.
+    await page.select('#refresh', '2');
     await page.waitForFunction(
       (n) => document.querySelectorAll('#layers tbody tr').length >= n, { timeout: 15000 }, layers.length);
     const shown = await page.$$eval('#layers tbody tr', (t) => t.map((r) => r.dataset.layer));
@@ -99,6 +103,35 @@ function newestStep(dir) {
         const now = await page.$eval('#last-step', (x) => x.textContent);
         fail('a new checkpoint appears without a reload', 'waited for step ' + later + ', the page shows ' + now);
       }
+    }
+    // A hidden page asks the daemon nothing, though the run changes meanwhile,
+    // and catches up as soon as it is shown again.  Headless Chromium shows
+    // only the newest tab of a window: another tab hides this one.
+    const asked = [];
+    page.on('request', (r) => asked.push(r.url()));
+    const other = await browser.newPage();
+    const state = await page.evaluate(() => document.visibilityState);
+    const before = newestStep(runDir);
+    await new Promise((r) => setTimeout(r, 5000)); // 2 refreshes; a checkpoint every 0.7 s
+    const during = asked.length;
+    const after = newestStep(runDir);
+    if (state === 'hidden' && during === 0 && after > before) {
+      ok('a hidden page makes no requests (steps ' + before + ' to ' + after + ' written meanwhile)');
+    } else {
+      fail('a hidden page makes no requests', 'state ' + state + ', ' + during + ' requests (' +
+        asked.slice(0, 3).join(' ') + '), steps ' + before + ' to ' + after);
+    }
+    await other.close();
+    await page.bringToFront();
+    try {
+      await page.waitForFunction((s) => Number(document.getElementById('last-step').textContent) >= s,
+        { timeout: 15000, polling: 200 }, after);
+      const same = await page.evaluate(() => window.pwLoadMark);
+      if (same === 'same page') ok('shown again, the page catches up (step ' + after + ') without a reload');
+      else fail('shown again, the page catches up', 'the page was reloaded');
+    } catch (e) {
+      const now = await page.$eval('#last-step', (x) => x.textContent);
+      fail('shown again, the page catches up', 'waited for step ' + after + ', the page shows ' + now);
     }
     await page.screenshot({ path: path.join(outDir, 'run.png'), fullPage: true });
     if (problems.length === 0) ok('no console errors and no failed requests');

@@ -107,6 +107,39 @@ assert a == b and len(a) > 0, (len(a), len(b))' "$pw_d_dir/web.json" "$pw_d_dir/
     else
         fail "the curve endpoint equals pwcca curve" "$(head -c 300 "$pw_d_dir/cmp.err")"
     fi
+    # Unchanged answers: a conditional GET with the ETag gets 304 and no body
+    # (what a page that stays open asks every few seconds), a stale tag 200.
+    pw_d_ck="Cookie: pwccad_token=$pw_d_tok"
+    for pw_d_u in /api/run/small "/api/run/small/plot.svg?kind=heatmap" /api/runs; do
+        pw_d_h=$(curl -s --max-time 5 -H "$pw_d_ck" -D - -o /dev/null "http://127.0.0.1:$pw_d_port$pw_d_u")
+        pw_d_tag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' <<<"$pw_d_h" | tr -d '\r')
+        pw_d_r=$(curl -s --max-time 5 -H "$pw_d_ck" -H "If-None-Match: $pw_d_tag" \
+            -w '%{http_code} %{size_download}' -o /dev/null "http://127.0.0.1:$pw_d_port$pw_d_u")
+        pw_d_r2=$(curl -s --max-time 5 -H "$pw_d_ck" -H 'If-None-Match: "0-0"' \
+            -w '%{http_code}' -o /dev/null "http://127.0.0.1:$pw_d_port$pw_d_u")
+        if [ -n "$pw_d_tag" ] && grep -qi '^cache-control: no-cache' <<<"$pw_d_h" &&
+            [ "$pw_d_r" = "304 0" ] && [ "$pw_d_r2" = 200 ]; then
+            ok "$pw_d_u unchanged: 304 without a body for its ETag, 200 for another"
+        else
+            fail "$pw_d_u: 304 for an unchanged answer" "tag '$pw_d_tag', with it: $pw_d_r, stale: $pw_d_r2"
+        fi
+    done
+    # after=: only the runs changed since a version; a bad value is a 400 saying why.
+    pw_d_r=$(curl -s --max-time 5 -H "$pw_d_ck" -w '\n%{http_code}' "http://127.0.0.1:$pw_d_port/api/runs?after=12x")
+    if [ "$(tail -1 <<<"$pw_d_r")" = 400 ] && grep -q "after must be a change counter" <<<"$pw_d_r"; then
+        ok "/api/runs?after=12x: 400, saying what after must be"
+    else
+        fail "/api/runs?after=12x: 400" "$pw_d_r"
+    fi
+    pw_d_v=$(curl -s --max-time 5 -H "$pw_d_ck" "http://127.0.0.1:$pw_d_port/api/runs" |
+        sed -n 's/.*"version":\([0-9]*\).*/\1/p')
+    pw_d_r=$(curl -s --max-time 5 -H "$pw_d_ck" "http://127.0.0.1:$pw_d_port/api/runs?after=$pw_d_v")
+    if [ -n "$pw_d_v" ] && /usr/bin/python3 -c 'import json, sys; d = json.loads(sys.argv[1]); v = int(sys.argv[2])
+assert d["after"] == v and d["order"] == ["small"] and all(r["version"] > v for r in d["runs"])' "$pw_d_r" "$pw_d_v"; then
+        ok "/api/runs?after=VERSION: only runs changed since, the order of all"
+    else
+        fail "/api/runs?after=VERSION" "version '$pw_d_v': $(head -c 300 <<<"$pw_d_r")"
+    fi
     # Hostile clients on the socket: raw bytes libh2o sees first, requests that
     # never finish, a reader that never reads a large answer; meanwhile a
     # normal request is still answered, and the daemon survives.

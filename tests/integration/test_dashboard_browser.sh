@@ -4,7 +4,8 @@
 # committed), against the real daemon watching a run the C trainer writes.
 # tests/browser/dashboard.test.js does the checking: the runs page lists the
 # run, the run page shows every layer, a checkpoint written after the page
-# loaded appears without a reload, no console errors.  Screenshots go to
+# loaded appears without a reload, a hidden page makes no requests and
+# catches up when shown, no console errors.  Screenshots go to
 # $BUILD/test-output/dashboard/ for a person to look at.
 #
 # Skipped, with a line saying why, without chromium, node or npm (`make
@@ -45,8 +46,9 @@ else
 settle_time = 0.3
 rescan_interval = 1
 CONF
-    # A checkpoint about every 0.7 s for ~25 s: several land after the page loaded.
-    "$BUILD/examples/trainer" --out "$pw_br_dir/runs/mlp" --steps 3600 --every 100 --sleep-ms 700 \
+    # A checkpoint about every 0.7 s for ~40 s: several land after the page
+    # loaded, and while it is hidden.
+    "$BUILD/examples/trainer" --out "$pw_br_dir/runs/mlp" --steps 6000 --every 100 --sleep-ms 700 \
         --hidden 32,32,32 --probe 256 --seed 3 --no-final --quiet >"$pw_br_dir/trainer.log" 2>&1 &
     pw_br_trainer=$!
     "$PWCCAD" --foreground --config "$pw_br_dir/pwccad.conf" --watch "$pw_br_dir/runs" \

@@ -124,8 +124,11 @@ static void close_web(void)
 static int req(const char *method, const char *target, size_t target_len, const char *host,
                const char *cookie)
 {
-    pw_web_req r = {method, strlen(method),          target, target_len,
-                    host,   host ? strlen(host) : 0, cookie, cookie ? strlen(cookie) : 0};
+    pw_web_req r = {method, strlen(method),
+                    target, target_len,
+                    host,   host ? strlen(host) : 0,
+                    cookie, cookie ? strlen(cookie) : 0,
+                    NULL,   0};
     ck_assert_int_eq(pw_web_handle(w, &r, &res), 0);
     return res.status;
 }
@@ -272,6 +275,11 @@ START_TEST(hostile_requests)
         {"/nothing", 404, "not found"},
         {"nopath", 400, "must be a path"},
         {"/api/version?run=%ff", 404, "no run"},
+        {"/api/runs?after=abc", 400, "after must be a change counter"},
+        {"/api/runs?after=-1", 400, "after must be a change counter"},
+        {"/api/runs?after=99999999999999999999", 400, "after must be a change counter"},
+        {"/api/runs?after=", 400, "after must be a change counter"},
+        {"/api/runs?after=1&after=2", 400, "given twice"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         int st = get(table[i].target);
@@ -336,6 +344,134 @@ START_TEST(token)
 }
 END_TEST
 
+/* A request with an If-None-Match header. */
+static int get_if(const char *target, const char *inm)
+{
+    pw_web_req r = {"GET", 3, target, strlen(target), "localhost", 9, NULL, 0, inm, strlen(inm)};
+    ck_assert_int_eq(pw_web_handle(w, &r, &res), 0);
+    return res.status;
+}
+
+/* Every 200 carries an ETag; asking again with it gets 304 and no body, and
+ * an answer that changed gets 200 with another tag. */
+START_TEST(etag_not_modified)
+{
+    build("etag");
+    open_web(NULL, 1);
+    static const char *const targets[] = {"/api/runs", "/api/run/mlp",
+                                          "/api/run/mlp/plot.svg?kind=heatmap",
+                                          "/api/run/mlp/curve?layer=a", "/assets/dashboard.js"};
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        ck_assert_int_eq(get(targets[i]), 200);
+        char tag[sizeof res.etag];
+        memcpy(tag, res.etag, sizeof tag);
+        ck_assert_msg(tag[0] == '"' && strlen(tag) > 2, "%s: etag '%s'", targets[i], tag);
+        ck_assert_int_eq(get_if(targets[i], tag), 304);
+        ck_assert_int_eq(res.len, 0);
+        ck_assert_str_eq(res.etag, tag);
+        char list[128];
+        snprintf(list, sizeof list, "\"x\", W/%s", tag); /* a list, a weak tag */
+        ck_assert_int_eq(get_if(targets[i], list), 304);
+        ck_assert_int_eq(get_if(targets[i], "\"0000000000000000-0\""), 200);
+        ck_assert_str_eq(res.etag, tag);
+        ck_assert_uint_gt(res.len, 0);
+    }
+    /* Different answers have different tags; errors have none. */
+    ck_assert_int_eq(get("/api/run/mlp/curve?layer=a"), 200);
+    char a[sizeof res.etag];
+    memcpy(a, res.etag, sizeof a);
+    ck_assert_int_eq(get("/api/run/mlp/curve?layer=b"), 200);
+    ck_assert_str_ne(res.etag, a);
+    ck_assert_int_eq(get_if("/api/run/mlp/curve?layer=b", a), 200);
+    ck_assert_int_eq(get("/api/run/nope"), 404);
+    ck_assert_str_eq(res.etag, "");
+    close_web();
+}
+END_TEST
+
+/* The daemon's view for runs_after: "mlp" changed last (counter 7), "live" at
+ * 4, the others not watched (1); the global counter is 7.  A test may move them. */
+static uint64_t fake_mlp = 7, fake_live_run = 4, fake_global = 7;
+
+static void fake_live(void *ctx, const char *path, pw_web_live *out)
+{
+    (void)ctx;
+    out->watched = strcmp(path, "/r/mlp") == 0 || strcmp(path, "/r/live") == 0;
+    out->version = strcmp(path, "/r/mlp") == 0    ? fake_mlp
+                   : strcmp(path, "/r/live") == 0 ? fake_live_run
+                                                  : 1;
+}
+
+static uint64_t fake_version(void *ctx)
+{
+    (void)ctx;
+    return fake_global;
+}
+
+/* Names of the runs in the answer's "runs", and the length of its "order". */
+static void runs_of(char *names, size_t cap, size_t *norder)
+{
+    json_error_t je;
+    json_t *o = json_loads(res.body, 0, &je);
+    ck_assert_msg(o != NULL, "%s", je.text);
+    json_t *runs = json_object_get(o, "runs"), *order = json_object_get(o, "order");
+    names[0] = '\0';
+    for (size_t i = 0; i < json_array_size(runs); i++)
+        snprintf(names + strlen(names), cap - strlen(names), "%s%s", i ? "," : "",
+                 json_string_value(json_object_get(json_array_get(runs, i), "key")));
+    *norder = order ? json_array_size(order) : 0;
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "version")), (json_int_t)fake_global);
+    json_decref(o);
+}
+
+/* /api/runs?after=V: only the runs changed since V, with the order of all. */
+START_TEST(runs_after)
+{
+    build("after");
+    fake_mlp = 7, fake_live_run = 4, fake_global = 7;
+    pw_err err = {""};
+    PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
+    PW_ASSERT_OK(pw_web_new(q, NULL, 1, fake_live, fake_version, NULL, &w, &err), &err);
+    memset(&res, 0, sizeof res);
+    char names[256];
+    size_t norder;
+    ck_assert_int_eq(get("/api/runs"), 200);
+    runs_of(names, sizeof names, &norder);
+    ck_assert_int_eq(norder, 0); /* the whole list, most recently active first */
+    ck_assert_int_eq(strncmp(names, "mlp,live,", 9), 0);
+    ck_assert_int_eq(get("/api/runs?after=5"), 200);
+    runs_of(names, sizeof names, &norder);
+    ck_assert_str_eq(names, "mlp");
+    ck_assert_int_eq(norder, 5);
+    ck_assert_int_eq(get("/api/runs?after=3"), 200);
+    runs_of(names, sizeof names, &norder);
+    ck_assert_str_eq(names, "mlp,live");
+    ck_assert_int_eq(get("/api/runs?after=7"), 200); /* nothing changed */
+    runs_of(names, sizeof names, &norder);
+    ck_assert_str_eq(names, "");
+    ck_assert_int_eq(norder, 5);
+    ck_assert_int_eq(get("/api/runs?after=8"), 200); /* a counter of another daemon: all */
+    runs_of(names, sizeof names, &norder);
+    ck_assert_int_eq(norder, 0);
+    ck_assert_int_eq(strncmp(names, "mlp,live,", 9), 0);
+
+    /* "live" stores a checkpoint: at once (no reuse window) it is read again,
+     * with its new step, and comes first. */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    exec(db, "INSERT INTO checkpoints (run_id, step, path, size, mtime_ns, inode, status,"
+             " processed_at) VALUES (2, 500, 'ck', 1, 1, 1, 'ok', 1.0)");
+    sqlite3_close(db);
+    fake_live_run = fake_global = 8;
+    ck_assert_int_eq(get("/api/runs?after=7"), 200);
+    runs_of(names, sizeof names, &norder);
+    ck_assert_str_eq(names, "live");
+    ck_assert_ptr_nonnull(strstr(res.body, "\"last_step\":500"));
+    ck_assert_ptr_nonnull(strstr(res.body, "\"order\":[\"live\",\"mlp\","));
+    close_web();
+}
+END_TEST
+
 /* The two configuration keys (here rather than in test_config.c, with the rest of the dashboard).
  */
 START_TEST(config_keys)
@@ -365,6 +501,8 @@ Suite *web_suite(void)
     tcase_add_test(tc, hostile_requests);
     tcase_add_test(tc, token);
     tcase_add_test(tc, config_keys);
+    tcase_add_test(tc, etag_not_modified);
+    tcase_add_test(tc, runs_after);
     suite_add_tcase(s, tc);
     return s;
 }
