@@ -1,0 +1,108 @@
+# test_across.sh -- across networks (issue #22): every layer of one checkpoint
+# against every layer of another, offline (`pwcca compare --all-pairs`) and
+# from the runs a real daemon recorded (`pwcca layers-matrix`); outputs
+# parsed back (JSON), drawn (SVG, checked by xmllint when installed) and
+# checked against `pwcca compare` on the same files.
+
+X_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+X_PY=$(pw_numpy_python)
+pw_need "across tests" numpy sqlite3 || { return 0 2>/dev/null || exit 0; }
+X=$PW_TMP/across
+mkdir -p "$X/runs/r1" "$X/runs/r2"
+xmk() { "$X_PY" "$X_HERE/mkckpt.py" "$@" --mode direct --n 80; }
+# check NAME CODE ARGS...: python CODE with sys.argv[1:] = ARGS; pass on exit 0.
+xcheck() {
+    local name=$1 code=$2 out; shift 2
+    if out=$("$X_PY" -c "$code" "$@" 2>&1); then ok "$name"; else fail "$name" "$(head -c 600 <<<"$out")"; fi
+}
+# xml_valid NAME FILE: well-formed XML by xmllint (a skip line when it is missing).
+xml_valid() {
+    if ! command -v xmllint >/dev/null; then echo "  skip: $1: xmllint missing (Debian: libxml2-utils)"; return; fi
+    if xmllint --noout "$2" 2>"$X/xmllint.err"; then ok "$1"; else fail "$1" "$(head -c 300 "$X/xmllint.err")"; fi
+}
+
+xmk "$X/a.safetensors" --layers conv1,conv2,fc --p 4,6,3 --seed 1
+xmk "$X/b.safetensors" --layers l1,l2 --p 5,3 --seed 2
+"$X_PY" "$X_HERE/mkckpt.py" "$X/short.safetensors" --layers conv1 --n 60 --mode direct
+
+# ---- offline: compare --all-pairs ------------------------------------------------
+"$PWCCA" compare "$X/a.safetensors" "$X/a.safetensors" --all-pairs --json >"$X/self.json" 2>"$X/err"
+"$PWCCA" compare "$X/a.safetensors" "$X/a.safetensors" --json >"$X/pairs.json" 2>>"$X/err"
+xcheck "--all-pairs of a network against itself: PWCCA 1 on the diagonal, as compare prints it" '
+import json, sys
+m = json.load(open(sys.argv[1])); c = json.load(open(sys.argv[2]))
+g = m["matrix"]["pwcca"]
+assert m["layers_a"] == m["layers_b"] == ["conv1", "conv2", "fc"], m["layers_a"]
+assert len(g) == 3 and all(len(r) == 3 for r in g)
+assert all(abs(g[i][i] - 1) < 1e-9 for i in range(3)), g
+assert all(g[i][j] < 0.99 for i in range(3) for j in range(3) if i != j), g
+assert "cka" in m["matrix"] and len(m["cells"]) == 9
+# The diagonal pairs are compare'"'"'s same-named pairs: the same numbers.
+for i, l in enumerate(c["layers"]):
+    for k in ("pwcca", "cka", "svcca", "mean_cca"):
+        cell = m["cells"][i * 3 + i]
+        if cell[k] is not None:
+            assert abs(cell[k] - l[k]) <= 1e-12, (k, cell[k], l[k])
+' "$X/self.json" "$X/pairs.json"
+
+"$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" --all-pairs --json >"$X/ab.json" 2>"$X/err"
+xcheck "--all-pairs of two architectures: A's layers down, B's across, every status ok" '
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["layers_a"] == ["conv1", "conv2", "fc"] and m["layers_b"] == ["l1", "l2"], m
+assert m["n"] == 80 and len(m["matrix"]["pwcca"]) == 3 and len(m["matrix"]["pwcca"][0]) == 2
+assert "svcca" not in m["matrix"]  # PWCCA and CKA unless --metrics asks more
+assert [(c["layer_a"], c["layer_b"]) for c in m["cells"]][:3] == [("conv1", "l1"), ("conv1", "l2"), ("conv2", "l1")]
+assert all(c["status"] == "ok" for c in m["cells"])
+' "$X/ab.json"
+expect_output "the table prints one grid per metric" "^PWCCA \(rows: layers of A.*" \
+    "$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" --all-pairs --metrics svcca
+expect_output "--metrics adds a grid" "^SVCCA \(rows" \
+    "$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" --all-pairs --metrics svcca
+"$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" --all-pairs -o "$X/ab.svg" >/dev/null 2>"$X/err"
+xml_valid "-o draws a well-formed SVG heatmap" "$X/ab.svg"
+expect "the heatmap has a cell per pair" test "$(grep -c 'class="cell"' "$X/ab.svg" 2>/dev/null)" = 6
+expect_status "files of different n are refused (exit 1)" 1 \
+    "$PWCCA" compare "$X/a.safetensors" "$X/short.safetensors" --all-pairs
+expect_output "and the message names both layers and their n" \
+    "layer 'conv1' of A has n = 80 .*layer 'conv1' of B has n = 60" \
+    "$PWCCA" compare "$X/a.safetensors" "$X/short.safetensors" --all-pairs
+expect_status "-o without --all-pairs is a usage error" 2 \
+    "$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" -o "$X/x.svg"
+
+# ---- from the store: layers-matrix ----------------------------------------------------
+xmk "$X/runs/r1/step-100.safetensors" --layers conv1,conv2,fc --p 4,6,3 --seed 100
+xmk "$X/runs/r1/step-200.safetensors" --layers conv1,conv2,fc --p 4,6,3 --seed 200
+xmk "$X/runs/r2/step-100.safetensors" --layers l1,l2 --p 5,3 --seed 7
+printf 'settle_time = 0.2\nrescan_interval = 1\n' >"$X/pwccad.conf"
+XDB=$X/pwccad.db
+X_PID=
+trap 'pw_daemon_stop X_PID' RETURN
+if pw_daemon_start X_PID "$X/daemon.log" "$X/pwccad.sock" --watch "$X/runs" --db "$XDB" \
+    --config "$X/pwccad.conf"; then ok "pwccad starts on two runs"; else fail "pwccad starts on two runs" "$(tail -5 "$X/daemon.log")"; fi
+xcount_is() { [ "$(sqlite3 -cmd '.timeout 2000' "$XDB" "$1" 2>/dev/null)" = "$2" ]; }
+pw_expect_wait "the daemon records the three checkpoints" 20 \
+    xcount_is "SELECT COUNT(*) FROM checkpoints WHERE status = 'ok'" 3
+pw_daemon_stop X_PID
+"$PWCCA" --db "$XDB" layers-matrix r1 r2:100 --json >"$X/lm.json" 2>"$X/lm.err"
+"$PWCCA" compare "$X/runs/r1/step-200.safetensors" "$X/runs/r2/step-100.safetensors" --all-pairs \
+    --json >"$X/lm-files.json" 2>>"$X/lm.err"
+xcheck "layers-matrix RUN RUN:STEP reads the newest and the named checkpoint, as compare --all-pairs on the files" '
+import json, sys
+m = json.load(open(sys.argv[1])); f = json.load(open(sys.argv[2]))
+assert m["a"] == "r1:200" and m["b"] == "r2:100", (m["a"], m["b"])
+assert m["matrix"] == f["matrix"] and m["layers_a"] == f["layers_a"] and m["layers_b"] == f["layers_b"]
+' "$X/lm.json" "$X/lm-files.json"
+"$PWCCA" --db "$XDB" layers-matrix r1:100 r1:100 --json >"$X/lm-self.json" 2>"$X/lm.err"
+xcheck "layers-matrix of a run against itself at one step has PWCCA 1 on the diagonal" '
+import json, sys
+g = json.load(open(sys.argv[1]))["matrix"]["pwcca"]
+assert all(abs(g[i][i] - 1) < 1e-9 for i in range(3)), g
+' "$X/lm-self.json"
+"$PWCCA" --db "$XDB" layers-matrix r1:100 r2 -o "$X/lm.svg" >/dev/null 2>"$X/lm.err"
+xml_valid "layers-matrix -o draws a well-formed SVG" "$X/lm.svg"
+expect_output "a step the run does not have is named" "run r1 has no checkpoint at step 999" \
+    "$PWCCA" --db "$XDB" layers-matrix r1:999 r2
+expect_status "an unknown run exits 1" 1 "$PWCCA" --db "$XDB" layers-matrix nope r2
+expect_output "an unknown run lists the known ones" "no run 'nope'; known runs: r1, r2" \
+    "$PWCCA" --db "$XDB" layers-matrix nope r2
