@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
+#include "pw_probe.h"
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
@@ -51,8 +52,11 @@ static const char compare_usage[] =
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
     "docs/ENGINE.md).\n"
-    "Exit status: 0 when it ran, 1 when a file is bad, a --layer is unknown or\n"
-    "the files share no layer, 2 on usage errors.\n";
+    "Files whose __metadata__ probe_fingerprint differ were taken on different\n"
+    "probe inputs: refused (probe_mismatch, exit 1); a warning when only one has\n"
+    "a fingerprint (with --all-pairs, when either lacks one).\n"
+    "Exit status: 0 when it ran, 1 when a file is bad, a --layer is unknown,\n"
+    "the files share no layer or their probes differ, 2 on usage errors.\n";
 
 /* One output row: a layer and its result. */
 typedef struct compare_row {
@@ -305,6 +309,21 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
         pw_ckpt_open(&cb, paths[1], &copts, &err) != 0) {
         fprintf(stderr, "pwcca compare: %s\n", err.msg);
         goto out;
+    }
+    if (!all_pairs) {
+        /* Files of two different probes hold different inputs: refused.  Two
+         * files without a fingerprint (numpy formats have none) are compared
+         * silently as before; one without, while the other has one, is said. */
+        char fa[PW_PROBE_FP_MAX], fb[PW_PROBE_FP_MAX], msg[PW_ERR_MAX + 2 * PW_PATH_MAX];
+        pw_probe_fingerprint(ca, fa, sizeof fa);
+        pw_probe_fingerprint(cb, fb, sizeof fb);
+        pw_probe_verdict pv = pw_probe_check(fa, paths[0], fb, paths[1], msg, sizeof msg);
+        if (pv == PW_PROBE_DIFFERENT) {
+            fprintf(stderr, "pwcca compare: %s\n", msg);
+            goto out;
+        }
+        if (pv == PW_PROBE_UNKNOWN && (fa[0] || fb[0]))
+            fprintf(stderr, "pwcca compare: warning: %s\n", msg);
     }
     if (all_pairs) {
         rc = pwcca_matrix_print("compare", ca, cb, paths[0], paths[1], metrics, json, svg);

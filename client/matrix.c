@@ -12,6 +12,7 @@
 #include "pw_checkpoint.h"
 #include "pw_limits.h"
 #include "pw_matrix.h"
+#include "pw_probe.h"
 
 /* "pwcca CMD: message" on stderr: exit status 1. */
 static int fail(const char *cmd, const char *msg)
@@ -94,9 +95,17 @@ static int draw(const pw_matrix *m, const char *out, const char *la, const char 
 int pwcca_matrix_print(const char *cmd, const pw_ckpt *ca, const pw_ckpt *cb, const char *la,
                        const char *lb, unsigned metrics, int json, const char *svg)
 {
+    /* Two runs' rows are comparable only on the same probe inputs. */
+    char fa[PW_PROBE_FP_MAX], fb[PW_PROBE_FP_MAX], msg[PW_ERR_MAX + 2 * PW_PATH_MAX];
+    pw_probe_fingerprint(ca, fa, sizeof fa);
+    pw_probe_fingerprint(cb, fb, sizeof fb);
+    pw_probe_verdict pv = pw_probe_check(fa, la, fb, lb, msg, sizeof msg);
+    if (pv == PW_PROBE_DIFFERENT)
+        return fail(cmd, msg);
+    if (pv == PW_PROBE_UNKNOWN)
+        fprintf(stderr, "pwcca %s: warning: %s\n", cmd, msg);
     size_t na = pw_ckpt_nlayers(ca), nb = pw_ckpt_nlayers(cb);
     if (na == 0 || nb == 0) {
-        char msg[PW_PATH_MAX + 32];
         snprintf(msg, sizeof msg, "%s has no layers", na == 0 ? la : lb);
         return fail(cmd, msg);
     }
@@ -126,6 +135,10 @@ int pwcca_matrix_print(const char *cmd, const pw_ckpt *ca, const pw_ckpt *cb, co
         rc = draw(&m, svg, la, lb);
     if (rc == PWCCA_OK && json) {
         json_t *v = pw_matrix_json(&m, la, lb);
+        if (v) {
+            json_object_set_new(v, "probe_a", fa[0] ? json_string(fa) : json_null());
+            json_object_set_new(v, "probe_b", fb[0] ? json_string(fb) : json_null());
+        }
         rc = v ? pwcca_print_json(v) : fail(cmd, "out of memory");
     } else if (rc == PWCCA_OK && (!svg || strcmp(svg, "-") != 0)) {
         print_table(&m);

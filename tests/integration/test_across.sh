@@ -70,10 +70,32 @@ expect_output "and the message names both layers and their n" \
 expect_status "-o without --all-pairs is a usage error" 2 \
     "$PWCCA" compare "$X/a.safetensors" "$X/b.safetensors" -o "$X/x.svg"
 
+# ---- probe identity: files of two probes are refused, a missing fingerprint is said ----
+"$X_PY" "$X_HERE/mkckpt.py" "$X/p1.safetensors" --fingerprint 0123abcd --mode direct
+"$X_PY" "$X_HERE/mkckpt.py" "$X/p2.safetensors" --fingerprint 4567ef01 --mode direct --seed 2
+"$X_PY" "$X_HERE/mkckpt.py" "$X/p1b.safetensors" --fingerprint 0123abcd --mode direct --seed 3
+"$X_PY" "$X_HERE/mkckpt.py" "$X/p0.safetensors" --mode direct --seed 4
+for form in "" "--all-pairs"; do
+    expect_status "compare $form of two probes is refused (exit 1)" 1 \
+        "$PWCCA" compare "$X/p1.safetensors" "$X/p2.safetensors" $form
+    expect_output "compare $form names probe_mismatch and both fingerprints" \
+        "probe_mismatch: .*p1.safetensors was taken on probe_fingerprint 0123abcd but .*p2.safetensors on 4567ef01" \
+        "$PWCCA" compare "$X/p1.safetensors" "$X/p2.safetensors" $form
+    expect_output "compare $form warns when one file has no fingerprint, and compares" \
+        "warning: .*p0.safetensors has no probe_fingerprint \(.*p1.safetensors has 0123abcd\)" \
+        "$PWCCA" compare "$X/p1.safetensors" "$X/p0.safetensors" $form
+done
+out=$("$PWCCA" compare "$X/p1.safetensors" "$X/p1b.safetensors" --all-pairs --json 2>"$X/same.err")
+if [ ! -s "$X/same.err" ] && grep -q '"probe_a": "0123abcd"' <<<"$out"; then ok "the same probe: no warning, and the JSON names it"
+else fail "the same probe: no warning, and the JSON names it" "$(head -c 300 "$X/same.err")"; fi
+
 # ---- from the store: layers-matrix ----------------------------------------------------
 xmk "$X/runs/r1/step-100.safetensors" --layers conv1,conv2,fc --p 4,6,3 --seed 100
 xmk "$X/runs/r1/step-200.safetensors" --layers conv1,conv2,fc --p 4,6,3 --seed 200
 xmk "$X/runs/r2/step-100.safetensors" --layers l1,l2 --p 5,3 --seed 7
+mkdir -p "$X/runs/q1" "$X/runs/q2"
+xmk "$X/runs/q1/step-100.safetensors" --fingerprint 0123abcd --seed 8
+xmk "$X/runs/q2/step-100.safetensors" --fingerprint 4567ef01 --seed 9
 printf 'settle_time = 0.2\nrescan_interval = 1\n' >"$X/pwccad.conf"
 XDB=$X/pwccad.db
 X_PID=
@@ -81,8 +103,8 @@ trap 'pw_daemon_stop X_PID' RETURN
 if pw_daemon_start X_PID "$X/daemon.log" "$X/pwccad.sock" --watch "$X/runs" --db "$XDB" \
     --config "$X/pwccad.conf"; then ok "pwccad starts on two runs"; else fail "pwccad starts on two runs" "$(tail -5 "$X/daemon.log")"; fi
 xcount_is() { [ "$(sqlite3 -cmd '.timeout 2000' "$XDB" "$1" 2>/dev/null)" = "$2" ]; }
-pw_expect_wait "the daemon records the three checkpoints" 20 \
-    xcount_is "SELECT COUNT(*) FROM checkpoints WHERE status = 'ok'" 3
+pw_expect_wait "the daemon records the five checkpoints" 20 \
+    xcount_is "SELECT COUNT(*) FROM checkpoints WHERE status = 'ok'" 5
 pw_daemon_stop X_PID
 "$PWCCA" --db "$XDB" layers-matrix r1 r2:100 --json >"$X/lm.json" 2>"$X/lm.err"
 "$PWCCA" compare "$X/runs/r1/step-200.safetensors" "$X/runs/r2/step-100.safetensors" --all-pairs \
@@ -101,8 +123,16 @@ assert all(abs(g[i][i] - 1) < 1e-9 for i in range(3)), g
 ' "$X/lm-self.json"
 "$PWCCA" --db "$XDB" layers-matrix r1:100 r2 -o "$X/lm.svg" >/dev/null 2>"$X/lm.err"
 xml_valid "layers-matrix -o draws a well-formed SVG" "$X/lm.svg"
+expect_status "layers-matrix of two runs on different probes is refused (exit 1)" 1 \
+    "$PWCCA" --db "$XDB" layers-matrix q1 q2
+expect_output "and names probe_mismatch, both runs and both fingerprints" \
+    "probe_mismatch: q1:100 was taken on probe_fingerprint 0123abcd but q2:100 on 4567ef01" \
+    "$PWCCA" --db "$XDB" layers-matrix q1 q2
+expect_output "layers-matrix warns when a run's checkpoint has no fingerprint" \
+    "warning: r1:200 has no probe_fingerprint \(q1:100 has 0123abcd\)" \
+    "$PWCCA" --db "$XDB" layers-matrix q1 r1 --json
 expect_output "a step the run does not have is named" "run r1 has no checkpoint at step 999" \
     "$PWCCA" --db "$XDB" layers-matrix r1:999 r2
 expect_status "an unknown run exits 1" 1 "$PWCCA" --db "$XDB" layers-matrix nope r2
-expect_output "an unknown run lists the known ones" "no run 'nope'; known runs: r1, r2" \
+expect_output "an unknown run lists the known ones" "no run 'nope'; known runs: q1, q2, r1, r2" \
     "$PWCCA" --db "$XDB" layers-matrix nope r2
