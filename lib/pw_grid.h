@@ -29,10 +29,10 @@ typedef struct pw_grid {
     const double *values;         /* nrows x ncols row-major, NAN where none */
     double vmin, vmax;            /* colour scale ends, vmin < vmax */
     int rows_up;                  /* 1: row 0 at the bottom (layers), 0: at the top */
-    const double (*tree)[3];      /* optional dendrogram: nrows - 1 merges (a, b, height),
-                                     a and b as in scipy's linkage (leaves 0..nrows-1,
-                                     merge k is nrows + k); rows and columns must then be
-                                     the same things in the tree's leaf order, rows_up 0 */
+    const double (*tree)[4];      /* optional dendrogram: nrows - 1 merges (a, b, height, size) as
+                                     scipy's linkage gives them (pw_cluster.h); rows and columns
+                                     are then the same things, in the tree's leaf order, and
+                                     rows_up is 0 */
     const size_t *leaf_order;     /* with tree: display position -> leaf index */
 } pw_grid;
 

@@ -96,6 +96,11 @@ xmk "$X/runs/r2/step-100.safetensors" --layers l1,l2 --p 5,3 --seed 7
 mkdir -p "$X/runs/q1" "$X/runs/q2"
 xmk "$X/runs/q1/step-100.safetensors" --fingerprint 0123abcd --seed 8
 xmk "$X/runs/q2/step-100.safetensors" --fingerprint 4567ef01 --seed 9
+# Two widths x three seeds, for cluster: the same probe, fc 4 or 8 wide.
+for w in 4 8; do for seed in 1 2 3; do
+    mkdir -p "$X/runs/w$w-s$seed"
+    xmk "$X/runs/w$w-s$seed/step-100.safetensors" --layers conv1,fc --p 6,$w --seed $((w * 10 + seed)) --drift 0.5
+done; done
 printf 'settle_time = 0.2\nrescan_interval = 1\n' >"$X/pwccad.conf"
 XDB=$X/pwccad.db
 X_PID=
@@ -103,8 +108,8 @@ trap 'pw_daemon_stop X_PID' RETURN
 if pw_daemon_start X_PID "$X/daemon.log" "$X/pwccad.sock" --watch "$X/runs" --db "$XDB" \
     --config "$X/pwccad.conf"; then ok "pwccad starts on two runs"; else fail "pwccad starts on two runs" "$(tail -5 "$X/daemon.log")"; fi
 xcount_is() { [ "$(sqlite3 -cmd '.timeout 2000' "$XDB" "$1" 2>/dev/null)" = "$2" ]; }
-pw_expect_wait "the daemon records the five checkpoints" 20 \
-    xcount_is "SELECT COUNT(*) FROM checkpoints WHERE status = 'ok'" 5
+pw_expect_wait "the daemon records the eleven checkpoints" 20 \
+    xcount_is "SELECT COUNT(*) FROM checkpoints WHERE status = 'ok'" 11
 pw_daemon_stop X_PID
 "$PWCCA" --db "$XDB" layers-matrix r1 r2:100 --json >"$X/lm.json" 2>"$X/lm.err"
 "$PWCCA" compare "$X/runs/r1/step-200.safetensors" "$X/runs/r2/step-100.safetensors" --all-pairs \
@@ -134,5 +139,53 @@ expect_output "layers-matrix warns when a run's checkpoint has no fingerprint" \
 expect_output "a step the run does not have is named" "run r1 has no checkpoint at step 999" \
     "$PWCCA" --db "$XDB" layers-matrix r1:999 r2
 expect_status "an unknown run exits 1" 1 "$PWCCA" --db "$XDB" layers-matrix nope r2
-expect_output "an unknown run lists the known ones" "no run 'nope'; known runs: q1, q2, r1, r2" \
+expect_output "an unknown run lists the known ones" "no run 'nope'; known runs: q1, q2, r1, r2, w4-s1, w4-s2, w4-s3, w8-s1, w8-s2, w8-s3" \
     "$PWCCA" --db "$XDB" layers-matrix nope r2
+
+# ---- cluster: 2 widths x 3 seeds ------------------------------------------------------------
+six="w4-s1 w8-s1 w4-s2 w8-s2 w4-s3 w8-s3"
+"$PWCCA" --db "$XDB" cluster $six --layer fc --json >"$X/cl.json" 2>"$X/cl.err"
+xcheck "cluster of six runs: a symmetric matrix, the widths as the two last clusters" '
+import json, sys
+c = json.load(open(sys.argv[1]))
+runs, d, merges = c["runs"], c["matrix"], c["merges"]
+assert runs == ["w4-s1:100", "w8-s1:100", "w4-s2:100", "w8-s2:100", "w4-s3:100", "w8-s3:100"], runs
+assert all(d[i][i] == 0 and d[i][j] == d[j][i] for i in range(6) for j in range(6))
+assert len(merges) == 5 and merges[-1]["size"] == 6
+groups = [sorted(m["runs"]) for m in merges if m["size"] == 3]
+assert sorted(groups) == [["w4-s1:100", "w4-s2:100", "w4-s3:100"], ["w8-s1:100", "w8-s2:100", "w8-s3:100"]], merges
+assert sorted(c["leaves"]) == list(range(6))
+' "$X/cl.json"
+if "$X_PY" -c "import scipy.cluster.hierarchy" 2>/dev/null; then
+    xcheck "cluster's merge order and heights are scipy's average linkage on the same matrix" '
+import json, sys
+import numpy as np
+from scipy.cluster.hierarchy import linkage, leaves_list
+from scipy.spatial.distance import squareform
+c = json.load(open(sys.argv[1]))
+z = linkage(squareform(np.array(c["matrix"]), checks=False), method="average")
+mine = np.array(c["linkage"], dtype=float)
+assert (mine[:, [0, 1, 3]] == z[:, [0, 1, 3]]).all(), (mine, z)
+assert np.allclose(mine[:, 2], z[:, 2], rtol=0, atol=1e-12), (mine, z)
+assert list(leaves_list(z)) == c["leaves"], (list(leaves_list(z)), c["leaves"])
+' "$X/cl.json"
+else
+    echo "  skip: cluster against scipy: python3 lacks scipy (Debian: python3-scipy)"
+fi
+"$PWCCA" --db "$XDB" cluster $six --layer fc -o "$X/cl.svg" >"$X/cl.txt" 2>"$X/cl.err"
+xml_valid "cluster -o draws a well-formed SVG" "$X/cl.svg"
+expect "the cluster SVG has 36 cells and a dendrogram of 5 links" \
+    test "$(grep -c 'class="cell"' "$X/cl.svg")-$(grep -c 'class="link"' "$X/cl.svg")" = 36-5
+expect_output "the table lists the merges" "^  5  [0-9.]+  \(merge [0-9]\) \+ \(merge [0-9]\)  -> 6 runs" \
+    cat "$X/cl.txt"
+expect_output "cluster defaults to the top layer and warns about runs without a fingerprint" \
+    "warning: w4-s1:100 has no probe_fingerprint" "$PWCCA" --db "$XDB" cluster w4-s1 w8-s1
+expect_status "cluster of runs on two probes is refused (exit 1)" 1 "$PWCCA" --db "$XDB" cluster q1 q2
+expect_output "and names probe_mismatch and both fingerprints" \
+    "probe_mismatch: q1:100 was taken on probe_fingerprint 0123abcd but q2:100 on 4567ef01" \
+    "$PWCCA" --db "$XDB" cluster q1 q2
+expect_output "--final on a running run says so" "run w4-s1 is not final" \
+    "$PWCCA" --db "$XDB" cluster w4-s1 w8-s1 --final
+expect_output "a layer a run lacks is named" "r2:100 has no layer 'fc'" \
+    "$PWCCA" --db "$XDB" cluster w4-s1 r2 --layer fc
+expect_status "one run is a usage error" 2 "$PWCCA" --db "$XDB" cluster w4-s1
