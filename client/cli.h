@@ -45,6 +45,8 @@ int pwcca_cmd_finalize(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_rescan(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_forget(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_layers_matrix(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv);
 
 /* Exit statuses. */
 #define PWCCA_OK    0
@@ -150,6 +152,15 @@ int pwcca_table_row(pwcca_table *t, const char *const *cells);
 /* Print to f and free. */
 void pwcca_table_print(pwcca_table *t, FILE *f);
 void pwcca_table_free(pwcca_table *t);
+
+/* Every layer of ca against every layer of cb (lib/pw_matrix.h), labelled
+ * la and lb: printed as one grid per metric, as JSON (json), and drawn as
+ * an SVG heatmap into svg ("-": stdout, instead of the table) when not
+ * NULL.  cmd names the command in messages.  Returns the exit status
+ * (matrix.c, shared by compare --all-pairs and layers-matrix). */
+typedef struct pw_ckpt pw_ckpt;
+int pwcca_matrix_print(const char *cmd, const pw_ckpt *ca, const pw_ckpt *cb, const char *la,
+                       const char *lb, unsigned metrics, int json, const char *svg);
 
 /* Progress on stderr when it is a terminal; a pw_query_progress_fn. */
 void pwcca_progress(void *what, size_t rows);

@@ -14,10 +14,12 @@
 #include "cli.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
+#include "pw_probe.h"
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
     "                         [--memory-mb N] [--reduce MODE]\n"
+    "       pwcca compare A B --all-pairs [--metrics LIST] [--json] [-o FILE.svg] [--nhwc]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
     "(a lone .npy file is one layer named 'activations', whatever the file name).\n"
@@ -40,12 +42,21 @@ static const char compare_usage[] =
     "                   (exact only: such a layer is insufficient_datapoints),\n"
     "                   dims:K or var:F (0 < F <= 1); the table's REDUCE column and\n"
     "                   the JSON's reduce, k_x, k_y say what was applied\n"
+    "  --all-pairs      every layer of A against every layer of B, whatever their\n"
+    "                   names (A and B may be different architectures; n must\n"
+    "                   match): one grid per metric (PWCCA and CKA, plus those of\n"
+    "                   --metrics), rows A's layers as X; exact scores only\n"
+    "  -o, --output F   with --all-pairs: draw the PWCCA grid as an SVG heatmap\n"
+    "                   into F ('-': stdout, instead of the table)\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
     "docs/ENGINE.md).\n"
-    "Exit status: 0 when it ran, 1 when a file is bad, a --layer is unknown or\n"
-    "the files share no layer, 2 on usage errors.\n";
+    "Files whose __metadata__ probe_fingerprint differ were taken on different\n"
+    "probe inputs: refused (probe_mismatch, exit 1); a warning when only one has\n"
+    "a fingerprint (with --all-pairs, when either lacks one).\n"
+    "Exit status: 0 when it ran, 1 when a file is bad, a --layer is unknown,\n"
+    "the files share no layer or their probes differ, 2 on usage errors.\n";
 
 /* One output row: a layer and its result. */
 typedef struct compare_row {
@@ -252,8 +263,9 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
 {
     (void)o;
     pwcca_texts want = {NULL, 0};
-    unsigned metrics = PW_M_ALL;
-    int json = 0, nhwc = 0, pos, rc = PWCCA_ERROR;
+    unsigned metrics = 0; /* 0: not given */
+    int json = 0, nhwc = 0, all_pairs = 0, pos, rc = PWCCA_ERROR;
+    const char *svg = NULL;
     uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
     const char *reduce_arg = "auto";
     pw_reduce reduce;
@@ -263,10 +275,22 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                               {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
                               {"memory-mb", 0, PWCCA_ARG_MIB, NULL, &budget},
                               {"reduce", 0, PWCCA_ARG_TEXT, NULL, &reduce_arg},
+                              {"all-pairs", 0, PWCCA_ARG_FLAG, NULL, &all_pairs},
+                              {"output", 'o', PWCCA_ARG_TEXT, NULL, &svg},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, compare_usage, args, 2, 2, "checkpoint", &pos);
     if (done >= 0)
         return done;
+    if (svg && !all_pairs) {
+        free(want.v);
+        return pwcca_usage(argv[0], "-o draws the --all-pairs heatmap: add --all-pairs");
+    }
+    if (all_pairs && want.n) {
+        free(want.v);
+        return pwcca_usage(argv[0], "--all-pairs compares every layer: drop --layer");
+    }
+    /* The layer matrix always has PWCCA and CKA; compare computes all by default. */
+    metrics = all_pairs ? metrics | PW_M_PWCCA | PW_M_CKA : metrics ? metrics : PW_M_ALL;
     pw_err rerr;
     if (pw_reduce_parse(reduce_arg, &reduce, &rerr) != 0) {
         free(want.v);
@@ -284,6 +308,25 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     if (pw_ckpt_open(&ca, paths[0], &copts, &err) != 0 ||
         pw_ckpt_open(&cb, paths[1], &copts, &err) != 0) {
         fprintf(stderr, "pwcca compare: %s\n", err.msg);
+        goto out;
+    }
+    if (!all_pairs) {
+        /* Files of two different probes hold different inputs: refused.  Two
+         * files without a fingerprint (numpy formats have none) are compared
+         * silently as before; one without, while the other has one, is said. */
+        char fa[PW_PROBE_FP_MAX], fb[PW_PROBE_FP_MAX], msg[PW_ERR_MAX + 2 * PW_PATH_MAX];
+        pw_probe_fingerprint(ca, fa, sizeof fa);
+        pw_probe_fingerprint(cb, fb, sizeof fb);
+        pw_probe_verdict pv = pw_probe_check(fa, paths[0], fb, paths[1], msg, sizeof msg);
+        if (pv == PW_PROBE_DIFFERENT) {
+            fprintf(stderr, "pwcca compare: %s\n", msg);
+            goto out;
+        }
+        if (pv == PW_PROBE_UNKNOWN && (fa[0] || fb[0]))
+            fprintf(stderr, "pwcca compare: warning: %s\n", msg);
+    }
+    if (all_pairs) {
+        rc = pwcca_matrix_print("compare", ca, cb, paths[0], paths[1], metrics, json, svg);
         goto out;
     }
     size_t na = pw_ckpt_nlayers(ca), nb = pw_ckpt_nlayers(cb);

@@ -34,6 +34,10 @@ static const command commands[] = {
     {"forget", pwcca_cmd_forget, "RUN", "remove a run and its history (daemon stopped)"},
     {"rescore", pwcca_cmd_rescore, "RUN [--from STEP]",
      "recompute stored scores with current settings"},
+    {"layers-matrix", pwcca_cmd_layers_matrix, "RUN_A[:STEP] RUN_B[:STEP] [--json]",
+     "every layer of one run against every layer of another"},
+    {"cluster", pwcca_cmd_cluster, "RUN RUN... [--layer L] [--step S|--final]",
+     "runs' distance matrix and average-linkage clustering"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -730,3 +730,51 @@ int pw_query_runs_stamp(pw_query *q, pw_runs_stamp *out, pw_err *err)
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : db_fail(q, err, "cannot count the runs");
 }
+
+/* ---- one checkpoint ------------------------------------------------------------ */
+
+void pw_query_checkpoint_clear(pw_ckpt_info *c)
+{
+    free(c->path);
+    free(c->status);
+    free(c->probe);
+    memset(c, 0, sizeof *c);
+}
+
+int pw_query_checkpoint(pw_query *q, const pw_run_info *run, int64_t step, pw_ckpt_info *out,
+                        pw_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (step == PW_QUERY_NO_STEP)
+        step = run->final_step != PW_QUERY_NO_STEP ? run->final_step : run->last_step;
+    if (step == PW_QUERY_NO_STEP)
+        return pw_err_set(err, "run %s has no checkpoint yet", run->name);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT step, path, present, status, %s FROM checkpoints WHERE run_id = ?1 AND "
+             "step = ?2",
+             q->version >= PROBE_VERSION ? "probe_fingerprint" : "NULL");
+    sqlite3_stmt *st = NULL;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run->id);
+    sqlite3_bind_int64(st, 2, step);
+    int rc = sqlite3_step(st), oom = 0;
+    if (rc == SQLITE_ROW) {
+        out->step = sqlite3_column_int64(st, 0);
+        out->path = col_text_nn(st, 1, &oom);
+        out->present = sqlite3_column_int(st, 2);
+        out->status = col_text_nn(st, 3, &oom);
+        out->probe = col_text(st, 4, &oom);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW && !oom)
+        return 0;
+    pw_query_checkpoint_clear(out);
+    if (oom)
+        return pw_err_set(err, "out of memory reading a checkpoint");
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "reading a checkpoint");
+    return pw_err_set(err, "run %s has no checkpoint at step %lld (its last is step %lld)",
+                      run->name, (long long)step, (long long)run->last_step);
+}

@@ -134,4 +134,20 @@ typedef struct pw_runs_stamp {
 } pw_runs_stamp;
 int pw_query_runs_stamp(pw_query *q, pw_runs_stamp *out, pw_err *err);
 
+/* One checkpoint of a run, as stored. */
+typedef struct pw_ckpt_info {
+    int64_t step; /* its step */
+    char *path;   /* file or directory as the daemon found it */
+    int present;  /* 0 once the file was deleted */
+    char *status; /* ok, read_error, ... */
+    char *probe;  /* its probe_fingerprint, NULL when none (or a database before 003) */
+} pw_ckpt_info;
+
+/* The checkpoint of run at step; step PW_QUERY_NO_STEP asks for the final
+ * checkpoint, else the newest.  A step the run does not have fails naming
+ * the run's first and last steps.  Free out with pw_query_checkpoint_clear. */
+int pw_query_checkpoint(pw_query *q, const pw_run_info *run, int64_t step, pw_ckpt_info *out,
+                        pw_err *err);
+void pw_query_checkpoint_clear(pw_ckpt_info *c);
+
 #endif

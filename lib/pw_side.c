@@ -13,6 +13,15 @@
 #include "pw_keep.h"
 #include "pw_limits.h"
 
+static uint64_t count_built, count_whitened, count_svcca; /* pw_side_counts, atomically */
+
+void pw_side_counts_get(pw_side_counts *out)
+{
+    out->built = __atomic_load_n(&count_built, __ATOMIC_RELAXED);
+    out->whitened = __atomic_load_n(&count_whitened, __ATOMIC_RELAXED);
+    out->svcca = __atomic_load_n(&count_svcca, __ATOMIC_RELAXED);
+}
+
 pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *min,
                        const double *max, const double *g, size_t ld, pw_err *err)
 {
@@ -41,6 +50,7 @@ pw_side *pw_side_build(uint64_t n, size_t p, const double *mean, const double *m
             s->gram[b * k + a] = v;
             s->gram[a * k + b] = v;
         }
+    __atomic_fetch_add(&count_built, 1, __ATOMIC_RELAXED);
     return s;
 oom:
     pw_side_free(s);
@@ -243,6 +253,7 @@ out:
         drop_whitening(s);
     else
         s->whitened = 1;
+    __atomic_fetch_add(&count_whitened, 1, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -299,6 +310,7 @@ int pw_side_svcca_basis(pw_side *s, char name, pw_err *err)
     s->svcca_k = nk;
     s->raw_scale = scale;
     s->svcca_ready = 1;
+    __atomic_fetch_add(&count_svcca, 1, __ATOMIC_RELAXED);
     rc = 0;
 out:
     free(e);

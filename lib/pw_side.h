@@ -83,4 +83,16 @@ int pw_side_whiten(pw_side *s, char name, pw_err *err);
 /* Fill the SVCCA basis; return values as pw_side_whiten. */
 int pw_side_svcca_basis(pw_side *s, char name, pw_err *err);
 
+/* Process-wide counts of the per-side work done so far: sides built (one
+ * Gram each) and factorizations made (whitenings, SVCCA bases).  A caller
+ * that promises to factor each layer once (pw_matrix.h) is held to it by
+ * tests reading these before and after; relaxed atomics, so concurrent
+ * compute threads only add. */
+typedef struct pw_side_counts {
+    uint64_t built;    /* pw_side_build calls that returned a side */
+    uint64_t whitened; /* whitenings computed (cached ones not counted) */
+    uint64_t svcca;    /* SVCCA bases computed (cached ones not counted) */
+} pw_side_counts;
+void pw_side_counts_get(pw_side_counts *out);
+
 #endif

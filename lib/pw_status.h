@@ -20,6 +20,11 @@
  *   shape_changed            pwccad: the layer's shape differs between the checkpoint and its
  *                            reference (a width changed mid-run); not compared, so no distance
  *                            feeds stability or alerts; the message names the layer and shapes
+ *   probe_changed            pwccad: the probe fingerprint differs between a checkpoint and its
+ *                            reference within a run
+ *   probe_mismatch           a cross-run or offline pair (layers-matrix, compare, cluster) whose
+ *                            two checkpoints carry different probe fingerprints: refused, the
+ *                            message names both
  */
 #ifndef PW_STATUS_H
 #define PW_STATUS_H
@@ -41,7 +46,9 @@
     X(PW_SHAPE_CHANGED, "shape_changed",                                                           \
       "the layer's shape changed between the checkpoint and its reference; not compared")          \
     X(PW_PROBE_CHANGED, "probe_changed",                                                           \
-      "the probe inputs (their fingerprint) differ between the checkpoint and its reference")
+      "the probe inputs (their fingerprint) differ between the checkpoint and its reference")      \
+    X(PW_PROBE_MISMATCH, "probe_mismatch",                                                         \
+      "the two checkpoints of a cross-run pair were taken on different probe inputs")
 
 typedef enum pw_status {
 #define PW_STATUS_ENUM(sym, name, doc) sym,
