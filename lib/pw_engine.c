@@ -24,6 +24,7 @@
 #include "pw_gram.h"
 #include "pw_keep.h"
 #include "pw_limits.h"
+#include "pw_noise.h"
 #include "pw_reduced.h"
 #include "pw_side.h"
 
@@ -192,6 +193,16 @@ static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
     return single_begin(pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u));
 }
 
+unsigned pw_engine_lanes_begin(const pw_rows *x, const pw_rows *y)
+{
+    return lanes_begin(x, y);
+}
+
+void pw_engine_lanes_end(unsigned lanes)
+{
+    single_end(lanes);
+}
+
 /* One side's factorization, for factor_pair. */
 typedef struct factor_job {
     pw_side *side; /* the side */
@@ -260,9 +271,14 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
                                .max = c->max[i]};
     }
     pw_gram_bad bad;
-    unsigned lanes = lanes_begin(x, y);
-    int rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
-    single_end(lanes);
+    int rc;
+    if (x->given) { /* the pass was made by pw_noise.c, block by block */
+        rc = pw_noise_take(x->given, &gs[0], &gs[1], c->g, ld, &bad);
+    } else {
+        unsigned lanes = lanes_begin(x, y);
+        rc = pw_gram_pass(&gs[0], &gs[1], lanes, c->g, &bad, err);
+        single_end(lanes);
+    }
     if (rc != 0)
         return -1;
     if (bad.kind != PW_GRAM_GOOD) {
