@@ -363,7 +363,7 @@ START_TEST(jackknife_ses_match_the_spread_over_independent_probes)
     /* One process, 60 independent probes of n = 10 p inputs each, B = 10.  The
      * jackknife estimates the standard deviation of the metric over probes;
      * docs/ENGINE.md says what bias to expect at finite n. */
-    enum { DRAWS = 60, P = 4, Q = 4, K = 2, N = 40 * P, B = 10 };
+    enum { DRAWS = 60, P = 4, Q = 4, K = 2, N = 10 * P, B = 10 };
     static double x[N * P], y[N * Q], ax[K * P], ay[K * Q];
     static const unsigned want[] = {PW_METRIC_PWCCA, PW_METRIC_MEAN_CCA, PW_METRIC_CKA};
     double sum[PW_METRIC_COUNT] = {0}, sum2[PW_METRIC_COUNT] = {0}, se2[PW_METRIC_COUNT] = {0};
