@@ -31,9 +31,11 @@ static double normal(void)
 
 START_TEST(modes_round_trip_and_bad_ones_say_the_forms)
 {
-    const char *texts[] = {"off", "jackknife:10", "jackknife:2 every 4", "jackknife:1000 every 1"};
-    const char *canon[] = {"off", "jackknife:10", "jackknife:2 every 4", "jackknife:1000"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *texts[] = {"off", "jackknife:10", "jackknife:2 every 4", "jackknife:1000 every 1",
+                           "jackknife:10 every 20"};
+    const char *canon[] = {"off", "jackknife:10", "jackknife:2 every 4", "jackknife:1000 every 1",
+                           "jackknife:10"};
+    for (size_t i = 0; i < 5; i++) {
         pw_noise_mode m, back;
         pw_err e;
         char buf[PW_NOISE_TEXT_MAX];
@@ -49,6 +51,9 @@ START_TEST(modes_round_trip_and_bad_ones_say_the_forms)
     PW_ASSERT_OK(pw_noise_parse("  jackknife:10   every  3 ", &m, &e), &e);
     ck_assert_uint_eq(m.blocks, 10);
     ck_assert_uint_eq(m.every, 3);
+    PW_ASSERT_OK(pw_noise_parse("jackknife:10", &m, &e), &e);
+    ck_assert_uint_eq(m.every, PW_NOISE_DEFAULT_EVERY);
+    PW_ASSERT_OK(pw_noise_parse("jackknife:10 every 3", &m, &e), &e);
     ck_assert(pw_noise_due(&m, 0) && !pw_noise_due(&m, 1) && !pw_noise_due(&m, 2));
     ck_assert(pw_noise_due(&m, 3) && pw_noise_due(&m, 6));
     const char *bad[] = {"",
