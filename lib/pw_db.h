@@ -20,6 +20,7 @@
 
 #include "pw_engine.h"
 #include "pw_error.h"
+#include "pw_noise.h"
 #include "pw_status.h"
 #include "pw_tensor.h"
 
@@ -127,6 +128,8 @@ typedef struct pw_db_score {
                                 are stored as scores.reduce, k_x, k_y */
     int sticky;              /* 1: computed under reduce = auto, so r.reduce is the layer's
                                 decision: stored in reduce_choices unless one is there */
+    pw_noise_result noise;   /* standard errors: stored as scores.*_se and noise_blocks when
+                                noise.blocks > 0, else NULL (a zeroed score has none) */
 } pw_db_score;
 
 /* A (step, ref) group whose old rows a commit replaces wholesale. */

@@ -125,6 +125,16 @@ uint64_t pw_noise_sums_without(const pw_noise_sums *s, unsigned k, double *g, do
 
 void pw_noise_sums_free(pw_noise_sums *s);
 
+/* The metrics whose SEs the scores table has columns for (005_noise.sql),
+ * X(sym, id) with column id_se.  Explicit, not PW_METRIC_LIST: a metric added
+ * to the list later adds its own column in its own migration, then an entry
+ * here (lib/pw_query.c reads it only from databases at that migration). */
+#define PW_NOISE_SE_COLUMNS(X)                                                                     \
+    X(PWCCA, pwcca) X(DISTANCE, distance) X(MEAN_CCA, mean_cca) X(SVCCA, svcca) X(CKA, cka)
+
+/* The schema version that added those columns and scores.noise_blocks. */
+#define PW_NOISE_SCHEMA_VERSION 5
+
 /* A comparison with standard errors ------------------------------------------ */
 
 typedef struct pw_noise_result {

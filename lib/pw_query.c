@@ -19,6 +19,7 @@
 
 #include "pw_array.h"
 #include "pw_limits.h"
+#include "pw_noise.h"
 #include "pw_schema.h"
 
 #define PROGRESS_EVERY 4096 /* rows between progress callbacks */
@@ -33,6 +34,8 @@ struct pw_query {
 #define REDUCE_VERSION 2
 /* The schema version that added checkpoints.probe_fingerprint (003_probe.sql). */
 #define PROBE_VERSION 3
+/* The schema version that added scores.*_se and noise_blocks (005_noise.sql). */
+#define NOISE_VERSION PW_NOISE_SCHEMA_VERSION
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -579,7 +582,13 @@ static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
     const unsigned char *reduce = sqlite3_column_text(st, col++);
     snprintf(r->reduce, sizeof r->reduce, "%s", reduce ? (const char *)reduce : "none");
     r->k_x = col_count(st, col++);
-    r->k_y = col_count(st, col);
+    r->k_y = col_count(st, col++);
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        r->se[m] = NAN;
+#define NOISE_READ(sym, id) r->se[PW_METRIC_##sym] = col_real(st, col++);
+    PW_NOISE_SE_COLUMNS(NOISE_READ)
+#undef NOISE_READ
+    r->noise_blocks = col_count(st, col);
     return oom;
 }
 
@@ -594,17 +603,26 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
                    size_t nlayers, pw_query_progress_fn progress, void *ctx, pw_curve_row **out,
                    size_t *n, pw_err *err)
 {
-#define CURVE_SQL(reduce_cols)                                                                     \
+#define CURVE_SQL(reduce_cols, se_cols)                                                            \
     "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "                          \
-    "s.q_kept," PW_METRIC_SQL_COLS " s.status, s.message, " reduce_cols                            \
+    "s.q_kept," PW_METRIC_SQL_COLS " s.status, s.message, " reduce_cols se_cols                    \
     " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"                \
     " WHERE s.run_id = ?1 AND s.ref = ?2"                                                          \
     "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"                           \
     " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step"
 #define PW_METRIC_SQL_PREFIX " s."
     /* A database the daemon has not migrated yet has only exact scores. */
-    static const char sql[] = CURVE_SQL("s.reduce, s.k_x, s.k_y");
-    static const char sql_v1[] = CURVE_SQL("'none', NULL, NULL");
+#define SE_COL(sym, id)  ", s." #id "_se"
+#define SE_NULL(sym, id) ", NULL"
+    /* A database before 005_noise.sql has no standard errors. */
+    static const char sql[] =
+        CURVE_SQL("s.reduce, s.k_x, s.k_y", PW_NOISE_SE_COLUMNS(SE_COL) ", s.noise_blocks");
+    static const char sql_v2[] =
+        CURVE_SQL("s.reduce, s.k_x, s.k_y", PW_NOISE_SE_COLUMNS(SE_NULL) ", NULL");
+    static const char sql_v1[] =
+        CURVE_SQL("'none', NULL, NULL", PW_NOISE_SE_COLUMNS(SE_NULL) ", NULL");
+#undef SE_COL
+#undef SE_NULL
 #undef PW_METRIC_SQL_PREFIX
 #undef CURVE_SQL
     sqlite3_stmt *st = NULL;
@@ -618,7 +636,11 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         return -1;
     if (nlayers && !(filter = layers_json(layers, nlayers, err)))
         return -1;
-    if (prepare(q, q->version >= REDUCE_VERSION ? sql : sql_v1, &st, err) != 0) {
+    if (prepare(q,
+                q->version >= NOISE_VERSION    ? sql
+                : q->version >= REDUCE_VERSION ? sql_v2
+                                               : sql_v1,
+                &st, err) != 0) {
         free(filter);
         return -1;
     }
