@@ -946,6 +946,7 @@ static int latest_row(sqlite3_stmt *st, void *ctx)
         l.distance[r] = column_real(st, 3 + 2 * r);
         l.k_x[r] =
             sqlite3_column_type(st, 6 + r) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 6 + r);
+        l.distance_se[r] = column_real(st, 8 + r);
     }
     return u->fn.latest(u->ctx, &l);
 }
@@ -958,7 +959,9 @@ int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_er
     return each_row(
         db,
         "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
-        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END, p.k_x, f.k_x FROM layers l "
+        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END, p.k_x, f.k_x, "
+        "CASE WHEN p.status = 'ok' THEN p.distance_se END, "
+        "CASE WHEN f.status = 'ok' THEN f.distance_se END FROM layers l "
         "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
         "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
         "l.run_id AND layer = l.name AND ref = 'previous') "

@@ -171,12 +171,13 @@ int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ct
 
 /* A layer as the metrics endpoint shows it after a restart. */
 typedef struct pw_db_latest_row {
-    const char *layer;   /* layer name */
-    int64_t stable_step; /* layers.stable_step, -1 when NULL */
-    int has[2];          /* 1 when the layer has a score for this pw_ref */
-    int64_t step[2];     /* step of its newest score per pw_ref (read only when has) */
-    double distance[2];  /* that score's distance, NAN when NULL or its status is not ok */
-    int64_t k_x[2];      /* that score's k_x (directions X kept when reduced), -1 when exact */
+    const char *layer;     /* layer name */
+    int64_t stable_step;   /* layers.stable_step, -1 when NULL */
+    int has[2];            /* 1 when the layer has a score for this pw_ref */
+    int64_t step[2];       /* step of its newest score per pw_ref (read only when has) */
+    double distance[2];    /* that score's distance, NAN when NULL or its status is not ok */
+    int64_t k_x[2];        /* that score's k_x (directions X kept when reduced), -1 when exact */
+    double distance_se[2]; /* that score's distance_se (005_noise.sql), NAN when none */
 } pw_db_latest_row;
 typedef int (*pw_db_latest_cb)(void *ctx, const pw_db_latest_row *l);
 /* Every layer of the layers table, by depth, with its newest score per reference. */

@@ -33,8 +33,10 @@ n_se() {
 
 for s in 100 200 300; do nmk "$N/runs/nz/step-$s.safetensors" --seed "$s"; done
 for s in 100 200; do nmk "$N/runs/plain/step-$s.safetensors" --seed "$s"; done
+N_PORT=$("$N_PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 "$PWCCAD" --watch "$N/runs" --db "$NDB" --socket "$NSOCK" --config "$N/pwccad.conf" \
-    --foreground >>"$N/daemon.log" 2>&1 &
+    --metrics "127.0.0.1:$N_PORT" --foreground >>"$N/daemon.log" 2>&1 &
 N_PID=$!
 n_stop() {
     pw_stop_pid "$N_PID"
@@ -76,6 +78,21 @@ assert row[5] == l["noise_blocks"] == 5 and abs(row[6] - l["pwcca"]) <= 1e-12, (
 else
     fail "the stored SEs equal pwcca compare --noise jackknife:5 --json" "$(cat "$N/err.txt") $out"
 fi
+
+# /metrics: the newest score of nz (step 300) has an SE, plain's (step 200) none.
+"$N_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://127.0.0.1:$N_PORT/metrics" >"$N/metrics.txt" 2>&1
+se=$(nq "SELECT distance_se FROM scores WHERE layer = 'fc' AND step = 300 AND ref = 'previous'")
+expect "/metrics has the SE of a layer's newest distance" "$N_PY" -c '
+import re, sys
+m = re.search(r"^pwccad_layer_distance_se\{run=\"nz\",layer=\"fc\",ref=\"previous\"\} (\S+)$",
+              open(sys.argv[1]).read(), re.M)
+assert m and abs(float(m.group(1)) - float(sys.argv[2])) <= 1e-9 * float(sys.argv[2])' \
+    "$N/metrics.txt" "$se"
+expect "/metrics has no SE sample for a score without one" \
+    bash -c "grep -q '^# TYPE pwccad_layer_distance_se gauge' '$N/metrics.txt' &&
+        ! grep -q '^pwccad_layer_distance_se{run=\"plain\"' '$N/metrics.txt'"
 
 expect_output "curve --format csv ends with the SE columns and noise_blocks" \
     "^run,layer,.*,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks$" \
