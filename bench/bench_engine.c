@@ -607,7 +607,7 @@ static int run_noise(void)
            blocks);
     printf("ratio = per pair; ratio_sched = amortized at the default schedule, every %u "
            "(target <= 1.5)\n",
-           PW_NOISE_DEFAULT_EVERY);
+           (unsigned)PW_NOISE_DEFAULT_EVERY);
     printf("%8s %5s %5s %10s %10s %8s %12s %10s\n", "n", "p", "q", "plain_ms", "noise_ms", "ratio",
            "ratio_sched", "pwcca_se");
     for (size_t i = 0; i < 2; i++) {

@@ -303,7 +303,7 @@ int pw_noise_sums_pass(pw_noise_sums *s, const pw_rows *x, const pw_rows *y, con
     if (ld > 0 && (ld > SIZE_MAX / sizeof(double) / ld / (count + 1)))
         return pw_err_set(err, "%zu block Grams of %zu neurons do not fit in memory", count, ld);
     size_t sq = ld * ld;
-    s->n = pw_array_alloc(count, sizeof(uint64_t));
+    s->n = calloc(count ? count : 1, sizeof(uint64_t));
     s->g = pw_array_alloc(count * sq, sizeof(double));
     s->stats = pw_array_alloc(count * 3 * ld, sizeof(double));
     s->full_g = pw_array_alloc(sq, sizeof(double));
@@ -418,7 +418,7 @@ int pw_noise_compare(const pw_rows *x, const pw_rows *y, uint64_t inputs, unsign
     pw_noise_result_init(noise);
     char text[PW_NOISE_TEXT_MAX];
     pw_noise_format(mode, text, sizeof text);
-    pw_blocks b;
+    pw_blocks b = {0}; /* zeroed: the analyzer cannot follow pw_blocks_init */
     pw_err berr;
     if (mode->blocks == 0 || x->nrows != y->nrows || x->given)
         return pw_engine_compare(x, y, metrics, x_cache, y_cache, out, err);

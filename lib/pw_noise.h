@@ -37,7 +37,7 @@
 /* `every` when a jackknife mode does not say: bench_engine --noise measures a
  * pair with jackknife:10 at 6-10x one without, so every 20th keeps the
  * amortized cost within 1.5x. */
-#define PW_NOISE_DEFAULT_EVERY 20
+#define PW_NOISE_DEFAULT_EVERY 20u
 
 typedef struct pw_noise_mode {
     unsigned blocks; /* B, >= 2; 0: off */
