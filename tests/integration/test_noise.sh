@@ -106,6 +106,12 @@ expect_output "curve --format json carries pwcca_se and noise_blocks" \
     '"step":300.*"pwcca_se":[0-9.e-]+,.*"noise_blocks":5' ncli curve nz --layer fc --format json
 expect_output "curve's table shows a metric with its SE as value±SE" "^fc .* 300 .*±" ncli curve nz
 
+if n_stop && ! grep -Eq "Sanitizer|runtime error" "$N/daemon.log"; then
+    ok "pwccad stops cleanly (exit 0, no sanitizer reports)"
+else
+    fail "pwccad stops cleanly" "$(grep -E -m3 "Sanitizer|runtime error" "$N/daemon.log") $(tail -3 "$N/daemon.log")"
+fi
+
 # A bad noise setting is refused when the config is read, naming the forms.
 printf 'settle_time = 0.2\n[run nz]\nnoise = jackknife:1\n' >"$N/bad.conf"
 expect_output "a bad noise value is refused, naming the accepted forms" \
