@@ -3,6 +3,7 @@
  *
  * Usage: bench_engine              (all cases; PW_BENCH_QUICK=1 for small ones)
  *        bench_engine --reduced    (the reduced-mode case alone)
+ *        bench_engine --noise      (the standard-error case alone)
  *        bench_engine --case I R   (one case, run by the parent; R = dgemm GFLOP/s)
  *
  * The parent measures square dgemm (2048^3) before each case and runs the
@@ -27,6 +28,12 @@
  * takes about a minute), and the peak RSS of the reduced pair against the
  * issue's 8 p^2 doubles plus the data.
  *
+ * Standard errors (#21; quick and full runs, or `bench_engine --noise`):
+ * a pair as the daemon pays it (X fresh, Y's side cached) with all metrics,
+ * timed without SEs and with jackknife:10, and the ratio of the two -- per
+ * pair, and amortized at the default schedule (SEs at every
+ * PW_NOISE_DEFAULT_EVERY-th checkpoint of a layer; target <= 1.5).
+ *
  * Environment: PW_BENCH_SUMMARY=file appends "key value" lines for bench/run.sh;
  * PW_BENCH_DUMP=dir writes the numpy comparison case as dir/X.f32, dir/Y.f32. */
 #include <cblas.h>
@@ -47,6 +54,7 @@
 #include <unistd.h>
 
 #include "pw_engine.h"
+#include "pw_noise.h"
 #include "pw_reduced.h"
 
 typedef struct bench_case {
@@ -579,6 +587,90 @@ static int run_reduced(void)
     return 0;
 }
 
+/* ---- standard errors ------------------------------------------------------------ */
+
+/* Best of three of a pair X fresh, Y cached (sy built beforehand). */
+static double noise_pair(const pw_rows *x, const pw_rows *y, uint64_t inputs, unsigned blocks,
+                         pw_side **sy, double *se)
+{
+    double best = 1e300;
+    for (int rep = 0; rep < 3; rep++) {
+        pw_side *sx = NULL;
+        pw_result r;
+        pw_noise_result nr;
+        pw_err e;
+        pw_err_clear(&e);
+        pw_noise_mode mode = {.blocks = blocks, .every = 1};
+        double t = now();
+        if (pw_noise_compare(x, y, inputs, PW_M_ALL, &mode, 0, NULL, &sx, sy, &r, &nr, &e) != 0 ||
+            r.status != PW_OK || (blocks && nr.blocks != blocks)) {
+            fprintf(stderr, "bench_engine: noise case: %s %s %s\n", e.msg, r.message, nr.message);
+            exit(1);
+        }
+        t = now() - t;
+        best = t < best ? t : best;
+        *se = nr.se[PW_METRIC_PWCCA];
+        pw_result_free(&r);
+        pw_side_free(sx);
+    }
+    return best;
+}
+
+static int run_noise(void)
+{
+    static const bench_case full[] = {{20000, 512, 512, 0, 0}, {20000, 1024, 1024, 0, 0}};
+    static const bench_case small[] = {{5000, 256, 256, 0, 0}, {20000, 512, 512, 0, 0}};
+    const bench_case *cs = quick() ? small : full;
+    const unsigned blocks = 10;
+    printf("\nstandard errors: jackknife:%u, all metrics, X fresh and Y cached (as the daemon "
+           "pays a pair)\n",
+           blocks);
+    printf("ratio = per pair; ratio_sched = amortized at the default schedule, every %u "
+           "(target <= 1.5)\n",
+           (unsigned)PW_NOISE_DEFAULT_EVERY);
+    printf("%8s %5s %5s %10s %10s %8s %12s %10s\n", "n", "p", "q", "plain_ms", "noise_ms", "ratio",
+           "ratio_sched", "pwcca_se");
+    for (size_t i = 0; i < 2; i++) {
+        const bench_case *c = &cs[i];
+        layer_pair lp;
+        if (make_data(c, &lp) != 0) {
+            fprintf(stderr, "bench_engine: cannot prepare the noise case's data\n");
+            free_data(&lp);
+            return 1;
+        }
+        pw_tensor tx, ty;
+        tensor_of(&tx, "x", lp.x, c->n, c->p);
+        tensor_of(&ty, "y", lp.y, c->n, c->q);
+        pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+        pw_side *sy = NULL, *sx = NULL;
+        pw_result r;
+        pw_err e;
+        if (pw_engine_compare(&rx, &ry, PW_M_ALL, &sx, &sy, &r, &e) != 0) {
+            fprintf(stderr, "bench_engine: %s\n", e.msg);
+            exit(1);
+        }
+        pw_result_free(&r);
+        pw_side_free(sx);
+        double se = NAN;
+        double plain = noise_pair(&rx, &ry, c->n, 0, &sy, &se);
+        double noisy = noise_pair(&rx, &ry, c->n, blocks, &sy, &se);
+        double ratio = noisy / plain;
+        unsigned every = PW_NOISE_DEFAULT_EVERY;
+        double amort = ((every - 1) * plain + noisy) / (every * plain);
+        printf("%8llu %5llu %5llu %10.1f %10.1f %8.2f %12.2f %10.2e\n", (unsigned long long)c->n,
+               (unsigned long long)c->p, (unsigned long long)c->q, plain * 1e3, noisy * 1e3, ratio,
+               amort, se);
+        fflush(stdout);
+        summary("noise_plain_ms", c, plain * 1e3);
+        summary("noise_jackknife10_ms", c, noisy * 1e3);
+        summary("noise_ratio", c, ratio);
+        summary("noise_ratio_default_schedule", c, amort);
+        pw_side_free(sy);
+        free_data(&lp);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pw_engine_set_blas_threads(0);
@@ -593,6 +685,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--reduced") == 0)
         return run_reduced();
+    if (argc == 2 && strcmp(argv[1], "--noise") == 0)
+        return run_noise();
     double gemm = dgemm_rate();
     printf("engine benchmark: %d BLAS threads, dgemm 2048^3 = %.1f GFLOP/s%s\n",
            pw_engine_blas_threads(), gemm, quick() ? " (quick mode)" : "");
@@ -627,6 +721,17 @@ int main(int argc, char **argv)
         pid_t pid = fork();
         if (pid == 0) {
             execl("/proc/self/exe", argv[0], "--reduced", (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed = 1;
+    }
+    {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", argv[0], "--noise", (char *)NULL);
             _exit(127);
         }
         int st = 0;

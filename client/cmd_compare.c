@@ -14,11 +14,12 @@
 #include "cli.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
+#include "pw_noise.h"
 #include "pw_probe.h"
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
-    "                         [--memory-mb N] [--reduce MODE]\n"
+    "                         [--memory-mb N] [--reduce MODE] [--noise MODE]\n"
     "       pwcca compare A B --all-pairs [--metrics LIST] [--json] [-o FILE.svg] [--nhwc]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
@@ -48,6 +49,11 @@ static const char compare_usage[] =
     "                   --metrics), rows A's layers as X; exact scores only\n"
     "  -o, --output F   with --all-pairs: draw the PWCCA grid as an SVG heatmap\n"
     "                   into F ('-': stdout, instead of the table)\n"
+    "  --noise MODE     off (default) or jackknife:B: a standard error for each\n"
+    "                   metric from B blocks of probe inputs (every row of an input\n"
+    "                   in one block; B extra factorizations per layer), printed\n"
+    "                   beside it (the table's *_se columns, the JSON's *_se keys);\n"
+    "                   none in the reduced mode (docs/ENGINE.md, Standard errors)\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
@@ -63,6 +69,7 @@ typedef struct compare_row {
     const char *layer;      /* name (borrowed from a checkpoint) */
     const pw_tensor *a, *b; /* the two views; one may be NULL (missing) */
     pw_result r;            /* engine result, or status PW_MISSING / PW_READ_ERROR */
+    pw_noise_result nr;     /* standard errors (--noise), else none */
 } compare_row;
 
 static json_t *num_or_null(double v)
@@ -104,6 +111,17 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
         json_object_set_new(o, "reduce", json_string(reduce));
         json_object_set_new(o, "k_x", reduced ? json_integer((json_int_t)r->k_x) : json_null());
         json_object_set_new(o, "k_y", reduced ? json_integer((json_int_t)r->k_y) : json_null());
+        /* Standard errors (--noise): appended, one per metric, and why any is null. */
+        const pw_noise_result *nr = &rows[i].nr;
+        for (unsigned m = 0; m < PW_METRIC_COUNT; m++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_se", pw_metric_name(m));
+            json_object_set_new(o, key, num_or_null(nr->se[m]));
+        }
+        json_object_set_new(o, "noise_blocks",
+                            nr->blocks ? json_integer((json_int_t)nr->blocks) : json_null());
+        json_object_set_new(o, "noise_message",
+                            nr->message[0] ? json_string(nr->message) : json_null());
         json_array_append_new(layers, o);
     }
     json_t *top = json_object();
@@ -140,21 +158,40 @@ static void print_metric(double v)
         printf(" %10.6f", v);
 }
 
-static void print_table(const compare_row *rows, size_t n)
+/* A standard error, under a heading as wide as "mean_cca_se". */
+static void print_se(double v)
+{
+    if (isnan(v))
+        printf(" %11s", "-");
+    else
+        printf(" %11.6f", v);
+}
+
+/* noise: print a *_se column beside each metric. */
+static void print_table(const compare_row *rows, size_t n, int noise)
 {
     int w = 5;
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(rows[i].layer) > w)
             w = (int)strlen(rows[i].layer);
     printf("%-*s %8s %6s %6s", w, "layer", "n", "p", "q");
-    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++) {
         printf(" %10s", pw_metric_name(m));
+        if (noise) {
+            char h[64];
+            snprintf(h, sizeof h, "%s_se", pw_metric_name(m));
+            printf(" %11s", h);
+        }
+    }
     printf("  %-16s %s\n", "reduce", "status");
     for (size_t i = 0; i < n; i++) {
         const pw_result *r = &rows[i].r;
         printf("%-*s %8llu %6llu %6llu", w, rows[i].layer, (unsigned long long)r->n,
                (unsigned long long)r->p, (unsigned long long)r->q);
-#define PW_METRIC_PRINT(sym, id, bitno, sel, tpos, label, doc) print_metric(r->id);
+#define PW_METRIC_PRINT(sym, id, bitno, sel, tpos, label, doc)                                     \
+    print_metric(r->id);                                                                           \
+    if (noise)                                                                                     \
+        print_se(rows[i].nr.se[PW_METRIC_##sym]);
         PW_METRIC_LIST(PW_METRIC_PRINT)
 #undef PW_METRIC_PRINT
         printf("  %-16s %s\n", reduce_text(r), pw_status_name(r->status));
@@ -162,6 +199,9 @@ static void print_table(const compare_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         if (rows[i].r.message[0])
             printf("%s: %s\n", rows[i].layer, rows[i].r.message);
+    for (size_t i = 0; noise && i < n; i++)
+        if (rows[i].nr.message[0])
+            printf("%s: %s\n", rows[i].layer, rows[i].nr.message);
 }
 
 /* "a, b, c" of a checkpoint's layer names, for error messages. */
@@ -215,11 +255,12 @@ static uint64_t memory_available(void)
 }
 
 /* budget: --memory-mb in bytes, 0 for none (then only a warning when the
- * estimate exceeds the memory available).  reduce: --reduce. */
+ * estimate exceeds the memory available).  reduce: --reduce; noise: --noise. */
 static void compute_row(compare_row *row, unsigned metrics, uint64_t budget,
-                        const pw_reduce *reduce)
+                        const pw_reduce *reduce, const pw_noise_mode *noise)
 {
     pw_result_init(&row->r);
+    pw_noise_result_init(&row->nr);
     row->r.metrics = metrics;
     if (row->a)
         row->r.n = row->a->rows, row->r.p = row->a->cols;
@@ -253,7 +294,21 @@ static void compute_row(compare_row *row, unsigned metrics, uint64_t budget,
     pw_reduce use = *reduce;
     if (use.kind == PW_REDUCE_AUTO && x.nrows > x.ncols + y.ncols)
         use.kind = PW_REDUCE_NONE;
-    if (pw_engine_compare_reduced(&x, &y, metrics, &use, NULL, NULL, &row->r, &err) != 0) {
+    int rc;
+    if (noise->blocks && use.kind == PW_REDUCE_AUTO &&
+        pw_engine_resolve_reduce(&x, &y, metrics, &use, budget, &use, &err) != 0)
+        rc = -1;
+    else if (noise->blocks && use.kind == PW_REDUCE_NONE)
+        rc = pw_noise_compare(&x, &y, pw_noise_inputs(row->a), metrics, noise, budget,
+                              "--memory-mb", NULL, NULL, &row->r, &row->nr, &err);
+    else {
+        if (noise->blocks)
+            snprintf(row->nr.message, sizeof row->nr.message,
+                     "no standard errors in the reduced mode (jackknife blocks are summed "
+                     "only by the exact path)");
+        rc = pw_engine_compare_reduced(&x, &y, metrics, &use, NULL, NULL, &row->r, &err);
+    }
+    if (rc != 0) {
         row->r.status = PW_READ_ERROR;
         snprintf(row->r.message, sizeof row->r.message, "%s", err.msg);
     }
@@ -267,8 +322,9 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     int json = 0, nhwc = 0, all_pairs = 0, pos, rc = PWCCA_ERROR;
     const char *svg = NULL;
     uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
-    const char *reduce_arg = "auto";
+    const char *reduce_arg = "auto", *noise_arg = "off";
     pw_reduce reduce;
+    pw_noise_mode noise;
     const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXTS, NULL, &want},
                               {"metrics", 0, PWCCA_ARG_METRICS, NULL, &metrics},
                               {"json", 0, PWCCA_ARG_FLAG, NULL, &json},
@@ -277,6 +333,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                               {"reduce", 0, PWCCA_ARG_TEXT, NULL, &reduce_arg},
                               {"all-pairs", 0, PWCCA_ARG_FLAG, NULL, &all_pairs},
                               {"output", 'o', PWCCA_ARG_TEXT, NULL, &svg},
+                              {"noise", 0, PWCCA_ARG_TEXT, NULL, &noise_arg},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, compare_usage, args, 2, 2, "checkpoint", &pos);
     if (done >= 0)
@@ -295,6 +352,10 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     if (pw_reduce_parse(reduce_arg, &reduce, &rerr) != 0) {
         free(want.v);
         return pwcca_usage(argv[0], "--reduce: %s", rerr.msg);
+    }
+    if (pw_noise_parse(noise_arg, &noise, &rerr) != 0) {
+        free(want.v);
+        return pwcca_usage(argv[0], "--noise: %s", rerr.msg);
     }
     const char *paths[2] = {argv[pos], argv[pos + 1]};
     size_t nwant = want.n;
@@ -340,17 +401,17 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                 no_layer_error(ca, cb, paths, want.v[i]);
                 goto out;
             }
-            rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}};
+            rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}, {0}};
         }
     } else {
         for (size_t i = 0; i < na; i++) {
             const pw_tensor *ta = pw_ckpt_layer(ca, i);
-            rows[nrows++] = (compare_row){ta->name, ta, pw_ckpt_find(cb, ta->name), {0}};
+            rows[nrows++] = (compare_row){ta->name, ta, pw_ckpt_find(cb, ta->name), {0}, {0}};
         }
         for (size_t i = 0; i < nb; i++) {
             const pw_tensor *tb = pw_ckpt_layer(cb, i);
             if (!pw_ckpt_find(ca, tb->name))
-                rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}};
+                rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}, {0}};
         }
         /* A table of nothing but `missing` would read as a result: two files
          * that share no layer name are a mistake (other files, renamed layers). */
@@ -364,11 +425,11 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     }
     pw_engine_set_blas_threads(0);
     for (size_t i = 0; i < nrows; i++)
-        compute_row(&rows[i], metrics, budget, &reduce);
+        compute_row(&rows[i], metrics, budget, &reduce, &noise);
     if (json)
         print_json(paths[0], paths[1], rows, nrows);
     else
-        print_table(rows, nrows);
+        print_table(rows, nrows, noise.blocks > 0);
     rc = PWCCA_OK;
 out:
     for (size_t i = 0; rows && i < nrows; i++)

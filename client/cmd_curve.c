@@ -3,11 +3,13 @@
  * CSV and JSON carry exactly the columns of the scores table plus run and
  * depth, in a fixed order; they are the stable format scripts read. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
 #include "pw_limits.h"
+#include "pw_noise.h"
 
 static const char help[] =
     "Usage: pwcca curve RUN [--layer L]... [--ref previous|final] [--format table|csv|json]\n"
@@ -26,7 +28,11 @@ static const char help[] =
     "               message,reduce,k_x,k_y\n"
     "               with reals at 17 significant digits; reduce is the reduction\n"
     "               applied (none, dims:K, var:F), k_x and k_y the directions each\n"
-    "               side kept (empty / null when exact)\n"
+    "               side kept (empty / null when exact); then\n"
+    "               pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks:\n"
+    "               standard errors (run setting noise; empty / null where none\n"
+    "               was computed) and the jackknife blocks they came from.  The\n"
+    "               table shows a metric with an SE as value±SE\n"
     "  -h, --help   show this help\n";
 
 /* JSON streamed one row object per line, so memory stays flat on long runs. */
@@ -65,8 +71,16 @@ static void csv_count(int64_t v)
 static int print_csv(const pw_curve_row *rows, size_t n)
 {
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
+#define NOISE_CSV_HEAD(sym, id)                                   "," #id "_se"
     puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
-        PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y");
+        PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD) ",n"
+                                                                                                "oi"
+                                                                                                "se"
+                                                                                                "_b"
+                                                                                                "lo"
+                                                                                                "ck"
+                                                                                                "s");
+#undef NOISE_CSV_HEAD
 #undef PW_METRIC_CSV_HEAD
     for (size_t i = 0; i < n; i++) {
         const pw_curve_row *r = &rows[i];
@@ -89,6 +103,10 @@ static int print_csv(const pw_curve_row *rows, size_t n)
         pwcca_csv_field(stdout, r->reduce);
         csv_count(r->k_x);
         csv_count(r->k_y);
+#define NOISE_CSV(sym, id) csv_real(r->se[PW_METRIC_##sym]);
+        PW_NOISE_SE_COLUMNS(NOISE_CSV)
+#undef NOISE_CSV
+        csv_count(r->noise_blocks);
         fputc('\n', stdout);
     }
     return PWCCA_OK;
@@ -122,8 +140,11 @@ static int print_table(const pw_curve_row *rows, size_t n)
         snprintf(rs, sizeof rs, "%" PRId64, r->ref_step);
         snprintf(nn, sizeof nn, "%" PRId64, r->n);
         const char *row[NCOLS] = {r->layer, r->depth < 0 ? "-" : dp, st, rs};
-        for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        for (unsigned m = 0; m < PW_METRIC_COUNT; m++) {
             row[LEAD + pw_metric_table_pos(m)] = pwcca_fmt_real(mv[m], sizeof mv[m], v[m]);
+            if (!isnan(v[m]) && !isnan(r->se[m])) /* 0.0107±0.00057 */
+                snprintf(mv[m], sizeof mv[m], "%.6g±%.2g", v[m], r->se[m]);
+        }
         row[NCOLS - 3] = r->n < 0 ? "-" : nn;
         /* "dims:6 (6/5)": the directions X and Y kept. */
         if (r->k_x >= 0 || r->k_y >= 0)

@@ -45,6 +45,7 @@ typedef struct mlayer {
     int64_t step[2];     /* step of the newest score, per pw_ref (read only when has) */
     double distance[2];  /* its distance, NAN when its status is not ok */
     int64_t k_x[2];      /* its k_x when reduced, -1 when exact */
+    double se[2];        /* its distance's standard error (noise), NAN when none */
     int64_t stable_step; /* step it became stable at, -1 when not stable */
     int measured;        /* it has had a real distance to the previous checkpoint */
     unsigned cleared;    /* scratch while applying a batch: bit ref set when the newest
@@ -120,6 +121,7 @@ static mlayer *layer_of(pwd_mrun *t, const char *name)
     l->stable_step = -1;
     l->distance[0] = l->distance[1] = NAN;
     l->k_x[0] = l->k_x[1] = -1;
+    l->se[0] = l->se[1] = NAN;
     if (!(l->name = strdup(name)))
         return NULL;
     t->n++;
@@ -145,6 +147,7 @@ static int load_layer(void *ctx, const pw_db_latest_row *row)
         l->step[ref] = row->step[ref];
         l->distance[ref] = row->distance[ref];
         l->k_x[ref] = row->k_x[ref];
+        l->se[ref] = row->distance_se[ref];
     }
     return 0;
 }
@@ -215,6 +218,8 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
         l->step[s->ref] = s->step;
         l->distance[s->ref] = s->r.status == PW_OK && isfinite(s->r.distance) ? s->r.distance : NAN;
         l->k_x[s->ref] = s->r.reduce.kind != PW_REDUCE_NONE ? (int64_t)s->r.k_x : -1;
+        l->se[s->ref] =
+            s->noise.blocks && !isnan(l->distance[s->ref]) ? s->noise.se[PW_METRIC_DISTANCE] : NAN;
         l->cleared &= ~(1u << s->ref);
     }
     for (size_t i = 0; t && i < t->n; i++) {
@@ -298,6 +303,8 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
                          : l->has[PW_REF_FINAL]  ? l->k_x[PW_REF_FINAL]
                                                  : -1;
             o->reduced_dims = kx > 0 ? (uint64_t)kx : 0;
+            o->distance_se_previous = l->has[PW_REF_PREVIOUS] ? l->se[PW_REF_PREVIOUS] : NAN;
+            o->distance_se_final = l->has[PW_REF_FINAL] ? l->se[PW_REF_FINAL] : NAN;
         }
     }
     assert(k == n);

@@ -65,6 +65,9 @@ typedef struct pwd_job {
     job_ref prev, fin;             /* the two references */
     unsigned metrics;              /* PW_M_* */
     pw_reduce reduce;              /* the run's reduce setting when planned (auto: sticky.h) */
+    pw_noise_mode noise;           /* the run's noise setting when planned */
+    int noise_due;                 /* 1: this checkpoint's pairs get standard errors (its
+                                      index among the run's checkpoints, pw_noise_due) */
     int rescore;                   /* pwcca rescore: rows are replaced only by scores that were
                                       computed (a reading that failed keeps the stored row) */
     uint64_t memory_bytes;         /* memory_mb when planned: a pair estimated above it is
@@ -167,6 +170,7 @@ static pw_db_score *score_add(score_list *l, const char *layer, int64_t step, pw
     pw_db_score *s = &l->v[l->n++];
     memset(s, 0, sizeof *s);
     pw_result_init(&s->r);
+    pw_noise_result_init(&s->noise);
     snprintf(s->layer, sizeof s->layer, "%s", layer);
     s->step = step;
     s->ref = ref;
@@ -245,7 +249,15 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     pwd_cache_entry *ex = pwd_cache_get(s->cache, j->ident, tx->name, rtext);
     pwd_cache_entry *ey = pwd_cache_get(s->cache, ref->ident, ty->name, rtext);
     pw_side *sx = ex ? pwd_cache_side(ex) : NULL, *sy = ey ? pwd_cache_side(ey) : NULL;
-    int rc = pw_engine_compare_reduced(&px, &py, j->metrics, &use, &sx, &sy, &out->r, &err);
+    int rc;
+    if (j->noise_due && use.kind == PW_REDUCE_NONE)
+        rc = pw_noise_compare(&px, &py, pw_noise_inputs(tx), j->metrics, &j->noise, j->memory_bytes,
+                              "memory_mb", &sx, &sy, &out->r, &out->noise, &err);
+    else
+        rc = pw_engine_compare_reduced(&px, &py, j->metrics, &use, &sx, &sy, &out->r, &err);
+    if (rc == 0 && out->noise.message[0])
+        pwd_log(PWD_INFO, "%s: step %" PRId64 " vs step %" PRId64 ": layer %s: %s", j->run_name,
+                j->step, ref->step, tx->name, out->noise.message);
     pwd_cache_release(s->cache, ex);
     pwd_cache_release(s->cache, ey);
     if (!ex && sx)
@@ -1051,6 +1063,8 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
     j->need_x = w->need_x;
     j->metrics = rc->metrics;
     j->reduce = rc->reduce;
+    j->noise = rc->noise;
+    j->noise_due = pw_noise_due(&rc->noise, (uint64_t)(c - r->ck));
     j->rescore = c->rescore && !w->need_x;
     j->memory_bytes = d->cfg.memory_bytes;
     j->keep = (pwd_retain_req){.run_id = r->id,

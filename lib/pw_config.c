@@ -175,6 +175,11 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
         if (strcmp(v, "fill") != 0 && strcmp(v, "skip") != 0)
             return snprintf(why, wlen, "backlog must be fill or skip, not '%s'", v), -1;
         r->backlog = strcmp(v, "skip") == 0 ? PW_BACKLOG_SKIP : PW_BACKLOG_FILL;
+    } else if (strcmp(key, "noise") == 0) {
+        pw_err e;
+        if (pw_noise_parse(v, &r->noise, &e))
+            return snprintf(why, wlen, "noise: %.300s", e.msg), -1;
+        r->noise_set = 1;
     } else {
         return 0;
     }
@@ -542,5 +547,7 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.reduce = o->reduce;
     if (o->backlog >= 0)
         merged.backlog = o->backlog;
+    if (o->noise_set)
+        merged.noise = o->noise;
     return &merged;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_noise.h"
 #include "pw_reduce.h"
 #include "pw_stability.h"
 
@@ -35,6 +36,8 @@ typedef struct pw_run_config {
     pw_reduce reduce;           /* reduced mode for wide layers (pw_reduce.h; default auto) */
     int reduce_set;             /* an override: 1 when its section set reduce */
     int backlog; /* pw_plan_backlog: fill or skip what the live series passes over (-1: unset) */
+    pw_noise_mode noise; /* standard errors (pw_noise.h; default off) */
+    int noise_set;       /* an override: 1 when its section set noise */
 } pw_run_config;
 
 typedef struct pw_config {

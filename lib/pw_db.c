@@ -792,13 +792,18 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
     sqlite3_finalize(del);
     if (rc != SQLITE_OK || !b->nscores)
         return rc;
+/* The SE columns (005_noise.sql) and noise_blocks, and their placeholders. */
+#define NOISE_COL(sym, id)   ", " #id "_se"
+#define NOISE_QMARK(sym, id) ",?"
+#define NOISE_SQL_COLS       PW_NOISE_SE_COLUMNS(NOISE_COL) ", noise_blocks"
+#define NOISE_SQL_QMARKS     PW_NOISE_SE_COLUMNS(NOISE_QMARK) ",?"
     sqlite3_stmt *st =
         prep(db,
 #define PW_METRIC_SQL_PREFIX " "
              "INSERT OR REPLACE INTO scores (run_id, layer, step, ref, ref_step, "
              "n, p_kept, q_kept," PW_METRIC_SQL_COLS " status, message, "
-             "computed_at, reduce, k_x, k_y) VALUES (?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS
-             "?,?,?,?,?,?)",
+             "computed_at, reduce, k_x, k_y" NOISE_SQL_COLS
+             ") VALUES (?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS "?,?,?,?,?,?" NOISE_SQL_QMARKS ")",
 #undef PW_METRIC_SQL_PREFIX
              err);
     if (!st)
@@ -837,6 +842,12 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         sqlite3_bind_text(st, ++col, reduce, -1, SQLITE_TRANSIENT);
         bind_opt_int(st, ++col, reduced ? (int64_t)r->k_x : -1);
         bind_opt_int(st, ++col, reduced ? (int64_t)r->k_y : -1);
+        /* Standard errors (005_noise.sql): only from a comparison that made them. */
+        const pw_noise_result *nr = &s->noise;
+#define NOISE_BIND(sym, id) bind_opt_double(st, ++col, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+        PW_NOISE_SE_COLUMNS(NOISE_BIND)
+#undef NOISE_BIND
+        bind_opt_int(st, ++col, nr->blocks ? (int64_t)nr->blocks : -1);
         rc = step_done(st);
     }
     sqlite3_finalize(st);
@@ -935,6 +946,7 @@ static int latest_row(sqlite3_stmt *st, void *ctx)
         l.distance[r] = column_real(st, 3 + 2 * r);
         l.k_x[r] =
             sqlite3_column_type(st, 6 + r) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 6 + r);
+        l.distance_se[r] = column_real(st, 8 + r);
     }
     return u->fn.latest(u->ctx, &l);
 }
@@ -947,7 +959,9 @@ int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_er
     return each_row(
         db,
         "SELECT l.name, l.stable_step, p.step, CASE WHEN p.status = 'ok' THEN p.distance END, "
-        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END, p.k_x, f.k_x FROM layers l "
+        "f.step, CASE WHEN f.status = 'ok' THEN f.distance END, p.k_x, f.k_x, "
+        "CASE WHEN p.status = 'ok' THEN p.distance_se END, "
+        "CASE WHEN f.status = 'ok' THEN f.distance_se END FROM layers l "
         "LEFT JOIN scores p ON p.run_id = l.run_id AND p.layer = l.name AND "
         "p.ref = 'previous' AND p.step = (SELECT MAX(step) FROM scores WHERE run_id = "
         "l.run_id AND layer = l.name AND ref = 'previous') "

@@ -20,6 +20,7 @@
 
 #include "pw_engine.h"
 #include "pw_error.h"
+#include "pw_noise.h"
 #include "pw_status.h"
 #include "pw_tensor.h"
 
@@ -127,6 +128,8 @@ typedef struct pw_db_score {
                                 are stored as scores.reduce, k_x, k_y */
     int sticky;              /* 1: computed under reduce = auto, so r.reduce is the layer's
                                 decision: stored in reduce_choices unless one is there */
+    pw_noise_result noise;   /* standard errors: stored as scores.*_se and noise_blocks when
+                                noise.blocks > 0, else NULL (a zeroed score has none) */
 } pw_db_score;
 
 /* A (step, ref) group whose old rows a commit replaces wholesale. */
@@ -168,12 +171,13 @@ int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ct
 
 /* A layer as the metrics endpoint shows it after a restart. */
 typedef struct pw_db_latest_row {
-    const char *layer;   /* layer name */
-    int64_t stable_step; /* layers.stable_step, -1 when NULL */
-    int has[2];          /* 1 when the layer has a score for this pw_ref */
-    int64_t step[2];     /* step of its newest score per pw_ref (read only when has) */
-    double distance[2];  /* that score's distance, NAN when NULL or its status is not ok */
-    int64_t k_x[2];      /* that score's k_x (directions X kept when reduced), -1 when exact */
+    const char *layer;     /* layer name */
+    int64_t stable_step;   /* layers.stable_step, -1 when NULL */
+    int has[2];            /* 1 when the layer has a score for this pw_ref */
+    int64_t step[2];       /* step of its newest score per pw_ref (read only when has) */
+    double distance[2];    /* that score's distance, NAN when NULL or its status is not ok */
+    int64_t k_x[2];        /* that score's k_x (directions X kept when reduced), -1 when exact */
+    double distance_se[2]; /* that score's distance_se (005_noise.sql), NAN when none */
 } pw_db_latest_row;
 typedef int (*pw_db_latest_cb)(void *ctx, const pw_db_latest_row *l);
 /* Every layer of the layers table, by depth, with its newest score per reference. */

@@ -24,6 +24,7 @@
 #include "pw_gram.h"
 #include "pw_keep.h"
 #include "pw_limits.h"
+#include "pw_noise.h"
 #include "pw_reduced.h"
 #include "pw_side.h"
 
@@ -196,6 +197,16 @@ static unsigned lanes_begin(const pw_rows *x, const pw_rows *y)
     return single_begin(pw_gram_lanes(x, y, t > 0 ? (unsigned)t : 1u));
 }
 
+unsigned pw_engine_lanes_begin(const pw_rows *x, const pw_rows *y)
+{
+    return lanes_begin(x, y);
+}
+
+void pw_engine_lanes_end(unsigned lanes)
+{
+    single_end(lanes);
+}
+
 /* One side's factorization, for factor_pair. */
 typedef struct factor_job {
     pw_side *side; /* the side */
@@ -268,9 +279,15 @@ static int stream(compare_ctx *c, const pw_rows *x, const pw_rows *y, pw_result 
     }
     pw_gram_bad bad;
     pw_gram_deb deb;
-    unsigned lanes = lanes_begin(x, y);
-    int rc = pw_gram_pass_deb(&gs[0], &gs[1], lanes, c->g, c->deb ? &deb : NULL, &bad, err);
-    single_end(lanes);
+    int rc;
+    if (x->given) {      /* the pass was made by pw_noise.c, block by block */
+        assert(!c->deb); /* its block sums carry no debiased CKA sums */
+        rc = pw_noise_take(x->given, &gs[0], &gs[1], c->g, ld, &bad);
+    } else {
+        unsigned lanes = lanes_begin(x, y);
+        rc = pw_gram_pass_deb(&gs[0], &gs[1], lanes, c->g, c->deb ? &deb : NULL, &bad, err);
+        single_end(lanes);
+    }
     if (rc != 0)
         return -1;
     if (bad.kind != PW_GRAM_GOOD) {
@@ -452,7 +469,9 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
     memset(&c, 0, sizeof c);
     c.side[0] = x_cache ? *x_cache : NULL;
     c.side[1] = y_cache ? *y_cache : NULL;
-    c.deb = (metrics & PW_M_CKA_DEBIASED) != 0;
+    /* Sums handed over by pw_noise.c carry no debiased CKA sums: that
+     * caller asks for it in a pass of its own. */
+    c.deb = (metrics & PW_M_CKA_DEBIASED) != 0 && !x->given;
     int rc = -1;
     if (check_cache(c.side[0], x, 'X', err) != 0 || check_cache(c.side[1], y, 'Y', err) != 0)
         goto done;
@@ -470,7 +489,7 @@ int pw_engine_compare(const pw_rows *x, const pw_rows *y, unsigned metrics, pw_s
     if (!degenerate(out, x, y, pk, qk)) {
         if (metrics & PW_M_CKA)
             out->cka = pw_cca_cka(sx, sy, c.sxy);
-        if (metrics & PW_M_CKA_DEBIASED)
+        if (c.deb)
             out->cka_debiased = pw_cca_cka_debiased(sx, sy, c.sxy, c.ab, n);
         if (metrics & PW_M_PROCRUSTES) {
             pw_err lerr;

@@ -63,6 +63,10 @@ typedef struct pw_rows {
     int (*cancelled)(void *cancel_ctx); /* optional: asked before each chunk; non-zero
                                          * ends the pass with an error (a daemon stopping) */
     void *cancel_ctx;                   /* passed to cancelled */
+    const struct pw_gram_given *given;  /* optional, on X only: the pass's result already
+                                         * computed (pw_noise.c's merged blocks); the engine
+                                         * takes Grams, means and extremes from it and reads
+                                         * no rows of either side */
 } pw_rows;
 
 /* Rows of a tensor view (pw_tensor_read_rows). */
@@ -170,6 +174,12 @@ uint64_t pw_engine_estimate_reduced(const pw_rows *x, const pw_rows *y, unsigned
 int pw_engine_check_budget_reduced(const pw_rows *x, const pw_rows *y, unsigned metrics,
                                    const pw_reduce *reduce, uint64_t budget_bytes, const char *knob,
                                    uint64_t *estimate, pw_result *out);
+
+/* The lanes a Gram pass over x and y takes (at least 1), with BLAS held
+ * single-threaded meanwhile, and their release: for passes run outside
+ * pw_engine_compare (pw_noise.c's per-block passes). */
+unsigned pw_engine_lanes_begin(const pw_rows *x, const pw_rows *y);
+void pw_engine_lanes_end(unsigned lanes);
 
 /* BLAS threads for this process (0 = default: cores / worker threads, >= 1).
  * The Gram pass uses them as lanes of its own, each with single-threaded

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pw_metric.h"
+#include "pw_noise.h"
 #include "pw_plot.h"
 
 json_t *pw_json_real(double v)
@@ -76,5 +77,10 @@ json_t *pw_json_curve_row(const pw_curve_row *r)
     json_object_set_new(o, "reduce", pw_json_str(r->reduce));
     json_object_set_new(o, "k_x", pw_json_count(r->k_x));
     json_object_set_new(o, "k_y", pw_json_count(r->k_y));
+    /* Standard errors (005_noise.sql), appended: null where none was made. */
+#define NOISE_JSON(sym, id) json_object_set_new(o, #id "_se", pw_json_real(r->se[PW_METRIC_##sym]));
+    PW_NOISE_SE_COLUMNS(NOISE_JSON)
+#undef NOISE_JSON
+    json_object_set_new(o, "noise_blocks", pw_json_count(r->noise_blocks));
     return o;
 }

@@ -105,4 +105,12 @@
  * written again at the next commit (daemon/alerts.c). */
 #define PW_DB_LOOP_RETRIES 0
 
+/* Noise floor (jackknife standard errors, lib/pw_noise.c) --------------------- */
+#define PW_NOISE_MAX_BLOCKS 1000    /* B of jackknife:B: Grams held, factorizations per pair */
+#define PW_NOISE_MAX_EVERY  1000000 /* N of `every N` */
+#define PW_NOISE_TEXT_MAX   48      /* bytes of a noise mode's text ("jackknife:10 every 4") */
+/* A leave-one-block-out Gram diagonal below this share of the full one is
+ * summed afresh from the other blocks, not subtracted (cancellation). */
+#define PW_NOISE_GUARD 1e-6
+
 #endif

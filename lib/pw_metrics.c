@@ -105,6 +105,23 @@ static int render_layers(const pw_metrics_snapshot *s, pw_promtext *out, pw_err 
             pw_promtext_sample(out, lab, 2, (double)l->reduced_dims, err) != 0)
             return -1;
     }
+
+    if (pw_promtext_family(out, "pwccad_layer_distance_se", PW_PROM_GAUGE,
+                           "Standard error (jackknife, run setting noise) of the layer's latest "
+                           "distance; absent when that score has none.",
+                           err) != 0)
+        return -1;
+    for (size_t i = 0; i < s->nlayers; i++) {
+        const pw_metrics_layer *l = &s->layers[i];
+        pw_prom_label lab[3] = {{"run", l->run}, {"layer", l->layer}, {"ref", "previous"}};
+        if (!isnan(l->distance_se_previous) &&
+            pw_promtext_sample(out, lab, 3, l->distance_se_previous, err) != 0)
+            return -1;
+        lab[2].value = "final";
+        if (!isnan(l->distance_se_final) &&
+            pw_promtext_sample(out, lab, 3, l->distance_se_final, err) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -16,6 +16,9 @@
  *                                          score when it was reduced (reduce = dims:K,
  *                                          var:F or auto on a layer wider than the probe);
  *                                          no sample while its scores are exact
+ *   pwccad_layer_distance_se{run,layer,ref} gauge: standard error of that distance when its
+ *                                          score has one (run setting noise, every N-th
+ *                                          checkpoint); no sample otherwise
  *   pwccad_checkpoints_processed_total     counter
  *   pwccad_checkpoints_failed_total        counter
  *   pwccad_alerts_total{kind}              counter, kind layer_stable | layer_unstable |
@@ -61,14 +64,16 @@ typedef enum pw_metrics_alert {
 } pw_metrics_alert;
 
 typedef struct pw_metrics_layer {
-    const char *run;          /* run name (label run) */
-    const char *layer;        /* layer name (label layer) */
-    double distance_previous; /* latest distance to the previous checkpoint, NAN when none */
-    double distance_final;    /* latest distance to the final checkpoint, NAN when none */
-    int stable;               /* 1 while the layer is stable, else 0 */
-    int64_t stable_step;      /* step at which it became stable; read only when stable */
-    int measured;             /* 1 once it has had a real distance to the previous checkpoint */
-    uint64_t reduced_dims;    /* k_x of its newest score when reduced; 0 when exact */
+    const char *run;             /* run name (label run) */
+    const char *layer;           /* layer name (label layer) */
+    double distance_previous;    /* latest distance to the previous checkpoint, NAN when none */
+    double distance_final;       /* latest distance to the final checkpoint, NAN when none */
+    int stable;                  /* 1 while the layer is stable, else 0 */
+    int64_t stable_step;         /* step at which it became stable; read only when stable */
+    int measured;                /* 1 once it has had a real distance to the previous checkpoint */
+    uint64_t reduced_dims;       /* k_x of its newest score when reduced; 0 when exact */
+    double distance_se_previous; /* SE of distance_previous (noise), NAN when none */
+    double distance_se_final;    /* SE of distance_final, NAN when none */
 } pw_metrics_layer;
 
 typedef struct pw_metrics_hist {

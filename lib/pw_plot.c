@@ -39,6 +39,7 @@ void pw_plot_free(pw_plot *p)
     free(p->steps);
     free(p->values);
     free(p->marks);
+    free(p->se);
     memset(p, 0, sizeof *p);
 }
 
@@ -134,7 +135,18 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
             out->marks[l] = PW_PLOT_NO_MARK;
         }
         double d = rows[i].distance;
-        out->values[l * ns + step_index(out->steps, ns, rows[i].step)] = d;
+        size_t cell = l * ns + step_index(out->steps, ns, rows[i].step);
+        out->values[cell] = d;
+        double se = rows[i].se[PW_METRIC_DISTANCE];
+        if (isfinite(d) && isfinite(se)) {
+            if (!out->se) {
+                if (!(out->se = malloc(nl * ns * sizeof *out->se)))
+                    goto oom;
+                for (size_t k = 0; k < nl * ns; k++)
+                    out->se[k] = NAN;
+            }
+            out->se[cell] = se;
+        }
         if (isfinite(d) && d > vmax)
             vmax = d;
         if (isfinite(d) && note_reduce(&out->reduce[l], rows[i].reduce) != 0)

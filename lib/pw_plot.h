@@ -34,6 +34,8 @@ typedef struct pw_plot {
     char **reduce;           /* per layer the reductions its values used ("dims:6", "dims:6,
                                 none" when they changed), "" when all were exact */
     double vmax;             /* value at the bright end of the colour scale (> 0) */
+    double *se;              /* se[layer * nsteps + step]: the standard error of that value
+                                (noise), NAN where none; NULL when no value has one */
 } pw_plot;
 
 /* Build the grid of distances from curve rows ordered by depth then step

@@ -19,6 +19,7 @@
 
 #include "pw_array.h"
 #include "pw_limits.h"
+#include "pw_noise.h"
 #include "pw_schema.h"
 
 #define PROGRESS_EVERY 4096 /* rows between progress callbacks */
@@ -35,6 +36,8 @@ struct pw_query {
 #define PROBE_VERSION 3
 /* The schema version that added scores.cka_debiased and procrustes (004_measures.sql). */
 #define MEASURES_VERSION 4
+/* The schema version that added scores.*_se and noise_blocks (005_noise.sql). */
+#define NOISE_VERSION PW_NOISE_SCHEMA_VERSION
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -581,7 +584,13 @@ static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
     const unsigned char *reduce = sqlite3_column_text(st, col++);
     snprintf(r->reduce, sizeof r->reduce, "%s", reduce ? (const char *)reduce : "none");
     r->k_x = col_count(st, col++);
-    r->k_y = col_count(st, col);
+    r->k_y = col_count(st, col++);
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        r->se[m] = NAN;
+#define NOISE_READ(sym, id) r->se[PW_METRIC_##sym] = col_real(st, col++);
+    PW_NOISE_SE_COLUMNS(NOISE_READ)
+#undef NOISE_READ
+    r->noise_blocks = col_count(st, col);
     return oom;
 }
 
@@ -613,17 +622,25 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         assert(w > 0 && (size_t)w < sizeof cols - used);
         used += (size_t)w;
     }
-    /* A database the daemon has not migrated yet has only exact scores. */
+    /* A database the daemon has not migrated yet has only exact scores,
+     * and one before 005_noise.sql no standard errors. */
+#define SE_COL(sym, id)  ", s." #id "_se"
+#define SE_NULL(sym, id) ", NULL"
+    static const char se_cols[] = PW_NOISE_SE_COLUMNS(SE_COL) ", s.noise_blocks";
+    static const char se_nulls[] = PW_NOISE_SE_COLUMNS(SE_NULL) ", NULL";
+#undef SE_COL
+#undef SE_NULL
     char sql[2048];
-    int w = snprintf(
-        sql, sizeof sql,
-        "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "
-        "s.q_kept,%s s.status, s.message, %s"
-        " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
-        " WHERE s.run_id = ?1 AND s.ref = ?2"
-        "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
-        " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step",
-        cols, q->version >= REDUCE_VERSION ? "s.reduce, s.k_x, s.k_y" : "'none', NULL, NULL");
+    int w = snprintf(sql, sizeof sql,
+                     "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "
+                     "s.q_kept,%s s.status, s.message, %s%s"
+                     " FROM scores s LEFT JOIN layers l ON l.run_id = s.run_id AND l.name = s.layer"
+                     " WHERE s.run_id = ?1 AND s.ref = ?2"
+                     "  AND (?3 IS NULL OR s.layer IN (SELECT value FROM json_each(?3)))"
+                     " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step",
+                     cols,
+                     q->version >= REDUCE_VERSION ? "s.reduce, s.k_x, s.k_y" : "'none', NULL, NULL",
+                     q->version >= NOISE_VERSION ? se_cols : se_nulls);
     assert(w > 0 && (size_t)w < sizeof sql);
     (void)w;
     sqlite3_stmt *st = NULL;

@@ -76,6 +76,10 @@ typedef struct pw_curve_row {
     char *message;                   /* NULL when none */
     char reduce[PW_REDUCE_TEXT_MAX]; /* reduction applied: "none" (exact), "dims:K", "var:F" */
     int64_t k_x, k_y;                /* directions X and Y kept when reduced, -1 when exact */
+    double se[PW_METRIC_COUNT];      /* standard error per metric (pw_noise.h), NAN when NULL,
+                                        when the metric has no *_se column or the database
+                                        predates 005_noise.sql */
+    int64_t noise_blocks;            /* B the SEs came from, -1 when none */
 } pw_curve_row;
 
 typedef struct pw_alert {

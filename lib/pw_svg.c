@@ -477,6 +477,56 @@ static void depth_bar(FILE *f, const pw_plot *p, double x, double top, double h)
     fputs("</g>\n", f);
 }
 
+/* The value at a y position of the lines plot, clamped to the axis. */
+static double value_y(double v, double bottom, double plot_h, double vmax)
+{
+    v = v < 0 ? 0 : v > vmax ? vmax : v;
+    return bottom - v / vmax * plot_h;
+}
+
+/* Layer l's standard errors behind its line: a translucent band of value
+ * +- SE over each run of consecutive steps that have one, and an error bar
+ * where a step has one alone (noise's `every N` leaves them apart). */
+static void se_band(FILE *f, const pw_plot *p, size_t l, const axis *ax, double bottom,
+                    double plot_h, double vmax, const unsigned char rgb[3])
+{
+    const double *v = p->values + l * p->nsteps, *e = p->se + l * p->nsteps;
+    fputs("<g class=\"se-band\" stroke=\"none\" fill=\"", f);
+    put_hex(f, rgb);
+    fputs("\" fill-opacity=\"0.22\">\n", f);
+    for (size_t s = 0; s < p->nsteps;) {
+        if (isnan(v[s]) || isnan(e[s])) {
+            s++;
+            continue;
+        }
+        size_t end = s + 1;
+        while (end < p->nsteps && !isnan(v[end]) && !isnan(e[end]))
+            end++;
+        if (end - s == 1) {
+            double x = at(ax, (double)p->steps[s]);
+            double y0 = value_y(v[s] - e[s], bottom, plot_h, vmax);
+            double y1 = value_y(v[s] + e[s], bottom, plot_h, vmax);
+            fprintf(f,
+                    "<path d=\"M%.2f %.2fL%.2f %.2fM%.2f %.2fL%.2f %.2fM%.2f %.2fL%.2f %.2f\" "
+                    "stroke=\"",
+                    x, y0, x, y1, x - 3, y0, x + 3, y0, x - 3, y1, x + 3, y1);
+            put_hex(f, rgb);
+            fputs("\" stroke-width=\"1.2\" stroke-opacity=\"0.8\"/>\n", f);
+        } else {
+            fputs("<path d=\"", f);
+            for (size_t k = s; k < end; k++)
+                fprintf(f, "%s%.2f %.2f", k == s ? "M" : "L", at(ax, (double)p->steps[k]),
+                        value_y(v[k] + e[k], bottom, plot_h, vmax));
+            for (size_t k = end; k-- > s;)
+                fprintf(f, "L%.2f %.2f", at(ax, (double)p->steps[k]),
+                        value_y(v[k] - e[k], bottom, plot_h, vmax));
+            fputs("Z\"/>\n", f);
+        }
+        s = end;
+    }
+    fputs("</g>\n", f);
+}
+
 int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
 {
     assert(p->nlayers > 0 && p->nsteps > 0);
@@ -542,6 +592,11 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
 
     /* One series per layer; a NULL value breaks its line. */
     int dots = p->nsteps <= 60;
+    for (size_t l = 0; p->se && l < p->nlayers; l++) {
+        unsigned char rgb[3];
+        pw_plot_layer_color(l, p->nlayers, rgb);
+        se_band(f, p, l, &ax, bottom, plot_h, vmax, rgb);
+    }
     for (size_t l = 0; l < p->nlayers; l++) {
         unsigned char rgb[3];
         pw_plot_layer_color(l, p->nlayers, rgb);
@@ -591,6 +646,11 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
         lines_legend(f, p, legend_x, top);
     else
         depth_bar(f, p, legend_x, top, plot_h);
+    if (p->se) {
+        fprintf(f, "<text class=\"key se-key\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">",
+                left + PLOT_W, bottom + 64);
+        fputs("band / bar: &#xB1;1 standard error (jackknife)</text>\n", f);
+    }
     if (p->mark_label && p->marks) {
         diamond(f, left + 6, bottom + 60, 4);
         fprintf(f, "<text class=\"key\" x=\"%.2f\" y=\"%.2f\">", left + 16, bottom + 64);

@@ -946,8 +946,11 @@ static size_t thin_columns(pw_plot *p)
     for (size_t l = 0; l < p->nlayers; l++) {
         size_t j = 0;
         for (size_t s = 0; s < old; s++)
-            if (s % stride == 0 || s == old - 1)
+            if (s % stride == 0 || s == old - 1) {
+                if (p->se) /* the standard errors go with their values */
+                    p->se[l * keep + j] = p->se[l * old + s];
                 p->values[l * keep + j++] = p->values[l * old + s];
+            }
         assert(j == keep);
     }
     p->nsteps = keep;

@@ -22,8 +22,8 @@ static int has_line(const char *text, const char *line)
 START_TEST(snapshot_renders_every_documented_metric)
 {
     pw_metrics_layer layers[2] = {
-        {"run-a", "conv1", 0.004, 0.125, 1, 1200, 1, 0},
-        {"run-a", "fc\"2\"", 0.5, NAN, 0, -1, 0, 102},
+        {"run-a", "conv1", 0.004, 0.125, 1, 1200, 1, 0, 0.0005, NAN},
+        {"run-a", "fc\"2\"", 0.5, NAN, 0, -1, 0, 102, NAN, NAN},
     };
     pw_metrics_snapshot s;
     memset(&s, 0, sizeof s);
@@ -68,6 +68,13 @@ START_TEST(snapshot_renders_every_documented_metric)
     ASSERT_LINE(x, "pwccad_layer_reduced_dims{run=\"run-a\",layer=\"fc\\\"2\\\"\"} 102");
     /* exact: no sample */
     ck_assert_ptr_null(strstr(x, "pwccad_layer_reduced_dims{run=\"run-a\",layer=\"conv1\"}"));
+    ASSERT_LINE(x, "# TYPE pwccad_layer_distance_se gauge");
+    ASSERT_LINE(x,
+                "pwccad_layer_distance_se{run=\"run-a\",layer=\"conv1\",ref=\"previous\"} 0.0005");
+    /* no SE for that score: no sample */
+    ck_assert_ptr_null(
+        strstr(x, "pwccad_layer_distance_se{run=\"run-a\",layer=\"conv1\",ref=\"final\"}"));
+    ck_assert_ptr_null(strstr(x, "pwccad_layer_distance_se{run=\"run-a\",layer=\"fc"));
     ASSERT_LINE(x, "# TYPE pwccad_checkpoints_processed_total counter");
     ASSERT_LINE(x, "pwccad_checkpoints_processed_total 40");
     ASSERT_LINE(x, "pwccad_checkpoints_failed_total 1");
@@ -123,7 +130,7 @@ END_TEST
 
 START_TEST(bad_snapshots_are_refused)
 {
-    pw_metrics_layer nameless = {"run", NULL, 0.1, NAN, 0, 0, 1, 0};
+    pw_metrics_layer nameless = {"run", NULL, 0.1, NAN, 0, 0, 1, 0, NAN, NAN};
     pw_metrics_snapshot s;
     memset(&s, 0, sizeof s);
     s.layers = &nameless;

@@ -38,6 +38,8 @@ static pw_curve_row *rows_for(const char *const *names, size_t nl, size_t ns, si
             snprintf(r->ref, sizeof r->ref, "final");
             r->distance = l == 2 && s == 1 ? NAN : 0.8 / (1.0 + (double)s) / (1.0 + (double)l);
             r->status = strdup("ok");
+            for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+                r->se[m] = NAN; /* no standard errors, as a run without noise */
         }
     *n = k;
     return rows;
@@ -305,6 +307,40 @@ START_TEST(reduced_layers_are_named_with_their_reduction)
 }
 END_TEST
 
+START_TEST(standard_errors_are_drawn_as_bands_and_bars)
+{
+    pw_err err = {""};
+    const char *names[] = {"conv1", "conv2"};
+    size_t n;
+    pw_curve_row *rows = rows_for(names, 2, 5, &n);
+    pw_plot p;
+    /* Without SEs: no band, no key. */
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    ck_assert_ptr_null(p.se);
+    char *svg = render(&p, 1);
+    ck_assert_uint_eq(count(svg, "se-band"), 0);
+    ck_assert_uint_eq(count(svg, "standard error"), 0);
+    free(svg);
+    pw_plot_free(&p);
+    /* conv1 has SEs at steps 0-200 (a band) and 400 (alone: a bar); conv2 none. */
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].layer, "conv1") == 0 && rows[i].step != 300)
+            rows[i].se[PW_METRIC_DISTANCE] = 0.01;
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    ck_assert_ptr_nonnull(p.se);
+    PW_ASSERT_NEAR(p.se[0 * 5 + 1], 0.01, 0);
+    ck_assert(isnan(p.se[0 * 5 + 3]) && isnan(p.se[1 * 5 + 0]));
+    svg = render(&p, 1);
+    ck_assert_uint_eq(count(svg, "class=\"se-band\""), 2);      /* a group per layer */
+    ck_assert_uint_eq(count(svg, "Z\"/>"), 1);                  /* one closed band */
+    ck_assert_uint_eq(count(svg, "stroke-opacity=\"0.8\""), 1); /* one bar */
+    ck_assert_uint_eq(count(svg, "1 standard error (jackknife)"), 1);
+    free(svg);
+    pw_plot_free(&p);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
 Suite *svg_suite(void)
 {
     Suite *s = suite_create("svg");
@@ -318,6 +354,7 @@ Suite *svg_suite(void)
     tcase_add_test(tc, utf8_decoding_rejects_malformed_input);
     tcase_add_test(tc, colour_scale_and_ticks);
     tcase_add_test(tc, reduced_layers_are_named_with_their_reduction);
+    tcase_add_test(tc, standard_errors_are_drawn_as_bands_and_bars);
     suite_add_tcase(s, tc);
     return s;
 }

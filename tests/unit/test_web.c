@@ -220,6 +220,10 @@ START_TEST(curve_fields_match_pwcca_curve)
     want[nw++] = "reduce";
     want[nw++] = "k_x";
     want[nw++] = "k_y";
+#define NOISE_NAME(sym, id) want[nw++] = #id "_se";
+    PW_NOISE_SE_COLUMNS(NOISE_NAME)
+#undef NOISE_NAME
+    want[nw++] = "noise_blocks";
     json_t *row = json_array_get(arr, 0);
     ck_assert_int_eq(json_object_size(row), nw);
     size_t k = 0;
