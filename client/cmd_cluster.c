@@ -16,7 +16,7 @@
 
 static const char help[] =
     "Usage: pwcca cluster RUN RUN... [--layer L] [--step S | --final] [--json]\n"
-    "                     [-o FILE.svg] [--nhwc]\n"
+    "                     [--distance pwcca|procrustes] [-o FILE.svg] [--nhwc]\n"
     "The PWCCA distance between every two runs at one layer (the mean of both\n"
     "directions, since PWCCA is not symmetric), and their average-linkage\n"
     "hierarchical clustering: which runs converged to similar representations.\n"
@@ -27,6 +27,9 @@ static const char help[] =
     "  --step S         each run's checkpoint at step S\n"
     "  --final          each run's final checkpoint (an error for a run still\n"
     "                   running); default: the final one, else the newest\n"
+    "  --distance D     pwcca (default: 1 - PWCCA) or procrustes (the angular\n"
+    "                   Procrustes distance: symmetric, a true metric, and\n"
+    "                   defined for layers wider than the probe)\n"
     "  --json           matrix, scipy-style linkage, merges and leaf order\n"
     "  -o, --output F   the matrix in dendrogram order with the dendrogram, as SVG\n"
     "                   ('-': stdout, instead of the table)\n"
@@ -34,7 +37,7 @@ static const char help[] =
     "\n"
     "Runs on different probes (probe_fingerprint) are refused (probe_mismatch).\n"
     "Exit status: 0 ok, 1 when a run, step, layer or file is missing, the n\n"
-    "differ, the probes differ or a pair has no PWCCA, 2 on usage errors.\n";
+    "differ, the probes differ or a pair has no such distance, 2 on usage errors.\n";
 
 #define MAX_RUNS 256 /* runs one clustering takes: k^2 comparisons */
 
@@ -107,13 +110,13 @@ static int check_probes(const member *ms, size_t k)
     return PWCCA_OK;
 }
 
-static void print_table(const char *layer, const char *const *labels, size_t k, const double *d,
-                        const double (*z)[4])
+static void print_table(const char *layer, pw_cluster_measure measure, const char *const *labels,
+                        size_t k, const double *d, const double (*z)[4])
 {
     int w = 6;
     for (size_t i = 0; i < k; i++)
         w = (int)strlen(labels[i]) > w ? (int)strlen(labels[i]) : w;
-    printf("PWCCA distance at layer %s (mean of both directions)\n%-*s", layer, w, "");
+    printf("%s at layer %s\n%-*s", pw_cluster_measure_text(measure), layer, w, "");
     for (size_t j = 0; j < k; j++)
         printf("  %*s", w, labels[j]);
     putchar('\n');
@@ -137,15 +140,15 @@ static void print_table(const char *layer, const char *const *labels, size_t k, 
     }
 }
 
-static int draw(const char *out, const char *title, const char *const *labels, size_t k,
-                const double *d, const double (*z)[4])
+static int draw(const char *out, const char *title, pw_cluster_measure m, const char *const *labels,
+                size_t k, const double *d, const double (*z)[4])
 {
     pw_err err = {""};
     int to_stdout = strcmp(out, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(out, "w");
     if (!f)
         return pwcca_fail("cannot create %s: %s", out, strerror(errno));
-    int rc = pw_cluster_svg(f, title, labels, k, d, z, &err);
+    int rc = pw_cluster_svg(f, title, m, labels, k, d, z, &err);
     if (!to_stdout && fclose(f) != 0 && rc == 0)
         rc = pw_err_set(&err, "cannot write %s: %s", out, strerror(errno));
     if (rc != 0) {
@@ -158,13 +161,15 @@ static int draw(const char *out, const char *title, const char *const *labels, s
 
 int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv)
 {
-    const char *layer = NULL, *svg = NULL;
+    const char *layer = NULL, *svg = NULL, *distance = "pwcca";
+    pw_cluster_measure measure = PW_CLUSTER_PWCCA;
     int64_t step = PW_QUERY_NO_STEP;
     int final = 0, json = 0, nhwc = 0, pos;
     const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXT, NULL, &layer},
                               {"step", 0, PWCCA_ARG_STEP, NULL, &step},
                               {"final", 0, PWCCA_ARG_FLAG, NULL, &final},
                               {"json", 0, PWCCA_ARG_FLAG, NULL, &json},
+                              {"distance", 0, PWCCA_ARG_TEXT, NULL, &distance},
                               {"output", 'o', PWCCA_ARG_TEXT, NULL, &svg},
                               {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
                               {NULL, 0, 0, NULL, NULL}};
@@ -173,6 +178,9 @@ int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv)
         return done;
     if (final && step != PW_QUERY_NO_STEP)
         return pwcca_usage(argv[0], "--step and --final are exclusive");
+    pw_err perr;
+    if (pw_cluster_measure_parse(distance, &measure, &perr) != 0)
+        return pwcca_usage(argv[0], "%s", perr.msg);
     size_t k = (size_t)(argc - pos);
     member *ms = calloc(k, sizeof *ms);
     const char **labels = calloc(k, sizeof(const char *));
@@ -224,7 +232,7 @@ int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv)
         t[i] = ms[i].layer;
     pw_err err = {""};
     pw_engine_set_blas_threads(0);
-    int crc = pw_cluster_distances(t, labels, k, d, &err);
+    int crc = pw_cluster_distances(t, labels, k, measure, d, &err);
     free(t);
     if (crc != 0 || pw_cluster_average(d, k, z, &err) != 0) {
         rc = fail(err.msg);
@@ -234,13 +242,13 @@ int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv)
     if (svg) {
         char title[PW_ERR_MAX];
         snprintf(title, sizeof title, "%zu runs clustered at layer %s", k, layer);
-        rc = draw(svg, title, labels, k, d, (const double(*)[4])z);
+        rc = draw(svg, title, measure, labels, k, d, (const double(*)[4])z);
     }
     if (rc == PWCCA_OK && json) {
-        json_t *v = pw_cluster_json(layer, labels, k, d, (const double(*)[4])z);
+        json_t *v = pw_cluster_json(layer, measure, labels, k, d, (const double(*)[4])z);
         rc = v ? pwcca_print_json(v) : pwcca_fail("out of memory");
     } else if (rc == PWCCA_OK && (!svg || strcmp(svg, "-") != 0)) {
-        print_table(layer, labels, k, d, (const double(*)[4])z);
+        print_table(layer, measure, labels, k, d, (const double(*)[4])z);
     }
 out:
     if (q)

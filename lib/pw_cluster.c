@@ -15,8 +15,30 @@
 #include "pw_plot.h"
 #include "pw_side.h"
 
-int pw_cluster_distances(const pw_tensor *const *t, const char *const *labels, size_t k, double *d,
-                         pw_err *err)
+int pw_cluster_measure_parse(const char *s, pw_cluster_measure *m, pw_err *err)
+{
+    if (strcmp(s, "pwcca") == 0)
+        *m = PW_CLUSTER_PWCCA;
+    else if (strcmp(s, "procrustes") == 0)
+        *m = PW_CLUSTER_PROCRUSTES;
+    else
+        return pw_err_set(err, "unknown distance '%.100s' (known: pwcca, procrustes)", s);
+    return 0;
+}
+
+const char *pw_cluster_measure_name(pw_cluster_measure m)
+{
+    return m == PW_CLUSTER_PROCRUSTES ? "procrustes" : "pwcca";
+}
+
+const char *pw_cluster_measure_text(pw_cluster_measure m)
+{
+    return m == PW_CLUSTER_PROCRUSTES ? "Procrustes distance (radians)"
+                                      : "PWCCA distance (mean of both directions)";
+}
+
+int pw_cluster_distances(const pw_tensor *const *t, const char *const *labels, size_t k,
+                         pw_cluster_measure m, double *d, pw_err *err)
 {
     for (size_t i = 1; i < k; i++)
         if (t[i]->rows != t[0]->rows)
@@ -29,29 +51,36 @@ int pw_cluster_distances(const pw_tensor *const *t, const char *const *labels, s
     if (!side)
         return pw_err_set(err, "out of memory for %zu runs", k);
     int rc = 0;
+    int procrustes = m == PW_CLUSTER_PROCRUSTES;
+    unsigned metric = procrustes ? PW_M_PROCRUSTES : PW_M_PWCCA;
     for (size_t i = 0; i < k; i++)
         d[i * k + i] = 0;
-    /* Row i against every later j, both ways: side[i] and side[j] are built
-     * by their first pair and serve as X or Y from then on. */
+    /* Row i against every later j (both ways for PWCCA, which is not
+     * symmetric): side[i] and side[j] are built by their first pair and
+     * serve as X or Y from then on. */
     for (size_t i = 0; i < k && rc == 0; i++)
         for (size_t j = i + 1; j < k && rc == 0; j++)
-            for (int dir = 0; dir < 2 && rc == 0; dir++) {
+            for (int dir = 0; dir < 2 - procrustes && rc == 0; dir++) {
                 size_t xi = dir ? j : i, yi = dir ? i : j;
                 pw_rows x = pw_rows_from_tensor(t[xi]), y = pw_rows_from_tensor(t[yi]);
                 pw_result r;
                 pw_err e;
                 pw_err_clear(&e);
-                if (pw_engine_compare(&x, &y, PW_M_PWCCA, &side[xi], &side[yi], &r, &e) != 0) {
+                if (pw_engine_compare(&x, &y, metric, &side[xi], &side[yi], &r, &e) != 0) {
                     rc = pw_err_set(err, "%s against %s: %s", labels[xi], labels[yi], e.msg);
                     break;
                 }
-                if (r.status != PW_OK || isnan(r.distance))
-                    rc = pw_err_set(err, "%s against %s: %s: %s (no PWCCA distance to cluster on)",
-                                    labels[xi], labels[yi], pw_status_name(r.status), r.message);
+                double v = procrustes ? r.procrustes : r.distance;
+                if ((!procrustes && r.status != PW_OK) || isnan(v))
+                    rc = pw_err_set(err, "%s against %s: %s: %s (no %s to cluster on)", labels[xi],
+                                    labels[yi], pw_status_name(r.status), r.message,
+                                    procrustes ? "Procrustes distance" : "PWCCA distance");
+                else if (procrustes)
+                    d[i * k + j] = d[j * k + i] = v;
                 else if (dir == 0)
-                    d[i * k + j] = r.distance;
+                    d[i * k + j] = v;
                 else
-                    d[i * k + j] = d[j * k + i] = (d[i * k + j] + r.distance) / 2;
+                    d[i * k + j] = d[j * k + i] = (d[i * k + j] + v) / 2;
                 pw_result_free(&r);
             }
     for (size_t i = 0; i < k; i++)
@@ -148,8 +177,8 @@ static void members(json_t *a, const double (*z)[4], size_t k, size_t c, const c
     members(a, z, k, (size_t)z[c - k][1], labels);
 }
 
-json_t *pw_cluster_json(const char *layer, const char *const *labels, size_t k, const double *d,
-                        const double (*z)[4])
+json_t *pw_cluster_json(const char *layer, pw_cluster_measure measure, const char *const *labels,
+                        size_t k, const double *d, const double (*z)[4])
 {
     json_t *top = json_object(), *runs = json_array(), *mat = json_array(), *link = json_array(),
            *merges = json_array(), *leaves = json_array();
@@ -165,7 +194,7 @@ json_t *pw_cluster_json(const char *layer, const char *const *labels, size_t k, 
         return NULL;
     }
     json_object_set_new(top, "layer", pw_json_str(layer));
-    json_object_set_new(top, "distance", json_string("pwcca"));
+    json_object_set_new(top, "distance", json_string(pw_cluster_measure_name(measure)));
     for (size_t i = 0; i < k; i++) {
         json_array_append_new(runs, pw_json_str(labels[i]));
         json_t *row = json_array();
@@ -202,8 +231,8 @@ json_t *pw_cluster_json(const char *layer, const char *const *labels, size_t k, 
     return top;
 }
 
-int pw_cluster_svg(FILE *f, const char *title, const char *const *labels, size_t k, const double *d,
-                   const double (*z)[4], pw_err *err)
+int pw_cluster_svg(FILE *f, const char *title, pw_cluster_measure m, const char *const *labels,
+                   size_t k, const double *d, const double (*z)[4], pw_err *err)
 {
     size_t *order = pw_array_alloc(k, sizeof(size_t));
     const char **names = pw_array_alloc(k, sizeof(const char *));
@@ -225,9 +254,11 @@ int pw_cluster_svg(FILE *f, const char *title, const char *const *labels, size_t
             top = v[i * k + j] > top ? v[i * k + j] : top;
         }
     }
+    char subtitle[128];
+    snprintf(subtitle, sizeof subtitle, "%s, average linkage; darker = closer",
+             pw_cluster_measure_text(m));
     pw_grid g = {.title = title,
-                 .subtitle = "PWCCA distance (mean of both directions), average linkage; darker = "
-                             "closer",
+                 .subtitle = subtitle,
                  .value_label = "distance",
                  .nrows = k,
                  .ncols = k,

@@ -172,6 +172,18 @@ assert list(leaves_list(z)) == c["leaves"], (list(leaves_list(z)), c["leaves"])
 else
     echo "  skip: cluster against scipy: python3 lacks scipy (Debian: python3-scipy)"
 fi
+"$PWCCA" --db "$XDB" cluster $six --layer fc --distance procrustes --json >"$X/clp.json" 2>"$X/cl.err"
+xcheck "cluster --distance procrustes: a true metric (symmetric, triangle inequality), widths apart" '
+import json, sys
+c = json.load(open(sys.argv[1]))
+d = c["matrix"]
+assert c["distance"] == "procrustes", c["distance"]
+assert all(d[i][i] == 0 and d[i][j] == d[j][i] for i in range(6) for j in range(6))
+assert all(d[i][j] <= d[i][k] + d[k][j] + 1e-12 for i in range(6) for j in range(6) for k in range(6))
+groups = [sorted(m["runs"]) for m in c["merges"] if m["size"] == 3]
+assert sorted(groups) == [["w4-s1:100", "w4-s2:100", "w4-s3:100"], ["w8-s1:100", "w8-s2:100", "w8-s3:100"]], c["merges"]
+' "$X/clp.json"
+expect_status "an unknown --distance is a usage error" 2 "$PWCCA" --db "$XDB" cluster w4-s1 w8-s1 --distance cka
 "$PWCCA" --db "$XDB" cluster $six --layer fc -o "$X/cl.svg" >"$X/cl.txt" 2>"$X/cl.err"
 xml_valid "cluster -o draws a well-formed SVG" "$X/cl.svg"
 expect "the cluster SVG has 36 cells and a dendrogram of 5 links" \

@@ -74,7 +74,7 @@ START_TEST(distances_one_side_per_run)
     pw_side_counts before, after;
     pw_side_counts_get(&before);
     pw_err err = {""};
-    PW_ASSERT_OK(pw_cluster_distances(tp, labels, K, d, &err), &err);
+    PW_ASSERT_OK(pw_cluster_distances(tp, labels, K, PW_CLUSTER_PWCCA, d, &err), &err);
     pw_side_counts_get(&after);
     ck_assert_uint_eq(after.built - before.built, K); /* one side per run, X and Y alike */
     for (size_t i = 0; i < K; i++) {
@@ -95,7 +95,61 @@ START_TEST(distances_one_side_per_run)
         }
     }
     t[2].rows = t[2].shape[0] = N - 1;
-    PW_ASSERT_FAILS_WITH(pw_cluster_distances(tp, labels, K, d, &err), &err, "c:1 has n = 199");
+    PW_ASSERT_FAILS_WITH(pw_cluster_distances(tp, labels, K, PW_CLUSTER_PWCCA, d, &err), &err,
+                         "c:1 has n = 199");
+    for (size_t i = 0; i < K; i++)
+        free(data[i]);
+}
+END_TEST
+
+/* The Procrustes distance: one comparison per pair, symmetric as it comes,
+ * and defined for layers wider than the probe, where PWCCA refuses. */
+START_TEST(procrustes_clusters_wide_layers)
+{
+    enum { K = 3, N = 40, P = 60 };
+    double *data[K];
+    pw_tensor t[K];
+    const pw_tensor *tp[K];
+    static const char *const labels[K] = {"a:1", "b:1", "c:1"};
+    for (size_t i = 0; i < K; i++) {
+        data[i] = run_data(N, P, (unsigned)i, 0.2 + 0.3 * (double)i);
+        memset(&t[i], 0, sizeof t[i]);
+        snprintf(t[i].name, sizeof t[i].name, "wide");
+        t[i].dtype = PW_DT_F64;
+        t[i].ndim = 2;
+        t[i].shape[0] = t[i].rows = N;
+        t[i].shape[1] = t[i].cols = P;
+        t[i].data = (const unsigned char *)data[i];
+        t[i].nbytes = N * P * sizeof(double);
+        tp[i] = &t[i];
+    }
+    double d[K * K];
+    pw_err err = {""};
+    PW_ASSERT_FAILS_WITH(pw_cluster_distances(tp, labels, K, PW_CLUSTER_PWCCA, d, &err), &err,
+                         "no PWCCA distance");
+    PW_ASSERT_OK(pw_cluster_distances(tp, labels, K, PW_CLUSTER_PROCRUSTES, d, &err), &err);
+    for (size_t i = 0; i < K; i++)
+        for (size_t j = 0; j < K; j++) {
+            pw_rows x = pw_rows_from_tensor(tp[i]), y = pw_rows_from_tensor(tp[j]);
+            pw_result r;
+            PW_ASSERT_OK(pw_engine_compare(&x, &y, PW_M_PROCRUSTES, NULL, NULL, &r, &err), &err);
+            if (i == j)
+                ck_assert(d[i * K + j] == 0);
+            else
+                PW_ASSERT_NEAR(d[i * K + j], r.procrustes, 1e-12);
+            pw_result_free(&r);
+        }
+    double z[K - 1][4];
+    PW_ASSERT_OK(pw_cluster_average(d, K, z, &err), &err);
+    json_t *v = pw_cluster_json("wide", PW_CLUSTER_PROCRUSTES, labels, K, d, (const double(*)[4])z);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "distance")), "procrustes");
+    json_decref(v);
+    pw_cluster_measure m;
+    ck_assert_int_eq(pw_cluster_measure_parse("procrustes", &m, &err), 0);
+    ck_assert_int_eq(m, PW_CLUSTER_PROCRUSTES);
+    PW_ASSERT_FAILS_WITH(pw_cluster_measure_parse("cka", &m, &err), &err,
+                         "known: pwcca, procrustes");
     for (size_t i = 0; i < K; i++)
         free(data[i]);
 }
@@ -107,6 +161,7 @@ Suite *cluster_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, average_linkage_by_hand);
     tcase_add_test(tc, distances_one_side_per_run);
+    tcase_add_test(tc, procrustes_clusters_wide_layers);
     suite_add_tcase(s, tc);
     return s;
 }
