@@ -16,7 +16,6 @@
 #include "pw_plot.h"
 #include "pw_svg.h"
 
-#define FONT        "DejaVu Sans, Helvetica, Arial, sans-serif"
 #define CHAR_W      7.0   /* estimated width of one 12 px character */
 #define LABEL_CHARS 28    /* longest label before it is cut */
 #define GRID_PX     560.0 /* the grid's larger side, before clamping the cell size */
@@ -134,25 +133,7 @@ int pw_grid_svg(FILE *f, const pw_grid *g, pw_err *err)
     double tw = 16 + 9.5 * (g->title ? (double)pw_plot_utf8_len(g->title) : 0) + 16;
     w = tw > w ? tw : w;
 
-    fprintf(f,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\" font-size=\"12\" fill=\"%s\">\n",
-            w, h, w, h, FONT, INK);
-    fputs("<title>", f);
-    pw_svg_escape(f, g->title ? g->title : "pwcca matrix", 0);
-    fputs("</title>\n", f);
-    fprintf(f, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
-    if (g->title) {
-        fputs("<text class=\"title\" x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\">", f);
-        pw_svg_escape(f, g->title, 0);
-        fputs("</text>\n", f);
-    }
-    if (g->subtitle) {
-        fprintf(f, "<text class=\"subtitle\" x=\"16\" y=\"46\" fill=\"%s\">", MUTED);
-        pw_svg_escape(f, g->subtitle, 0);
-        fputs("</text>\n", f);
-    }
+    pw_svg_begin(f, w, h, g->title, g->subtitle, "pwcca matrix");
     if (g->tree && g->nrows >= 2 && dendrogram(f, g, x0, cell, y0 - 4, err) != 0)
         return -1;
     fputs("<g class=\"cells\">\n", f);

@@ -103,7 +103,8 @@ static void put_hex(FILE *f, const unsigned char rgb[3])
     fprintf(f, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
-static void header(FILE *f, double w, double h, const pw_plot *p)
+void pw_svg_begin(FILE *f, double w, double h, const char *title, const char *subtitle,
+                  const char *untitled)
 {
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -111,19 +112,24 @@ static void header(FILE *f, double w, double h, const pw_plot *p)
             "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\" font-size=\"12\" fill=\"%s\">\n",
             w, h, w, h, FONT, INK);
     fputs("<title>", f);
-    pw_svg_escape(f, p->title ? p->title : "pwcca plot", 0);
+    pw_svg_escape(f, title ? title : untitled, 0);
     fputs("</title>\n", f);
     fprintf(f, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
-    if (p->title) {
+    if (title) {
         fputs("<text class=\"title\" x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\">", f);
-        pw_svg_escape(f, p->title, 0);
+        pw_svg_escape(f, title, 0);
         fputs("</text>\n", f);
     }
-    if (p->subtitle) {
+    if (subtitle) {
         fprintf(f, "<text class=\"subtitle\" x=\"16\" y=\"46\" fill=\"%s\">", MUTED);
-        pw_svg_escape(f, p->subtitle, 0);
+        pw_svg_escape(f, subtitle, 0);
         fputs("</text>\n", f);
     }
+}
+
+static void header(FILE *f, double w, double h, const pw_plot *p)
+{
+    pw_svg_begin(f, w, h, p->title, p->subtitle, "pwcca plot");
 }
 
 static int finish(FILE *f, pw_err *err)

@@ -33,5 +33,11 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err);
 /* Write s as XML character data, at most max_chars code points (0: all),
  * ending in an ellipsis when cut. */
 void pw_svg_escape(FILE *f, const char *s, size_t max_chars);
+/* The opening every pwcca picture shares: the XML declaration, the <svg>
+ * element of w x h pixels with the common font and ink, a <title> (title,
+ * or untitled when NULL), the white background, and the title and subtitle
+ * texts when given.  The caller closes the </svg>. */
+void pw_svg_begin(FILE *f, double w, double h, const char *title, const char *subtitle,
+                  const char *untitled);
 
 #endif
