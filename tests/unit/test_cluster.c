@@ -51,6 +51,24 @@ static double *run_data(size_t n, size_t p, unsigned seed, double mix)
     return a;
 }
 
+/* Run i's layer `name`: an n x p F64 tensor over fresh data (returned, for
+ * the caller to free), noisier for later runs. */
+static double *run_tensor(pw_tensor *t, const pw_tensor **tp, const char *name, size_t n, size_t p,
+                          unsigned i)
+{
+    double *data = run_data(n, p, i, 0.2 + 0.3 * (double)i);
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dtype = PW_DT_F64;
+    t->ndim = 2;
+    t->shape[0] = t->rows = n;
+    t->shape[1] = t->cols = p;
+    t->data = (const unsigned char *)data;
+    t->nbytes = n * p * sizeof(double);
+    *tp = t;
+    return data;
+}
+
 START_TEST(distances_one_side_per_run)
 {
     enum { K = 4, N = 200, P = 6 };
@@ -58,18 +76,8 @@ START_TEST(distances_one_side_per_run)
     pw_tensor t[K];
     const pw_tensor *tp[K];
     static const char *const labels[K] = {"a:1", "b:1", "c:1", "d:1"};
-    for (size_t i = 0; i < K; i++) {
-        data[i] = run_data(N, P, (unsigned)i, 0.2 + 0.3 * (double)i);
-        memset(&t[i], 0, sizeof t[i]);
-        snprintf(t[i].name, sizeof t[i].name, "fc");
-        t[i].dtype = PW_DT_F64;
-        t[i].ndim = 2;
-        t[i].shape[0] = t[i].rows = N;
-        t[i].shape[1] = t[i].cols = P;
-        t[i].data = (const unsigned char *)data[i];
-        t[i].nbytes = N * P * sizeof(double);
-        tp[i] = &t[i];
-    }
+    for (size_t i = 0; i < K; i++)
+        data[i] = run_tensor(&t[i], &tp[i], "fc", N, P, (unsigned)i);
     double d[K * K];
     pw_side_counts before, after;
     pw_side_counts_get(&before);
@@ -111,18 +119,8 @@ START_TEST(procrustes_clusters_wide_layers)
     pw_tensor t[K];
     const pw_tensor *tp[K];
     static const char *const labels[K] = {"a:1", "b:1", "c:1"};
-    for (size_t i = 0; i < K; i++) {
-        data[i] = run_data(N, P, (unsigned)i, 0.2 + 0.3 * (double)i);
-        memset(&t[i], 0, sizeof t[i]);
-        snprintf(t[i].name, sizeof t[i].name, "wide");
-        t[i].dtype = PW_DT_F64;
-        t[i].ndim = 2;
-        t[i].shape[0] = t[i].rows = N;
-        t[i].shape[1] = t[i].cols = P;
-        t[i].data = (const unsigned char *)data[i];
-        t[i].nbytes = N * P * sizeof(double);
-        tp[i] = &t[i];
-    }
+    for (size_t i = 0; i < K; i++)
+        data[i] = run_tensor(&t[i], &tp[i], "wide", N, P, (unsigned)i);
     double d[K * K];
     pw_err err = {""};
     PW_ASSERT_FAILS_WITH(pw_cluster_distances(tp, labels, K, PW_CLUSTER_PWCCA, d, &err), &err,
