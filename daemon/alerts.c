@@ -390,11 +390,11 @@ typedef struct seed_ctx {
     int oom;    /* an allocation failed: the reading stopped */
 } seed_ctx;
 
-static int seed_point(void *ctx, const char *layer, int64_t step, double dist)
+static int seed_point(void *ctx, const char *layer, int64_t step, double dist, double se)
 {
     seed_ctx *c = ctx;
     pwd_layer_state *ls = layer_state(c->r, layer);
-    if (!ls || pw_stab_series_set(&ls->series, step, dist) != 0)
+    if (!ls || pw_stab_series_set_se(&ls->series, step, dist, se) != 0)
         return c->oom = 1;
     return 0;
 }
@@ -407,7 +407,7 @@ static int series_seed(pwd_daemon *d, pwd_run *r)
     series_drop(r);
     seed_ctx c = {r, 0};
     pw_err err;
-    if (pw_db_series(d->db, r->id, seed_point, &c, &err) != 0 || c.oom) {
+    if (pw_db_series_se(d->db, r->id, seed_point, &c, &err) != 0 || c.oom) {
         pwd_log(PWD_ERROR, "%s: %s", r->name, c.oom ? "out of memory" : err.msg);
         series_drop(r);
         return -1;
@@ -472,16 +472,30 @@ static char *unmeasured_detail(pwd_daemon *d, pwd_run *r, size_t measured)
 
 /* What a layer's transitions are reported with. */
 typedef struct report_ctx {
-    pwd_daemon *d;     /* daemon */
-    pwd_run *r;        /* run */
-    const char *layer; /* layer */
+    pwd_daemon *d;           /* daemon */
+    pwd_run *r;              /* run */
+    const char *layer;       /* layer */
+    const pw_stab_params *p; /* the rules applied */
 } report_ctx;
 
 static int report(void *ctx, const pw_stab_event *ev)
 {
     const report_ctx *c = ctx;
-    return raise_alert(c->d, c->r, ev->kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable",
-                       c->layer, ev->step, ev->value, NULL);
+    const char *kind = ev->kind == PW_STAB_STABLE ? "layer_stable" : "layer_unstable";
+    if (c->p->rule != PW_STAB_RULE_NOISE) /* the threshold rule's alerts carry no detail */
+        return raise_alert(c->d, c->r, kind, c->layer, ev->step, ev->value, NULL);
+    /* Under stable_rule = noise say which rule decided, with the bound it compared. */
+    char detail[160];
+    if (ev->rule == PW_STAB_RULE_NOISE)
+        snprintf(detail, sizeof detail, "rule noise: distance %s %g*SE = %.6g %s %g (SE %.6g)",
+                 ev->kind == PW_STAB_STABLE ? "+" : "-", c->p->z,
+                 ev->kind == PW_STAB_STABLE ? ev->value + c->p->z * ev->se
+                                            : ev->value - c->p->z * ev->se,
+                 ev->kind == PW_STAB_STABLE ? "<=" : ">",
+                 ev->kind == PW_STAB_STABLE ? c->p->theta : c->p->hysteresis, ev->se);
+    else
+        snprintf(detail, sizeof detail, "rule threshold: no standard error yet for this layer");
+    return raise_alert(c->d, c->r, kind, c->layer, ev->step, ev->value, detail);
 }
 
 /* The first step whose distance to its predecessor is still to come.
@@ -526,7 +540,7 @@ static void evaluate(pwd_daemon *d, pwd_run *r)
     size_t nstates = 0, failed = 0;
     for (size_t i = 0; i < r->nlayers; i++) {
         pwd_layer_state *ls = &r->layers[i];
-        report_ctx c = {d, r, ls->name};
+        report_ctx c = {d, r, ls->name, &p};
         failed += pw_stab_series_update_until(&p, &ls->series, horizon, report, &c);
         /* A layer none of whose points is left is as the database shows it: no series. */
         if (!ls->series.n)
@@ -583,8 +597,11 @@ void pwd_alerts_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b)
             continue;
         /* Stored as the commit stores it: NULL (here NAN) when not finite. */
         double dist = isfinite(sc->r.distance) ? sc->r.distance : NAN;
+        double se = sc->noise.blocks && isfinite(dist) && isfinite(sc->noise.se[PW_METRIC_DISTANCE])
+                        ? sc->noise.se[PW_METRIC_DISTANCE]
+                        : NAN;
         pwd_layer_state *ls = layer_state(r, sc->layer);
-        if (!ls || pw_stab_series_set(&ls->series, sc->step, dist) != 0) {
+        if (!ls || pw_stab_series_set_se(&ls->series, sc->step, dist, se) != 0) {
             pwd_log(PWD_ERROR, "%s: out of memory for the stability series; rereading it", r->name);
             series_drop(r);
             if (series_seed(d, r) != 0)

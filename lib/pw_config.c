@@ -46,6 +46,8 @@ void pw_config_defaults(pw_config *c)
     c->defaults.stab.theta = PW_STAB_DEFAULT_THETA;
     c->defaults.stab.k = PW_STAB_DEFAULT_K;
     c->defaults.stab.hysteresis = PW_STAB_DEFAULT_HYSTERESIS;
+    c->defaults.stab.rule = PW_STAB_RULE_THRESHOLD;
+    c->defaults.stab.z = PW_STAB_DEFAULT_Z;
 }
 
 void pw_config_free(pw_config *c)
@@ -161,6 +163,19 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
             return snprintf(why, wlen, "unstable_threshold must be a distance >= 0, not '%s'", v),
                    -1;
         r->stab.hysteresis = d;
+    } else if (strcmp(key, "stable_rule") == 0) {
+        if (strcmp(v, "threshold") == 0)
+            r->stab.rule = PW_STAB_RULE_THRESHOLD;
+        else if (strcmp(v, "noise") == 0)
+            r->stab.rule = PW_STAB_RULE_NOISE;
+        else
+            return snprintf(why, wlen, "stable_rule must be threshold or noise, not '%s'", v), -1;
+    } else if (strcmp(key, "stable_z") == 0) {
+        if (parse_double(v, 0, &d) || d > PW_CFG_MAX_STABLE_Z)
+            return snprintf(why, wlen, "stable_z must be a number from 0 to %g, not '%s'",
+                            PW_CFG_MAX_STABLE_Z, v),
+                   -1;
+        r->stab.z = d;
     } else if (strcmp(key, "retain") == 0) {
         pw_retain_mode m;
         if (pw_retain_mode_parse(v, &m))
@@ -321,6 +336,8 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     r->settle_s = r->incomplete_s = -1;
     r->stab.theta = r->stab.hysteresis = -1;
     r->stab.k = -1;
+    r->stab.rule = -1;
+    r->stab.z = -1;
     r->retain = -1;
     r->backlog = -1;
     r->pattern[0] = '\1';
@@ -541,6 +558,10 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.stab.hysteresis = o->stab.hysteresis;
     if (o->stab.k >= 1)
         merged.stab.k = o->stab.k;
+    if (o->stab.rule >= 0)
+        merged.stab.rule = o->stab.rule;
+    if (o->stab.z >= 0)
+        merged.stab.z = o->stab.z;
     if (o->retain >= 0)
         merged.retain = o->retain;
     if (o->reduce_set)

@@ -567,6 +567,7 @@ typedef struct user_cb {
         pw_db_layer_cb layer;
         pw_db_done_cb done;
         pw_db_series_cb series;
+        pw_db_series_se_cb series_se;
         pw_db_unmeasured_cb unmeasured;
         pw_db_latest_cb latest;
         pw_db_choice_cb choice;
@@ -913,6 +914,26 @@ int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_er
                     "LAG(step) OVER (PARTITION BY layer ORDER BY step) AS before FROM scores "
                     "WHERE run_id = ? AND ref = 'previous') ORDER BY layer, step",
                     run_id, series_row, &u, "reading the distance series", err);
+}
+
+static int series_se_row(sqlite3_stmt *st, void *ctx)
+{
+    const user_cb *u = ctx;
+    return u->fn.series_se(u->ctx, (const char *)sqlite3_column_text(st, 0),
+                           sqlite3_column_int64(st, 1), column_real(st, 2), column_real(st, 3));
+}
+
+int pw_db_series_se(pw_db *db, int64_t run_id, pw_db_series_se_cb cb, void *ctx, pw_err *err)
+{
+    user_cb u = {.fn.series_se = cb, .ctx = ctx};
+    /* pw_db_series's reading, with the SE of each distance it keeps. */
+    return each_row(db,
+                    "SELECT layer, step, CASE WHEN before IS NULL OR ref_step = before "
+                    "THEN distance END, CASE WHEN before IS NULL OR ref_step = before "
+                    "THEN distance_se END FROM (SELECT layer, step, ref_step, distance, "
+                    "distance_se, LAG(step) OVER (PARTITION BY layer ORDER BY step) AS before "
+                    "FROM scores WHERE run_id = ? AND ref = 'previous') ORDER BY layer, step",
+                    run_id, series_se_row, &u, "reading the distance series", err);
 }
 
 static int unmeasured_row(sqlite3_stmt *st, void *ctx)

@@ -161,6 +161,10 @@ int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw
  * when its ref_step is not the step of the layer's previous point: a hole). */
 typedef int (*pw_db_series_cb)(void *ctx, const char *layer, int64_t step, double distance);
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err);
+/* The same with each distance's distance_se (NAN when NULL, or when the distance is). */
+typedef int (*pw_db_series_se_cb)(void *ctx, const char *layer, int64_t step, double distance,
+                                  double se);
+int pw_db_series_se(pw_db *db, int64_t run_id, pw_db_series_se_cb cb, void *ctx, pw_err *err);
 
 /* The run's unmeasured layers: those of the layers table without one real
  * distance to the previous checkpoint (status ok, distance not NULL), by

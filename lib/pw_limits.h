@@ -69,6 +69,9 @@
 #define PW_CFG_MAX_FILE    (1u << 20)        /* bytes in a config file */
 #define PW_CFG_MAX_SECONDS (366.0 * 86400.0) /* longest duration a key accepts */
 
+/* A stable_z above this would keep any layer with an SE from ever settling. */
+#define PW_CFG_MAX_STABLE_Z 10.0 /* largest stable_z (standard errors) accepted */
+
 /* Client ---------------------------------------------------------------------- */
 #define PW_CONV_DEFAULT_TAU   0.05 /* distance to final under which a layer counts as settled */
 #define PW_CONV_BOTTOM_UP_RHO 0.5  /* Spearman rho from which convergence is called bottom-up */

@@ -12,29 +12,42 @@ int pw_stab_params_valid(const pw_stab_params *p)
 {
     if (p->k < 1 || !(p->theta >= 0) || !(p->hysteresis >= p->theta) || !isfinite(p->hysteresis))
         return -1;
+    if ((p->rule != PW_STAB_RULE_THRESHOLD && p->rule != PW_STAB_RULE_NOISE) || !(p->z >= 0) ||
+        !isfinite(p->z))
+        return -1;
     return 0;
 }
 
 /* The initial state: unstable, nothing seen. */
-static const pw_stab_state START = {0, -1, 0};
+static const pw_stab_state START = {0, -1, 0, NAN};
 
 /* Apply one point to st and *streak (the distances <= theta in a row so far);
- * 1 with *ev filled when it made a transition. */
+ * 1 with *ev filled when it made a transition.  Under the noise rule the
+ * distance is compared through its confidence bound: upper (d + z*SE) for
+ * stability, lower (d - z*SE) for instability, the SE being the point's or
+ * else the last one seen; with none the threshold rule decides. */
 static int advance(const pw_stab_params *p, pw_stab_state *st, int *streak, const pw_stab_point *pt,
                    pw_stab_event *ev)
 {
     double d = pt->distance;
     int finite = isfinite(d);
-    *ev = (pw_stab_event){PW_STAB_STABLE, pt->step, d};
+    /* A distance's SE is only worth carrying when the distance itself is. */
+    if (finite && isfinite(pt->se) && pt->se >= 0)
+        st->last_se = pt->se;
+    int noise = p->rule == PW_STAB_RULE_NOISE && isfinite(st->last_se);
+    double margin = noise ? p->z * st->last_se : 0;
+    *ev = (pw_stab_event){PW_STAB_STABLE, pt->step, d,
+                          noise ? PW_STAB_RULE_NOISE : PW_STAB_RULE_THRESHOLD,
+                          noise ? st->last_se : NAN};
     st->has_distance |= finite;
     if (!st->stable) {
-        *streak = finite && d <= p->theta ? *streak + 1 : 0;
+        *streak = finite && d + margin <= p->theta ? *streak + 1 : 0;
         if (*streak >= p->k) {
             st->stable = 1;
             st->stable_step = pt->step;
             return 1;
         }
-    } else if (finite && d > p->hysteresis) {
+    } else if (finite && d - margin > p->hysteresis) {
         st->stable = 0;
         st->stable_step = -1;
         *streak = 0;
@@ -112,14 +125,24 @@ static void changed_at(pw_stab_series *s, size_t i, int64_t step)
 
 int pw_stab_series_set(pw_stab_series *s, int64_t step, double distance)
 {
+    return pw_stab_series_set_se(s, step, distance, NAN);
+}
+
+/* Equal, NAN equal to NAN (which never equals itself). */
+static int same(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+int pw_stab_series_set_se(pw_stab_series *s, int64_t step, double distance, double se)
+{
     size_t i = lower_bound(s, step);
     if (i < s->n && s->pts[i].step == step) {
-        /* The same value twice (a seeded point the batch repeats) changes nothing;
-         * NAN never equals itself, so compare its absence too. */
-        double old = s->pts[i].distance;
-        if (old == distance || (isnan(old) && isnan(distance)))
+        /* The same value twice (a seeded point the batch repeats) changes nothing. */
+        if (same(s->pts[i].distance, distance) && same(s->pts[i].se, se))
             return 0;
         s->pts[i].distance = distance;
+        s->pts[i].se = se;
         changed_at(s, i, step);
         return 0;
     }
@@ -128,7 +151,7 @@ int pw_stab_series_set(pw_stab_series *s, int64_t step, double distance)
         return -1;
     s->pts = g;
     memmove(&g[i + 1], &g[i], (s->n - i) * sizeof *g);
-    g[i] = (pw_stab_point){step, distance};
+    g[i] = (pw_stab_point){step, distance, se};
     s->n++;
     changed_at(s, i, step);
     return 0;

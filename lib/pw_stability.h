@@ -16,22 +16,41 @@
  * the rules, one that lands before its end (a checkpoint that arrived late,
  * a rescore) replays that layer in memory, so the result never depends on
  * arrival order.  Each transition is reported from the point of change on;
- * the alerts table (unique on run, kind, layer, step) stores it once. */
+ * the alerts table (unique on run, kind, layer, step) stores it once.
+ *
+ * Under the noise rule (stable_rule = noise) each distance is read with its
+ * jackknife standard error: it counts towards stability only when its upper
+ * bound d + z*SE is <= theta (the move is below theta beyond the noise), and
+ * it makes a stable layer unstable only when its lower bound d - z*SE is
+ * above the hysteresis bound (the move is above it beyond the noise), so
+ * noise delays both transitions instead of flapping them.  A point without
+ * an SE (the noise schedule skipped that checkpoint) uses the last SE seen
+ * for the layer, in step order; before any SE the threshold rule decides,
+ * and the event says which rule did. */
 #ifndef PW_STABILITY_H
 #define PW_STABILITY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a distance is compared with the thresholds. */
+typedef enum pw_stab_rule {
+    PW_STAB_RULE_THRESHOLD = 0, /* the distance itself (the default) */
+    PW_STAB_RULE_NOISE = 1      /* its confidence bound d +/- z*SE, when an SE is known */
+} pw_stab_rule;
+
 typedef struct pw_stab_params {
     double theta;      /* a distance <= theta counts towards stability */
     int k;             /* consecutive such distances needed, >= 1 */
     double hysteresis; /* a stable layer turns unstable above this, >= theta */
+    int rule;          /* pw_stab_rule; 0 (threshold) in a zeroed struct */
+    double z;          /* noise rule: standard errors added / subtracted, finite, >= 0 */
 } pw_stab_params;
 
 typedef struct pw_stab_point {
     int64_t step;    /* checkpoint scored */
     double distance; /* distance to the previous checkpoint, NAN when absent */
+    double se;       /* its standard error, NAN when none (0 in a zeroed point is an SE) */
 } pw_stab_point;
 
 typedef enum pw_stab_kind {
@@ -43,20 +62,25 @@ typedef struct pw_stab_event {
     pw_stab_kind kind; /* transition */
     int64_t step;      /* checkpoint at which it happened */
     double value;      /* the distance that triggered it */
+    int rule;          /* pw_stab_rule that decided it (threshold when no SE was known) */
+    double se;         /* the SE the noise rule used (maybe carried forward), else NAN */
 } pw_stab_event;
 
 typedef struct pw_stab_state {
     int stable;          /* 1 when stable after the last point */
     int64_t stable_step; /* step it became stable, -1 when not stable */
     int has_distance;    /* 1 when any point had a finite distance */
+    double last_se;      /* the last finite SE seen, NAN before any */
 } pw_stab_state;
 
 /* Defaults documented in docs/CONFIG.md. */
 #define PW_STAB_DEFAULT_THETA      0.01
 #define PW_STAB_DEFAULT_K          3
 #define PW_STAB_DEFAULT_HYSTERESIS 0.02
+#define PW_STAB_DEFAULT_Z          2.0
 
-/* 0 when the parameters are usable (k >= 1, 0 <= theta <= hysteresis), else -1. */
+/* 0 when the parameters are usable (k >= 1, 0 <= theta <= hysteresis, a
+ * known rule, 0 <= z finite), else -1. */
 int pw_stab_params_valid(const pw_stab_params *p);
 
 /* Replay points[0..n) (ascending step) from the unstable state.  Writes up to
@@ -88,6 +112,8 @@ void pw_stab_series_init(pw_stab_series *s);
 void pw_stab_series_free(pw_stab_series *s);
 /* Add the point at step, or replace its distance.  -1 when out of memory (s unchanged). */
 int pw_stab_series_set(pw_stab_series *s, int64_t step, double distance);
+/* The same with the distance's standard error (NAN: none). */
+int pw_stab_series_set_se(pw_stab_series *s, int64_t step, double distance, double se);
 /* Drop the point at step, if any. */
 void pw_stab_series_remove(pw_stab_series *s, int64_t step);
 /* Replay and report everything at the next update (other parameters, a report that failed). */

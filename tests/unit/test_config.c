@@ -101,6 +101,26 @@ START_TEST(run_sections_override)
 }
 END_TEST
 
+START_TEST(stable_rule_per_run)
+{
+    const char *text = "stable_z = 3\n[run noisy]\nstable_rule = noise\n"
+                       "[run z1]\nstable_rule = noise\nstable_z = 1\n";
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert_int_eq(c.defaults.stab.rule, PW_STAB_RULE_THRESHOLD); /* the default */
+    PW_ASSERT_NEAR(c.defaults.stab.z, 2, 0);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", text, &e), &e);
+    const pw_run_config *r = pw_config_for_run(&c, "noisy", "/x/noisy");
+    ck_assert_int_eq(r->stab.rule, PW_STAB_RULE_NOISE);
+    PW_ASSERT_NEAR(r->stab.z, 3, 0); /* the global value */
+    r = pw_config_for_run(&c, "z1", "/x/z1");
+    PW_ASSERT_NEAR(r->stab.z, 1, 0);
+    ck_assert_int_eq(pw_config_for_run(&c, "other", "/x/other")->stab.rule, PW_STAB_RULE_THRESHOLD);
+    pw_config_free(&c);
+}
+END_TEST
+
 static void expect_error(const char *text, const char *needle)
 {
     pw_config c;
@@ -120,6 +140,9 @@ START_TEST(errors_name_file_and_line)
     expect_error("[run x]\nbacklog = drop\n", "bad.conf:2: backlog must be fill or skip");
     expect_error("stable_threshold = 0.5\n", "unstable_threshold (0.02) must be >=");
     expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
+    expect_error("stable_rule = bands\n", "bad.conf:1: stable_rule must be threshold or noise");
+    expect_error("[run x]\nstable_z = -1\n", "bad.conf:2: stable_z must be a number");
+    expect_error("stable_z = 11\n", "bad.conf:1: stable_z must be a number from 0 to 10");
     expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
     expect_error("metrics_listen = 127.0.0.1:99999\n", "bad.conf:1: metrics_listen: metrics "
                                                        "address '127.0.0.1:99999': port must be");
@@ -281,6 +304,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, defaults_are_documented_values);
     tcase_add_test(tc, every_key_is_read);
     tcase_add_test(tc, run_sections_override);
+    tcase_add_test(tc, stable_rule_per_run);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, metrics_lists_parse_alike_in_config_and_compare);
     tcase_add_test(tc, missing_file_is_an_error);

@@ -5,11 +5,12 @@
 #include "pw_stability.h"
 #include "pw_test.h"
 
-static const pw_stab_params P = {0.01, 3, 0.02};
+static const pw_stab_params P = {0.01, 3, 0.02, PW_STAB_RULE_THRESHOLD, 0};
 
 START_TEST(stable_after_k_consecutive)
 {
-    pw_stab_point pts[] = {{100, 0.5}, {200, 0.005}, {300, 0.009}, {400, 0.01}, {500, 0.001}};
+    pw_stab_point pts[] = {
+        {100, 0.5, NAN}, {200, 0.005, NAN}, {300, 0.009, NAN}, {400, 0.01, NAN}, {500, 0.001, NAN}};
     pw_stab_event ev[4];
     pw_stab_state st;
     size_t n = pw_stability_replay(&P, pts, 5, ev, 4, &st);
@@ -24,20 +25,22 @@ END_TEST
 
 START_TEST(a_break_restarts_the_streak)
 {
-    pw_stab_point pts[] = {{1, 0.001}, {2, 0.001}, {3, 0.5}, {4, 0.001}, {5, 0.001}};
+    pw_stab_point pts[] = {
+        {1, 0.001, NAN}, {2, 0.001, NAN}, {3, 0.5, NAN}, {4, 0.001, NAN}, {5, 0.001, NAN}};
     pw_stab_state st;
     ck_assert_uint_eq(pw_stability_replay(&P, pts, 5, NULL, 0, &st), 0);
     ck_assert(!st.stable);
     /* A missing distance also breaks a streak. */
-    pw_stab_point gap[] = {{1, 0.001}, {2, NAN}, {3, 0.001}, {4, 0.001}};
+    pw_stab_point gap[] = {{1, 0.001, NAN}, {2, NAN, NAN}, {3, 0.001, NAN}, {4, 0.001, NAN}};
     ck_assert_uint_eq(pw_stability_replay(&P, gap, 4, NULL, 0, &st), 0);
 }
 END_TEST
 
 START_TEST(hysteresis_keeps_small_wobbles_stable)
 {
-    pw_stab_point pts[] = {{1, 0.001}, {2, 0.001}, {3, 0.001}, {4, 0.015}, {5, NAN},
-                           {6, 0.03},  {7, 0.001}, {8, 0.001}, {9, 0.001}};
+    pw_stab_point pts[] = {{1, 0.001, NAN}, {2, 0.001, NAN}, {3, 0.001, NAN},
+                           {4, 0.015, NAN}, {5, NAN, NAN},   {6, 0.03, NAN},
+                           {7, 0.001, NAN}, {8, 0.001, NAN}, {9, 0.001, NAN}};
     pw_stab_event ev[4];
     pw_stab_state st;
     size_t n = pw_stability_replay(&P, pts, 9, ev, 4, &st);
@@ -56,24 +59,24 @@ END_TEST
 
 START_TEST(convergence_ignores_layers_without_distance)
 {
-    pw_stab_state layers[3] = {{1, 400, 1}, {1, 700, 1}, {0, -1, 0}};
+    pw_stab_state layers[3] = {{1, 400, 1, NAN}, {1, 700, 1, NAN}, {0, -1, 0, NAN}};
     int64_t step;
     ck_assert(pw_stability_converged(layers, 3, &step));
     ck_assert_int_eq(step, 700);
     layers[1].stable = 0;
     ck_assert(!pw_stability_converged(layers, 3, &step));
     ck_assert_int_eq(step, -1);
-    pw_stab_state none[1] = {{0, -1, 0}};
+    pw_stab_state none[1] = {{0, -1, 0, NAN}};
     ck_assert(!pw_stability_converged(none, 1, &step)); /* nothing measured: not converged */
 }
 END_TEST
 
 START_TEST(parameters_validated)
 {
-    pw_stab_params bad = {0.02, 3, 0.01};
+    pw_stab_params bad = {0.02, 3, 0.01, PW_STAB_RULE_THRESHOLD, 0};
     ck_assert_int_eq(pw_stab_params_valid(&P), 0);
     ck_assert_int_eq(pw_stab_params_valid(&bad), -1);
-    bad = (pw_stab_params){0.01, 0, 0.02};
+    bad = (pw_stab_params){0.01, 0, 0.02, PW_STAB_RULE_THRESHOLD, 0};
     ck_assert_int_eq(pw_stab_params_valid(&bad), -1);
 }
 END_TEST
@@ -119,7 +122,8 @@ static void assert_matches_replay(const pw_stab_series *s)
 
 START_TEST(series_in_order_reports_each_transition_once)
 {
-    pw_stab_point pts[] = {{1, 0.001}, {2, 0.001}, {3, 0.001}, {4, 0.5}, {5, 0.001}};
+    pw_stab_point pts[] = {
+        {1, 0.001, NAN}, {2, 0.001, NAN}, {3, 0.001, NAN}, {4, 0.5, NAN}, {5, 0.001, NAN}};
     pw_stab_series s;
     reported r = {0};
     pw_stab_series_init(&s);
@@ -265,7 +269,7 @@ START_TEST(series_any_arrival_order_ends_as_the_replay)
         pw_stab_point all[N];
         pw_stab_event ev[N];
         for (int i = 0; i < N; i++)
-            all[i] = (pw_stab_point){100 * (i + 1), dist[i]};
+            all[i] = (pw_stab_point){100 * (i + 1), dist[i], NAN};
         pw_stab_state end;
         size_t nev = pw_stability_replay(&P, all, N, ev, N, &end);
         for (size_t k = 0; k < nev; k++)
@@ -274,6 +278,121 @@ START_TEST(series_any_arrival_order_ends_as_the_replay)
                           (long long)ev[k].step);
         pw_stab_series_free(&s);
     }
+}
+END_TEST
+
+/* stable_rule = noise: theta 0.01, k 3, hysteresis 0.02, z 2. */
+static const pw_stab_params PN = {0.01, 3, 0.02, PW_STAB_RULE_NOISE, 2};
+
+START_TEST(noise_rule_needs_the_upper_bound_under_theta)
+{
+    /* Distances just under theta, with SEs putting d + 2*SE above it: the
+     * threshold rule calls the layer stable, the noise rule does not. */
+    pw_stab_point pts[] = {
+        {1, 0.009, 0.002}, {2, 0.008, 0.002}, {3, 0.009, 0.001}, {4, 0.007, 0.001}};
+    pw_stab_event ev[4];
+    pw_stab_state st;
+    ck_assert_uint_eq(pw_stability_replay(&P, pts, 4, ev, 4, &st), 1);
+    ck_assert_int_eq(ev[0].step, 3);
+    ck_assert_int_eq(ev[0].rule, PW_STAB_RULE_THRESHOLD);
+    ck_assert(isnan(ev[0].se));
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 4, ev, 4, &st), 0);
+    ck_assert(!st.stable);
+    /* The same distances with small SEs: stable under noise too, and it says so. */
+    for (int i = 0; i < 4; i++)
+        pts[i].se = 0.0001;
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 4, ev, 4, &st), 1);
+    ck_assert_int_eq(ev[0].step, 3);
+    ck_assert_int_eq(ev[0].rule, PW_STAB_RULE_NOISE);
+    PW_ASSERT_NEAR(ev[0].se, 0.0001, 0);
+}
+END_TEST
+
+START_TEST(noise_rule_needs_the_lower_bound_over_hysteresis)
+{
+    /* Stable at 3; 0.025 is above the hysteresis bound but within 2 SEs of it,
+     * so only the threshold rule turns the layer unstable there; 0.05 is
+     * above it beyond the noise. */
+    pw_stab_point pts[] = {{1, 0.001, 0.0001},
+                           {2, 0.001, 0.0001},
+                           {3, 0.001, 0.0001},
+                           {4, 0.025, 0.005},
+                           {5, 0.05, 0.005}};
+    pw_stab_event ev[4];
+    pw_stab_state st;
+    ck_assert_uint_eq(pw_stability_replay(&P, pts, 5, ev, 4, &st), 2);
+    ck_assert_int_eq(ev[1].kind, PW_STAB_UNSTABLE);
+    ck_assert_int_eq(ev[1].step, 4);
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 5, ev, 4, &st), 2);
+    ck_assert_int_eq(ev[1].kind, PW_STAB_UNSTABLE);
+    ck_assert_int_eq(ev[1].step, 5);
+    ck_assert_int_eq(ev[1].rule, PW_STAB_RULE_NOISE);
+    PW_ASSERT_NEAR(ev[1].se, 0.005, 0);
+}
+END_TEST
+
+START_TEST(noise_rule_carries_the_last_se_forward)
+{
+    /* Checkpoints 2 and 3 have no SE (the noise schedule skipped them): the SE
+     * of 1 still applies, so they do not count; with it forgotten they would. */
+    pw_stab_point pts[] = {{1, 0.009, 0.002},  {2, 0.008, NAN}, {3, 0.009, NAN},
+                           {4, 0.001, 0.0001}, {5, 0.002, NAN}, {6, 0.001, NAN}};
+    pw_stab_event ev[4];
+    pw_stab_state st;
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 3, ev, 4, &st), 0);
+    PW_ASSERT_NEAR(st.last_se, 0.002, 0);
+    /* A small SE at 4 is carried to 5 and 6: stable at 6, by the noise rule with it. */
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 6, ev, 4, &st), 1);
+    ck_assert_int_eq(ev[0].step, 6);
+    ck_assert_int_eq(ev[0].rule, PW_STAB_RULE_NOISE);
+    PW_ASSERT_NEAR(ev[0].se, 0.0001, 0);
+    /* The series carries it the same way, whatever the arrival order. */
+    pw_stab_series s;
+    pw_stab_series_init(&s);
+    for (int i = 5; i >= 0; i--)
+        ck_assert_int_eq(pw_stab_series_set_se(&s, pts[i].step, pts[i].distance, pts[i].se), 0);
+    reported r = {0};
+    ck_assert_uint_eq(pw_stab_series_update(&PN, &s, collect, &r), 0);
+    ck_assert(s.end.stable);
+    ck_assert_int_eq(s.end.stable_step, 6);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_int_eq(r.ev[0].rule, PW_STAB_RULE_NOISE);
+    /* A small SE arriving later for 2 (a rescore) is a change: it is carried to 3
+     * on the replay, so 2, 3 and 4 count and the layer is stable from 4. */
+    ck_assert_int_eq(pw_stab_series_set_se(&s, 2, 0.008, 0.0001), 0);
+    ck_assert_uint_eq(pw_stab_series_update(&PN, &s, collect, &r), 0);
+    ck_assert_int_eq(s.end.stable_step, 4);
+    ck_assert(has_report(&r, PW_STAB_STABLE, 4));
+    pw_stab_series_free(&s);
+}
+END_TEST
+
+START_TEST(noise_rule_without_se_falls_back_to_threshold)
+{
+    /* No SE at all for the layer: the threshold rule decides, and the event says so. */
+    pw_stab_point pts[] = {{1, 0.009, NAN}, {2, 0.008, NAN}, {3, 0.009, NAN}};
+    pw_stab_event ev[2];
+    pw_stab_state st;
+    ck_assert_uint_eq(pw_stability_replay(&PN, pts, 3, ev, 2, &st), 1);
+    ck_assert_int_eq(ev[0].step, 3);
+    ck_assert_int_eq(ev[0].rule, PW_STAB_RULE_THRESHOLD);
+    ck_assert(isnan(ev[0].se));
+    ck_assert(isnan(st.last_se));
+    /* An SE beside a missing distance is not one: nothing to carry. */
+    pw_stab_point gap[] = {{1, NAN, 0.5}, {2, 0.001, NAN}, {3, 0.001, NAN}, {4, 0.001, NAN}};
+    ck_assert_uint_eq(pw_stability_replay(&PN, gap, 4, ev, 2, &st), 1);
+    ck_assert_int_eq(ev[0].step, 4);
+    ck_assert_int_eq(ev[0].rule, PW_STAB_RULE_THRESHOLD);
+    /* Parameters: z finite and >= 0, a known rule. */
+    pw_stab_params bad = PN;
+    bad.z = -1;
+    ck_assert_int_eq(pw_stab_params_valid(&bad), -1);
+    bad.z = INFINITY;
+    ck_assert_int_eq(pw_stab_params_valid(&bad), -1);
+    bad = PN;
+    bad.rule = 7;
+    ck_assert_int_eq(pw_stab_params_valid(&bad), -1);
+    ck_assert_int_eq(pw_stab_params_valid(&PN), 0);
 }
 END_TEST
 
@@ -294,5 +413,11 @@ Suite *stability_suite(void)
     tcase_add_test(ts, series_failed_report_is_offered_again_after_reset);
     tcase_add_test(ts, series_any_arrival_order_ends_as_the_replay);
     suite_add_tcase(s, ts);
+    TCase *tn = tcase_create("noise_rule");
+    tcase_add_test(tn, noise_rule_needs_the_upper_bound_under_theta);
+    tcase_add_test(tn, noise_rule_needs_the_lower_bound_over_hysteresis);
+    tcase_add_test(tn, noise_rule_carries_the_last_se_forward);
+    tcase_add_test(tn, noise_rule_without_se_falls_back_to_threshold);
+    suite_add_tcase(s, tn);
     return s;
 }
