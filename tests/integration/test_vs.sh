@@ -92,3 +92,19 @@ expect_status "runs without a common step are refused (exit 1)" 1 \
     "$PWCCA" --db "$VDB" curve va --vs vc
 expect_output "saying so" "runs va and vc have no step at which both have a checkpoint file" \
     "$PWCCA" --db "$VDB" curve va --vs vc
+
+# ---- the line plot -------------------------------------------------------------------
+"$PWCCA" --db "$VDB" plot va --vs vb -o "$V/vs.svg" >/dev/null 2>"$V/svg.err"
+if ! command -v xmllint >/dev/null; then echo "  skip: plot --vs SVG check: xmllint missing (Debian: libxml2-utils)"
+elif xmllint --noout "$V/vs.svg" 2>>"$V/svg.err"; then ok "plot A --vs B -o draws a well-formed SVG"
+else fail "plot A --vs B -o draws a well-formed SVG" "$(head -c 300 "$V/svg.err")"; fi
+expect "titled A vs B, with a line for each common layer" \
+    grep -q "va vs vb: PWCCA distance per layer over training" "$V/vs.svg"
+vcheck "whose legend names the layers both runs have, and only those" '
+import sys
+s = open(sys.argv[1]).read()
+assert ">conv1<" in s and ">conv2<" in s, "legend"
+assert ">fc<" not in s and ">head<" not in s, "a layer only one run has is drawn"
+' "$V/vs.svg"
+expect_status "plot --vs of runs on two probes is refused (exit 1)" 1 \
+    "$PWCCA" --db "$VDB" plot pa --vs pb -o "$V/p.svg"
