@@ -116,7 +116,7 @@ static int plot_vs(const pwcca_opts *o, const char *name_a, const char *name_b, 
         rc = pw_plot_from_curve(rows, n, &p, &err);
     pw_query_curve_free(rows, n);
     if (rc == 0) {
-        pw_plot_texts texts;
+        pw_plot_texts texts = {"", "", ""};
         pw_plot_vs_setup(&p, &texts, a.name, b.name);
         rc =
             pw_plot_label_reduced(&p, &err) == 0 ? draw(&p, out, lines) : pwcca_fail("%s", err.msg);
