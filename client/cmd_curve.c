@@ -48,8 +48,8 @@ static const char help[] =
     "  --nhwc       with --vs: 4-D activations are [N, H, W, C]\n"
     "  -h, --help   show this help\n";
 
-/* JSON streamed one row object per line, so memory stays flat on long runs. */
-/* vs: B's name in a --vs curve (a "vs" field and column), else NULL. */
+/* JSON streamed one row object per line, so memory stays flat on long runs.
+ * vs: B's name in a --vs curve (a "vs" field and column), else NULL. */
 static int print_json(const pw_curve_row *rows, size_t n, const char *vs)
 {
     fputc('[', stdout);
