@@ -9,10 +9,14 @@
 
 #include "cli.h"
 #include "pw_limits.h"
+#include "pw_metric.h"
 #include "pw_noise.h"
+#include "pw_vs.h"
 
 static const char help[] =
     "Usage: pwcca curve RUN [--layer L]... [--ref previous|final] [--format table|csv|json]\n"
+    "       pwcca curve RUN_A --vs RUN_B [--layer L]... [--metrics LIST] [--nhwc]\n"
+    "                   [--format table|csv|json]\n"
     "The score of every layer of RUN at every checkpoint, bottom layer first, then\n"
     "by step.  distance = 1 - pwcca; a metric that does not apply is empty in CSV,\n"
     "null in JSON and '-' in the table (see the status and message).\n"
@@ -33,14 +37,26 @@ static const char help[] =
     "               standard errors (run setting noise; empty / null where none\n"
     "               was computed) and the jackknife blocks they came from.  The\n"
     "               table shows a metric with an SE as value±SE\n"
+    "  --vs RUN_B   instead of RUN's stored scores, RUN_A against RUN_B: at every\n"
+    "               step both have a checkpoint file, each layer of A (X) against\n"
+    "               B's layer of the same name (Y), computed now from the files the\n"
+    "               daemon recorded, as `pwcca compare A_file B_file` would.  Rows\n"
+    "               have a vs column (B) after run, ref is \"vs\" and ref_step B's\n"
+    "               step; different probe_fingerprints at any step are refused\n"
+    "               (probe_mismatch)\n"
+    "  --metrics L  with --vs: the metrics computed (default: all, as the daemon)\n"
+    "  --nhwc       with --vs: 4-D activations are [N, H, W, C]\n"
     "  -h, --help   show this help\n";
 
-/* JSON streamed one row object per line, so memory stays flat on long runs. */
-static int print_json(const pw_curve_row *rows, size_t n)
+/* JSON streamed one row object per line, so memory stays flat on long runs.
+ * vs: B's name in a --vs curve (a "vs" field and column), else NULL. */
+static int print_json(const pw_curve_row *rows, size_t n, const char *vs)
 {
     fputc('[', stdout);
     for (size_t i = 0; i < n; i++) {
         json_t *o = pw_json_curve_row(&rows[i]);
+        if (o && vs)
+            json_object_set_new(o, "vs", pw_json_str(vs));
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
         json_decref(o);
         if (!s)
@@ -68,11 +84,15 @@ static void csv_count(int64_t v)
         fputs(",", stdout);
 }
 
-static int print_csv(const pw_curve_row *rows, size_t n)
+static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
 {
+    if (vs)
+        fputs("run,vs,", stdout);
+    else
+        fputs("run,", stdout);
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
 #define NOISE_CSV_HEAD(sym, id)                                   "," #id "_se"
-    puts("run,layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
+    puts("layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
         PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD) ",n"
                                                                                                 "oi"
                                                                                                 "se"
@@ -86,6 +106,10 @@ static int print_csv(const pw_curve_row *rows, size_t n)
         const pw_curve_row *r = &rows[i];
         pwcca_csv_field(stdout, r->run);
         fputc(',', stdout);
+        if (vs) {
+            pwcca_csv_field(stdout, vs);
+            fputc(',', stdout);
+        }
         pwcca_csv_field(stdout, r->layer);
         csv_count(r->depth);
         printf(",%" PRId64 ",%s,%" PRId64, r->step, r->ref, r->ref_step);
@@ -115,9 +139,9 @@ static int print_csv(const pw_curve_row *rows, size_t n)
 /* LAYER DEPTH STEP REF_STEP, the metrics (their labels, in table order), N REDUCE STATUS. */
 enum { LEAD = 4, NCOLS = LEAD + PW_METRIC_COUNT + 3 };
 
-static int print_table(const pw_curve_row *rows, size_t n)
+static int print_table(const pw_curve_row *rows, size_t n, const char *vs)
 {
-    const char *head[NCOLS] = {"LAYER", "DEPTH", "STEP", "REF_STEP"};
+    const char *head[NCOLS] = {"LAYER", "DEPTH", "STEP", vs ? "B_STEP" : "REF_STEP"};
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         head[LEAD + pw_metric_table_pos(m)] = pw_metric_label(m);
     head[NCOLS - 3] = "N";
@@ -162,21 +186,92 @@ static int print_table(const pw_curve_row *rows, size_t n)
     return PWCCA_OK;
 }
 
+/* Print rows in format (0 table, 1 csv, 2 json); vs as for print_json. */
+static int print_rows(const pw_curve_row *rows, size_t n, int format, const char *vs)
+{
+    int rc = PWCCA_OK;
+    if (format == 1)
+        rc = print_csv(rows, n, vs);
+    else if (format == 2)
+        rc = print_json(rows, n, vs);
+    else if (n)
+        rc = print_table(rows, n, vs);
+    if (rc == PWCCA_OK && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = pwcca_fail("cannot write to standard output");
+    return rc;
+}
+
+/* `pwcca curve RUN_A --vs RUN_B`: computed from the two runs' files. */
+static int curve_vs(const pwcca_opts *o, const char *name_a, const char *name_b,
+                    const char **layers, size_t nlayers, unsigned metrics, int nhwc, int format)
+{
+    pw_query *q;
+    pw_run_info a, b;
+    pw_err err = {""};
+    if (pwcca_open_run(o, name_a, &q, &a) != PWCCA_OK)
+        return PWCCA_ERROR;
+    if (pw_query_find_run(q, name_b, &b, &err) != 0) {
+        pw_query_close(q);
+        pw_query_run_clear(&a);
+        return pwcca_fail("%s", err.msg);
+    }
+    pw_ckpt_opts copts = {nhwc, 0};
+    pw_curve_row *rows = NULL;
+    size_t n = 0;
+    char warn[PW_ERR_MAX + 2 * PW_PATH_MAX];
+    int rc = pw_vs_curve(q, &a, &b, layers, nlayers, metrics ? metrics : PW_M_ALL, &copts, warn,
+                         sizeof warn, &rows, &n, &err);
+    pw_query_close(q);
+    if (rc != 0)
+        rc = pwcca_fail("%s", err.msg);
+    else {
+        if (warn[0])
+            fprintf(stderr, "pwcca: warning: %s\n", warn);
+        if (n == 0 && format == 0)
+            fprintf(stderr, "pwcca: runs %s and %s share no layer at the steps they share\n",
+                    a.name, b.name);
+        rc = print_rows(rows, n, format, b.name);
+    }
+    pw_query_curve_free(rows, n);
+    pw_query_run_clear(&a);
+    pw_query_run_clear(&b);
+    return rc;
+}
+
 int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
 {
     static const char *const formats[] = {"table", "csv", "json", NULL};
     static const char *const refs[] = {"previous", "final", NULL};
     pwcca_texts layer_args = {NULL, 0};
-    int format = 0, ref = -1, pos;
+    int format = 0, ref = -1, nhwc = 0, pos;
+    const char *vs = NULL;
+    unsigned metrics = 0;
     const pwcca_arg args[] = {{"layer", 0, PWCCA_ARG_TEXTS, NULL, &layer_args},
                               {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
                               {"format", 0, PWCCA_ARG_CHOICE, formats, &format},
+                              {"vs", 0, PWCCA_ARG_TEXT, NULL, &vs},
+                              {"metrics", 0, PWCCA_ARG_METRICS, NULL, &metrics},
+                              {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
     if (done >= 0)
         return done;
     const char **layers = layer_args.v;
     size_t nlayers = layer_args.n;
+    if (vs && ref >= 0) {
+        free(layers);
+        return pwcca_usage(argv[0], "--vs compares two runs at the same step: drop --ref");
+    }
+    if (!vs && (metrics || nhwc)) {
+        free(layers);
+        return pwcca_usage(argv[0], "--metrics and --nhwc go with --vs (stored scores are as "
+                                    "the daemon computed them)");
+    }
+    if (vs) {
+        int rc = curve_vs(o, argv[pos], vs, layers, nlayers, metrics, nhwc, format);
+        free(layers);
+        return rc;
+    }
 
     pw_query *q;
     pw_run_info run;
@@ -198,17 +293,10 @@ int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
         pw_query_run_clear(&run);
         return pwcca_fail("%s", err.msg);
     }
-    if (format == 1)
-        rc = print_csv(rows, n);
-    else if (format == 2)
-        rc = print_json(rows, n);
-    else if (n == 0)
+    if (n == 0 && format == 0)
         fprintf(stderr, "pwcca: run %s has no scores against the %s checkpoint yet\n", run.name,
                 refs[ref]);
-    else
-        rc = print_table(rows, n);
-    if (rc == PWCCA_OK && (fflush(stdout) != 0 || ferror(stdout)))
-        rc = pwcca_fail("cannot write to standard output");
+    rc = print_rows(rows, n, format, NULL);
     pw_query_curve_free(rows, n);
     pw_query_run_clear(&run);
     return rc;

@@ -15,10 +15,12 @@
 #include "pw_plot.h"
 #include "pw_svg.h"
 #include "pw_termplot.h"
+#include "pw_vs.h"
 
 static const char help[] =
     "Usage: pwcca plot RUN [-o FILE.svg] [--ref final|previous] [--kind heatmap|lines]\n"
     "                      [--tau T]\n"
+    "       pwcca plot RUN_A --vs RUN_B [-o FILE.svg] [--kind lines|heatmap] [--nhwc]\n"
     "Draw how RUN's layers settle: the distance of every layer (bottom layer at the\n"
     "bottom) at every checkpoint.  Against the final checkpoint, a diamond marks\n"
     "where each layer settled (its distance stays <= T from there on), so the\n"
@@ -31,6 +33,11 @@ static const char help[] =
     "  --ref R      final or previous; default final when the run is final\n"
     "  --kind K     heatmap (default) or lines (SVG only)\n"
     "  --tau T      settle threshold for the marks (default 0.05)\n"
+    "  --vs RUN_B   the PWCCA distance of RUN_A's layers to RUN_B's same-named\n"
+    "               layers at every step both have a checkpoint file (as `pwcca\n"
+    "               curve RUN_A --vs RUN_B` computes it); with -o, --kind defaults\n"
+    "               to lines\n"
+    "  --nhwc       with --vs: 4-D activations are [N, H, W, C]\n"
     "  -h, --help   show this help\n";
 
 static int terminal_width(void)
@@ -77,23 +84,79 @@ static int draw(const pw_plot *p, const char *out, int lines)
     return PWCCA_OK;
 }
 
+/* `pwcca plot RUN_A --vs RUN_B`: the distances computed from the two runs' files. */
+static int plot_vs(const pwcca_opts *o, const char *name_a, const char *name_b, int nhwc,
+                   const char *out, int lines)
+{
+    pw_query *q;
+    pw_run_info a, b;
+    pw_err err = {""};
+    if (pwcca_open_run(o, name_a, &q, &a) != PWCCA_OK)
+        return PWCCA_ERROR;
+    if (pw_query_find_run(q, name_b, &b, &err) != 0) {
+        pw_query_close(q);
+        pw_query_run_clear(&a);
+        return pwcca_fail("%s", err.msg);
+    }
+    pw_ckpt_opts copts = {nhwc, 0};
+    pw_curve_row *rows = NULL;
+    size_t n = 0;
+    char warn[PW_ERR_MAX + 2 * PW_PATH_MAX];
+    int rc =
+        pw_vs_curve(q, &a, &b, NULL, 0, PW_M_PWCCA, &copts, warn, sizeof warn, &rows, &n, &err);
+    pw_query_close(q);
+    if (rc == 0 && warn[0])
+        fprintf(stderr, "pwcca: warning: %s\n", warn);
+    if (rc == 0 && n == 0)
+        rc = pw_err_set(&err, "runs %s and %s share no layer at the steps they share", a.name,
+                        b.name);
+    pw_plot p;
+    memset(&p, 0, sizeof p);
+    if (rc == 0)
+        rc = pw_plot_from_curve(rows, n, &p, &err);
+    pw_query_curve_free(rows, n);
+    if (rc == 0) {
+        pw_plot_texts texts = {"", "", ""};
+        pw_plot_vs_setup(&p, &texts, a.name, b.name);
+        rc =
+            pw_plot_label_reduced(&p, &err) == 0 ? draw(&p, out, lines) : pwcca_fail("%s", err.msg);
+    } else
+        rc = pwcca_fail("%s", err.msg);
+    pw_plot_free(&p);
+    pw_query_run_clear(&a);
+    pw_query_run_clear(&b);
+    return rc;
+}
+
 int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
 {
     static const char *const refs[] = {"previous", "final", NULL};
     static const char *const kinds[] = {"heatmap", "lines", NULL};
     const char *out = NULL;
-    int ref = -1, kind = 0, pos;
+    const char *vs = NULL;
+    int ref = -1, kind = -1, nhwc = 0, pos;
     double tau = PW_CONV_DEFAULT_TAU;
     const pwcca_arg args[] = {{"output", 'o', PWCCA_ARG_TEXT, NULL, &out},
                               {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
                               {"kind", 0, PWCCA_ARG_CHOICE, kinds, &kind},
                               {"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
+                              {"vs", 0, PWCCA_ARG_TEXT, NULL, &vs},
+                              {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
     if (done >= 0)
         return done;
+    if (kind < 0)
+        kind = vs && out ? 1 : 0;
     if (kind == 1 && !out)
         return pwcca_usage(argv[0], "--kind lines draws an SVG: add -o FILE.svg");
+
+    if (vs && ref >= 0)
+        return pwcca_usage(argv[0], "--vs compares two runs at the same step: drop --ref");
+    if (!vs && nhwc)
+        return pwcca_usage(argv[0], "--nhwc goes with --vs");
+    if (vs)
+        return plot_vs(o, argv[pos], vs, nhwc, out, kind == 1);
 
     pw_query *q;
     pw_run_info run;

@@ -335,3 +335,21 @@ void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int f
     }
     free(pts);
 }
+
+void pw_plot_vs_setup(pw_plot *p, pw_plot_texts *t, const char *a, const char *b)
+{
+    assert(p->nsteps > 0 && p->steps);
+    snprintf(t->title, sizeof t->title, "%s vs %s: PWCCA distance per layer over training", a, b);
+    snprintf(t->subtitle, sizeof t->subtitle,
+             "%zu layers both runs have; %zu steps both have a checkpoint at, from %" PRId64
+             " to %" PRId64 "; X = %s, Y = %s",
+             p->nlayers, p->nsteps, p->steps[0], p->steps[p->nsteps - 1], a, b);
+    t->mark[0] = '\0';
+    p->title = t->title;
+    p->subtitle = t->subtitle;
+    p->value_label = "distance A vs B (1 \xe2\x88\x92 PWCCA)";
+    p->mark_label = NULL;
+    p->threshold = NAN;
+    for (size_t l = 0; l < p->nlayers; l++)
+        p->marks[l] = PW_PLOT_NO_MARK;
+}

@@ -64,6 +64,11 @@ void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int f
                             int64_t final_step, const pw_layer_info *ls, size_t nls, double tau,
                             const char *note);
 
+/* Headings and value label of `pwcca plot A --vs B` (rows from pw_vs.h):
+ * the distance of A's layers to B's at the steps both have; no marks and
+ * no threshold, since no settling is defined across runs. */
+void pw_plot_vs_setup(pw_plot *p, pw_plot_texts *t, const char *a, const char *b);
+
 /* Position of value v on the colour scale, in [0, 1] (square root of v/vmax, clamped). */
 double pw_plot_scale(const pw_plot *p, double v);
 /* The value at scale position t, inverse of pw_plot_scale. */

@@ -795,3 +795,51 @@ int pw_query_checkpoint(pw_query *q, const pw_run_info *run, int64_t step, pw_ck
     return pw_err_set(err, "run %s has no checkpoint at step %lld (its last is step %lld)",
                       run->name, (long long)step, (long long)run->last_step);
 }
+
+/* ---- every checkpoint of a run -------------------------------------------------- */
+
+void pw_query_checkpoints_free(pw_ckpt_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        pw_query_checkpoint_clear(&list[i]);
+    free(list);
+}
+
+static int read_ckpt(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_ckpt_info *c = elem;
+    int oom = 0;
+    (void)ctx;
+    c->step = sqlite3_column_int64(st, 0);
+    c->path = col_text_nn(st, 1, &oom);
+    c->present = sqlite3_column_int(st, 2);
+    c->status = col_text_nn(st, 3, &oom);
+    c->probe = col_text(st, 4, &oom);
+    return oom;
+}
+
+static void ckpts_free(void *arr, size_t n)
+{
+    pw_query_checkpoints_free(arr, n);
+}
+
+static const row_type ckpt_rows = {"checkpoints", sizeof(pw_ckpt_info), read_ckpt, ckpts_free};
+
+int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out, size_t *n,
+                         pw_err *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT step, path, present, status, %s FROM checkpoints WHERE run_id = ?1 "
+             "ORDER BY step",
+             q->version >= PROBE_VERSION ? "probe_fingerprint" : "NULL");
+    sqlite3_stmt *st = NULL;
+    void *rows = NULL;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run->id);
+    if (read_rows(q, st, &ckpt_rows, NULL, NULL, NULL, &rows, n, err) != 0)
+        return -1;
+    *out = rows;
+    return 0;
+}

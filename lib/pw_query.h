@@ -154,4 +154,10 @@ int pw_query_checkpoint(pw_query *q, const pw_run_info *run, int64_t step, pw_ck
                         pw_err *err);
 void pw_query_checkpoint_clear(pw_ckpt_info *c);
 
+/* Every checkpoint of run, deleted ones included (present 0), by step.
+ * Free out with pw_query_checkpoints_free. */
+int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out, size_t *n,
+                         pw_err *err);
+void pw_query_checkpoints_free(pw_ckpt_info *list, size_t n);
+
 #endif
