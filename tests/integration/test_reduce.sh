@@ -54,7 +54,7 @@ r_reload() {
     local was; was=$(r_reloads)
     r_conf "$1"
     kill -HUP "$R_PID" 2>/dev/null
-    pw_wait 10 test "$(r_reloads)" -gt "$was"
+    pw_wait 30 test "$(r_reloads)" -gt "$was"
 }
 
 # Step 300 comes once 200 is scored, so the layers' auto decisions are 200's
