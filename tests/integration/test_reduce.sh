@@ -49,12 +49,15 @@ r_cols() {
 }
 r_idle() { rcli status --format json 2>/dev/null | grep -q '"queue": 0'; }
 r_reloads() { grep -c "SIGHUP: reloading" "$R/daemon.log" 2>/dev/null; }
+r_reloaded_since() { [ "$(r_reloads)" -gt "$1" ]; }
 # r_reload METRICS: rewrite the config and have the daemon read it again.
+# (The count is read at every try: `pw_wait N test "$(r_reloads)" ...` read it
+# once, and failed whenever the daemon logged the reload after that instant.)
 r_reload() {
     local was; was=$(r_reloads)
     r_conf "$1"
     kill -HUP "$R_PID" 2>/dev/null
-    pw_wait 30 test "$(r_reloads)" -gt "$was"
+    pw_wait 10 r_reloaded_since "$was"
 }
 
 # Step 300 comes once 200 is scored, so the layers' auto decisions are 200's
