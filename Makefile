@@ -254,7 +254,7 @@ demo-run: all
 # Debian 12 packages that build, tests, fuzzing, lint, bench and demo need.
 DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev libsqlite3-dev \
             libjansson-dev libinih-dev zlib1g-dev check libsubunit-dev clang libclang-rt-14-dev cppcheck \
-            clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq
+            clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq curl
 # libh2o's headers include OpenSSL's, which its -dev package does not pull in.
 DEB_PKGS += libh2o-dev libssl-dev
 deps:
