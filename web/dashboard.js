@@ -92,6 +92,7 @@
       timer = null;
       if (busy || document.visibilityState !== 'visible') return;
       busy = true;
+      document.documentElement.dataset.refreshing = '1'; // for tests and styles
       last = Date.now();
       try {
         const v = await getVersion(versionUrl);
@@ -108,6 +109,9 @@
         showError('Cannot reach the daemon: ' + e.message);
       } finally {
         busy = false;
+        delete document.documentElement.dataset.refreshing;
+        // Hidden while this refresh ran: say so rather than "live".
+        if (document.visibilityState !== 'visible') setStatus('paused while hidden');
         schedule(refreshMs());
       }
     }

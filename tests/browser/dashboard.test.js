@@ -107,9 +107,13 @@ function newestStep(dir) {
     // A hidden page asks the daemon nothing, though the run changes meanwhile,
     // and catches up as soon as it is shown again.  Headless Chromium shows
     // only the newest tab of a window: another tab hides this one.
+    // A refresh already under way when the page is hidden may finish (its
+    // picture loads); counting starts once it has.
+    const other = await browser.newPage();
+    await page.waitForFunction(() => document.visibilityState === 'hidden' &&
+      !document.documentElement.dataset.refreshing, { timeout: 15000, polling: 100 }).catch(() => {});
     const asked = [];
     page.on('request', (r) => asked.push(r.url()));
-    const other = await browser.newPage();
     const state = await page.evaluate(() => document.visibilityState);
     const before = newestStep(runDir);
     await new Promise((r) => setTimeout(r, 5000)); // 2 refreshes; a checkpoint every 0.7 s
