@@ -162,6 +162,20 @@ typedef struct pw_ckpt pw_ckpt;
 int pwcca_matrix_print(const char *cmd, const pw_ckpt *ca, const pw_ckpt *cb, const char *la,
                        const char *lb, unsigned metrics, int json, const char *svg);
 
+/* `CMD RUN_A --vs RUN_B` (curve and plot, vs.c).  pwcca_vs_usage checks the
+ * options --vs rules out (--ref: both runs are at the same step): -1 to go
+ * on, or PWCCA_USAGE (printed).  pwcca_vs_rows opens the database, finds
+ * both runs and computes A's layers against B's (lib/pw_vs.h) with metrics
+ * (PW_M_* bits, 0: all) and nhwc (4-D activations are [N, H, W, C]); a probe
+ * warning goes to stderr.  Returns the exit status, the error printed; on
+ * PWCCA_OK the caller frees *rows with pw_query_curve_free and then clears
+ * *a (the rows' run points into it) and *b.  No rows is not an error here:
+ * each command says so in its own way. */
+int pwcca_vs_usage(const char *cmd, const char *vs, int ref);
+int pwcca_vs_rows(const pwcca_opts *o, const char *name_a, const char *name_b,
+                  const char *const *layers, size_t nlayers, unsigned metrics, int nhwc,
+                  pw_run_info *a, pw_run_info *b, pw_curve_row **rows, size_t *n);
+
 /* Progress on stderr when it is a terminal; a pw_query_progress_fn. */
 void pwcca_progress(void *what, size_t rows);
 /* Erase the progress line, if one was drawn. */

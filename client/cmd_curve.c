@@ -11,7 +11,6 @@
 #include "pw_limits.h"
 #include "pw_metric.h"
 #include "pw_noise.h"
-#include "pw_vs.h"
 
 static const char help[] =
     "Usage: pwcca curve RUN [--layer L]... [--ref previous|final] [--format table|csv|json]\n"
@@ -205,33 +204,16 @@ static int print_rows(const pw_curve_row *rows, size_t n, int format, const char
 static int curve_vs(const pwcca_opts *o, const char *name_a, const char *name_b,
                     const char **layers, size_t nlayers, unsigned metrics, int nhwc, int format)
 {
-    pw_query *q;
     pw_run_info a, b;
-    pw_err err = {""};
-    if (pwcca_open_run(o, name_a, &q, &a) != PWCCA_OK)
+    pw_curve_row *rows;
+    size_t n;
+    if (pwcca_vs_rows(o, name_a, name_b, layers, nlayers, metrics, nhwc, &a, &b, &rows, &n) !=
+        PWCCA_OK)
         return PWCCA_ERROR;
-    if (pw_query_find_run(q, name_b, &b, &err) != 0) {
-        pw_query_close(q);
-        pw_query_run_clear(&a);
-        return pwcca_fail("%s", err.msg);
-    }
-    pw_ckpt_opts copts = {nhwc, 0};
-    pw_curve_row *rows = NULL;
-    size_t n = 0;
-    char warn[PW_ERR_MAX + 2 * PW_PATH_MAX];
-    int rc = pw_vs_curve(q, &a, &b, layers, nlayers, metrics ? metrics : PW_M_ALL, &copts, warn,
-                         sizeof warn, &rows, &n, &err);
-    pw_query_close(q);
-    if (rc != 0)
-        rc = pwcca_fail("%s", err.msg);
-    else {
-        if (warn[0])
-            fprintf(stderr, "pwcca: warning: %s\n", warn);
-        if (n == 0 && format == 0)
-            fprintf(stderr, "pwcca: runs %s and %s share no layer at the steps they share\n",
-                    a.name, b.name);
-        rc = print_rows(rows, n, format, b.name);
-    }
+    if (n == 0 && format == 0)
+        fprintf(stderr, "pwcca: runs %s and %s share no layer at the steps they share\n", a.name,
+                b.name);
+    int rc = print_rows(rows, n, format, b.name);
     pw_query_curve_free(rows, n);
     pw_query_run_clear(&a);
     pw_query_run_clear(&b);
@@ -258,9 +240,9 @@ int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
         return done;
     const char **layers = layer_args.v;
     size_t nlayers = layer_args.n;
-    if (vs && ref >= 0) {
+    if ((done = pwcca_vs_usage(argv[0], vs, ref)) >= 0) {
         free(layers);
-        return pwcca_usage(argv[0], "--vs compares two runs at the same step: drop --ref");
+        return done;
     }
     if (!vs && (metrics || nhwc)) {
         free(layers);

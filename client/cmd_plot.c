@@ -12,10 +12,10 @@
 #include "cli.h"
 #include "pw_convergence.h"
 #include "pw_limits.h"
+#include "pw_metric.h"
 #include "pw_plot.h"
 #include "pw_svg.h"
 #include "pw_termplot.h"
-#include "pw_vs.h"
 
 static const char help[] =
     "Usage: pwcca plot RUN [-o FILE.svg] [--ref final|previous] [--kind heatmap|lines]\n"
@@ -88,28 +88,15 @@ static int draw(const pw_plot *p, const char *out, int lines)
 static int plot_vs(const pwcca_opts *o, const char *name_a, const char *name_b, int nhwc,
                    const char *out, int lines)
 {
-    pw_query *q;
     pw_run_info a, b;
-    pw_err err = {""};
-    if (pwcca_open_run(o, name_a, &q, &a) != PWCCA_OK)
+    pw_curve_row *rows;
+    size_t n;
+    if (pwcca_vs_rows(o, name_a, name_b, NULL, 0, PW_M_PWCCA, nhwc, &a, &b, &rows, &n) != PWCCA_OK)
         return PWCCA_ERROR;
-    if (pw_query_find_run(q, name_b, &b, &err) != 0) {
-        pw_query_close(q);
-        pw_query_run_clear(&a);
-        return pwcca_fail("%s", err.msg);
-    }
-    pw_ckpt_opts copts = {nhwc, 0};
-    pw_curve_row *rows = NULL;
-    size_t n = 0;
-    char warn[PW_ERR_MAX + 2 * PW_PATH_MAX];
-    int rc =
-        pw_vs_curve(q, &a, &b, NULL, 0, PW_M_PWCCA, &copts, warn, sizeof warn, &rows, &n, &err);
-    pw_query_close(q);
-    if (rc == 0 && warn[0])
-        fprintf(stderr, "pwcca: warning: %s\n", warn);
-    if (rc == 0 && n == 0)
-        rc = pw_err_set(&err, "runs %s and %s share no layer at the steps they share", a.name,
-                        b.name);
+    pw_err err = {""};
+    int rc = n ? 0
+               : pw_err_set(&err, "runs %s and %s share no layer at the steps they share", a.name,
+                            b.name);
     pw_plot p;
     memset(&p, 0, sizeof p);
     if (rc == 0)
@@ -151,8 +138,8 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     if (kind == 1 && !out)
         return pwcca_usage(argv[0], "--kind lines draws an SVG: add -o FILE.svg");
 
-    if (vs && ref >= 0)
-        return pwcca_usage(argv[0], "--vs compares two runs at the same step: drop --ref");
+    if ((done = pwcca_vs_usage(argv[0], vs, ref)) >= 0)
+        return done;
     if (!vs && nhwc)
         return pwcca_usage(argv[0], "--nhwc goes with --vs");
     if (vs)

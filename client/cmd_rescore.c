@@ -1,12 +1,9 @@
 /* cmd_rescore.c -- `pwcca rescore RUN [--from STEP]`: have the daemon recompute
  * a run's stored scores with its current settings (metrics, reduce, memory_mb). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "progress.h"
-#include "sock.h"
 
 static const char help[] =
     "Usage: pwcca rescore RUN [--from STEP] [--wait]\n"
@@ -25,34 +22,18 @@ static const char help[] =
     "               1 if jobs of the run fail meanwhile or the daemon goes away\n"
     "  -h, --help   show this help\n";
 
+static void report(json_t *resp, const char *name, int64_t from)
+{
+    (void)from; /* the daemon says which step it started from */
+    json_t *q = json_object_get(resp, "queued"), *f = json_object_get(resp, "from");
+    long long n = json_is_integer(q) ? (long long)json_integer_value(q) : 0;
+    printf("run %s: %lld pair%s queued for rescoring", name, n, n == 1 ? "" : "s");
+    if (json_is_integer(f) && json_integer_value(f) > 0)
+        printf(" (from step %lld)", (long long)json_integer_value(f));
+    printf("\n");
+}
+
 int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv)
 {
-    int64_t from = -1;
-    int pos, wait = 0;
-    const pwcca_arg args[] = {{"from", 0, PWCCA_ARG_STEP, NULL, &from},
-                              {"wait", 0, PWCCA_ARG_FLAG, NULL, &wait},
-                              {NULL, 0, 0, NULL, NULL}};
-    int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
-    if (done >= 0)
-        return done;
-
-    const char *run = argv[pos];
-    char *abs = NULL;
-    json_t *resp = NULL;
-    int rc = pwcca_run_call(o, "rescore", run, "from", from, &resp, &abs);
-    if (rc == PWCCA_OK) {
-        const char *name = json_string_value(json_object_get(resp, "run"));
-        json_t *q = json_object_get(resp, "queued"), *f = json_object_get(resp, "from");
-        long long n = json_is_integer(q) ? (long long)json_integer_value(q) : 0;
-        printf("run %s: %lld pair%s queued for rescoring", name ? name : run, n, n == 1 ? "" : "s");
-        if (json_is_integer(f) && json_integer_value(f) > 0)
-            printf(" (from step %lld)", (long long)json_integer_value(f));
-        printf("\n");
-        fflush(stdout);
-        if (wait)
-            rc = pwcca_follow_run(o, name ? name : run, abs);
-    }
-    free(abs);
-    json_decref(resp);
-    return rc;
+    return pwcca_run_work(o, argc, argv, help, "rescore", "from", report);
 }

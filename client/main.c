@@ -2,6 +2,7 @@
  *
  * The subcommands are thin: they parse arguments, call lib/, and print.
  * Exit status: 0 ok, 1 error, 2 usage error. */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,11 +21,11 @@ static const command commands[] = {
      "compare two checkpoint files offline"},
     {"runs", pwcca_cmd_runs, "[--format F]", "runs, their state and progress"},
     {"layers", pwcca_cmd_layers, "RUN [--format F]", "layers bottom first, status, stable step"},
-    {"curve", pwcca_cmd_curve, "RUN [--layer L]... [--ref R] [--format F]",
+    {"curve", pwcca_cmd_curve, "RUN [--layer L]... [--ref R|--vs RUN_B] [--format F]",
      "distance time series: table, csv, json"},
     {"convergence", pwcca_cmd_convergence, "RUN [--tau T] [--format F]",
      "when layers settled; bottom-up or not"},
-    {"plot", pwcca_cmd_plot, "RUN [-o FILE.svg] [--ref R] [--kind K]",
+    {"plot", pwcca_cmd_plot, "RUN [-o FILE.svg] [--ref R|--vs RUN_B] [--kind K]",
      "settling picture: SVG or terminal"},
     {"alerts", pwcca_cmd_alerts, "[RUN] [--follow] [--format F]",
      "stability alerts, live with --follow"},
@@ -46,8 +47,18 @@ static void usage(FILE *f)
     fprintf(f, "Usage: pwcca [--db FILE] [--socket PATH] COMMAND [ARG]...\n"
                "Query pwccad's convergence data and compare checkpoints offline.\n\n"
                "Commands:\n");
-    for (const command *c = commands; c->name; c++)
-        fprintf(f, "  %-12s %-42s %s\n", c->name, c->args, c->summary);
+    /* Name and synopsis share one column, so the summaries line up; one too
+     * long for it puts its summary on the next line, keeping lines short. */
+    enum { LEAD = 12 + 1 + 42 };
+    for (const command *c = commands; c->name; c++) {
+        char lead[128];
+        int w = snprintf(lead, sizeof lead, "%-12s %s", c->name, c->args);
+        assert(w > 0 && (size_t)w < sizeof lead); /* the table is ours: no synopsis is cut */
+        if (w > LEAD)
+            fprintf(f, "  %s\n  %-*s %s\n", lead, LEAD, "", c->summary);
+        else
+            fprintf(f, "  %-*s %s\n", LEAD, lead, c->summary);
+    }
     fprintf(f, "\nOptions:\n"
                "  --db FILE       database (default: $PWCCAD_DB, $STATE_DIRECTORY/pwccad.db,\n"
                "                  ${XDG_STATE_HOME:-~/.local/state}/pwccad/pwccad.db)\n"

@@ -12,6 +12,7 @@
 #include "pw_checkpoint.h"
 #include "pw_limits.h"
 #include "pw_matrix.h"
+#include "pw_metric.h"
 #include "pw_probe.h"
 
 /* "pwcca CMD: message" on stderr: exit status 1. */
@@ -54,13 +55,7 @@ static void print_table(const pw_matrix *m)
     for (unsigned k = 0; k < PW_METRIC_COUNT; k++) {
         if (k == PW_METRIC_DISTANCE) /* 1 - pwcca: its grid says nothing new */
             continue;
-        unsigned bit = 0;
-#define PW_METRIC_BITOF(sym, id, bitno, sel, tpos, label, doc)                                     \
-    if (k == PW_METRIC_##sym)                                                                      \
-        bit = 1u << (bitno);
-        PW_METRIC_LIST(PW_METRIC_BITOF)
-#undef PW_METRIC_BITOF
-        if (!(m->metrics & bit))
+        if (!(m->metrics & pw_metric_bit(k)))
             continue;
         if (!first)
             putchar('\n');

@@ -45,4 +45,14 @@ void pwcca_meter_format(char *buf, size_t len, int bar_width, const char *what, 
  * (said on stderr). */
 int pwcca_follow_run(const pwcca_opts *o, const char *name, const char *path);
 
+/* `pwcca CMD RUN [--STEP_OPT S] [--wait]` (finalize, rescore; runwork.c):
+ * parse the arguments against help, send the daemon {"cmd": cmd, "run": RUN,
+ * STEP_OPT: S} (S left out when not given), have report print what the
+ * answer resp says (name: the run's name, or RUN as typed; step: S, or -1),
+ * and with --wait follow the run as pwcca_follow_run.  Returns the exit
+ * status. */
+typedef void (*pwcca_run_report_fn)(json_t *resp, const char *name, int64_t step);
+int pwcca_run_work(const pwcca_opts *o, int argc, char **argv, const char *help, const char *cmd,
+                   const char *step_opt, pwcca_run_report_fn report);
+
 #endif

@@ -9,6 +9,7 @@
 #include "pw_array.h"
 #include "pw_grid.h"
 #include "pw_json.h"
+#include "pw_metric.h"
 #include "pw_side.h"
 
 void pw_matrix_free(pw_matrix *m)
@@ -127,13 +128,7 @@ json_t *pw_matrix_json(const pw_matrix *m, const char *a_label, const char *b_la
     /* One grid per metric computed, rows A's layers: matrix[i][j]. */
     json_t *grids = json_object();
     for (unsigned k = 0; k < PW_METRIC_COUNT; k++) {
-        unsigned bit = 0;
-#define PW_METRIC_BITOF(sym, id, bitno, sel, tpos, label, doc)                                     \
-    if (k == PW_METRIC_##sym)                                                                      \
-        bit = 1u << (bitno);
-        PW_METRIC_LIST(PW_METRIC_BITOF)
-#undef PW_METRIC_BITOF
-        if (!(m->metrics & bit))
+        if (!(m->metrics & pw_metric_bit(k)))
             continue;
         json_t *rows = json_array();
         for (size_t i = 0; i < m->na; i++) {

@@ -45,6 +45,12 @@ unsigned pw_metric_table_pos(unsigned i)
     return metrics[i].tpos;
 }
 
+unsigned pw_metric_bit(unsigned i)
+{
+    assert(i < PW_METRIC_COUNT);
+    return metrics[i].bit;
+}
+
 /* The bits of one name, or 0 when it is not one a list may hold. */
 static unsigned name_bits(const char *p, size_t len)
 {

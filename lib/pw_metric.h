@@ -74,6 +74,10 @@ const char *pw_metric_name(unsigned i);
 const char *pw_metric_label(unsigned i);
 /* Position of entry i among the metric columns of `pwcca curve`'s table. */
 unsigned pw_metric_table_pos(unsigned i);
+/* The PW_M_* bit that computes entry i (a derived entry shares its source's:
+ * distance has PW_M_PWCCA), so a loop over the entries can ask whether a
+ * selection holds entry i. */
+unsigned pw_metric_bit(unsigned i);
 
 /* Parse a metrics list: names from PW_METRIC_LIST that sel allows, or "all",
  * separated by commas, blanks around each name ignored ("pwcca, cka").

@@ -7,3 +7,6 @@ for prog in "$PWCCA" "$PWCCAD"; do
 done
 expect_status "pwcca with no command is a usage error" 2 "$PWCCA"
 expect_status "pwcca with an unknown command is a usage error" 2 "$PWCCA" frobnicate
+# The command list names --vs where a command takes it.
+expect_output "pwcca --help: curve's line names --vs" "^  curve +RUN .*--vs RUN_B" "$PWCCA" --help
+expect_output "pwcca --help: plot's line names --vs" "^  plot +RUN .*--vs RUN_B" "$PWCCA" --help
