@@ -233,9 +233,9 @@ print(r[0]["checkpoints"] if r else 0)'; }
     fi
     rm -f "$K/hold"
     k_sdone="SELECT count(*) FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 's' AND s.step = 600"
-    pw_expect_wait "backlog = skip: the newest is scored" 20 \
+    pw_expect_wait "backlog = skip: the newest is scored" 40 \
         bash -c "[ \"\$(sqlite3 -cmd '.timeout 2000' '$K/order.db' \"$k_sdone\")\" = 1 ]"
-    pw_expect_wait "backlog = skip: nothing is left queued" 10 \
+    pw_expect_wait "backlog = skip: nothing is left queued" 30 \
         bash -c "'$PWCCA' --socket '$K/k.sock' status --format json | '$K_PY' -c 'import json, sys; sys.exit(0 if [x for x in json.load(sys.stdin)[\"runs\"] if x[\"name\"] == \"s\" and x[\"queue\"] == 0] else 1)'"
     expect_output "backlog = skip: 600 against 200, and 300 to 500 never stored" "^100 200:100 600:200$" \
         kq "$K/order.db" "SELECT group_concat(x, ' ') FROM (SELECT c.step || COALESCE(':' || (SELECT ref_step FROM scores WHERE run_id = c.run_id AND step = c.step AND ref = 'previous'), '') AS x FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = 's' ORDER BY c.step)"
