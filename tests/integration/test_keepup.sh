@@ -216,10 +216,12 @@ print(" ".join("%s %d" % (x["name"], x["queue"]) for x in sorted(r, key=lambda x
     # LAPACK, 300 to 600 arrive: 600 goes against 200, and 300-500 get nothing.
     rm -f "$K/inside"
     touch "$K/hold"
-    mkdir -p "$K_O/s.tmp"
-    k_mk "$K_O/s.tmp/step-100.safetensors" 100
-    k_mk "$K_O/s.tmp/step-200.safetensors" 200
-    mv "$K_O/s.tmp" "$K_O/s"
+    # Made outside the watched root and renamed in: a loaded daemon would
+    # otherwise watch s.tmp as a run of its own before the rename.
+    mkdir -p "$K/s.tmp"
+    k_mk "$K/s.tmp/step-100.safetensors" 100
+    k_mk "$K/s.tmp/step-200.safetensors" 200
+    mv "$K/s.tmp" "$K_O/s"
     if pw_wait 20 test -e "$K/inside"; then
         for k_s in 300 400 500 600; do k_mk "$K_O/s/step-$k_s.safetensors" "$k_s"; done
         k_scount() { "$PWCCA" --socket "$K/k.sock" status --format json | "$K_PY" -c '
