@@ -12,7 +12,8 @@
 # waits until the daemon has recorded every checkpoint and every run as final,
 # then clusters all runs at their final checkpoints with `pwcca cluster`, one
 # layer at a time, and prints per layer the mean distance between runs of the
-# same width (and across widths) and which width's runs are closer together.
+# same width (and across widths) and which width's runs are closer together;
+# the same at step 0 (untrained) is printed as the control.
 # Writes OUT/cluster-LAYER.svg (matrix + dendrogram), the JSON behind the
 # table and OUT/accuracy.tsv.  Stops the daemon with SIGTERM at the end.
 #
@@ -151,6 +152,8 @@ say "  $nck checkpoints of $nruns runs recorded, all runs final (${SECONDS}s sin
 
 stage "4. Cluster the $nruns runs at their final checkpoints, layer by layer"
 # With a [group digits] section (see $conf) this is: pwcca cluster digits --layer L --final
+# The same at step 0, untrained, is the control: how close runs of each width
+# are before any learning (a wider layer's random features already span more).
 for layer in $layers; do
     for dist in pwcca procrustes; do
         suffix=; [ "$dist" = pwcca ] || suffix=-$dist
@@ -159,8 +162,12 @@ for layer in $layers; do
         "$pwcca" --db "$db" --socket "$sock" cluster "${runs[@]}" --layer "$layer" --final \
             --distance "$dist" --json -o "$out/cluster-$layer$suffix.svg" \
             >"$out/cluster-$layer$suffix.json" || die "pwcca cluster failed at layer $layer ($dist)"
+        "$pwcca" --db "$db" --socket "$sock" cluster "${runs[@]}" --layer "$layer" --step 0 \
+            --distance "$dist" --json >"$out/cluster-$layer$suffix-init.json" ||
+            die "pwcca cluster failed at layer $layer ($dist, step 0)"
     done
 done
+say "  (and the same with --step 0 instead of --final, without -o: the untrained control)"
 
 stage "5. Mean distance between runs of the same width, at the final checkpoint"
 "$python" "$here/summarize.py" "$out" $layers || die "summarize.py failed"

@@ -2,12 +2,13 @@
 
     python3 summarize.py OUT LAYER...
 
-Reads OUT/cluster-LAYER.json (PWCCA distance) and OUT/cluster-LAYER-procrustes.json
-for each layer and OUT/accuracy.tsv, and prints the accuracies, then one row per
-layer and distance:
+Reads OUT/cluster-LAYER.json (PWCCA distance, final checkpoints),
+OUT/cluster-LAYER-procrustes.json and the same with -init (step 0) for each
+layer, and OUT/accuracy.tsv, and prints the accuracies, then one row per layer,
+distance and checkpoint (final or init):
 
-    layer   distance    w8 (3 pairs)  w128 (3 pairs)  across (9)  closer  top split
-    conv1   pwcca       0.1234        0.0567          0.3456      w128    widths
+    layer   distance  at     w8(3)   w128(3)  across(9)  closer  top_split
+    conv1   pwcca     final  0.1234  0.0567   0.3456     w128    widths
 
 `wW` is the mean distance over the pairs of runs of width W (their range in
 OUT/summary.json), `across` the mean over pairs of different widths, `closer`
@@ -83,27 +84,36 @@ def main():
 
     rows = []
     for dist, suffix in (("pwcca", ""), ("procrustes", "-procrustes")):
-        for layer in layers:
-            with open(os.path.join(out, "cluster-%s%s.json" % (layer, suffix))) as f:
-                rows.append(summarize(json.load(f)))
+        for at, suffix2 in (("final", ""), ("init", "-init")):
+            for layer in layers:
+                with open(os.path.join(out, "cluster-%s%s%s.json" % (layer, suffix, suffix2))) as f:
+                    rows.append(dict(summarize(json.load(f)), at=at))
     widths = list(rows[0]["within"])
     print()
-    print("Mean distance between the final checkpoints of two runs of the same width")
+    print("Mean distance between two runs of the same width, at the final checkpoint")
+    print("(final) and, as the control, at step 0 before any training (init)")
     print("(pwcca: 1 - PWCCA, mean of both directions; procrustes: angular, radians)")
-    head = ["layer", "distance"] + ["w%s(%d)" % (w, len(rows[0]["within"][w]["pairs"]))
-                                    for w in widths]
+    head = ["layer", "distance", "at"] + ["w%s(%d)" % (w, len(rows[0]["within"][w]["pairs"]))
+                                          for w in widths]
     head += ["across(%d)" % rows[0]["across"]["pairs"], "closer", "top_split"]
-    print("  " + "  ".join("%-12s" % h for h in head).rstrip())
+    print("  " + "  ".join("%-10s" % h for h in head).rstrip())
     for r in rows:
-        cells = [r["layer"], r["distance"]] + [fmt(r["within"][w]["mean"]) for w in widths]
+        cells = [r["layer"], r["distance"], r["at"]]
+        cells += [fmt(r["within"][w]["mean"]) for w in widths]
         cells += [fmt(r["across"]["mean"]), r["closer"] or "n/a",
                   "widths" if r["top_split_is_widths"] else "mixed"]
-        print("  " + "  ".join("%-12s" % c for c in cells).rstrip())
+        print("  " + "  ".join("%-10s" % c for c in cells).rstrip())
     print()
-    for r in rows:
-        if r["distance"] == "pwcca":
-            print("  %-7s the runs of width %s are closer to each other"
-                  % (r["layer"], r["closer"][1:] if r["closer"] else "n/a"))
+    by = {(r["layer"], r["distance"], r["at"]): r for r in rows}
+
+    def means(x):
+        return " vs ".join("w%s %s" % (w, fmt(x["within"][w]["mean"])) for w in widths)
+    for layer in layers:
+        r, r0 = by[(layer, "pwcca", "final")], by[(layer, "pwcca", "init")]
+        print("  %-7s trained: the runs of width %s are closer to each other (%s);"
+              % (layer, r["closer"][1:] if r["closer"] else "n/a", means(r)))
+        print("  %-7s untrained: width %s (%s)"
+              % ("", r0["closer"][1:] if r0["closer"] else "n/a", means(r0)))
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump({"accuracy": acc, "rows": rows}, f, indent=1)
 
