@@ -26,9 +26,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$repo/build out=$repo/digits-out
 widths=8,128 seeds=1,2,3 epochs=20 every=5
-usage() { sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# *//; s/^ \{2\}//' >&2; exit 2; }
+usage() {
+    cat <<'USAGE'
+usage: bash examples/digits/run.sh [--build DIR] [--out DIR] [--widths 8,128]
+                                   [--seeds 1,2,3] [--epochs 20] [--every 5]
+USAGE
+}
 while [ $# -gt 0 ]; do
-    [ $# -ge 2 ] || usage
+    case $1 in -h | --help) usage; exit 0 ;; esac
+    [ $# -ge 2 ] || { usage >&2; exit 2; }
     case $1 in
     --build) build=$2 ;;
     --out) out=$2 ;;
@@ -36,7 +42,7 @@ while [ $# -gt 0 ]; do
     --seeds) seeds=$2 ;;
     --epochs) epochs=$2 ;;
     --every) every=$2 ;;
-    *) usage ;;
+    *) usage >&2; exit 2 ;;
     esac
     shift 2
 done
@@ -49,7 +55,7 @@ python=${PYTHON:-/usr/bin/python3}
 root=$out/runs db=$out/pwccad.db log=$out/pwccad.log conf=$out/pwccad.conf
 sock=$out/pwccad.sock # sockaddr_un holds 108 bytes; fall back to /tmp for deep paths
 [ ${#sock} -lt 100 ] || sock="/tmp/pwccad-digits-$(id -u)-$$.sock"
-layers="conv1 conv2 logits"
+layers=(conv1 conv2 logits)
 
 say() { printf '%s\n' "$*"; }
 stage() { printf '\n== %s ==\n' "$*"; }
@@ -98,6 +104,10 @@ say "CNN at widths $widths (channels per conv layer) train on sklearn's digits w
 say "pwccad watches; then every pair of runs is compared at the final checkpoint."
 
 stage "1. Start the daemon on a fresh root, database and socket"
+# OUT is recreated: refuse a directory this script did not make (a mistyped --out).
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && ! grep -qs '^# Written by examples/digits/run.sh' "$out/pwccad.conf"; then
+    log='' die "$out is not empty and not an earlier output of this script: choose another --out"
+fi
 rm -rf "$out"
 mkdir -p "$root"
 rm -f "$sock"
@@ -154,7 +164,7 @@ stage "4. Cluster the $nruns runs at their final checkpoints, layer by layer"
 # With a [group digits] section (see $conf) this is: pwcca cluster digits --layer L --final
 # The same at step 0, untrained, is the control: how close runs of each width
 # are before any learning (a wider layer's random features already span more).
-for layer in $layers; do
+for layer in "${layers[@]}"; do
     for dist in pwcca procrustes; do
         suffix=; [ "$dist" = pwcca ] || suffix=-$dist
         printf '$ pwcca cluster %s --layer %s --final --distance %s --json -o %s\n' \
@@ -170,7 +180,7 @@ done
 say "  (and the same with --step 0 instead of --final, without -o: the untrained control)"
 
 stage "5. Mean distance between runs of the same width, at the final checkpoint"
-"$python" "$here/summarize.py" "$out" $layers || die "summarize.py failed"
+"$python" "$here/summarize.py" "$out" "${layers[@]}" || die "summarize.py failed"
 
 stage "6. Stop the daemon"
 rc=0

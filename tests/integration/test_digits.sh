@@ -3,7 +3,8 @@
 # per layer, and the printed table is well formed and says what the cluster JSON
 # says (each width's mean within-width distance recomputed from the matrix, in
 # [0, 1] for PWCCA, the closer width its argmin); the SVGs are well formed XML.
-# Also: without torch/sklearn the script exits 1 naming the Debian packages.
+# Also: without torch/sklearn the script exits 1 naming the Debian packages,
+# and it refuses to recreate an --out directory it did not make.
 # Needs python3-torch and python3-sklearn (`make deps-examples`); without them
 # the test says so and counts nothing.
 
@@ -29,6 +30,16 @@ else
         ok "without torch, numpy and sklearn the example exits 1 naming the packages, before starting anything"
     else
         fail "missing packages are named" "exit $dg_rc: $(tail -c 400 <<<"$dg_msg")"
+    fi
+
+    # OUT is recreated on every run, but never a directory the script did not make.
+    mkdir -p "$dg_out-mine" && echo keep >"$dg_out-mine/notes.txt"
+    dg_rc=0
+    dg_msg=$(bash "$dg_script" --build "$BUILD" --out "$dg_out-mine" 2>&1) || dg_rc=$?
+    if [ "$dg_rc" = 1 ] && [ "$(cat "$dg_out-mine/notes.txt")" = keep ] && grep -q "choose another --out" <<<"$dg_msg"; then
+        ok "an --out directory the example did not make is refused and left alone"
+    else
+        fail "foreign --out refused" "exit $dg_rc: $(tail -c 300 <<<"$dg_msg")"
     fi
 
     dg_rc=0
