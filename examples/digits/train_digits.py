@@ -57,7 +57,7 @@ if missing:
                      "  install them with 'make deps-examples' (as root), or\n"
                      "  apt-get install --no-install-recommends %s\n"
                      % (" ".join(missing), " ".join(missing)))
-    sys.exit(3)  # run.sh tells a missing package from a failure by this status
+    sys.exit(1)
 
 from pwcca_probe import Probe  # noqa: E402  (after the path and the imports above)
 
