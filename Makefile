@@ -278,6 +278,26 @@ deps-torch: deps
 	    apt-get install -y -q --no-install-recommends python3-torch python3-torchvision; \
 	  else echo "run as root: apt-get install --no-install-recommends python3-torch python3-torchvision" >&2; exit 1; fi; }
 
+# Debian's torch, numpy and scikit-learn for examples/digits (its digits data set
+# ships with scikit-learn).  Not part of `deps`: torch is large, and the digits
+# test skips without them.
+.PHONY: deps-examples digits digits-run
+DEB_EXAMPLE_PKGS := python3-torch python3-sklearn python3-numpy
+deps-examples: deps
+	@missing=""; for p in $(DEB_EXAMPLE_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "run as root: apt-get install --no-install-recommends$$missing" >&2; exit 1; fi; }
+
+# Wider networks, more similar representations? (examples/README.md, "digits")
+digits: deps-examples
+	@$(MAKE) --no-print-directory digits-run
+
+digits-run: all
+	bash examples/digits/run.sh --build $(BUILD)
+
 # Prometheus for the metrics test's real scrape.  Not part of `deps`: on a host
 # running systemd the package starts its own server on 0.0.0.0:9090, which a
 # plain `make check` must not do to a user's machine.  CI calls it.
