@@ -546,11 +546,14 @@ static char *score_events(const pwd_job *j, const score_list *l)
     char *buf = NULL;
     for (size_t i = 0; i < l->n; i++) {
         const pw_db_score *s = &l->v[i];
-        json_t *o = json_pack("{s:s, s:o, s:o, s:I, s:s, s:I, s:o, s:o, s:s}", "event", "score",
-                              "run", pwd_json_text(j->run_name), "layer", pwd_json_text(s->layer),
-                              "step", (json_int_t)s->step, "ref", pw_ref_name(s->ref), "ref_step",
-                              (json_int_t)s->ref_step, "pwcca", num_or_null(s->r.pwcca), "distance",
-                              num_or_null(s->r.distance), "status", pw_status_name(s->r.status));
+        char reduce[PW_REDUCE_TEXT_MAX]; /* the mode that produced it, as scores.reduce stores it */
+        pw_reduce_format(&s->r.reduce, reduce, sizeof reduce);
+        json_t *o = json_pack("{s:s, s:o, s:o, s:I, s:s, s:I, s:o, s:o, s:s, s:s}", "event",
+                              "score", "run", pwd_json_text(j->run_name), "layer",
+                              pwd_json_text(s->layer), "step", (json_int_t)s->step, "ref",
+                              pw_ref_name(s->ref), "ref_step", (json_int_t)s->ref_step, "pwcca",
+                              num_or_null(s->r.pwcca), "distance", num_or_null(s->r.distance),
+                              "status", pw_status_name(s->r.status), "reduce", reduce);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
         json_decref(o);
         if (!line)
@@ -1276,7 +1279,7 @@ void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out)
     out->mean_s = st->timed ? st->sum_s / (double)st->timed : NAN;
     out->lag_s = st->has_lag ? st->lag_s : NAN;
     out->lag_step = st->lag_step;
-    out->eta_s = out->queue == 0 ? 0 : out->mean_s * (double)out->queue;
+    out->eta_s = pw_plan_eta(out->queue, out->mean_s, NAN);
     out->job_s = NAN;
     if (!s)
         return;
@@ -1286,6 +1289,9 @@ void pwd_sched_figures(pwd_daemon *d, const pwd_run *r, pwd_run_figures *out)
         if (p->job->run == r && !(now - p->started <= out->job_s))
             out->job_s = now - p->started;
     pthread_mutex_unlock(&s->mu);
+    /* With several of the run's jobs running, the longest-running one
+     * stands for them. */
+    out->eta_s = pw_plan_eta(out->queue, out->mean_s, out->job_s);
 }
 
 /* A number, or null for NAN (JSON has no NaN). */

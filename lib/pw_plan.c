@@ -5,6 +5,7 @@
 #include "pw_plan.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 
 /* A predecessor: not known to be unreadable, and not deleted before it was ever
@@ -182,4 +183,13 @@ size_t pw_plan_pick(const pw_plan_head *h, size_t n)
             best = i;
     }
     return best;
+}
+
+double pw_plan_eta(size_t queue, double mean_s, double running_s)
+{
+    if (queue == 0)
+        return 0;
+    if (!isfinite(running_s))
+        return mean_s * (double)queue;
+    return mean_s * (double)(queue - 1) + fmax(0.0, mean_s - running_s);
 }

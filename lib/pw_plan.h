@@ -120,4 +120,10 @@ typedef struct pw_plan_head {
  * no run has a job. */
 size_t pw_plan_pick(const pw_plan_head *h, size_t n);
 
+/* Seconds until a run's queue is done: queue jobs (the running ones
+ * included) at mean_s each, less what the job running for running_s (NAN
+ * when none) has already done -- never less than nothing left of it.  0 for
+ * an empty queue; NAN when the mean is unknown. */
+double pw_plan_eta(size_t queue, double mean_s, double running_s);
+
 #endif

@@ -147,6 +147,7 @@ sleep 0.5
 mk "$D/runs/r1/step-700.safetensors" --seed 700
 wait "$SUB"
 expect_output "subscribers receive score events" '"event":"score".*"step":700.*"ref_step":400' cat "$D/events"
+expect_output "score events say which reduced mode produced them" '"event":"score".*"step":700.*"reduce":"none"' cat "$D/events"
 
 # --- finalize over the socket: backfill ------------------------------------------------------
 expect_output "finalize answers with the final step" '"final_step":400' sock '{"cmd":"finalize","run":"r1","step":400}'

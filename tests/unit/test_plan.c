@@ -2,6 +2,7 @@
  * out-of-order arrivals, a final checkpoint that comes first, deleted and
  * unreadable references, retained (deleted but stored) checkpoints, a final
  * that moves, and a backlog. */
+#include <math.h>
 #include <string.h>
 
 #include "pw_plan.h"
@@ -391,6 +392,16 @@ START_TEST(live_work_goes_round_robin_between_runs)
 }
 END_TEST
 
+START_TEST(the_eta_counts_only_what_is_left_of_the_running_job)
+{
+    ck_assert(pw_plan_eta(0, NAN, NAN) == 0);
+    ck_assert(pw_plan_eta(3, 10, NAN) == 30); /* nothing running: whole jobs */
+    ck_assert(pw_plan_eta(3, 10, 4) == 26);   /* 2 waiting + 6 s left of the running one */
+    ck_assert(pw_plan_eta(1, 10, 25) == 0);   /* running longer than the mean: none left */
+    ck_assert(isnan(pw_plan_eta(2, NAN, 1))); /* no mean yet: unknown */
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -412,6 +423,7 @@ Suite *plan_suite(void)
     tcase_add_test(tc, skip_drops_what_the_live_pair_passed_over);
     tcase_add_test(tc, the_backfill_against_the_final_comes_last);
     tcase_add_test(tc, live_work_goes_round_robin_between_runs);
+    tcase_add_test(tc, the_eta_counts_only_what_is_left_of_the_running_job);
     suite_add_tcase(s, tc);
     return s;
 }
