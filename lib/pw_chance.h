@@ -31,6 +31,18 @@
 #include "pw_engine.h"
 #include "pw_reduce.h"
 
+/* The metrics the chance table has columns for (007_chance.sql), X(sym, id).
+ * Explicit, not PW_METRIC_LIST: a metric added to the list later adds its
+ * own column in its own migration, then an entry here. */
+#define PW_CHANCE_COLUMNS(X)                                                                       \
+    X(PWCCA, pwcca)                                                                                \
+    X(DISTANCE, distance)                                                                          \
+    X(MEAN_CCA, mean_cca)                                                                          \
+    X(SVCCA, svcca) X(CKA, cka) X(CKA_DEBIASED, cka_debiased) X(PROCRUSTES, procrustes)
+
+/* The schema version that added the chance table. */
+#define PW_CHANCE_SCHEMA_VERSION 7
+
 /* The seed of the daemon's and `pwcca compare --chance`'s permutation. */
 #define PW_CHANCE_SEED 20261206u
 

@@ -160,4 +160,24 @@ int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out
                          pw_err *err);
 void pw_query_checkpoints_free(pw_ckpt_info *list, size_t n);
 
+/* A layer's chance level as stored (007_chance.sql; lib/pw_chance.h). */
+typedef struct pw_chance_info {
+    char *layer;    /* layer name */
+    int depth;      /* layer depth, -1 when the layer is not in the layers table */
+    int64_t step_a; /* the pair it was computed on: X */
+    int64_t step_b; /* and Y, whose inputs were shuffled */
+    int64_t seed;   /* of the permutation */
+    /* One double per metric of pw_metric.h, NAN when NULL or without a column. */
+    PW_METRIC_LIST(PW_METRIC_FIELD)
+    char *status;  /* a name from pw_status.h */
+    char *message; /* NULL when none */
+} pw_chance_info;
+
+/* The run's chance levels, one per layer that has one, bottom first (as
+ * pw_query_curve orders layers).  None (n = 0) from a database before
+ * 007_chance.sql.  Free out with pw_query_chance_free. */
+int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, size_t *n,
+                    pw_err *err);
+void pw_query_chance_free(pw_chance_info *list, size_t n);
+
 #endif
