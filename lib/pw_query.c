@@ -911,3 +911,30 @@ int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, s
     *out = rows;
     return 0;
 }
+
+int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *rows, size_t n,
+                          pw_err *err)
+{
+    pw_chance_info *c = NULL;
+    size_t nc = 0;
+    if (pw_query_chance(q, run, &c, &nc, err) != 0)
+        return -1;
+    /* Rows come layer by layer: one lookup per change of layer. */
+    const pw_chance_info *hit = NULL;
+    const char *last = NULL;
+    for (size_t i = 0; i < n && nc; i++) {
+        if (!last || strcmp(last, rows[i].layer) != 0) {
+            last = rows[i].layer;
+            hit = NULL;
+            for (size_t k = 0; k < nc && !hit; k++)
+                if (strcmp(c[k].layer, last) == 0)
+                    hit = &c[k];
+        }
+        if (hit) {
+            rows[i].has_chance = 1;
+            rows[i].chance_distance = hit->distance;
+        }
+    }
+    pw_query_chance_free(c, nc);
+    return 0;
+}

@@ -80,6 +80,9 @@ typedef struct pw_curve_row {
                                         when the metric has no *_se column or the database
                                         predates 005_noise.sql */
     int64_t noise_blocks;            /* B the SEs came from, -1 when none */
+    int has_chance;                  /* 1: chance_distance is the layer's chance level
+                                        (pw_query_curve_chance; 0 from pw_query_curve) */
+    double chance_distance;          /* that chance distance, NAN when not determined */
 } pw_curve_row;
 
 typedef struct pw_alert {
@@ -179,5 +182,10 @@ typedef struct pw_chance_info {
 int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, size_t *n,
                     pw_err *err);
 void pw_query_chance_free(pw_chance_info *list, size_t n);
+
+/* Set has_chance and chance_distance of every row of pw_query_curve's whose
+ * layer has a chance level stored (the others keep has_chance 0). */
+int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *rows, size_t n,
+                          pw_err *err);
 
 #endif
