@@ -2,14 +2,18 @@
  * the same for a seed on every run, whole inputs moved together), X against
  * a shuffled copy of itself far from X against itself, and the value equal
  * to the plain comparison against Y with its rows shuffled by hand -- with
- * and without cached sides, on the exact and on the reduced route. */
+ * and without cached sides, on the exact and on the reduced route; and the
+ * chance table: one row per (run, layer), the first stored stays, a rescore
+ * forgets the ones at or after its step, and the client reads them back. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pw_chance.h"
+#include "pw_db.h"
 #include "pw_engine.h"
+#include "pw_query.h"
 #include "pw_test.h"
 
 /* xorshift64* and Box-Muller, as test_noise.c. */
@@ -212,6 +216,119 @@ START_TEST(the_reduced_route_shuffles_too)
 }
 END_TEST
 
+static int collect(void *ctx, const pw_db_chance *c)
+{
+    pw_db_chance *out = ctx;
+    out[c->layer[0] == 'f'] = *c; /* conv1 at 0, fc at 1 */
+    return 0;
+}
+
+START_TEST(one_stored_row_per_run_and_layer)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/chance/sub/c.db", pw_test_tmpdir());
+    pw_db *db;
+    pw_db_run run;
+    pw_err e;
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/runs/r", "r", &run, &e), &e);
+    /* Layers and a score each, so the curve has rows to carry the chance level. */
+    pw_db_layer layers[2];
+    memset(layers, 0, sizeof layers);
+    snprintf(layers[0].name, sizeof layers[0].name, "conv1");
+    snprintf(layers[1].name, sizeof layers[1].name, "fc");
+    layers[1].depth = 1;
+    snprintf(layers[0].shape, sizeof layers[0].shape, "[4, 8]");
+    snprintf(layers[1].shape, sizeof layers[1].shape, "[4, 2]");
+    pw_db_score sc[2];
+    memset(sc, 0, sizeof sc);
+    for (int i = 0; i < 2; i++) {
+        memcpy(sc[i].layer, layers[i].name, sizeof sc[i].layer);
+        sc[i].step = 200;
+        sc[i].ref = PW_REF_PREVIOUS;
+        sc[i].ref_step = 100;
+        pw_result_init(&sc[i].r);
+        sc[i].r.distance = 0.05;
+    }
+    pw_db_group g = {200, PW_REF_PREVIOUS};
+    pw_db_batch b = {NULL, layers, 2, &g, 1, sc, 2};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+
+    pw_db_chance c[3];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 3; i++) {
+        pw_result_init(&c[i].r);
+        snprintf(c[i].layer, sizeof c[i].layer, "%s", i == 1 ? "fc" : "conv1");
+        c[i].step_a = 200;
+        c[i].step_b = 100;
+        c[i].seed = PW_CHANCE_SEED;
+        c[i].r.n = 64;
+        c[i].r.distance = 0.8 + 0.01 * i;
+        c[i].r.pwcca = 1 - c[i].r.distance;
+        c[i].r.cka_debiased = -0.02; /* stored as given */
+    }
+    c[1].r.reduce = (pw_reduce){.kind = PW_REDUCE_DIMS, .dims = 6};
+    int64_t added = -1;
+    /* conv1 twice: the first stays. */
+    PW_ASSERT_OK(pw_db_chance_add(db, run.id, c, 3, &added, &e), &e);
+    ck_assert_int_eq(added, 2);
+    pw_db_chance got[2];
+    memset(got, 0, sizeof got);
+    PW_ASSERT_OK(pw_db_chance_each(db, run.id, collect, got, &e), &e);
+    ck_assert_str_eq(got[0].layer, "conv1");
+    PW_ASSERT_NEAR(got[0].r.distance, 0.8, 0);
+    PW_ASSERT_NEAR(got[0].r.cka_debiased, -0.02, 0);
+    ck_assert(isnan(got[0].r.svcca)); /* not computed: NULL */
+    ck_assert_uint_eq(got[0].seed, PW_CHANCE_SEED);
+    ck_assert_int_eq(got[0].step_a, 200);
+    ck_assert_int_eq(got[0].step_b, 100);
+    ck_assert_int_eq(got[0].r.status, PW_OK);
+    ck_assert_int_eq(got[1].r.reduce.kind, PW_REDUCE_DIMS);
+    ck_assert_uint_eq(got[1].r.reduce.dims, 6);
+
+    /* The client reads them, and the curve rows carry their layer's. */
+    pw_query *q;
+    pw_run_info ri;
+    PW_ASSERT_OK(pw_query_open(path, &q, &e), &e);
+    PW_ASSERT_OK(pw_query_find_run(q, "r", &ri, &e), &e);
+    pw_chance_info *ci;
+    size_t nci;
+    PW_ASSERT_OK(pw_query_chance(q, &ri, &ci, &nci, &e), &e);
+    ck_assert_uint_eq(nci, 2);
+    ck_assert_str_eq(ci[0].layer, "conv1"); /* bottom first */
+    ck_assert_int_eq(ci[1].depth, 1);
+    PW_ASSERT_NEAR(ci[1].distance, c[1].r.distance, 0);
+    ck_assert_str_eq(ci[1].status, "ok");
+    pw_query_chance_free(ci, nci);
+    pw_curve_row *rows;
+    size_t nrows;
+    PW_ASSERT_OK(pw_query_curve(q, &ri, "previous", NULL, 0, NULL, NULL, &rows, &nrows, &e), &e);
+    ck_assert_uint_eq(nrows, 2);
+    ck_assert_int_eq(rows[0].has_chance, 0); /* pw_query_curve alone leaves it */
+    PW_ASSERT_OK(pw_query_curve_chance(q, &ri, rows, nrows, &e), &e);
+    ck_assert_int_eq(rows[0].has_chance, 1);
+    PW_ASSERT_NEAR(rows[0].chance_distance, 0.8, 0);
+    PW_ASSERT_NEAR(rows[1].chance_distance, c[1].r.distance, 0);
+    pw_query_curve_free(rows, nrows);
+    pw_query_close(q);
+
+    /* A rescore from a later step keeps them; from their step forgets them. */
+    int64_t removed = -1;
+    PW_ASSERT_OK(pw_db_chance_forget(db, run.id, 300, &removed, &e), &e);
+    ck_assert_int_eq(removed, 0);
+    PW_ASSERT_OK(pw_db_chance_forget(db, run.id, 200, &removed, &e), &e);
+    ck_assert_int_eq(removed, 2);
+    /* Then the next first pair stores again. */
+    PW_ASSERT_OK(pw_db_chance_add(db, run.id, c + 2, 1, &added, &e), &e);
+    ck_assert_int_eq(added, 1);
+    memset(got, 0, sizeof got);
+    PW_ASSERT_OK(pw_db_chance_each(db, run.id, collect, got, &e), &e);
+    PW_ASSERT_NEAR(got[0].r.distance, c[2].r.distance, 0);
+    ck_assert_str_eq(got[1].layer, "");
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *chance_suite(void)
 {
     Suite *s = suite_create("chance");
@@ -219,6 +336,7 @@ Suite *chance_suite(void)
     tcase_add_test(tc, the_permutation_is_seeded_and_whole);
     tcase_add_test(tc, shuffled_self_is_far_and_equals_the_shuffle_by_hand);
     tcase_add_test(tc, the_reduced_route_shuffles_too);
+    tcase_add_test(tc, one_stored_row_per_run_and_layer);
     suite_add_tcase(s, tc);
     return s;
 }
