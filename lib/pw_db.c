@@ -1040,12 +1040,13 @@ int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *lay
 
 #define CHANCE_COL(sym, id)   ", " #id
 #define CHANCE_QMARK(sym, id) ", ?"
-#define CHANCE_ONE(sym, id)   +1
+#define CHANCE_NAME(sym, id)  #id,
 
 int pw_db_chance_add(pw_db *db, int64_t run_id, const pw_db_chance *c, size_t n, int64_t *inserted,
                      pw_err *err)
 {
-    enum { FIXED = 11, NCOLS = FIXED PW_CHANCE_COLUMNS(CHANCE_ONE) };
+    static const char *const metric_cols[] = {PW_CHANCE_COLUMNS(CHANCE_NAME)};
+    enum { FIXED = 11, NCOLS = FIXED + sizeof metric_cols / sizeof *metric_cols };
     static const char sql[] =
         "INSERT OR IGNORE INTO chance (run_id, layer, step_a, step_b, seed, n, p_kept, q_kept, "
         "reduce, status, message" PW_CHANCE_COLUMNS(
@@ -1137,4 +1138,4 @@ int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *r
 
 #undef CHANCE_COL
 #undef CHANCE_QMARK
-#undef CHANCE_ONE
+#undef CHANCE_NAME
