@@ -310,6 +310,7 @@ START_TEST(one_stored_row_per_run_and_layer)
     PW_ASSERT_NEAR(rows[0].chance_distance, 0.8, 0);
     PW_ASSERT_NEAR(rows[1].chance_distance, c[1].r.distance, 0);
     pw_query_curve_free(rows, nrows);
+    pw_query_run_clear(&ri);
     pw_query_close(q);
 
     /* A rescore from a later step keeps them; from their step forgets them. */
