@@ -4,6 +4,7 @@
  * Usage: bench_engine              (all cases; PW_BENCH_QUICK=1 for small ones)
  *        bench_engine --reduced    (the reduced-mode case alone)
  *        bench_engine --noise      (the standard-error case alone)
+ *        bench_engine --chance     (the chance-level case alone)
  *        bench_engine --case I R   (one case, run by the parent; R = dgemm GFLOP/s)
  *
  * The parent measures square dgemm (2048^3) before each case and runs the
@@ -34,6 +35,12 @@
  * pair, and amortized at the default schedule (SEs at every
  * PW_NOISE_DEFAULT_EVERY-th checkpoint of a layer; target <= 1.5).
  *
+ * Chance level (#21; `bench_engine --chance` alone): the same pairs, the
+ * plain pair as the daemon pays it (X fresh, Y cached) against the chance
+ * level computed after it from both cached sides (one cross pass over Y's
+ * rows in shuffled input order, and the per-pair canonical work), and their
+ * ratio -- paid once per layer and run.
+ *
  * Environment: PW_BENCH_SUMMARY=file appends "key value" lines for bench/run.sh;
  * PW_BENCH_DUMP=dir writes the numpy comparison case as dir/X.f32, dir/Y.f32. */
 #include <cblas.h>
@@ -53,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pw_chance.h"
 #include "pw_engine.h"
 #include "pw_noise.h"
 #include "pw_reduced.h"
@@ -671,6 +679,78 @@ static int run_noise(void)
     return 0;
 }
 
+/* ---- chance level ---------------------------------------------------------------- */
+
+static int run_chance(void)
+{
+    static const bench_case full[] = {{20000, 512, 512, 0, 0}, {20000, 1024, 1024, 0, 0}};
+    static const bench_case small[] = {{5000, 256, 256, 0, 0}, {20000, 512, 512, 0, 0}};
+    const bench_case *cs = quick() ? small : full;
+    printf("\nchance level: all metrics; plain = a pair as the daemon pays it (X fresh, Y "
+           "cached),\nchance = the chance level from both cached sides after it (once per layer "
+           "and run)\n");
+    printf("%8s %5s %5s %10s %10s %8s %10s %10s\n", "n", "p", "q", "plain_ms", "chance_ms", "ratio",
+           "distance", "chance_d");
+    for (size_t i = 0; i < 2; i++) {
+        const bench_case *c = &cs[i];
+        layer_pair lp;
+        if (make_data(c, &lp) != 0) {
+            fprintf(stderr, "bench_engine: cannot prepare the chance case's data\n");
+            free_data(&lp);
+            return 1;
+        }
+        pw_tensor tx, ty;
+        tensor_of(&tx, "x", lp.x, c->n, c->p);
+        tensor_of(&ty, "y", lp.y, c->n, c->q);
+        pw_rows rx = pw_rows_from_tensor(&tx), ry = pw_rows_from_tensor(&ty);
+        pw_side *sy = NULL, *sx0 = NULL;
+        pw_result r;
+        pw_err e;
+        if (pw_engine_compare(&rx, &ry, PW_M_ALL, &sx0, &sy, &r, &e) != 0) {
+            fprintf(stderr, "bench_engine: %s\n", e.msg);
+            exit(1);
+        }
+        pw_result_free(&r);
+        pw_side_free(sx0);
+        double plain = 1e300, chance = 1e300, d = NAN, cd = NAN;
+        for (int rep = 0; rep < 3; rep++) {
+            pw_side *sx = NULL;
+            pw_result pr, cr;
+            double t = now();
+            if (pw_engine_compare(&rx, &ry, PW_M_ALL, &sx, &sy, &pr, &e) != 0 ||
+                pr.status != PW_OK) {
+                fprintf(stderr, "bench_engine: chance case: %s %s\n", e.msg, pr.message);
+                exit(1);
+            }
+            double t1 = now();
+            if (pw_chance_compare(&rx, &ry, c->n, PW_CHANCE_SEED, PW_M_ALL, NULL, &sx, &sy, &cr,
+                                  &e) != 0 ||
+                cr.status != PW_OK) {
+                fprintf(stderr, "bench_engine: chance case: %s %s\n", e.msg, cr.message);
+                exit(1);
+            }
+            double t2 = now();
+            plain = t1 - t < plain ? t1 - t : plain;
+            chance = t2 - t1 < chance ? t2 - t1 : chance;
+            d = pr.distance;
+            cd = cr.distance;
+            pw_result_free(&pr);
+            pw_result_free(&cr);
+            pw_side_free(sx);
+        }
+        printf("%8llu %5llu %5llu %10.1f %10.1f %8.2f %10.4f %10.4f\n", (unsigned long long)c->n,
+               (unsigned long long)c->p, (unsigned long long)c->q, plain * 1e3, chance * 1e3,
+               chance / plain, d, cd);
+        fflush(stdout);
+        summary("chance_plain_ms", c, plain * 1e3);
+        summary("chance_ms", c, chance * 1e3);
+        summary("chance_ratio", c, chance / plain);
+        pw_side_free(sy);
+        free_data(&lp);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pw_engine_set_blas_threads(0);
@@ -687,6 +767,8 @@ int main(int argc, char **argv)
         return run_reduced();
     if (argc == 2 && strcmp(argv[1], "--noise") == 0)
         return run_noise();
+    if (argc == 2 && strcmp(argv[1], "--chance") == 0)
+        return run_chance();
     double gemm = dgemm_rate();
     printf("engine benchmark: %d BLAS threads, dgemm 2048^3 = %.1f GFLOP/s%s\n",
            pw_engine_blas_threads(), gemm, quick() ? " (quick mode)" : "");

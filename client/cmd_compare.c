@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pw_chance.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
 #include "pw_noise.h"
@@ -19,7 +20,7 @@
 
 static const char compare_usage[] =
     "Usage: pwcca compare A B [--layer NAME]... [--metrics LIST] [--json] [--nhwc]\n"
-    "                         [--memory-mb N] [--reduce MODE] [--noise MODE]\n"
+    "                         [--memory-mb N] [--reduce MODE] [--noise MODE] [--chance]\n"
     "       pwcca compare A B --all-pairs [--metrics LIST] [--json] [-o FILE.svg] [--nhwc]\n"
     "Compare the same-named layers of two checkpoints (A as X, B as Y).\n"
     "A and B are .safetensors, .npz or .npy files, or directories of .npy files\n"
@@ -54,6 +55,11 @@ static const char compare_usage[] =
     "                   in one block; B extra factorizations per layer), printed\n"
     "                   beside it (the table's *_se columns, the JSON's *_se keys);\n"
     "                   none in the reduced mode (docs/ENGINE.md, Standard errors)\n"
+    "  --chance         also the chance level: every metric of A against B with B's\n"
+    "                   probe inputs shuffled by the daemon's fixed seeded\n"
+    "                   permutation (whole inputs; one more cross pass per layer),\n"
+    "                   on a 'chance' line under each layer (the JSON's \"chance\")\n"
+    "                   -- what unrelated activations score at this n and p\n"
     "\n"
     "Statuses: ok, insufficient_datapoints, dead_layer, nonfinite, n_mismatch,\n"
     "numerical_error, read_error, missing, over_budget (see docs/FORMATS.md and\n"
@@ -70,6 +76,8 @@ typedef struct compare_row {
     const pw_tensor *a, *b; /* the two views; one may be NULL (missing) */
     pw_result r;            /* engine result, or status PW_MISSING / PW_READ_ERROR */
     pw_noise_result nr;     /* standard errors (--noise), else none */
+    int has_chance;         /* 1: chance holds the chance level (--chance) */
+    pw_result chance;       /* the metrics against B with B's inputs shuffled */
 } compare_row;
 
 static json_t *num_or_null(double v)
@@ -77,7 +85,26 @@ static json_t *num_or_null(double v)
     return isnan(v) ? json_null() : json_real(v);
 }
 
-static void print_json(const char *a, const char *b, const compare_row *rows, size_t n)
+/* The chance level of a row (--chance): every metric, the seed, its status;
+ * null when the layer's own pair did not score. */
+static json_t *chance_json(const compare_row *row)
+{
+    if (!row->has_chance)
+        return json_null();
+    const pw_result *c = &row->chance;
+    json_t *o = json_object();
+#define PW_METRIC_JSON(sym, id, bitno, sel, tpos, label, doc)                                      \
+    json_object_set_new(o, #id, num_or_null(c->id));
+    PW_METRIC_LIST(PW_METRIC_JSON)
+#undef PW_METRIC_JSON
+    json_object_set_new(o, "seed", json_integer((json_int_t)PW_CHANCE_SEED));
+    json_object_set_new(o, "status", json_string(pw_status_name(c->status)));
+    json_object_set_new(o, "message", c->message[0] ? json_string(c->message) : json_null());
+    return o;
+}
+
+/* chance: each layer's object gets "chance" (--chance). */
+static void print_json(const char *a, const char *b, const compare_row *rows, size_t n, int chance)
 {
     json_t *layers = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -122,6 +149,8 @@ static void print_json(const char *a, const char *b, const compare_row *rows, si
                             nr->blocks ? json_integer((json_int_t)nr->blocks) : json_null());
         json_object_set_new(o, "noise_message",
                             nr->message[0] ? json_string(nr->message) : json_null());
+        if (chance)
+            json_object_set_new(o, "chance", chance_json(&rows[i]));
         json_array_append_new(layers, o);
     }
     json_t *top = json_object();
@@ -167,10 +196,11 @@ static void print_se(double v)
         printf(" %11.6f", v);
 }
 
-/* noise: print a *_se column beside each metric. */
-static void print_table(const compare_row *rows, size_t n, int noise)
+/* noise: print a *_se column beside each metric; chance: a 'chance' line
+ * under each layer, its values under the layer's. */
+static void print_table(const compare_row *rows, size_t n, int noise, int chance)
 {
-    int w = 5;
+    int w = chance ? 8 : 5;
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(rows[i].layer) > w)
             w = (int)strlen(rows[i].layer);
@@ -195,6 +225,21 @@ static void print_table(const compare_row *rows, size_t n, int noise)
         PW_METRIC_LIST(PW_METRIC_PRINT)
 #undef PW_METRIC_PRINT
         printf("  %-16s %s\n", reduce_text(r), pw_status_name(r->status));
+        if (!chance)
+            continue;
+        const pw_result *c = &rows[i].chance;
+        printf("%-*s %8s %6s %6s", w, "  chance", "", "", "");
+        for (unsigned m = 0; m < PW_METRIC_COUNT; m++) {
+            double v[PW_METRIC_COUNT];
+#define PW_METRIC_GET(sym, id, bitno, sel, tpos, label, doc) v[PW_METRIC_##sym] = c->id;
+            PW_METRIC_LIST(PW_METRIC_GET)
+#undef PW_METRIC_GET
+            print_metric(rows[i].has_chance ? v[m] : NAN);
+            if (noise)
+                print_se(NAN);
+        }
+        printf("  %-16s %s\n", rows[i].has_chance ? reduce_text(c) : "-",
+               rows[i].has_chance ? pw_status_name(c->status) : "-");
     }
     for (size_t i = 0; i < n; i++)
         if (rows[i].r.message[0])
@@ -202,6 +247,13 @@ static void print_table(const compare_row *rows, size_t n, int noise)
     for (size_t i = 0; noise && i < n; i++)
         if (rows[i].nr.message[0])
             printf("%s: %s\n", rows[i].layer, rows[i].nr.message);
+    for (size_t i = 0; chance && i < n; i++)
+        if (rows[i].has_chance && rows[i].chance.message[0])
+            printf("%s (chance): %s\n", rows[i].layer, rows[i].chance.message);
+    if (chance)
+        printf("chance: B's probe inputs shuffled by the fixed permutation of seed %u "
+               "(docs/ENGINE.md, Chance level)\n",
+               (unsigned)PW_CHANCE_SEED);
 }
 
 /* "a, b, c" of a checkpoint's layer names, for error messages. */
@@ -255,10 +307,13 @@ static uint64_t memory_available(void)
 }
 
 /* budget: --memory-mb in bytes, 0 for none (then only a warning when the
- * estimate exceeds the memory available).  reduce: --reduce; noise: --noise. */
+ * estimate exceeds the memory available).  reduce: --reduce; noise: --noise;
+ * chance: --chance, computed, as the daemon does, from the pair's sides once
+ * the pair scored. */
 static void compute_row(compare_row *row, unsigned metrics, uint64_t budget,
-                        const pw_reduce *reduce, const pw_noise_mode *noise)
+                        const pw_reduce *reduce, const pw_noise_mode *noise, int chance)
 {
+    pw_result_init(&row->chance);
     pw_result_init(&row->r);
     pw_noise_result_init(&row->nr);
     row->r.metrics = metrics;
@@ -295,23 +350,34 @@ static void compute_row(compare_row *row, unsigned metrics, uint64_t budget,
     if (use.kind == PW_REDUCE_AUTO && x.nrows > x.ncols + y.ncols)
         use.kind = PW_REDUCE_NONE;
     int rc;
+    pw_side *sx = NULL, *sy = NULL; /* kept for the chance level only */
+    pw_side **cx = chance ? &sx : NULL, **cy = chance ? &sy : NULL;
     if (noise->blocks && use.kind == PW_REDUCE_AUTO &&
         pw_engine_resolve_reduce(&x, &y, metrics, &use, budget, &use, &err) != 0)
         rc = -1;
     else if (noise->blocks && use.kind == PW_REDUCE_NONE)
         rc = pw_noise_compare(&x, &y, pw_noise_inputs(row->a), metrics, noise, budget,
-                              "--memory-mb", NULL, NULL, &row->r, &row->nr, &err);
+                              "--memory-mb", cx, cy, &row->r, &row->nr, &err);
     else {
         if (noise->blocks)
             snprintf(row->nr.message, sizeof row->nr.message,
                      "no standard errors in the reduced mode (jackknife blocks are summed "
                      "only by the exact path)");
-        rc = pw_engine_compare_reduced(&x, &y, metrics, &use, NULL, NULL, &row->r, &err);
+        rc = pw_engine_compare_reduced(&x, &y, metrics, &use, cx, cy, &row->r, &err);
     }
     if (rc != 0) {
         row->r.status = PW_READ_ERROR;
         snprintf(row->r.message, sizeof row->r.message, "%s", err.msg);
+    } else if (chance && row->r.status == PW_OK) {
+        if (pw_chance_compare(&x, &y, pw_noise_inputs(row->a), PW_CHANCE_SEED, metrics,
+                              &row->r.reduce, &sx, &sy, &row->chance, &err) != 0) {
+            row->chance.status = PW_READ_ERROR;
+            snprintf(row->chance.message, sizeof row->chance.message, "%s", err.msg);
+        }
+        row->has_chance = 1;
     }
+    pw_side_free(sx);
+    pw_side_free(sy);
 }
 
 int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
@@ -319,7 +385,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     (void)o;
     pwcca_texts want = {NULL, 0};
     unsigned metrics = 0; /* 0: not given */
-    int json = 0, nhwc = 0, all_pairs = 0, pos, rc = PWCCA_ERROR;
+    int json = 0, nhwc = 0, all_pairs = 0, chance = 0, pos, rc = PWCCA_ERROR;
     const char *svg = NULL;
     uint64_t budget = 0; /* --memory-mb in bytes, 0: none */
     const char *reduce_arg = "auto", *noise_arg = "off";
@@ -334,6 +400,7 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                               {"all-pairs", 0, PWCCA_ARG_FLAG, NULL, &all_pairs},
                               {"output", 'o', PWCCA_ARG_TEXT, NULL, &svg},
                               {"noise", 0, PWCCA_ARG_TEXT, NULL, &noise_arg},
+                              {"chance", 0, PWCCA_ARG_FLAG, NULL, &chance},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, compare_usage, args, 2, 2, "checkpoint", &pos);
     if (done >= 0)
@@ -401,17 +468,18 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
                 no_layer_error(ca, cb, paths, want.v[i]);
                 goto out;
             }
-            rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}, {0}};
+            rows[nrows++] = (compare_row){want.v[i], ta, tb, {0}, {0}, 0, {0}};
         }
     } else {
         for (size_t i = 0; i < na; i++) {
             const pw_tensor *ta = pw_ckpt_layer(ca, i);
-            rows[nrows++] = (compare_row){ta->name, ta, pw_ckpt_find(cb, ta->name), {0}, {0}};
+            rows[nrows++] =
+                (compare_row){ta->name, ta, pw_ckpt_find(cb, ta->name), {0}, {0}, 0, {0}};
         }
         for (size_t i = 0; i < nb; i++) {
             const pw_tensor *tb = pw_ckpt_layer(cb, i);
             if (!pw_ckpt_find(ca, tb->name))
-                rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}, {0}};
+                rows[nrows++] = (compare_row){tb->name, NULL, tb, {0}, {0}, 0, {0}};
         }
         /* A table of nothing but `missing` would read as a result: two files
          * that share no layer name are a mistake (other files, renamed layers). */
@@ -425,15 +493,17 @@ int pwcca_cmd_compare(const pwcca_opts *o, int argc, char **argv)
     }
     pw_engine_set_blas_threads(0);
     for (size_t i = 0; i < nrows; i++)
-        compute_row(&rows[i], metrics, budget, &reduce, &noise);
+        compute_row(&rows[i], metrics, budget, &reduce, &noise, chance);
     if (json)
-        print_json(paths[0], paths[1], rows, nrows);
+        print_json(paths[0], paths[1], rows, nrows, chance);
     else
-        print_table(rows, nrows, noise.blocks > 0);
+        print_table(rows, nrows, noise.blocks > 0, chance);
     rc = PWCCA_OK;
 out:
-    for (size_t i = 0; rows && i < nrows; i++)
+    for (size_t i = 0; rows && i < nrows; i++) {
         pw_result_free(&rows[i].r);
+        pw_result_free(&rows[i].chance);
+    }
     free(rows);
     pw_ckpt_close(ca);
     pw_ckpt_close(cb);

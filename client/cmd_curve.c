@@ -6,8 +6,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "pw_chance.h"
 #include "pw_limits.h"
 #include "pw_metric.h"
 #include "pw_noise.h"
@@ -35,7 +37,11 @@ static const char help[] =
     "               pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks:\n"
     "               standard errors (run setting noise; empty / null where none\n"
     "               was computed) and the jackknife blocks they came from.  The\n"
-    "               table shows a metric with an SE as value±SE\n"
+    "               table shows a metric with an SE as value±SE; last\n"
+    "               chance_distance: the layer's chance level (run setting\n"
+    "               chance: a pair's distance with the reference's probe inputs\n"
+    "               shuffled; empty / null before it is computed), which the\n"
+    "               table gives on a line per layer under the rows\n"
     "  --vs RUN_B   instead of RUN's stored scores, RUN_A against RUN_B: at every\n"
     "               step both have a checkpoint file, each layer of A (X) against\n"
     "               B's layer of the same name (Y), computed now from the files the\n"
@@ -91,14 +97,9 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
         fputs("run,", stdout);
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
 #define NOISE_CSV_HEAD(sym, id)                                   "," #id "_se"
-    puts("layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
-        PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD) ",n"
-                                                                                                "oi"
-                                                                                                "se"
-                                                                                                "_b"
-                                                                                                "lo"
-                                                                                                "ck"
-                                                                                                "s");
+    const char *head = "layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
+        PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD);
+    printf("%s,noise_blocks,chance_distance\n", head);
 #undef NOISE_CSV_HEAD
 #undef PW_METRIC_CSV_HEAD
     for (size_t i = 0; i < n; i++) {
@@ -130,6 +131,10 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
         PW_NOISE_SE_COLUMNS(NOISE_CSV)
 #undef NOISE_CSV
         csv_count(r->noise_blocks);
+        if (r->has_chance)
+            csv_real(r->chance_distance);
+        else
+            fputc(',', stdout);
         fputc('\n', stdout);
     }
     return PWCCA_OK;
@@ -182,6 +187,18 @@ static int print_table(const pw_curve_row *rows, size_t n, const char *vs)
         }
     }
     pwcca_table_print(&t, stdout);
+    /* The chance levels, one line per layer that has one, under the table. */
+    const char *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const pw_curve_row *r = &rows[i];
+        if (!r->has_chance || (last && strcmp(last, r->layer) == 0))
+            continue;
+        last = r->layer;
+        char cv[32];
+        printf("chance %s: distance %s (the reference's probe inputs shuffled, seed %u)\n",
+               r->layer, pwcca_fmt_real(cv, sizeof cv, r->chance_distance),
+               (unsigned)PW_CHANCE_SEED);
+    }
     return PWCCA_OK;
 }
 
@@ -268,6 +285,12 @@ int pwcca_cmd_curve(const pwcca_opts *o, int argc, char **argv)
         ref = run.final_step == PW_QUERY_NO_STEP ? 0 : 1;
     int rc = pw_query_curve(q, &run, refs[ref], layers, nlayers, pwcca_progress, "scores", &rows,
                             &n, &err);
+    if (rc == 0 && pw_query_curve_chance(q, &run, rows, n, &err) != 0) {
+        pw_query_curve_free(rows, n);
+        rows = NULL;
+        n = 0;
+        rc = -1;
+    }
     pwcca_progress_done();
     pw_query_close(q);
     free(layers);

@@ -158,6 +158,9 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     int rc = pw_query_layers(q, &run, &ls, &nls, &err);
     if (rc == 0)
         rc = pw_query_curve(q, &run, refs[ref], NULL, 0, pwcca_progress, "scores", &rows, &n, &err);
+    /* Each layer's chance level, drawn by the lines plot as a band. */
+    if (rc == 0)
+        rc = pw_query_curve_chance(q, &run, rows, n, &err);
     pwcca_progress_done();
     pw_query_close(q);
     if (rc == 0 && n == 0)

@@ -338,6 +338,8 @@ void pwd_metrics_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b, double 
 void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t step);
 /* An alert of this kind was raised (stored for the first time). */
 void pwd_metrics_alert(pwd_daemon *d, const char *kind);
+/* The run's stored chance levels, all of them, after a job stored some (loop thread). */
+void pwd_metrics_chance(pwd_daemon *d, pwd_run *r, const pw_db_chance *c, size_t n);
 /* Change counter of run r (NULL: of every run), polled by the dashboard; 0 when not served. */
 uint64_t pwd_metrics_version(const pwd_daemon *d, const pwd_run *r);
 

@@ -46,6 +46,8 @@ typedef struct mlayer {
     double distance[2];  /* its distance, NAN when its status is not ok */
     int64_t k_x[2];      /* its k_x when reduced, -1 when exact */
     double se[2];        /* its distance's standard error (noise), NAN when none */
+    int has_chance;      /* its chance level is stored */
+    double chance;       /* that chance distance (NAN when not determined) */
     int64_t stable_step; /* step it became stable at, -1 when not stable */
     int measured;        /* it has had a real distance to the previous checkpoint */
     unsigned cleared;    /* scratch while applying a batch: bit ref set when the newest
@@ -152,6 +154,18 @@ static int load_layer(void *ctx, const pw_db_latest_row *row)
     return 0;
 }
 
+/* pw_db_chance_each's rows: the layers' chance levels. */
+static int load_chance(void *ctx, const pw_db_chance *c)
+{
+    load_ctx *lc = ctx;
+    mlayer *l = layer_of(&lc->t, c->layer);
+    if (!l)
+        return lc->oom = 1;
+    l->has_chance = 1;
+    l->chance = c->r.distance;
+    return 0;
+}
+
 /* pw_db_unmeasured's rows: the layers without any real distance. */
 static int load_unmeasured(void *ctx, const char *layer, const char *status)
 {
@@ -173,7 +187,8 @@ void pwd_metrics_run_load(pwd_daemon *d, pwd_run *r)
     pw_err err;
     pw_err_clear(&err);
     if (pw_db_latest(d->db, r->id, load_layer, &c, &err) != 0 || c.oom ||
-        pw_db_unmeasured(d->db, r->id, load_unmeasured, &c, &err) != 0 || c.oom || !table_of(r)) {
+        pw_db_unmeasured(d->db, r->id, load_unmeasured, &c, &err) != 0 || c.oom ||
+        pw_db_chance_each(d->db, r->id, load_chance, &c, &err) != 0 || c.oom || !table_of(r)) {
         pwd_log(PWD_ERROR, "%s: metrics: reading the latest scores: %s", r->name,
                 err.msg[0] ? err.msg : "out of memory");
         mrun_clear(&c.t);
@@ -245,6 +260,23 @@ void pwd_metrics_stable(pwd_daemon *d, pwd_run *r, const char *layer, int64_t st
     changed(d->metrics, r);
 }
 
+void pwd_metrics_chance(pwd_daemon *d, pwd_run *r, const pw_db_chance *c, size_t n)
+{
+    if (!d->metrics)
+        return;
+    pwd_mrun *t = table_of(r);
+    for (size_t i = 0; t && i < t->n; i++)
+        t->layers[i].has_chance = 0;
+    for (size_t i = 0; t && i < n; i++) {
+        mlayer *l = layer_of(t, c[i].layer);
+        if (l) {
+            l->has_chance = 1;
+            l->chance = c[i].r.distance;
+        }
+    }
+    changed(d->metrics, r);
+}
+
 void pwd_metrics_alert(pwd_daemon *d, const char *kind)
 {
     if (!d->metrics)
@@ -305,6 +337,8 @@ static int render(void *ctx, pw_promtext *out, pw_err *err)
             o->reduced_dims = kx > 0 ? (uint64_t)kx : 0;
             o->distance_se_previous = l->has[PW_REF_PREVIOUS] ? l->se[PW_REF_PREVIOUS] : NAN;
             o->distance_se_final = l->has[PW_REF_FINAL] ? l->se[PW_REF_FINAL] : NAN;
+            o->has_chance = l->has_chance;
+            o->chance_distance = l->chance;
         }
     }
     assert(k == n);

@@ -35,6 +35,8 @@
 #include "cache.h"
 #include "daemon.h"
 #include "log.h"
+#include "pw_array.h"
+#include "pw_chance.h"
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
 #include "pw_plan.h"
@@ -48,6 +50,8 @@ typedef struct job_ref {
     char *ident;       /* cache identity (heap) */
     int present;       /* 0 when the reference was deleted */
 } job_ref;
+
+typedef struct chance_state chance_state; /* a job's chance levels (below) */
 
 typedef struct pwd_job {
     struct pwd_job *next;          /* queue / done list link */
@@ -72,6 +76,8 @@ typedef struct pwd_job {
                                       computed (a reading that failed keeps the stored row) */
     uint64_t memory_bytes;         /* memory_mb when planned: a pair estimated above it is
                                       stored as over_budget (0 = no limit) */
+    int chance;                    /* the run's chance setting when planned (1: on) */
+    chance_state *cst;             /* chance levels (heap; NULL when off) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
     /* Results, written by the worker. */
     int committed; /* the transaction went through */
@@ -132,6 +138,45 @@ typedef struct pwd_sched {
 } pwd_sched;
 
 /* Computing ------------------------------------------------------------------------ */
+
+/* A job's chance levels (pw_chance.h): one per (run, layer), computed at the
+ * first pair of the layer that scores ok while none is stored. */
+struct chance_state {
+    pw_db_chance *have;   /* stored ones (read when the job starts), then this job's */
+    size_t nhave, cap;    /* used / allocated in have */
+    size_t first_new;     /* have[first_new ..] were computed by this job */
+    pw_db_chance *stored; /* after the commit: every stored one of the run (for /metrics) */
+    size_t nstored;       /* entries in stored; the loop takes them */
+    int read;             /* 1: stored was read (0: not reached, or reading failed) */
+};
+
+static int chance_have_one(void *ctx, const pw_db_chance *c)
+{
+    chance_state *cs = ctx;
+    pw_db_chance *g = pw_grow(cs->have, &cs->cap, cs->nhave + 1, sizeof *g, 16);
+    if (!g)
+        return 1;
+    cs->have = g;
+    cs->have[cs->nhave++] = *c;
+    return 0;
+}
+
+static int chance_known(const chance_state *cs, const char *layer)
+{
+    for (size_t i = 0; i < cs->nhave; i++)
+        if (strcmp(cs->have[i].layer, layer) == 0)
+            return 1;
+    return 0;
+}
+
+static void chance_free(chance_state *cs)
+{
+    if (!cs)
+        return;
+    free(cs->have);
+    free(cs->stored);
+    free(cs);
+}
 
 /* Which checkpoints of a job were truncated while they were read (pw_map.h). */
 typedef enum trunc_bit { TRUNC_X = 1, TRUNC_PREV = 2, TRUNC_FINAL = 4 } trunc_bit;
@@ -202,6 +247,35 @@ static int layer_reduce(pwd_sched *s, const pwd_job *j, const pw_rows *px, const
     return pw_engine_resolve_reduce(px, py, j->metrics, &want, j->memory_bytes, use, err);
 }
 
+/* The chance level of the pair (x = t, y = ref) into the job's list; a
+ * failure (a read, the daemon stopping) is logged and leaves none. */
+static void compute_chance(const pwd_job *j, const job_ref *ref, const pw_rows *px,
+                           const pw_rows *py, const pw_tensor *tx, const pw_reduce *use,
+                           pw_side **sx, pw_side **sy)
+{
+    chance_state *cs = j->cst;
+    pw_db_chance c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.layer, sizeof c.layer, "%s", tx->name);
+    c.step_a = j->step;
+    c.step_b = ref->step;
+    c.seed = PW_CHANCE_SEED;
+    pw_err err;
+    pw_err_clear(&err);
+    if (pw_chance_compare(px, py, pw_noise_inputs(tx), c.seed, j->metrics, use, sx, sy, &c.r,
+                          &err) != 0) {
+        pwd_log(PWD_WARNING,
+                "%s: step %" PRId64 " vs step %" PRId64 ": layer %s: no chance level: %s",
+                j->run_name, j->step, ref->step, tx->name, err.msg);
+        return;
+    }
+    free(c.r.rho);
+    c.r.rho = NULL;
+    c.r.nrho = 0;
+    if (chance_have_one(cs, &c) != 0)
+        pwd_log(PWD_WARNING, "%s: layer %s: no chance level: out of memory", j->run_name, tx->name);
+}
+
 /* One layer pair; -1 only when the daemon is stopping. */
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
                          const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
@@ -258,6 +332,10 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
     if (rc == 0 && out->noise.message[0])
         pwd_log(PWD_INFO, "%s: step %" PRId64 " vs step %" PRId64 ": layer %s: %s", j->run_name,
                 j->step, ref->step, tx->name, out->noise.message);
+    /* The layer's first pair that scored: its chance level, from the same
+     * sides while the cache still holds them (one more cross pass). */
+    if (rc == 0 && out->r.status == PW_OK && j->cst && !chance_known(j->cst, tx->name))
+        compute_chance(j, ref, &px, &py, tx, &out->r.reduce, &sx, &sy);
     pwd_cache_release(s->cache, ex);
     pwd_cache_release(s->cache, ey);
     if (!ex && sx)
@@ -592,6 +670,36 @@ static void rescore_keep_old(score_list *l)
     l->n = k;
 }
 
+/* After the commit: the chance levels this job computed (the first stored for
+ * a layer stays), then every stored one of the run, for the loop's /metrics. */
+static void store_chance(pw_db *db, pwd_job *j)
+{
+    chance_state *cs = j->cst;
+    if (!cs || cs->nhave == cs->first_new)
+        return;
+    pw_err err;
+    int64_t added = 0;
+    if (pw_db_chance_add(db, j->run_id, cs->have + cs->first_new, cs->nhave - cs->first_new, &added,
+                         &err) != 0) {
+        pwd_log(PWD_WARNING, "%s: storing the chance levels: %s", j->run_name, err.msg);
+        return;
+    }
+    for (size_t i = cs->first_new; i < cs->nhave; i++)
+        pwd_log(PWD_INFO,
+                "%s: layer %s: chance distance %.6g (step %" PRId64 " against step %" PRId64
+                " with its inputs shuffled, seed %" PRIu64 ")",
+                j->run_name, cs->have[i].layer, cs->have[i].r.distance, cs->have[i].step_a,
+                cs->have[i].step_b, cs->have[i].seed);
+    chance_state got = {0};
+    if (pw_db_chance_each(db, j->run_id, chance_have_one, &got, &err) != 0) {
+        free(got.have);
+        return;
+    }
+    cs->stored = got.have;
+    cs->nstored = got.nhave;
+    cs->read = 1;
+}
+
 static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
 {
     pw_ckpt *x = NULL;
@@ -606,6 +714,18 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     int x_copy = 0;
     if (j->reduce.kind == PW_REDUCE_AUTO && pwd_sticky_load(s->sticky, db, j->run_id, &j->err) != 0)
         return; /* not committed: tried again soon */
+    /* Which layers of the run have their chance level: the others get it at
+     * their first pair that scores (a reading that fails computes none). */
+    if (j->chance && (j->cst = calloc(1, sizeof *j->cst)) != NULL) {
+        pw_err cerr;
+        if (pw_db_chance_each(db, j->run_id, chance_have_one, j->cst, &cerr) != 0) {
+            pwd_log(PWD_WARNING, "%s: reading the chance levels: %s", j->run_name, cerr.msg);
+            chance_free(j->cst);
+            j->cst = NULL;
+        } else {
+            j->cst->first_new = j->cst->nhave;
+        }
+    }
     if (j->present && pw_ckpt_open_beneath(&x, j->path, j->beneath, NULL, &j->err) != 0)
         x = NULL;
     if (!x && !j->need_x) {
@@ -720,6 +840,7 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
             j->nscores = l.n;
             layers = NULL;
             l.v = NULL;
+            store_chance(db, j);
         }
     }
     free(row);
@@ -803,6 +924,7 @@ static void job_free(pwd_job *j)
     free(j->layers);
     free(j->scores);
     free(j->progress);
+    chance_free(j->cst);
     free(j);
 }
 
@@ -890,6 +1012,8 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         /* Whatever became of the checkpoint since, this is in the database now. */
         pw_db_batch b = job_batch(j);
         pwd_metrics_commit(d, r, &b, j->seconds);
+        if (j->cst && j->cst->read)
+            pwd_metrics_chance(d, r, j->cst->stored, j->cst->nstored);
     }
     if (j->truncated && !j->stopped) {
         pwd_log(PWD_WARNING,
@@ -1068,6 +1192,7 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
     j->reduce = rc->reduce;
     j->noise = rc->noise;
     j->noise_due = pw_noise_due(&rc->noise, (uint64_t)(c - r->ck));
+    j->chance = rc->chance > 0;
     j->rescore = c->rescore && !w->need_x;
     j->memory_bytes = d->cfg.memory_bytes;
     j->keep = (pwd_retain_req){.run_id = r->id,
@@ -1229,6 +1354,13 @@ int64_t pwd_sched_rescore(pwd_daemon *d, pwd_run *r, int64_t from, char *why, si
         snprintf(why, whylen, "%s", err.msg);
         return -1;
     }
+    /* Chance levels computed on a pair being rescored are computed again, at
+     * the first of the layer's recomputed pairs that scores. */
+    int64_t chance_forgot = 0;
+    if (pw_db_chance_forget(d->db, r->id, from, &chance_forgot, &err) != 0) {
+        snprintf(why, whylen, "%s", err.msg);
+        return -1;
+    }
     if (d->sched)
         pwd_sticky_forget(d->sched->sticky, r->id, from);
     /* What is stored, marked dirty: the planner queues each pair as it would a
@@ -1248,8 +1380,9 @@ int64_t pwd_sched_rescore(pwd_daemon *d, pwd_run *r, int64_t from, char *why, si
     }
     pwd_log(PWD_INFO,
             "%s: rescore from step %" PRId64 ": %" PRId64 " pair%s queued, %" PRId64
-            " reduce decision%s to take again",
-            r->name, from, queued, queued == 1 ? "" : "s", forgot, forgot == 1 ? "" : "s");
+            " reduce decision%s to take again, %" PRId64 " chance level%s to compute again",
+            r->name, from, queued, queued == 1 ? "" : "s", forgot, forgot == 1 ? "" : "s",
+            chance_forgot, chance_forgot == 1 ? "" : "s");
     pwd_sched_plan(d, r);
     return queued;
 }

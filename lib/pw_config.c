@@ -48,6 +48,7 @@ void pw_config_defaults(pw_config *c)
     c->defaults.stab.hysteresis = PW_STAB_DEFAULT_HYSTERESIS;
     c->defaults.stab.rule = PW_STAB_RULE_THRESHOLD;
     c->defaults.stab.z = PW_STAB_DEFAULT_Z;
+    c->defaults.chance = 1;
 }
 
 void pw_config_free(pw_config *c)
@@ -195,6 +196,10 @@ static int set_run_key(pw_run_config *r, const char *key, const char *v, char *w
         if (pw_noise_parse(v, &r->noise, &e))
             return snprintf(why, wlen, "noise: %.300s", e.msg), -1;
         r->noise_set = 1;
+    } else if (strcmp(key, "chance") == 0) {
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return snprintf(why, wlen, "chance must be on or off, not '%s'", v), -1;
+        r->chance = strcmp(v, "on") == 0;
     } else {
         return 0;
     }
@@ -340,6 +345,7 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     r->stab.z = -1;
     r->retain = -1;
     r->backlog = -1;
+    r->chance = -1;
     r->pattern[0] = '\1';
     return r;
 }
@@ -570,5 +576,7 @@ const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, con
         merged.backlog = o->backlog;
     if (o->noise_set)
         merged.noise = o->noise;
+    if (o->chance >= 0)
+        merged.chance = o->chance;
     return &merged;
 }

@@ -38,6 +38,8 @@ typedef struct pw_run_config {
     int backlog; /* pw_plan_backlog: fill or skip what the live series passes over (-1: unset) */
     pw_noise_mode noise; /* standard errors (pw_noise.h; default off) */
     int noise_set;       /* an override: 1 when its section set noise */
+    int chance;          /* 1: a chance level per layer (pw_chance.h; default on), 0: none
+                            (-1: an override leaves it) */
 } pw_run_config;
 
 typedef struct pw_config {

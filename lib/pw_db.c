@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pw_chance.h"
 #include "pw_paths.h"
 #include "pw_schema.h"
 
@@ -1034,3 +1035,107 @@ int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *lay
     *inserted = rc == 0 && added > 0;
     return rc;
 }
+
+/* Chance levels ------------------------------------------------------------------------ */
+
+#define CHANCE_COL(sym, id)   ", " #id
+#define CHANCE_QMARK(sym, id) ", ?"
+#define CHANCE_NAME(sym, id)  #id,
+
+int pw_db_chance_add(pw_db *db, int64_t run_id, const pw_db_chance *c, size_t n, int64_t *inserted,
+                     pw_err *err)
+{
+    static const char *const metric_cols[] = {PW_CHANCE_COLUMNS(CHANCE_NAME)};
+    enum { FIXED = 11, NCOLS = FIXED + sizeof metric_cols / sizeof *metric_cols };
+    static const char sql[] =
+        "INSERT OR IGNORE INTO chance (run_id, layer, step_a, step_b, seed, n, p_kept, q_kept, "
+        "reduce, status, message" PW_CHANCE_COLUMNS(
+            CHANCE_COL) ", computed_at) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?" PW_CHANCE_COLUMNS(CHANCE_QMARK) ", ?)";
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pw_result *r = &c[i].r;
+        char reduce[PW_REDUCE_TEXT_MAX];
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        db_arg args[NCOLS + 1] = {A_INT(run_id),
+                                  A_TEXT(c[i].layer),
+                                  A_INT(c[i].step_a),
+                                  A_INT(c[i].step_b),
+                                  A_INT((int64_t)c[i].seed),
+                                  A_INT((int64_t)r->n),
+                                  A_INT((int64_t)r->p_kept),
+                                  A_INT((int64_t)r->q_kept),
+                                  A_TEXT(reduce),
+                                  A_TEXT(pw_status_name(r->status)),
+                                  A_TEXT(r->message[0] ? r->message : NULL)};
+        size_t k = FIXED;
+#define CHANCE_ARG(sym, id) args[k++] = A_OPT_REAL(r->id);
+        PW_CHANCE_COLUMNS(CHANCE_ARG)
+#undef CHANCE_ARG
+        args[k++] = A_NOW;
+        assert(k == NCOLS + 1);
+        const db_stmt st = STMT(sql, args);
+        int64_t added = 0;
+        if (write_stmts(db, "storing a chance level", &st, 1, &added, err) != 0)
+            return -1;
+        total += added;
+    }
+    if (inserted)
+        *inserted = total;
+    return 0;
+}
+
+typedef struct chance_read {
+    pw_db_chance_cb cb; /* the caller's */
+    void *ctx;          /* its context */
+} chance_read;
+
+static int chance_row(sqlite3_stmt *st, void *ctx)
+{
+    const chance_read *u = ctx;
+    pw_db_chance c;
+    memset(&c, 0, sizeof c);
+    pw_result_init(&c.r);
+    snprintf(c.layer, sizeof c.layer, "%s", (const char *)sqlite3_column_text(st, 0));
+    c.step_a = sqlite3_column_int64(st, 1);
+    c.step_b = sqlite3_column_int64(st, 2);
+    c.seed = (uint64_t)sqlite3_column_int64(st, 3);
+    c.r.n = (uint64_t)sqlite3_column_int64(st, 4);
+    c.r.p_kept = (uint64_t)sqlite3_column_int64(st, 5);
+    c.r.q_kept = (uint64_t)sqlite3_column_int64(st, 6);
+    const char *reduce = (const char *)sqlite3_column_text(st, 7);
+    pw_err e;
+    if (!reduce || pw_reduce_parse(reduce, &c.r.reduce, &e) != 0)
+        c.r.reduce = (pw_reduce){.kind = PW_REDUCE_NONE};
+    const char *status = (const char *)sqlite3_column_text(st, 8);
+    if (!status || pw_status_parse(status, &c.r.status) != 0)
+        c.r.status = PW_READ_ERROR;
+    const unsigned char *msg = sqlite3_column_text(st, 9);
+    snprintf(c.r.message, sizeof c.r.message, "%s", msg ? (const char *)msg : "");
+    int col = 10;
+#define CHANCE_GET(sym, id) c.r.id = column_real(st, col++);
+    PW_CHANCE_COLUMNS(CHANCE_GET)
+#undef CHANCE_GET
+    return u->cb(u->ctx, &c);
+}
+
+int pw_db_chance_each(pw_db *db, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err)
+{
+    chance_read u = {cb, ctx};
+    return each_row(db,
+                    "SELECT layer, step_a, step_b, seed, n, p_kept, q_kept, reduce, status, "
+                    "message" PW_CHANCE_COLUMNS(CHANCE_COL) " FROM chance WHERE run_id = ? "
+                                                            "ORDER BY layer",
+                    run_id, chance_row, &u, "reading the chance levels", err);
+}
+
+int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed, pw_err *err)
+{
+    const db_arg args[] = {A_INT(run_id), A_INT(from_step)};
+    const db_stmt st = STMT("DELETE FROM chance WHERE run_id = ? AND step_a >= ?", args);
+    return write_stmts(db, "forgetting chance levels", &st, 1, removed, err);
+}
+
+#undef CHANCE_COL
+#undef CHANCE_QMARK
+#undef CHANCE_NAME

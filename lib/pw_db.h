@@ -202,4 +202,25 @@ int pw_db_reduce_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *r
 int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,
                     double value, const char *detail, int *inserted, pw_err *err);
 
+/* Chance levels (chance, 007_chance.sql; lib/pw_chance.h) ------------------------------ */
+typedef struct pw_db_chance {
+    char layer[PW_MAX_NAME]; /* layer name */
+    int64_t step_a, step_b;  /* the pair: X, and Y whose inputs were shuffled */
+    uint64_t seed;           /* of the permutation */
+    pw_result r;             /* the metrics, status, message, n, kept counts, reduce */
+} pw_db_chance;
+/* Store chance levels, one per (run, layer): the first stored stays (INSERT OR
+ * IGNORE), so two compute threads meeting a layer's first pair at once store
+ * one.  *inserted (may be NULL) gets the rows this call stored. */
+int pw_db_chance_add(pw_db *db, int64_t run_id, const pw_db_chance *c, size_t n, int64_t *inserted,
+                     pw_err *err);
+/* Every chance level of the run, by layer (c->r.rho empty).  The callback
+ * returns 0 to go on. */
+typedef int (*pw_db_chance_cb)(void *ctx, const pw_db_chance *c);
+int pw_db_chance_each(pw_db *db, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err);
+/* Forget the run's chance levels whose pair is at a step >= from_step (a
+ * rescore computes them again); *removed (may be NULL) gets how many. */
+int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed,
+                        pw_err *err);
+
 #endif

@@ -82,5 +82,8 @@ json_t *pw_json_curve_row(const pw_curve_row *r)
     PW_NOISE_SE_COLUMNS(NOISE_JSON)
 #undef NOISE_JSON
     json_object_set_new(o, "noise_blocks", pw_json_count(r->noise_blocks));
+    /* The layer's chance level (007_chance.sql), appended: null where none. */
+    json_object_set_new(o, "chance_distance",
+                        r->has_chance ? pw_json_real(r->chance_distance) : json_null());
     return o;
 }

@@ -122,6 +122,20 @@ static int render_layers(const pw_metrics_snapshot *s, pw_promtext *out, pw_err 
             pw_promtext_sample(out, lab, 3, l->distance_se_final, err) != 0)
             return -1;
     }
+
+    if (pw_promtext_family(out, "pwccad_layer_chance_distance", PW_PROM_GAUGE,
+                           "The layer's chance level: the distance of one of its pairs with the "
+                           "reference's probe inputs shuffled (run setting chance); absent before "
+                           "it is computed.",
+                           err) != 0)
+        return -1;
+    for (size_t i = 0; i < s->nlayers; i++) {
+        const pw_metrics_layer *l = &s->layers[i];
+        pw_prom_label lab[2] = {{"run", l->run}, {"layer", l->layer}};
+        if (l->has_chance && !isnan(l->chance_distance) &&
+            pw_promtext_sample(out, lab, 2, l->chance_distance, err) != 0)
+            return -1;
+    }
     return 0;
 }
 

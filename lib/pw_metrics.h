@@ -19,6 +19,10 @@
  *   pwccad_layer_distance_se{run,layer,ref} gauge: standard error of that distance when its
  *                                          score has one (run setting noise, every N-th
  *                                          checkpoint); no sample otherwise
+ *   pwccad_layer_chance_distance{run,layer} gauge: the layer's chance level, the distance
+ *                                          of one of its pairs with the reference's probe
+ *                                          inputs shuffled (run setting chance); no sample
+ *                                          before it is computed
  *   pwccad_checkpoints_processed_total     counter
  *   pwccad_checkpoints_failed_total        counter
  *   pwccad_alerts_total{kind}              counter, kind layer_stable | layer_unstable |
@@ -74,6 +78,8 @@ typedef struct pw_metrics_layer {
     uint64_t reduced_dims;       /* k_x of its newest score when reduced; 0 when exact */
     double distance_se_previous; /* SE of distance_previous (noise), NAN when none */
     double distance_se_final;    /* SE of distance_final, NAN when none */
+    int has_chance;              /* 1: chance_distance holds the layer's chance level */
+    double chance_distance;      /* its distance (NAN: computed, not determined) */
 } pw_metrics_layer;
 
 typedef struct pw_metrics_hist {

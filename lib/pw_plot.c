@@ -40,6 +40,7 @@ void pw_plot_free(pw_plot *p)
     free(p->values);
     free(p->marks);
     free(p->se);
+    free(p->chance);
     memset(p, 0, sizeof *p);
 }
 
@@ -146,6 +147,15 @@ int pw_plot_from_curve(const pw_curve_row *rows, size_t n, pw_plot *out, pw_err 
                     out->se[k] = NAN;
             }
             out->se[cell] = se;
+        }
+        if (rows[i].has_chance && isfinite(rows[i].chance_distance)) {
+            if (!out->chance) {
+                if (!(out->chance = malloc(nl * sizeof *out->chance)))
+                    goto oom;
+                for (size_t k = 0; k < nl; k++)
+                    out->chance[k] = NAN;
+            }
+            out->chance[l] = rows[i].chance_distance;
         }
         if (isfinite(d) && d > vmax)
             vmax = d;

@@ -36,6 +36,8 @@ typedef struct pw_plot {
     double vmax;             /* value at the bright end of the colour scale (> 0) */
     double *se;              /* se[layer * nsteps + step]: the standard error of that value
                                 (noise), NAN where none; NULL when no value has one */
+    double *chance;          /* chance[layer]: its chance distance (pw_chance.h), NAN where
+                                none; NULL when no layer has one (the lines plot's band) */
 } pw_plot;
 
 /* Build the grid of distances from curve rows ordered by depth then step

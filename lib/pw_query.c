@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "pw_array.h"
+#include "pw_chance.h"
 #include "pw_limits.h"
 #include "pw_noise.h"
 #include "pw_schema.h"
@@ -841,5 +842,99 @@ int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out
     if (read_rows(q, st, &ckpt_rows, NULL, NULL, NULL, &rows, n, err) != 0)
         return -1;
     *out = rows;
+    return 0;
+}
+
+/* ---- chance levels -------------------------------------------------------- */
+
+void pw_query_chance_free(pw_chance_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++) {
+        free(list[i].layer);
+        free(list[i].status);
+        free(list[i].message);
+    }
+    free(list);
+}
+
+static int read_chance(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_chance_info *c = elem;
+    int oom = 0;
+    (void)ctx;
+    c->layer = col_text_nn(st, 0, &oom);
+    c->depth = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+    c->step_a = sqlite3_column_int64(st, 2);
+    c->step_b = sqlite3_column_int64(st, 3);
+    c->seed = sqlite3_column_int64(st, 4);
+    c->status = col_text_nn(st, 5, &oom);
+    c->message = col_text(st, 6, &oom);
+#define CHANCE_NAN(sym, id, bitno, sel, tpos, label, doc) c->id = NAN;
+    PW_METRIC_LIST(CHANCE_NAN)
+#undef CHANCE_NAN
+    int col = 7;
+#define CHANCE_GET(sym, id) c->id = col_real(st, col++);
+    PW_CHANCE_COLUMNS(CHANCE_GET)
+#undef CHANCE_GET
+    return oom;
+}
+
+static void chance_free(void *arr, size_t n)
+{
+    pw_query_chance_free(arr, n);
+}
+
+static const row_type chance_rows = {"chance levels", sizeof(pw_chance_info), read_chance,
+                                     chance_free};
+
+int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, size_t *n,
+                    pw_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (q->version < PW_CHANCE_SCHEMA_VERSION)
+        return 0;
+#define CHANCE_COL(sym, id) ", c." #id
+    static const char sql[] =
+        "SELECT c.layer, l.depth, c.step_a, c.step_b, c.seed, c.status, "
+        "c.message" PW_CHANCE_COLUMNS(
+            CHANCE_COL) " FROM chance c LEFT JOIN layers l ON l.run_id = c.run_id AND l.name = "
+                        "c.layer WHERE c.run_id = ?1 ORDER BY l.depth IS NULL, l.depth, c.layer";
+#undef CHANCE_COL
+    sqlite3_stmt *st = NULL;
+    void *rows = NULL;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run->id);
+    if (read_rows(q, st, &chance_rows, NULL, NULL, NULL, &rows, n, err) != 0)
+        return -1;
+    *out = rows;
+    return 0;
+}
+
+int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *rows, size_t n,
+                          pw_err *err)
+{
+    pw_chance_info *c = NULL;
+    size_t nc = 0;
+    if (pw_query_chance(q, run, &c, &nc, err) != 0)
+        return -1;
+    /* Rows come layer by layer: one lookup per change of layer. */
+    const pw_chance_info *hit = NULL;
+    const char *last = NULL;
+    for (size_t i = 0; i < n && nc; i++) {
+        if (!last || strcmp(last, rows[i].layer) != 0) {
+            last = rows[i].layer;
+            hit = NULL;
+            for (size_t k = 0; k < nc && !hit; k++)
+                if (strcmp(c[k].layer, last) == 0)
+                    hit = &c[k];
+        }
+        if (hit) {
+            rows[i].has_chance = 1;
+            rows[i].chance_distance = hit->distance;
+        }
+    }
+    pw_query_chance_free(c, nc);
     return 0;
 }

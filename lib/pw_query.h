@@ -80,6 +80,9 @@ typedef struct pw_curve_row {
                                         when the metric has no *_se column or the database
                                         predates 005_noise.sql */
     int64_t noise_blocks;            /* B the SEs came from, -1 when none */
+    int has_chance;                  /* 1: chance_distance is the layer's chance level
+                                        (pw_query_curve_chance; 0 from pw_query_curve) */
+    double chance_distance;          /* that chance distance, NAN when not determined */
 } pw_curve_row;
 
 typedef struct pw_alert {
@@ -159,5 +162,30 @@ void pw_query_checkpoint_clear(pw_ckpt_info *c);
 int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out, size_t *n,
                          pw_err *err);
 void pw_query_checkpoints_free(pw_ckpt_info *list, size_t n);
+
+/* A layer's chance level as stored (007_chance.sql; lib/pw_chance.h). */
+typedef struct pw_chance_info {
+    char *layer;    /* layer name */
+    int depth;      /* layer depth, -1 when the layer is not in the layers table */
+    int64_t step_a; /* the pair it was computed on: X */
+    int64_t step_b; /* and Y, whose inputs were shuffled */
+    int64_t seed;   /* of the permutation */
+    /* One double per metric of pw_metric.h, NAN when NULL or without a column. */
+    PW_METRIC_LIST(PW_METRIC_FIELD)
+    char *status;  /* a name from pw_status.h */
+    char *message; /* NULL when none */
+} pw_chance_info;
+
+/* The run's chance levels, one per layer that has one, bottom first (as
+ * pw_query_curve orders layers).  None (n = 0) from a database before
+ * 007_chance.sql.  Free out with pw_query_chance_free. */
+int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, size_t *n,
+                    pw_err *err);
+void pw_query_chance_free(pw_chance_info *list, size_t n);
+
+/* Set has_chance and chance_distance of every row of pw_query_curve's whose
+ * layer has a chance level stored (the others keep has_chance 0). */
+int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *rows, size_t n,
+                          pw_err *err);
 
 #endif

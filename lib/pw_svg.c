@@ -436,6 +436,14 @@ static void lines_legend(FILE *f, const pw_plot *p, double x, double top)
             fprintf(f, "<tspan fill=\"%s\"> (no value)</tspan>", MUTED);
         fputs("</text>\n", f);
     }
+    if (p->chance) {
+        double y = top + 22 + 17.0 * (double)p->nlayers;
+        fprintf(
+            f,
+            "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"3\" "
+            "stroke=\"%s\" stroke-dasharray=\"2 3\"/><text x=\"%.2f\" y=\"%.2f\">chance</text>\n",
+            x, y - 4, x + 22, y - 4, MUTED, x + 30, y);
+    }
     fputs("</g>\n", f);
 }
 
@@ -488,6 +496,36 @@ static double value_y(double v, double bottom, double plot_h, double vmax)
 {
     v = v < 0 ? 0 : v > vmax ? vmax : v;
     return bottom - v / vmax * plot_h;
+}
+
+/* Each layer's chance level (the reference's probe inputs shuffled) as a
+ * dotted line in its colour over a thin translucent band across the plot:
+ * where a distance that means "unrelated" lies at this n and p. */
+static void chance_band(FILE *f, const pw_plot *p, double left, double bottom, double plot_h,
+                        double vmax)
+{
+    fputs("<g class=\"chance-band\">\n", f);
+    for (size_t l = 0; l < p->nlayers; l++) {
+        if (!isfinite(p->chance[l]))
+            continue;
+        unsigned char rgb[3];
+        pw_plot_layer_color(l, p->nlayers, rgb);
+        double y = value_y(p->chance[l], bottom, plot_h, vmax);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"5\" fill=\"", left, y - 2.5,
+                PLOT_W);
+        put_hex(f, rgb);
+        fprintf(f,
+                "\" fill-opacity=\"0.18\"/><line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                "stroke-dasharray=\"2 3\" stroke-width=\"1.2\" stroke=\"",
+                left, y, left + PLOT_W, y);
+        put_hex(f, rgb);
+        fputs("\"><title>chance ", f);
+        pw_svg_escape(f, p->layers[l], 0);
+        fputs(": ", f);
+        put_num(f, p->chance[l]);
+        fputs("</title></line>\n", f);
+    }
+    fputs("</g>\n", f);
 }
 
 /* Layer l's standard errors behind its line: a translucent band of value
@@ -543,7 +581,7 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
     double left = 78, top = TITLE_H, plot_h = 380, bottom = top + plot_h;
     int legend = p->nlayers <= LEGEND_MAX;
     double legend_x = left + PLOT_W + 24;
-    double legend_h = legend ? 22 + 17.0 * (double)p->nlayers : plot_h;
+    double legend_h = legend ? 22 + 17.0 * (double)(p->nlayers + (p->chance != NULL)) : plot_h;
     double width = legend_x + 30 + (double)(maxc + 11) * CHAR_W + 8;
     double height = (bottom + 76 > top + legend_h + 10 ? bottom + 76 : top + legend_h + 10);
     double lo = (double)p->steps[0], hi = (double)p->steps[p->nsteps - 1];
@@ -553,6 +591,11 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
     }
     axis ax = {lo, hi, left, PLOT_W};
     double vmax = p->vmax > 0 ? p->vmax : 1;
+    /* The value axis reaches the chance levels: the point is how far below
+     * them the distances lie. */
+    for (size_t l = 0; p->chance && l < p->nlayers; l++)
+        if (isfinite(p->chance[l]) && p->chance[l] > vmax)
+            vmax = pw_plot_nice_max(p->chance[l]);
 
     header(f, width, height, p);
 
@@ -598,6 +641,8 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
 
     /* One series per layer; a NULL value breaks its line. */
     int dots = p->nsteps <= 60;
+    if (p->chance)
+        chance_band(f, p, left, bottom, plot_h, vmax);
     for (size_t l = 0; p->se && l < p->nlayers; l++) {
         unsigned char rgb[3];
         pw_plot_layer_color(l, p->nlayers, rgb);

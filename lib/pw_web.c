@@ -922,6 +922,11 @@ static int api_curve(pw_web *w, const pw_run_info *run, const route *rt, pw_web_
     size_t n = 0;
     if (curve_of(w, run, refs[ref], rt, &rows, &n, res))
         return -1;
+    pw_err cerr;
+    if (pw_query_curve_chance(w->q, run, rows, n, &cerr) != 0) {
+        pw_query_curve_free(rows, n);
+        return fail(res, 500, "reading the chance levels");
+    }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         if (rows[i].step > since)

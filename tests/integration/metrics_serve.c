@@ -20,10 +20,10 @@ static pw_metrics_snapshot snap;
 
 /* Names a scraper must survive: quotes, backslashes, newlines, non-UTF-8. */
 static const pw_metrics_layer layers[] = {
-    {"resnet-a", "conv1", 0.004, 0.21, 1, 1200, 1, 0, NAN, NAN},
-    {"resnet-a", "layer4.1.conv2", 0.031, NAN, 0, -1, 1, 102, NAN, NAN},
-    {"run \"quoted\"\\b", "fc\nhead", 0.5, 0.75, 0, -1, 1, 0, NAN, NAN},
-    {"caf\xC3\xA9-\xFF", "emb", NAN, NAN, 1, 10, 0, 0, NAN, NAN},
+    {"resnet-a", "conv1", 0.004, 0.21, 1, 1200, 1, 0, NAN, NAN, 0, NAN},
+    {"resnet-a", "layer4.1.conv2", 0.031, NAN, 0, -1, 1, 102, NAN, NAN, 0, NAN},
+    {"run \"quoted\"\\b", "fc\nhead", 0.5, 0.75, 0, -1, 1, 0, NAN, NAN, 0, NAN},
+    {"caf\xC3\xA9-\xFF", "emb", NAN, NAN, 1, 10, 0, 0, NAN, NAN, 0, NAN},
 };
 
 static int render(void *ctx, pw_promtext *out, pw_err *err)

@@ -57,7 +57,7 @@ rows = json.load(open(sys.argv[1]))
 cols = ["run", "layer", "depth", "step", "ref", "ref_step", "n", "p_kept", "q_kept", "pwcca",
         "distance", "mean_cca", "svcca", "cka", "cka_debiased", "procrustes", "status", "message",
         "reduce", "k_x", "k_y", "pwcca_se", "distance_se", "mean_cca_se", "svcca_se", "cka_se",
-        "noise_blocks"]
+        "noise_blocks", "chance_distance"]
 assert rows, "no rows"
 assert all(list(r) == cols for r in rows)
 db = sqlite3.connect("file:" + sys.argv[2] + "?mode=ro", uri=True)

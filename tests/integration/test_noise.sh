@@ -95,13 +95,13 @@ expect "/metrics has no SE sample for a score without one" \
         ! grep -q '^pwccad_layer_distance_se{run=\"plain\"' '$N/metrics.txt'"
 
 expect_output "curve --format csv ends with the SE columns and noise_blocks" \
-    "^run,layer,.*,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks$" \
+    "^run,layer,.*,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks,chance_distance$" \
     ncli curve nz --layer fc --format csv
 expect_output "curve --format csv: a row with SEs has them, then 5" \
-    "^nz,fc,[0-9]*,300,previous,200,.*,none,,,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,5$" \
+    "^nz,fc,[0-9]*,300,previous,200,.*,none,,,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,5,[0-9.e-]*$" \
     ncli curve nz --layer fc --format csv
 expect_output "curve --format csv: a row without SEs has them empty" \
-    "^nz,fc,[0-9]*,200,previous,100,.*,none,,,,,,,,$" ncli curve nz --layer fc --format csv
+    "^nz,fc,[0-9]*,200,previous,100,.*,none,,,,,,,,,[0-9.e-]*$" ncli curve nz --layer fc --format csv
 expect_output "curve --format json carries pwcca_se and noise_blocks" \
     '"step":300.*"pwcca_se":[0-9.e-]+,.*"noise_blocks":5' ncli curve nz --layer fc --format json
 expect_output "curve's table shows a metric with its SE as value±SE" "^fc .* 300 .*±" ncli curve nz

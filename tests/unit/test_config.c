@@ -121,6 +121,31 @@ START_TEST(stable_rule_per_run)
 }
 END_TEST
 
+/* chance: on by default, off per run or globally, an override of another key leaves it. */
+START_TEST(chance_is_a_per_run_key)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert_int_eq(c.defaults.chance, 1);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf",
+                                       "[run quiet]\nchance = off\n"
+                                       "[run other]\nsettle_time = 1\n",
+                                       &e),
+                 &e);
+    ck_assert_int_eq(pw_config_for_run(&c, "quiet", "/x/quiet")->chance, 0);
+    ck_assert_int_eq(pw_config_for_run(&c, "other", "/x/other")->chance, 1);
+    ck_assert_int_eq(pw_config_for_run(&c, "new", "/x/new")->chance, 1);
+    pw_config_free(&c);
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", "chance = off\n[run on]\nchance = on\n", &e),
+                 &e);
+    ck_assert_int_eq(pw_config_for_run(&c, "x", "/x/x")->chance, 0);
+    ck_assert_int_eq(pw_config_for_run(&c, "on", "/x/on")->chance, 1);
+    pw_config_free(&c);
+}
+END_TEST
+
 static void expect_error(const char *text, const char *needle)
 {
     pw_config c;
@@ -141,6 +166,7 @@ START_TEST(errors_name_file_and_line)
     expect_error("stable_threshold = 0.5\n", "unstable_threshold (0.02) must be >=");
     expect_error("[run x]\nunstable_threshold = 0.001\n", "[run x]");
     expect_error("stable_rule = bands\n", "bad.conf:1: stable_rule must be threshold or noise");
+    expect_error("[run x]\nchance = yes\n", "bad.conf:2: chance must be on or off");
     expect_error("[run x]\nstable_z = -1\n", "bad.conf:2: stable_z must be a number");
     expect_error("stable_z = 11\n", "bad.conf:1: stable_z must be a number from 0 to 10");
     expect_error("settle_time = -1\n", "bad.conf:1: settle_time");
@@ -234,6 +260,7 @@ START_TEST(shipped_example_is_valid_and_says_the_defaults)
     ck_assert_str_eq(c.metrics_listen, def.metrics_listen);
     ck_assert(pw_reduce_equal(&c.defaults.reduce, &def.defaults.reduce));
     ck_assert_int_eq(c.defaults.backlog, def.defaults.backlog);
+    ck_assert_int_eq(c.defaults.chance, def.defaults.chance);
     pw_config_free(&c);
 }
 END_TEST
@@ -311,6 +338,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     tcase_add_test(tc, hook_with_inline_semicolon_is_refused);
     tcase_add_test(tc, reduce_is_a_per_run_key);
+    tcase_add_test(tc, chance_is_a_per_run_key);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,8 +22,8 @@ static int has_line(const char *text, const char *line)
 START_TEST(snapshot_renders_every_documented_metric)
 {
     pw_metrics_layer layers[2] = {
-        {"run-a", "conv1", 0.004, 0.125, 1, 1200, 1, 0, 0.0005, NAN},
-        {"run-a", "fc\"2\"", 0.5, NAN, 0, -1, 0, 102, NAN, NAN},
+        {"run-a", "conv1", 0.004, 0.125, 1, 1200, 1, 0, 0.0005, NAN, 1, 0.75},
+        {"run-a", "fc\"2\"", 0.5, NAN, 0, -1, 0, 102, NAN, NAN, 0, NAN},
     };
     pw_metrics_snapshot s;
     memset(&s, 0, sizeof s);
@@ -75,6 +75,10 @@ START_TEST(snapshot_renders_every_documented_metric)
     ck_assert_ptr_null(
         strstr(x, "pwccad_layer_distance_se{run=\"run-a\",layer=\"conv1\",ref=\"final\"}"));
     ck_assert_ptr_null(strstr(x, "pwccad_layer_distance_se{run=\"run-a\",layer=\"fc"));
+    ASSERT_LINE(x, "# TYPE pwccad_layer_chance_distance gauge");
+    ASSERT_LINE(x, "pwccad_layer_chance_distance{run=\"run-a\",layer=\"conv1\"} 0.75");
+    /* no chance level yet: no sample */
+    ck_assert_ptr_null(strstr(x, "pwccad_layer_chance_distance{run=\"run-a\",layer=\"fc"));
     ASSERT_LINE(x, "# TYPE pwccad_checkpoints_processed_total counter");
     ASSERT_LINE(x, "pwccad_checkpoints_processed_total 40");
     ASSERT_LINE(x, "pwccad_checkpoints_failed_total 1");
@@ -130,7 +134,7 @@ END_TEST
 
 START_TEST(bad_snapshots_are_refused)
 {
-    pw_metrics_layer nameless = {"run", NULL, 0.1, NAN, 0, 0, 1, 0, NAN, NAN};
+    pw_metrics_layer nameless = {"run", NULL, 0.1, NAN, 0, 0, 1, 0, NAN, NAN, 0, NAN};
     pw_metrics_snapshot s;
     memset(&s, 0, sizeof s);
     s.layers = &nameless;

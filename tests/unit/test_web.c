@@ -224,6 +224,7 @@ START_TEST(curve_fields_match_pwcca_curve)
     PW_NOISE_SE_COLUMNS(NOISE_NAME)
 #undef NOISE_NAME
     want[nw++] = "noise_blocks";
+    want[nw++] = "chance_distance";
     json_t *row = json_array_get(arr, 0);
     ck_assert_int_eq(json_object_size(row), nw);
     size_t k = 0;
