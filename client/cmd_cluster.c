@@ -121,13 +121,19 @@ static int check_probes(const member *ms, size_t k)
     return PWCCA_OK;
 }
 
+static int stored_one_way; /* 1: the matrix is a group's stored scores (cluster_group) */
+
 static void print_table(const char *layer, pw_cluster_measure measure, const char *const *labels,
                         size_t k, const double *d, const double (*z)[4])
 {
     int w = 6;
     for (size_t i = 0; i < k; i++)
         w = (int)strlen(labels[i]) > w ? (int)strlen(labels[i]) : w;
-    printf("%s at layer %s\n%-*s", pw_cluster_measure_text(measure), layer, w, "");
+    /* A group's stored PWCCA is one direction's (see the help). */
+    const char *what = measure == PW_CLUSTER_PWCCA && stored_one_way
+                           ? "PWCCA distance (as stored: the run first seen as X)"
+                           : pw_cluster_measure_text(measure);
+    printf("%s at layer %s\n%-*s", what, layer, w, "");
     for (size_t j = 0; j < k; j++)
         printf("  %*s", w, labels[j]);
     putchar('\n');
@@ -351,6 +357,7 @@ static int cluster_group(const pwcca_opts *o, const char *group, const char *lay
         rc = fail(err.msg);
         goto out;
     }
+    stored_one_way = 1;
     rc =
         output(layer, measure, (const char *const *)labels, k, d, (const double(*)[4])z, svg, json);
 out:

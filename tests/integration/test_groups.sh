@@ -111,6 +111,12 @@ after = set(open(sys.argv[2]).read().split())
 assert len(before) == 12 and before <= after, (len(before), sorted(before - after))
 ' "$G/before.txt" "$G/after.txt"
 expect_output "the restarted daemon read what was stored" "cross pairs already stored" cat "$G/p3.log"
+gcheck "fairly: the pairs left go round robin over the run pairs (w1 with s1, then with s2)" '
+import re, sys
+pairs = re.findall(r"group mlp: (\S+):\d+ vs (\S+):\d+: computing", open(sys.argv[1]).read())
+assert len(pairs) >= 4, pairs
+assert all(pairs[i] != pairs[i + 1] for i in range(len(pairs) - 1)), pairs
+' "$G/p3.log"
 
 # Every stored row against `pwcca compare` on the same two files.
 gcheck "every stored cross row equals pwcca compare A B --json on the two files (1e-12)" '
