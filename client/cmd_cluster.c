@@ -285,6 +285,10 @@ static int cluster_group(const pwcca_opts *o, const char *group, const char *lay
                 layer = rows[i].layer_a;
             }
     }
+    if (!layer) {
+        rc = fail("the group's rows name no layer");
+        goto out;
+    }
     /* Default step: the finals when every pair has them, else the newest step
      * every pair has. */
     if (!final && step == PW_QUERY_NO_STEP) {
@@ -341,8 +345,8 @@ static int cluster_group(const pwcca_opts *o, const char *group, const char *lay
         d[a * k + b] = d[b * k + a] = v;
     }
     for (size_t i = 0; i < k; i++)
-        for (size_t j = i + 1; j < k; j++)
-            if (isnan(d[i * k + j])) {
+        for (size_t j = 0; j < k; j++)
+            if (!labels[i] || (j != i && isnan(d[i * k + j]))) {
                 char at[64] = "the finals";
                 if (!final)
                     snprintf(at, sizeof at, "step %lld", (long long)step);

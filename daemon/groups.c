@@ -103,7 +103,7 @@ static size_t members(pwd_daemon *d, pwd_groups *g, const pw_group_config *gc, p
     for (size_t i = 0; i < d->nruns; i++)
         if (pw_group_has_run(gc, d->runs[i]->name))
             out[n++] = d->runs[i];
-    qsort(out, n, sizeof *out, by_id);
+    qsort(out, n, sizeof(pwd_run *), by_id);
     all = n;
     if (n > PW_GROUP_MAX_RUNS) {
         n = PW_GROUP_MAX_RUNS;
@@ -189,7 +189,7 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
         return NULL;
     pwd_groups *g = groups_of(d);
     /* Each group's members once (m + gi * nruns), and its pair count. */
-    pwd_run **m = g ? malloc(ng * d->nruns * sizeof *m) : NULL;
+    pwd_run **m = g ? malloc(ng * d->nruns * sizeof(pwd_run *)) : NULL;
     size_t *k = m ? calloc(ng, sizeof *k) : NULL;
     if (!k) {
         free(m);

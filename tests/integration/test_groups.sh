@@ -113,7 +113,7 @@ assert len(before) == 12 and before <= after, (len(before), sorted(before - afte
 expect_output "the restarted daemon read what was stored" "cross pairs already stored" cat "$G/p3.log"
 gcheck "fairly: the pairs left go round robin over the run pairs (w1 with s1, then with s2)" '
 import re, sys
-pairs = re.findall(r"group mlp: (\S+):\d+ vs (\S+):\d+: computing", open(sys.argv[1]).read())
+pairs = re.findall(r"group mlp: (\S+):\d+ vs (\S+):\d+: \d+ layer pairs stored", open(sys.argv[1]).read())
 assert len(pairs) >= 4, pairs
 assert all(pairs[i] != pairs[i + 1] for i in range(len(pairs) - 1)), pairs
 ' "$G/p3.log"
