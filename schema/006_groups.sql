@@ -45,5 +45,7 @@ CREATE TABLE group_scores (
     PRIMARY KEY (group_name, run_a, run_b, layer_a, layer_b, step_a, step_b)
 ) WITHOUT ROWID;
 
--- Deleting run_b (pwcca forget) finds its rows without a scan.
+-- Deleting a run (pwcca forget) finds its rows as run_b without a scan,
 CREATE INDEX group_scores_by_run_b ON group_scores (run_b);
+-- and run_a likewise (the key starts with group_name).
+CREATE INDEX group_scores_by_run_a ON group_scores (run_a);
