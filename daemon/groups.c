@@ -40,7 +40,17 @@ struct pwd_groups {
     pw_strmap warned; /* run pairs whose probe mismatch was logged, groups over the run limit */
     int loaded;       /* done holds what the database had at start */
     size_t cursor;    /* the run pair after the last one served (round robin) */
+    /* The last search found nothing due: it is not repeated (it looks at every
+     * checkpoint of every pair) until a checkpoint is stored or found, a run
+     * appears or becomes final, or IDLE_RECHECK_S pass (retries, reloads, replaced files). */
+    int idle;            /* 1 after a search that found nothing */
+    uint64_t idle_done;  /* pwd_daemon.done then */
+    size_t idle_nruns;   /* pwd_daemon.nruns then */
+    int64_t idle_finals; /* the sum of the runs' final steps and checkpoint counts then */
+    double idle_until;   /* when to search again all the same */
 };
+
+#define IDLE_RECHECK_S 5.0 /* the longest a due pair waits for a search after a quiet spell */
 
 /* "GROUP/A/B/STEP_A/STEP_B": a group name holds no '/' (pw_group_name_check). */
 static void pair_key(char *buf, size_t len, const char *group, int64_t a, int64_t b, int64_t sa,
@@ -188,6 +198,13 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
     if (ng == 0 || d->nruns < 2)
         return NULL;
     pwd_groups *g = groups_of(d);
+    double now = pwd_now();
+    int64_t finals = 0;
+    for (size_t i = 0; i < d->nruns; i++)
+        finals += d->runs[i]->final_step + (int64_t)(d->runs[i]->nck << 20);
+    if (g && g->idle && g->idle_done == d->done && g->idle_nruns == d->nruns &&
+        g->idle_finals == finals && now < g->idle_until)
+        return NULL;
     /* Each group's members once (m + gi * nruns), and its pair count. */
     pwd_run **m = g ? malloc(ng * d->nruns * sizeof(pwd_run *)) : NULL;
     size_t *k = m ? calloc(ng, sizeof *k) : NULL;
@@ -202,7 +219,6 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
     }
     /* Every (group, a, b) numbered in order; the search starts at the cursor. */
     pwd_cross *x = NULL;
-    double now = pwd_now();
     char key[KEY_MAX];
     for (size_t t = 0; t < total; t++) {
         size_t p = (g->cursor + t) % total, gi = 0;
@@ -231,6 +247,11 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
         }
         break;
     }
+    g->idle = x == NULL;
+    g->idle_done = d->done;
+    g->idle_nruns = d->nruns;
+    g->idle_finals = finals;
+    g->idle_until = now + IDLE_RECHECK_S;
     free(m);
     free(k);
     return x;
