@@ -372,8 +372,9 @@ typedef struct pwd_cross {
     int committed;        /* its rows are stored */
     int stopped;          /* abandoned because the daemon is stopping */
     int mismatch;         /* stored as probe_mismatch */
+    int unchecked;        /* a side has no probe_fingerprint: compared on n alone */
     size_t nrows;         /* rows stored */
-    char why[PW_ERR_MAX]; /* the probe_mismatch message */
+    char why[PW_ERR_MAX]; /* the probe_mismatch message, or the unchecked warning */
     pw_err err;           /* why it was not stored */
 } pwd_cross;
 /* The next cross pair to compute (loop thread): after the run jobs, round robin

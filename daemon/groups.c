@@ -271,11 +271,13 @@ void pwd_groups_finish(pwd_daemon *d, pwd_cross *x)
             g->loaded = 0; /* reread from the database before the next pair */
         pwd_log(PWD_INFO, "%s: %zu layer pair%s stored", x->label, x->nrows,
                 x->nrows == 1 ? "" : "s");
-        if (x->mismatch) {
+        /* Said once per run pair: a group's every step pair would repeat it. */
+        if (x->mismatch || x->unchecked) {
             char runs[64];
             snprintf(runs, sizeof runs, "probe:%" PRId64 "/%" PRId64, x->run_a, x->run_b);
             if (!pw_strmap_get(&g->warned, runs, NULL) && pw_strmap_put(&g->warned, runs, 1) == 0)
-                pwd_log(PWD_WARNING, "%s: %s", x->label, x->why);
+                pwd_log(PWD_WARNING, "%s: %s%s", x->label, x->why,
+                        x->mismatch ? "" : " (said once for these two runs)");
         }
         return;
     }

@@ -835,7 +835,9 @@ static void run_cross(pwd_sched *s, pw_db *db, pwd_cross *x)
     pw_probe_fingerprint(cb, fb, sizeof fb);
     snprintf(la, sizeof la, "%.200s:%" PRId64, x->name_a, x->step_a);
     snprintf(lb, sizeof lb, "%.200s:%" PRId64, x->name_b, x->step_b);
-    x->mismatch = pw_probe_check(fa, la, fb, lb, x->why, sizeof x->why) == PW_PROBE_DIFFERENT;
+    pw_probe_verdict v = pw_probe_check(fa, la, fb, lb, x->why, sizeof x->why);
+    x->mismatch = v == PW_PROBE_DIFFERENT;
+    x->unchecked = v == PW_PROBE_UNKNOWN;
     pwd_log(PWD_DEBUG, "%s: computing", x->label);
     int rc = cross_rows(s, x, ca, cb, x->mismatch ? x->why : NULL, &l);
     if (atomic_load(&s->stop)) {

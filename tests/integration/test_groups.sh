@@ -69,6 +69,8 @@ for st, pw, cka, n, msg in rows:
 ' "$G/g.db"
 expect "and one log line says so, once for the run pair" \
     test "$(grep -c 'group probes: .*probe_fingerprint' "$G/p1.log")" = 1
+expect "runs without fingerprints are compared, with one warning for the run pair (not one per step)" \
+    test "$(grep -c 'group mlp: .*neither .* has a probe_fingerprint' "$G/p1.log")" = 1
 
 # --- phase 2: w1 joins; kill -9 while its first cross pair is inside LAPACK ---------
 gconf "s1 s2 w1"
