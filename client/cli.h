@@ -47,6 +47,7 @@ int pwcca_cmd_forget(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_rescore(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_layers_matrix(const pwcca_opts *o, int argc, char **argv);
 int pwcca_cmd_cluster(const pwcca_opts *o, int argc, char **argv);
+int pwcca_cmd_group(const pwcca_opts *o, int argc, char **argv);
 
 /* Exit statuses. */
 #define PWCCA_OK    0

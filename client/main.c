@@ -39,6 +39,8 @@ static const command commands[] = {
      "every layer of one run against every layer of another"},
     {"cluster", pwcca_cmd_cluster, "RUN RUN... [--layer L] [--step S|--final]",
      "runs' distance matrix and average-linkage clustering"},
+    {"group", pwcca_cmd_group, "NAME [--layer L] [--format F]",
+     "a run group's stored cross-run scores"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -168,6 +168,7 @@ typedef struct pwd_daemon {
     int db_lock_fd;              /* pw_db_lock's descriptor while running, else -1 */
     int reopen;                  /* the database vanished: stop, then exec ourselves again */
     uv_timer_t db_timer;         /* checks that the database file is still at its path */
+    struct pwd_groups *groups;   /* groups.c: cross-run pairs stored and handed out */
 } pwd_daemon;
 
 /* Set by a daemon that execs itself after its database was deleted or
@@ -351,5 +352,40 @@ struct pwd_web *pwd_web_start(pwd_daemon *d, int *failed);
 /* Log its address once the listener is up. */
 void pwd_web_started(const pwd_daemon *d);
 void pwd_web_free(struct pwd_web *w); /* after the loop ended */
+
+/* groups.c -- run groups: cross-run scores (docs/DAEMON.md, "Run groups"). */
+/* One cross pair: every layer of run a's checkpoint step_a against the same-named
+ * layer of run b's step_b, stored in group_scores.  groups.c chooses it (loop),
+ * scheduler.c fills in the files and computes it (a compute thread). */
+typedef struct pwd_cross {
+    char group[PW_GROUP_NAME_MAX];     /* the group */
+    pwd_run *a, *b;                    /* loop-owned; a->id < b->id; workers do not touch them */
+    int64_t run_a, run_b;              /* runs.id */
+    int64_t step_a, step_b;            /* the two checkpoints (equal, or the two finals) */
+    char *label;                       /* "GROUP: A:STEP vs B:STEP", for logs and status (heap) */
+    char *name_a, *name_b;             /* run names (heap) */
+    char *path_a, *path_b;             /* checkpoint files (heap) */
+    char *ident_a, *ident_b;           /* cache identities (heap) */
+    const char *beneath_a, *beneath_b; /* pwd_run_beneath of each run */
+    unsigned metrics;                  /* PW_M_*: run a's setting */
+    pw_reduce reduce;                  /* run a's reduce (auto resolved per layer pair) */
+    uint64_t memory_bytes;             /* memory_mb when planned (0 = no limit) */
+    /* Results, written by the worker. */
+    int committed;        /* its rows are stored */
+    int stopped;          /* abandoned because the daemon is stopping */
+    int mismatch;         /* stored as probe_mismatch */
+    int unchecked;        /* a side has no probe_fingerprint: compared on n alone */
+    size_t nrows;         /* rows stored */
+    char why[PW_ERR_MAX]; /* the probe_mismatch message, or the unchecked warning */
+    pw_err err;           /* why it was not stored */
+} pwd_cross;
+/* The next cross pair to compute (loop thread): after the run jobs, round robin
+ * over the groups' run pairs; NULL when none is due.  Marked as handed out. */
+pwd_cross *pwd_groups_next(pwd_daemon *d);
+/* Its job came back (loop thread): stored, or tried again later; logs a probe
+ * mismatch once per run pair.  Does not free it. */
+void pwd_groups_finish(pwd_daemon *d, pwd_cross *x);
+void pwd_cross_free(pwd_cross *x);
+void pwd_groups_free(pwd_daemon *d); /* after the compute threads are joined */
 
 #endif

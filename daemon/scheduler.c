@@ -40,6 +40,7 @@
 #include "pw_checkpoint.h"
 #include "pw_engine.h"
 #include "pw_plan.h"
+#include "pw_probe.h"
 #include "sticky.h"
 
 /* One reference of a job. */
@@ -100,6 +101,8 @@ typedef struct pwd_job {
     /* Where it stands (status, /metrics), loop side except progress. */
     pw_plan_class cls;             /* its class when it was handed out */
     struct job_progress *progress; /* what it computes now, under pwd_sched.mu (heap) */
+    pwd_cross *cross; /* a group's cross-run pair (groups.c) instead of a checkpoint of run, which
+                         is then NULL; run_name, path and step name it for status */
 } pwd_job;
 
 /* What a running job is doing, for `status`: written by its compute thread and read
@@ -848,6 +851,140 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
     free(l.v);
 }
 
+/* Cross-run pairs (groups.c) ----------------------------------------------------------- */
+
+/* One layer of A against B's layer of the same name, as `pwcca compare A B`
+ * computes it: reduce = auto resolved for this pair alone (a run's sticky
+ * decision is about its own series), sides from and into the cache.  -1 only
+ * when the daemon is stopping. */
+static int cross_layer(pwd_sched *s, const pwd_cross *x, const pw_ckpt *ca, const pw_ckpt *cb,
+                       const pw_tensor *ta, const pw_tensor *tb, pw_db_score *out)
+{
+    pw_rows px = pw_rows_from_tensor(ta), py = pw_rows_from_tensor(tb);
+    pass_watch watch = {&s->stop, {ca, cb}};
+    px.cancelled = py.cancelled = stopping;
+    px.cancel_ctx = py.cancel_ctx = &watch;
+    pw_reduce use = x->reduce;
+    pw_err err;
+    pw_err_clear(&err);
+    if (use.kind == PW_REDUCE_AUTO) {
+        pw_reduce want = use;
+        if (pw_engine_resolve_reduce(&px, &py, x->metrics, &want, x->memory_bytes, &use, &err)) {
+            if (atomic_load(&s->stop))
+                return -1;
+            score_status(out, PW_READ_ERROR, err.msg);
+            return 0;
+        }
+    }
+    uint64_t est = 0;
+    if (pw_engine_check_budget_reduced(&px, &py, x->metrics, &use, x->memory_bytes, "memory_mb",
+                                       &est, &out->r)) {
+        pwd_log(PWD_WARNING, "%s: layer %s: %s", x->label, ta->name, out->r.message);
+        return 0;
+    }
+    char rtext[PW_REDUCE_TEXT_MAX];
+    pw_reduce_format(&use, rtext, sizeof rtext);
+    pwd_cache_entry *ea = pwd_cache_get(s->cache, x->ident_a, ta->name, rtext);
+    pwd_cache_entry *eb = pwd_cache_get(s->cache, x->ident_b, tb->name, rtext);
+    pw_side *sa = ea ? pwd_cache_side(ea) : NULL, *sb = eb ? pwd_cache_side(eb) : NULL;
+    int rc = pw_engine_compare_reduced(&px, &py, x->metrics, &use, &sa, &sb, &out->r, &err);
+    pwd_cache_release(s->cache, ea);
+    pwd_cache_release(s->cache, eb);
+    if (!ea && sa)
+        pwd_cache_put(s->cache, x->ident_a, ta->name, rtext, sa);
+    if (!eb && sb && sb != sa)
+        pwd_cache_put(s->cache, x->ident_b, tb->name, rtext, sb);
+    if (rc != 0) {
+        if (atomic_load(&s->stop))
+            return -1;
+        pw_result_free(&out->r);
+        pw_result_init(&out->r);
+        score_status(out, PW_READ_ERROR, err.msg);
+    }
+    free(out->r.rho);
+    out->r.rho = NULL;
+    out->r.nrho = 0;
+    return 0;
+}
+
+/* A row per layer of a (against b's of the same name) and per layer only b has;
+ * -1 when stopping or out of memory.  mismatch: every row is probe_mismatch. */
+static int cross_rows(pwd_sched *s, pwd_cross *x, const pw_ckpt *ca, const pw_ckpt *cb,
+                      const char *mismatch, score_list *l)
+{
+    char msg[PW_ERR_MAX];
+    for (size_t i = 0; i < pw_ckpt_nlayers(ca); i++) {
+        const pw_tensor *ta = pw_ckpt_layer(ca, i), *tb = pw_ckpt_find(cb, ta->name);
+        pw_db_score *sc = score_add(l, ta->name, x->step_a, PW_REF_PREVIOUS, x->step_b);
+        if (!sc)
+            return -1;
+        if (mismatch) {
+            score_status(sc, PW_PROBE_MISMATCH, mismatch);
+        } else if (!tb) {
+            snprintf(msg, sizeof msg,
+                     "layer %s is in %s step %" PRId64 " but not in %s step %" PRId64, ta->name,
+                     x->name_a, x->step_a, x->name_b, x->step_b);
+            score_status(sc, PW_MISSING, msg);
+        } else if (cross_layer(s, x, ca, cb, ta, tb, sc) != 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < pw_ckpt_nlayers(cb); i++) {
+        const pw_tensor *tb = pw_ckpt_layer(cb, i);
+        if (pw_ckpt_find(ca, tb->name))
+            continue;
+        pw_db_score *sc = score_add(l, tb->name, x->step_a, PW_REF_PREVIOUS, x->step_b);
+        if (!sc)
+            return -1;
+        snprintf(msg, sizeof msg, "layer %s is in %s step %" PRId64 " but not in %s step %" PRId64,
+                 tb->name, x->name_b, x->step_b, x->name_a, x->step_a);
+        score_status(sc, mismatch ? PW_PROBE_MISMATCH : PW_MISSING, mismatch ? mismatch : msg);
+    }
+    return 0;
+}
+
+/* Read both checkpoints (each once: the cross Grams need both), score every layer
+ * pair and store them in one transaction.  Not stored when a file cannot be read,
+ * was truncated meanwhile, or the daemon stops: the loop has it tried again. */
+static void run_cross(pwd_sched *s, pw_db *db, pwd_cross *x)
+{
+    pw_ckpt *ca = NULL, *cb = NULL;
+    score_list l = {0};
+    if (pw_ckpt_open_beneath(&ca, x->path_a, x->beneath_a, NULL, &x->err) != 0 ||
+        pw_ckpt_open_beneath(&cb, x->path_b, x->beneath_b, NULL, &x->err) != 0)
+        goto out;
+    /* Rows of two different probes are different datapoints: refused, stored as such. */
+    char fa[PW_PROBE_FP_MAX], fb[PW_PROBE_FP_MAX], la[PW_ERR_MAX / 4], lb[PW_ERR_MAX / 4];
+    pw_probe_fingerprint(ca, fa, sizeof fa);
+    pw_probe_fingerprint(cb, fb, sizeof fb);
+    snprintf(la, sizeof la, "%.200s:%" PRId64, x->name_a, x->step_a);
+    snprintf(lb, sizeof lb, "%.200s:%" PRId64, x->name_b, x->step_b);
+    pw_probe_verdict v = pw_probe_check(fa, la, fb, lb, x->why, sizeof x->why);
+    x->mismatch = v == PW_PROBE_DIFFERENT;
+    x->unchecked = v == PW_PROBE_UNKNOWN;
+    pwd_log(PWD_DEBUG, "%s: computing", x->label);
+    int rc = cross_rows(s, x, ca, cb, x->mismatch ? x->why : NULL, &l);
+    if (atomic_load(&s->stop)) {
+        x->stopped = 1;
+    } else if (pw_ckpt_truncated(ca) || pw_ckpt_truncated(cb)) {
+        pw_err_set(&x->err, "a checkpoint was truncated while it was read");
+    } else if (rc != 0) {
+        pw_err_set(&x->err, "out of memory");
+    } else {
+        pw_db_cross c = {x->group, x->run_a, x->run_b, x->step_a, x->step_b, l.v, l.n};
+        if (pw_db_cross_commit(db, &c, &x->err) == 0) {
+            x->committed = 1;
+            x->nrows = l.n;
+        }
+    }
+out:
+    if (!x->committed && !x->stopped && atomic_load(&s->stop))
+        x->stopped = 1;
+    pw_ckpt_close(ca);
+    pw_ckpt_close(cb);
+    free(l.v);
+}
+
 /* The loop hands out jobs in the planner's order (feed), so the oldest queued goes first. */
 static pwd_job *pick_job(pwd_sched *s)
 {
@@ -884,8 +1021,12 @@ static void *worker_main(void *arg)
         s->running = j->progress;
         pthread_mutex_unlock(&s->mu);
         double t0 = pwd_now();
-        if (db)
+        if (db && j->cross)
+            run_cross(s, db, j->cross);
+        else if (db)
             run_job(s, db, j);
+        else if (j->cross)
+            pw_err_set(&j->cross->err, "compute thread has no database connection");
         else
             pw_err_set(&j->err, "compute thread has no database connection");
         j->seconds = pwd_now() - t0;
@@ -925,6 +1066,7 @@ static void job_free(pwd_job *j)
     free(j->scores);
     free(j->progress);
     chance_free(j->cst);
+    pwd_cross_free(j->cross);
     free(j);
 }
 
@@ -1113,6 +1255,14 @@ static void on_async(uv_async_t *h)
     while (done) {
         pwd_job *j = done;
         done = j->next;
+        if (j->cross) {
+            assert(s->outstanding > 0);
+            s->outstanding--;
+            if (!d->stopping)
+                pwd_groups_finish(d, j->cross);
+            job_free(j);
+            continue;
+        }
         assert(s->outstanding > 0 && j->run->inflight > 0);
         s->outstanding--;
         j->run->inflight--;
@@ -1287,6 +1437,60 @@ static int start_job(pwd_daemon *d, pwd_run *r, size_t i, const pw_plan_job *w, 
     return 0;
 }
 
+/* Hand a group's cross pair to the compute threads (groups.c chose it); -1 when none
+ * is due or memory ran out. */
+static int start_cross(pwd_daemon *d)
+{
+    pwd_sched *s = d->sched;
+    pwd_cross *x = pwd_groups_next(d);
+    if (!x)
+        return -1;
+    const pwd_ckpt *ca = pwd_run_find_step(x->a, x->step_a),
+                   *cb = pwd_run_find_step(x->b, x->step_b);
+    assert(ca && cb); /* groups.c found both usable a moment ago */
+    const pw_run_config *rc = pw_config_for_run(&d->cfg, x->a->name, x->a->path);
+    x->metrics = rc->metrics;
+    x->reduce = rc->reduce;
+    x->memory_bytes = d->cfg.memory_bytes;
+    x->beneath_a = pwd_run_beneath(d, x->a);
+    x->beneath_b = pwd_run_beneath(d, x->b);
+    pwd_job *j = calloc(1, sizeof *j);
+    job_progress *prog = j ? calloc(1, sizeof *prog) : NULL;
+    if (j)
+        j->cross = x;
+    if (!prog || !(x->path_a = strdup(ca->path)) || !(x->path_b = strdup(cb->path)) ||
+        !(x->ident_a = ident_of(x->a, ca)) || !(x->ident_b = ident_of(x->b, cb)) ||
+        !(j->run_name = strdup(x->label)) || !(j->path = strdup(ca->path))) {
+        pwd_log(PWD_ERROR, "out of memory planning %s", x->label);
+        free(prog);
+        if (j) {
+            /* The loop hears of it as of a failed job: tried again later. */
+            pw_err_set(&x->err, "out of memory");
+            pwd_groups_finish(d, x);
+            job_free(j);
+        } else {
+            pwd_groups_finish(d, x);
+            pwd_cross_free(x);
+        }
+        return -1;
+    }
+    j->step = x->step_a;
+    prog->job = j;
+    prog->ref_step = -1;
+    j->progress = prog;
+    j->cls = PW_CLASS_NONE;
+    s->outstanding++;
+    pthread_mutex_lock(&s->mu);
+    pwd_job **tail = &s->queue;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = j;
+    s->nqueue++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
 /* Keep every compute thread busy, no more: jobs are handed out one per free thread,
  * each the planner's choice at that moment (pw_plan_pick over each run's next job:
  * live checkpoints first, round robin across runs, then backlog, then backfill), so a
@@ -1314,7 +1518,13 @@ static void feed(pwd_daemon *d)
     }
     while (s->outstanding < cap) {
         size_t k = pw_plan_pick(heads, n);
-        if (k == PW_PLAN_NONE || start_job(d, d->runs[k], next[k], &work[k], heads[k].cls) != 0)
+        /* No run has work: a group's cross pair, the lowest priority (groups.c). */
+        if (k == PW_PLAN_NONE) {
+            if (start_cross(d) != 0)
+                break;
+            continue;
+        }
+        if (start_job(d, d->runs[k], next[k], &work[k], heads[k].cls) != 0)
             break;
         next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
         heads[k].served = d->runs[k]->served;
@@ -1702,6 +1912,7 @@ void pwd_sched_join(pwd_daemon *d)
         }
     pwd_cache_free(s->cache);
     pwd_sticky_free(s->sticky);
+    pwd_groups_free(d);
     pthread_cond_destroy(&s->gone);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
@@ -350,6 +351,84 @@ static pw_run_config *override_for(pw_config *c, const char *name)
     return r;
 }
 
+int pw_group_name_check(const char *name, pw_err *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= PW_GROUP_NAME_MAX)
+        return pw_err_set(err, "group name must be 1 to %d bytes", PW_GROUP_NAME_MAX - 1);
+    /* A name that is also safe unquoted in a shell, a URL, a file name and a
+     * log line; it is stored as group_scores.group_name. */
+    if (name[0] == '.' || name[0] == '-' ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return pw_err_set(err,
+                          "group name '%.*s' may hold only letters, digits, '.', '_' and '-', "
+                          "and not start with '.' or '-'",
+                          PW_GROUP_NAME_MAX, name);
+    return 0;
+}
+
+int pw_group_has_run(const pw_group_config *g, const char *run_name)
+{
+    for (size_t i = 0; i < g->nglobs; i++)
+        if (fnmatch(g->globs[i], run_name, 0) == 0)
+            return 1;
+    return 0;
+}
+
+const pw_group_config *pw_config_group(const pw_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->ngroups; i++)
+        if (strcmp(c->groups[i].name, name) == 0)
+            return &c->groups[i];
+    return NULL;
+}
+
+/* A key of a [group NAME] section: only runs = GLOB..., blank-separated, and
+ * several runs lines add up.  1, or -1 with why filled (a group has no other
+ * key, so an unknown one is an error here). */
+static int set_group_key(pw_config *c, const char *name, const char *key, const char *v, char *why,
+                         size_t wlen)
+{
+    pw_err e;
+    if (pw_group_name_check(name, &e))
+        return snprintf(why, wlen, "%.300s", e.msg), -1;
+    if (strcmp(key, "runs") != 0)
+        return snprintf(why, wlen, "key '%s' cannot be set in a [group] (only runs)", key), -1;
+    pw_group_config *g = NULL;
+    for (size_t i = 0; i < c->ngroups && !g; i++)
+        if (strcmp(c->groups[i].name, name) == 0)
+            g = &c->groups[i];
+    if (!g) {
+        if (c->ngroups == PW_MAX_GROUPS)
+            return snprintf(why, wlen, "too many [group] sections (at most %d)", PW_MAX_GROUPS), -1;
+        g = &c->groups[c->ngroups++];
+        memset(g, 0, sizeof *g);
+        snprintf(g->name, sizeof g->name, "%s", name);
+    }
+    size_t before = g->nglobs;
+    for (const char *p = v;;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, " \t");
+        if (n == 0)
+            break;
+        if (n >= PW_GROUP_GLOB_MAX)
+            return snprintf(why, wlen, "[group %s]: a glob is longer than %d bytes", name,
+                            PW_GROUP_GLOB_MAX - 1),
+                   -1;
+        if (g->nglobs == PW_GROUP_MAX_GLOBS)
+            return snprintf(why, wlen, "[group %s]: more than %d globs", name, PW_GROUP_MAX_GLOBS),
+                   -1;
+        memcpy(g->globs[g->nglobs], p, n);
+        g->globs[g->nglobs++][n] = '\0';
+        p += n;
+    }
+    if (g->nglobs == before)
+        return snprintf(why, wlen, "[group %s]: runs needs at least one glob ('*': every run)",
+                        name),
+               -1;
+    return 1;
+}
+
 static int handler(void *user, const char *section, const char *key, const char *value)
 {
     cfg_parse *p = user;
@@ -369,6 +448,8 @@ static int handler(void *user, const char *section, const char *key, const char 
             if (r == 0)
                 snprintf(why, sizeof why, "key '%s' cannot be set per run", key);
         }
+    } else if (strncmp(section, "group ", 6) == 0) {
+        r = set_group_key(p->cfg, section + 6, key, value, why, sizeof why);
     } else {
         snprintf(why, sizeof why, "unknown section [%s]", section);
         r = -1;

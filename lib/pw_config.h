@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pw_error.h"
+#include "pw_limits.h"
 #include "pw_noise.h"
 #include "pw_reduce.h"
 #include "pw_stability.h"
@@ -42,6 +43,14 @@ typedef struct pw_run_config {
                             (-1: an override leaves it) */
 } pw_run_config;
 
+/* A [group NAME] section: runs whose cross-run scores the daemon stores
+ * (docs/DAEMON.md, "Run groups"). */
+typedef struct pw_group_config {
+    char name[PW_GROUP_NAME_MAX];                      /* the section's NAME */
+    char globs[PW_GROUP_MAX_GLOBS][PW_GROUP_GLOB_MAX]; /* fnmatch globs on run names ("*": all) */
+    size_t nglobs;                                     /* entries in globs */
+} pw_group_config;
+
 typedef struct pw_config {
     char db[PW_CFG_MAX_PATH];                     /* database path ("" = default resolution) */
     char socket[PW_CFG_MAX_PATH];                 /* socket path ("" = default resolution) */
@@ -68,6 +77,8 @@ typedef struct pw_config {
     int follow_symlinks; /* 1: follow symlinks found in watch roots (default 0: never) */
     char http_listen[PW_CFG_MAX_LISTEN];   /* dashboard ADDR:PORT ("" = not served) */
     char http_token_file[PW_CFG_MAX_PATH]; /* the dashboard's access token ("" = none) */
+    pw_group_config groups[PW_MAX_GROUPS]; /* [group NAME] sections, in file order */
+    size_t ngroups;                        /* entries in groups */
 } pw_config;
 
 /* Defaults (docs/CONFIG.md). */
@@ -99,6 +110,14 @@ int pw_config_set(pw_config *c, const char *key, const char *value, pw_err *err)
 const pw_run_config *pw_config_for_run(const pw_config *c, const char *name, const char *path);
 /* Free the overrides. */
 void pw_config_free(pw_config *c);
+/* 0 when name is an acceptable group name: 1 to PW_GROUP_NAME_MAX - 1 bytes of
+ * letters, digits, '.', '_' and '-', not starting with '.' or '-'; else -1 with err. */
+int pw_group_name_check(const char *name, pw_err *err);
+/* 1 when the run named run_name (a directory's basename) belongs to group g:
+ * one of its globs matches the whole name (fnmatch, no flags). */
+int pw_group_has_run(const pw_group_config *g, const char *run_name);
+/* The configured group called name, NULL when none. */
+const pw_group_config *pw_config_group(const pw_config *c, const char *name);
 /* Parse "log level" names: error, warning, info, debug. -1 when unknown. */
 int pw_config_log_level(const char *name);
 

@@ -1139,3 +1139,103 @@ int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *r
 #undef CHANCE_COL
 #undef CHANCE_QMARK
 #undef CHANCE_NAME
+
+/* Run groups' cross-run scores (006_groups.sql) ------------------------------------------ */
+
+typedef struct cross_ctx {
+    const pw_db_cross *c; /* what to store */
+} cross_ctx;
+
+static int cross_fn(pw_db *db, void *ctx, pw_err *err)
+{
+    const pw_db_cross *c = ((const cross_ctx *)ctx)->c;
+    /* The columns scores has, by the same lists (pw_metric.h, pw_noise.h). */
+#define CROSS_NOISE_COL(sym, id)   ", " #id "_se"
+#define CROSS_NOISE_QMARK(sym, id) ",?"
+#define PW_METRIC_SQL_PREFIX       " "
+    sqlite3_stmt *st = prep(
+        db,
+        "INSERT OR REPLACE INTO group_scores (group_name, run_a, run_b, layer_a, layer_b, "
+        "step_a, step_b, n, p_kept, q_kept," PW_METRIC_SQL_COLS " status, message, computed_at, "
+        "reduce, k_x, k_y" PW_NOISE_SE_COLUMNS(
+            CROSS_NOISE_COL) ", noise_blocks) VALUES "
+                             "(?,?,?,?,?,?,?,?,?,?," PW_METRIC_SQL_QMARKS
+                             "?,?,?,?,?,?" PW_NOISE_SE_COLUMNS(CROSS_NOISE_QMARK) ",?)",
+        err);
+#undef PW_METRIC_SQL_PREFIX
+    if (!st)
+        return SQLITE_ERROR;
+    double t = now_s();
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < c->nrows && rc == SQLITE_OK; i++) {
+        const pw_db_score *s = &c->rows[i];
+        const pw_result *r = &s->r;
+        /* Counts mean nothing for a pair that was never read. */
+        int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
+                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_PROBE_MISMATCH;
+        int col = 1;
+        sqlite3_bind_text(st, col++, c->group, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, col++, c->run_a);
+        sqlite3_bind_int64(st, col++, c->run_b);
+        sqlite3_bind_text(st, col++, s->layer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, col++, s->layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, col++, c->step_a);
+        sqlite3_bind_int64(st, col++, c->step_b);
+        bind_opt_int(st, col++, counted ? (int64_t)r->n : -1);
+        bind_opt_int(st, col++, counted ? (int64_t)r->p_kept : -1);
+        bind_opt_int(st, col++, counted ? (int64_t)r->q_kept : -1);
+#define PW_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) bind_opt_double(st, col++, r->id);
+        PW_METRIC_LIST(PW_METRIC_BIND)
+#undef PW_METRIC_BIND
+        sqlite3_bind_text(st, col++, pw_status_name(r->status), -1, SQLITE_STATIC);
+        if (r->message[0])
+            sqlite3_bind_text(st, col++, r->message, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, col++);
+        sqlite3_bind_double(st, col++, t);
+        char reduce[PW_REDUCE_TEXT_MAX];
+        int reduced = r->reduce.kind != PW_REDUCE_NONE;
+        assert(r->reduce.kind != PW_REDUCE_AUTO);
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        sqlite3_bind_text(st, col++, reduce, -1, SQLITE_TRANSIENT);
+        bind_opt_int(st, col++, reduced ? (int64_t)r->k_x : -1);
+        bind_opt_int(st, col++, reduced ? (int64_t)r->k_y : -1);
+        const pw_noise_result *nr = &s->noise;
+#define CROSS_NOISE_BIND(sym, id)                                                                  \
+    bind_opt_double(st, col++, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+        PW_NOISE_SE_COLUMNS(CROSS_NOISE_BIND)
+#undef CROSS_NOISE_BIND
+        bind_opt_int(st, col++, nr->blocks ? (int64_t)nr->blocks : -1);
+        rc = step_done(st);
+    }
+#undef CROSS_NOISE_COL
+#undef CROSS_NOISE_QMARK
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err)
+{
+    assert(c->run_a < c->run_b);
+    cross_ctx cc = {c};
+    return with_retry(db, cross_fn, &cc, "storing cross-run scores", err);
+}
+
+int pw_db_cross_done(pw_db *db, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
+{
+    sqlite3_stmt *st = prep(db,
+                            "SELECT DISTINCT group_name, run_a, run_b, step_a, step_b FROM "
+                            "group_scores ORDER BY group_name, run_a, run_b, step_a, step_b",
+                            err);
+    if (!st)
+        return -1;
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                  sqlite3_column_int64(st, 4));
+    sqlite3_finalize(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, err, "reading cross-run scores");
+    return 0;
+}

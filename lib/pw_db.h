@@ -223,4 +223,23 @@ int pw_db_chance_each(pw_db *db, int64_t run_id, pw_db_chance_cb cb, void *ctx, 
 int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed,
                         pw_err *err);
 
+/* Run groups' cross-run scores (006_groups.sql, daemon/groups.c) ---------------------- */
+/* One cross pair: every layer row of run_a's checkpoint step_a against run_b's
+ * step_b.  A row's layer is both layer_a and layer_b (same-named layers); its r
+ * and noise are stored as in scores, its step, ref and ref_step are not read. */
+typedef struct pw_db_cross {
+    const char *group;       /* group_scores.group_name */
+    int64_t run_a, run_b;    /* runs.id, run_a < run_b: A is the engine's X */
+    int64_t step_a, step_b;  /* the two checkpoints */
+    const pw_db_score *rows; /* INSERT OR REPLACE on the table's key */
+    size_t nrows;            /* entries in rows */
+} pw_db_cross;
+/* Store one cross pair's rows in one transaction, retried as the handle allows. */
+int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err);
+/* Every stored cross pair, once: (group, run_a, run_b, step_a, step_b).  The
+ * callback returns 0 to go on. */
+typedef int (*pw_db_cross_done_cb)(void *ctx, const char *group, int64_t run_a, int64_t run_b,
+                                   int64_t step_a, int64_t step_b);
+int pw_db_cross_done(pw_db *db, pw_db_cross_done_cb cb, void *ctx, pw_err *err);
+
 #endif

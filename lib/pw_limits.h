@@ -116,4 +116,15 @@
  * summed afresh from the other blocks, not subtracted (cancellation). */
 #define PW_NOISE_GUARD 1e-6
 
+/* Run groups ([group NAME], daemon/groups.c) ---------------------------------- */
+#define PW_MAX_GROUPS 16 /* [group NAME] sections */
+#define PW_GROUP_NAME_MAX                                                                          \
+    40                         /* bytes in a group name, NUL included ("group " + it fits          \
+                                  PW_CFG_MAX_SECTION) */
+#define PW_GROUP_MAX_GLOBS 16  /* globs of one group's runs keys, all lines together */
+#define PW_GROUP_GLOB_MAX  128 /* bytes in one glob, NUL included */
+/* Runs one group scores pairs of (the first by runs.id; k (k - 1) / 2 pairs per step):
+ * more are left out with a warning, once. */
+#define PW_GROUP_MAX_RUNS 64
+
 #endif

@@ -938,3 +938,83 @@ int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *row
     pw_query_chance_free(c, nc);
     return 0;
 }
+
+/* ---- run groups' cross-run scores (006_groups.sql) ------------------------------- */
+
+#define GROUPS_VERSION 6 /* schema version that added group_scores */
+
+static int read_cross(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_cross_row *r = elem;
+    int oom = 0, c = 0;
+    (void)ctx;
+    r->run_a = col_text_nn(st, c++, &oom);
+    r->run_b = col_text_nn(st, c++, &oom);
+    r->id_a = sqlite3_column_int64(st, c++);
+    r->id_b = sqlite3_column_int64(st, c++);
+    r->layer_a = col_text_nn(st, c++, &oom);
+    r->layer_b = col_text_nn(st, c++, &oom);
+    r->depth = sqlite3_column_type(st, c) == SQLITE_NULL ? -1 : sqlite3_column_int(st, c);
+    c++;
+    r->step_a = sqlite3_column_int64(st, c++);
+    r->step_b = sqlite3_column_int64(st, c++);
+    r->final = sqlite3_column_int(st, c++);
+    r->n = col_count(st, c++);
+    r->p_kept = col_count(st, c++);
+    r->q_kept = col_count(st, c++);
+#define CROSS_READ(sym, id, bitno, sel, tpos, label, doc) r->id = col_real(st, c++);
+    PW_METRIC_LIST(CROSS_READ)
+#undef CROSS_READ
+    r->status = col_text_nn(st, c++, &oom);
+    r->message = col_text(st, c++, &oom);
+    return oom;
+}
+
+void pw_query_cross_free(pw_cross_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].run_a);
+        free(rows[i].run_b);
+        free(rows[i].layer_a);
+        free(rows[i].layer_b);
+        free(rows[i].status);
+        free(rows[i].message);
+    }
+    free(rows);
+}
+
+static void cross_rows_free(void *arr, size_t n)
+{
+    pw_query_cross_free(arr, n);
+}
+
+static const row_type cross_rows = {"cross-run scores", sizeof(pw_cross_row), read_cross,
+                                    cross_rows_free};
+
+int pw_query_cross(pw_query *q, const char *group, pw_cross_row **out, size_t *n, pw_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (q->version < GROUPS_VERSION)
+        return 0;
+#define PW_METRIC_SQL_PREFIX " g."
+    static const char sql[] =
+        "SELECT ra.name, rb.name, g.run_a, g.run_b, g.layer_a, g.layer_b, l.depth, g.step_a, "
+        "g.step_b, (ra.final_step IS NOT NULL AND g.step_a = ra.final_step AND "
+        "rb.final_step IS NOT NULL AND g.step_b = rb.final_step), g.n, g.p_kept, "
+        "g.q_kept," PW_METRIC_SQL_COLS " g.status, g.message FROM group_scores g "
+        "JOIN runs ra ON ra.id = g.run_a JOIN runs rb ON rb.id = g.run_b "
+        "LEFT JOIN layers l ON l.run_id = g.run_a AND l.name = g.layer_a "
+        "WHERE g.group_name = ?1 ORDER BY g.run_a, g.run_b, l.depth, g.layer_a, g.step_a, "
+        "g.step_b";
+#undef PW_METRIC_SQL_PREFIX
+    sqlite3_stmt *st = NULL;
+    void *rows = NULL;
+    if (prepare(q, sql, &st, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    if (read_rows(q, st, &cross_rows, NULL, NULL, NULL, &rows, n, err) != 0)
+        return -1;
+    *out = rows;
+    return 0;
+}

@@ -188,4 +188,23 @@ void pw_query_chance_free(pw_chance_info *list, size_t n);
 int pw_query_curve_chance(pw_query *q, const pw_run_info *run, pw_curve_row *rows, size_t n,
                           pw_err *err);
 
+/* Run groups' cross-run scores (group_scores, 006_groups.sql) ------------------------ */
+typedef struct pw_cross_row {
+    char *run_a, *run_b;       /* run names: A (the engine's X, lower runs.id) and B */
+    int64_t id_a, id_b;        /* runs.id */
+    char *layer_a, *layer_b;   /* the layers (same-named) */
+    int depth;                 /* layer_a's depth in run A (0 = bottom), -1 when unknown */
+    int64_t step_a, step_b;    /* the two checkpoints */
+    int final;                 /* 1 when both are their runs' final checkpoints */
+    int64_t n, p_kept, q_kept; /* -1 when NULL */
+    PW_METRIC_LIST(PW_METRIC_FIELD)
+    char *status;  /* ok, probe_mismatch, ... */
+    char *message; /* NULL when none */
+} pw_cross_row;
+/* Every stored row of group `group`, by run_a, run_b, layer depth, step_a.  A
+ * database without the table (before 006_groups.sql) or without rows of the
+ * group gives *n = 0. */
+int pw_query_cross(pw_query *q, const char *group, pw_cross_row **out, size_t *n, pw_err *err);
+void pw_query_cross_free(pw_cross_row *rows, size_t n);
+
 #endif

@@ -200,4 +200,5 @@ expect_output "--final on a running run says so" "run w4-s1 is not final" \
     "$PWCCA" --db "$XDB" cluster w4-s1 w8-s1 --final
 expect_output "a layer a run lacks is named" "r2:100 has no layer 'fc'" \
     "$PWCCA" --db "$XDB" cluster w4-s1 r2 --layer fc
-expect_status "one run is a usage error" 2 "$PWCCA" --db "$XDB" cluster w4-s1
+# One name is a run group (test_groups.sh); a run's name is none: exit 1, saying so.
+expect_status "one run is no group: an error" 1 "$PWCCA" --db "$XDB" cluster w4-s1
