@@ -384,10 +384,9 @@ static int print_table(const analysis *a)
                    s->ndistinct, s->npairs, out);
         else
             printf("bottom-up: %s (%zu of %zu pairs of ranked layers told apart by the noise: %zu "
-                   "in bottom-up order, %zu against, kappa = %.3f; the other pairs are within the "
-                   "noise%s)\n",
+                   "in bottom-up order, %zu against, kappa = %.3f; %zu within the noise%s)\n",
                    pw_conv_verdict_name(s->verdict), s->ndistinct, s->npairs, s->nconcordant, disc,
-                   s->kappa, out);
+                   s->kappa, s->nwithin, out);
         if (!isnan(s->rho))
             printf("point settle steps alone: Spearman rho(depth, settled step) = %.3f over %zu "
                    "layers\n",
