@@ -57,7 +57,7 @@ rows = [r for r in json.load(sys.stdin) if r["step"] < 500 and r["distance"] is 
 print(len(rows))')" = 12 ]
 }
 if pw_daemon_start CN_PID "$CN/daemon.log" "$CNSOCK" --watch "$CN/runs" --db "$CNDB" \
-    --config "$CN/pwccad.conf" &&
+    --config "$CN/pwccad.conf" --http 127.0.0.1:0 &&
     pw_wait 30 cn_q finalize cvn --step 500 && pw_wait 30 cn_q finalize cvo --step 500 &&
     pw_wait 30 cn_final_scored cvn && pw_wait 30 cn_final_scored cvo; then
     ok "pwccad scores both runs against their final checkpoint"
@@ -67,7 +67,7 @@ fi
 cn_q convergence cvn --format json >"$CN/cvn.json" 2>&1
 cn_q convergence cvo --format json >"$CN/cvo.json" 2>&1
 cn_check() { # cn_check NAME FILE PYTHON: pass when PYTHON (with j = the JSON) runs clean
-    if "$CN_PY" -c "import json, sys; j = json.load(open(sys.argv[1])); L = {l['name']: l for l in j['layers']}
+    if "$CN_PY" -c "import json, sys; j = json.load(open(sys.argv[1])); L = {l.get('name'): l for l in j.get('layers', [])}
 $3" "$2" >"$CN/check.out" 2>&1; then ok "$1"; else fail "$1" "$(tail -3 "$CN/check.out") $(head -c 300 "$2")"; fi
 }
 cn_check "convergence --json gives each layer a settle range from its SEs" "$CN/cvn.json" '
@@ -84,12 +84,30 @@ cn_check "without SEs (noise = off) convergence --json is the point analysis, an
 assert j["noise"] is False and j["verdict_basis"] == "point settle steps (no SE)", j
 assert j["within_noise"] == [] and j["pairs"] is None and j["kappa"] is None, j
 assert L["early"]["settled_step"] == 100 and L["early"]["settled_earliest"] is None, L["early"]'
+CN_PORT=$(sed -n 's|.*dashboard at http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$CN/daemon.log" | head -1)
+"$CN_PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:%s/api/run/cvn" % sys.argv[1], timeout=10).read().decode())' \
+    "$CN_PORT" >"$CN/web.json" 2>&1
+cn_check "the dashboard's run JSON gives the settle ranges, the pair within the noise and the verdict" \
+    "$CN/web.json" '
+c = j["convergence"]
+assert c["noise"] is True and c["pairs"] == 3 and c["distinguishable_pairs"] == 2, c
+assert c["within_noise"] == [["late_a", "late_b"]] and c["verdict"] == "bottom-up", c
+e = [l for l in c["layers"] if l["layer"] == "early"][0]
+assert e["settled_earliest"] == 100 and e["settled_latest"] == 100, e'
 expect_output "the convergence table shows the settle ranges and the pairs within the noise" \
     "within the noise \(1 of 3 pairs, settle ranges overlap\): late_a ~ late_b" cn_q convergence cvn
 expect_output "the convergence table says how many pairs the noise told apart" \
     "bottom-up: bottom-up \(2 of 3 pairs of ranked layers told apart by the noise" cn_q convergence cvn
 expect_output "the convergence table of a run without SEs says the settle steps are points" \
     "no standard errors \(noise = off\): settle steps are points" cn_q convergence cvo
+# The lines plot against the final draws each settle range as a bar (early's only: the
+# late layers' ranges lie past the newest checkpoint), and names it in its key.
+cn_q plot cvn --kind lines -o "$CN/cvn.svg" >/dev/null 2>&1
+cn_q plot cvo --kind lines -o "$CN/cvo.svg" >/dev/null 2>&1
+expect_output "the SVG lines plot draws the settle range of each layer that has one" "^1 1$" \
+    sh -c 'echo "$(grep -c "class=\"settle-range\"" "$1") $(grep -c "bar: settle range, .*2 SE" "$1")"' _ "$CN/cvn.svg"
+expect_output "without SEs the SVG has no settle range" "^0$" grep -c "settle-range" "$CN/cvo.svg"
 if pw_daemon_stop CN_PID && ! grep -Eq "Sanitizer|runtime error" "$CN/daemon.log"; then
     ok "pwccad stops cleanly (exit 0, no sanitizer reports)"
 else
