@@ -108,6 +108,12 @@ cn_q plot cvo --kind lines -o "$CN/cvo.svg" >/dev/null 2>&1
 expect_output "the SVG lines plot draws the settle range of each layer that has one" "^1 1$" \
     sh -c 'echo "$(grep -c "class=\"settle-range\"" "$1") $(grep -c "bar: settle range, .*2 SE" "$1")"' _ "$CN/cvn.svg"
 expect_output "without SEs the SVG has no settle range" "^0$" grep -c "settle-range" "$CN/cvo.svg"
+# Against the previous checkpoint, --theta draws the stability threshold and --z widens
+# the band to the rule's z: the picture to read stable_rule = noise alerts from.
+cn_q plot cvn --kind lines --theta 0.01 --z 2 --ymax 0.5 -o "$CN/prev.svg" >/dev/null 2>&1
+expect_output "plot --theta --z draws theta and a band of +-2 SE against the previous checkpoint" \
+    "^1 1 [1-9]$" sh -c 'echo "$(grep -c "stable_threshold &#x3B8; = 0.01" "$1") $(grep -c "&#xB1;2 standard errors" "$1") $(grep -c "distance to the previous checkpoint" "$1")"' _ "$CN/prev.svg"
+expect_output "plot --theta refuses --ref final" "use it with --ref previous" cn_q plot cvn --ref final --theta 0.01 -o "$CN/x.svg"
 if pw_daemon_stop CN_PID && ! grep -Eq "Sanitizer|runtime error" "$CN/daemon.log"; then
     ok "pwccad stops cleanly (exit 0, no sanitizer reports)"
 else
