@@ -7,8 +7,8 @@ A CNN (two conv layers, two linear layers) learns a synthetic task with SGD:
 16x16 single-channel images of Gaussian noise, labelled by the argmax of a
 fixed random teacher CNN (its logits centred, so every class occurs); fresh
 examples every step, so no dataset is needed and everything derives from
---seed (CPU float results may differ across machines in the last bits).  integrations/python/pwcca_probe.py
-writes, every K steps, the four layers' outputs on a fixed probe batch of N
+--seed (CPU float results may differ across machines in the last bits).
+integrations/python/pwcca_probe.py writes, every K steps, the four layers' outputs on a fixed probe batch of N
 images (conv maps at 4 positions per image: N*4 datapoints of their
 channels), then FINAL.  Runs on the CPU in well under a minute.
 """
