@@ -202,8 +202,12 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     }
 
     pw_plot_texts texts;
-    pw_plot_distance_setup(&p, &texts, run.name, ref == 1, run.final_step, ls, nls, tau,
-                           out && kind == 0 ? "; darker = closer" : "");
+    char note[96];
+    snprintf(note, sizeof note, "%s", out && kind == 0 ? "; darker = closer" : "");
+    if (ymax > 0)
+        snprintf(note + strlen(note), sizeof note - strlen(note),
+                 "; values above %g drawn at the top", ymax);
+    pw_plot_distance_setup(&p, &texts, run.name, ref == 1, run.final_step, ls, nls, tau, note);
     p.band_z = band_z;
     if (ymax > 0)
         p.vmax = ymax;

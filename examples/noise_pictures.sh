@@ -85,10 +85,9 @@ draw() { # draw NAME pwcca-plot-args...: examples/img/noise-NAME.svg (and .png)
 }
 # stable_threshold 0.01, stable_z 2: the daemon's defaults.
 draw mlp-previous mlp --theta 0.01 --z 2 --ymax 0.03
-draw mlp-final mlp --ref final
 draw mlp512-previous mlp512 --theta 0.01 --z 2 --ymax 0.02
 [ $torch = 0 ] || draw torch-previous torch --theta 0.01 --z 2 --ymax 0.05
-[ $torch = 0 ] || draw torch-final torch --ref final
+[ $torch = 0 ] || draw torch-final torch --ref final --ymax 0.15
 for r in mlp mlp512 mlp512t torch; do
     [ $r != torch ] || [ $torch = 1 ] || continue
     echo "== $r"
