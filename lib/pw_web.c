@@ -749,7 +749,7 @@ static json_t *verdict_json(const pw_curve_row *rows, size_t n, int64_t final_st
     /* Group rows (ordered by depth, layer, step) into one series per layer,
      * leaving out the final checkpoint against itself. */
     pw_conv_point *pts = malloc((n ? n : 1) * sizeof *pts);
-    pw_conv_layer *ls = malloc((n ? n : 1) * sizeof *ls);
+    pw_conv_layer *ls = calloc(n ? n : 1, sizeof *ls);
     double *se = malloc((n ? n : 1) * sizeof *se);
     size_t nl = 0, np = 0;
     json_t *o = NULL;
