@@ -11,7 +11,7 @@
 #include "pw_limits.h"
 
 static const char help[] =
-    "Usage: pwcca convergence RUN [--tau T] [--format table|json]\n"
+    "Usage: pwcca convergence RUN [--tau T] [--z Z] [--format table|json]\n"
     "For each layer of RUN, the step from which its distance to the final\n"
     "checkpoint stays <= T at every later checkpoint (settled_step), beside the\n"
     "daemon's stabilization step (stable_since, from its alerts).  Then whether\n"
@@ -28,14 +28,31 @@ static const char help[] =
     "named with their status; LAST_NOT_OK is each layer's newest score that is\n"
     "not ok.\n"
     "\n"
+    "With standard errors (noise = jackknife:B), each settle step gets a range,\n"
+    "SETTLE_RANGE E..L: E is the first step from which d - Z*SE <= T at every\n"
+    "later checkpoint, L the same for d + Z*SE (a checkpoint without an SE uses\n"
+    "the layer's last one before it, none before its first); 'E..not yet' when\n"
+    "d + Z*SE is still above T at the newest checkpoint.  Two layers whose\n"
+    "ranges overlap settled in an order within the noise and are listed; the\n"
+    "verdict counts only the pairs the noise tells apart: kappa = (C - D) /\n"
+    "(C + D) with C pairs where the lower layer settled first and D the\n"
+    "others, bottom-up for kappa >= 0.5, top-down for <= -0.5, undetermined\n"
+    "when no pair is told apart.  Without any SE (noise = off) the point settle\n"
+    "steps decide through rho, and the output says so.\n"
+    "\n"
     "  --tau T      distance threshold (default 0.05, i.e. PWCCA >= 0.95)\n"
+    "  --z Z        standard errors each side of a distance (default 2)\n"
     "  --format F   table (default) or json: an object with run, final_step, tau,\n"
     "               layers [{name, depth, settled_step, stable_since,\n"
     "               settled_exact, points, last_distance, measured, ranked,\n"
     "               gap_step, gap_status, last_not_ok_step, last_not_ok_status}],\n"
     "               order [names], settled_layers, ranked_layers,\n"
     "               unmeasured_layers [names], left_out [names], spearman_rho,\n"
-    "               verdict, monotone\n"
+    "               verdict, monotone, and for the noise: layers'\n"
+    "               settled_earliest, settled_latest, has_se; noise, z,\n"
+    "               verdict_basis, pairs, distinguishable_pairs,\n"
+    "               concordant_pairs, discordant_pairs, kappa, within_noise\n"
+    "               [[lower, upper] names]\n"
     "  -h, --help   show this help\n";
 
 /* Everything the analysis and the output need, owned together. */
@@ -46,6 +63,7 @@ typedef struct analysis {
     pw_curve_row *rows;       /* its scores against the final checkpoint */
     size_t nrows;             /* entries in rows */
     pw_conv_point *pts;       /* rows as points, grouped per layer */
+    double *se;               /* the SE of each point's distance, NAN when none, parallel to pts */
     pw_conv_layer *in;        /* one per layer, pointing into pts */
     const pw_curve_row **src; /* the row of each point, parallel to pts */
     const pw_curve_row **bad; /* per layer: its newest row that is not ok, or NULL */
@@ -57,6 +75,7 @@ static void analysis_free(analysis *a)
     pw_conv_summary_free(&a->sum);
     free(a->in);
     free(a->pts);
+    free(a->se);
     free(a->src);
     free(a->bad);
     pw_query_curve_free(a->rows, a->nrows);
@@ -77,8 +96,8 @@ static int is_real(const pw_curve_row *r)
  * scored against itself (distance 0 by definition) says nothing about
  * settling: left out. */
 static void group(const pw_curve_row *rows, size_t nrows, const pw_layer_info *layers,
-                  size_t nlayers, pw_conv_point *pts, const pw_curve_row **src, pw_conv_layer *in,
-                  const pw_curve_row **bad)
+                  size_t nlayers, pw_conv_point *pts, double *se, const pw_curve_row **src,
+                  pw_conv_layer *in, const pw_curve_row **bad)
 {
     size_t r = 0, w = 0;
     for (size_t i = 0; i < nlayers; i++) {
@@ -89,11 +108,13 @@ static void group(const pw_curve_row *rows, size_t nrows, const pw_layer_info *l
         while (r < nrows && rows[r].depth >= 0 && rows[r].depth < in[i].depth)
             r++;
         in[i].pts = pts + w;
+        in[i].se = se + w;
         for (; r < nrows && strcmp(rows[r].layer, in[i].name) == 0; r++) {
             if (rows[r].step >= rows[r].ref_step)
                 continue;
             pts[w].step = rows[r].step;
             pts[w].distance = is_real(&rows[r]) ? rows[r].distance : NAN;
+            se[w] = is_real(&rows[r]) ? rows[r].se[PW_METRIC_DISTANCE] : NAN;
             if (!is_real(&rows[r]))
                 bad[i] = &rows[r];
             src[w++] = &rows[r];
@@ -113,7 +134,7 @@ static const char *status_at(const analysis *a, size_t i, int64_t step)
     return "-";
 }
 
-static int analyse(const pwcca_opts *o, const char *name, double tau, analysis *a)
+static int analyse(const pwcca_opts *o, const char *name, double tau, double z, analysis *a)
 {
     pw_query *q;
     pw_err err = {""};
@@ -138,15 +159,16 @@ static int analyse(const pwcca_opts *o, const char *name, double tau, analysis *
                           a->run.name);
 
     a->pts = malloc(a->nrows * sizeof *a->pts);
+    a->se = malloc(a->nrows * sizeof *a->se);
     a->src = malloc(a->nrows * sizeof *a->src); // NOLINT(bugprone-sizeof-expression): pointers
     a->in = calloc(a->nlayers ? a->nlayers : 1, sizeof *a->in);
     a->bad =
         calloc(a->nlayers ? a->nlayers : 1, sizeof *a->bad); // NOLINT(bugprone-sizeof-expression)
-    if (!a->pts || !a->src || !a->in || !a->bad)
+    if (!a->pts || !a->se || !a->src || !a->in || !a->bad)
         return pwcca_fail("out of memory");
-    group(a->rows, a->nrows, a->layers, a->nlayers, a->pts, a->src, a->in, a->bad);
+    group(a->rows, a->nrows, a->layers, a->nlayers, a->pts, a->se, a->src, a->in, a->bad);
     pw_conv_summary sum;
-    if (pw_conv_analyze(a->in, a->nlayers, tau, &sum, &err) != 0)
+    if (pw_conv_analyze_noise(a->in, a->nlayers, tau, z, &sum, &err) != 0)
         return pwcca_fail("%s", err.msg);
     a->sum = sum;
     return PWCCA_OK;
@@ -183,6 +205,11 @@ static int print_json(const analysis *a)
                             a->bad[i] ? json_integer(a->bad[i]->step) : json_null());
         json_object_set_new(l, "last_not_ok_status",
                             a->bad[i] ? pw_json_str(a->bad[i]->status) : json_null());
+        json_object_set_new(l, "has_se", json_boolean(r->has_se));
+        json_object_set_new(l, "settled_earliest",
+                            s->noise && r->settled_lo ? json_integer(r->settle_lo) : json_null());
+        json_object_set_new(l, "settled_latest",
+                            s->noise && r->settled_hi ? json_integer(r->settle_hi) : json_null());
         json_array_append_new(ls, l);
         if (!r->has_data)
             json_array_append_new(unmeasured, pw_json_str(a->layers[i].name));
@@ -200,6 +227,26 @@ static int print_json(const analysis *a)
     json_object_set_new(o, "spearman_rho", pw_json_real(s->rho));
     json_object_set_new(o, "verdict", json_string(pw_conv_verdict_name(s->verdict)));
     json_object_set_new(o, "monotone", json_boolean(s->monotone));
+    json_object_set_new(o, "noise", json_boolean(s->noise));
+    json_object_set_new(o, "z", json_real(s->z));
+    json_object_set_new(
+        o, "verdict_basis",
+        json_string(s->noise ? "distinguishable pairs" : "point settle steps (no SE)"));
+    json_t *within = json_array();
+    for (size_t k = 0; k < s->nwithin; k++)
+        json_array_append_new(within,
+                              json_pack("[o o]", pw_json_str(a->layers[s->within[k].a].name),
+                                        pw_json_str(a->layers[s->within[k].b].name)));
+    json_object_set_new(o, "pairs", s->noise ? json_integer((json_int_t)s->npairs) : json_null());
+    json_object_set_new(o, "distinguishable_pairs",
+                        s->noise ? json_integer((json_int_t)s->ndistinct) : json_null());
+    json_object_set_new(o, "concordant_pairs",
+                        s->noise ? json_integer((json_int_t)s->nconcordant) : json_null());
+    json_object_set_new(o, "discordant_pairs",
+                        s->noise ? json_integer((json_int_t)(s->ndistinct - s->nconcordant))
+                                 : json_null());
+    json_object_set_new(o, "kappa", pw_json_real(s->kappa));
+    json_object_set_new(o, "within_noise", within);
     return pwcca_print_json(o);
 }
 
@@ -219,6 +266,36 @@ static void left_out_text(const analysis *a, size_t i, char *buf, size_t len)
                  a->layers[i].name, r->gap_step, status_at(a, i, r->gap_step));
 }
 
+/* "E..L" (earliest..latest settle step), "E..not yet", "not yet" or "-" for layer r. */
+static void range_text(const pw_conv_layer_result *r, char *buf, size_t len)
+{
+    if (!r->has_data)
+        snprintf(buf, len, "-");
+    else if (!r->settled_lo)
+        snprintf(buf, len, "not yet");
+    else if (!r->settled_hi)
+        snprintf(buf, len, "%" PRId64 "..not yet", r->settle_lo);
+    else
+        snprintf(buf, len, "%" PRId64 "..%" PRId64, r->settle_lo, r->settle_hi);
+}
+
+/* The pairs whose order is within the noise, the first PW_CONV_WITHIN_SHOWN of them. */
+static void print_within(const analysis *a)
+{
+    const pw_conv_summary *s = &a->sum;
+    if (s->nwithin == 0) {
+        printf("within the noise: no pair (every pair of ranked layers is told apart)\n");
+        return;
+    }
+    printf("within the noise (%zu of %zu pairs, settle ranges overlap):", s->nwithin, s->npairs);
+    for (size_t k = 0; k < s->nwithin && k < PW_CONV_WITHIN_SHOWN; k++)
+        printf("%s %s ~ %s", k ? "," : "", a->layers[s->within[k].a].name,
+               a->layers[s->within[k].b].name);
+    if (s->nwithin > PW_CONV_WITHIN_SHOWN)
+        printf(", and %zu more (--format json lists all)", s->nwithin - PW_CONV_WITHIN_SHOWN);
+    printf("\n");
+}
+
 static int print_table(const analysis *a)
 {
     const pw_conv_summary *s = &a->sum;
@@ -230,14 +307,25 @@ static int print_table(const analysis *a)
     printf("measured: %zu of %zu layers have a distance to the final checkpoint (status ok); "
            "points count those distances\n\n",
            a->nlayers - s->nunmeasured, a->nlayers);
-    static const char *const head[] = {"DEPTH",        "LAYER",  "SETTLED_AT",
+    if (s->noise)
+        printf("settle_range: earliest..latest step it could have settled at given +-%g "
+               "standard errors of each distance (jackknife; a checkpoint without one uses the "
+               "layer's last)\n",
+               s->z);
+    else
+        printf("no standard errors (noise = off): settle steps are points, as without noise\n");
+    printf("\n");
+    static const char *const head[] = {"DEPTH",        "LAYER",  "SETTLED_AT", "SETTLE_RANGE",
                                        "STABLE_SINCE", "POINTS", "LAST_NOT_OK"};
+    static const char *const head_point[] = {"DEPTH",        "LAYER",  "SETTLED_AT",
+                                             "STABLE_SINCE", "POINTS", "LAST_NOT_OK"};
     pwcca_table t;
-    if (pwcca_table_init(&t, 6, head, 0x1Du) != 0)
+    if (s->noise ? pwcca_table_init(&t, 7, head, 0x3Du)
+                 : pwcca_table_init(&t, 6, head_point, 0x1Du))
         return pwcca_fail("out of memory");
     for (size_t i = a->nlayers; i-- > 0;) { /* top layer first, as drawn */
         const pw_conv_layer_result *r = &s->layers[i];
-        char d[16], st[32], ss[24], np[24], bad[64] = "-";
+        char d[16], st[32], ss[24], np[24], bad[64] = "-", rg[64] = "-";
         snprintf(d, sizeof d, "%d", a->layers[i].depth);
         snprintf(np, sizeof np, "%zu", r->npoints);
         if (!r->has_data)
@@ -248,10 +336,12 @@ static int print_table(const analysis *a)
             snprintf(st, sizeof st, "%s", r->unknown_now ? "unknown" : "not yet");
         if (a->bad[i])
             snprintf(bad, sizeof bad, "%s at %" PRId64, a->bad[i]->status, a->bad[i]->step);
+        range_text(r, rg, sizeof rg);
         const char *row[] = {d,  a->layers[i].name,
                              st, pwcca_fmt_step(ss, sizeof ss, a->layers[i].stable_step),
                              np, bad};
-        if (pwcca_table_row(&t, row) != 0) {
+        const char *nrow[] = {d, a->layers[i].name, st, rg, row[3], np, bad};
+        if (pwcca_table_row(&t, s->noise ? nrow : row) != 0) {
             pwcca_table_free(&t);
             return pwcca_fail("out of memory");
         }
@@ -285,6 +375,24 @@ static int print_table(const analysis *a)
     char out[64] = "";
     if (nout)
         snprintf(out, sizeof out, "; %zu layer%s left out, above", nout, nout == 1 ? "" : "s");
+    if (s->noise) {
+        print_within(a);
+        size_t disc = s->ndistinct - s->nconcordant;
+        if (s->ndistinct == 0)
+            printf("bottom-up: undetermined (%zu of %zu pairs of ranked layers told apart by the "
+                   "noise: no order can be called%s)\n",
+                   s->ndistinct, s->npairs, out);
+        else
+            printf("bottom-up: %s (%zu of %zu pairs of ranked layers told apart by the noise: %zu "
+                   "in bottom-up order, %zu against, kappa = %.3f; %zu within the noise%s)\n",
+                   pw_conv_verdict_name(s->verdict), s->ndistinct, s->npairs, s->nconcordant, disc,
+                   s->kappa, s->nwithin, out);
+        if (!isnan(s->rho))
+            printf("point settle steps alone: Spearman rho(depth, settled step) = %.3f over %zu "
+                   "layers\n",
+                   s->rho, s->norder);
+        return PWCCA_OK;
+    }
     if (isnan(s->rho))
         printf("bottom-up: undetermined (%zu ranked layer%s, %s%s)\n", s->norder,
                s->norder == 1 ? "" : "s",
@@ -301,9 +409,10 @@ static int print_table(const analysis *a)
 int pwcca_cmd_convergence(const pwcca_opts *o, int argc, char **argv)
 {
     static const char *const formats[] = {"table", "json", NULL};
-    double tau = PW_CONV_DEFAULT_TAU;
+    double tau = PW_CONV_DEFAULT_TAU, z = PW_CONV_DEFAULT_Z;
     int format = 0, pos;
     const pwcca_arg args[] = {{"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
+                              {"z", 0, PWCCA_ARG_DISTANCE, NULL, &z},
                               {"format", 0, PWCCA_ARG_CHOICE, formats, &format},
                               {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
@@ -311,7 +420,7 @@ int pwcca_cmd_convergence(const pwcca_opts *o, int argc, char **argv)
         return done;
 
     analysis a;
-    int rc = analyse(o, argv[pos], tau, &a);
+    int rc = analyse(o, argv[pos], tau, z, &a);
     if (rc == PWCCA_OK)
         rc = format == 1 ? print_json(&a) : print_table(&a);
     analysis_free(&a);

@@ -19,7 +19,7 @@
 
 static const char help[] =
     "Usage: pwcca plot RUN [-o FILE.svg] [--ref final|previous] [--kind heatmap|lines]\n"
-    "                      [--tau T]\n"
+    "                      [--tau T] [--theta T] [--z Z] [--ymax V]\n"
     "       pwcca plot RUN_A --vs RUN_B [-o FILE.svg] [--kind lines|heatmap] [--nhwc]\n"
     "Draw how RUN's layers settle: the distance of every layer (bottom layer at the\n"
     "bottom) at every checkpoint.  Against the final checkpoint, a diamond marks\n"
@@ -33,6 +33,12 @@ static const char help[] =
     "  --ref R      final or previous; default final when the run is final\n"
     "  --kind K     heatmap (default) or lines (SVG only)\n"
     "  --tau T      settle threshold for the marks (default 0.05)\n"
+    "  --theta T    draw the run's stable_threshold T (implies --ref previous), to\n"
+    "               read its layer_stable alerts against the bands\n"
+    "  --z Z        standard errors each side of a value in the SE band (--kind\n"
+    "               lines; default 1; the run's stable_z to read stable_rule = noise)\n"
+    "  --ymax V     top of the value axis (default: the largest value), to zoom\n"
+    "               in on small distances; larger values are cut off\n"
     "  --vs RUN_B   the PWCCA distance of RUN_A's layers to RUN_B's same-named\n"
     "               layers at every step both have a checkpoint file (as `pwcca\n"
     "               curve RUN_A --vs RUN_B` computes it); with -o, --kind defaults\n"
@@ -122,14 +128,13 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     const char *out = NULL;
     const char *vs = NULL;
     int ref = -1, kind = -1, nhwc = 0, pos;
-    double tau = PW_CONV_DEFAULT_TAU;
-    const pwcca_arg args[] = {{"output", 'o', PWCCA_ARG_TEXT, NULL, &out},
-                              {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
-                              {"kind", 0, PWCCA_ARG_CHOICE, kinds, &kind},
-                              {"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
-                              {"vs", 0, PWCCA_ARG_TEXT, NULL, &vs},
-                              {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},
-                              {NULL, 0, 0, NULL, NULL}};
+    double tau = PW_CONV_DEFAULT_TAU, theta = -1, band_z = 1, ymax = 0;
+    const pwcca_arg args[] = {
+        {"output", 'o', PWCCA_ARG_TEXT, NULL, &out},    {"ref", 0, PWCCA_ARG_CHOICE, refs, &ref},
+        {"kind", 0, PWCCA_ARG_CHOICE, kinds, &kind},    {"tau", 0, PWCCA_ARG_DISTANCE, NULL, &tau},
+        {"theta", 0, PWCCA_ARG_DISTANCE, NULL, &theta}, {"z", 0, PWCCA_ARG_DISTANCE, NULL, &band_z},
+        {"ymax", 0, PWCCA_ARG_DISTANCE, NULL, &ymax},   {"vs", 0, PWCCA_ARG_TEXT, NULL, &vs},
+        {"nhwc", 0, PWCCA_ARG_FLAG, NULL, &nhwc},       {NULL, 0, 0, NULL, NULL}};
     int done = pwcca_parse_args(argc, argv, help, args, 1, 1, "RUN", &pos);
     if (done >= 0)
         return done;
@@ -142,8 +147,15 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
         return done;
     if (!vs && nhwc)
         return pwcca_usage(argv[0], "--nhwc goes with --vs");
+    if (vs && (theta >= 0 || ymax > 0))
+        return pwcca_usage(argv[0], "--theta and --ymax go with a run's own plot, not --vs");
     if (vs)
         return plot_vs(o, argv[pos], vs, nhwc, out, kind == 1);
+    if (theta >= 0 && ref == 1)
+        return pwcca_usage(argv[0], "--theta is the threshold against the previous checkpoint: "
+                                    "use it with --ref previous");
+    if (theta >= 0)
+        ref = 0;
 
     pw_query *q;
     pw_run_info run;
@@ -180,8 +192,19 @@ int pwcca_cmd_plot(const pwcca_opts *o, int argc, char **argv)
     }
 
     pw_plot_texts texts;
-    pw_plot_distance_setup(&p, &texts, run.name, ref == 1, run.final_step, ls, nls, tau,
-                           out && kind == 0 ? "; darker = closer" : "");
+    char note[96];
+    snprintf(note, sizeof note, "%s", out && kind == 0 ? "; darker = closer" : "");
+    if (ymax > 0)
+        snprintf(note + strlen(note), sizeof note - strlen(note),
+                 "; values above %g drawn at the top", ymax);
+    pw_plot_distance_setup(&p, &texts, run.name, ref == 1, run.final_step, ls, nls, tau, note);
+    p.band_z = band_z;
+    if (ymax > 0)
+        p.vmax = ymax;
+    if (theta >= 0 && ref == 0) {
+        p.threshold = theta;
+        p.threshold_theta = 1;
+    }
 
     rc =
         pw_plot_label_reduced(&p, &err) == 0 ? draw(&p, out, kind == 1) : pwcca_fail("%s", err.msg);

@@ -120,7 +120,38 @@ void pw_conv_summary_free(pw_conv_summary *s)
         return;
     free(s->layers);
     free(s->order);
+    free(s->within);
     memset(s, 0, sizeof *s);
+}
+
+/* The settle step of the bounds d + sign*z*SE: the scan of pw_conv_settle_step
+ * over them.  The SE of a point without one is the last earlier one's (0 before
+ * the first), so it has to be carried forward from the start. */
+static int settle_bound(const pw_conv_point *pts, const double *se, size_t n, double tau,
+                        double sign_z, int64_t *step)
+{
+    size_t i = n; /* first point of the trailing run of bounds <= tau */
+    double last = 0;
+    for (size_t k = 0; k < n; k++) {
+        double d = pts[k].distance;
+        if (se && !isnan(d) && isfinite(se[k]) && se[k] >= 0)
+            last = se[k];
+        if (isnan(d) || d + sign_z * last > tau)
+            i = n; /* the run restarts after k */
+        else if (i == n)
+            i = k;
+    }
+    if (i == n)
+        return 0;
+    *step = pts[i].step;
+    return 1;
+}
+
+void pw_conv_settle_interval(const pw_conv_point *pts, const double *se, size_t n, double tau,
+                             double z, int *has_lo, int64_t *lo, int *has_hi, int64_t *hi)
+{
+    *has_lo = settle_bound(pts, se, n, tau, -z, lo);
+    *has_hi = settle_bound(pts, se, n, tau, z, hi);
 }
 
 int pw_conv_analyze(const pw_conv_layer *layers, size_t n, double tau, pw_conv_summary *out,
@@ -131,6 +162,7 @@ int pw_conv_analyze(const pw_conv_layer *layers, size_t n, double tau, pw_conv_s
         return pw_err_set(err, "tau must be a finite distance >= 0, not %g", tau);
     out->tau = tau;
     out->rho = NAN;
+    out->kappa = NAN;
     out->layers = calloc(n ? n : 1, sizeof *out->layers);
     out->order = calloc(n ? n : 1, sizeof *out->order);
     double *xy = calloc(n ? 2 * n : 1, sizeof *xy);
@@ -211,6 +243,84 @@ int pw_conv_analyze(const pw_conv_layer *layers, size_t n, double tau, pw_conv_s
     else if (out->rho >= PW_CONV_BOTTOM_UP_RHO)
         out->verdict = PW_CONV_BOTTOM_UP;
     else if (out->rho <= -PW_CONV_BOTTOM_UP_RHO)
+        out->verdict = PW_CONV_TOP_DOWN;
+    else
+        out->verdict = PW_CONV_MIXED;
+    return 0;
+}
+
+/* Layer i's settle interval as [lo, hi] on a line of steps: past the newest
+ * step when not even its lower bounds settle, open to the right (INFINITY)
+ * when its upper bounds do not. */
+static void interval_of(const pw_conv_layer *l, const pw_conv_layer_result *r, double *lo,
+                        double *hi)
+{
+    double after = (double)l->pts[l->npts - 1].step + 0.5;
+    *lo = r->settled_lo ? (double)r->settle_lo : after;
+    *hi = r->settled_hi ? (double)r->settle_hi : INFINITY;
+}
+
+int pw_conv_analyze_noise(const pw_conv_layer *layers, size_t n, double tau, double z,
+                          pw_conv_summary *out, pw_err *err)
+{
+    if (!isfinite(z) || z < 0) {
+        memset(out, 0, sizeof *out);
+        return pw_err_set(err, "z must be a finite number of standard errors >= 0, not %g", z);
+    }
+    if (pw_conv_analyze(layers, n, tau, out, err) != 0)
+        return -1;
+    out->z = z;
+    out->kappa = NAN;
+    for (size_t i = 0; i < n; i++) {
+        pw_conv_layer_result *r = &out->layers[i];
+        const pw_conv_layer *l = &layers[i];
+        for (size_t k = 0; l->se && k < l->npts; k++)
+            r->has_se |= !isnan(l->pts[k].distance) && isfinite(l->se[k]) && l->se[k] >= 0;
+        out->noise |= r->has_se;
+        if (r->has_data)
+            pw_conv_settle_interval(l->pts, l->se, l->npts, tau, z, &r->settled_lo, &r->settle_lo,
+                                    &r->settled_hi, &r->settle_hi);
+        assert(!r->settled || !r->settled_lo || r->settle_lo <= r->settle_step);
+        assert(!r->settled || !r->settled_hi || r->settle_hi >= r->settle_step);
+    }
+    if (!out->noise)
+        return 0;
+
+    /* Every pair of ranked layers at different depths, lower one first. */
+    size_t cap = out->norder * (out->norder > 0 ? out->norder - 1 : 0) / 2;
+    out->within = malloc((cap ? cap : 1) * sizeof *out->within);
+    if (!out->within) {
+        pw_conv_summary_free(out);
+        return pw_err_set(err, "out of memory comparing %zu layers", n);
+    }
+    size_t discordant = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            if (!out->layers[i].ranked || !out->layers[j].ranked ||
+                layers[i].depth >= layers[j].depth)
+                continue;
+            double ilo, ihi, jlo, jhi;
+            interval_of(&layers[i], &out->layers[i], &ilo, &ihi);
+            interval_of(&layers[j], &out->layers[j], &jlo, &jhi);
+            out->npairs++;
+            if (ihi < jlo) {
+                out->nconcordant++;
+            } else if (jhi < ilo) {
+                discordant++;
+            } else {
+                assert(out->nwithin < cap);
+                out->within[out->nwithin++] = (pw_conv_pair){i, j};
+            }
+        }
+    out->ndistinct = out->nconcordant + discordant;
+    assert(out->ndistinct + out->nwithin == out->npairs);
+    if (out->ndistinct > 0)
+        out->kappa = ((double)out->nconcordant - (double)discordant) / (double)out->ndistinct;
+    if (isnan(out->kappa))
+        out->verdict = PW_CONV_UNDETERMINED;
+    else if (out->kappa >= PW_CONV_BOTTOM_UP_RHO)
+        out->verdict = PW_CONV_BOTTOM_UP;
+    else if (out->kappa <= -PW_CONV_BOTTOM_UP_RHO)
         out->verdict = PW_CONV_TOP_DOWN;
     else
         out->verdict = PW_CONV_MIXED;

@@ -25,7 +25,29 @@
  * counted in nleft_out), so no verdict rests on a step nothing was measured
  * at.  rho >= PW_CONV_BOTTOM_UP_RHO is called bottom-up,
  * rho <= -PW_CONV_BOTTOM_UP_RHO top-down, anything between mixed; with fewer
- * than two ranked layers, or all of them tied, rho is undefined (NAN). */
+ * than two ranked layers, or all of them tied, rho is undefined (NAN).
+ *
+ * With standard errors (pw_noise.h; pw_conv_analyze_noise) a settle step
+ * gets an interval.  Each point's margin is z*SE, the SE being the point's
+ * own or else the last one of an earlier point of that layer (the stability
+ * rule's carry, pw_stability.h); before the layer's first SE the margin is
+ * 0.  The earliest settle step (settle_lo) is the settle step of the lower
+ * bounds d - z*SE, the latest (settle_hi) that of the upper bounds d + z*SE:
+ * the first step from which d - z*SE <= tau (resp. d + z*SE <= tau) at every
+ * later checkpoint.  Since d - z*SE <= d <= d + z*SE, settle_lo <= settle
+ * step <= settle_hi whenever they exist.  A layer with no settle_hi may not
+ * have settled yet (its interval runs past the newest checkpoint); one with
+ * no settle_lo has not settled even by its lower bounds (its interval lies
+ * after the newest checkpoint).  Two ranked layers at different depths are
+ * told apart when their intervals do not overlap (one's latest step is before
+ * the other's earliest); otherwise their order is within the noise.  The
+ * verdict then rests on the pairs told apart only: with C of them in
+ * bottom-up order (the lower layer settled first) and D against it,
+ * kappa = (C - D) / (C + D) is called bottom-up when >= PW_CONV_BOTTOM_UP_RHO,
+ * top-down when <= -PW_CONV_BOTTOM_UP_RHO, mixed between, and undetermined
+ * when no pair is told apart.  Spearman's rho of the point settle steps is
+ * still reported beside it.  Without any SE the noise analysis is the point
+ * analysis above (noise = 0 in the summary). */
 #ifndef PW_CONVERGENCE_H
 #define PW_CONVERGENCE_H
 
@@ -44,6 +66,8 @@ typedef struct pw_conv_layer {
     int depth;                /* 0 = bottom */
     const pw_conv_point *pts; /* its series, ascending steps, borrowed */
     size_t npts;              /* points in pts */
+    const double *se; /* per point the standard error of its distance, NAN when none; NULL when
+                         the layer has none (pw_conv_analyze_noise only) */
 } pw_conv_layer;
 
 typedef enum pw_conv_verdict {
@@ -65,7 +89,17 @@ typedef struct pw_conv_layer_result {
     int64_t gap_step;     /* the point without a distance that makes it bounded or
                              unknown_now; valid when either is set */
     int ranked;           /* counted in rho: measured, neither bounded nor unknown_now */
+    int has_se;           /* some point of the layer has an SE (pw_conv_analyze_noise) */
+    int settled_lo;       /* settle_lo exists: d - z*SE <= tau at the newest point */
+    int64_t settle_lo;    /* earliest settle step within the noise; valid when settled_lo */
+    int settled_hi;       /* settle_hi exists: d + z*SE <= tau at the newest point */
+    int64_t settle_hi;    /* latest settle step within the noise; valid when settled_hi */
 } pw_conv_layer_result;
+
+/* Two ranked layers (indices into the input) whose settle intervals overlap. */
+typedef struct pw_conv_pair {
+    size_t a, b; /* a below b (depth of a < depth of b) */
+} pw_conv_pair;
 
 typedef struct pw_conv_summary {
     pw_conv_layer_result *layers; /* one per input layer, same order */
@@ -78,6 +112,14 @@ typedef struct pw_conv_summary {
     pw_conv_verdict verdict; /* reading of rho */
     int monotone;            /* settle steps never decrease with depth (unsettled = last) */
     double tau;              /* threshold used */
+    int noise;               /* 1: intervals from SEs decided the verdict (some layer has one) */
+    double z;                /* standard errors on each side (noise) */
+    size_t npairs;           /* pairs of ranked layers at different depths (noise) */
+    size_t ndistinct;        /* of those, pairs whose intervals do not overlap (noise) */
+    size_t nconcordant;      /* distinct pairs where the lower layer settled first (noise) */
+    double kappa;            /* (concordant - discordant) / ndistinct, NAN when none (noise) */
+    pw_conv_pair *within;    /* the npairs - ndistinct pairs within the noise, by a then b */
+    size_t nwithin;          /* entries in within */
 } pw_conv_summary;
 
 /* Settle step of one series: returns 1 and sets *step, or 0 when the newest
@@ -91,6 +133,14 @@ int pw_conv_spearman(const double *x, const double *y, size_t n, double *rho, pw
 /* Full analysis; tau must be finite and >= 0.  Free with pw_conv_summary_free. */
 int pw_conv_analyze(const pw_conv_layer *layers, size_t n, double tau, pw_conv_summary *out,
                     pw_err *err);
+/* The same with settle intervals from the layers' SEs at z standard errors
+ * (finite, >= 0); without any SE it is pw_conv_analyze. */
+int pw_conv_analyze_noise(const pw_conv_layer *layers, size_t n, double tau, double z,
+                          pw_conv_summary *out, pw_err *err);
+/* Settle interval of one series at margin z*SE (SE carried forward; NULL se: none):
+ * has_lo, lo, has_hi and hi as settled_lo, settle_lo, settled_hi and settle_hi. */
+void pw_conv_settle_interval(const pw_conv_point *pts, const double *se, size_t n, double tau,
+                             double z, int *has_lo, int64_t *lo, int *has_hi, int64_t *hi);
 void pw_conv_summary_free(pw_conv_summary *s);
 /* "bottom-up", "top-down", "mixed", "undetermined". */
 const char *pw_conv_verdict_name(pw_conv_verdict v);

@@ -75,6 +75,8 @@
 /* Client ---------------------------------------------------------------------- */
 #define PW_CONV_DEFAULT_TAU   0.05 /* distance to final under which a layer counts as settled */
 #define PW_CONV_BOTTOM_UP_RHO 0.5  /* Spearman rho from which convergence is called bottom-up */
+#define PW_CONV_DEFAULT_Z     2.0  /* standard errors each side of a settle step (stable_z) */
+#define PW_CONV_WITHIN_SHOWN  20   /* pairs within the noise named in `convergence`'s table */
 #define PW_SOCK_MAX_RESPONSE                                                                       \
     (16u << 20)                   /* bytes in one response or event line the client reads          \
                                    */

@@ -39,6 +39,8 @@ void pw_plot_free(pw_plot *p)
     free(p->steps);
     free(p->values);
     free(p->marks);
+    free(p->range_lo);
+    free(p->range_hi);
     free(p->se);
     free(p->chance);
     memset(p, 0, sizeof *p);
@@ -326,6 +328,17 @@ void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int f
     /* Marks: where each layer settled (final) or the daemon's stable step
      * (previous).  The final checkpoint against itself does not count. */
     pw_conv_point *pts = malloc(p->nsteps * sizeof *pts);
+    if (final && p->se && !p->range_lo) {
+        /* Settle ranges need their own arrays; without memory the plot just has none. */
+        p->range_lo = malloc(p->nlayers * sizeof *p->range_lo);
+        p->range_hi = malloc(p->nlayers * sizeof *p->range_hi);
+        if (!p->range_lo || !p->range_hi) {
+            free(p->range_lo);
+            free(p->range_hi);
+            p->range_lo = p->range_hi = NULL;
+        }
+        p->range_z = PW_CONV_DEFAULT_Z;
+    }
     for (size_t l = 0; l < p->nlayers; l++) {
         p->marks[l] = PW_PLOT_NO_MARK;
         if (final) {
@@ -337,6 +350,15 @@ void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int f
             int64_t step;
             if (pts && pw_conv_settle_step(pts, n, tau, &step))
                 p->marks[l] = step;
+            if (pts && p->range_lo) {
+                /* pts are the layer's first n columns, so its SEs line up. */
+                int has_lo, has_hi;
+                int64_t lo, hi;
+                pw_conv_settle_interval(pts, p->se + l * p->nsteps, n, tau, p->range_z, &has_lo,
+                                        &lo, &has_hi, &hi);
+                p->range_lo[l] = has_lo ? lo : PW_PLOT_NO_MARK;
+                p->range_hi[l] = has_lo && has_hi ? hi : PW_PLOT_NO_MARK;
+            }
             continue;
         }
         for (size_t i = 0; i < nls; i++)

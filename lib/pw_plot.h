@@ -31,6 +31,15 @@ typedef struct pw_plot {
     int64_t *steps;          /* ascending checkpoint steps */
     double *values;          /* values[layer * nsteps + step], NAN where there is none */
     int64_t *marks;          /* per layer a step to mark, or PW_PLOT_NO_MARK */
+    int64_t *range_lo;       /* per layer the earliest step it could have settled at given the
+                                noise (pw_convergence.h), PW_PLOT_NO_MARK for none; NULL: no
+                                layer has a settle range (no SEs, or not against the final) */
+    int64_t *range_hi;       /* the latest such step, PW_PLOT_NO_MARK when the range runs past
+                                the newest checkpoint */
+    double range_z;          /* standard errors each side the ranges were taken at */
+    double band_z;           /* half-width of the SE band in standard errors; 0 means 1 */
+    int threshold_theta;     /* 1: threshold is the stability threshold theta (previous),
+                                drawn as such; 0: the settle threshold tau */
     char **reduce;           /* per layer the reductions its values used ("dims:6", "dims:6,
                                 none" when they changed), "" when all were exact */
     double vmax;             /* value at the bright end of the colour scale (> 0) */
@@ -59,8 +68,9 @@ typedef struct pw_plot_texts {
 /* Headings, value label, threshold and marks of a run's distance plot, as
  * `pwcca plot` and the dashboard draw it: against the final checkpoint at
  * final_step (final != 0) each layer is marked where its distance settles
- * within tau for good; against the previous one, at its layer_stable step
- * from ls.  note is appended to the subtitle ("" for none).  p must have
+ * within tau for good, with its settle range at PW_CONV_DEFAULT_Z standard
+ * errors when its values have SEs; against the previous one, at its
+ * layer_stable step from ls.  note is appended to the subtitle ("" for none).  p must have
  * columns (pw_plot_from_curve with rows). */
 void pw_plot_distance_setup(pw_plot *p, pw_plot_texts *t, const char *run, int final,
                             int64_t final_step, const pw_layer_info *ls, size_t nls, double tau,

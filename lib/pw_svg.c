@@ -183,6 +183,25 @@ static void diamond(FILE *f, double x, double y, double r)
             x, y - r, x + r, y, x, y + r, x - r, y, INK);
 }
 
+/* Layer l's settle range (pw_plot.range_lo/hi) as a bar at height y: from its
+ * earliest to its latest settle step, end ticks at both; a range that runs
+ * past the newest checkpoint goes to the plot's right edge, open (an arrow). */
+static void range_bar(FILE *f, const pw_plot *p, size_t l, const axis *ax, double y)
+{
+    if (!p->range_lo || p->range_lo[l] == PW_PLOT_NO_MARK)
+        return;
+    int open = p->range_hi[l] == PW_PLOT_NO_MARK;
+    double x0 = at(ax, (double)p->range_lo[l]);
+    double x1 = open ? ax->px0 + ax->px : at(ax, (double)p->range_hi[l]);
+    fprintf(f, "<path class=\"settle-range\" d=\"M%.2f %.2fL%.2f %.2fM%.2f %.2fL%.2f %.2f", x0, y,
+            x1, y, x0, y - 4, x0, y + 4);
+    if (open)
+        fprintf(f, "M%.2f %.2fL%.2f %.2fL%.2f %.2f", x1 - 5, y - 4, x1, y, x1 - 5, y + 4);
+    else
+        fprintf(f, "M%.2f %.2fL%.2f %.2f", x1, y - 4, x1, y + 4);
+    fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"/>\n", INK);
+}
+
 /* ---- heatmap ------------------------------------------------------------------ */
 
 /* Column boundaries: halfway between neighbouring steps, half a gap beyond the ends. */
@@ -296,7 +315,7 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
         row_h = plot_h / (double)p->nlayers;
     }
     double top = TITLE_H, bottom = top + plot_h;
-    double width = left + PLOT_W + 110, height = bottom + 86;
+    double width = left + PLOT_W + 110, height = bottom + 86 + (p->range_lo ? 16 : 0);
     axis ax = {edge(p, 0), edge(p, p->nsteps), left, PLOT_W};
 
     header(f, width, height, p);
@@ -362,6 +381,8 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
                         bottom - ((double)l + 0.5) * row_h);
         }
         fputs("\"/>\n", f);
+        for (size_t l = 0; l < p->nlayers; l++)
+            range_bar(f, p, l, &ax, bottom - ((double)l + 0.5) * row_h);
         for (size_t l = 0; l < p->nlayers; l++) {
             size_t s = p->marks[l] == PW_PLOT_NO_MARK ? SIZE_MAX : column_of(p, p->marks[l]);
             if (s == SIZE_MAX)
@@ -406,6 +427,13 @@ int pw_svg_heatmap(FILE *f, const pw_plot *p, pw_err *err)
             "<text class=\"key\" x=\"%.2f\" y=\"%.2f\">no value (not scored, or not "
             "applicable)</text>\n",
             kx, ky - 10, NODATA, kx + 18, ky);
+    if (p->range_lo && p->mark_label) {
+        fprintf(f, "<text class=\"key range-key\" x=\"%.2f\" y=\"%.2f\">", left, ky + 16);
+        fprintf(f,
+                "bar: settle range, the steps it could have settled at given &#xB1;%g standard "
+                "errors (jackknife)</text>\n",
+                p->range_z);
+    }
     return finish(f, err);
 }
 
@@ -495,7 +523,8 @@ static void depth_bar(FILE *f, const pw_plot *p, double x, double top, double h)
 static double value_y(double v, double bottom, double plot_h, double vmax)
 {
     v = v < 0 ? 0 : v > vmax ? vmax : v;
-    return bottom - v / vmax * plot_h;
+    /* Clamped to the plot: a band edge beyond it is cut off, not drawn outside. */
+    return bottom - (v < 0 ? 0 : v > vmax ? vmax : v) / vmax * plot_h;
 }
 
 /* Each layer's chance level (the reference's probe inputs shuffled) as a
@@ -535,6 +564,7 @@ static void se_band(FILE *f, const pw_plot *p, size_t l, const axis *ax, double 
                     double plot_h, double vmax, const unsigned char rgb[3])
 {
     const double *v = p->values + l * p->nsteps, *e = p->se + l * p->nsteps;
+    double z = p->band_z > 0 ? p->band_z : 1;
     fputs("<g class=\"se-band\" stroke=\"none\" fill=\"", f);
     put_hex(f, rgb);
     fputs("\" fill-opacity=\"0.22\">\n", f);
@@ -548,8 +578,8 @@ static void se_band(FILE *f, const pw_plot *p, size_t l, const axis *ax, double 
             end++;
         if (end - s == 1) {
             double x = at(ax, (double)p->steps[s]);
-            double y0 = value_y(v[s] - e[s], bottom, plot_h, vmax);
-            double y1 = value_y(v[s] + e[s], bottom, plot_h, vmax);
+            double y0 = value_y(v[s] - z * e[s], bottom, plot_h, vmax);
+            double y1 = value_y(v[s] + z * e[s], bottom, plot_h, vmax);
             fprintf(f,
                     "<path d=\"M%.2f %.2fL%.2f %.2fM%.2f %.2fL%.2f %.2fM%.2f %.2fL%.2f %.2f\" "
                     "stroke=\"",
@@ -560,10 +590,10 @@ static void se_band(FILE *f, const pw_plot *p, size_t l, const axis *ax, double 
             fputs("<path d=\"", f);
             for (size_t k = s; k < end; k++)
                 fprintf(f, "%s%.2f %.2f", k == s ? "M" : "L", at(ax, (double)p->steps[k]),
-                        value_y(v[k] + e[k], bottom, plot_h, vmax));
+                        value_y(v[k] + z * e[k], bottom, plot_h, vmax));
             for (size_t k = end; k-- > s;)
                 fprintf(f, "L%.2f %.2f", at(ax, (double)p->steps[k]),
-                        value_y(v[k] - e[k], bottom, plot_h, vmax));
+                        value_y(v[k] - z * e[k], bottom, plot_h, vmax));
             fputs("Z\"/>\n", f);
         }
         s = end;
@@ -633,8 +663,9 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
         fprintf(f,
                 "<g class=\"threshold\"><line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
                 "stroke=\"%s\" stroke-dasharray=\"6 4\"/><text x=\"%.2f\" y=\"%.2f\" "
-                "text-anchor=\"end\" fill=\"%s\" font-size=\"11\">&#x3C4; = ",
-                left, y, left + PLOT_W, y, MUTED, left + PLOT_W - 4, y - 4, MUTED);
+                "text-anchor=\"end\" fill=\"%s\" font-size=\"11\">%s = ",
+                left, y, left + PLOT_W, y, MUTED, left + PLOT_W - 4, y - 4, MUTED,
+                p->threshold_theta ? "stable_threshold &#x3B8;" : "&#x3C4;");
         put_num(f, p->threshold);
         fputs("</text></g>\n", f);
     }
@@ -683,6 +714,13 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
         size_t s = p->marks && p->mark_label && p->marks[l] != PW_PLOT_NO_MARK
                        ? column_of(p, p->marks[l])
                        : SIZE_MAX;
+        /* The settle range at the height of the mark, or of its earliest step. */
+        size_t rs = s != SIZE_MAX ? s
+                    : p->range_lo && p->mark_label && p->range_lo[l] != PW_PLOT_NO_MARK
+                        ? column_of(p, p->range_lo[l])
+                        : SIZE_MAX;
+        if (rs != SIZE_MAX && !isnan(v[rs]))
+            range_bar(f, p, l, &ax, bottom - (v[rs] > vmax ? vmax : v[rs]) / vmax * plot_h);
         if (s != SIZE_MAX && !isnan(v[s]))
             diamond(f, at(&ax, (double)p->steps[s]),
                     bottom - (v[s] > vmax ? vmax : v[s]) / vmax * plot_h, 4);
@@ -700,7 +738,13 @@ int pw_svg_lines(FILE *f, const pw_plot *p, pw_err *err)
     if (p->se) {
         fprintf(f, "<text class=\"key se-key\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">",
                 left + PLOT_W, bottom + 64);
-        fputs("band / bar: &#xB1;1 standard error (jackknife)</text>\n", f);
+        if (p->range_lo && p->mark_label)
+            fprintf(f, "band: &#xB1;1 SE (jackknife); bar: settle range, &#xB1;%g SE</text>\n",
+                    p->range_z);
+        else if (p->band_z > 0 && p->band_z != 1)
+            fprintf(f, "band / bar: &#xB1;%g standard errors (jackknife)</text>\n", p->band_z);
+        else
+            fputs("band / bar: &#xB1;1 standard error (jackknife)</text>\n", f);
     }
     if (p->mark_label && p->marks) {
         diamond(f, left + 6, bottom + 60, 4);

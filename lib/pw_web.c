@@ -749,16 +749,18 @@ static json_t *verdict_json(const pw_curve_row *rows, size_t n, int64_t final_st
     /* Group rows (ordered by depth, layer, step) into one series per layer,
      * leaving out the final checkpoint against itself. */
     pw_conv_point *pts = malloc((n ? n : 1) * sizeof *pts);
-    pw_conv_layer *ls = malloc((n ? n : 1) * sizeof *ls);
+    pw_conv_layer *ls = calloc(n ? n : 1, sizeof *ls);
+    double *se = malloc((n ? n : 1) * sizeof *se);
     size_t nl = 0, np = 0;
     json_t *o = NULL;
-    if (!pts || !ls)
+    if (!pts || !ls || !se)
         goto out;
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || strcmp(rows[i].layer, rows[i - 1].layer) != 0) {
             ls[nl].name = rows[i].layer;
             ls[nl].depth = rows[i].depth < 0 ? 0 : rows[i].depth;
             ls[nl].pts = pts + np;
+            ls[nl].se = se + np;
             ls[nl].npts = 0;
             nl++;
         }
@@ -766,18 +768,30 @@ static json_t *verdict_json(const pw_curve_row *rows, size_t n, int64_t final_st
             continue;
         pts[np].step = rows[i].step;
         pts[np].distance = rows[i].distance;
+        se[np] = rows[i].se[PW_METRIC_DISTANCE];
         np++;
         ls[nl - 1].npts++;
     }
     pw_conv_summary s;
     pw_err err = {""};
-    if (pw_conv_analyze(ls, nl, PW_CONV_DEFAULT_TAU, &s, &err) != 0)
+    if (pw_conv_analyze_noise(ls, nl, PW_CONV_DEFAULT_TAU, PW_CONV_DEFAULT_Z, &s, &err) != 0)
         goto out;
     o = json_object();
     json_object_set_new(o, "verdict", json_string(pw_conv_verdict_name(s.verdict)));
     json_object_set_new(o, "rho", pw_json_real(s.rho));
     json_object_set_new(o, "tau", json_real(s.tau));
     json_object_set_new(o, "settled", json_integer((json_int_t)s.nsettled));
+    /* With SEs the verdict counts only the pairs of layers the noise tells apart. */
+    json_object_set_new(o, "noise", json_boolean(s.noise));
+    json_object_set_new(o, "z", json_real(s.z));
+    json_object_set_new(o, "pairs", json_integer((json_int_t)s.npairs));
+    json_object_set_new(o, "distinguishable_pairs", json_integer((json_int_t)s.ndistinct));
+    json_object_set_new(o, "kappa", pw_json_real(s.kappa));
+    json_t *within = json_array();
+    for (size_t k = 0; k < s.nwithin; k++)
+        json_array_append_new(within, json_pack("[o o]", pw_json_str(ls[s.within[k].a].name),
+                                                pw_json_str(ls[s.within[k].b].name)));
+    json_object_set_new(o, "within_noise", within);
     json_t *arr = json_array();
     for (size_t i = 0; i < nl; i++) {
         json_t *l = json_object();
@@ -785,6 +799,12 @@ static json_t *verdict_json(const pw_curve_row *rows, size_t n, int64_t final_st
         json_object_set_new(l, "settled_step",
                             s.layers[i].settled ? json_integer(s.layers[i].settle_step)
                                                 : json_null());
+        json_object_set_new(l, "settled_earliest",
+                            s.noise && s.layers[i].settled_lo ? json_integer(s.layers[i].settle_lo)
+                                                              : json_null());
+        json_object_set_new(l, "settled_latest",
+                            s.noise && s.layers[i].settled_hi ? json_integer(s.layers[i].settle_hi)
+                                                              : json_null());
         json_array_append_new(arr, l);
     }
     json_object_set_new(o, "layers", arr);
@@ -792,6 +812,7 @@ static json_t *verdict_json(const pw_curve_row *rows, size_t n, int64_t final_st
 out:
     free(pts);
     free(ls);
+    free(se);
     return o;
 }
 

@@ -273,9 +273,12 @@
       $('run-layers').textContent = r.layers + ' (' + r.stable_layers + ' stable)';
       $('run-pending').textContent = r.pending + ' checkpoint' + (r.pending === 1 ? '' : 's');
       const c = d.convergence;
-      $('verdict').textContent = c ? c.verdict + ' (Spearman rho ' + fmtReal(c.rho) + ', ' +
+      $('verdict').textContent = !c ? 'decided once the run is final' : c.noise ?
+        c.verdict + ' (' + c.distinguishable_pairs + ' of ' + c.pairs + ' layer pairs told ' +
+        'apart by the noise at \u00b1' + c.z + ' SE, ' + c.within_noise.length + ' within it; ' +
         c.settled + ' of ' + c.layers.length + ' layers settled within ' + c.tau + ')' :
-        'decided once the run is final';
+        c.verdict + ' (Spearman rho ' + fmtReal(c.rho) + ', ' +
+        c.settled + ' of ' + c.layers.length + ' layers settled within ' + c.tau + ')';
       $('no-scores').hidden = d.has_previous;
       const final = r.final_step !== null;
       $('final-section').hidden = !final;

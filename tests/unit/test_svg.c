@@ -341,11 +341,61 @@ START_TEST(standard_errors_are_drawn_as_bands_and_bars)
 }
 END_TEST
 
+START_TEST(settle_ranges_are_bars_around_the_marks)
+{
+    pw_err err = {""};
+    const char *names[] = {"conv1", "conv2"};
+    size_t n;
+    pw_curve_row *rows = rows_for(names, 2, 5, &n);
+    pw_plot p;
+    pw_plot_texts texts;
+    /* Without SEs: marks, no ranges. */
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    pw_plot_distance_setup(&p, &texts, "run", 1, 400, NULL, 0, 0.32, "");
+    ck_assert_ptr_null(p.range_lo);
+    char *svg = render(&p, 1);
+    ck_assert_uint_eq(count(svg, "settle-range"), 0);
+    free(svg);
+    pw_plot_free(&p);
+    /* conv1 (0.8 0.4 0.267 0.2 before the final at 400) with SE 0.05, at 2 SE:
+     * lower bounds 0.7 0.3 0.167 0.1 settle (<= 0.32) from 100, the points from
+     * 200, upper bounds 0.9 0.5 0.367 0.3 from 300.  conv2 (0.4 0.2 - 0.1) has
+     * no SE: its range is its point, 300 (after the gap at 200). */
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].layer, "conv1") == 0)
+            rows[i].se[PW_METRIC_DISTANCE] = 0.05;
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    pw_plot_distance_setup(&p, &texts, "run", 1, 400, NULL, 0, 0.32, "");
+    ck_assert_ptr_nonnull(p.range_lo);
+    ck_assert_int_eq(p.marks[0], 200);
+    ck_assert_int_eq(p.range_lo[0], 100);
+    ck_assert_int_eq(p.range_hi[0], 300);
+    ck_assert_int_eq(p.marks[1], 300);
+    ck_assert(p.range_lo[1] == 300 && p.range_hi[1] == 300);
+    svg = render(&p, 1);
+    ck_assert_uint_eq(count(svg, "class=\"settle-range\""), 2);
+    ck_assert_uint_eq(count(svg, "bar: settle range, &#xB1;2 SE"), 1);
+    free(svg);
+    svg = render(&p, 0);
+    ck_assert_uint_eq(count(svg, "class=\"settle-range\""), 2);
+    ck_assert_uint_eq(count(svg, "range-key"), 1);
+    free(svg);
+    /* Against the previous checkpoint there is no settling, so no range. */
+    pw_plot_free(&p);
+    PW_ASSERT_OK(pw_plot_from_curve(rows, n, &p, &err), &err);
+    pw_plot_distance_setup(&p, &texts, "run", 0, 400, NULL, 0, 0.32, "");
+    ck_assert_ptr_null(p.range_lo);
+    pw_plot_free(&p);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
 Suite *svg_suite(void)
 {
     Suite *s = suite_create("svg");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, grid_from_curve_rows);
+    tcase_add_test(tc, settle_ranges_are_bars_around_the_marks);
     tcase_add_test(tc, heatmap_has_a_cell_per_layer_and_step);
     tcase_add_test(tc, lines_have_a_series_per_layer);
     tcase_add_test(tc, many_layers_get_a_depth_bar_instead_of_a_legend);
