@@ -10,8 +10,9 @@
 # per width and seed with examples/digits/train_digits.py (the PyTorch helper
 # writes each run's checkpoints into OUT/runs/w{W}-s{S}/ and finalizes it),
 # waits until the daemon has recorded every checkpoint and every run as final,
-# then clusters all runs at their final checkpoints with `pwcca cluster`, one
-# layer at a time, and prints per layer the mean distance between runs of the
+# waits until the daemon has scored every pair of runs of the group `digits`
+# (all of them), then clusters the runs at their final checkpoints with
+# `pwcca cluster digits`, one layer at a time, and prints per layer the mean distance between runs of the
 # same width (and across widths) and which width's runs are closer together;
 # the same at step 0 (untrained) is printed as the control.
 # Writes OUT/cluster-LAYER.svg (matrix + dendrogram), the JSON behind the
@@ -121,11 +122,11 @@ socket = $sock
 # daemon while the networks train on the same two cores.
 metrics = pwcca,procrustes
 
-# Run groups (issue #22 item 2) make this one group the daemon scores pair by
-# pair, and let the clustering below name it (pwcca cluster digits) instead of
-# listing the runs.  Once pwccad has them, add:
-#   [group digits]
-#   runs = $root/*
+# Every run of the example is one group: the daemon scores each pair of runs,
+# layer by layer, at every step both have and at their finals (group_scores),
+# and \`pwcca cluster digits\` reads those stored scores.
+[group digits]
+runs = w*-s*
 CONF
 "$pwccad" --config "$conf" --foreground 2>"$log" &
 daemon_pid=$!
@@ -160,29 +161,40 @@ while :; do
 done
 say "  $nck checkpoints of $nruns runs recorded, all runs final (${SECONDS}s since start)"
 
-stage "4. Cluster the $nruns runs at their final checkpoints, layer by layer"
-# With a [group digits] section (see $conf) this is: pwcca cluster digits --layer L --final
+stage "4. Wait until the daemon has scored the group: every pair of runs at step 0 and the finals"
+# Cross pairs go after every run's own work (docs/DAEMON.md, "Run groups");
+# cluster GROUP refuses while a pair of the asked step is missing.
+t0=$SECONDS
+until "$pwcca" --db "$db" cluster digits --layer "${layers[0]}" --final --json >/dev/null 2>&1 &&
+    "$pwcca" --db "$db" cluster digits --layer "${layers[0]}" --step 0 --json >/dev/null 2>&1; do
+    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited"
+    [ $((SECONDS - t0)) -lt 600 ] || die "timed out after 600 s: the group's pairs are not all scored"
+    sleep 0.5
+done
+say "  $(q "SELECT count(*) FROM group_scores WHERE group_name = 'digits'") cross-run scores stored (${SECONDS}s since start)"
+
+stage "5. Cluster the $nruns runs of group digits at their final checkpoints, layer by layer"
 # The same at step 0, untrained, is the control: how close runs of each width
 # are before any learning (a wider layer's random features already span more).
 for layer in "${layers[@]}"; do
     for dist in pwcca procrustes; do
         suffix=; [ "$dist" = pwcca ] || suffix=-$dist
-        printf '$ pwcca cluster %s --layer %s --final --distance %s --json -o %s\n' \
-            "${runs[*]}" "$layer" "$dist" "${out#"$repo"/}/cluster-$layer$suffix.svg"
-        "$pwcca" --db "$db" --socket "$sock" cluster "${runs[@]}" --layer "$layer" --final \
+        printf '$ pwcca cluster digits --layer %s --final --distance %s --json -o %s\n' \
+            "$layer" "$dist" "${out#"$repo"/}/cluster-$layer$suffix.svg"
+        "$pwcca" --db "$db" --socket "$sock" cluster digits --layer "$layer" --final \
             --distance "$dist" --json -o "$out/cluster-$layer$suffix.svg" \
             >"$out/cluster-$layer$suffix.json" || die "pwcca cluster failed at layer $layer ($dist)"
-        "$pwcca" --db "$db" --socket "$sock" cluster "${runs[@]}" --layer "$layer" --step 0 \
+        "$pwcca" --db "$db" --socket "$sock" cluster digits --layer "$layer" --step 0 \
             --distance "$dist" --json >"$out/cluster-$layer$suffix-init.json" ||
             die "pwcca cluster failed at layer $layer ($dist, step 0)"
     done
 done
 say "  (and the same with --step 0 instead of --final, without -o: the untrained control)"
 
-stage "5. Mean distance between runs of the same width, at the final checkpoint"
+stage "6. Mean distance between runs of the same width, at the final checkpoint"
 "$python" "$here/summarize.py" "$out" "${layers[@]}" || die "summarize.py failed"
 
-stage "6. Stop the daemon"
+stage "7. Stop the daemon"
 rc=0
 stop_daemon || rc=$?
 [ "$rc" = 0 ] || die "pwccad exited with status $rc"
