@@ -399,7 +399,14 @@ static int pg_connect(pg *p, const char *url, int busy_ms, int retries, int read
     p->busy_ms = busy_ms;
     p->retries = retries;
     p->readonly = readonly;
-    p->c = PQconnectdb(url);
+    /* Bounds on a server that stops answering (a network cut, a host
+     * down): a connect gives up after 10 s, and TCP keepalives notice a
+     * dead peer within about a minute, so a thread is not stuck for TCP's
+     * hours.  Before dbname, so the URI's own values win. */
+    static const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                                       "keepalives_count", "dbname",          NULL};
+    const char *const vals[] = {"10", "30", "10", "3", url, NULL};
+    p->c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(p->c) != CONNECTION_OK) {
         char m[PW_ERR_MAX / 2];
         conn_message(p, m, sizeof m);

@@ -233,4 +233,32 @@ else
     fail "pwccad restarts on the same database" "$(tail -3 "$PW_TMP/pg/daemon2.log")"
 fi
 
+# --- rescore replaces stored rows in place (a group's delete and its new scores) ---------------
+if "$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" rescore b --from 1000 --wait >"$PW_TMP/pg/rescore.log" 2>&1; then
+    expect_output "rescored scores still equal pwcca compare, none twice" "^mismatches 0 scores 196$" pg_check_compare
+else
+    fail "pwcca rescore on PostgreSQL" "$(tail -3 "$PW_TMP/pg/rescore.log")"
+fi
+
+# --- forget, and a schema from the future --------------------------------------------------------
+pw_daemon_stop pg_dpid
+pw_daemon_stop pg_lpid
+pg_fa=$("$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" forget b 2>&1 | head -1)
+pg_fb=$("$PWCCA" --db "$pg_lite" --socket "$PW_TMP/pg/l.sock" forget b 2>&1 | head -1)
+# The run's id may differ between the stores; the counts may not.
+if [[ $pg_fa == "forgot run b "*": 25 checkpoints, 196 scores, "* ]] &&
+    [ "${pg_fa/, id [0-9]*)/}" = "${pg_fb/, id [0-9]*)/}" ]; then
+    ok "forget removes the same rows as on SQLite ($pg_fa)"
+else
+    fail "forget removes the same rows as on SQLite" "$pg_fa / $pg_fb"
+fi
+expect_output "a forgotten run is gone from the store" "^no runs yet" "$PWCCA" --db "$pg_url" runs
+if "$pg_bin/psql" -q "$pg_url" -c "UPDATE pwccad_schema SET version = 999" >/dev/null 2>&1; then
+    expect_status "pwccad refuses a database of a newer schema (exit 78, no restart loop)" 78 \
+        timeout 20 "$PWCCAD" --db "$pg_url" --watch "$pg_root" --socket "$PW_TMP/pg/d.sock" --foreground
+    expect_output "pwcca says to upgrade it" "schema version 999 .*upgrade pwcca" "$PWCCA" --db "$pg_url" runs
+else
+    fail "psql sets the schema version" "$("$pg_bin/psql" "$pg_url" -c 'SELECT 1' 2>&1 | tail -1)"
+fi
+
 pg_cleanup

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pw_config.h"
 #include "pw_paths.h"
 #include "pw_schema.h"
 #include "pw_store_impl.h"
@@ -121,6 +122,24 @@ START_TEST(a_postgresql_uri_is_told_from_a_file)
 }
 END_TEST
 
+/* db_url: the database as a URI, refused when it is not one. */
+START_TEST(db_url_config_key)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(
+        pw_config_load_string(&c, "t.conf", "db_url = postgresql://pwccad@db/pwccad\n", &e), &e);
+    ck_assert_str_eq(c.db, "postgresql://pwccad@db/pwccad");
+    pw_config_free(&c);
+    pw_config_defaults(&c);
+    PW_ASSERT_FAILS_WITH(pw_config_load_string(&c, "t.conf", "db_url = /var/lib/x.db\n", &e), &e,
+                         "t.conf:1");
+    ck_assert(strstr(e.msg, "postgresql://") != NULL);
+    pw_config_free(&c);
+}
+END_TEST
+
 Suite *store_pg_suite(void)
 {
     Suite *s = suite_create("store_pg");
@@ -128,6 +147,7 @@ Suite *store_pg_suite(void)
     tcase_add_test(tc, every_migration_translates_to_postgresql);
     tcase_add_test(tc, translation_of_each_construct);
     tcase_add_test(tc, a_postgresql_uri_is_told_from_a_file);
+    tcase_add_test(tc, db_url_config_key);
     suite_add_tcase(s, tc);
     return s;
 }
