@@ -219,11 +219,14 @@ expect_output "the restart was ridden out without a fatal error" "b +final +25" 
 
 # --- a restarted daemon resumes from the database: nothing is scored again -------------------
 pw_daemon_stop pg_dpid
+pg_exit1=$?
 pg_before=$("$PWCCA" --db "$pg_url" alerts --format json | wc -l)
 if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon2.log" "$PW_TMP/pg/d.sock" --watch "$pg_root" \
     --db "$pg_url"; then
-    sleep 1
-    if ! grep -q "computing step" "$PW_TMP/pg/daemon2.log" &&
+    # Once its first scan is done it has matched every file against the store.
+    pw_wait 20 grep -q "ready: 1 run" "$PW_TMP/pg/daemon2.log"
+    if grep -q "watching run .*(25 checkpoints stored, final)" "$PW_TMP/pg/daemon2.log" &&
+        ! grep -q "computing step" "$PW_TMP/pg/daemon2.log" &&
         [ "$("$PWCCA" --db "$pg_url" alerts --format json | wc -l)" = "$pg_before" ]; then
         ok "a daemon restarted on the same database scores nothing again, raises no alert twice"
     else
@@ -242,7 +245,13 @@ fi
 
 # --- forget, and a schema from the future --------------------------------------------------------
 pw_daemon_stop pg_dpid
+pg_exit2=$?
 pw_daemon_stop pg_lpid
+if [ "$pg_exit1$pg_exit2" = 00 ] && ! grep -Eq "Sanitizer|runtime error" "$PW_TMP"/pg/*.log; then
+    ok "pwccad on PostgreSQL stops cleanly, twice (exit 0, no sanitizer reports)"
+else
+    fail "pwccad on PostgreSQL stops cleanly" "exit $pg_exit1, $pg_exit2; $(grep -hE -m3 "Sanitizer|runtime error" "$PW_TMP"/pg/*.log)"
+fi
 pg_fa=$("$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" forget b 2>&1 | head -1)
 pg_fb=$("$PWCCA" --db "$pg_lite" --socket "$PW_TMP/pg/l.sock" forget b 2>&1 | head -1)
 # The run's id may differ between the stores; the counts may not.
