@@ -224,7 +224,7 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
         pw_query *q = calloc(1, sizeof *q);
         if (!q)
             return pw_err_set(err, "out of memory opening %s", path);
-        snprintf(q->path, sizeof q->path, "%s", path);
+        pw_pg_display(path, q->path, sizeof q->path); /* for messages */
         if (pw_pg_query_open(path, &q->impl, &q->ops, err) != 0) {
             free(q);
             return -1;

@@ -81,6 +81,9 @@ int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const 
                   pw_err *err);
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err);
 
+/* url as messages may show it: a password in it replaced by "***". */
+void pw_pg_display(const char *url, char *buf, size_t len);
+
 /* PostgreSQL's text of SQLite migration sql (the words that differ
  * translated, pragmas dropped), malloc'd; NULL when out of memory.  Exposed
  * for the unit test that checks every schema/NNN_*.sql translates. */

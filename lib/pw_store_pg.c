@@ -182,7 +182,7 @@ static void quiet(void *arg, const char *msg)
 }
 
 /* The URI as messages show it: a password between "user:" and "@" hidden. */
-static void display_name(const char *url, char *buf, size_t len)
+void pw_pg_display(const char *url, char *buf, size_t len)
 {
     const char *scheme = strstr(url, "://");
     const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
@@ -395,7 +395,7 @@ static int read_version(pg *p, pw_err *err)
 
 static int pg_connect(pg *p, const char *url, int busy_ms, int retries, int readonly, pw_err *err)
 {
-    display_name(url, p->name, sizeof p->name);
+    pw_pg_display(url, p->name, sizeof p->name);
     p->busy_ms = busy_ms;
     p->retries = retries;
     p->readonly = readonly;

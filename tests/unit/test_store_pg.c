@@ -107,6 +107,12 @@ START_TEST(a_postgresql_uri_is_told_from_a_file)
     ck_assert(!pw_paths_is_pg("/var/lib/pwccad/pwccad.db"));
     ck_assert(!pw_paths_is_pg("postgresql.db"));
     ck_assert(!pw_paths_is_pg("./postgres://x"));
+    /* A password never reaches a message. */
+    char shown[256];
+    pw_pg_display("postgresql://ada:s3cret@db/pwccad", shown, sizeof shown);
+    ck_assert_str_eq(shown, "postgresql://ada:***@db/pwccad");
+    pw_pg_display("postgres://ada@db:5433/pwccad", shown, sizeof shown);
+    ck_assert_str_eq(shown, "postgres://ada@db:5433/pwccad");
     /* The retained copies of a server's database go where a local one would. */
     char buf[4096];
     pw_err e;
