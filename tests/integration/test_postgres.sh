@@ -222,7 +222,7 @@ pw_daemon_stop pg_dpid
 pg_exit1=$?
 pg_before=$("$PWCCA" --db "$pg_url" alerts --format json | wc -l)
 if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon2.log" "$PW_TMP/pg/d.sock" --watch "$pg_root" \
-    --db "$pg_url"; then
+    --db "$pg_url" --http 127.0.0.1:0; then
     # Once its first scan is done it has matched every file against the store.
     pw_wait 20 grep -q "ready: 1 run" "$PW_TMP/pg/daemon2.log"
     if grep -q "watching run .*(25 checkpoints stored, final)" "$PW_TMP/pg/daemon2.log" &&
@@ -231,6 +231,15 @@ if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon2.log" "$PW_TMP/pg/d.sock" --watch 
         ok "a daemon restarted on the same database scores nothing again, raises no alert twice"
     else
         fail "a restarted daemon resumes" "$(grep -m3 'computing step' "$PW_TMP/pg/daemon2.log")"
+    fi
+    # The dashboard reads the same store: its curve is pwcca curve's JSON.
+    pg_port=$(sed -n 's|.*dashboard at http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$PW_TMP/pg/daemon2.log" | head -1)
+    pg_web=$(curl -s "http://127.0.0.1:$pg_port/api/run/b/curve?ref=final" 2>&1)
+    pg_cli=$("$PWCCA" --db "$pg_url" curve b --ref final --format json 2>&1)
+    if [ -n "$pg_port" ] && "$pg_py" -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); sys.exit(not (a == b and len(a) == 100))' "$pg_web" "$pg_cli" 2>/dev/null; then
+        ok "the dashboard serves the run from PostgreSQL: its curve is pwcca curve's"
+    else
+        fail "the dashboard on PostgreSQL" "port '$pg_port': $(head -c 300 <<<"$pg_web")"
     fi
 else
     fail "pwccad restarts on the same database" "$(tail -3 "$PW_TMP/pg/daemon2.log")"
