@@ -214,10 +214,9 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 {
     char lock[PW_DB_MAX_PATH + 8];
     *fd = -1;
-    /* A server's database has no file to lock: the server orders the
-     * writes, and every write there is an upsert keyed like SQLite's. */
+    /* A server's database has no file: an advisory lock of the server's. */
     if (pw_paths_is_pg(path))
-        return 0;
+        return pw_pg_lock(path, fd, err);
     if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock)
         return pw_err_set(err, "%s: path too long for its lock file", path);
     if (pw_paths_make_parent(path, 0750, err))
@@ -265,7 +264,7 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 
 void pw_db_unlock(int fd)
 {
-    if (fd >= 0)
+    if (fd >= 0 && !pw_pg_unlock(fd))
         close(fd);
 }
 

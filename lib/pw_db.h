@@ -55,7 +55,8 @@ int pw_db_moved(pw_db *db);
  * the holder's pid written in it when the file is writable), held until
  * pw_db_unlock.  Fails, naming the holder's pid when known, while another
  * open of the file holds it -- in this process too.  Readers never take it.
- * A PostgreSQL database has no file: nothing is locked (*fd = -1). */
+ * A PostgreSQL database has no file: the lock is a session advisory lock
+ * held by a connection of its own, *fd its socket (lib/pw_store_pg.c). */
 int pw_db_lock(const char *path, int *fd, pw_err *err);
 void pw_db_unlock(int fd);
 

@@ -81,6 +81,13 @@ int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const 
                   pw_err *err);
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err);
 
+/* pw_db_lock and pw_db_unlock for a PostgreSQL database: a session advisory
+ * lock on a connection of its own, which *fd names (its socket).
+ * pw_pg_unlock returns 1 when fd was such a lock (now released), 0 when it
+ * is not one of them (a file lock's descriptor). */
+int pw_pg_lock(const char *url, int *fd, pw_err *err);
+int pw_pg_unlock(int fd);
+
 /* url as messages may show it: a password in it replaced by "***". */
 void pw_pg_display(const char *url, char *buf, size_t len);
 

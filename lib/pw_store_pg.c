@@ -35,10 +35,12 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pw_limits.h"
 #include "pw_noise.h"
@@ -47,6 +49,8 @@
 #define PG_MAX_PARAMS 64           /* bound values of one statement */
 #define PG_LOCK_KEY   7077636361LL /* pg_advisory_xact_lock key of the migrations ("pwcca") */
 #define PG_PROGRESS   4096         /* rows between a curve's progress callbacks */
+#define PG_WRITER_KEY 1886872419   /* pg_try_advisory_lock(KEY, 1): the one writer ("pwcc") */
+#define PG_MAX_LOCKS  8            /* one-writer locks one process holds at once */
 
 /* Type OIDs of the parameters (pg_type.h), given so no statement needs a cast. */
 #define OID_INT8   20
@@ -1223,6 +1227,90 @@ int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const 
     *impl = p;
     *ops = &db_ops;
     return 0;
+}
+
+/* ---- the one-writer lock ------------------------------------------------------------ */
+
+/* The lock connections this process holds, by the descriptor handed out. */
+static pthread_mutex_t locks_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int used;  /* the slot holds a lock */
+    int fd;    /* its socket, as pw_db_lock returned it */
+    PGconn *c; /* the connection holding the lock */
+} locks[PG_MAX_LOCKS];
+
+int pw_pg_lock(const char *url, int *fd, pw_err *err)
+{
+    *fd = -1;
+    pg *p = calloc(1, sizeof *p);
+    if (!p)
+        return pw_err_set(err, "%s: out of memory", url);
+    if (pg_connect(p, url, PW_DB_BUSY_MS, 0, 0, err)) {
+        pg_free(p);
+        return -1;
+    }
+    /* Who holds it, for a second daemon's message: the server shows a
+     * session's application_name to its user. */
+    char host[128] = "?", me[256];
+    gethostname(host, sizeof host - 1);
+    snprintf(me, sizeof me, "pwccad pid %ld on %s", (long)getpid(), host);
+    pgp a = {0};
+    p_text(&a, me);
+    pgp k = {0};
+    p_int(&k, PG_WRITER_KEY);
+    PGresult *r = NULL;
+    if (run_cmd(p, "SELECT set_config('application_name', $1, false)", &a, NULL, err) ||
+        !(r = pg_run(p, "SELECT pg_try_advisory_lock($1::int4, 1)", &k, err))) {
+        pw_err_prefix(err, "%s: the one-writer lock", p->name);
+        pg_free(p);
+        return -1;
+    }
+    int got = PQntuples(r) == 1 && g_bool(r, 0, 0);
+    PQclear(r);
+    if (!got) {
+        PGresult *h = pg_run(p,
+                             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+                             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                             "l.classid = $1 AND l.objid = 1 AND l.objsubid = 2 AND l.database = "
+                             "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                             &k, err);
+        const char *who = h && PQntuples(h) > 0 ? PQgetvalue(h, 0, 0) : "";
+        pw_err_set(err, "database %s is in use by another pwccad%s%s%s; one daemon per database",
+                   p->name, *who ? " (" : "", who, *who ? ")" : "");
+        PQclear(h);
+        pg_free(p);
+        return -1;
+    }
+    pthread_mutex_lock(&locks_mu);
+    int slot = -1;
+    for (int i = 0; i < PG_MAX_LOCKS && slot < 0; i++)
+        if (!locks[i].used)
+            slot = i;
+    if (slot >= 0) {
+        locks[slot].used = 1;
+        locks[slot].fd = PQsocket(p->c);
+        locks[slot].c = p->c;
+        p->c = NULL; /* the slot owns the connection now */
+        *fd = locks[slot].fd;
+    }
+    pthread_mutex_unlock(&locks_mu);
+    pg_free(p);
+    return slot >= 0 ? 0 : pw_err_set(err, "%s: too many one-writer locks held", url);
+}
+
+int pw_pg_unlock(int fd)
+{
+    PGconn *c = NULL;
+    pthread_mutex_lock(&locks_mu);
+    for (int i = 0; i < PG_MAX_LOCKS && !c; i++)
+        if (locks[i].used && locks[i].fd == fd) {
+            c = locks[i].c;
+            locks[i].used = 0;
+            locks[i].c = NULL;
+        }
+    pthread_mutex_unlock(&locks_mu);
+    PQfinish(c); /* the session ends, and its lock with it */
+    return c != NULL;
 }
 
 /* ---- pw_query operations ------------------------------------------------------------ */
