@@ -36,6 +36,8 @@ PKGS       := libuv sqlite3 openblas lapacke jansson zlib inih
 SHELL      := /bin/bash
 # libh2o (built with libuv) serves the optional /metrics endpoint on the daemon's loop.
 PKGS       += libh2o
+# libpq: the PostgreSQL backend of the store (lib/pw_store_pg.c, --db postgresql://...).
+PKGS       += libpq
 
 # Package flags are read when make parses this file, so a make that has just
 # installed the packages (deps) builds in a second make, which reads them anew:
@@ -79,7 +81,7 @@ SUITES     := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
 EXAMPLES   := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(PRELOAD_SRC:bench/%.c=$(BUILD)/bench/%.so)
 
-.PHONY: packages-present deps-prometheus deps-browser all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
+.PHONY: packages-present deps-prometheus deps-postgres deps-browser all check check-run sanitize lint format fuzz fuzz-run bench bench-run demo demo-run deps deps-torch \
         install uninstall clean unit integration
 
 # Keep object files make would otherwise delete as intermediates (examples, bench).
@@ -203,6 +205,9 @@ lint: $(BUILD)/gen/schema_sql.c
 	@# the programs reach the store through the seam's header alone.
 	@bad=$$(grep -lE '^#include <sqlite3\.h>|sqlite3_[a-z0-9_]+ *\(' $(filter-out lib/pw_db.c lib/pw_query.c,$(LINT_SRC)) \
 	  $(wildcard lib/*.h daemon/*.h client/*.h); \
+	  grep -lE '^#include <libpq-fe\.h>|\<PQ[a-z][A-Za-z]+ *\(' $(filter-out lib/pw_store_pg.c,$(LINT_SRC)) \
+	  $(wildcard lib/*.h daemon/*.h client/*.h); \
+	  grep -lE '#include "pw_store_impl\.h"' $(DAEMON_SRC) $(CLIENT_SRC) $(wildcard daemon/*.h client/*.h); \
 	  grep -lE '#include "(pw_db|pw_query)\.h"' $(DAEMON_SRC) $(CLIENT_SRC) \
 	  $(wildcard daemon/*.h client/*.h)); \
 	if [ -n "$$bad" ]; then echo "make lint: store seam breached (lib/pw_store.h) in:" $$bad >&2; \
@@ -257,6 +262,8 @@ DEB_PKGS := build-essential pkg-config libuv1-dev libopenblas-dev liblapacke-dev
             clang-tidy clang-format python3-numpy librsvg2-bin sqlite3 jq curl
 # libh2o's headers include OpenSSL's, which its -dev package does not pull in.
 DEB_PKGS += libh2o-dev libssl-dev
+# The PostgreSQL client library (the server itself: deps-postgres, CI only).
+DEB_PKGS += libpq-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -306,6 +313,17 @@ deps-prometheus: deps
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends prometheus; \
 	  else echo "run as root: apt-get install --no-install-recommends prometheus" >&2; exit 1; fi; }
+
+# The PostgreSQL server for tests/integration/test_postgres.sh, which starts a
+# private one of its own (initdb in a temporary directory, a unix socket only).
+# Not part of `deps`: on a host running systemd the package starts a cluster on
+# port 5432, which a plain `make check` must not do to a user's machine; the
+# test skips without the server.  CI calls it.
+deps-postgres: deps
+	@dpkg-query -W -f='$${Status}' postgresql 2>/dev/null | grep -q "ok installed" || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends postgresql; \
+	  else echo "run as root: apt-get install --no-install-recommends postgresql" >&2; exit 1; fi; }
 
 # Chromium, node and npm for the dashboard's browser test (tests/integration/
 # test_dashboard_browser.sh; puppeteer-core itself comes from npm, pinned by

@@ -18,6 +18,7 @@
 #include "pw_limits.h"
 #include "pw_metric.h"
 #include "pw_metrics_http.h"
+#include "pw_paths.h"
 #include "pw_plan.h"
 #include "pw_retain.h"
 
@@ -239,6 +240,13 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
         char *dst = key[0] == 'd' ? c->db : c->socket;
         if (copy_str(dst, PW_CFG_MAX_PATH, v))
             return snprintf(why, wlen, "%s path is too long", key), -1;
+    } else if (strcmp(key, "db_url") == 0) {
+        /* A PostgreSQL database (docs/DAEMON.md, "PostgreSQL"): what db holds,
+         * but checked to be a URI, so a typo is not taken for a file name. */
+        if (!pw_paths_is_pg(v))
+            return snprintf(why, wlen, "db_url must be a postgresql:// or postgres:// URI"), -1;
+        if (copy_str(c->db, PW_CFG_MAX_PATH, v))
+            return snprintf(why, wlen, "db_url is too long"), -1;
     } else if (strcmp(key, "metrics_listen") == 0) {
         /* Checked here, so a typo is a configuration error (exit 2), not a failed start. */
         struct sockaddr_storage sa;

@@ -17,11 +17,22 @@
 #include "pw_chance.h"
 #include "pw_paths.h"
 #include "pw_schema.h"
+#include "pw_store_impl.h"
 
 struct pw_db {
-    sqlite3 *h;  /* the connection, owned by one thread */
-    int retries; /* extra attempts for a failed write */
+    const pw_db_ops *ops; /* another backend's operations (pw_store_impl.h); NULL: SQLite */
+    void *impl;           /* that backend's handle */
+    sqlite3 *h;           /* the connection, owned by one thread */
+    int retries;          /* extra attempts for a failed write */
 };
+
+/* A handle of another backend goes there (pw_store_impl.h): op is the
+ * function's name without its pw_db_ prefix. */
+#define DISPATCH(db, op, ...)                                                                      \
+    do {                                                                                           \
+        if ((db)->ops)                                                                             \
+            return (db)->ops->op((db)->impl, __VA_ARGS__);                                         \
+    } while (0)
 
 const char *pw_ref_name(pw_ref r)
 {
@@ -80,6 +91,8 @@ static int user_version(pw_db *db)
 
 int pw_db_schema_version(pw_db *db)
 {
+    if (db->ops)
+        return db->ops->schema_version(db->impl);
     return user_version(db);
 }
 
@@ -140,6 +153,18 @@ static int check_writable(pw_db *db, const char *path, pw_err *err)
 int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *err)
 {
     *out = NULL;
+    if (pw_paths_is_pg(path)) {
+        pw_db *db = calloc(1, sizeof *db);
+        if (!db)
+            return pw_err_set(err, "%s: out of memory", path);
+        int rc = pw_pg_db_open(path, busy_ms, retries, &db->impl, &db->ops, err);
+        if (rc != 0) {
+            free(db);
+            return rc;
+        }
+        *out = db;
+        return 0;
+    }
     if (pw_paths_make_parent(path, 0750, err))
         return -1;
     pw_db *db = calloc(1, sizeof *db);
@@ -179,6 +204,8 @@ int pw_db_open(pw_db **out, const char *path, int busy_ms, int retries, pw_err *
 int pw_db_moved(pw_db *db)
 {
     int moved = 0;
+    if (db->ops) /* a server's database is not a file that can be replaced */
+        return 0;
     if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
         return 0;
     return moved != 0;
@@ -188,6 +215,9 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 {
     char lock[PW_DB_MAX_PATH + 8];
     *fd = -1;
+    /* A server's database has no file: an advisory lock of the server's. */
+    if (pw_paths_is_pg(path))
+        return pw_pg_lock(path, fd, err);
     if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock)
         return pw_err_set(err, "%s: path too long for its lock file", path);
     if (pw_paths_make_parent(path, 0750, err))
@@ -235,7 +265,7 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 
 void pw_db_unlock(int fd)
 {
-    if (fd >= 0)
+    if (fd >= 0 && !pw_pg_unlock(fd))
         close(fd);
 }
 
@@ -243,6 +273,8 @@ void pw_db_close(pw_db *db)
 {
     if (!db)
         return;
+    if (db->ops)
+        db->ops->close(db->impl);
     sqlite3_close(db->h);
     free(db);
 }
@@ -448,6 +480,7 @@ static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
 
 int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err)
 {
+    DISPATCH(db, run_upsert, path, name, run, err);
     int found = read_run(db, path, run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
@@ -464,6 +497,7 @@ int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *r
 
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err)
 {
+    DISPATCH(db, run_set_final, run_id, step, source, err);
     const db_arg set[] = {A_OPT_INT(step), A_TEXT(step >= 0 ? source : NULL), A_INT(run_id)};
     const db_arg drop[] = {A_INT(run_id), A_INT(step), A_INT(step)};
     const db_stmt stmts[] = {
@@ -475,6 +509,7 @@ int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *sou
 
 int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err)
 {
+    DISPATCH(db, run_set_converged, run_id, step, err);
     const db_arg args[] = {A_OPT_INT(step), A_INT(run_id)};
     const db_stmt st = STMT("UPDATE runs SET converged_step = ? WHERE id = ?", args);
     return write_stmts(db, "setting convergence", &st, 1, NULL, err);
@@ -482,6 +517,7 @@ int pw_db_run_set_converged(pw_db *db, int64_t run_id, int64_t step, pw_err *err
 
 int pw_db_run_set_absent(pw_db *db, int64_t run_id, int64_t *changed, pw_err *err)
 {
+    DISPATCH(db, run_set_absent, run_id, changed, err);
     const db_arg args[] = {A_INT(run_id)};
     const db_stmt st =
         STMT("UPDATE checkpoints SET present = 0 WHERE run_id = ? AND present != 0", args);
@@ -523,6 +559,7 @@ static int forget_fn(pw_db *db, void *ctx, pw_err *err)
 
 int pw_db_run_forget(pw_db *db, int64_t run_id, pw_db_forgotten *out, pw_err *err)
 {
+    DISPATCH(db, run_forget, run_id, out, err);
     forget_ctx f = {run_id, {0, 0, 0}};
     if (with_retry(db, forget_fn, &f, "forgetting a run", err))
         return -1;
@@ -585,6 +622,7 @@ static int run_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_runs_each(pw_db *db, pw_db_run_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, runs_each, cb, ctx, err);
     user_cb u = {.fn.run = cb, .ctx = ctx};
     /* each_row binds a run id this query has no place for: that bind is a no-op. */
     return each_row(db, "SELECT id, path FROM runs ORDER BY id", 0, run_row, &u, "reading runs",
@@ -619,6 +657,7 @@ static int ckpt_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, checkpoints, run_id, cb, ctx, err);
     ckpt_rows *cr = malloc(sizeof *cr);
     if (!cr)
         return pw_err_set(err, "database: out of memory");
@@ -634,6 +673,7 @@ int pw_db_checkpoints(pw_db *db, int64_t run_id, pw_db_ckpt_cb cb, void *ctx, pw
 
 int pw_db_checkpoint_set_present(pw_db *db, int64_t run_id, int64_t step, int present, pw_err *err)
 {
+    DISPATCH(db, checkpoint_set_present, run_id, step, present, err);
     const db_arg args[] = {A_INT(present), A_INT(run_id), A_INT(step)};
     const db_stmt st =
         STMT("UPDATE checkpoints SET present = ? WHERE run_id = ? AND step = ?", args);
@@ -666,6 +706,7 @@ static int layer_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, layers, run_id, cb, ctx, err);
     user_cb u = {.fn.layer = cb, .ctx = ctx};
     return each_row(db, "SELECT name, depth FROM layers WHERE run_id = ? ORDER BY depth, name",
                     run_id, layer_row, &u, "reading layers", err);
@@ -673,6 +714,7 @@ int pw_db_layers(pw_db *db, int64_t run_id, pw_db_layer_cb cb, void *ctx, pw_err
 
 int pw_db_layer_set_stable(pw_db *db, int64_t run_id, const char *layer, int64_t step, pw_err *err)
 {
+    DISPATCH(db, layer_set_stable, run_id, layer, step, err);
     const db_arg args[] = {A_OPT_INT(step), A_INT(run_id), A_TEXT(layer)};
     const db_stmt st =
         STMT("UPDATE layers SET stable_step = ? WHERE run_id = ? AND name = ?", args);
@@ -871,6 +913,7 @@ static int commit_fn(pw_db *db, void *ctx, pw_err *err)
 
 int pw_db_commit(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err *err)
 {
+    DISPATCH(db, commit, run_id, b, err);
     commit_ctx cc = {run_id, b};
     return with_retry(db, commit_fn, &cc, "storing results", err);
 }
@@ -888,6 +931,7 @@ static int done_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_scores_done(pw_db *db, int64_t run_id, pw_db_done_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, scores_done, run_id, cb, ctx, err);
     user_cb u = {.fn.done = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT step, ref, ref_step, COUNT(*) FROM scores WHERE run_id = ? "
@@ -904,6 +948,7 @@ static int series_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_series(pw_db *db, int64_t run_id, pw_db_series_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, series, run_id, cb, ctx, err);
     user_cb u = {.fn.series = cb, .ctx = ctx};
     /* A distance whose reference is not the series' previous point (the checkpoints
      * between are not scored yet: live work goes before the backlog) reads as
@@ -926,6 +971,7 @@ static int series_se_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_series_se(pw_db *db, int64_t run_id, pw_db_series_se_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, series_se, run_id, cb, ctx, err);
     user_cb u = {.fn.series_se = cb, .ctx = ctx};
     /* pw_db_series's reading, with the SE of each distance it keeps. */
     return each_row(db,
@@ -946,6 +992,7 @@ static int unmeasured_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_unmeasured(pw_db *db, int64_t run_id, pw_db_unmeasured_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, unmeasured, run_id, cb, ctx, err);
     user_cb u = {.fn.unmeasured = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT l.name, (SELECT s.status FROM scores s WHERE s.run_id = l.run_id AND "
@@ -975,6 +1022,7 @@ static int latest_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_latest(pw_db *db, int64_t run_id, pw_db_latest_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, latest, run_id, cb, ctx, err);
     /* The newest score per (layer, ref) is the one with the highest step: the
      * primary key makes each (run, layer, step, ref) unique. */
     user_cb u = {.fn.latest = cb, .ctx = ctx};
@@ -1005,6 +1053,7 @@ static int choice_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_reduce_choices(pw_db *db, int64_t run_id, pw_db_choice_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, reduce_choices, run_id, cb, ctx, err);
     user_cb u = {.fn.choice = cb, .ctx = ctx};
     return each_row(db,
                     "SELECT layer, reduce, step FROM reduce_choices WHERE run_id = ? "
@@ -1014,6 +1063,7 @@ int pw_db_reduce_choices(pw_db *db, int64_t run_id, pw_db_choice_cb cb, void *ct
 
 int pw_db_reduce_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed, pw_err *err)
 {
+    DISPATCH(db, reduce_forget, run_id, from_step, removed, err);
     const db_arg args[] = {A_INT(run_id), A_INT(from_step)};
     const db_stmt st = STMT("DELETE FROM reduce_choices WHERE run_id = ? AND step >= ?", args);
     return write_stmts(db, "forgetting reduce decisions", &st, 1, removed, err);
@@ -1024,6 +1074,7 @@ int pw_db_reduce_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *r
 int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *layer, int64_t step,
                     double value, const char *detail, int *inserted, pw_err *err)
 {
+    DISPATCH(db, alert_add, run_id, kind, layer, step, value, detail, inserted, err);
     const db_arg args[] = {A_INT(run_id), A_TEXT(kind),      A_TEXT(layer ? layer : ""),
                            A_INT(step),   A_OPT_REAL(value), A_TEXT(detail),
                            A_NOW};

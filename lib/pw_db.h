@@ -1,4 +1,6 @@
-/* pw_db.h -- pwccad's SQLite storage (schema/NNN_*.sql, documented in docs/SCHEMA.md).
+/* pw_db.h -- pwccad's storage (schema/NNN_*.sql, documented in docs/SCHEMA.md): an
+ * SQLite file, or a PostgreSQL database when the path is a postgresql:// URI
+ * (lib/pw_store.h; the PostgreSQL specifics are in lib/pw_store_pg.c).
  *
  * Each thread that touches the database owns its own pw_db handle (SQLite
  * connections are not shared across threads here).  Opening creates the
@@ -52,7 +54,9 @@ int pw_db_moved(pw_db *db);
 /* One writer per database: an exclusive flock on "<path>.lock" (created, with
  * the holder's pid written in it when the file is writable), held until
  * pw_db_unlock.  Fails, naming the holder's pid when known, while another
- * open of the file holds it -- in this process too.  Readers never take it. */
+ * open of the file holds it -- in this process too.  Readers never take it.
+ * A PostgreSQL database has no file: the lock is a session advisory lock
+ * held by a connection of its own, *fd its socket (lib/pw_store_pg.c). */
 int pw_db_lock(const char *path, int *fd, pw_err *err);
 void pw_db_unlock(int fd);
 

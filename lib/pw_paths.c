@@ -33,14 +33,10 @@ static int fits(int written, size_t len, const char *what, pw_err *err)
     return 0;
 }
 
-int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
+/* The SQLite file's place when neither --db nor PWCCAD_DB names one. */
+static int default_db(char *buf, size_t len, pw_err *err)
 {
     char dir[PW_PATH_MAX];
-    const char *env = getenv("PWCCAD_DB");
-    if (flag && *flag)
-        return fits(snprintf(buf, len, "%s", flag), len, "database", err);
-    if (env && *env)
-        return fits(snprintf(buf, len, "%s", env), len, "database", err);
     if (first_dir("STATE_DIRECTORY", dir, sizeof dir))
         return fits(snprintf(buf, len, "%s/pwccad.db", dir), len, "database", err);
     const char *xdg = getenv("XDG_STATE_HOME");
@@ -50,6 +46,21 @@ int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
     if (!home || !*home)
         return pw_err_set(err, "no database given: set --db, PWCCAD_DB or HOME");
     return fits(snprintf(buf, len, "%s/.local/state/pwccad/pwccad.db", home), len, "database", err);
+}
+
+int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
+{
+    const char *env = getenv("PWCCAD_DB");
+    if (flag && *flag)
+        return fits(snprintf(buf, len, "%s", flag), len, "database", err);
+    if (env && *env)
+        return fits(snprintf(buf, len, "%s", env), len, "database", err);
+    return default_db(buf, len, err);
+}
+
+int pw_paths_is_pg(const char *db)
+{
+    return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
 }
 
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
@@ -74,8 +85,16 @@ int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)
 
 int pw_paths_retain(const char *flag, const char *db, char *buf, size_t len, pw_err *err)
 {
+    char local[PW_PATH_MAX];
     if (flag && *flag)
         return fits(snprintf(buf, len, "%s", flag), len, "retain_dir", err);
+    /* A database on a server has no directory here: the copies go where a
+     * local database would have been. */
+    if (pw_paths_is_pg(db)) {
+        if (default_db(local, sizeof local, err))
+            return -1;
+        db = local;
+    }
     const char *slash = strrchr(db, '/');
     if (!slash)
         return fits(snprintf(buf, len, "retained"), len, "retain_dir", err);

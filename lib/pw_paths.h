@@ -31,6 +31,9 @@
 /* Resolve the database path into buf.  flag is the --db value or NULL.
  * Returns 0, or -1 when the result does not fit or no home is known. */
 int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err);
+/* 1 when db names a PostgreSQL database (a postgresql:// or postgres:// URI,
+ * libpq's syntax) rather than an SQLite file. */
+int pw_paths_is_pg(const char *db);
 /* Resolve the socket path into buf (fits a sockaddr_un).  flag is --socket or NULL. */
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err);
 /* Resolve the retained-copies directory into buf.  flag is retain_dir or NULL;

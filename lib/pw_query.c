@@ -21,14 +21,18 @@
 #include "pw_chance.h"
 #include "pw_limits.h"
 #include "pw_noise.h"
+#include "pw_paths.h"
 #include "pw_schema.h"
+#include "pw_store_impl.h"
 
 #define PROGRESS_EVERY 4096 /* rows between progress callbacks */
 
 struct pw_query {
-    sqlite3 *db;            /* read-only connection */
-    char path[PW_PATH_MAX]; /* for messages */
-    int version;            /* PRAGMA user_version: which columns exist */
+    const pw_query_ops *ops; /* another backend's operations (pw_store_impl.h); NULL: SQLite */
+    void *impl;              /* that backend's handle */
+    sqlite3 *db;             /* read-only connection */
+    char path[PW_PATH_MAX];  /* for messages */
+    int version;             /* PRAGMA user_version: which columns exist */
 };
 
 /* The schema version that added scores.reduce, k_x and k_y (002_reduce.sql). */
@@ -217,6 +221,18 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
 {
     struct stat sb;
     *out = NULL;
+    if (pw_paths_is_pg(path)) {
+        pw_query *q = calloc(1, sizeof *q);
+        if (!q)
+            return pw_err_set(err, "out of memory opening %s", path);
+        pw_pg_display(path, q->path, sizeof q->path); /* for messages */
+        if (pw_pg_query_open(path, &q->impl, &q->ops, err) != 0) {
+            free(q);
+            return -1;
+        }
+        *out = q;
+        return 0;
+    }
     if (stat(path, &sb) != 0) {
         if (errno == ENOENT)
             return pw_err_set(err,
@@ -282,6 +298,8 @@ void pw_query_close(pw_query *q)
 {
     if (!q)
         return;
+    if (q->ops)
+        q->ops->close(q->impl);
     sqlite3_close(q->db);
     free(q);
 }
@@ -346,10 +364,15 @@ static void runs_free(void *arr, size_t n)
 
 static const row_type run_rows = {"runs", sizeof(pw_run_info), read_run, runs_free};
 
-/* Runs matching a WHERE clause with one text parameter (or none when arg is NULL). */
-static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_info **out,
-                       size_t *n, pw_err *err)
+/* Runs matching where, whose one text parameter is arg (NULL for PW_RUNS_ALL). */
+static int select_runs(pw_query *q, pw_runs_where by, const char *arg, pw_run_info **out, size_t *n,
+                       pw_err *err)
 {
+    if (q->ops)
+        return q->ops->select_runs(q->impl, by, arg, out, n, err);
+    const char *where = by == PW_RUNS_BY_PATH   ? "WHERE r.path = ?1"
+                        : by == PW_RUNS_BY_NAME ? "WHERE r.name = ?1"
+                                                : "";
     char sql[2048];
     sqlite3_stmt *st = NULL;
     void *runs = NULL;
@@ -372,7 +395,7 @@ static int select_runs(pw_query *q, const char *where, const char *arg, pw_run_i
 
 int pw_query_runs(pw_query *q, pw_run_info **out, size_t *n, pw_err *err)
 {
-    return select_runs(q, "", NULL, out, n, err);
+    return select_runs(q, PW_RUNS_ALL, NULL, out, n, err);
 }
 
 /* Moves the single match into out, or fails naming what went wrong. */
@@ -396,13 +419,13 @@ int pw_query_find_run(pw_query *q, const char *name_or_path, pw_run_info *out, p
     size_t n = 0;
     memset(out, 0, sizeof *out);
 
-    if (select_runs(q, "WHERE r.path = ?1", name_or_path, &runs, &n, err) != 0)
+    if (select_runs(q, PW_RUNS_BY_PATH, name_or_path, &runs, &n, err) != 0)
         return -1;
     if (n == 0 && strchr(name_or_path, '/')) {
         char *real = realpath(name_or_path, NULL);
         if (real) {
             free(runs);
-            int rc = select_runs(q, "WHERE r.path = ?1", real, &runs, &n, err);
+            int rc = select_runs(q, PW_RUNS_BY_PATH, real, &runs, &n, err);
             free(real);
             if (rc != 0)
                 return -1;
@@ -410,7 +433,7 @@ int pw_query_find_run(pw_query *q, const char *name_or_path, pw_run_info *out, p
     }
     if (n == 0) {
         free(runs);
-        if (select_runs(q, "WHERE r.name = ?1", name_or_path, &runs, &n, err) != 0)
+        if (select_runs(q, PW_RUNS_BY_NAME, name_or_path, &runs, &n, err) != 0)
             return -1;
     }
     if (n > 0)
@@ -418,7 +441,7 @@ int pw_query_find_run(pw_query *q, const char *name_or_path, pw_run_info *out, p
     free(runs);
 
     /* Unknown: list what there is. */
-    if (select_runs(q, "", NULL, &runs, &n, err) != 0)
+    if (select_runs(q, PW_RUNS_ALL, NULL, &runs, &n, err) != 0)
         return -1;
     /* Names once each; a name several runs share is shown by their paths. */
     char known[PW_ERR_MAX / 2] = "";
@@ -478,6 +501,8 @@ static const row_type layer_rows = {"layers", sizeof(pw_layer_info), read_layer,
 int pw_query_layers(pw_query *q, const pw_run_info *run, pw_layer_info **out, size_t *n,
                     pw_err *err)
 {
+    if (q->ops)
+        return q->ops->layers(q->impl, run, out, n, err);
     /* The newest score of each layer; at equal steps the previous-checkpoint one,
      * which is the one the stability alerts look at. */
     static const char sql[] =
@@ -655,6 +680,11 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         return -1;
     if (nlayers && !(filter = layers_json(layers, nlayers, err)))
         return -1;
+    if (q->ops) {
+        int prc = q->ops->curve(q->impl, run, ref, filter, progress, ctx, out, n, err);
+        free(filter);
+        return prc;
+    }
     if (prepare(q, sql, &st, err) != 0) {
         free(filter);
         return -1;
@@ -712,6 +742,8 @@ static const row_type alert_rows = {"alerts", sizeof(pw_alert), read_alert, aler
 int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_alert **out,
                     size_t *n, pw_err *err)
 {
+    if (q->ops)
+        return q->ops->alerts(q->impl, run, after_id, out, n, err);
     static const char sql[] =
         "SELECT a.id, r.name, a.kind, a.layer, a.step, a.value, a.detail, a.created_at"
         " FROM alerts a JOIN runs r ON r.id = a.run_id"
@@ -733,6 +765,8 @@ int pw_query_alerts(pw_query *q, const pw_run_info *run, int64_t after_id, pw_al
 
 int pw_query_runs_stamp(pw_query *q, pw_runs_stamp *out, pw_err *err)
 {
+    if (q->ops)
+        return q->ops->runs_stamp(q->impl, out, err);
     static const char sql[] =
         "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM runs";
     sqlite3_stmt *st = NULL;
@@ -767,6 +801,13 @@ int pw_query_checkpoint(pw_query *q, const pw_run_info *run, int64_t step, pw_ck
         step = run->final_step != PW_QUERY_NO_STEP ? run->final_step : run->last_step;
     if (step == PW_QUERY_NO_STEP)
         return pw_err_set(err, "run %s has no checkpoint yet", run->name);
+    if (q->ops) {
+        int prc = q->ops->checkpoint(q->impl, run, step, out, err);
+        if (prc <= 0)
+            return prc;
+        return pw_err_set(err, "run %s has no checkpoint at step %lld (its last is step %lld)",
+                          run->name, (long long)step, (long long)run->last_step);
+    }
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT step, path, present, status, %s FROM checkpoints WHERE run_id = ?1 AND "
@@ -829,6 +870,8 @@ static const row_type ckpt_rows = {"checkpoints", sizeof(pw_ckpt_info), read_ckp
 int pw_query_checkpoints(pw_query *q, const pw_run_info *run, pw_ckpt_info **out, size_t *n,
                          pw_err *err)
 {
+    if (q->ops)
+        return q->ops->checkpoints(q->impl, run, out, n, err);
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT step, path, present, status, %s FROM checkpoints WHERE run_id = ?1 "

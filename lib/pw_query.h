@@ -1,5 +1,9 @@
 /* pw_query.h -- read-only access to pwccad's database for the client.
  *
+ * What follows describes the SQLite file; a postgresql:// URI opens the
+ * PostgreSQL backend (lib/pw_store_pg.c) in a read-only session instead,
+ * with the same results.
+ *
  * The daemon owns the database and writes it in WAL mode; the client opens it
  * read-only (SQLITE_OPEN_READONLY) so a query can never block or damage the
  * daemon, and works the same whether the daemon runs or not.  A user who

@@ -12,22 +12,20 @@
  *              from (scores done, series, unmeasured layers, latest scores);
  *   pw_query.h the client's read-only queries: runs, layers, curves, alerts.
  *
- * SQLite is the one implementation today: lib/pw_db.c and lib/pw_query.c.
- * They are the only files that include <sqlite3.h> or call sqlite3_*;
- * daemon/ and client/ include this header, never pw_db.h or pw_query.h, and
- * `make lint` fails on a breach of either rule (tests excepted).  The types
- * the interface passes (pw_db, pw_query, the row structs, the callbacks) are
- * opaque or plain C, so nothing SQLite-shaped leaks through it.
- *
- * Why a header and not a table of function pointers: with one backend a
- * vtable would be indirection nobody calls through twice, and every call
- * site would change for nothing.  The rule above already gives what a
- * second backend needs -- one list of operations, no caller touching
- * SQLite -- so adding PostgreSQL means turning the handles into
- * { ops, impl } pairs chosen at open time (by the database path's scheme)
- * and writing lib/pw_store_pg.c against the same declarations; the callers
- * do not change.  docs/ARCHITECTURE.md, "How to add a store", lists the
- * files such a backend touches.
+ * Two backends implement it, chosen at open time by the database name:
+ * SQLite (a file: lib/pw_db.c and lib/pw_query.c, the only files that
+ * include <sqlite3.h>) and PostgreSQL (a postgresql:// or postgres:// URI:
+ * lib/pw_store_pg.c, the only file that includes <libpq-fe.h>).  The
+ * handles are { ops, impl } pairs (lib/pw_store_impl.h, internal to lib/):
+ * SQLite keeps its state in the handle itself, and each public function
+ * of pw_db.c and pw_query.c first hands a PostgreSQL handle on to its ops,
+ * so neither SQLite's code nor any caller changed for the second backend.
+ * daemon/ and client/ include this header, never pw_db.h, pw_query.h or
+ * pw_store_impl.h, and `make lint` fails on a breach of any of these rules
+ * (tests excepted).  The types the interface passes (pw_db, pw_query, the
+ * row structs, the callbacks) are opaque or plain C, so nothing backend-
+ * shaped leaks through it.  docs/ARCHITECTURE.md, "How to add a store",
+ * lists what a new operation or backend touches.
  *
  * Busy policy: one connection waits PW_DB_BUSY_MS for another's lock, the
  * daemon's event-loop connection PW_DB_LOOP_BUSY_MS (lib/pw_limits.h). */

@@ -1,0 +1,290 @@
+# test_postgres.sh -- PostgreSQL as the store (--db postgresql://...): a real
+# server of its own, the daemon writing there while the C trainer writes a run,
+# a server restart in the middle, and the client reading it back.
+#
+# The test starts a private server: initdb in a temporary directory owned by an
+# unprivileged user (initdb and pg_ctl refuse to run as root; as root the test
+# runs them as nobody), listening on a unix socket in that directory only
+# (listen_addresses = '').  A second daemon scores the same run into SQLite, so
+# every client command can be compared between the two stores.  Skipped, with
+# the reason, when the server's binaries are absent (make deps-postgres).
+# Sourced by run.sh ($BUILD, $PW_TMP, ok/fail/expect from lib.sh).
+
+pg_skip() { echo "  skip: postgres tests: $1"; }
+pg_bin=$(pg_config --bindir 2>/dev/null)
+[ -x "$pg_bin/initdb" ] || pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ ! -x "$pg_bin/initdb" ] || [ ! -x "$pg_bin/pg_ctl" ]; then
+    pg_skip "no PostgreSQL server binaries (initdb, pg_ctl; Debian: postgresql, via make deps-postgres)"
+    return 0
+fi
+pw_need "postgres tests" numpy "$BUILD/examples/trainer" || return 0
+pg_as=()
+if [ "$(id -u)" = 0 ]; then
+    if ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1; then
+        pg_skip "running as root without runuser or a nobody user to run the server as"
+        return 0
+    fi
+    pg_as=(runuser -u nobody --)
+fi
+pg_py=$(pw_numpy_python)
+
+# Outside $PW_TMP, which the unprivileged server user may not enter.
+pg_dir=$(mktemp -d /tmp/pwcca-pg.XXXXXX)
+[ ${#pg_as[@]} = 0 ] || chown nobody "$pg_dir"
+pg_ctl() { "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 "$@"; }
+pg_url="postgresql://pwccad@/postgres?host=$pg_dir"
+pg_root="$PW_TMP/pg/root"
+pg_lite="$PW_TMP/pg/lite.db"
+mkdir -p "$pg_root"
+pg_dpid=""
+pg_lpid=""
+pg_tpid=""
+
+pg_cleanup() {
+    [ -n "$pg_tpid" ] && kill "$pg_tpid" 2>/dev/null && wait "$pg_tpid" 2>/dev/null
+    pw_daemon_stop pg_dpid
+    pw_daemon_stop pg_lpid
+    pg_ctl stop -m immediate >/dev/null 2>&1
+    rm -rf "$pg_dir"
+}
+
+if ! "${pg_as[@]}" "$pg_bin/initdb" -D "$pg_dir/data" --no-locale -E UTF8 --auth=trust -U pwccad \
+    >"$pg_dir/initdb.log" 2>&1; then
+    fail "initdb a private PostgreSQL cluster" "$(tail -3 "$pg_dir/initdb.log")"
+    pg_cleanup
+    return 0
+fi
+if ! pg_ctl -o "-k $pg_dir -c listen_addresses=''" start >/dev/null 2>&1; then
+    fail "start the private PostgreSQL server" "$(tail -3 "$pg_dir/server.log")"
+    pg_cleanup
+    return 0
+fi
+ok "a private PostgreSQL server runs on a unix socket only"
+
+# --- before any daemon: the client's messages -------------------------------------------
+expect_output "the client says a database pwccad never wrote is not a pwccad database" \
+    "is not a pwccad database" "$PWCCA" --db "$pg_url" runs
+expect_output "an unreachable server is named in the message" "cannot connect to database" \
+    "$PWCCA" --db "postgresql://pwccad@/postgres?host=$pg_dir/nowhere" runs
+
+# --- the daemon writes a run while it is trained; the server restarts midway --------------
+# 25 checkpoints, one every 150 ms or so: long enough to restart the server in the middle.
+"$BUILD/examples/trainer" --out "$pg_root/b" --steps 1200 --every 50 --hidden 32,32,32 \
+    --probe 300 --seed 5 --sleep-ms 150 --quiet >"$PW_TMP/pg/trainer.log" 2>&1 &
+pg_tpid=$!
+if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon.log" "$PW_TMP/pg/d.sock" --watch "$pg_root" \
+    --db "$pg_url"; then
+    ok "pwccad starts on a postgresql:// database"
+else
+    fail "pwccad starts on a postgresql:// database" "$(tail -3 "$PW_TMP/pg/daemon.log")"
+fi
+# One daemon per database, as on SQLite: the second is told who holds it.
+pg_second=$(timeout 20 "$PWCCAD" --watch "$pg_root" --db "$pg_url" --socket "$PW_TMP/pg/d2.sock" --foreground 2>&1)
+pg_second_rc=$?
+if [ "$pg_second_rc" = 1 ] && grep -q "in use by another pwccad (pwccad pid $pg_dpid on " <<<"$pg_second"; then
+    ok "a second pwccad on the same PostgreSQL database exits 1, naming the first's pid and host"
+else
+    fail "a second pwccad on the same database is refused" "exit $pg_second_rc: $(tail -2 <<<"$pg_second")"
+fi
+pw_daemon_start pg_lpid "$PW_TMP/pg/lite.log" "$PW_TMP/pg/l.sock" --watch "$pg_root" --db "$pg_lite" ||
+    fail "the SQLite twin starts" "$(tail -3 "$PW_TMP/pg/lite.log")"
+
+# pg_stored: checkpoints of run b the PostgreSQL store holds (0 when none yet).
+pg_stored() {
+    "$PWCCA" --db "$pg_url" runs 2>/dev/null | awk '$1 == "b" { print $3 }'
+}
+pg_midway() { [ "$(pg_stored)" -ge 6 ] 2>/dev/null; }
+if pw_wait 30 pg_midway; then
+    if pg_ctl restart -m fast >/dev/null 2>&1; then
+        ok "the server restarts while the daemon writes (after $(pg_stored) checkpoints)"
+    else
+        fail "pg_ctl restart" "$(tail -3 "$pg_dir/server.log")"
+    fi
+else
+    fail "the daemon stores checkpoints in PostgreSQL" "$(tail -3 "$PW_TMP/pg/daemon.log")"
+fi
+wait "$pg_tpid"
+pg_tpid=""
+
+# Done when both stores hold every score: 24 previous pairs and 25 final ones, 4 layers each.
+pg_rows() { "$PWCCA" --db "$1" curve b --ref "$2" --format csv 2>/dev/null | tail -n +2 | wc -l; }
+pg_done() {
+    [ "$(pg_rows "$pg_url" previous)" = 96 ] && [ "$(pg_rows "$pg_url" final)" = 100 ] &&
+        [ "$(pg_rows "$pg_lite" previous)" = 96 ] && [ "$(pg_rows "$pg_lite" final)" = 100 ] &&
+        "$PWCCA" --db "$pg_url" runs | grep -qE '^b +final +25 '
+}
+pw_expect_wait "no score is lost across the restart: every pair of the run is stored" 60 pg_done
+
+# --- every score equals pwcca compare on the same files (to 1e-12) --------------------------
+pg_check_compare() {
+    "$pg_py" - "$PWCCA" "$pg_url" "$pg_root/b" <<'EOF'
+import json, subprocess, sys
+pwcca, url, run = sys.argv[1:4]
+metrics = ["pwcca", "distance", "mean_cca", "svcca", "cka", "cka_debiased", "procrustes"]
+pairs, bad, n = {}, 0, 0
+for ref in ("previous", "final"):
+    rows = json.loads(subprocess.check_output([pwcca, "--db", url, "curve", "b", "--ref", ref, "--format", "json"]))
+    for r in rows:
+        pairs.setdefault((r["step"], r["ref_step"]), {})[r["layer"]] = r
+for (step, ref_step), stored in sorted(pairs.items()):
+    f = lambda s: "%s/step-%06d.safetensors" % (run, s)
+    got = json.loads(subprocess.check_output([pwcca, "compare", f(step), f(ref_step), "--json"]))
+    for l in got["layers"]:
+        s = stored.get(l["layer"])
+        n += 1
+        if s is None:
+            bad += 1
+            print("missing", step, ref_step, l["layer"])
+            continue
+        for k in metrics:
+            a, b = s[k], l[k]
+            if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-12):
+                bad += 1
+                print("differs", step, ref_step, l["layer"], k, a, b)
+        for k in ("status", "n", "p_kept", "q_kept"):
+            if s[k] != l[k]:
+                bad += 1
+                print("differs", step, ref_step, l["layer"], k, s[k], l[k])
+print("mismatches", bad, "scores", n)
+sys.exit(1 if bad or n != 196 else 0)
+EOF
+}
+expect_output "every stored score equals pwcca compare on the same files to 1e-12" \
+    "^mismatches 0 scores 196$" pg_check_compare
+
+# --- the client reads the same answers from both stores ---------------------------------------
+# pg_same NAME FILTER ARGS...: the command's output is the same on both (through FILTER).
+pg_same() {
+    local name=$1 filter=$2 a b
+    shift 2
+    a=$("$PWCCA" --db "$pg_url" "$@" 2>&1 | $filter)
+    b=$("$PWCCA" --db "$pg_lite" "$@" 2>&1 | $filter)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        ok "$name"
+    else
+        fail "$name" "$(diff <(echo "$a") <(echo "$b") | head -6)"
+    fi
+}
+pg_no_time() { sed -E 's/^[0-9T:-]+Z  //' | sort; }
+pg_status_table() { sed -n '/^RUN /,/^b  /p'; }
+# The two daemons computed their scores apart (in another order, with other
+# cached sides), so their last digits may differ: JSON outputs are compared
+# value by value, reals to 1e-12, rows in a stable order, alert ids and
+# creation times aside (the order alerts are raised in depends on timing).
+pg_same_json() {
+    local name=$1 a b out
+    shift
+    a=$("$PWCCA" --db "$pg_url" "$@" 2>&1)
+    b=$("$PWCCA" --db "$pg_lite" "$@" 2>&1)
+    if out=$("$pg_py" -c '
+import json, sys
+def load(t):
+    t = t.strip()
+    rows = json.loads(t) if t.startswith("[") else [json.loads(l) for l in t.splitlines()]
+    for r in rows:
+        for k in ("id", "time", "created_at"):
+            r.pop(k, None)
+    return sorted(rows, key=lambda r: json.dumps({k: v for k, v in r.items() if not isinstance(v, float)}, sort_keys=True))
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = len(a) != len(b) or not a
+for x, y in zip(a, b):
+    for k in set(x) | set(y):
+        u, v = x.get(k), y.get(k)
+        if isinstance(u, float) and isinstance(v, float):
+            bad |= abs(u - v) > 1e-12
+        else:
+            bad |= u != v
+        if bad:
+            sys.exit("first difference: %s: %r vs %r" % (k, u, v))
+print(len(a), "rows")
+sys.exit(1 if bad else 0)' "$a" "$b" 2>&1); then
+        ok "$name ($out)"
+    else
+        fail "$name" "$out"
+    fi
+}
+pg_same "runs: the same on PostgreSQL as on SQLite" cat runs
+pg_same "runs --format json: the same" cat runs --format json
+pg_same "layers: the same" cat layers b
+pg_same_json "curve (previous, json, every digit): the same to 1e-12" curve b --ref previous --format json
+pg_same_json "curve (final, json): the same to 1e-12" curve b --ref final --format json
+pg_same_json "curve of one layer: the same to 1e-12" curve b --layer fc2 --format json
+pg_same "curve of an unknown layer: the same message" cat curve b --layer nope
+pg_same "alerts: the same (creation times and order aside)" pg_no_time alerts
+pg_same_json "alerts --format json: the same (ids, times and order aside)" alerts b --format json
+pg_same "convergence: the same" cat convergence b
+pg_same "an unknown run: the same message" cat layers nope
+# status asks each store's own daemon; its table of runs comes from the store.
+pg_sa=$("$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" status 2>&1 | pg_status_table)
+pg_sb=$("$PWCCA" --db "$pg_lite" --socket "$PW_TMP/pg/l.sock" status 2>&1 | pg_status_table)
+if [ -n "$pg_sa" ] && [ "$pg_sa" = "$pg_sb" ]; then
+    ok "status: the same table of runs"
+else
+    fail "status: the same table of runs" "$(diff <(echo "$pg_sa") <(echo "$pg_sb") | head -6)"
+fi
+expect_output "the restart was ridden out without a fatal error" "b +final +25" \
+    "$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" status
+
+# --- a restarted daemon resumes from the database: nothing is scored again -------------------
+pw_daemon_stop pg_dpid
+pg_exit1=$?
+pg_before=$("$PWCCA" --db "$pg_url" alerts --format json | wc -l)
+if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon2.log" "$PW_TMP/pg/d.sock" --watch "$pg_root" \
+    --db "$pg_url" --http 127.0.0.1:0; then
+    # Once its first scan is done it has matched every file against the store.
+    pw_wait 20 grep -q "ready: 1 run" "$PW_TMP/pg/daemon2.log"
+    if grep -q "watching run .*(25 checkpoints stored, final)" "$PW_TMP/pg/daemon2.log" &&
+        ! grep -q "computing step" "$PW_TMP/pg/daemon2.log" &&
+        [ "$("$PWCCA" --db "$pg_url" alerts --format json | wc -l)" = "$pg_before" ]; then
+        ok "a daemon restarted on the same database scores nothing again, raises no alert twice"
+    else
+        fail "a restarted daemon resumes" "$(grep -m3 'computing step' "$PW_TMP/pg/daemon2.log")"
+    fi
+    # The dashboard reads the same store: its curve is pwcca curve's JSON.
+    pg_port=$(sed -n 's|.*dashboard at http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$PW_TMP/pg/daemon2.log" | head -1)
+    pg_web=$(curl -s "http://127.0.0.1:$pg_port/api/run/b/curve?ref=final" 2>&1)
+    pg_cli=$("$PWCCA" --db "$pg_url" curve b --ref final --format json 2>&1)
+    if [ -n "$pg_port" ] && "$pg_py" -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); sys.exit(not (a == b and len(a) == 100))' "$pg_web" "$pg_cli" 2>/dev/null; then
+        ok "the dashboard serves the run from PostgreSQL: its curve is pwcca curve's"
+    else
+        fail "the dashboard on PostgreSQL" "port '$pg_port': $(head -c 300 <<<"$pg_web")"
+    fi
+else
+    fail "pwccad restarts on the same database" "$(tail -3 "$PW_TMP/pg/daemon2.log")"
+fi
+
+# --- rescore replaces stored rows in place (a group's delete and its new scores) ---------------
+if "$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" rescore b --from 1000 --wait >"$PW_TMP/pg/rescore.log" 2>&1; then
+    expect_output "rescored scores still equal pwcca compare, none twice" "^mismatches 0 scores 196$" pg_check_compare
+else
+    fail "pwcca rescore on PostgreSQL" "$(tail -3 "$PW_TMP/pg/rescore.log")"
+fi
+
+# --- forget, and a schema from the future --------------------------------------------------------
+pw_daemon_stop pg_dpid
+pg_exit2=$?
+pw_daemon_stop pg_lpid
+if [ "$pg_exit1$pg_exit2" = 00 ] && ! grep -Eq "Sanitizer|runtime error" "$PW_TMP"/pg/*.log; then
+    ok "pwccad on PostgreSQL stops cleanly, twice (exit 0, no sanitizer reports)"
+else
+    fail "pwccad on PostgreSQL stops cleanly" "exit $pg_exit1, $pg_exit2; $(grep -hE -m3 "Sanitizer|runtime error" "$PW_TMP"/pg/*.log)"
+fi
+pg_fa=$("$PWCCA" --db "$pg_url" --socket "$PW_TMP/pg/d.sock" forget b 2>&1 | head -1)
+pg_fb=$("$PWCCA" --db "$pg_lite" --socket "$PW_TMP/pg/l.sock" forget b 2>&1 | head -1)
+# The run's id may differ between the stores; the counts may not.
+if [[ $pg_fa == "forgot run b "*": 25 checkpoints, 196 scores, "* ]] &&
+    [ "${pg_fa/, id [0-9]*)/}" = "${pg_fb/, id [0-9]*)/}" ]; then
+    ok "forget removes the same rows as on SQLite ($pg_fa)"
+else
+    fail "forget removes the same rows as on SQLite" "$pg_fa / $pg_fb"
+fi
+expect_output "a forgotten run is gone from the store" "^no runs yet" "$PWCCA" --db "$pg_url" runs
+if "$pg_bin/psql" -q "$pg_url" -c "UPDATE pwccad_schema SET version = 999" >/dev/null 2>&1; then
+    expect_status "pwccad refuses a database of a newer schema (exit 78, no restart loop)" 78 \
+        timeout 20 "$PWCCAD" --db "$pg_url" --watch "$pg_root" --socket "$PW_TMP/pg/d.sock" --foreground
+    expect_output "pwcca says to upgrade it" "schema version 999 .*upgrade pwcca" "$PWCCA" --db "$pg_url" runs
+else
+    fail "psql sets the schema version" "$("$pg_bin/psql" "$pg_url" -c 'SELECT 1' 2>&1 | tail -1)"
+fi
+
+pg_cleanup
