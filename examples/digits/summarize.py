@@ -92,7 +92,8 @@ def main():
     print()
     print("Mean distance between two runs of the same width, at the final checkpoint")
     print("(final) and, as the control, at step 0 before any training (init)")
-    print("(pwcca: 1 - PWCCA, mean of both directions; procrustes: angular, radians)")
+    print("(pwcca: 1 - PWCCA as the daemon stored it, the first-seen run as X; procrustes:\n"
+          " angular, radians)")
     head = ["layer", "distance", "at"] + ["w%s(%d)" % (w, len(rows[0]["within"][w]["pairs"]))
                                           for w in widths]
     head += ["across(%d)" % rows[0]["across"]["pairs"], "closer", "top_split"]
