@@ -279,6 +279,39 @@ static void compute_chance(const pwd_job *j, const job_ref *ref, const pw_rows *
         pwd_log(PWD_WARNING, "%s: layer %s: no chance level: out of memory", j->run_name, tx->name);
 }
 
+/* A pair's sides are done: give back the cache entries it borrowed (e[0] for
+ * X, e[1] for Y) and keep the sides it computed fresh under ident[k] and
+ * layer[k] for the next pair that needs them. */
+static void pair_sides_done(pwd_sched *s, pwd_cache_entry *ex, pwd_cache_entry *ey,
+                            const char *const ident[2], const char *const layer[2],
+                            const char *rtext, pw_side *sx, pw_side *sy)
+{
+    pwd_cache_release(s->cache, ex);
+    pwd_cache_release(s->cache, ey);
+    if (!ex && sx)
+        pwd_cache_put(s->cache, ident[0], layer[0], rtext, sx);
+    if (!ey && sy && sy != sx)
+        pwd_cache_put(s->cache, ident[1], layer[1], rtext, sy);
+}
+
+/* The score of a pair whose comparison returned rc: a failure (err) becomes
+ * a read_error row, unless the daemon is stopping (-1: nothing is stored);
+ * the canonical correlations are not stored, so they go. */
+static int pair_result(pwd_sched *s, int rc, const pw_err *err, pw_db_score *out)
+{
+    if (rc != 0) {
+        if (atomic_load(&s->stop))
+            return -1;
+        pw_result_free(&out->r);
+        pw_result_init(&out->r);
+        score_status(out, PW_READ_ERROR, err->msg);
+    }
+    free(out->r.rho);
+    out->r.rho = NULL;
+    out->r.nrho = 0;
+    return 0;
+}
+
 /* One layer pair; -1 only when the daemon is stopping. */
 static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, const pw_ckpt *x,
                          const pw_ckpt *y, const pw_tensor *tx, const pw_tensor *ty,
@@ -339,28 +372,14 @@ static int compare_layer(pwd_sched *s, const pwd_job *j, const job_ref *ref, con
      * sides while the cache still holds them (one more cross pass). */
     if (rc == 0 && out->r.status == PW_OK && j->cst && !chance_known(j->cst, tx->name))
         compute_chance(j, ref, &px, &py, tx, &out->r.reduce, &sx, &sy);
-    pwd_cache_release(s->cache, ex);
-    pwd_cache_release(s->cache, ey);
-    if (!ex && sx)
-        pwd_cache_put(s->cache, j->ident, tx->name, rtext, sx);
-    if (!ey && sy && sy != sx)
-        pwd_cache_put(s->cache, ref->ident, ty->name, rtext, sy);
+    pair_sides_done(s, ex, ey, (const char *[]){j->ident, ref->ident},
+                    (const char *[]){tx->name, ty->name}, rtext, sx, sy);
     /* A pair that scored decides; any other leaves the decision to the next pair. */
     if (deciding)
         pwd_sticky_decided(s->sticky, j->run_id, tx->name,
                            rc == 0 && out->r.status == PW_OK ? &out->r.reduce : NULL, j->step);
     out->sticky = j->reduce.kind == PW_REDUCE_AUTO && rc == 0;
-    if (rc != 0) {
-        if (atomic_load(&s->stop))
-            return -1;
-        pw_result_free(&out->r);
-        pw_result_init(&out->r);
-        score_status(out, PW_READ_ERROR, err.msg);
-    }
-    free(out->r.rho);
-    out->r.rho = NULL;
-    out->r.nrho = 0;
-    return 0;
+    return pair_result(s, rc, &err, out);
 }
 
 /* "[64, 96]": a tensor's shape as stored, for messages. */
@@ -888,23 +907,9 @@ static int cross_layer(pwd_sched *s, const pwd_cross *x, const pw_ckpt *ca, cons
     pwd_cache_entry *eb = pwd_cache_get(s->cache, x->ident_b, tb->name, rtext);
     pw_side *sa = ea ? pwd_cache_side(ea) : NULL, *sb = eb ? pwd_cache_side(eb) : NULL;
     int rc = pw_engine_compare_reduced(&px, &py, x->metrics, &use, &sa, &sb, &out->r, &err);
-    pwd_cache_release(s->cache, ea);
-    pwd_cache_release(s->cache, eb);
-    if (!ea && sa)
-        pwd_cache_put(s->cache, x->ident_a, ta->name, rtext, sa);
-    if (!eb && sb && sb != sa)
-        pwd_cache_put(s->cache, x->ident_b, tb->name, rtext, sb);
-    if (rc != 0) {
-        if (atomic_load(&s->stop))
-            return -1;
-        pw_result_free(&out->r);
-        pw_result_init(&out->r);
-        score_status(out, PW_READ_ERROR, err.msg);
-    }
-    free(out->r.rho);
-    out->r.rho = NULL;
-    out->r.nrho = 0;
-    return 0;
+    pair_sides_done(s, ea, eb, (const char *[]){x->ident_a, x->ident_b},
+                    (const char *[]){ta->name, tb->name}, rtext, sa, sb);
+    return pair_result(s, rc, &err, out);
 }
 
 /* A row per layer of a (against b's of the same name) and per layer only b has;
