@@ -96,7 +96,7 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
     else
         fputs("run,", stdout);
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
-#define NOISE_CSV_HEAD(sym, id)                                   "," #id "_se"
+#define NOISE_CSV_HEAD(sym, id, since)                            "," #id "_se"
     const char *head = "layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
         PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD);
     printf("%s,noise_blocks,chance_distance\n", head);
@@ -127,7 +127,7 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
         pwcca_csv_field(stdout, r->reduce);
         csv_count(r->k_x);
         csv_count(r->k_y);
-#define NOISE_CSV(sym, id) csv_real(r->se[PW_METRIC_##sym]);
+#define NOISE_CSV(sym, id, since) csv_real(r->se[PW_METRIC_##sym]);
         PW_NOISE_SE_COLUMNS(NOISE_CSV)
 #undef NOISE_CSV
         csv_count(r->noise_blocks);
