@@ -34,9 +34,10 @@ static const char help[] =
     "               with reals at 17 significant digits; reduce is the reduction\n"
     "               applied (none, dims:K, var:F), k_x and k_y the directions each\n"
     "               side kept (empty / null when exact); then\n"
-    "               pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks:\n"
-    "               standard errors (run setting noise; empty / null where none\n"
-    "               was computed) and the jackknife blocks they came from.  The\n"
+    "               pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,\n"
+    "               procrustes_se,noise_blocks: standard errors (run setting\n"
+    "               noise; empty / null where none was computed; cka_debiased\n"
+    "               has none) and the jackknife blocks they came from.  The\n"
     "               table shows a metric with an SE as value±SE; last\n"
     "               chance_distance: the layer's chance level (run setting\n"
     "               chance: a pair's distance with the reference's probe inputs\n"
@@ -96,7 +97,7 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
     else
         fputs("run,", stdout);
 #define PW_METRIC_CSV_HEAD(sym, id, bitno, sel, tpos, label, doc) #id ","
-#define NOISE_CSV_HEAD(sym, id)                                   "," #id "_se"
+#define NOISE_CSV_HEAD(sym, id, since)                            "," #id "_se"
     const char *head = "layer,depth,step,ref,ref_step,n,p_kept,q_kept," PW_METRIC_LIST(
         PW_METRIC_CSV_HEAD) "status,message,reduce,k_x,k_y" PW_NOISE_SE_COLUMNS(NOISE_CSV_HEAD);
     printf("%s,noise_blocks,chance_distance\n", head);
@@ -127,7 +128,7 @@ static int print_csv(const pw_curve_row *rows, size_t n, const char *vs)
         pwcca_csv_field(stdout, r->reduce);
         csv_count(r->k_x);
         csv_count(r->k_y);
-#define NOISE_CSV(sym, id) csv_real(r->se[PW_METRIC_##sym]);
+#define NOISE_CSV(sym, id, since) csv_real(r->se[PW_METRIC_##sym]);
         PW_NOISE_SE_COLUMNS(NOISE_CSV)
 #undef NOISE_CSV
         csv_count(r->noise_blocks);

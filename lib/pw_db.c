@@ -836,11 +836,12 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
     sqlite3_finalize(del);
     if (rc != SQLITE_OK || !b->nscores)
         return rc;
-/* The SE columns (005_noise.sql) and noise_blocks, and their placeholders. */
-#define NOISE_COL(sym, id)   ", " #id "_se"
-#define NOISE_QMARK(sym, id) ",?"
-#define NOISE_SQL_COLS       PW_NOISE_SE_COLUMNS(NOISE_COL) ", noise_blocks"
-#define NOISE_SQL_QMARKS     PW_NOISE_SE_COLUMNS(NOISE_QMARK) ",?"
+/* The SE columns (005_noise.sql, 008_procrustes_se.sql) and noise_blocks, and their placeholders.
+ */
+#define NOISE_COL(sym, id, since)   ", " #id "_se"
+#define NOISE_QMARK(sym, id, since) ",?"
+#define NOISE_SQL_COLS              PW_NOISE_SE_COLUMNS(NOISE_COL) ", noise_blocks"
+#define NOISE_SQL_QMARKS            PW_NOISE_SE_COLUMNS(NOISE_QMARK) ",?"
     sqlite3_stmt *st =
         prep(db,
 #define PW_METRIC_SQL_PREFIX " "
@@ -888,7 +889,8 @@ static int commit_scores(pw_db *db, int64_t run_id, const pw_db_batch *b, pw_err
         bind_opt_int(st, ++col, reduced ? (int64_t)r->k_y : -1);
         /* Standard errors (005_noise.sql): only from a comparison that made them. */
         const pw_noise_result *nr = &s->noise;
-#define NOISE_BIND(sym, id) bind_opt_double(st, ++col, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+#define NOISE_BIND(sym, id, since)                                                                 \
+    bind_opt_double(st, ++col, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
         PW_NOISE_SE_COLUMNS(NOISE_BIND)
 #undef NOISE_BIND
         bind_opt_int(st, ++col, nr->blocks ? (int64_t)nr->blocks : -1);
@@ -1201,9 +1203,9 @@ static int cross_fn(pw_db *db, void *ctx, pw_err *err)
 {
     const pw_db_cross *c = ((const cross_ctx *)ctx)->c;
     /* The columns scores has, by the same lists (pw_metric.h, pw_noise.h). */
-#define CROSS_NOISE_COL(sym, id)   ", " #id "_se"
-#define CROSS_NOISE_QMARK(sym, id) ",?"
-#define PW_METRIC_SQL_PREFIX       " "
+#define CROSS_NOISE_COL(sym, id, since)   ", " #id "_se"
+#define CROSS_NOISE_QMARK(sym, id, since) ",?"
+#define PW_METRIC_SQL_PREFIX              " "
     sqlite3_stmt *st = prep(
         db,
         "INSERT OR REPLACE INTO group_scores (group_name, run_a, run_b, layer_a, layer_b, "
@@ -1252,7 +1254,7 @@ static int cross_fn(pw_db *db, void *ctx, pw_err *err)
         bind_opt_int(st, col++, reduced ? (int64_t)r->k_x : -1);
         bind_opt_int(st, col++, reduced ? (int64_t)r->k_y : -1);
         const pw_noise_result *nr = &s->noise;
-#define CROSS_NOISE_BIND(sym, id)                                                                  \
+#define CROSS_NOISE_BIND(sym, id, since)                                                           \
     bind_opt_double(st, col++, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
         PW_NOISE_SE_COLUMNS(CROSS_NOISE_BIND)
 #undef CROSS_NOISE_BIND

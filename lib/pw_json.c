@@ -78,7 +78,8 @@ json_t *pw_json_curve_row(const pw_curve_row *r)
     json_object_set_new(o, "k_x", pw_json_count(r->k_x));
     json_object_set_new(o, "k_y", pw_json_count(r->k_y));
     /* Standard errors (005_noise.sql), appended: null where none was made. */
-#define NOISE_JSON(sym, id) json_object_set_new(o, #id "_se", pw_json_real(r->se[PW_METRIC_##sym]));
+#define NOISE_JSON(sym, id, since)                                                                 \
+    json_object_set_new(o, #id "_se", pw_json_real(r->se[PW_METRIC_##sym]));
     PW_NOISE_SE_COLUMNS(NOISE_JSON)
 #undef NOISE_JSON
     json_object_set_new(o, "noise_blocks", pw_json_count(r->noise_blocks));

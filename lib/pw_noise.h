@@ -125,15 +125,25 @@ uint64_t pw_noise_sums_without(const pw_noise_sums *s, unsigned k, double *g, do
 
 void pw_noise_sums_free(pw_noise_sums *s);
 
-/* The metrics whose SEs the scores table has columns for (005_noise.sql),
- * X(sym, id) with column id_se.  Explicit, not PW_METRIC_LIST: a metric added
- * to the list later adds its own column in its own migration, then an entry
- * here (lib/pw_query.c reads it only from databases at that migration). */
+/* The metrics whose SEs the scores table has columns for, X(sym, id, since)
+ * with column id_se added by schema version `since` (005_noise.sql for the
+ * first five, 008_procrustes_se.sql for procrustes).  Explicit, not
+ * PW_METRIC_LIST: a metric added to the list later adds its own column in its
+ * own migration, then an entry here with that migration's version
+ * (lib/pw_query.c reads it only from databases at that version; NULL before).
+ * cka_debiased has none: its sums are not kept per block. */
 #define PW_NOISE_SE_COLUMNS(X)                                                                     \
-    X(PWCCA, pwcca) X(DISTANCE, distance) X(MEAN_CCA, mean_cca) X(SVCCA, svcca) X(CKA, cka)
+    X(PWCCA, pwcca, PW_NOISE_SCHEMA_VERSION)                                                       \
+    X(DISTANCE, distance, PW_NOISE_SCHEMA_VERSION)                                                 \
+    X(MEAN_CCA, mean_cca, PW_NOISE_SCHEMA_VERSION)                                                 \
+    X(SVCCA, svcca, PW_NOISE_SCHEMA_VERSION)                                                       \
+    X(CKA, cka, PW_NOISE_SCHEMA_VERSION)                                                           \
+    X(PROCRUSTES, procrustes, PW_NOISE_PROCRUSTES_VERSION)
 
-/* The schema version that added those columns and scores.noise_blocks. */
+/* The schema version that added the first five columns and scores.noise_blocks. */
 #define PW_NOISE_SCHEMA_VERSION 5
+/* The schema version that added procrustes_se (008_procrustes_se.sql). */
+#define PW_NOISE_PROCRUSTES_VERSION 8
 
 /* A comparison with standard errors ------------------------------------------ */
 

@@ -613,7 +613,7 @@ static int read_curve_row(sqlite3_stmt *st, void *elem, const void *ctx)
     r->k_y = col_count(st, col++);
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         r->se[m] = NAN;
-#define NOISE_READ(sym, id) r->se[PW_METRIC_##sym] = col_real(st, col++);
+#define NOISE_READ(sym, id, since) r->se[PW_METRIC_##sym] = col_real(st, col++);
     PW_NOISE_SE_COLUMNS(NOISE_READ)
 #undef NOISE_READ
     r->noise_blocks = col_count(st, col);
@@ -648,14 +648,20 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
         assert(w > 0 && (size_t)w < sizeof cols - used);
         used += (size_t)w;
     }
-    /* A database the daemon has not migrated yet has only exact scores,
-     * and one before 005_noise.sql no standard errors. */
-#define SE_COL(sym, id)  ", s." #id "_se"
-#define SE_NULL(sym, id) ", NULL"
-    static const char se_cols[] = PW_NOISE_SE_COLUMNS(SE_COL) ", s.noise_blocks";
-    static const char se_nulls[] = PW_NOISE_SE_COLUMNS(SE_NULL) ", NULL";
+    /* A database the daemon has not migrated yet has only exact scores:
+     * one before 005_noise.sql no standard errors, one before
+     * 008_procrustes_se.sql none for procrustes.  Each SE column reads as
+     * NULL (no SE) where its migration has not run. */
+    char se_cols[512] = "";
+    used = 0;
+#define SE_COL(sym, id, since)                                                                     \
+    used += (size_t)snprintf(se_cols + used, sizeof se_cols - used, ", %s",                        \
+                             q->version >= (since) ? "s." #id "_se" : "NULL");
+    PW_NOISE_SE_COLUMNS(SE_COL)
 #undef SE_COL
-#undef SE_NULL
+    used += (size_t)snprintf(se_cols + used, sizeof se_cols - used, ", %s",
+                             q->version >= NOISE_VERSION ? "s.noise_blocks" : "NULL");
+    assert(used < sizeof se_cols);
     char sql[2048];
     int w = snprintf(sql, sizeof sql,
                      "SELECT s.layer, l.depth, s.step, s.ref, s.ref_step, s.n, s.p_kept, "
@@ -666,7 +672,7 @@ int pw_query_curve(pw_query *q, const pw_run_info *run, const char *ref, const c
                      " ORDER BY l.depth IS NULL, l.depth, s.layer, s.step",
                      cols,
                      q->version >= REDUCE_VERSION ? "s.reduce, s.k_x, s.k_y" : "'none', NULL, NULL",
-                     q->version >= NOISE_VERSION ? se_cols : se_nulls);
+                     se_cols);
     assert(w > 0 && (size_t)w < sizeof sql);
     (void)w;
     sqlite3_stmt *st = NULL;

@@ -918,7 +918,7 @@ static void scores_sql(char *sql, size_t len)
         cols[n++] = pw_metric_name(i);
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
         cols[n++] = tail[i];
-#define SE_NAME(sym, id) cols[n++] = #id "_se";
+#define SE_NAME(sym, id, since) cols[n++] = #id "_se";
     PW_NOISE_SE_COLUMNS(SE_NAME)
 #undef SE_NAME
     cols[n++] = "noise_blocks";
@@ -983,7 +983,7 @@ static int commit_scores(pg *p, int64_t run_id, const pw_db_batch *b, pw_err *er
         p_opt_int(&a, reduced ? (int64_t)r->k_x : -1);
         p_opt_int(&a, reduced ? (int64_t)r->k_y : -1);
         const pw_noise_result *nr = &s->noise;
-#define PG_NOISE_BIND(sym, id) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+#define PG_NOISE_BIND(sym, id, since) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
         PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
 #undef PG_NOISE_BIND
         p_opt_int(&a, nr->blocks ? (int64_t)nr->blocks : -1);
@@ -1514,7 +1514,7 @@ static int read_curve_row(const PGresult *r, int i, void *elem, const void *ctx)
     c->k_y = g_opt_int(r, i, col++);
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         c->se[m] = NAN;
-#define PG_NOISE_READ(sym, id) c->se[PW_METRIC_##sym] = g_real(r, i, col++);
+#define PG_NOISE_READ(sym, id, since) c->se[PW_METRIC_##sym] = g_real(r, i, col++);
     PW_NOISE_SE_COLUMNS(PG_NOISE_READ)
 #undef PG_NOISE_READ
     c->noise_blocks = g_opt_int(r, i, col);
@@ -1537,7 +1537,7 @@ static int q_curve(void *impl, const pw_run_info *run, const char *ref, const ch
     for (unsigned i = 0; i < PW_METRIC_COUNT; i++)
         used += (size_t)snprintf(cols + used, sizeof cols - used, " s.%s,", pw_metric_name(i));
     assert(used < sizeof cols);
-#define SE_COL(sym, id) ", s." #id "_se"
+#define SE_COL(sym, id, since) ", s." #id "_se"
     static const char se_cols[] = PW_NOISE_SE_COLUMNS(SE_COL) ", s.noise_blocks";
 #undef SE_COL
     char sql[2048];

@@ -166,7 +166,7 @@ else
     fail "pwcca curve --format json" "$(head -c 400 <<<"$e2e_j")"
 fi
 if e2e_j=$(c curve a --layer fc2 --ref previous --format csv) &&
-    [ "$(head -1 <<<"$e2e_j")" = "run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,distance,mean_cca,svcca,cka,cka_debiased,procrustes,status,message,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks,chance_distance" ] &&
+    [ "$(head -1 <<<"$e2e_j")" = "run,layer,depth,step,ref,ref_step,n,p_kept,q_kept,pwcca,distance,mean_cca,svcca,cka,cka_debiased,procrustes,status,message,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,procrustes_se,noise_blocks,chance_distance" ] &&
     [ "$(tail -n +2 <<<"$e2e_j" | grep -c '^a,fc2,1,[0-9]*,previous,')" = $((A_N - 1)) ]; then
     ok "pwcca curve --layer fc2 --ref previous --format csv: header and $((A_N - 1)) rows"
 else

@@ -57,7 +57,7 @@ rows = json.load(open(sys.argv[1]))
 cols = ["run", "layer", "depth", "step", "ref", "ref_step", "n", "p_kept", "q_kept", "pwcca",
         "distance", "mean_cca", "svcca", "cka", "cka_debiased", "procrustes", "status", "message",
         "reduce", "k_x", "k_y", "pwcca_se", "distance_se", "mean_cca_se", "svcca_se", "cka_se",
-        "noise_blocks", "chance_distance"]
+        "procrustes_se", "noise_blocks", "chance_distance"]
 assert rows, "no rows"
 assert all(list(r) == cols for r in rows)
 db = sqlite3.connect("file:" + sys.argv[2] + "?mode=ro", uri=True)
@@ -68,13 +68,15 @@ assert len(rows) == n, (len(rows), n)
 for r in rows:
     want = db.execute("SELECT s.n, s.p_kept, s.q_kept, s.pwcca, s.distance, s.mean_cca, s.svcca,"
                       " s.cka, s.cka_debiased, s.procrustes, s.status, s.message, s.ref_step,"
-                      " s.reduce, s.k_x, s.k_y, s.pwcca_se, s.cka_se, s.noise_blocks"
+                      " s.reduce, s.k_x, s.k_y, s.pwcca_se, s.cka_se, s.procrustes_se,"
+                      " s.noise_blocks"
                       " FROM scores s JOIN runs r"
                       " ON r.id = s.run_id WHERE r.name = ? AND s.layer = ? AND s.step = ?"
                       " AND s.ref = ?", (sys.argv[3], r["layer"], r["step"], ref)).fetchone()
     got = tuple(r[k] for k in ["n", "p_kept", "q_kept", "pwcca", "distance", "mean_cca", "svcca",
                                "cka", "cka_debiased", "procrustes", "status", "message", "ref_step",
-                               "reduce", "k_x", "k_y", "pwcca_se", "cka_se", "noise_blocks"])
+                               "reduce", "k_x", "k_y", "pwcca_se", "cka_se", "procrustes_se",
+                               "noise_blocks"])
     assert got == want, (got, want)
 with open(sys.argv[4], newline="") as f:
     table = list(csv.reader(f))

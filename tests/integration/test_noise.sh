@@ -64,19 +64,21 @@ out=$("$PWCCA" compare "$N/runs/nz/step-300.safetensors" "$N/runs/nz/step-200.sa
 if "$N_PY" -c '
 import json, sqlite3, sys
 l = json.loads(sys.argv[1])["layers"][0]
-names = ("pwcca", "distance", "mean_cca", "svcca", "cka")
+names = ("pwcca", "distance", "mean_cca", "svcca", "cka", "procrustes")
 row = sqlite3.connect(sys.argv[2]).execute(
-    "SELECT pwcca_se, distance_se, mean_cca_se, svcca_se, cka_se, noise_blocks, pwcca FROM scores"
+    "SELECT pwcca_se, distance_se, mean_cca_se, svcca_se, cka_se, procrustes_se, noise_blocks,"
+    " pwcca FROM scores"
     " WHERE layer = ? AND step = 300 AND ref = ? AND run_id = (SELECT id FROM runs WHERE name = ?)",
     ("fc", "previous", "nz")).fetchone()
 want = [l[m + "_se"] for m in names]
 assert all(w is not None and w > 0 for w in want), want
-assert all(abs(a - b) <= 1e-12 for a, b in zip(row[:5], want)), (row, want)
-assert row[5] == l["noise_blocks"] == 5 and abs(row[6] - l["pwcca"]) <= 1e-12, (row, l)
+assert all(abs(a - b) <= 1e-12 for a, b in zip(row[:6], want)), (row, want)
+assert row[6] == l["noise_blocks"] == 5 and abs(row[7] - l["pwcca"]) <= 1e-12, (row, l)
+assert l["cka_debiased_se"] is None, l  # its sums are not kept per block
 ' "$out" "$NDB" 2>"$N/err.txt"; then
-    ok "the stored SEs equal pwcca compare --noise jackknife:5 --json"
+    ok "the stored SEs (procrustes_se too) equal pwcca compare --noise jackknife:5 --json"
 else
-    fail "the stored SEs equal pwcca compare --noise jackknife:5 --json" "$(cat "$N/err.txt") $out"
+    fail "the stored SEs (procrustes_se too) equal pwcca compare --noise jackknife:5 --json" "$(cat "$N/err.txt") $out"
 fi
 
 # /metrics: the newest score of nz (step 300) has an SE, plain's (step 200) none.
@@ -95,16 +97,20 @@ expect "/metrics has no SE sample for a score without one" \
         ! grep -q '^pwccad_layer_distance_se{run=\"plain\"' '$N/metrics.txt'"
 
 expect_output "curve --format csv ends with the SE columns and noise_blocks" \
-    "^run,layer,.*,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,noise_blocks,chance_distance$" \
+    "^run,layer,.*,reduce,k_x,k_y,pwcca_se,distance_se,mean_cca_se,svcca_se,cka_se,procrustes_se,noise_blocks,chance_distance$" \
     ncli curve nz --layer fc --format csv
 expect_output "curve --format csv: a row with SEs has them, then 5" \
-    "^nz,fc,[0-9]*,300,previous,200,.*,none,,,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,5,[0-9.e-]*$" \
+    "^nz,fc,[0-9]*,300,previous,200,.*,none,,,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+,5,[0-9.e-]*$" \
     ncli curve nz --layer fc --format csv
 expect_output "curve --format csv: a row without SEs has them empty" \
-    "^nz,fc,[0-9]*,200,previous,100,.*,none,,,,,,,,,[0-9.e-]*$" ncli curve nz --layer fc --format csv
-expect_output "curve --format json carries pwcca_se and noise_blocks" \
-    '"step":300.*"pwcca_se":[0-9.e-]+,.*"noise_blocks":5' ncli curve nz --layer fc --format json
+    "^nz,fc,[0-9]*,200,previous,100,.*,none,,,,,,,,,,[0-9.e-]*$" ncli curve nz --layer fc --format csv
+expect_output "curve --format json carries pwcca_se, procrustes_se and noise_blocks" \
+    '"step":300.*"pwcca_se":[0-9.e-]+,.*"procrustes_se":[0-9.e-]+,"noise_blocks":5' \
+    ncli curve nz --layer fc --format json
 expect_output "curve's table shows a metric with its SE as value±SE" "^fc .* 300 .*±" ncli curve nz
+# Six metrics have an SE (every one but cka_debiased), so six cells show one.
+expect_output "curve's table shows procrustes' SE too: six value±SE cells" \
+    "^fc (.*±){6}" ncli curve nz --layer fc
 
 if n_stop && ! grep -Eq "Sanitizer|runtime error" "$N/daemon.log"; then
     ok "pwccad stops cleanly (exit 0, no sanitizer reports)"

@@ -707,6 +707,96 @@ START_TEST(a_hole_in_the_series_reads_as_a_missing_distance)
 }
 END_TEST
 
+/* One score of layer "fc" at step 200 against 100 whose noise gave every
+ * metric its own SE: se[m] = (m + 1) / 64, so each column is told apart. */
+static void commit_with_ses(pw_db *db, int64_t run)
+{
+    pw_err e;
+    pw_db_score sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.layer, sizeof sc.layer, "fc");
+    sc.step = 200;
+    sc.ref = PW_REF_PREVIOUS;
+    sc.ref_step = 100;
+    fake_result(&sc.r, 0.9);
+    sc.noise.blocks = 10;
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
+        sc.noise.se[m] = (m + 1) / 64.0;
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1};
+    PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
+}
+
+/* Every SE the jackknife makes is stored and read back bit for bit,
+ * procrustes' too (008_procrustes_se.sql); cka_debiased has no column. */
+START_TEST(every_stored_se_reads_back_procrustes_too)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run;
+    db_path(path, sizeof path, "ses");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    commit_with_ses(db, run.id);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores WHERE procrustes_se = 7 / 64.0"), 1);
+    pw_curve_row *rows;
+    size_t n;
+    read_curve(path, &rows, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(rows[0].noise_blocks, 10);
+    for (unsigned m = 0; m < PW_METRIC_COUNT; m++) {
+        if (m == PW_METRIC_CKA_DEBIASED)
+            ck_assert_msg(isnan(rows[0].se[m]), "cka_debiased has an SE");
+        else
+            ck_assert_msg(rows[0].se[m] == (m + 1) / 64.0, "%s_se reads %g", pw_metric_name(m),
+                          rows[0].se[m]);
+    }
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
+/* A database at schema version 7 (before 008_procrustes_se.sql, as a daemon
+ * that has not been upgraded leaves it) reads: its other SEs as stored,
+ * procrustes' as missing rather than an error about the column. */
+START_TEST(a_version_7_database_reads_procrustes_se_as_missing)
+{
+    char path[512];
+    pw_err e;
+    db_path(path, sizeof path, "v7");
+    PW_ASSERT_OK(pw_paths_make_parent(path, 0755, &e), &e);
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+    for (unsigned i = 0; i < pw_schema_nmigrations && pw_schema_migrations[i].version <= 7; i++) {
+        ck_assert_int_eq(sqlite3_exec(h, pw_schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        char *v = sqlite3_mprintf("PRAGMA user_version = %d", pw_schema_migrations[i].version);
+        ck_assert_int_eq(sqlite3_exec(h, v, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(v);
+    }
+    ck_assert_int_eq(sqlite3_exec(h,
+                                  "INSERT INTO runs (id, name, path, created_at) "
+                                  "VALUES (1, 'r', '/r', 1.0);"
+                                  "INSERT INTO scores (run_id, layer, step, ref, ref_step, n, "
+                                  "pwcca, distance, procrustes, status, computed_at, pwcca_se, "
+                                  "cka_se, noise_blocks) VALUES (1, 'fc', 200, 'previous', 100, "
+                                  "64, 0.9, 0.1, 1.5, 'ok', 1.0, 0.125, 0.25, 10);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    ck_assert_int_eq(count(path, "PRAGMA user_version"), 7);
+    pw_curve_row *rows;
+    size_t n;
+    read_curve(path, &rows, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(rows[0].procrustes == 1.5);
+    ck_assert(rows[0].se[PW_METRIC_PWCCA] == 0.125);
+    ck_assert(rows[0].se[PW_METRIC_CKA] == 0.25);
+    ck_assert(isnan(rows[0].se[PW_METRIC_PROCRUSTES]));
+    ck_assert_int_eq(rows[0].noise_blocks, 10);
+    pw_query_curve_free(rows, n);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -728,6 +818,8 @@ Suite *db_suite(void)
     tcase_add_test(tc, reduced_scores_store_the_mode_and_directions);
     tcase_add_test(tc, auto_decisions_are_kept_once_and_forgotten_from_a_step);
     tcase_add_test(tc, a_hole_in_the_series_reads_as_a_missing_distance);
+    tcase_add_test(tc, every_stored_se_reads_back_procrustes_too);
+    tcase_add_test(tc, a_version_7_database_reads_procrustes_se_as_missing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -128,7 +128,7 @@ START_TEST(group_scores_have_the_scores_columns)
     ck_assert_ptr_nonnull(strstr(cross, "," #id ","));
     PW_METRIC_LIST(HAS_METRIC)
 #undef HAS_METRIC
-#define HAS_SE(sym, id) ck_assert_ptr_nonnull(strstr(cross, "," #id "_se,"));
+#define HAS_SE(sym, id, since) ck_assert_ptr_nonnull(strstr(cross, "," #id "_se,"));
     PW_NOISE_SE_COLUMNS(HAS_SE)
 #undef HAS_SE
     /* And every column of scores but its key is there, by name. */

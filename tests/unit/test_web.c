@@ -220,7 +220,7 @@ START_TEST(curve_fields_match_pwcca_curve)
     want[nw++] = "reduce";
     want[nw++] = "k_x";
     want[nw++] = "k_y";
-#define NOISE_NAME(sym, id) want[nw++] = #id "_se";
+#define NOISE_NAME(sym, id, since) want[nw++] = #id "_se";
     PW_NOISE_SE_COLUMNS(NOISE_NAME)
 #undef NOISE_NAME
     want[nw++] = "noise_blocks";
