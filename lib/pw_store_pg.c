@@ -1382,9 +1382,8 @@ static int db_cross_commit(void *impl, const pw_db_cross *c, pw_err *err)
 static int db_cross_done(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
 {
     PGresult *r = read_all(impl,
-                           "SELECT DISTINCT group_name, run_a, run_b, step_a, step_b FROM "
-                           "group_scores ORDER BY group_name COLLATE \"C\", run_a, run_b, step_a, "
-                           "step_b",
+                           "SELECT DISTINCT group_name COLLATE \"C\", run_a, run_b, step_a, "
+                           "step_b FROM group_scores ORDER BY 1, 2, 3, 4, 5",
                            NULL, "reading cross-run scores", err);
     if (!r)
         return -1;
