@@ -1177,20 +1177,22 @@ static int db_alert_add(void *impl, int64_t run_id, const char *kind, const char
 /* ---- chance levels (007_chance.sql) --------------------------------------------- */
 
 /* The chance insert, from the same column list as SQLite's (PW_CHANCE_COLUMNS). */
-#define PG_CHANCE_COL(sym, id) ", " #id
-#define PG_CHANCE_NCOLS        (12 + 0 PW_CHANCE_COLUMNS(PG_CHANCE_ONE))
-#define PG_CHANCE_ONE(sym, id) +1
+#define PG_CHANCE_COL(sym, id)  ", " #id
+#define PG_CHANCE_NAME(sym, id) #id,
 
 static int db_chance_add(void *impl, int64_t run_id, const pw_db_chance *c, size_t n,
                          int64_t *inserted, pw_err *err)
 {
+    static const char *const metric_cols[] = {PW_CHANCE_COLUMNS(PG_CHANCE_NAME)};
+    /* run_id ... message, the metrics, computed_at */
+    enum { NCOLS = 12 + (int)(sizeof metric_cols / sizeof *metric_cols) };
     /* The first stored stays (INSERT OR IGNORE): ON CONFLICT DO NOTHING. */
     char sql[1024];
     size_t o = (size_t)snprintf(sql, sizeof sql,
                                 "INSERT INTO chance (run_id, layer, step_a, step_b, seed, n, "
                                 "p_kept, q_kept, reduce, status, message" PW_CHANCE_COLUMNS(
                                     PG_CHANCE_COL) ", computed_at) VALUES ($1");
-    for (int i = 2; i <= PG_CHANCE_NCOLS; i++)
+    for (int i = 2; i <= NCOLS; i++)
         o += (size_t)snprintf(sql + o, sizeof sql - o, ", $%d", i);
     o += (size_t)snprintf(sql + o, sizeof sql - o, ") ON CONFLICT DO NOTHING");
     assert(o < sizeof sql);
@@ -1215,7 +1217,7 @@ static int db_chance_add(void *impl, int64_t run_id, const pw_db_chance *c, size
         PW_CHANCE_COLUMNS(PG_CHANCE_BIND)
 #undef PG_CHANCE_BIND
         p_real(&a, now_s());
-        assert(a.n == PG_CHANCE_NCOLS);
+        assert(a.n == NCOLS);
         const pg_stmt s = {sql, &a};
         int64_t added = 0;
         if (write_stmts(impl, "storing a chance level", &s, 1, &added, err) != 0)
@@ -1227,8 +1229,7 @@ static int db_chance_add(void *impl, int64_t run_id, const pw_db_chance *c, size
     return 0;
 }
 
-#undef PG_CHANCE_NCOLS
-#undef PG_CHANCE_ONE
+#undef PG_CHANCE_NAME
 
 static int db_chance_each(void *impl, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err)
 {
