@@ -417,7 +417,13 @@ else
     fail "the PostgreSQL and SQLite daemons start with a [group]" "$(tail -3 "$PW_TMP/pg/gdaemon.log" "$PW_TMP/pg/glite.log" 2>&1)"
 fi
 pw_daemon_stop pg_dpid
+pg_gexit=$?
 pw_daemon_stop pg_lpid
+if [ "$pg_gexit" = 0 ] && ! grep -Eq "Sanitizer|runtime error" "$PW_TMP/pg/gdaemon.log" "$PW_TMP/pg/glite.log"; then
+    ok "pwccad with a [group] on PostgreSQL stops cleanly (exit 0, no sanitizer reports)"
+else
+    fail "pwccad with a [group] on PostgreSQL stops cleanly" "exit $pg_gexit; $(grep -hE -m3 "Sanitizer|runtime error" "$PW_TMP/pg/gdaemon.log")"
+fi
 # forget on PostgreSQL takes the run's chance levels and its group rows, as on SQLite.
 pg_gcount() {
     local q="SELECT (SELECT COUNT(*) FROM chance), (SELECT COUNT(*) FROM group_scores)"
