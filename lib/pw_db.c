@@ -1098,6 +1098,7 @@ int pw_db_alert_add(pw_db *db, int64_t run_id, const char *kind, const char *lay
 int pw_db_chance_add(pw_db *db, int64_t run_id, const pw_db_chance *c, size_t n, int64_t *inserted,
                      pw_err *err)
 {
+    DISPATCH(db, chance_add, run_id, c, n, inserted, err);
     static const char *const metric_cols[] = {PW_CHANCE_COLUMNS(CHANCE_NAME)};
     enum { FIXED = 11, NCOLS = FIXED + sizeof metric_cols / sizeof *metric_cols };
     static const char sql[] =
@@ -1174,6 +1175,7 @@ static int chance_row(sqlite3_stmt *st, void *ctx)
 
 int pw_db_chance_each(pw_db *db, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, chance_each, run_id, cb, ctx, err);
     chance_read u = {cb, ctx};
     return each_row(db,
                     "SELECT layer, step_a, step_b, seed, n, p_kept, q_kept, reduce, status, "
@@ -1184,6 +1186,7 @@ int pw_db_chance_each(pw_db *db, int64_t run_id, pw_db_chance_cb cb, void *ctx, 
 
 int pw_db_chance_forget(pw_db *db, int64_t run_id, int64_t from_step, int64_t *removed, pw_err *err)
 {
+    DISPATCH(db, chance_forget, run_id, from_step, removed, err);
     const db_arg args[] = {A_INT(run_id), A_INT(from_step)};
     const db_stmt st = STMT("DELETE FROM chance WHERE run_id = ? AND step_a >= ?", args);
     return write_stmts(db, "forgetting chance levels", &st, 1, removed, err);
@@ -1270,12 +1273,14 @@ static int cross_fn(pw_db *db, void *ctx, pw_err *err)
 int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err)
 {
     assert(c->run_a < c->run_b);
+    DISPATCH(db, cross_commit, c, err);
     cross_ctx cc = {c};
     return with_retry(db, cross_fn, &cc, "storing cross-run scores", err);
 }
 
 int pw_db_cross_done(pw_db *db, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
 {
+    DISPATCH(db, cross_done, cb, ctx, err);
     sqlite3_stmt *st = prep(db,
                             "SELECT DISTINCT group_name, run_a, run_b, step_a, step_b FROM "
                             "group_scores ORDER BY group_name, run_a, run_b, step_a, step_b",

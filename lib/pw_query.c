@@ -941,6 +941,8 @@ int pw_query_chance(pw_query *q, const pw_run_info *run, pw_chance_info **out, s
 {
     *out = NULL;
     *n = 0;
+    if (q->ops)
+        return q->ops->chance(q->impl, run, out, n, err);
     if (q->version < PW_CHANCE_SCHEMA_VERSION)
         return 0;
 #define CHANCE_COL(sym, id) ", c." #id
@@ -1044,6 +1046,8 @@ int pw_query_cross(pw_query *q, const char *group, pw_cross_row **out, size_t *n
 {
     *out = NULL;
     *n = 0;
+    if (q->ops)
+        return q->ops->cross(q->impl, group, out, n, err);
     if (q->version < GROUPS_VERSION)
         return 0;
 #define PW_METRIC_SQL_PREFIX " g."

@@ -44,6 +44,13 @@ typedef struct pw_db_ops {
                          pw_err *err);
     int (*alert_add)(void *impl, int64_t run_id, const char *kind, const char *layer, int64_t step,
                      double value, const char *detail, int *inserted, pw_err *err);
+    int (*chance_add)(void *impl, int64_t run_id, const pw_db_chance *c, size_t n,
+                      int64_t *inserted, pw_err *err);
+    int (*chance_each)(void *impl, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err);
+    int (*chance_forget)(void *impl, int64_t run_id, int64_t from_step, int64_t *removed,
+                         pw_err *err);
+    int (*cross_commit)(void *impl, const pw_db_cross *c, pw_err *err);
+    int (*cross_done)(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *err);
 } pw_db_ops;
 
 /* Which runs pw_query's select_runs reads. */
@@ -72,6 +79,9 @@ typedef struct pw_query_ops {
                       pw_err *err);
     int (*checkpoints)(void *impl, const pw_run_info *run, pw_ckpt_info **out, size_t *n,
                        pw_err *err);
+    /* pw_query_curve_chance needs no entry: it reads through chance. */
+    int (*chance)(void *impl, const pw_run_info *run, pw_chance_info **out, size_t *n, pw_err *err);
+    int (*cross)(void *impl, const char *group, pw_cross_row **out, size_t *n, pw_err *err);
 } pw_query_ops;
 
 /* The PostgreSQL backend's open functions (lib/pw_store_pg.c): *impl and

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pw_chance.h"
 #include "pw_limits.h"
 #include "pw_noise.h"
 #include "pw_schema.h"
@@ -1173,6 +1174,228 @@ static int db_alert_add(void *impl, int64_t run_id, const char *kind, const char
     return rc;
 }
 
+/* ---- chance levels (007_chance.sql) --------------------------------------------- */
+
+/* The chance insert, from the same column list as SQLite's (PW_CHANCE_COLUMNS). */
+#define PG_CHANCE_COL(sym, id)  ", " #id
+#define PG_CHANCE_NAME(sym, id) #id,
+
+static int db_chance_add(void *impl, int64_t run_id, const pw_db_chance *c, size_t n,
+                         int64_t *inserted, pw_err *err)
+{
+    static const char *const metric_cols[] = {PW_CHANCE_COLUMNS(PG_CHANCE_NAME)};
+    /* run_id ... message, the metrics, computed_at */
+    enum { NCOLS = 12 + (int)(sizeof metric_cols / sizeof *metric_cols) };
+    /* The first stored stays (INSERT OR IGNORE): ON CONFLICT DO NOTHING. */
+    char sql[1024];
+    size_t o = (size_t)snprintf(sql, sizeof sql,
+                                "INSERT INTO chance (run_id, layer, step_a, step_b, seed, n, "
+                                "p_kept, q_kept, reduce, status, message" PW_CHANCE_COLUMNS(
+                                    PG_CHANCE_COL) ", computed_at) VALUES ($1");
+    for (int i = 2; i <= NCOLS; i++)
+        o += (size_t)snprintf(sql + o, sizeof sql - o, ", $%d", i);
+    o += (size_t)snprintf(sql + o, sizeof sql - o, ") ON CONFLICT DO NOTHING");
+    assert(o < sizeof sql);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pw_result *r = &c[i].r;
+        char reduce[PW_REDUCE_TEXT_MAX];
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        pgp a = {0};
+        p_int(&a, run_id);
+        p_text(&a, c[i].layer);
+        p_int(&a, c[i].step_a);
+        p_int(&a, c[i].step_b);
+        p_int(&a, (int64_t)c[i].seed);
+        p_int(&a, (int64_t)r->n);
+        p_int(&a, (int64_t)r->p_kept);
+        p_int(&a, (int64_t)r->q_kept);
+        p_text(&a, reduce);
+        p_text(&a, pw_status_name(r->status));
+        p_text(&a, r->message[0] ? r->message : NULL);
+#define PG_CHANCE_BIND(sym, id) p_real(&a, r->id);
+        PW_CHANCE_COLUMNS(PG_CHANCE_BIND)
+#undef PG_CHANCE_BIND
+        p_real(&a, now_s());
+        assert(a.n == NCOLS);
+        const pg_stmt s = {sql, &a};
+        int64_t added = 0;
+        if (write_stmts(impl, "storing a chance level", &s, 1, &added, err) != 0)
+            return -1;
+        total += added;
+    }
+    if (inserted)
+        *inserted = total;
+    return 0;
+}
+
+#undef PG_CHANCE_NAME
+
+static int db_chance_each(void *impl, int64_t run_id, pw_db_chance_cb cb, void *ctx, pw_err *err)
+{
+    PGresult *r = run_rows(impl,
+                           "SELECT layer, step_a, step_b, seed, n, p_kept, q_kept, reduce, "
+                           "status, message" PW_CHANCE_COLUMNS(
+                               PG_CHANCE_COL) " FROM chance WHERE run_id = $1 ORDER BY layer "
+                                              "COLLATE \"C\"",
+                           run_id, "reading the chance levels", err);
+    if (!r)
+        return -1;
+    for (int i = 0, rows = PQntuples(r); i < rows; i++) {
+        pw_db_chance c;
+        memset(&c, 0, sizeof c);
+        pw_result_init(&c.r);
+        snprintf(c.layer, sizeof c.layer, "%s", PQgetvalue(r, i, 0));
+        c.step_a = g_int(r, i, 1);
+        c.step_b = g_int(r, i, 2);
+        c.seed = (uint64_t)g_int(r, i, 3);
+        c.r.n = (uint64_t)g_int(r, i, 4);
+        c.r.p_kept = (uint64_t)g_int(r, i, 5);
+        c.r.q_kept = (uint64_t)g_int(r, i, 6);
+        const char *reduce = g_text(r, i, 7);
+        pw_err e;
+        if (!reduce || pw_reduce_parse(reduce, &c.r.reduce, &e) != 0)
+            c.r.reduce = (pw_reduce){.kind = PW_REDUCE_NONE};
+        const char *status = g_text(r, i, 8);
+        if (!status || pw_status_parse(status, &c.r.status) != 0)
+            c.r.status = PW_READ_ERROR;
+        const char *msg = g_text(r, i, 9);
+        snprintf(c.r.message, sizeof c.r.message, "%s", msg ? msg : "");
+        int col = 10;
+#define PG_CHANCE_GET(sym, id) c.r.id = g_real(r, i, col++);
+        PW_CHANCE_COLUMNS(PG_CHANCE_GET)
+#undef PG_CHANCE_GET
+        if (cb(ctx, &c))
+            break;
+    }
+    PQclear(r);
+    return 0;
+}
+
+#undef PG_CHANCE_COL
+
+static int db_chance_forget(void *impl, int64_t run_id, int64_t from_step, int64_t *removed,
+                            pw_err *err)
+{
+    pgp a = {0};
+    p_int(&a, run_id);
+    p_int(&a, from_step);
+    const pg_stmt s = {"DELETE FROM chance WHERE run_id = $1 AND step_a >= $2", &a};
+    return write_stmts(impl, "forgetting chance levels", &s, 1, removed, err);
+}
+
+/* ---- run groups' cross-run scores (006_groups.sql) ------------------------------- */
+
+/* The group_scores upsert (SQLite's INSERT OR REPLACE), from the same column
+ * lists as scores_sql. */
+static void cross_sql(char *sql, size_t len)
+{
+    static const char *const fixed[] = {"group_name", "run_a",  "run_b", "layer_a", "layer_b",
+                                        "step_a",     "step_b", "n",     "p_kept",  "q_kept"};
+    static const char *const tail[] = {"status", "message", "computed_at", "reduce", "k_x", "k_y"};
+    enum { KEY = 7 }; /* the primary key's columns, first in fixed */
+    const char *cols[PG_MAX_PARAMS];
+    int n = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        cols[n++] = fixed[i];
+    for (unsigned i = 0; i < PW_METRIC_COUNT; i++)
+        cols[n++] = pw_metric_name(i);
+    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
+        cols[n++] = tail[i];
+#define SE_NAME(sym, id) cols[n++] = #id "_se";
+    PW_NOISE_SE_COLUMNS(SE_NAME)
+#undef SE_NAME
+    cols[n++] = "noise_blocks";
+    assert(n <= PG_MAX_PARAMS);
+    size_t o = (size_t)snprintf(sql, len, "INSERT INTO group_scores (");
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
+    o += (size_t)snprintf(sql + o, len - o, ") VALUES (");
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s$%d", i ? ", " : "", i + 1);
+    o += (size_t)snprintf(sql + o, len - o, ") ON CONFLICT (");
+    for (int i = 0; i < KEY; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
+    o += (size_t)snprintf(sql + o, len - o, ") DO UPDATE SET ");
+    for (int i = KEY; i < n; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s%s = excluded.%s", i > KEY ? ", " : "", cols[i],
+                              cols[i]);
+    assert(o < len);
+}
+
+typedef struct cross_ctx {
+    const pw_db_cross *c; /* what to store */
+} cross_ctx;
+
+static int cross_fn(pg *p, void *ctx, pw_err *err)
+{
+    const pw_db_cross *c = ((const cross_ctx *)ctx)->c;
+    char sql[4096];
+    cross_sql(sql, sizeof sql);
+    double t = now_s();
+    for (size_t i = 0; i < c->nrows; i++) {
+        const pw_db_score *s = &c->rows[i];
+        const pw_result *r = &s->r;
+        /* Counts mean nothing for a pair that was never read. */
+        int counted = r->status != PW_READ_ERROR && r->status != PW_MISSING &&
+                      r->status != PW_REFERENCE_UNAVAILABLE && r->status != PW_PROBE_MISMATCH;
+        pgp a = {0};
+        p_text(&a, c->group);
+        p_int(&a, c->run_a);
+        p_int(&a, c->run_b);
+        p_text(&a, s->layer);
+        p_text(&a, s->layer);
+        p_int(&a, c->step_a);
+        p_int(&a, c->step_b);
+        p_opt_int(&a, counted ? (int64_t)r->n : -1);
+        p_opt_int(&a, counted ? (int64_t)r->p_kept : -1);
+        p_opt_int(&a, counted ? (int64_t)r->q_kept : -1);
+#define PG_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) p_real(&a, r->id);
+        PW_METRIC_LIST(PG_METRIC_BIND)
+#undef PG_METRIC_BIND
+        p_text(&a, pw_status_name(r->status));
+        p_text(&a, r->message[0] ? r->message : NULL);
+        p_real(&a, t);
+        char reduce[PW_REDUCE_TEXT_MAX];
+        int reduced = r->reduce.kind != PW_REDUCE_NONE;
+        assert(r->reduce.kind != PW_REDUCE_AUTO);
+        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+        p_text(&a, reduce);
+        p_opt_int(&a, reduced ? (int64_t)r->k_x : -1);
+        p_opt_int(&a, reduced ? (int64_t)r->k_y : -1);
+        const pw_noise_result *nr = &s->noise;
+#define PG_NOISE_BIND(sym, id) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+        PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
+#undef PG_NOISE_BIND
+        p_opt_int(&a, nr->blocks ? (int64_t)nr->blocks : -1);
+        if (run_cmd(p, sql, &a, NULL, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int db_cross_commit(void *impl, const pw_db_cross *c, pw_err *err)
+{
+    cross_ctx cc = {c};
+    return with_retry(impl, cross_fn, &cc, "storing cross-run scores", err);
+}
+
+static int db_cross_done(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
+{
+    PGresult *r = read_all(impl,
+                           "SELECT DISTINCT group_name COLLATE \"C\", run_a, run_b, step_a, "
+                           "step_b FROM group_scores ORDER BY 1, 2, 3, 4, 5",
+                           NULL, "reading cross-run scores", err);
+    if (!r)
+        return -1;
+    for (int i = 0, n = PQntuples(r); i < n; i++)
+        if (cb(ctx, PQgetvalue(r, i, 0), g_int(r, i, 1), g_int(r, i, 2), g_int(r, i, 3),
+               g_int(r, i, 4)))
+            break;
+    PQclear(r);
+    return 0;
+}
+
 static const pw_db_ops db_ops = {
     .close = db_close,
     .schema_version = db_schema_version,
@@ -1195,6 +1418,11 @@ static const pw_db_ops db_ops = {
     .reduce_choices = db_reduce_choices,
     .reduce_forget = db_reduce_forget,
     .alert_add = db_alert_add,
+    .chance_add = db_chance_add,
+    .chance_each = db_chance_each,
+    .chance_forget = db_chance_forget,
+    .cross_commit = db_cross_commit,
+    .cross_done = db_cross_done,
 };
 
 int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const pw_db_ops **ops,
@@ -1679,6 +1907,129 @@ static int q_checkpoints(void *impl, const pw_run_info *run, pw_ckpt_info **out,
     return 0;
 }
 
+static int read_chance(const PGresult *r, int i, void *elem, const void *ctx)
+{
+    pw_chance_info *c = elem;
+    int oom = 0;
+    (void)ctx;
+    c->layer = dup_text_nn(r, i, 0, &oom);
+    c->depth = g_null(r, i, 1) ? -1 : (int)g_int(r, i, 1);
+    c->step_a = g_int(r, i, 2);
+    c->step_b = g_int(r, i, 3);
+    c->seed = g_int(r, i, 4);
+    c->status = dup_text_nn(r, i, 5, &oom);
+    c->message = dup_text(r, i, 6, &oom);
+#define PG_CHANCE_NAN(sym, id, bitno, sel, tpos, label, doc) c->id = NAN;
+    PW_METRIC_LIST(PG_CHANCE_NAN)
+#undef PG_CHANCE_NAN
+    int col = 7;
+#define PG_CHANCE_GET(sym, id) c->id = g_real(r, i, col++);
+    PW_CHANCE_COLUMNS(PG_CHANCE_GET)
+#undef PG_CHANCE_GET
+    return oom;
+}
+
+static void chance_free(void *arr, size_t n)
+{
+    pw_query_chance_free(arr, n);
+}
+
+static const row_type chance_rows_t = {"chance levels", sizeof(pw_chance_info), read_chance,
+                                       chance_free};
+
+static int q_chance(void *impl, const pw_run_info *run, pw_chance_info **out, size_t *n,
+                    pw_err *err)
+{
+    pg *p = impl;
+    if (p->version < PW_CHANCE_SCHEMA_VERSION) /* written by a daemon before 007_chance.sql */
+        return 0;
+#define CHANCE_COL(sym, id) ", c." #id
+    static const char sql[] =
+        "SELECT c.layer, l.depth, c.step_a, c.step_b, c.seed, c.status, "
+        "c.message" PW_CHANCE_COLUMNS(
+            CHANCE_COL) " FROM chance c LEFT JOIN layers l ON l.run_id = c.run_id AND l.name = "
+                        "c.layer WHERE c.run_id = $1 ORDER BY l.depth IS NULL, l.depth, c.layer "
+                        "COLLATE \"C\"";
+#undef CHANCE_COL
+    pgp a = {0};
+    p_int(&a, run->id);
+    void *rows = NULL;
+    if (read_rows(p, sql, &a, &chance_rows_t, NULL, NULL, NULL, &rows, n, err))
+        return -1;
+    *out = rows;
+    return 0;
+}
+
+#define PG_GROUPS_VERSION 6 /* schema version that added group_scores */
+
+static int read_cross(const PGresult *r, int i, void *elem, const void *ctx)
+{
+    pw_cross_row *x = elem;
+    int oom = 0, c = 0;
+    (void)ctx;
+    x->run_a = dup_text_nn(r, i, c++, &oom);
+    x->run_b = dup_text_nn(r, i, c++, &oom);
+    x->id_a = g_int(r, i, c++);
+    x->id_b = g_int(r, i, c++);
+    x->layer_a = dup_text_nn(r, i, c++, &oom);
+    x->layer_b = dup_text_nn(r, i, c++, &oom);
+    x->depth = g_null(r, i, c) ? -1 : (int)g_int(r, i, c);
+    c++;
+    x->step_a = g_int(r, i, c++);
+    x->step_b = g_int(r, i, c++);
+    x->final = g_bool(r, i, c++);
+    x->n = g_opt_int(r, i, c++);
+    x->p_kept = g_opt_int(r, i, c++);
+    x->q_kept = g_opt_int(r, i, c++);
+#define PG_CROSS_READ(sym, id, bitno, sel, tpos, label, doc) x->id = g_real(r, i, c++);
+    PW_METRIC_LIST(PG_CROSS_READ)
+#undef PG_CROSS_READ
+    x->status = dup_text_nn(r, i, c++, &oom);
+    x->message = dup_text(r, i, c++, &oom);
+    return oom;
+}
+
+static void cross_free(void *arr, size_t n)
+{
+    pw_query_cross_free(arr, n);
+}
+
+static const row_type cross_rows_t = {"cross-run scores", sizeof(pw_cross_row), read_cross,
+                                      cross_free};
+
+static int q_cross(void *impl, const char *group, pw_cross_row **out, size_t *n, pw_err *err)
+{
+    pg *p = impl;
+    if (p->version < PG_GROUPS_VERSION)
+        return 0;
+    char cols[1024] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < PW_METRIC_COUNT; i++)
+        used += (size_t)snprintf(cols + used, sizeof cols - used, " g.%s,", pw_metric_name(i));
+    assert(used < sizeof cols);
+    /* SQLite's order: a NULL depth (a layer not in run A's table) first. */
+    char sql[2048];
+    int w = snprintf(
+        sql, sizeof sql,
+        "SELECT ra.name, rb.name, g.run_a, g.run_b, g.layer_a, g.layer_b, l.depth, g.step_a, "
+        "g.step_b, (ra.final_step IS NOT NULL AND g.step_a = ra.final_step AND "
+        "rb.final_step IS NOT NULL AND g.step_b = rb.final_step), g.n, g.p_kept, g.q_kept,%s "
+        "g.status, g.message FROM group_scores g JOIN runs ra ON ra.id = g.run_a JOIN runs rb "
+        "ON rb.id = g.run_b LEFT JOIN layers l ON l.run_id = g.run_a AND l.name = g.layer_a "
+        "WHERE g.group_name = $1 ORDER BY g.run_a, g.run_b, l.depth NULLS FIRST, "
+        "g.layer_a COLLATE \"C\", g.step_a, g.step_b",
+        cols);
+    assert(w > 0 && (size_t)w < sizeof sql);
+    (void)w;
+    pgp a = {0};
+    p_text(&a, group);
+    void *rows = NULL;
+    if (read_rows(p, sql, &a, &cross_rows_t, NULL, NULL, NULL, &rows, n, err))
+        return -1;
+    *out = rows;
+    return 0;
+}
+
 static const pw_query_ops query_ops = {
     .close = q_close,
     .select_runs = q_select_runs,
@@ -1688,6 +2039,8 @@ static const pw_query_ops query_ops = {
     .runs_stamp = q_runs_stamp,
     .checkpoint = q_checkpoint,
     .checkpoints = q_checkpoints,
+    .chance = q_chance,
+    .cross = q_cross,
 };
 
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err)

@@ -152,6 +152,70 @@ EOF
 expect_output "every stored score equals pwcca compare on the same files to 1e-12" \
     "^mismatches 0 scores 196$" pg_check_compare
 
+# --- chance levels: one row per layer in PostgreSQL, as pwcca compare --chance says ----------
+# pg_chance_rows DB: "layer|step_a|step_b|seed|status|metrics..." of run b's chance rows.
+pg_chance_cols="c.layer, c.step_a, c.step_b, c.seed, c.status, c.pwcca, c.distance, c.mean_cca, c.svcca, c.cka, c.cka_debiased, c.procrustes"
+pg_chance_rows() {
+    local q="SELECT $pg_chance_cols FROM chance c JOIN runs r ON r.id = c.run_id WHERE r.name = 'b' ORDER BY c.layer"
+    if [ "$1" = pg ]; then
+        "$pg_bin/psql" -qAt -F '|' "$pg_url" -c "$q"
+    else
+        "$pg_py" -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
+    print("|".join("" if v is None else repr(v) if isinstance(v, float) else str(v) for v in r))' \
+            "$pg_lite" "$q"
+    fi
+}
+pg_chance_four() { [ "$(pg_chance_rows pg | wc -l)" = 4 ] && [ "$(pg_chance_rows lite | wc -l)" = 4 ]; }
+pw_wait 20 pg_chance_four
+pg_check_chance() {
+    "$pg_py" - "$PWCCA" "$pg_root/b" "$(pg_chance_rows pg)" "$(pg_chance_rows lite)" <<'EOF'
+import json, subprocess, sys
+pwcca, run, pg, lite = sys.argv[1:5]
+names = ["pwcca", "distance", "mean_cca", "svcca", "cka", "cka_debiased", "procrustes"]
+f = lambda s: "%s/step-%06d.safetensors" % (run, s)
+cache, bad = {}, 0
+for store, text in (("postgresql", pg), ("sqlite", lite)):
+    rows = [l.split("|") for l in text.splitlines()]
+    if len(rows) != 4 or len({r[0] for r in rows}) != 4:
+        sys.exit("%s: not one chance row per layer: %r" % (store, rows))
+    for r in rows:
+        key = (int(r[1]), int(r[2]))
+        if key not in cache:
+            out = subprocess.check_output([pwcca, "compare", f(key[0]), f(key[1]), "--chance", "--json"])
+            cache[key] = {l["layer"]: l["chance"] for l in json.loads(out)["layers"]}
+        c = cache[key][r[0]]
+        if r[3] != str(c["seed"]) or r[4] != c["status"]:
+            bad += 1
+            print(store, r[0], "seed/status", r[3:5], c["seed"], c["status"])
+        for k, v in zip(names, r[5:]):
+            if (v == "") != (c[k] is None) or (v != "" and abs(float(v) - c[k]) > 1e-12):
+                bad += 1
+                print(store, r[0], k, v, c[k])
+print("chance mismatches", bad)
+sys.exit(1 if bad else 0)
+EOF
+}
+expect_output "PostgreSQL stores one chance level per layer, each equal to pwcca compare --chance (1e-12), as SQLite does" \
+    "^chance mismatches 0$" pg_check_chance
+# pg_curve_chance: every curve row carries chance_distance, the same from both stores.
+pg_curve_chance() {
+    "$pg_py" - "$("$PWCCA" --db "$pg_url" curve b --ref previous --format json)" \
+        "$("$PWCCA" --db "$pg_lite" curve b --ref previous --format json)" <<'EOF'
+import json, sys
+a, b = (json.loads(t) for t in sys.argv[1:3])
+key = lambda r: (r["layer"], r["step"], r["ref"])
+bm = {key(r): r for r in b}
+assert len(a) == len(b) == 96, (len(a), len(b))
+for r in a:
+    u, v = r.get("chance_distance"), bm[key(r)].get("chance_distance")
+    assert u is not None and v is not None and abs(u - v) <= 1e-12, (key(r), u, v)
+print("chance_distance on", len(a), "rows")
+EOF
+}
+expect_output "curve --format json: chance_distance on every row, the same from PostgreSQL as from SQLite" \
+    "^chance_distance on 96 rows$" pg_curve_chance
+
 # --- the client reads the same answers from both stores ---------------------------------------
 # pg_same NAME FILTER ARGS...: the command's output is the same on both (through FILTER).
 pg_same() {
@@ -285,6 +349,97 @@ if "$pg_bin/psql" -q "$pg_url" -c "UPDATE pwccad_schema SET version = 999" >/dev
     expect_output "pwcca says to upgrade it" "schema version 999 .*upgrade pwcca" "$PWCCA" --db "$pg_url" runs
 else
     fail "psql sets the schema version" "$("$pg_bin/psql" "$pg_url" -c 'SELECT 1' 2>&1 | tail -1)"
+fi
+
+# --- a run group on PostgreSQL: the same cross-run scores, groups and clusters as SQLite ----------
+# A database of its own on the same server, and two small runs of one group.
+pg_gurl="postgresql://pwccad@/pwg?host=$pg_dir"
+pg_glite="$PW_TMP/pg/glite.db"
+pg_gq() { "$pg_bin/psql" -qAt "$pg_gurl" -c "$1" 2>&1; }
+mkdir -p "$PW_TMP/pg/groot"
+for pg_s in 1 2; do
+    "$BUILD/examples/trainer" --out "$PW_TMP/pg/groot/g$pg_s" --seed "$pg_s" --hidden 16,16 \
+        --steps 100 --every 50 --probe 300 --quiet >/dev/null 2>&1
+done
+printf 'settle_time = 0.1\nrescan_interval = 1\n[group pair]\nruns = g?\n' >"$PW_TMP/pg/g.conf"
+if "$pg_bin/psql" -q "$pg_url" -c "CREATE DATABASE pwg" >/dev/null 2>&1 &&
+    pw_daemon_start pg_dpid "$PW_TMP/pg/gdaemon.log" "$PW_TMP/pg/gd.sock" --watch "$PW_TMP/pg/groot" \
+        --db "$pg_gurl" --config "$PW_TMP/pg/g.conf" &&
+    pw_daemon_start pg_lpid "$PW_TMP/pg/glite.log" "$PW_TMP/pg/gl.sock" --watch "$PW_TMP/pg/groot" \
+        --db "$pg_glite" --config "$PW_TMP/pg/g.conf"; then
+    # pg_gdone: both stores hold the group's three cross pairs (steps 0, 50, 100).
+    pg_gsteps() {
+        "$PWCCA" --db "$1" group pair --format json 2>/dev/null | "$pg_py" -c '
+import json, sys
+print(sorted({(r["step_a"], r["step_b"]) for r in json.load(sys.stdin)}))'
+    }
+    pg_gdone() {
+        [ "$(pg_gsteps "$pg_gurl")" = "[(0, 0), (50, 50), (100, 100)]" ] &&
+            [ "$(pg_gsteps "$pg_glite")" = "[(0, 0), (50, 50), (100, 100)]" ]
+    }
+    pw_expect_wait "the PostgreSQL daemon stores a [group]'s cross pairs (steps 0, 50, 100), as SQLite" 60 pg_gdone
+    pg_url=$pg_gurl pg_lite=$pg_glite pg_same_json "group NAME --format json: the same from both stores (1e-12)" \
+        group pair --format json
+    pg_gca=$("$PWCCA" --db "$pg_gurl" cluster pair --json 2>&1)
+    pg_gcb=$("$PWCCA" --db "$pg_glite" cluster pair --json 2>&1)
+    if pg_gout=$("$pg_py" -c '
+import json, sys
+def same(u, v, at):
+    if isinstance(u, float) or isinstance(v, float):
+        assert isinstance(u, (int, float)) and isinstance(v, (int, float)) and abs(u - v) <= 1e-12, (at, u, v)
+    elif isinstance(u, dict):
+        assert isinstance(v, dict) and set(u) == set(v), (at, u, v)
+        for k in u:
+            same(u[k], v[k], at + "." + k)
+    elif isinstance(u, list):
+        assert isinstance(v, list) and len(u) == len(v), (at, u, v)
+        for i, (x, y) in enumerate(zip(u, v)):
+            same(x, y, "%s[%d]" % (at, i))
+    else:
+        assert u == v, (at, u, v)
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+same(a, b, "")
+print(a["runs"])' "$pg_gca" "$pg_gcb" 2>&1); then
+        ok "cluster NAME --json: the same from both stores (1e-12): $pg_gout"
+    else
+        fail "cluster NAME --json: the same from both stores" "$(tail -c 400 <<<"$pg_gout")"
+    fi
+    # rescore on PostgreSQL forgets the run's chance levels and computes them again.
+    pg_gnl=$(pg_gq "SELECT COUNT(*) FROM chance c JOIN runs r ON r.id = c.run_id WHERE r.name = 'g2'")
+    if "$PWCCA" --db "$pg_gurl" --socket "$PW_TMP/pg/gd.sock" rescore g2 --from 0 --wait >"$PW_TMP/pg/grescore.log" 2>&1 &&
+        grep -q "rescore from step 0: .* $pg_gnl chance levels* to compute again" "$PW_TMP/pg/gdaemon.log" &&
+        pw_wait 20 test "$(pg_gq "SELECT COUNT(*) FROM chance c JOIN runs r ON r.id = c.run_id WHERE r.name = 'g2'")" = "$pg_gnl"; then
+        ok "rescore on PostgreSQL forgets the run's $pg_gnl chance levels and stores them again"
+    else
+        fail "rescore on PostgreSQL and chance levels" "$pg_gnl; $(grep -m1 'rescore from' "$PW_TMP/pg/gdaemon.log")"
+    fi
+else
+    fail "the PostgreSQL and SQLite daemons start with a [group]" "$(tail -3 "$PW_TMP/pg/gdaemon.log" "$PW_TMP/pg/glite.log" 2>&1)"
+fi
+pw_daemon_stop pg_dpid
+pg_gexit=$?
+pw_daemon_stop pg_lpid
+if [ "$pg_gexit" = 0 ] && ! grep -Eq "Sanitizer|runtime error" "$PW_TMP/pg/gdaemon.log" "$PW_TMP/pg/glite.log"; then
+    ok "pwccad with a [group] on PostgreSQL stops cleanly (exit 0, no sanitizer reports)"
+else
+    fail "pwccad with a [group] on PostgreSQL stops cleanly" "exit $pg_gexit; $(grep -hE -m3 "Sanitizer|runtime error" "$PW_TMP/pg/gdaemon.log")"
+fi
+# forget on PostgreSQL takes the run's chance levels and its group rows, as on SQLite.
+pg_gcount() {
+    local q="SELECT (SELECT COUNT(*) FROM chance), (SELECT COUNT(*) FROM group_scores)"
+    if [ "$1" = pg ]; then pg_gq "$q" | tr '|' ' '; else "$pg_py" -c 'import sqlite3, sys
+print(*sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())' "$pg_glite" "$q"; fi
+}
+pg_gbefore="$(pg_gcount pg) / $(pg_gcount lite)"
+"$PWCCA" --db "$pg_gurl" --socket "$PW_TMP/pg/gd.sock" forget g1 >/dev/null 2>&1
+"$PWCCA" --db "$pg_glite" --socket "$PW_TMP/pg/gl.sock" forget g1 >/dev/null 2>&1
+pg_gafter="$(pg_gcount pg) / $(pg_gcount lite)"
+read -r pg_gc pg_gg _ <<<"$pg_gafter"
+if [ "$(pg_gcount pg)" = "$(pg_gcount lite)" ] && [ "$pg_gg" = 0 ] && [ "$pg_gc" -gt 0 ] &&
+    [ "$pg_gbefore" != "$pg_gafter" ]; then
+    ok "forget on PostgreSQL removes the run's chance levels and group rows, as on SQLite ($pg_gbefore -> $pg_gafter)"
+else
+    fail "forget on PostgreSQL removes chance and group rows" "chance, group_scores: $pg_gbefore -> $pg_gafter"
 fi
 
 pg_cleanup
