@@ -1302,7 +1302,7 @@ static void cross_sql(char *sql, size_t len)
         cols[n++] = pw_metric_name(i);
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
         cols[n++] = tail[i];
-#define SE_NAME(sym, id) cols[n++] = #id "_se";
+#define SE_NAME(sym, id, since) cols[n++] = #id "_se";
     PW_NOISE_SE_COLUMNS(SE_NAME)
 #undef SE_NAME
     cols[n++] = "noise_blocks";
@@ -1364,7 +1364,7 @@ static int cross_fn(pg *p, void *ctx, pw_err *err)
         p_opt_int(&a, reduced ? (int64_t)r->k_x : -1);
         p_opt_int(&a, reduced ? (int64_t)r->k_y : -1);
         const pw_noise_result *nr = &s->noise;
-#define PG_NOISE_BIND(sym, id) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+#define PG_NOISE_BIND(sym, id, since) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
         PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
 #undef PG_NOISE_BIND
         p_opt_int(&a, nr->blocks ? (int64_t)nr->blocks : -1);
