@@ -938,6 +938,36 @@ static void scores_sql(char *sql, size_t len)
     assert(o < len);
 }
 
+/* The values a score row and a cross-run row share, in the order of the
+ * tables' columns from n on: n, p_kept, q_kept (NULL unless counted), every
+ * metric, status, message, computed_at (t), reduce, k_x, k_y, the SEs and
+ * noise_blocks. */
+static void bind_score_values(pgp *a, const pw_db_score *s, int counted, double t)
+{
+    const pw_result *r = &s->r;
+    p_opt_int(a, counted ? (int64_t)r->n : -1);
+    p_opt_int(a, counted ? (int64_t)r->p_kept : -1);
+    p_opt_int(a, counted ? (int64_t)r->q_kept : -1);
+#define PG_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) p_real(a, r->id);
+    PW_METRIC_LIST(PG_METRIC_BIND)
+#undef PG_METRIC_BIND
+    p_text(a, pw_status_name(r->status));
+    p_text(a, r->message[0] ? r->message : NULL);
+    p_real(a, t);
+    char reduce[PW_REDUCE_TEXT_MAX];
+    int reduced = r->reduce.kind != PW_REDUCE_NONE;
+    assert(r->reduce.kind != PW_REDUCE_AUTO);
+    pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+    p_text(a, reduce);
+    p_opt_int(a, reduced ? (int64_t)r->k_x : -1);
+    p_opt_int(a, reduced ? (int64_t)r->k_y : -1);
+    const pw_noise_result *nr = &s->noise;
+#define PG_NOISE_BIND(sym, id, since) p_real(a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
+    PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
+#undef PG_NOISE_BIND
+    p_opt_int(a, nr->blocks ? (int64_t)nr->blocks : -1);
+}
+
 static int commit_scores(pg *p, int64_t run_id, const pw_db_batch *b, pw_err *err)
 {
     for (size_t i = 0; i < b->ngroups; i++) {
@@ -967,27 +997,7 @@ static int commit_scores(pg *p, int64_t run_id, const pw_db_batch *b, pw_err *er
         p_int(&a, s->step);
         p_text(&a, pw_ref_name(s->ref));
         p_int(&a, s->ref_step);
-        p_opt_int(&a, counted ? (int64_t)r->n : -1);
-        p_opt_int(&a, counted ? (int64_t)r->p_kept : -1);
-        p_opt_int(&a, counted ? (int64_t)r->q_kept : -1);
-#define PG_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) p_real(&a, r->id);
-        PW_METRIC_LIST(PG_METRIC_BIND)
-#undef PG_METRIC_BIND
-        p_text(&a, pw_status_name(r->status));
-        p_text(&a, r->message[0] ? r->message : NULL);
-        p_real(&a, t);
-        char reduce[PW_REDUCE_TEXT_MAX];
-        int reduced = r->reduce.kind != PW_REDUCE_NONE;
-        assert(r->reduce.kind != PW_REDUCE_AUTO);
-        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
-        p_text(&a, reduce);
-        p_opt_int(&a, reduced ? (int64_t)r->k_x : -1);
-        p_opt_int(&a, reduced ? (int64_t)r->k_y : -1);
-        const pw_noise_result *nr = &s->noise;
-#define PG_NOISE_BIND(sym, id, since) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
-        PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
-#undef PG_NOISE_BIND
-        p_opt_int(&a, nr->blocks ? (int64_t)nr->blocks : -1);
+        bind_score_values(&a, s, counted, t);
         if (run_cmd(p, sql, &a, NULL, err))
             return -1;
     }
@@ -1347,27 +1357,7 @@ static int cross_fn(pg *p, void *ctx, pw_err *err)
         p_text(&a, s->layer);
         p_int(&a, c->step_a);
         p_int(&a, c->step_b);
-        p_opt_int(&a, counted ? (int64_t)r->n : -1);
-        p_opt_int(&a, counted ? (int64_t)r->p_kept : -1);
-        p_opt_int(&a, counted ? (int64_t)r->q_kept : -1);
-#define PG_METRIC_BIND(sym, id, bitno, sel, tpos, label, doc) p_real(&a, r->id);
-        PW_METRIC_LIST(PG_METRIC_BIND)
-#undef PG_METRIC_BIND
-        p_text(&a, pw_status_name(r->status));
-        p_text(&a, r->message[0] ? r->message : NULL);
-        p_real(&a, t);
-        char reduce[PW_REDUCE_TEXT_MAX];
-        int reduced = r->reduce.kind != PW_REDUCE_NONE;
-        assert(r->reduce.kind != PW_REDUCE_AUTO);
-        pw_reduce_format(&r->reduce, reduce, sizeof reduce);
-        p_text(&a, reduce);
-        p_opt_int(&a, reduced ? (int64_t)r->k_x : -1);
-        p_opt_int(&a, reduced ? (int64_t)r->k_y : -1);
-        const pw_noise_result *nr = &s->noise;
-#define PG_NOISE_BIND(sym, id, since) p_real(&a, nr->blocks ? nr->se[PW_METRIC_##sym] : NAN);
-        PW_NOISE_SE_COLUMNS(PG_NOISE_BIND)
-#undef PG_NOISE_BIND
-        p_opt_int(&a, nr->blocks ? (int64_t)nr->blocks : -1);
+        bind_score_values(&a, s, counted, t);
         if (run_cmd(p, sql, &a, NULL, err))
             return -1;
     }
