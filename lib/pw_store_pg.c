@@ -941,8 +941,10 @@ static void scores_sql(char *sql, size_t len)
 /* The values a score row and a cross-run row share, in the order of the
  * tables' columns from n on: n, p_kept, q_kept (NULL unless counted), every
  * metric, status, message, computed_at (t), reduce, k_x, k_y, the SEs and
- * noise_blocks. */
-static void bind_score_values(pgp *a, const pw_db_score *s, int counted, double t)
+ * noise_blocks.  reduce is the caller's: a bound text is a pointer, so it
+ * must live until the command has run. */
+static void bind_score_values(pgp *a, const pw_db_score *s, int counted, double t,
+                              char reduce[PW_REDUCE_TEXT_MAX])
 {
     const pw_result *r = &s->r;
     p_opt_int(a, counted ? (int64_t)r->n : -1);
@@ -954,10 +956,9 @@ static void bind_score_values(pgp *a, const pw_db_score *s, int counted, double 
     p_text(a, pw_status_name(r->status));
     p_text(a, r->message[0] ? r->message : NULL);
     p_real(a, t);
-    char reduce[PW_REDUCE_TEXT_MAX];
     int reduced = r->reduce.kind != PW_REDUCE_NONE;
     assert(r->reduce.kind != PW_REDUCE_AUTO);
-    pw_reduce_format(&r->reduce, reduce, sizeof reduce);
+    pw_reduce_format(&r->reduce, reduce, PW_REDUCE_TEXT_MAX);
     p_text(a, reduce);
     p_opt_int(a, reduced ? (int64_t)r->k_x : -1);
     p_opt_int(a, reduced ? (int64_t)r->k_y : -1);
@@ -997,7 +998,8 @@ static int commit_scores(pg *p, int64_t run_id, const pw_db_batch *b, pw_err *er
         p_int(&a, s->step);
         p_text(&a, pw_ref_name(s->ref));
         p_int(&a, s->ref_step);
-        bind_score_values(&a, s, counted, t);
+        char reduce[PW_REDUCE_TEXT_MAX];
+        bind_score_values(&a, s, counted, t, reduce);
         if (run_cmd(p, sql, &a, NULL, err))
             return -1;
     }
@@ -1357,7 +1359,8 @@ static int cross_fn(pg *p, void *ctx, pw_err *err)
         p_text(&a, s->layer);
         p_int(&a, c->step_a);
         p_int(&a, c->step_b);
-        bind_score_values(&a, s, counted, t);
+        char reduce[PW_REDUCE_TEXT_MAX];
+        bind_score_values(&a, s, counted, t, reduce);
         if (run_cmd(p, sql, &a, NULL, err))
             return -1;
     }
