@@ -239,8 +239,10 @@ fuzz-run: fuzz
 	@for t in $(FUZZ_TARGETS); do n=$$(basename $$t); \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s =="; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-	      $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 12 || exit 1; done
+	  rc=0; $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
+	      $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 || rc=$$?; \
+	  tail -n 12 $(FUZZ_BUILD)/$$n.log; \
+	  [ $$rc = 0 ] || { echo "fuzz-run: $$n failed (exit $$rc): $(FUZZ_BUILD)/$$n.log" >&2; exit 1; }; done
 
 # ---- bench and demo ------------------------------------------------------------
 bench: deps

@@ -35,7 +35,12 @@ static int json_text_ok(const char *s)
 static void check_accepted(const pw_request *r)
 {
     switch (r->cmd) {
-    case PW_REQ_FINALIZE: {
+    case PW_REQ_FINALIZE:
+    case PW_REQ_RESCORE: {
+        /* The same shape: a run and an optional first step, named "step" by
+         * finalize and "from" by rescore. */
+        const char *cmd = r->cmd == PW_REQ_FINALIZE ? "finalize" : "rescore";
+        const char *key = r->cmd == PW_REQ_FINALIZE ? "step" : "from";
         size_t n = strnlen(r->run, sizeof r->run);
         assert(n > 0 && n < sizeof r->run);
         json_t *j = json_string(r->run);
@@ -43,9 +48,9 @@ static void check_accepted(const pw_request *r)
         json_decref(j);
         assert(!r->has_step || r->step >= 0);
         /* Round trip: the request as a client would write it parses the same. */
-        json_t *o = r->has_step ? json_pack("{s:s, s:s, s:I}", "cmd", "finalize", "run", r->run,
-                                            "step", (json_int_t)r->step)
-                                : json_pack("{s:s, s:s}", "cmd", "finalize", "run", r->run);
+        json_t *o = r->has_step ? json_pack("{s:s, s:s, s:I}", "cmd", cmd, "run", r->run, key,
+                                            (json_int_t)r->step)
+                                : json_pack("{s:s, s:s}", "cmd", cmd, "run", r->run);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line)
@@ -55,7 +60,7 @@ static void check_accepted(const pw_request *r)
         /* Escaping at most sextuples the run's < 4096 bytes: the line fits. */
         if (pw_request_parse(line, strlen(line), &again, &err) != 0)
             abort();
-        assert(again.cmd == PW_REQ_FINALIZE && strcmp(again.run, r->run) == 0);
+        assert(again.cmd == r->cmd && strcmp(again.run, r->run) == 0);
         assert(again.has_step == r->has_step && again.step == r->step);
         free(line);
         break;
