@@ -905,37 +905,55 @@ static int commit_choices(pg *p, int64_t run_id, const pw_db_batch *b, double t,
     return 0;
 }
 
-/* The scores upsert, built from the same column lists as SQLite's insert. */
-static void scores_sql(char *sql, size_t len)
+/* An upsert into table: the columns fixed[0..nfixed) (the first key of them
+ * the conflict key), every metric, the status and reduction columns, the
+ * SEs and noise_blocks -- the same column lists as SQLite's inserts, in the
+ * order bind_score_values binds from n on. */
+static void upsert_sql(char *sql, size_t len, const char *table, const char *const *fixed,
+                       int nfixed, int key)
 {
-    static const char *const fixed[] = {"run_id",   "layer", "step",   "ref",
-                                        "ref_step", "n",     "p_kept", "q_kept"};
     static const char *const tail[] = {"status", "message", "computed_at", "reduce", "k_x", "k_y"};
+#define SE_NAME(sym, id, since) #id "_se",
+    static const char *const se[] = {PW_NOISE_SE_COLUMNS(SE_NAME)};
+#undef SE_NAME
+    enum { NTAIL = sizeof tail / sizeof *tail, NSE = sizeof se / sizeof *se };
+    /* Room for the metrics, the tail, the SEs and noise_blocks after fixed. */
     const char *cols[PG_MAX_PARAMS];
+    if (nfixed < 0 || nfixed + PW_METRIC_COUNT + NTAIL + NSE + 1 > PG_MAX_PARAMS)
+        abort();
     int n = 0;
-    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+    for (int i = 0; i < nfixed; i++)
         cols[n++] = fixed[i];
     for (unsigned i = 0; i < PW_METRIC_COUNT; i++)
         cols[n++] = pw_metric_name(i);
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
         cols[n++] = tail[i];
-#define SE_NAME(sym, id, since) cols[n++] = #id "_se";
-    PW_NOISE_SE_COLUMNS(SE_NAME)
-#undef SE_NAME
+    for (int i = 0; i < NSE; i++)
+        cols[n++] = se[i];
     cols[n++] = "noise_blocks";
-    assert(n <= PG_MAX_PARAMS);
-    size_t o = (size_t)snprintf(sql, len, "INSERT INTO scores (");
+    assert(key < nfixed);
+    size_t o = (size_t)snprintf(sql, len, "INSERT INTO %s (", table);
     for (int i = 0; i < n; i++)
         o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
     o += (size_t)snprintf(sql + o, len - o, ") VALUES (");
     for (int i = 0; i < n; i++)
         o += (size_t)snprintf(sql + o, len - o, "%s$%d", i ? ", " : "", i + 1);
-    o += (size_t)snprintf(sql + o, len - o,
-                          ") ON CONFLICT (run_id, layer, step, ref) DO UPDATE SET ");
-    for (int i = 4; i < n; i++) /* past the key */
-        o += (size_t)snprintf(sql + o, len - o, "%s%s = excluded.%s", i > 4 ? ", " : "", cols[i],
+    o += (size_t)snprintf(sql + o, len - o, ") ON CONFLICT (");
+    for (int i = 0; i < key; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
+    o += (size_t)snprintf(sql + o, len - o, ") DO UPDATE SET ");
+    for (int i = key; i < n; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s%s = excluded.%s", i > key ? ", " : "", cols[i],
                               cols[i]);
     assert(o < len);
+}
+
+/* The scores upsert. */
+static void scores_sql(char *sql, size_t len)
+{
+    static const char *const fixed[] = {"run_id",   "layer", "step",   "ref",
+                                        "ref_step", "n",     "p_kept", "q_kept"};
+    upsert_sql(sql, len, "scores", fixed, (int)(sizeof fixed / sizeof *fixed), 4);
 }
 
 /* The values a score row and a cross-run row share, in the order of the
@@ -1298,41 +1316,13 @@ static int db_chance_forget(void *impl, int64_t run_id, int64_t from_step, int64
 
 /* ---- run groups' cross-run scores (006_groups.sql) ------------------------------- */
 
-/* The group_scores upsert (SQLite's INSERT OR REPLACE), from the same column
- * lists as scores_sql. */
+/* The group_scores upsert (SQLite's INSERT OR REPLACE); the primary key is
+ * its first seven columns. */
 static void cross_sql(char *sql, size_t len)
 {
     static const char *const fixed[] = {"group_name", "run_a",  "run_b", "layer_a", "layer_b",
                                         "step_a",     "step_b", "n",     "p_kept",  "q_kept"};
-    static const char *const tail[] = {"status", "message", "computed_at", "reduce", "k_x", "k_y"};
-    enum { KEY = 7 }; /* the primary key's columns, first in fixed */
-    const char *cols[PG_MAX_PARAMS];
-    int n = 0;
-    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
-        cols[n++] = fixed[i];
-    for (unsigned i = 0; i < PW_METRIC_COUNT; i++)
-        cols[n++] = pw_metric_name(i);
-    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
-        cols[n++] = tail[i];
-#define SE_NAME(sym, id, since) cols[n++] = #id "_se";
-    PW_NOISE_SE_COLUMNS(SE_NAME)
-#undef SE_NAME
-    cols[n++] = "noise_blocks";
-    assert(n <= PG_MAX_PARAMS);
-    size_t o = (size_t)snprintf(sql, len, "INSERT INTO group_scores (");
-    for (int i = 0; i < n; i++)
-        o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
-    o += (size_t)snprintf(sql + o, len - o, ") VALUES (");
-    for (int i = 0; i < n; i++)
-        o += (size_t)snprintf(sql + o, len - o, "%s$%d", i ? ", " : "", i + 1);
-    o += (size_t)snprintf(sql + o, len - o, ") ON CONFLICT (");
-    for (int i = 0; i < KEY; i++)
-        o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? ", " : "", cols[i]);
-    o += (size_t)snprintf(sql + o, len - o, ") DO UPDATE SET ");
-    for (int i = KEY; i < n; i++)
-        o += (size_t)snprintf(sql + o, len - o, "%s%s = excluded.%s", i > KEY ? ", " : "", cols[i],
-                              cols[i]);
-    assert(o < len);
+    upsert_sql(sql, len, "group_scores", fixed, (int)(sizeof fixed / sizeof *fixed), 7);
 }
 
 typedef struct cross_ctx {
