@@ -486,6 +486,10 @@ static size_t next_word(const char *sql, size_t i, size_t *start)
     return j - i;
 }
 
+/* A migration line starting with this is a statement for PostgreSQL only (SQLite
+ * reads a comment): 009_share.sql drops runs.path's uniqueness this way. */
+#define PG_ONLY "--postgresql: "
+
 char *pw_pg_translate(const char *sql)
 {
     sbuf b = {NULL, 0, 0, 0};
@@ -493,7 +497,9 @@ char *pw_pg_translate(const char *sql)
     sb_put(&b, "", 0);
     for (size_t i = 0; sql[i];) {
         const char *s = sql + i;
-        if (s[0] == '-' && s[1] == '-') { /* a comment, kept */
+        if (strncmp(s, PG_ONLY, strlen(PG_ONLY)) == 0) {
+            i += strlen(PG_ONLY);                /* a statement for PostgreSQL only: uncommented */
+        } else if (s[0] == '-' && s[1] == '-') { /* a comment, kept */
             size_t n = strcspn(s, "\n");
             sb_put(&b, s, n);
             i += n;

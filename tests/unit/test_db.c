@@ -534,13 +534,15 @@ static void make_v1(const char *path)
     ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
     ck_assert_int_eq(pw_schema_migrations[0].version, 1);
     ck_assert_int_eq(sqlite3_exec(h, pw_schema_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(h,
-                                  "PRAGMA user_version = 1;"
-                                  "INSERT INTO runs VALUES (1, 'r', '/r', NULL, NULL, NULL, 1.0);"
-                                  "INSERT INTO scores VALUES (1, 'fc', 200, 'previous', 100, 64, 4,"
-                                  " 4, 0.9, 0.1, 0.8, 0.85, 0.95, 'ok', NULL, 1.0);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(h,
+                     "PRAGMA user_version = 1;"
+                     "INSERT INTO runs (id, name, path, final_step, final_source, converged_step, "
+                     "created_at) VALUES (1, 'r', '/r', NULL, NULL, NULL, 1.0);"
+                     "INSERT INTO scores VALUES (1, 'fc', 200, 'previous', 100, 64, 4,"
+                     " 4, 0.9, 0.1, 0.8, 0.85, 0.95, 'ok', NULL, 1.0);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(h);
 }
 

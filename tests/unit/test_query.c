@@ -95,8 +95,10 @@ static sqlite3 *build(const char *name)
     }
     exec(db, "BEGIN");
     execf(db,
-          "INSERT INTO runs VALUES (1, 'deep', %Q, 1000, 'FINAL file', 700, 1.0);"
-          "INSERT INTO runs VALUES (2, 'live', '/data/live', NULL, NULL, NULL, 2.0);",
+          "INSERT INTO runs (id, name, path, final_step, final_source, converged_step, created_at) "
+          "VALUES (1, 'deep', %Q, 1000, 'FINAL file', 700, 1.0);"
+          "INSERT INTO runs (id, name, path, final_step, final_source, converged_step, created_at) "
+          "VALUES (2, 'live', '/data/live', NULL, NULL, NULL, 2.0);",
           run_dir);
     static const char *const names[] = {"conv1", "conv2", "fc"};
     for (int s = 0; s <= 1000; s += 100)
@@ -243,7 +245,8 @@ START_TEST(ambiguous_names_ask_for_a_path)
 {
     pw_err err = {""};
     sqlite3 *db = build("twins");
-    exec(db, "INSERT INTO runs VALUES (3, 'live', '/elsewhere/live', NULL, NULL, NULL, 3.0)");
+    exec(db, "INSERT INTO runs (id, name, path, final_step, final_source, converged_step, "
+             "created_at) VALUES (3, 'live', '/elsewhere/live', NULL, NULL, NULL, 3.0)");
     sqlite3_close(db);
     pw_query *q = NULL;
     PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
@@ -402,7 +405,8 @@ START_TEST(reads_while_the_daemon_writes)
     size_t n = 0;
     /* The writer holds an open write transaction, as the daemon does mid-batch. */
     exec(writer, "BEGIN IMMEDIATE");
-    exec(writer, "INSERT INTO runs VALUES (9, 'new', '/data/new', NULL, NULL, NULL, 9.0)");
+    exec(writer, "INSERT INTO runs (id, name, path, final_step, final_source, converged_step, "
+                 "created_at) VALUES (9, 'new', '/data/new', NULL, NULL, NULL, 9.0)");
     PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
     PW_ASSERT_OK(pw_query_runs(q, &runs, &n, &err), &err);
     ck_assert_uint_eq(n, 2); /* the uncommitted run is not visible */

@@ -89,6 +89,9 @@ START_TEST(translation_of_each_construct)
         {"-- an INTEGER, a REAL\nSELECT 'REAL', \"INTEGER\", reality, integers;",
          "-- an INTEGER, a REAL\nSELECT 'REAL', \"INTEGER\", reality, integers;"},
         {"SELECT 'it''s REAL';", "SELECT 'it''s REAL';"},
+        /* a statement for PostgreSQL only, a comment to SQLite */
+        {"ALTER TABLE t ADD COLUMN r TEXT;\n--postgresql: ALTER TABLE t DROP CONSTRAINT t_key;\n",
+         "ALTER TABLE t ADD COLUMN r TEXT;\nALTER TABLE t DROP CONSTRAINT t_key;\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *pg = pw_pg_translate(cases[i].in);
