@@ -6,7 +6,7 @@
 #   make sanitize   the same tests under AddressSanitizer + UBSan (leak checking on)
 #   make lint       cppcheck + clang-tidy + clang-format check (findings fail)
 #   make fuzz       build libFuzzer targets; FUZZ_SECONDS=N make fuzz-run runs each
-#   make bench      benchmarks (engine, daemon, real shapes, keep-up), figures on stdout
+#   make bench      benchmarks (engine, daemon, real shapes, keep-up, sharing), figures on stdout
 #   make demo       a real training run watched by the daemon, summary and plot
 #   make install    PREFIX=/usr/local DESTDIR=
 #
