@@ -352,7 +352,7 @@ TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR         ?= $(DATADIR)/doc/pwccad
 SCHEMA_FILES   := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 EXAMPLE_CONF   := $(wildcard examples/pwccad.conf)
-DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf
+DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf systemd/cluster.conf
 # The units name /usr/sbin/pwccad and /etc/pwccad; point them at this install.
 UNIT_SED       := -e 's|/usr/sbin/pwccad|$(SBINDIR)/pwccad|g' -e 's|/etc/pwccad|$(SYSCONFDIR)/pwccad|g'
 
