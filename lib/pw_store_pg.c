@@ -49,6 +49,7 @@
 
 #define PG_MAX_PARAMS 64           /* bound values of one statement */
 #define PG_LOCK_KEY   7077636361LL /* pg_advisory_xact_lock key of the migrations ("pwcca") */
+#define PG_RUNS_KEY   7077636362LL /* pg_advisory_xact_lock key of adding a run */
 #define PG_PROGRESS   4096         /* rows between a curve's progress callbacks */
 
 /* Type OIDs of the parameters (pg_type.h), given so no statement needs a cast. */
@@ -651,6 +652,11 @@ typedef struct upsert_ctx {
 static int upsert_fn(pg *p, void *ctx, pw_err *err)
 {
     upsert_ctx *u = ctx;
+    /* Daemons sharing the store find a new run at the same moment: one inserts it. */
+    pgp k = {0};
+    p_int(&k, PG_RUNS_KEY);
+    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &k, NULL, err))
+        return -1;
     int found = read_run_row(p, u->path, u->run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
