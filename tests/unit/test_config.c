@@ -237,6 +237,23 @@ START_TEST(missing_file_is_an_error)
 }
 END_TEST
 
+START_TEST(lease_is_seconds_within_its_range)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert(c.lease_s == 0); /* unset: the daemon uses PW_CFG_DEFAULT_LEASE_S */
+    PW_ASSERT_OK(pw_config_set(&c, "lease", "5", &e), &e);
+    PW_ASSERT_NEAR(c.lease_s, 5, 0);
+    /* Heartbeats come every lease/3: below 2 s a busy server would drop claims. */
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "1", &e), &e, "lease must be seconds from 2");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "7200", &e), &e, "to 3600");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "soon", &e), &e, "not 'soon'");
+    PW_ASSERT_NEAR(c.lease_s, 5, 0); /* a refused value changes nothing */
+    pw_config_free(&c);
+}
+END_TEST
+
 START_TEST(shipped_example_is_valid_and_says_the_defaults)
 {
     pw_config c, def;
@@ -335,6 +352,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, metrics_lists_parse_alike_in_config_and_compare);
     tcase_add_test(tc, missing_file_is_an_error);
+    tcase_add_test(tc, lease_is_seconds_within_its_range);
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     tcase_add_test(tc, hook_with_inline_semicolon_is_refused);
     tcase_add_test(tc, reduce_is_a_per_run_key);

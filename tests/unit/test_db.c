@@ -118,7 +118,7 @@ static void commit_step(pw_db *db, int64_t run, int64_t step, int64_t ref_step, 
         fake_result(&sc[i].r, pw);
     }
     pw_db_group g = {step, PW_REF_PREVIOUS};
-    pw_db_batch b = {&ck, layers, 2, &g, 1, sc, ref_step >= 0 ? 2 : 0};
+    pw_db_batch b = {&ck, layers, 2, &g, 1, sc, ref_step >= 0 ? 2 : 0, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 
@@ -190,7 +190,7 @@ START_TEST(final_moves_drop_later_final_scores)
         sc[i].ref_step = 300;
         fake_result(&sc[i].r, 0.5);
     }
-    pw_db_batch b = {NULL, NULL, 0, g, 3, sc, 3};
+    pw_db_batch b = {NULL, NULL, 0, g, 3, sc, 3, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 200, "socket", &e), &e);
     PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
@@ -251,7 +251,7 @@ START_TEST(latest_scores_per_layer_and_reference)
         fake_result(&sc[i].r, 1);
     }
     sc[1].r.status = PW_N_MISMATCH;
-    pw_db_batch b = {NULL, NULL, 0, &g, 1, sc, 2};
+    pw_db_batch b = {NULL, NULL, 0, &g, 1, sc, 2, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     got[0] = '\0';
     PW_ASSERT_OK(pw_db_latest(db, run.id, collect_latest, got, &e), &e);
@@ -335,7 +335,7 @@ START_TEST(checkpoint_errors_and_deletion_are_kept)
     bad.status = PW_READ_ERROR;
     snprintf(bad.error, sizeof bad.error, "/r/step-200.npz: not a zip archive");
     bad.present = 1;
-    pw_db_batch b = {&bad, NULL, 0, NULL, 0, NULL, 0};
+    pw_db_batch b = {&bad, NULL, 0, NULL, 0, NULL, 0, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     PW_ASSERT_OK(pw_db_checkpoint_set_present(db, run.id, 100, 0, &e), &e);
     char out[256] = "";
@@ -358,7 +358,7 @@ START_TEST(failed_write_message_does_not_grow)
     ck.step = 1;
     snprintf(ck.path, sizeof ck.path, "/r/step-1.npz");
     ck.present = 1;
-    pw_db_batch b = {&ck, NULL, 0, NULL, 0, NULL, 0};
+    pw_db_batch b = {&ck, NULL, 0, NULL, 0, NULL, 0, NULL, 0};
     snprintf(e.msg, sizeof e.msg, "stale text");
     /* No run 999: the foreign key refuses the row, a failure that is not retried. */
     ck_assert_int_ne(pw_db_commit(db, 999, &b, &e), 0);
@@ -399,6 +399,52 @@ START_TEST(second_writer_is_refused)
     pw_db_unlock(fd);
     PW_ASSERT_OK(pw_db_lock(path, &fd2, &e), &e);
     pw_db_unlock(fd2);
+}
+END_TEST
+
+/* SQLite has one daemon per file (the lock above): nothing to share.  Every claim is
+ * the daemon's, a commit with a lease unit is not refused, and the tables of the shared
+ * store stay empty; the run's row reads back as stored. */
+START_TEST(an_sqlite_store_is_not_shared)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run, got;
+    db_path(path, sizeof path, "share");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_shared(db), 0);
+    int64_t id = -1;
+    int held = 0, live = 0;
+    PW_ASSERT_OK(pw_db_daemon_register(db, "host", 42, 30, &id, &e), &e);
+    ck_assert_int_eq(id, 0);
+    PW_ASSERT_OK(pw_db_claim(db, "run:1", id, 30, &held, &e), &e);
+    ck_assert_int_eq(held, 1);
+    PW_ASSERT_OK(pw_db_daemon_beat(db, id, "r step 1", 30, NULL, NULL, &live, &e), &e);
+    ck_assert_int_eq(live, 1);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 700, "socket", &e), &e);
+    pw_db_score sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.layer, sizeof sc.layer, "fc");
+    sc.step = 100;
+    sc.ref = PW_REF_FINAL;
+    sc.ref_step = 700;
+    pw_result_init(&sc.r);
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, "run:1", 7};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    PW_ASSERT_OK(pw_db_run_get(db, run.id, &got, &e), &e);
+    ck_assert_int_eq(got.id, run.id);
+    ck_assert_int_eq(got.final_step, 700);
+    ck_assert_str_eq(got.final_source, "socket");
+    ck_assert_int_eq(got.converged_step, -1);
+    PW_ASSERT_FAILS_WITH(pw_db_run_get(db, run.id + 5, &got, &e), &e, "is not in the database");
+    PW_ASSERT_OK(pw_db_release(db, "run:1", id, &e), &e);
+    PW_ASSERT_OK(pw_db_daemon_stop(db, id, &e), &e);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores"), 1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM daemons"), 0);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM claims"), 0);
 }
 END_TEST
 
@@ -596,7 +642,7 @@ static void commit_reduced(pw_db *db, int64_t run, const char *layer, int64_t st
     sc.r.k_x = kx;
     sc.r.k_y = ky;
     sc.sticky = sticky;
-    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1};
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 
@@ -724,7 +770,7 @@ static void commit_with_ses(pw_db *db, int64_t run)
     sc.noise.blocks = 10;
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         sc.noise.se[m] = (m + 1) / 64.0;
-    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1};
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 
@@ -813,6 +859,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, checkpoint_errors_and_deletion_are_kept);
     tcase_add_test(tc, failed_write_message_does_not_grow);
     tcase_add_test(tc, second_writer_is_refused);
+    tcase_add_test(tc, an_sqlite_store_is_not_shared);
     tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
     tcase_add_test(tc, a_gone_run_keeps_its_rows_until_forgotten);
     tcase_add_test(tc, plain_writes_store_values_and_nulls);
