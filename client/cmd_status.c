@@ -305,7 +305,9 @@ static void units_text(char *buf, size_t len, const pw_daemon_info *d)
     }
 }
 
-static int print_daemons(const store_daemons *sd, const char *dbshow)
+/* The table of the store's daemons; the one whose id is here (the local daemon's
+ * share.daemon_id, -1 when none answered) is marked "*". */
+static int print_daemons(const store_daemons *sd, const char *dbshow, int64_t here)
 {
     static const char *const head[] = {"ID",    "HOST",  "PID", "STARTED", "HEARTBEAT",
                                        "LEASE", "STATE", "JOB", "CLAIMS"};
@@ -315,7 +317,7 @@ static int print_daemons(const store_daemons *sd, const char *dbshow)
     for (size_t i = 0; i < sd->n; i++) {
         const pw_daemon_info *d = &sd->d[i];
         char id[32], pid[32], started[40], age[48], lease[32], units[1024];
-        snprintf(id, sizeof id, "%lld", (long long)d->id);
+        snprintf(id, sizeof id, "%lld%s", (long long)d->id, d->id == here ? "*" : "");
         snprintf(pid, sizeof pid, "%lld", (long long)d->pid);
         utc_time(started, sizeof started, d->started_at);
         /* A heartbeat a little ahead of now (clocks read microseconds apart) is 0 s old. */
@@ -341,6 +343,9 @@ static int print_daemons(const store_daemons *sd, const char *dbshow)
     }
     printf("daemons of the store %s:\n", dbshow);
     pwcca_table_print(&t, stdout);
+    for (size_t i = 0; i < sd->n; i++)
+        if (sd->d[i].id == here)
+            printf("* this machine's daemon (the one answering on the socket)\n");
     return PWCCA_OK;
 }
 
@@ -405,6 +410,9 @@ int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
     sd.pg = pw_paths_is_pg(dbpath);
     snprintf(dbshow, sizeof dbshow, "%s", q ? pw_query_name(q) : "");
 
+    /* The local daemon's row in the store, when it shares one (its answer's "share"). */
+    json_t *sid = json_object_get(json_object_get(resp, "share"), "daemon_id");
+    int64_t here = local && json_is_integer(sid) ? (int64_t)json_integer_value(sid) : -1;
     int rc = PWCCA_OK;
     if (!local && sd.n == 0) {
         rc = sd.pg && dberr.msg[0]
@@ -430,7 +438,7 @@ int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
         else
             printf("no local daemon: %s\n", serr.msg);
         if (rc == PWCCA_OK && sd.n)
-            rc = print_daemons(&sd, dbshow);
+            rc = print_daemons(&sd, dbshow, here);
         else if (rc == PWCCA_OK && sd.pg && !q)
             printf("daemons of the store: unknown: %s\n", dberr.msg);
     }

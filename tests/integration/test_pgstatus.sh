@@ -75,8 +75,10 @@ if grep -q "^pwccad .*, pid $ps_dpid," <<<"$ps_status" &&
     grep -q "^daemons of the store postgresql://pwccad@/postgres?host=$ps_dir:$" <<<"$ps_status" &&
     grep -Eq "^ *[0-9]+ +node-x +4242 +[0-9-]+ [0-9:]+Z +[0-9.]+ s ago +30.0 s +running +run b step 50 +group:pair, run:1$" <<<"$ps_status" &&
     grep -Eq "^ *[0-9]+ +node-y +4343 .* 1 min 4[0-9] s ago +30.0 s +stale +idle +run:2$" <<<"$ps_status" &&
-    grep -Eq "^ *[0-9]+ +node-z +4444 .* +stopped +idle +-$" <<<"$ps_status"; then
-    ok "status: the local daemon's answer, then the store's daemons (host, pid, heartbeat age, running/stale/stopped, job, claims)"
+    grep -Eq "^ *[0-9]+ +node-z +4444 .* +stopped +idle +-$" <<<"$ps_status" &&
+    grep -Eq "^ *[0-9]+\* +$(hostname) +$ps_dpid .* s ago +30.0 s +running +idle +-$" <<<"$ps_status" &&
+    grep -q "^\* this machine's daemon" <<<"$ps_status"; then
+    ok "status: the local daemon's answer, then the store's daemons (host, pid, heartbeat age, running/stale/stopped, job, claims; itself marked *)"
 else
     fail "status shows the store's daemons" "$ps_status"
 fi
@@ -93,10 +95,14 @@ assert 0 <= x["heartbeat_age_s"] < 30 and abs(x["heartbeat_at"] - x["started_at"
 assert y["state"] == "stale" and y["job"] is None and y["claims"] == ["run:2"], y
 assert z["state"] == "stopped" and z["claims"] == [] and z["stopped_at"] is not None, z
 want = sys.argv[2]
+me = [x for x in r["daemons"] if x["pid"] == int(sys.argv[3])]
+assert len(me) == 1 and me[0]["state"] == ("running" if want == "local" else "stopped"), r["daemons"]
+assert want != "local" or r["share"]["daemon_id"] == me[0]["id"], r.get("share")
 assert (want == "local") == ("pid" in r and "local_error" not in r), sorted(r)
 assert want == "local" or "no daemon is listening" in r["local_error"], r
-print("daemons", len(r["daemons"]), want)' "$1" "$2" 2>&1
+print("daemons", len(r["daemons"]), want)' "$1" "$2" "$ps_pid" 2>&1
 }
+ps_pid=$ps_dpid
 expect_output "status --format json: the daemon's answer plus \"daemons\" (state, heartbeat age, claims)" \
     "^daemons [0-9]+ local$" ps_json \
     "$("$PWCCA" --db "$ps_url" --socket "$PW_TMP/pgs/d.sock" status --format json 2>&1)" local
@@ -106,8 +112,9 @@ pw_daemon_stop ps_dpid
 ps_status=$("$PWCCA" --db "$ps_url" --socket "$PW_TMP/pgs/d.sock" status 2>&1)
 ps_rc=$?
 if [ "$ps_rc" = 0 ] && grep -q "^no local daemon: no daemon is listening on $PW_TMP/pgs/d.sock" <<<"$ps_status" &&
-    grep -Eq "node-x +4242 .* running " <<<"$ps_status" && ! grep -q "^pwccad " <<<"$ps_status"; then
-    ok "status without a local daemon: exit 0, the store's daemons only"
+    grep -Eq "node-x +4242 .* running " <<<"$ps_status" && ! grep -q "^pwccad " <<<"$ps_status" &&
+    grep -Eq "^ *[0-9]+ +$(hostname) +$ps_pid .* +stopped +idle +-$" <<<"$ps_status"; then
+    ok "status without a local daemon: exit 0, the store's daemons only (the one stopped says so)"
 else
     fail "status without a local daemon" "exit $ps_rc: $ps_status"
 fi
