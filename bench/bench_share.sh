@@ -97,7 +97,7 @@ settle_time = 0.2
 rescan_interval = 1
 workers = 1
 blas_threads = 1
-log_level = warning
+log_level = info
 CONF
 # `lease` exists once daemons share a store; an older pwccad refuses unknown keys.
 if "$PWCCAD" --help 2>&1 | grep -q -- "--lease"; then
@@ -156,6 +156,14 @@ measure() {
         echo "  $name: WARNING: ${got[0]} score rows, expected $WANT_SCORES (a pair stored twice?)"
     fi
     printf '  %-28s %8.1f s\n' "$name" "$SECS"
+    # How the work was split: the pair jobs each daemon logged (log_level = info).
+    if [ "$nd" -gt 1 ]; then
+        local split=""
+        for i in $(seq "$nd"); do
+            split="$split, daemon $i $(grep -c 'computing step' "$TMP/$tag-$i.log")"
+        done
+        echo "    pair jobs computed: ${split#, }"
+    fi
 }
 cleanup_daemons() {
     local p
