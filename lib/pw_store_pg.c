@@ -2208,6 +2208,7 @@ static const row_type daemon_rows_t = {"daemons", sizeof(pw_daemon_info), read_d
 static int attach_units(pw_daemon_info *list, size_t n, const PGresult *r)
 {
     int rows = PQntuples(r), i = 0;
+    assert(list || n == 0);
     for (size_t k = 0; k < n; k++) {
         while (i < rows && g_int(r, i, 0) < list[k].id)
             i++;
