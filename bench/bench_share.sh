@@ -15,7 +15,12 @@
 # blas_threads = 1), and each measurement gets a fresh database (its schema
 # created beforehand by a daemon that watches nothing).  The issue's
 # target: two daemons finish in <= 0.65x the time of one (this machine has 2
-# cores; a server of its own runs beside them).  Override the size with
+# cores; a server of its own runs beside them).  Beside each time: the CPU
+# seconds the daemons used and the seconds their threads were runnable but
+# waited for a core (/proc/PID/task/*/schedstat), which tells a machine busy
+# with other work (the ratio then says little) from daemons that wait on each
+# other; and for two daemons the pair jobs each computed and when each began.
+# Override the size with
 # BENCH_SHARE_HIDDEN (widths, default 256,256,256), BENCH_SHARE_PROBE (inputs,
 # default 3072), BENCH_SHARE_LEASE (seconds, default 30).  Timings are wall clock
 # on a shared machine: rerun when it is quiet.
@@ -152,17 +157,32 @@ measure() {
     done
     t1=$(date +%s.%N)
     SECS=$(echo "$t1 - $t0" | bc)
+    # CPU seconds the daemons used (utime + stime): the work, whatever the wall clock
+    # lost to other processes on the machine.
+    # And the seconds their threads were runnable but waited for a core (schedstat):
+    # time lost to the machine's other load, not to the daemons waiting on each other.
+    local cpu=0 rq=0 tck
+    tck=$(getconf CLK_TCK)
+    for i in "${PIDS[@]}"; do
+        cpu=$(awk -v c="$cpu" -v t="$tck" '{ sub(/^.*\) /, ""); printf "%.2f", c + ($12 + $13) / t }' \
+            "/proc/$i/stat" 2>/dev/null || echo "$cpu")
+        rq=$(cat /proc/"$i"/task/*/schedstat 2>/dev/null | awk -v r="$rq" '{ r += $2 / 1e9 } END { printf "%.2f", r }')
+    done
     cleanup_daemons
     if [ "${got[0]}" -ne "$WANT_SCORES" ]; then
         echo "  $name: WARNING: ${got[0]} score rows, expected $WANT_SCORES (a pair stored twice?)"
     fi
     # The load says how much of the 2 cores other processes took meanwhile.
-    printf '  %-28s %8.1f s   (load average %s)\n' "$name" "$SECS" "$(cut -d' ' -f1 /proc/loadavg)"
+    printf '  %-28s %8.1f s   (%.1f CPU s, %.1f s waiting for a core; load average %s)\n' "$name" \
+        "$SECS" "$cpu" "$rq" "$(cut -d' ' -f1 /proc/loadavg)"
     # How the work was split: the pair jobs each daemon logged (log_level = info).
     if [ "$nd" -gt 1 ]; then
-        local split=""
+        local split="" first
         for i in $(seq "$nd"); do
-            split="$split, daemon $i $(grep -c 'computing step' "$TMP/$tag-$i.log")"
+            # When it began: its first pair job's log time, from the start of the daemons.
+            first=$(grep -m 1 'computing step' "$TMP/$tag-$i.log" | cut -d' ' -f1)
+            first=$([ -n "$first" ] && echo "$(date -d "$first" +%s.%N) - $t0" | bc)
+            split="$split, daemon $i $(grep -c 'computing step' "$TMP/$tag-$i.log") (the first at $(printf '%.1f' "${first:-0}") s)"
         done
         echo "    pair jobs computed: ${split#, }"
     fi
