@@ -264,7 +264,7 @@ int pw_db_shared(const pw_db *db);
 int pw_db_daemon_register(pw_db *db, const char *host, int64_t pid, double lease_s, int64_t *id,
                           pw_err *err);
 /* The heartbeat: heartbeat_at and job (NULL: idle) written, every unexpired claim of
- * the daemon renewed to now + lease_s; cb hears each unit it still holds; *live gets
+ * the daemon renewed to now + lease_s; cb (may be NULL) hears each unit it still holds; *live gets
  * how many daemons of the store beat within their lease (itself included).  An error
  * when its row is gone. */
 typedef int (*pw_db_held_cb)(void *ctx, const char *unit);

@@ -1529,7 +1529,7 @@ static int db_daemon_beat(void *impl, int64_t id, const char *job, double lease_
     int rc = with_retry(impl, beat_fn, &b, "the daemon's heartbeat", err);
     if (rc == 0 && b.gone)
         rc = pw_err_set(err, "the daemon's row (daemons.id %" PRId64 ") was deleted", id);
-    for (int i = 0, n = rc == 0 ? PQntuples(b.held) : 0; i < n; i++)
+    for (int i = 0, n = rc == 0 && cb ? PQntuples(b.held) : 0; i < n; i++)
         if (cb(ctx, PQgetvalue(b.held, i, 0)))
             break;
     PQclear(b.held);
