@@ -579,7 +579,10 @@ static int migrate_fn(pg *p, void *ctx, pw_err *err)
     migrate_ctx *mc = ctx;
     pgp a = {0};
     p_int(&a, PG_LOCK_KEY);
-    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
+    /* Daemons started together wait for the one migrating (seconds at most), not for
+     * lock_timeout, which is sized for a row lock and would stop them. */
+    if (run_cmd(p, "SET LOCAL lock_timeout = '120s'", NULL, NULL, err) ||
+        run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
         run_cmd(p,
                 "CREATE TABLE IF NOT EXISTS pwccad_schema (version INTEGER NOT NULL); "
                 "INSERT INTO pwccad_schema (version) SELECT 0 WHERE NOT EXISTS "
