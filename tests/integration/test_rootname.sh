@@ -41,6 +41,7 @@ id_sql() { "$id_bin/psql" "$id_url" -XAtq -c "$1"; }
 I="$PW_TMP/rootname"
 mkdir -p "$I/a/share/runs/r" "$I/b"
 id_pid=""
+id_stops=""
 
 id_cleanup() {
     pw_daemon_stop id_pid
@@ -52,7 +53,12 @@ if ! "${id_as[@]}" "$id_bin/initdb" -D "$id_pg/data" --no-locale -E UTF8 --auth=
     >"$id_pg/initdb.log" 2>&1 ||
     ! id_ctl -o "-k $id_pg -c listen_addresses=''" start >/dev/null 2>&1; then
     fail "start a private PostgreSQL server" "$(tail -3 "$id_pg/initdb.log" "$id_pg/server.log" 2>/dev/null)"
-    id_cleanup
+    if [ "$id_stops" = " 0 0 0" ] && ! grep -qE "Sanitizer|runtime error" "$I"/[abc].log; then
+    ok "the three daemons stop cleanly (exit 0, no sanitizer reports)"
+else
+    fail "the daemons stop cleanly" "exits$id_stops; $(grep -hE "Sanitizer|runtime error" "$I"/[abc].log | head -2)"
+fi
+id_cleanup
     return 0
 fi
 
@@ -86,6 +92,7 @@ pw_daemon_start id_pid "$I/a.log" "$I/d.sock" --config "$I/a.conf" --db "$id_url
 pw_expect_wait "node A scores the run's six pairs" 60 id_steps_are 6
 pw_wait 20 id_idle
 pw_daemon_stop id_pid
+id_stops="$id_stops $?"
 id_before=$(id_scores)
 if [ "$(id_sql "SELECT root || '|' || rel || '|' || path FROM runs")" = "share|r|$I/a/share/runs/r" ]; then
     ok "the run is stored as root 'share', directory 'r', first seen at node A's path"
@@ -126,6 +133,7 @@ else
     fail "checkpoint paths" "$(id_sql "SELECT step, path FROM checkpoints ORDER BY step")"
 fi
 pw_daemon_stop id_pid
+id_stops="$id_stops $?"
 id_all=$(id_scores)
 
 # --- a row written before schema 9 (no root) is adopted by path -------------------------
@@ -136,10 +144,16 @@ pw_daemon_start id_pid "$I/c.log" "$I/d.sock" --watch "share=$I/b/mnt/runs" --db
 pw_wait 10 grep -q "watching run $I/b/mnt/runs/r (9 checkpoints stored)" "$I/c.log"
 pw_wait 20 id_idle
 pw_daemon_stop id_pid
+id_stops="$id_stops $?"
 if [ "$(id_sql "SELECT COUNT(*) || '|' || MIN(root) || '|' || MIN(rel) FROM runs")" = "1|share|r" ] &&
     [ "$(id_scores)" = "$id_all" ]; then
     ok "a run row without a root is adopted by its path, not duplicated"
 else
     fail "adopting a schema-8 run row" "$(id_sql "SELECT id, root, rel, path FROM runs")"
+fi
+if [ "$id_stops" = " 0 0 0" ] && ! grep -qE "Sanitizer|runtime error" "$I"/[abc].log; then
+    ok "the three daemons stop cleanly (exit 0, no sanitizer reports)"
+else
+    fail "the daemons stop cleanly" "exits$id_stops; $(grep -hE "Sanitizer|runtime error" "$I"/[abc].log | head -2)"
 fi
 id_cleanup
