@@ -247,6 +247,7 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
         cfg->lease_s = flags->lease_s;
     if (flags->nwatch || flags->nruns) {
         memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
+        memcpy(cfg->watch_name, flags->watch_name, sizeof cfg->watch_name);
         memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
         cfg->nwatch = flags->nwatch;
         cfg->nruns = flags->nruns;
