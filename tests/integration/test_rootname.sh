@@ -126,6 +126,12 @@ if [ "$id_stored" = 2 ]; then
 else
     fail "node B stores only the new checkpoints" "$id_stored stored: $(grep "stored" "$I/b.log" | head -3)"
 fi
+# Node A's path is not node B's to judge: its absence there is not a deleted run.
+if ! grep -q "its directory is gone" "$I/b.log"; then
+    ok "node B does not mark the run deleted because node A's path is absent on it"
+else
+    fail "node B leaves node A's path alone" "$(grep "its directory is gone" "$I/b.log" | head -2)"
+fi
 if [ "$(id_sql "SELECT COUNT(*) FROM checkpoints WHERE path LIKE '$I/b/mnt/runs/r/%'")" = 2 ] &&
     [ "$(id_sql "SELECT COUNT(*) FROM checkpoints WHERE path LIKE '$I/a/share/runs/r/%'")" = 7 ]; then
     ok "each checkpoint row keeps the path of the node that stored it"
