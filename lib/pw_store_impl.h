@@ -93,6 +93,8 @@ typedef struct pw_query_ops {
     /* pw_query_curve_chance needs no entry: it reads through chance. */
     int (*chance)(void *impl, const pw_run_info *run, pw_chance_info **out, size_t *n, pw_err *err);
     int (*cross)(void *impl, const char *group, pw_cross_row **out, size_t *n, pw_err *err);
+    /* The daemons of the store with their claims (units sorted), and the database's clock. */
+    int (*daemons)(void *impl, pw_daemon_info **out, size_t *n, double *now, pw_err *err);
 } pw_query_ops;
 
 /* The PostgreSQL backend's open functions (lib/pw_store_pg.c): *impl and

@@ -2199,6 +2199,96 @@ static int q_cross(void *impl, const char *group, pw_cross_row **out, size_t *n,
     return 0;
 }
 
+#define PG_SHARE_VERSION 9 /* schema version that added daemons and claims */
+
+static int read_daemon(const PGresult *r, int i, void *elem, const void *ctx)
+{
+    pw_daemon_info *d = elem;
+    int oom = 0;
+    (void)ctx;
+    d->id = g_int(r, i, 0);
+    d->host = dup_text_nn(r, i, 1, &oom);
+    d->pid = g_int(r, i, 2);
+    d->started_at = g_real(r, i, 3);
+    d->heartbeat_at = g_real(r, i, 4);
+    d->lease_s = g_real(r, i, 5);
+    d->job = dup_text(r, i, 6, &oom);
+    d->stopped_at = g_real(r, i, 7);
+    return oom;
+}
+
+static void daemons_free(void *arr, size_t n)
+{
+    pw_query_daemons_free(arr, n);
+}
+
+static const row_type daemon_rows_t = {"daemons", sizeof(pw_daemon_info), read_daemon,
+                                       daemons_free};
+
+/* The claims of list's daemons (sorted by id) from r (daemon_id, unit; by daemon_id, unit):
+ * each daemon's run of rows becomes its units.  A claim whose daemon is not in the list
+ * (registered between the two reads) is left out.  0, or -1 when out of memory. */
+static int attach_units(pw_daemon_info *list, size_t n, const PGresult *r)
+{
+    int rows = PQntuples(r), i = 0;
+    assert(list || n == 0);
+    for (size_t k = 0; k < n; k++) {
+        while (i < rows && g_int(r, i, 0) < list[k].id)
+            i++;
+        int first = i;
+        while (i < rows && g_int(r, i, 0) == list[k].id)
+            i++;
+        if (i == first)
+            continue;
+        if (!(list[k].units = calloc((size_t)(i - first), sizeof *list[k].units)))
+            return -1;
+        for (int j = first; j < i; j++) {
+            int oom = 0;
+            list[k].units[list[k].nunits] = dup_text_nn(r, j, 1, &oom);
+            if (oom)
+                return -1;
+            list[k].nunits++;
+        }
+    }
+    return 0;
+}
+
+static int q_daemons(void *impl, pw_daemon_info **out, size_t *n, double *now, pw_err *err)
+{
+    pg *p = impl;
+    PGresult *r = read_all(p, "SELECT extract(epoch FROM clock_timestamp())::float8", NULL,
+                           "reading the database's clock", err);
+    if (!r)
+        return pw_err_prefix(err, "%s", p->name);
+    *now = g_real(r, 0, 0);
+    PQclear(r);
+    if (p->version < PG_SHARE_VERSION)
+        return 0;
+    void *rows = NULL;
+    if (read_rows(p,
+                  "SELECT id, host, pid, started_at, heartbeat_at, lease_s, job, stopped_at "
+                  "FROM daemons ORDER BY id",
+                  NULL, &daemon_rows_t, NULL, NULL, NULL, &rows, n, err))
+        return -1;
+    pw_daemon_info *list = rows;
+    r = read_all(p, "SELECT daemon_id, unit FROM claims ORDER BY daemon_id, unit COLLATE \"C\"",
+                 NULL, "reading claims", err);
+    if (!r) {
+        pw_query_daemons_free(list, *n);
+        *n = 0;
+        return pw_err_prefix(err, "%s", p->name);
+    }
+    int oom = attach_units(list, *n, r);
+    PQclear(r);
+    if (oom) {
+        pw_query_daemons_free(list, *n);
+        *n = 0;
+        return pw_err_set(err, "out of memory reading claims");
+    }
+    *out = list;
+    return 0;
+}
+
 static const pw_query_ops query_ops = {
     .close = q_close,
     .select_runs = q_select_runs,
@@ -2210,6 +2300,7 @@ static const pw_query_ops query_ops = {
     .checkpoints = q_checkpoints,
     .chance = q_chance,
     .cross = q_cross,
+    .daemons = q_daemons,
 };
 
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err)
