@@ -129,4 +129,9 @@
  * more are left out with a warning, once. */
 #define PW_GROUP_MAX_RUNS 64
 
+/* Watch roots' names (`watch = NAME=DIR`, lib/pw_config.c): a run's identity in a
+ * shared store is (root name, directory under it), docs/SCHEMA.md.  Bytes in a
+ * name, NUL included: a default name is a directory's basename (NAME_MAX 255). */
+#define PW_ROOT_NAME_MAX 256
+
 #endif

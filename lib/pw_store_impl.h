@@ -21,7 +21,8 @@
 typedef struct pw_db_ops {
     void (*close)(void *impl);
     int (*schema_version)(void *impl);
-    int (*run_upsert)(void *impl, const char *path, const char *name, pw_db_run *run, pw_err *err);
+    int (*run_upsert)(void *impl, const char *root, const char *rel, const char *path,
+                      const char *name, pw_db_run *run, pw_err *err);
     int (*run_set_final)(void *impl, int64_t run_id, int64_t step, const char *source, pw_err *err);
     int (*run_set_converged)(void *impl, int64_t run_id, int64_t step, pw_err *err);
     int (*runs_each)(void *impl, pw_db_run_cb cb, void *ctx, pw_err *err);

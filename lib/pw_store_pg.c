@@ -49,7 +49,6 @@
 
 #define PG_MAX_PARAMS 64           /* bound values of one statement */
 #define PG_LOCK_KEY   7077636361LL /* pg_advisory_xact_lock key of the migrations ("pwcca") */
-#define PG_RUNS_KEY   7077636362LL /* pg_advisory_xact_lock key of adding a run */
 #define PG_PROGRESS   4096         /* rows between a curve's progress callbacks */
 
 /* Type OIDs of the parameters (pg_type.h), given so no statement needs a cast. */
@@ -579,7 +578,10 @@ static int migrate_fn(pg *p, void *ctx, pw_err *err)
     migrate_ctx *mc = ctx;
     pgp a = {0};
     p_int(&a, PG_LOCK_KEY);
-    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
+    /* Daemons started together wait for the one migrating (seconds at most), not for
+     * lock_timeout, which is sized for a row lock and would stop them. */
+    if (run_cmd(p, "SET LOCAL lock_timeout = '120s'", NULL, NULL, err) ||
+        run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
         run_cmd(p,
                 "CREATE TABLE IF NOT EXISTS pwccad_schema (version INTEGER NOT NULL); "
                 "INSERT INTO pwccad_schema (version) SELECT 0 WHERE NOT EXISTS "
@@ -622,13 +624,15 @@ static int db_schema_version(void *impl)
     return ((pg *)impl)->version;
 }
 
-static int read_run_row(pg *p, const char *path, pw_db_run *run, pw_err *err)
+/* The run whose (root, rel) is given; 1 found, 0 not, -1 error. */
+static int read_run_row(pg *p, const char *root, const char *rel, pw_db_run *run, pw_err *err)
 {
     pgp a = {0};
-    p_text(&a, path);
+    p_text(&a, root);
+    p_text(&a, rel);
     PGresult *r = pg_run(p,
-                         "SELECT id, final_step, final_source, converged_step FROM runs WHERE "
-                         "path = $1",
+                         "SELECT id, final_step, final_source, converged_step, path FROM runs "
+                         "WHERE root = $1 AND rel = $2",
                          &a, err);
     if (!r)
         return -1;
@@ -639,46 +643,65 @@ static int read_run_row(pg *p, const char *path, pw_db_run *run, pw_err *err)
         const char *src = g_text(r, 0, 2);
         snprintf(run->final_source, sizeof run->final_source, "%s", src ? src : "");
         run->converged_step = g_opt_int(r, 0, 3);
+        snprintf(run->path, sizeof run->path, "%s", PQgetvalue(r, 0, 4));
     }
     PQclear(r);
     return found;
 }
 
 typedef struct upsert_ctx {
-    const char *path, *name; /* the run */
+    const char *root, *rel;  /* its identity (pw_db_run_upsert_root) */
+    const char *path, *name; /* the run here */
     pw_db_run *run;          /* out */
 } upsert_ctx;
 
+#define PG_RUNS_KEY 1920298611 /* pg_advisory_xact_lock(KEY, 0): adding a run ("runs") */
+
+/* Several daemons may see a new run at once: finding, adopting and inserting
+ * go under one transaction-scoped advisory lock, so a row written before
+ * schema 9 is adopted once, and ON CONFLICT keeps the insert single even
+ * for a writer that does not take the lock. */
 static int upsert_fn(pg *p, void *ctx, pw_err *err)
 {
     upsert_ctx *u = ctx;
-    /* Daemons sharing the store find a new run at the same moment: one inserts it. */
-    pgp k = {0};
-    p_int(&k, PG_RUNS_KEY);
-    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &k, NULL, err))
-        return -1;
-    int found = read_run_row(p, u->path, u->run, err);
+    int found = read_run_row(p, u->root, u->rel, u->run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
+    pgp k = {0};
+    p_int(&k, PG_RUNS_KEY);
+    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1::int4, 0)", &k, NULL, err))
+        return -1;
     pgp a = {0};
-    p_text(&a, u->name);
+    p_text(&a, u->root);
+    p_text(&a, u->rel);
     p_text(&a, u->path);
-    p_real(&a, now_s());
     if (run_cmd(p,
-                "INSERT INTO runs (name, path, created_at) VALUES ($1, $2, $3) ON CONFLICT DO "
-                "NOTHING",
+                "UPDATE runs SET root = $1, rel = $2 WHERE id = (SELECT MIN(id) FROM runs WHERE "
+                "path = $3 AND root IS NULL) AND NOT EXISTS (SELECT 1 FROM runs WHERE root = $1 "
+                "AND rel = $2)",
                 &a, NULL, err))
         return -1;
-    found = read_run_row(p, u->path, u->run, err);
+    pgp i = {0};
+    p_text(&i, u->name);
+    p_text(&i, u->path);
+    p_real(&i, now_s());
+    p_text(&i, u->root);
+    p_text(&i, u->rel);
+    if (run_cmd(p,
+                "INSERT INTO runs (name, path, created_at, root, rel) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (root, rel) DO NOTHING",
+                &i, NULL, err))
+        return -1;
+    found = read_run_row(p, u->root, u->rel, u->run, err);
     if (found <= 0)
         return found < 0 ? -1 : pw_err_set(err, "database: run %s vanished after insert", u->path);
     return 0;
 }
 
-static int db_run_upsert(void *impl, const char *path, const char *name, pw_db_run *run,
-                         pw_err *err)
+static int db_run_upsert(void *impl, const char *root, const char *rel, const char *path,
+                         const char *name, pw_db_run *run, pw_err *err)
 {
-    upsert_ctx u = {path, name, run};
+    upsert_ctx u = {root, rel, path, name, run};
     return with_retry(impl, upsert_fn, &u, "adding run", err);
 }
 
@@ -1529,7 +1552,7 @@ static int db_daemon_beat(void *impl, int64_t id, const char *job, double lease_
     int rc = with_retry(impl, beat_fn, &b, "the daemon's heartbeat", err);
     if (rc == 0 && b.gone)
         rc = pw_err_set(err, "the daemon's row (daemons.id %" PRId64 ") was deleted", id);
-    for (int i = 0, n = rc == 0 ? PQntuples(b.held) : 0; i < n; i++)
+    for (int i = 0, n = rc == 0 && cb ? PQntuples(b.held) : 0; i < n; i++)
         if (cb(ctx, PQgetvalue(b.held, i, 0)))
             break;
     PQclear(b.held);

@@ -845,6 +845,54 @@ START_TEST(a_version_7_database_reads_procrustes_se_as_missing)
 }
 END_TEST
 
+/* SQLite finds a run by path (one machine), and fills root and rel: on a new
+ * row, on a row written before schema 9 (root NULL), never on one whose pair
+ * another path holds (a root renamed onto another's name), and a run of its
+ * own gets root "" and its path.  *run carries the stored path. */
+START_TEST(runs_carry_their_root_and_rel)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run a, again, old, clash, one;
+    db_path(path, sizeof path, "roots");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/x/share/a", "a", &a, &e), &e);
+    ck_assert_str_eq(a.path, "/mnt/x/share/a");
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/x/share/a", "a", &again, &e), &e);
+    ck_assert_int_eq(again.id, a.id);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root = 'share' AND rel = 'a' "
+                                 "AND path = '/mnt/x/share/a'"),
+                     1);
+
+    /* A stage-1 row (no root) is adopted, keeping its id. */
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "b", "/mnt/x/share/b", "b", &old, &e), &e);
+    count(path, "UPDATE runs SET root = NULL, rel = NULL WHERE name = 'b'");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root IS NULL"), 1);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "b", "/mnt/x/share/b", "b", &again, &e), &e);
+    ck_assert_int_eq(again.id, old.id);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root = 'share' AND rel = 'b'"),
+                     1);
+
+    /* Another path with a pair already held: its own run, root NULL, no error. */
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/y/share/a", "a", &clash, &e), &e);
+    ck_assert_int_ne(clash.id, a.id);
+    ck_assert_str_eq(clash.path, "/mnt/y/share/a");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE path = '/mnt/y/share/a' AND "
+                                 "root IS NULL"),
+                     1);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/y/share/a", "a", &again, &e), &e);
+    ck_assert_int_eq(again.id, clash.id);
+
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/one", "one", &one, &e), &e);
+    ck_assert_int_eq(
+        count(path, "SELECT COUNT(*) FROM runs WHERE root = '' AND rel = '/one' AND path = '/one'"),
+        1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs"), 4);
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -869,6 +917,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, a_hole_in_the_series_reads_as_a_missing_distance);
     tcase_add_test(tc, every_stored_se_reads_back_procrustes_too);
     tcase_add_test(tc, a_version_7_database_reads_procrustes_se_as_missing);
+    tcase_add_test(tc, runs_carry_their_root_and_rel);
     suite_add_tcase(s, tc);
     return s;
 }
