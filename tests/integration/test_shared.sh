@@ -76,8 +76,11 @@ for sh_n in 1 2 3; do
 done
 pw_daemon_start sh_lpid "$sh_dir/lite.log" "$sh_dir/l.sock" --watch "$sh_root" --db "$sh_lite" \
     --config "$sh_dir/d.conf"
-sh_up() { test -S "$sh_dir/d1.sock" && test -S "$sh_dir/d2.sock" && test -S "$sh_dir/d3.sock" && test -S "$sh_dir/l.sock"; }
-if pw_wait 15 sh_up && [ "$(sh_q "SELECT count(*) FROM daemons WHERE stopped_at IS NULL")" = 3 ]; then
+sh_up() {
+    test -S "$sh_dir/d1.sock" && test -S "$sh_dir/d2.sock" && test -S "$sh_dir/d3.sock" && test -S "$sh_dir/l.sock" &&
+        [ "$(sh_q "SELECT count(DISTINCT pid) FROM daemons WHERE stopped_at IS NULL")" = 3 ]
+}
+if pw_wait 15 sh_up; then
     ok "three pwccad started at once on one postgresql:// database (--lease 3) register in daemons, beside one on SQLite"
 else
     fail "three pwccad on one PostgreSQL database" "$(tail -n 2 "$sh_dir"/d?.log "$sh_dir/lite.log" 2>&1 | head -c 800)"
@@ -118,7 +121,6 @@ sh_kill_holder() {
 }
 if pw_wait 30 sh_kill_holder; then
     sh_vvar=$(sh_var "$sh_victim")
-    sh_vlog=$(sh_log "$sh_victim")
     wait "$sh_victim" 2>/dev/null
     printf -v "$sh_vvar" %s ""
     if kill -0 "$sh_ta" 2>/dev/null && kill -0 "$sh_tb" 2>/dev/null; then
@@ -135,7 +137,8 @@ fi
 sh_taken() { [ "$(sh_stored "$sh_vrun")" -gt "$sh_vat" ] 2>/dev/null; }
 if [ -n "$sh_victim" ] && pw_wait 20 sh_taken; then
     ok "another daemon takes run $sh_vrun over once the lease of the killed one ran out"
-    if kill -0 "$sh_ta" 2>/dev/null && pg_ctl restart -m fast >/dev/null 2>&1; then
+    sh_vt=sh_t$sh_vrun
+    if kill -0 "${!sh_vt}" 2>/dev/null && pg_ctl restart -m fast >/dev/null 2>&1; then
         ok "the server restarts mid-run (pg_ctl restart; run $sh_vrun at $(sh_stored "$sh_vrun") checkpoints, the trainer still writing)"
     else
         fail "pg_ctl restart mid-run" "trainer finished already, or: $(tail -n 3 "$pg_dir/server.log")"
