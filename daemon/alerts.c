@@ -664,3 +664,8 @@ void pwd_alerts_stop(pwd_daemon *d)
     uv_close((uv_handle_t *)&a->reaper, on_reaper_closed);
     d->alerts = NULL;
 }
+
+void pwd_alerts_reload(pwd_run *r)
+{
+    series_drop(r);
+}

@@ -365,9 +365,16 @@ static void handle_line(client *cl, const char *line, size_t len)
         return;
     }
     switch (req.cmd) {
-    case PW_REQ_STATUS:
-        send_json(cl, merge_new(status_json(d), pwd_sched_status_json(d)));
+    case PW_REQ_STATUS: {
+        json_t *st = merge_new(status_json(d), pwd_sched_status_json(d));
+        json_t *share = pwd_share_status_json(d); /* NULL unless the store is shared */
+        if (st && share)
+            json_object_set_new(st, "share", share);
+        else
+            json_decref(share);
+        send_json(cl, st);
         break;
+    }
     case PW_REQ_FINALIZE:
         cmd_finalize(cl, d, &req);
         break;

@@ -172,6 +172,7 @@ static void stop(pwd_daemon *d)
     pwd_watch_stop(d);
     pwd_control_stop(d);
     pwd_alerts_stop(d);
+    pwd_share_stop(d);
     /* The handler stays: later signals only set a bit nobody reads. */
     atomic_store(&signal_wakeup, NULL);
     uv_close((uv_handle_t *)&d->sig_async, NULL);
@@ -241,6 +242,8 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
         memcpy(cfg->metrics_listen, flags->metrics_listen, sizeof cfg->metrics_listen);
     if (flags->http_listen[0])
         memcpy(cfg->http_listen, flags->http_listen, sizeof cfg->http_listen);
+    if (flags->lease_s > 0)
+        cfg->lease_s = flags->lease_s;
     if (flags->nwatch || flags->nruns) {
         memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
         memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
@@ -343,6 +346,7 @@ static int exit_leaving_threads(pwd_daemon *d, int stuck, int rc)
             "stored and is computed again at the next start",
             stuck, stuck == 1 ? "" : "s");
     pwd_control_free(d);
+    pwd_share_free(d);
     pw_db_close(d->db);
     d->db = NULL;
     pw_db_unlock(d->db_lock_fd);
@@ -395,7 +399,7 @@ int pwd_daemon_run(pwd_daemon *d)
     int rc = 0;
     /* The retain store before the compute threads, which read and write it. */
     if (pwd_control_start(d) || pwd_retain_start(d) || pwd_sched_start(d) || pwd_alerts_start(d) ||
-        pwd_metrics_start(d)) {
+        pwd_metrics_start(d) || pwd_share_start(d)) {
         rc = 1;
         d->stopping = 1;
         pwd_metrics_stop(d);
@@ -437,6 +441,7 @@ out:;
     pwd_metrics_free(d);
     pwd_watch_free(d);
     pwd_control_free(d);
+    pwd_share_free(d);
     pw_db_close(d->db);
     d->db = NULL;
     pw_db_unlock(d->db_lock_fd);

@@ -25,6 +25,8 @@
 #include "pw_store.h"
 #include "pw_strmap.h"
 
+#define PWD_UNIT_MAX (PW_GROUP_NAME_MAX + 24) /* a claim's unit: 'run:ID' or 'group:NAME' */
+
 /* One accepted checkpoint of a run. */
 typedef struct pwd_ckpt {
     int64_t step;      /* training step */
@@ -123,6 +125,10 @@ typedef struct pwd_run {
     size_t queued;            /* scheduler.c: jobs it wants that are not started yet */
     size_t inflight;          /* scheduler.c: its jobs handed to compute threads, not handled */
     pwd_run_stats stats;      /* scheduler.c: compute seconds and live lag */
+    int held;                 /* share.c: this daemon holds the run's claim (shared store only) */
+    int want_claim;           /* share.c: it has work, but its claim is not this daemon's */
+    double claim_next;        /* share.c: no claim attempt before this time */
+    double idle_since;        /* share.c: when its held work ran out (0: it has work) */
 } pwd_run;
 
 /* A watched root: every subdirectory is a run. */
@@ -169,6 +175,7 @@ typedef struct pwd_daemon {
     int reopen;                  /* the database vanished: stop, then exec ourselves again */
     uv_timer_t db_timer;         /* checks that the database file is still at its path */
     struct pwd_groups *groups;   /* groups.c: cross-run pairs stored and handed out */
+    struct pwd_share *share; /* share.c: claims and heartbeats; NULL unless the store is shared */
 } pwd_daemon;
 
 /* Set by a daemon that execs itself after its database was deleted or
@@ -227,6 +234,10 @@ pwd_ckpt *pwd_run_find_step(pwd_run *r, int64_t step);
 pwd_ckpt *pwd_run_find_path(pwd_run *r, const char *path);
 /* Insert a fresh entry for step (none yet) in step order; NULL when out of memory. */
 pwd_ckpt *pwd_run_insert_ckpt(pwd_run *r, int64_t step, const char *path);
+/* A shared store's claim was just taken: read what the store holds of the run (its
+ * final step, checkpoints, stored pairs; the series at the next use), so work another
+ * daemon stored is not done again.  -1 (logged) when the database cannot be read. */
+int pwd_run_sync(pwd_daemon *d, pwd_run *r);
 
 /* retain.c -- compact copies of checkpoints (docs/DAEMON.md, "Retention"). */
 typedef struct pwd_retain pwd_retain;
@@ -275,6 +286,10 @@ int pwd_sched_start(pwd_daemon *d);
 /* Queue every missing pair of a run. */
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r);
 size_t pwd_sched_queue_length(pwd_daemon *d);
+/* Hand out work now if a thread is free (share.c, after a heartbeat). */
+void pwd_sched_kick(pwd_daemon *d);
+/* What the compute threads do now, one line ("" when idle), for the daemons table. */
+void pwd_sched_job_text(pwd_daemon *d, char *buf, size_t len);
 /* pwcca rescore: recompute the run's stored pairs (both references) of steps >= from
  * with its current settings, deciding reduce = auto again from there.  Returns the
  * pairs queued, or -1 with why filled when the database refused. */
@@ -314,6 +329,8 @@ void pwd_alerts_commit(pwd_daemon *d, pwd_run *r, const pw_db_batch *b);
 /* Replay the stability rules over the whole series (after a reload: the
  * parameters may have changed); raise new alerts. */
 void pwd_alerts_evaluate(pwd_daemon *d, pwd_run *r);
+/* Another daemon may have scored the run: its series is read again at the next use. */
+void pwd_alerts_reload(pwd_run *r);
 void pwd_alerts_stop(pwd_daemon *d);
 
 /* control.c */
@@ -378,6 +395,9 @@ typedef struct pwd_cross {
     size_t nrows;         /* rows stored */
     char why[PW_ERR_MAX]; /* the probe_mismatch message, or the unchecked warning */
     pw_err err;           /* why it was not stored */
+    int lease_lost;       /* the group's claim was no longer this daemon's: nothing stored */
+    char lease_unit[PWD_UNIT_MAX]; /* 'group:NAME' when the store is shared, else "" */
+    int64_t lease_daemon;          /* daemons.id that holds it */
 } pwd_cross;
 /* The next cross pair to compute (loop thread): after the run jobs, round robin
  * over the groups' run pairs; NULL when none is due.  Marked as handed out. */
@@ -387,5 +407,33 @@ pwd_cross *pwd_groups_next(pwd_daemon *d);
 void pwd_groups_finish(pwd_daemon *d, pwd_cross *x);
 void pwd_cross_free(pwd_cross *x);
 void pwd_groups_free(pwd_daemon *d); /* after the compute threads are joined */
+/* Another daemon may have stored cross pairs: read the stored set again. */
+void pwd_groups_reload(pwd_daemon *d);
+
+/* share.c -- several daemons sharing one store (docs/DAEMON.md "Sharing the work").
+ * Everything here is a no-op returning "held" unless pw_db_shared(d->db). */
+/* Register in `daemons` and start the heartbeat (after the database opened). */
+int pwd_share_start(pwd_daemon *d);
+/* Stop the heartbeat (loop thread, with the other handles). */
+void pwd_share_stop(pwd_daemon *d);
+/* After the compute threads are joined: claims dropped, stopped_at written. */
+void pwd_share_free(pwd_daemon *d);
+/* Before feed hands out run jobs: claim runs that have work (r->want_claim) up to this
+ * daemon's fair share, reading each newly claimed run's stored state first; release
+ * runs beyond the share that have nothing in flight.  1 when anything changed (plan again). */
+int pwd_share_balance(pwd_daemon *d);
+/* The claim of r's unit is no longer ours (a commit was refused). */
+void pwd_share_run_lost(pwd_daemon *d, pwd_run *r);
+/* The run's unit and this daemon's id for a commit's lease check; unit "" unshared. */
+void pwd_share_lease(const pwd_daemon *d, const pwd_run *r, char *unit, size_t len, int64_t *id);
+/* A group's cross pairs: 1 when this daemon holds (or just took) the group's claim,
+ * *fresh 1 when just taken (the stored set must be read again); 0 when another has it. */
+int pwd_share_group(pwd_daemon *d, const char *group, int *fresh, char *unit, size_t len,
+                    int64_t *id);
+/* No cross pair is due or in flight: release the groups' claims. */
+void pwd_share_groups_idle(pwd_daemon *d);
+void pwd_share_group_lost(pwd_daemon *d, const char *group);
+/* The daemon's rows of the store for `status` (NULL when unshared). */
+json_t *pwd_share_status_json(pwd_daemon *d);
 
 #endif

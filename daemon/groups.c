@@ -237,7 +237,23 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
         int64_t sa, sb;
         if (!pair_next(g, name, gm[i], gm[i + 1 + p], now, &sa, &sb, key, sizeof key))
             continue;
+        /* A shared store: the group's cross pairs are its claim holder's (share.c);
+         * a claim just taken reads what other daemons stored first. */
+        int fresh;
+        char unit[PWD_UNIT_MAX];
+        int64_t holder;
+        if (!pwd_share_group(d, name, &fresh, unit, sizeof unit, &holder))
+            continue;
+        if (fresh) {
+            pwd_groups_reload(d);
+            if (!pair_next(g, name, gm[i], gm[i + 1 + p], now, &sa, &sb, key, sizeof key))
+                continue;
+        }
         x = cross_new(name, gm[i], gm[i + 1 + p], sa, sb);
+        if (x) {
+            snprintf(x->lease_unit, sizeof x->lease_unit, "%s", unit);
+            x->lease_daemon = holder;
+        }
         if (!x || pw_strmap_put(&g->busy, key, 1) != 0) {
             pwd_log(PWD_ERROR, "run groups: out of memory");
             pwd_cross_free(x);
@@ -248,6 +264,8 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
         break;
     }
     g->idle = x == NULL;
+    if (!x && g->busy.n == 0)
+        pwd_share_groups_idle(d); /* nothing due here: the groups' claims go back */
     g->idle_done = d->done;
     g->idle_nruns = d->nruns;
     g->idle_finals = finals;
@@ -283,6 +301,10 @@ void pwd_groups_finish(pwd_daemon *d, pwd_cross *x)
     }
     if (x->stopped)
         return;
+    if (x->lease_lost) {
+        pwd_share_group_lost(d, x->group);
+        return;
+    }
     pwd_log(PWD_WARNING, "%s: %s (tried again in %.0f s)", x->label, x->err.msg, CROSS_RETRY_S);
     if (pw_strmap_put(&g->retry, key, (int64_t)((pwd_now() + CROSS_RETRY_S) * 1000.0)) != 0)
         pwd_log(PWD_ERROR, "run groups: out of memory");
@@ -313,4 +335,16 @@ void pwd_groups_free(pwd_daemon *d)
     pw_strmap_free(&g->warned);
     free(g);
     d->groups = NULL;
+}
+
+void pwd_groups_reload(pwd_daemon *d)
+{
+    pwd_groups *g = d->groups;
+    if (!g)
+        return;
+    pw_err err = {""};
+    if (pw_db_cross_done(d->db, note_done, g, &err) != 0) {
+        pwd_log(PWD_ERROR, "run groups: %s (read again before the next pair)", err.msg);
+        g->loaded = 0;
+    }
 }

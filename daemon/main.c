@@ -30,6 +30,8 @@ static const char usage[] =
     "                    unless you mean to expose it: no TLS, no authentication)\n"
     "  --http ADDR:PORT  serve the dashboard at http://ADDR:PORT/ (and /metrics there\n"
     "                    too); a bare PORT means 127.0.0.1 (docs/DASHBOARD.md)\n"
+    "  --lease SECONDS   on a database several daemons share (PostgreSQL): how long a\n"
+    "                    silent daemon's claimed work stays its own (default 30)\n"
     "  --foreground      stay in the foreground (always true under systemd)\n"
     "  -h, --help        show this help and exit\n"
     "  -V, --version     show the version and exit\n";
@@ -62,6 +64,7 @@ static const pw_arg_spec options[] = {
     {"config", 0, 1, PWD_OPT_CONFIG, NULL},
     {"metrics", 0, 1, PWD_OPT_KEY, "metrics_listen"},
     {"http", 0, 1, PWD_OPT_KEY, "http_listen"},
+    {"lease", 0, 1, PWD_OPT_KEY, "lease"},
     {NULL, 0, 0, 0, NULL},
 };
 

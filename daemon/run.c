@@ -228,3 +228,58 @@ void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *sour
     }
     pwd_sched_plan(d, r);
 }
+
+/* Sharing the work ------------------------------------------------------------------ */
+
+/* A stored checkpoint row, merged into what this daemon knows of the run: a step it
+ * has not seen is loaded as at start (its next scan confirms it or finds it gone); a
+ * step it has seen with the same identity is processed (by whichever daemon). */
+static int sync_ckpt(void *ctx, const pw_db_ckpt *row)
+{
+    pwd_run *r = ctx;
+    pwd_ckpt *c = pwd_run_find_step(r, row->step);
+    if (!c)
+        return load_ckpt(r, row);
+    if (!c->busy && c->size == row->size && c->mtime_ns == row->mtime_ns &&
+        c->inode == row->inode) {
+        c->processed = 1;
+        c->bad = row->status != PW_OK;
+    }
+    return 0;
+}
+
+/* Stored pairs of checkpoints this daemon knows as processed. */
+static int sync_done(void *ctx, int64_t step, pw_ref ref, int64_t ref_step, int64_t n)
+{
+    pwd_run *r = ctx;
+    pwd_ckpt *c = pwd_run_find_step(r, step);
+    if (c && !c->busy && c->processed)
+        return load_done(ctx, step, ref, ref_step, n);
+    return 0;
+}
+
+int pwd_run_sync(pwd_daemon *d, pwd_run *r)
+{
+    pw_db_run row;
+    pw_err err;
+    if (pw_db_run_get(d->db, r->id, &row, &err) ||
+        pw_db_checkpoints(d->db, r->id, sync_ckpt, r, &err) ||
+        pw_db_scores_done(d->db, r->id, sync_done, r, &err)) {
+        pwd_log(PWD_ERROR, "%s: reading stored state: %s", r->name, err.msg);
+        return -1;
+    }
+    if (row.final_step >= 0 && row.final_step != r->final_step) {
+        /* Not pwd_run_set_final: the store has it already, and this runs inside planning. */
+        r->final_step = row.final_step;
+        snprintf(r->final_source, sizeof r->final_source, "%s", row.final_source);
+        for (size_t i = 0; i < r->nck; i++)
+            if (r->ck[i].step > row.final_step)
+                r->ck[i].final_ref = PW_PLAN_NO_STEP;
+        pwd_log(PWD_INFO, "%s: final checkpoint is step %" PRId64 " (%s, as stored)", r->name,
+                row.final_step, row.final_source);
+    }
+    r->converged_step = row.converged_step;
+    pwd_alerts_reload(r);
+    pwd_metrics_run_load(d, r);
+    return 0;
+}

@@ -80,16 +80,19 @@ typedef struct pwd_job {
     int chance;                    /* the run's chance setting when planned (1: on) */
     chance_state *cst;             /* chance levels (heap; NULL when off) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
+    char lease_unit[PWD_UNIT_MAX]; /* shared store: the claim the commit checks ("" unshared) */
+    int64_t lease_daemon;          /* shared store: daemons.id of this daemon */
     /* Results, written by the worker. */
-    int committed; /* the transaction went through */
-    int stopped;   /* abandoned because the daemon is stopping */
-    int x_bad;     /* t could not be read */
-    int x_gone;    /* t was deleted after it was planned: nothing committed, the loop marks it */
-    int x_kept;    /* t, stored before, cannot be read now: nothing committed, its rows stay */
-    int ref_gone;  /* TRUNC_PREV / TRUNC_FINAL bits: that reference was found deleted */
-    int truncated; /* TRUNC_* bits: a file was truncated while read; nothing was committed */
-    pw_err err;    /* why t was bad, or why the commit failed */
-    char *events;  /* score events, one JSON per line (heap) */
+    int lease_lost; /* the run's claim was no longer ours: nothing committed (share.c) */
+    int committed;  /* the transaction went through */
+    int stopped;    /* abandoned because the daemon is stopping */
+    int x_bad;      /* t could not be read */
+    int x_gone;     /* t was deleted after it was planned: nothing committed, the loop marks it */
+    int x_kept;     /* t, stored before, cannot be read now: nothing committed, its rows stay */
+    int ref_gone;   /* TRUNC_PREV / TRUNC_FINAL bits: that reference was found deleted */
+    int truncated;  /* TRUNC_* bits: a file was truncated while read; nothing was committed */
+    pw_err err;     /* why t was bad, or why the commit failed */
+    char *events;   /* score events, one JSON per line (heap) */
     /* What was committed, kept for the loop's metrics (metrics.c). */
     pw_db_layer *layers;   /* layer rows written (heap) */
     size_t nlayers;        /* entries in layers */
@@ -849,8 +852,18 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
         else if (!j->err.msg[0])
             pw_err_set(&j->err, "step %" PRId64 ": out of memory", j->step);
     } else {
-        pw_db_batch b = {row, layers, nlayers, groups, ngroups, l.v, l.n};
-        if (pw_db_commit(db, j->run_id, &b, &j->err) == 0) {
+        pw_db_batch b = {row,
+                         layers,
+                         nlayers,
+                         groups,
+                         ngroups,
+                         l.v,
+                         l.n,
+                         j->lease_unit[0] ? j->lease_unit : NULL,
+                         j->lease_daemon};
+        int crc = pw_db_commit(db, j->run_id, &b, &j->err);
+        j->lease_lost = crc == PW_DB_LEASE_LOST;
+        if (crc == 0) {
             j->committed = 1;
             j->events = score_events(j, &l);
             /* Handed to the loop with the job: the metrics mirror what was written. */
@@ -976,8 +989,13 @@ static void run_cross(pwd_sched *s, pw_db *db, pwd_cross *x)
     } else if (rc != 0) {
         pw_err_set(&x->err, "out of memory");
     } else {
-        pw_db_cross c = {x->group, x->run_a, x->run_b, x->step_a, x->step_b, l.v, l.n};
-        if (pw_db_cross_commit(db, &c, &x->err) == 0) {
+        pw_db_cross c = {
+            x->group,       x->run_a, x->run_b, x->step_a,
+            x->step_b,      l.v,      l.n,      x->lease_unit[0] ? x->lease_unit : NULL,
+            x->lease_daemon};
+        int crc = pw_db_cross_commit(db, &c, &x->err);
+        x->lease_lost = crc == PW_DB_LEASE_LOST;
+        if (crc == 0) {
             x->committed = 1;
             x->nrows = l.n;
         }
@@ -1119,7 +1137,8 @@ typedef enum retry_delay {
 /* What a committed job wrote, as the loop's mirrors (metrics, alerts) read it. */
 static pw_db_batch job_batch(const pwd_job *j)
 {
-    return (pw_db_batch){NULL, j->layers, j->nlayers, j->groups, j->ngroups, j->scores, j->nscores};
+    return (pw_db_batch){NULL,      j->layers,  j->nlayers, j->groups, j->ngroups,
+                         j->scores, j->nscores, NULL,       0};
 }
 
 /* A committed job's figures for `status` and /metrics: its compute seconds, and for
@@ -1128,7 +1147,8 @@ static void note_done(pwd_run *r, const pwd_job *j)
 {
     /* A failure a user waiting on the run hears of: a checkpoint that cannot be read,
      * or work that could not be stored (both retried or recorded, see finish_job). */
-    if (!j->stopped && (j->x_bad || j->x_kept || (!j->committed && !j->truncated && !j->x_gone)))
+    if (!j->stopped && !j->lease_lost &&
+        (j->x_bad || j->x_kept || (!j->committed && !j->truncated && !j->x_gone)))
         r->stats.failed++;
     if (!j->committed)
         return;
@@ -1185,6 +1205,12 @@ static void finish_job(pwd_daemon *d, pwd_job *j)
         return;
     if (j->x_gone) {
         mark_gone(d, r, c);
+        return;
+    }
+    if (j->lease_lost) {
+        /* Its holder now does the work, and this daemon reads it from the store when it
+         * claims the run again (pwd_run_sync). */
+        pwd_share_run_lost(d, r);
         return;
     }
     if (j->x_kept && j->rescore) {
@@ -1357,6 +1383,7 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
                                .mode = rc->retain,
                                .budget = d->cfg.retain_budget_bytes,
                                .final_step = r->final_step};
+    pwd_share_lease(d, r, j->lease_unit, sizeof j->lease_unit, &j->lease_daemon);
     return j;
 }
 
@@ -1386,6 +1413,13 @@ static size_t run_next(pwd_daemon *d, pwd_run *r, pw_plan_job *w, pw_plan_class 
     size_t wanted = 0;
     size_t i = pw_plan_next(in, r->nck, r->final_step, &pol, want, cls, &wanted);
     r->queued = wanted;
+    /* A shared store: only the claim's holder computes the run (share.c). */
+    r->want_claim = d->share && i != PW_PLAN_NONE && !r->held;
+    if (r->want_claim) {
+        i = PW_PLAN_NONE;
+        *cls = PW_CLASS_NONE;
+        r->queued = 0;
+    }
     if (i != PW_PLAN_NONE)
         *w = want[i];
     free(in);
@@ -1517,9 +1551,14 @@ static void feed(pwd_daemon *d)
         pwd_log(PWD_ERROR, "out of memory planning");
         goto out;
     }
-    for (size_t k = 0; k < n; k++) {
-        next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
-        heads[k].served = d->runs[k]->served;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < n; k++) {
+            next[k] = run_next(d, d->runs[k], &work[k], &heads[k].cls);
+            heads[k].served = d->runs[k]->served;
+        }
+        /* A shared store: claim runs with work up to our share, then plan them afresh. */
+        if (!d->share || !pwd_share_balance(d))
+            break;
     }
     while (s->outstanding < cap) {
         size_t k = pw_plan_pick(heads, n);
@@ -1538,6 +1577,34 @@ out:
     free(heads);
     free(next);
     free(work);
+}
+
+void pwd_sched_kick(pwd_daemon *d)
+{
+    feed(d);
+}
+
+void pwd_sched_job_text(pwd_daemon *d, char *buf, size_t len)
+{
+    pwd_sched *s = d->sched;
+    buf[0] = '\0';
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    for (const job_progress *p = s->running; p; p = p->up, n++)
+        if (n == 0) {
+            const pwd_job *j = p->job;
+            if (j->cross)
+                snprintf(buf, len, "%s", j->run_name);
+            else
+                snprintf(buf, len, "%s step %" PRId64, j->run_name, j->step);
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (n > 1) {
+        size_t at = strlen(buf);
+        snprintf(buf + at, len - at, " (+%zu more)", n - 1);
+    }
 }
 
 void pwd_sched_plan(pwd_daemon *d, pwd_run *r)

@@ -281,6 +281,12 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
                             PW_CFG_MAX_SECONDS, v),
                    -1;
         c->rescan_s = d;
+    } else if (strcmp(key, "lease") == 0) {
+        if (parse_seconds(v, PW_CFG_MIN_LEASE_S, &d) || d > PW_CFG_MAX_LEASE_S)
+            return snprintf(why, wlen, "lease must be seconds from %.0f to %.0f, not '%s'",
+                            PW_CFG_MIN_LEASE_S, PW_CFG_MAX_LEASE_S, v),
+                   -1;
+        c->lease_s = d;
     } else if (strcmp(key, "workers") == 0 || strcmp(key, "blas_threads") == 0) {
         if (parse_int(v, 0, 256, &n))
             return snprintf(why, wlen, "%s must be an integer 0..256 (0 = auto), not '%s'", key, v),

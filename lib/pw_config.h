@@ -60,10 +60,11 @@ typedef struct pw_config {
     char runs[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH];  /* directories that are runs */
     size_t nruns;                                 /* entries in runs */
     double rescan_s;                              /* periodic rescan interval */
-    int workers;                                  /* compute threads (0 = auto) */
-    int blas_threads;                            /* BLAS threads per worker (0 = cores / workers) */
-    uint64_t cache_bytes;                        /* budget of cached per-layer factorizations */
-    uint64_t memory_bytes;                       /* one comparison's memory budget (0 = none) */
+    double lease_s;        /* shared store: claims' lease, seconds (0: PW_CFG_DEFAULT_LEASE_S) */
+    int workers;           /* compute threads (0 = auto) */
+    int blas_threads;      /* BLAS threads per worker (0 = cores / workers) */
+    uint64_t cache_bytes;  /* budget of cached per-layer factorizations */
+    uint64_t memory_bytes; /* one comparison's memory budget (0 = none) */
     char retain_dir[PW_CFG_MAX_PATH];            /* retained copies ("" = beside the database) */
     uint64_t retain_budget_bytes;                /* disk budget of all retained copies */
     char hook[PW_CFG_MAX_LIST][PW_CFG_MAX_PATH]; /* alert hook argv ("" = none) */
@@ -85,6 +86,9 @@ typedef struct pw_config {
 #define PW_CFG_DEFAULT_SETTLE_S     2.0
 #define PW_CFG_DEFAULT_INCOMPLETE_S 60.0
 #define PW_CFG_DEFAULT_RESCAN_S     5.0
+#define PW_CFG_DEFAULT_LEASE_S      30.0 /* a silent daemon's claims are free after this */
+#define PW_CFG_MIN_LEASE_S          2.0  /* heartbeats every lease/3: not faster than this */
+#define PW_CFG_MAX_LEASE_S          3600.0
 #define PW_CFG_DEFAULT_CACHE_MB     1024
 #define PW_CFG_DEFAULT_HOOK_TIMEOUT 30.0
 #define PW_CFG_DEFAULT_SOCK_IDLE_S  30.0

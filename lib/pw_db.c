@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -215,9 +216,10 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 {
     char lock[PW_DB_MAX_PATH + 8];
     *fd = -1;
-    /* A server's database has no file: an advisory lock of the server's. */
+    /* A server's database is shared by as many daemons as watch its runs: they
+     * split the work through claims (pw_db_claim), not a lock. */
     if (pw_paths_is_pg(path))
-        return pw_pg_lock(path, fd, err);
+        return 0;
     if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock)
         return pw_err_set(err, "%s: path too long for its lock file", path);
     if (pw_paths_make_parent(path, 0750, err))
@@ -265,7 +267,7 @@ int pw_db_lock(const char *path, int *fd, pw_err *err)
 
 void pw_db_unlock(int fd)
 {
-    if (fd >= 0 && !pw_pg_unlock(fd))
+    if (fd >= 0)
         close(fd);
 }
 
@@ -1296,4 +1298,82 @@ int pw_db_cross_done(pw_db *db, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
     if (!stop && rc != SQLITE_DONE)
         return db_fail(db, err, "reading cross-run scores");
     return 0;
+}
+
+/* Sharing the work ------------------------------------------------------------------ */
+
+/* One daemon owns an SQLite file (pw_db_lock): nothing to share, every claim held. */
+
+int pw_db_shared(const pw_db *db)
+{
+    return db->ops && db->ops->claim;
+}
+
+int pw_db_daemon_register(pw_db *db, const char *host, int64_t pid, double lease_s, int64_t *id,
+                          pw_err *err)
+{
+    if (pw_db_shared(db))
+        return db->ops->daemon_register(db->impl, host, pid, lease_s, id, err);
+    *id = 0;
+    return 0;
+}
+
+int pw_db_daemon_beat(pw_db *db, int64_t id, const char *job, double lease_s, pw_db_held_cb cb,
+                      void *ctx, int *live, pw_err *err)
+{
+    if (pw_db_shared(db))
+        return db->ops->daemon_beat(db->impl, id, job, lease_s, cb, ctx, live, err);
+    *live = 1;
+    return 0;
+}
+
+int pw_db_daemon_stop(pw_db *db, int64_t id, pw_err *err)
+{
+    if (pw_db_shared(db))
+        return db->ops->daemon_stop(db->impl, id, err);
+    return 0;
+}
+
+int pw_db_claim(pw_db *db, const char *unit, int64_t daemon_id, double lease_s, int *held,
+                pw_err *err)
+{
+    if (pw_db_shared(db))
+        return db->ops->claim(db->impl, unit, daemon_id, lease_s, held, err);
+    *held = 1;
+    return 0;
+}
+
+int pw_db_release(pw_db *db, const char *unit, int64_t daemon_id, pw_err *err)
+{
+    if (pw_db_shared(db))
+        return db->ops->release(db->impl, unit, daemon_id, err);
+    return 0;
+}
+
+int pw_db_run_get(pw_db *db, int64_t run_id, pw_db_run *run, pw_err *err)
+{
+    DISPATCH(db, run_get, run_id, run, err);
+    sqlite3_stmt *st = prep(db,
+                            "SELECT id, final_step, final_source, converged_step FROM runs "
+                            "WHERE id = ?",
+                            err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        run->id = sqlite3_column_int64(st, 0);
+        run->final_step =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+        const unsigned char *src = sqlite3_column_text(st, 2);
+        snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
+        run->converged_step =
+            sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return pw_err_set(err, "run %" PRId64 " is not in the database", run_id);
+    return db_fail(db, err, "reading runs");
 }

@@ -55,8 +55,8 @@ int pw_db_moved(pw_db *db);
  * the holder's pid written in it when the file is writable), held until
  * pw_db_unlock.  Fails, naming the holder's pid when known, while another
  * open of the file holds it -- in this process too.  Readers never take it.
- * A PostgreSQL database has no file: the lock is a session advisory lock
- * held by a connection of its own, *fd its socket (lib/pw_store_pg.c). */
+ * A PostgreSQL database takes none (*fd -1): several daemons share it and
+ * split the work through claims (pw_db_claim). */
 int pw_db_lock(const char *path, int *fd, pw_err *err);
 void pw_db_unlock(int fd);
 
@@ -151,6 +151,8 @@ typedef struct pw_db_batch {
     size_t ngroups;
     const pw_db_score *scores; /* INSERT OR REPLACE on (run, layer, step, ref) */
     size_t nscores;
+    const char *lease_unit; /* shared store: commit only while this claim is lease_daemon's */
+    int64_t lease_daemon;   /* daemons.id (unused when lease_unit is NULL) */
 } pw_db_batch;
 
 /* One transaction, retried as the handle allows. */
@@ -237,6 +239,8 @@ typedef struct pw_db_cross {
     int64_t step_a, step_b;  /* the two checkpoints */
     const pw_db_score *rows; /* INSERT OR REPLACE on the table's key */
     size_t nrows;            /* entries in rows */
+    const char *lease_unit;  /* shared store: commit only while this claim is lease_daemon's */
+    int64_t lease_daemon;    /* daemons.id (unused when lease_unit is NULL) */
 } pw_db_cross;
 /* Store one cross pair's rows in one transaction, retried as the handle allows. */
 int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err);
@@ -245,5 +249,35 @@ int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err);
 typedef int (*pw_db_cross_done_cb)(void *ctx, const char *group, int64_t run_a, int64_t run_b,
                                    int64_t step_a, int64_t step_b);
 int pw_db_cross_done(pw_db *db, pw_db_cross_done_cb cb, void *ctx, pw_err *err);
+
+/* Sharing the work (docs/DAEMON.md "Sharing the work").  On a store several
+ * daemons share (PostgreSQL), each registers, renews its heartbeat and its
+ * claims' leases, and computes a unit ('run:ID', 'group:NAME') only while it
+ * holds its claim; pw_db_commit and pw_db_cross_commit with a lease_unit
+ * write nothing and return PW_DB_LEASE_LOST when the claim is no longer the
+ * daemon's.  SQLite has one daemon per file (pw_db_lock): not shared, every
+ * claim is held and the rest does nothing.  Times are the database's clock. */
+#define PW_DB_LEASE_LOST (-2)
+/* 1 when several daemons may share this store. */
+int pw_db_shared(const pw_db *db);
+/* Add this daemon to `daemons` (and drop rows silent for a day); *id its key. */
+int pw_db_daemon_register(pw_db *db, const char *host, int64_t pid, double lease_s, int64_t *id,
+                          pw_err *err);
+/* The heartbeat: heartbeat_at and job (NULL: idle) written, every unexpired claim of
+ * the daemon renewed to now + lease_s; cb hears each unit it still holds; *live gets
+ * how many daemons of the store beat within their lease (itself included).  An error
+ * when its row is gone. */
+typedef int (*pw_db_held_cb)(void *ctx, const char *unit);
+int pw_db_daemon_beat(pw_db *db, int64_t id, const char *job, double lease_s, pw_db_held_cb cb,
+                      void *ctx, int *live, pw_err *err);
+/* A clean stop: its claims dropped, stopped_at set. */
+int pw_db_daemon_stop(pw_db *db, int64_t id, pw_err *err);
+/* Take unit for lease_s seconds when it is free, expired or already ours: *held 1;
+ * *held 0 when another daemon holds it. */
+int pw_db_claim(pw_db *db, const char *unit, int64_t daemon_id, double lease_s, int *held,
+                pw_err *err);
+int pw_db_release(pw_db *db, const char *unit, int64_t daemon_id, pw_err *err);
+/* The run's row as stored now (another daemon may have made it final). */
+int pw_db_run_get(pw_db *db, int64_t run_id, pw_db_run *run, pw_err *err);
 
 #endif

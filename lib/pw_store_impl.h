@@ -51,6 +51,16 @@ typedef struct pw_db_ops {
                          pw_err *err);
     int (*cross_commit)(void *impl, const pw_db_cross *c, pw_err *err);
     int (*cross_done)(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *err);
+    /* Sharing the work: a backend that cannot be shared (SQLite) leaves these NULL. */
+    int (*daemon_register)(void *impl, const char *host, int64_t pid, double lease_s, int64_t *id,
+                           pw_err *err);
+    int (*daemon_beat)(void *impl, int64_t id, const char *job, double lease_s, pw_db_held_cb cb,
+                       void *ctx, int *live, pw_err *err);
+    int (*daemon_stop)(void *impl, int64_t id, pw_err *err);
+    int (*claim)(void *impl, const char *unit, int64_t daemon_id, double lease_s, int *held,
+                 pw_err *err);
+    int (*release)(void *impl, const char *unit, int64_t daemon_id, pw_err *err);
+    int (*run_get)(void *impl, int64_t run_id, pw_db_run *run, pw_err *err);
 } pw_db_ops;
 
 /* Which runs pw_query's select_runs reads. */
@@ -90,13 +100,6 @@ typedef struct pw_query_ops {
 int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const pw_db_ops **ops,
                   pw_err *err);
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err);
-
-/* pw_db_lock and pw_db_unlock for a PostgreSQL database: a session advisory
- * lock on a connection of its own, which *fd names (its socket).
- * pw_pg_unlock returns 1 when fd was such a lock (now released), 0 when it
- * is not one of them (a file lock's descriptor). */
-int pw_pg_lock(const char *url, int *fd, pw_err *err);
-int pw_pg_unlock(int fd);
 
 /* url as messages may show it: a password in it replaced by "***". */
 void pw_pg_display(const char *url, char *buf, size_t len);

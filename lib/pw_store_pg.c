@@ -50,8 +50,6 @@
 #define PG_MAX_PARAMS 64           /* bound values of one statement */
 #define PG_LOCK_KEY   7077636361LL /* pg_advisory_xact_lock key of the migrations ("pwcca") */
 #define PG_PROGRESS   4096         /* rows between a curve's progress callbacks */
-#define PG_WRITER_KEY 1886872419   /* pg_try_advisory_lock(KEY, 1): the one writer ("pwcc") */
-#define PG_MAX_LOCKS  8            /* one-writer locks one process holds at once */
 
 /* Type OIDs of the parameters (pg_type.h), given so no statement needs a cast. */
 #define OID_INT8   20
@@ -661,8 +659,8 @@ static int upsert_fn(pg *p, void *ctx, pw_err *err)
     p_text(&a, u->path);
     p_real(&a, now_s());
     if (run_cmd(p,
-                "INSERT INTO runs (name, path, created_at) VALUES ($1, $2, $3) ON CONFLICT "
-                "(path) DO NOTHING",
+                "INSERT INTO runs (name, path, created_at) VALUES ($1, $2, $3) ON CONFLICT DO "
+                "NOTHING",
                 &a, NULL, err))
         return -1;
     found = read_run_row(p, u->path, u->run, err);
@@ -837,7 +835,10 @@ static int db_layer_set_stable(void *impl, int64_t run_id, const char *layer, in
 typedef struct commit_ctx {
     int64_t run_id;       /* run */
     const pw_db_batch *b; /* what to write */
+    int lost;             /* out: b's lease was not the daemon's: nothing written */
 } commit_ctx;
+
+static int lease_held(pg *p, const char *unit, int64_t daemon_id, pw_err *err);
 
 static int commit_ckpt(pg *p, int64_t run_id, const pw_db_ckpt *c, pw_err *err)
 {
@@ -1032,7 +1033,16 @@ static int commit_scores(pg *p, int64_t run_id, const pw_db_batch *b, pw_err *er
 
 static int commit_fn(pg *p, void *ctx, pw_err *err)
 {
-    const commit_ctx *cc = ctx;
+    commit_ctx *cc = ctx;
+    if (cc->b->lease_unit) {
+        int held = lease_held(p, cc->b->lease_unit, cc->b->lease_daemon, err);
+        if (held <= 0) {
+            cc->lost = held == 0;
+            return held == 0 ? pw_err_set(err, "lease lost: %s is no longer this daemon's",
+                                          cc->b->lease_unit)
+                             : -1;
+        }
+    }
     if (cc->b->ckpt && commit_ckpt(p, cc->run_id, cc->b->ckpt, err))
         return -1;
     if (commit_layers(p, cc->run_id, cc->b, err))
@@ -1042,8 +1052,9 @@ static int commit_fn(pg *p, void *ctx, pw_err *err)
 
 static int db_commit(void *impl, int64_t run_id, const pw_db_batch *b, pw_err *err)
 {
-    commit_ctx cc = {run_id, b};
-    return with_retry(impl, commit_fn, &cc, "storing results", err);
+    commit_ctx cc = {run_id, b, 0};
+    int rc = with_retry(impl, commit_fn, &cc, "storing results", err);
+    return rc && cc.lost ? PW_DB_LEASE_LOST : rc;
 }
 
 /* ---- the daemon's readings ------------------------------------------------------------ */
@@ -1333,11 +1344,22 @@ static void cross_sql(char *sql, size_t len)
 
 typedef struct cross_ctx {
     const pw_db_cross *c; /* what to store */
+    int lost;             /* out: c's lease was not the daemon's: nothing written */
 } cross_ctx;
 
 static int cross_fn(pg *p, void *ctx, pw_err *err)
 {
-    const pw_db_cross *c = ((const cross_ctx *)ctx)->c;
+    cross_ctx *cx = ctx;
+    const pw_db_cross *c = cx->c;
+    if (c->lease_unit) {
+        int held = lease_held(p, c->lease_unit, c->lease_daemon, err);
+        if (held <= 0) {
+            cx->lost = held == 0;
+            return held == 0
+                       ? pw_err_set(err, "lease lost: %s is no longer this daemon's", c->lease_unit)
+                       : -1;
+        }
+    }
     char sql[4096];
     cross_sql(sql, sizeof sql);
     double t = now_s();
@@ -1365,8 +1387,9 @@ static int cross_fn(pg *p, void *ctx, pw_err *err)
 
 static int db_cross_commit(void *impl, const pw_db_cross *c, pw_err *err)
 {
-    cross_ctx cc = {c};
-    return with_retry(impl, cross_fn, &cc, "storing cross-run scores", err);
+    cross_ctx cc = {c, 0};
+    int rc = with_retry(impl, cross_fn, &cc, "storing cross-run scores", err);
+    return rc && cc.lost ? PW_DB_LEASE_LOST : rc;
 }
 
 static int db_cross_done(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *err)
@@ -1383,6 +1406,212 @@ static int db_cross_done(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *
             break;
     PQclear(r);
     return 0;
+}
+
+/* ---- sharing the work: daemons, claims, leases (docs/DAEMON.md "Sharing the work") ---- */
+
+/* The database's clock, Unix seconds: leases are compared on one clock, the
+ * server's, so daemons on machines whose clocks differ agree on expiry. */
+#define PG_NOW "extract(epoch FROM clock_timestamp())::float8"
+
+/* The lease check at the head of a commit: the claim row is unit's, this
+ * daemon's and not expired, and stays so until COMMIT (FOR SHARE blocks a
+ * takeover's UPDATE; another commit of the same daemon shares the lock).
+ * 1 when held, 0 when not, -1 on a database error. */
+static int lease_held(pg *p, const char *unit, int64_t daemon_id, pw_err *err)
+{
+    pgp a = {0};
+    p_text(&a, unit);
+    p_int(&a, daemon_id);
+    PGresult *r = pg_run(p,
+                         "SELECT 1 FROM claims WHERE unit = $1 AND daemon_id = $2 AND "
+                         "lease_until > " PG_NOW " FOR SHARE",
+                         &a, err);
+    if (!r)
+        return -1;
+    int held = PQntuples(r) > 0;
+    PQclear(r);
+    return held;
+}
+
+typedef struct register_ctx {
+    const char *host; /* gethostname */
+    int64_t pid;      /* getpid */
+    double lease_s;   /* the daemon's lease */
+    int64_t id;       /* out: daemons.id */
+} register_ctx;
+
+static int register_fn(pg *p, void *ctx, pw_err *err)
+{
+    register_ctx *rc = ctx;
+    /* Rows of daemons silent for a day are history nobody reads: their claims
+     * (ON DELETE CASCADE) ran out long ago. */
+    if (run_cmd(p, "DELETE FROM daemons WHERE heartbeat_at < " PG_NOW " - 86400", NULL, NULL, err))
+        return -1;
+    pgp a = {0};
+    p_text(&a, rc->host);
+    p_int(&a, rc->pid);
+    p_real(&a, rc->lease_s);
+    PGresult *r = pg_run(p,
+                         "INSERT INTO daemons (host, pid, started_at, heartbeat_at, lease_s) "
+                         "VALUES ($1, $2, " PG_NOW ", " PG_NOW ", $3) RETURNING id",
+                         &a, err);
+    if (!r)
+        return -1;
+    rc->id = PQntuples(r) > 0 ? g_int(r, 0, 0) : 0;
+    PQclear(r);
+    return rc->id > 0 ? 0 : pw_err_set(err, "no daemons row came back");
+}
+
+static int db_daemon_register(void *impl, const char *host, int64_t pid, double lease_s,
+                              int64_t *id, pw_err *err)
+{
+    register_ctx rc = {host, pid, lease_s, 0};
+    if (with_retry(impl, register_fn, &rc, "registering the daemon", err))
+        return -1;
+    *id = rc.id;
+    return 0;
+}
+
+typedef struct beat_ctx {
+    int64_t id;      /* daemons.id */
+    const char *job; /* what it computes now, NULL when idle */
+    double lease_s;  /* the lease to renew its claims by */
+    int gone;        /* out: its daemons row was gone (deleted by hand) */
+    PGresult *held;  /* out: the units it holds after the renewal */
+    int live;        /* out: daemons that beat within their lease */
+} beat_ctx;
+
+static int beat_fn(pg *p, void *ctx, pw_err *err)
+{
+    beat_ctx *b = ctx;
+    pgp a = {0}, c = {0};
+    p_int(&a, b->id);
+    if (b->job)
+        p_text(&a, b->job);
+    else
+        p_null(&a, OID_TEXT);
+    int64_t changed = 0;
+    if (run_cmd(p, "UPDATE daemons SET heartbeat_at = " PG_NOW ", job = $2 WHERE id = $1", &a,
+                &changed, err))
+        return -1;
+    b->gone = changed == 0;
+    p_int(&c, b->id);
+    p_real(&c, b->lease_s);
+    PQclear(b->held);
+    b->held = pg_run(p,
+                     "UPDATE claims SET lease_until = " PG_NOW " + $2 WHERE daemon_id = $1 AND "
+                     "lease_until > " PG_NOW " RETURNING unit",
+                     &c, err);
+    if (!b->held)
+        return -1;
+    PGresult *r = pg_run(p,
+                         "SELECT COUNT(*) FROM daemons WHERE stopped_at IS NULL AND "
+                         "heartbeat_at > " PG_NOW " - lease_s",
+                         NULL, err);
+    if (!r)
+        return -1;
+    b->live = PQntuples(r) > 0 ? (int)g_int(r, 0, 0) : 1;
+    PQclear(r);
+    return 0;
+}
+
+static int db_daemon_beat(void *impl, int64_t id, const char *job, double lease_s, pw_db_held_cb cb,
+                          void *ctx, int *live, pw_err *err)
+{
+    beat_ctx b = {id, job, lease_s, 0, NULL, 1};
+    int rc = with_retry(impl, beat_fn, &b, "the daemon's heartbeat", err);
+    if (rc == 0 && b.gone)
+        rc = pw_err_set(err, "the daemon's row (daemons.id %" PRId64 ") was deleted", id);
+    for (int i = 0, n = rc == 0 ? PQntuples(b.held) : 0; i < n; i++)
+        if (cb(ctx, PQgetvalue(b.held, i, 0)))
+            break;
+    PQclear(b.held);
+    *live = b.live > 0 ? b.live : 1;
+    return rc;
+}
+
+static int db_daemon_stop(void *impl, int64_t id, pw_err *err)
+{
+    pgp a = {0}, c = {0};
+    p_int(&a, id);
+    p_int(&c, id);
+    const pg_stmt s[] = {{"DELETE FROM claims WHERE daemon_id = $1", &a},
+                         {"UPDATE daemons SET stopped_at = " PG_NOW ", heartbeat_at = " PG_NOW
+                          ", job = NULL WHERE id = $1",
+                          &c}};
+    return write_stmts(impl, "recording the daemon's stop", s, 2, NULL, err);
+}
+
+typedef struct claim_ctx {
+    const char *unit;  /* 'run:ID' or 'group:NAME' */
+    int64_t daemon_id; /* who asks */
+    double lease_s;    /* for how long */
+    int held;          /* out: 1 when the claim is now the asker's */
+} claim_ctx;
+
+static int claim_fn(pg *p, void *ctx, pw_err *err)
+{
+    claim_ctx *cc = ctx;
+    pgp a = {0};
+    p_text(&a, cc->unit);
+    p_int(&a, cc->daemon_id);
+    p_real(&a, cc->lease_s);
+    /* Taken when free, expired, or already the asker's (then only renewed). */
+    PGresult *r =
+        pg_run(p,
+               "INSERT INTO claims (unit, daemon_id, lease_until, claimed_at) VALUES ($1, "
+               "$2, " PG_NOW " + $3, " PG_NOW ") ON CONFLICT (unit) DO UPDATE SET "
+               "daemon_id = EXCLUDED.daemon_id, lease_until = EXCLUDED.lease_until, "
+               "claimed_at = CASE WHEN claims.daemon_id = EXCLUDED.daemon_id THEN "
+               "claims.claimed_at ELSE EXCLUDED.claimed_at END WHERE claims.daemon_id "
+               "= EXCLUDED.daemon_id OR claims.lease_until <= EXCLUDED.claimed_at "
+               "RETURNING daemon_id",
+               &a, err);
+    if (!r)
+        return -1;
+    cc->held = PQntuples(r) > 0;
+    PQclear(r);
+    return 0;
+}
+
+static int db_claim(void *impl, const char *unit, int64_t daemon_id, double lease_s, int *held,
+                    pw_err *err)
+{
+    claim_ctx cc = {unit, daemon_id, lease_s, 0};
+    if (with_retry(impl, claim_fn, &cc, "claiming work", err))
+        return -1;
+    *held = cc.held;
+    return 0;
+}
+
+static int db_release(void *impl, const char *unit, int64_t daemon_id, pw_err *err)
+{
+    pgp a = {0};
+    p_text(&a, unit);
+    p_int(&a, daemon_id);
+    const pg_stmt s = {"DELETE FROM claims WHERE unit = $1 AND daemon_id = $2", &a};
+    return write_stmts(impl, "releasing a claim", &s, 1, NULL, err);
+}
+
+static int db_run_get(void *impl, int64_t run_id, pw_db_run *run, pw_err *err)
+{
+    PGresult *r = run_rows(impl,
+                           "SELECT id, final_step, final_source, converged_step FROM runs "
+                           "WHERE id = $1",
+                           run_id, "reading a run", err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found) {
+        run->id = g_int(r, 0, 0);
+        run->final_step = g_opt_int(r, 0, 1);
+        snprintf(run->final_source, sizeof run->final_source, "%s",
+                 g_text(r, 0, 2) ? g_text(r, 0, 2) : "");
+        run->converged_step = g_opt_int(r, 0, 3);
+    }
+    PQclear(r);
+    return found ? 0 : pw_err_set(err, "run %" PRId64 " is not in the database", run_id);
 }
 
 static const pw_db_ops db_ops = {
@@ -1412,6 +1641,12 @@ static const pw_db_ops db_ops = {
     .chance_forget = db_chance_forget,
     .cross_commit = db_cross_commit,
     .cross_done = db_cross_done,
+    .daemon_register = db_daemon_register,
+    .daemon_beat = db_daemon_beat,
+    .daemon_stop = db_daemon_stop,
+    .claim = db_claim,
+    .release = db_release,
+    .run_get = db_run_get,
 };
 
 int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const pw_db_ops **ops,
@@ -1444,90 +1679,6 @@ int pw_pg_db_open(const char *url, int busy_ms, int retries, void **impl, const 
     *impl = p;
     *ops = &db_ops;
     return 0;
-}
-
-/* ---- the one-writer lock ------------------------------------------------------------ */
-
-/* The lock connections this process holds, by the descriptor handed out. */
-static pthread_mutex_t locks_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int used;  /* the slot holds a lock */
-    int fd;    /* its socket, as pw_db_lock returned it */
-    PGconn *c; /* the connection holding the lock */
-} locks[PG_MAX_LOCKS];
-
-int pw_pg_lock(const char *url, int *fd, pw_err *err)
-{
-    *fd = -1;
-    pg *p = calloc(1, sizeof *p);
-    if (!p)
-        return pw_err_set(err, "%s: out of memory", url);
-    if (pg_connect(p, url, PW_DB_BUSY_MS, 0, 0, err)) {
-        pg_free(p);
-        return -1;
-    }
-    /* Who holds it, for a second daemon's message: the server shows a
-     * session's application_name to its user. */
-    char host[128] = "?", me[256];
-    gethostname(host, sizeof host - 1);
-    snprintf(me, sizeof me, "pwccad pid %ld on %s", (long)getpid(), host);
-    pgp a = {0};
-    p_text(&a, me);
-    pgp k = {0};
-    p_int(&k, PG_WRITER_KEY);
-    PGresult *r = NULL;
-    if (run_cmd(p, "SELECT set_config('application_name', $1, false)", &a, NULL, err) ||
-        !(r = pg_run(p, "SELECT pg_try_advisory_lock($1::int4, 1)", &k, err))) {
-        pw_err_prefix(err, "%s: the one-writer lock", p->name);
-        pg_free(p);
-        return -1;
-    }
-    int got = PQntuples(r) == 1 && g_bool(r, 0, 0);
-    PQclear(r);
-    if (!got) {
-        PGresult *h = pg_run(p,
-                             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
-                             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
-                             "l.classid = $1 AND l.objid = 1 AND l.objsubid = 2 AND l.database = "
-                             "(SELECT oid FROM pg_database WHERE datname = current_database())",
-                             &k, err);
-        const char *who = h && PQntuples(h) > 0 ? PQgetvalue(h, 0, 0) : "";
-        pw_err_set(err, "database %s is in use by another pwccad%s%s%s; one daemon per database",
-                   p->name, *who ? " (" : "", who, *who ? ")" : "");
-        PQclear(h);
-        pg_free(p);
-        return -1;
-    }
-    pthread_mutex_lock(&locks_mu);
-    int slot = -1;
-    for (int i = 0; i < PG_MAX_LOCKS && slot < 0; i++)
-        if (!locks[i].used)
-            slot = i;
-    if (slot >= 0) {
-        locks[slot].used = 1;
-        locks[slot].fd = PQsocket(p->c);
-        locks[slot].c = p->c;
-        p->c = NULL; /* the slot owns the connection now */
-        *fd = locks[slot].fd;
-    }
-    pthread_mutex_unlock(&locks_mu);
-    pg_free(p);
-    return slot >= 0 ? 0 : pw_err_set(err, "%s: too many one-writer locks held", url);
-}
-
-int pw_pg_unlock(int fd)
-{
-    PGconn *c = NULL;
-    pthread_mutex_lock(&locks_mu);
-    for (int i = 0; i < PG_MAX_LOCKS && !c; i++)
-        if (locks[i].used && locks[i].fd == fd) {
-            c = locks[i].c;
-            locks[i].used = 0;
-            locks[i].c = NULL;
-        }
-    pthread_mutex_unlock(&locks_mu);
-    PQfinish(c); /* the session ends, and its lock with it */
-    return c != NULL;
 }
 
 /* ---- pw_query operations ------------------------------------------------------------ */

@@ -51,14 +51,6 @@ if pw_daemon_start pg_dpid "$PW_TMP/pg/daemon.log" "$PW_TMP/pg/d.sock" --watch "
 else
     fail "pwccad starts on a postgresql:// database" "$(tail -3 "$PW_TMP/pg/daemon.log")"
 fi
-# One daemon per database, as on SQLite: the second is told who holds it.
-pg_second=$(timeout 20 "$PWCCAD" --watch "$pg_root" --db "$pg_url" --socket "$PW_TMP/pg/d2.sock" --foreground 2>&1)
-pg_second_rc=$?
-if [ "$pg_second_rc" = 1 ] && grep -q "in use by another pwccad (pwccad pid $pg_dpid on " <<<"$pg_second"; then
-    ok "a second pwccad on the same PostgreSQL database exits 1, naming the first's pid and host"
-else
-    fail "a second pwccad on the same database is refused" "exit $pg_second_rc: $(tail -2 <<<"$pg_second")"
-fi
 pw_daemon_start pg_lpid "$PW_TMP/pg/lite.log" "$PW_TMP/pg/l.sock" --watch "$pg_root" --db "$pg_lite" ||
     fail "the SQLite twin starts" "$(tail -3 "$PW_TMP/pg/lite.log")"
 
