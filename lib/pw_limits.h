@@ -109,6 +109,9 @@
  * a failed write is logged, and alerts, stable steps and convergence are
  * written again at the next commit (daemon/alerts.c). */
 #define PW_DB_LOOP_RETRIES 0
+/* How long opening a PostgreSQL store waits for another daemon's migration of it
+ * (the daemons of a cluster start at once: one migrates, the others wait). */
+#define PW_DB_MIGRATE_WAIT_MS 60000
 
 /* Noise floor (jackknife standard errors, lib/pw_noise.c) --------------------- */
 #define PW_NOISE_MAX_BLOCKS 1000    /* B of jackknife:B: Grams held, factorizations per pair */

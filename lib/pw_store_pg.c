@@ -578,7 +578,12 @@ static int migrate_fn(pg *p, void *ctx, pw_err *err)
     migrate_ctx *mc = ctx;
     pgp a = {0};
     p_int(&a, PG_LOCK_KEY);
-    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
+    /* Not the opener's lock_timeout (the event loop's is 200 ms): a daemon started
+     * beside another that migrates waits for it, rather than exiting. */
+    char wait[64];
+    snprintf(wait, sizeof wait, "SET LOCAL lock_timeout = %d", PW_DB_MIGRATE_WAIT_MS);
+    if (run_cmd(p, wait, NULL, NULL, err) ||
+        run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
         run_cmd(p,
                 "CREATE TABLE IF NOT EXISTS pwccad_schema (version INTEGER NOT NULL); "
                 "INSERT INTO pwccad_schema (version) SELECT 0 WHERE NOT EXISTS "
@@ -651,6 +656,13 @@ typedef struct upsert_ctx {
 static int upsert_fn(pg *p, void *ctx, pw_err *err)
 {
     upsert_ctx *u = ctx;
+    /* runs.path is not unique on PostgreSQL (009_share): daemons finding one new run
+     * at once would each insert it.  This transaction's lock on the path makes the
+     * second one wait for the first's commit, and then find its row. */
+    pgp l = {0};
+    p_text(&l, u->path);
+    if (run_cmd(p, "SELECT pg_advisory_xact_lock(hashtext($1))", &l, NULL, err))
+        return -1;
     int found = read_run_row(p, u->path, u->run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
