@@ -69,6 +69,14 @@ sh_log() { local v; v=$(sh_var "$1"); echo "$sh_dir/${v#sh_}.log"; }
 sh_row() { sh_q "SELECT $2 FROM daemons WHERE pid = $1 ORDER BY id DESC LIMIT 1"; }
 
 # --- three daemons on one database, one on SQLite, started together -------------------------
+# One of them migrates the new database, under an advisory lock the others
+# wait for (PG_LOCK_KEY in lib/pw_store_pg.c).  psql holds that lock for the
+# first second, as a slow migration would: none may give up on it.
+"$pg_bin/psql" -qAtX "$pg_url" -c "SELECT pg_advisory_lock(7077636361)" -c "SELECT pg_sleep(1)" \
+    >/dev/null 2>&1 &
+sh_locker=$!
+sh_locked() { [ "$(sh_q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
+pw_wait 10 sh_locked || fail "psql holds the migration lock" "$(sh_q "SELECT * FROM pg_locks WHERE locktype = 'advisory'")"
 for sh_n in 1 2 3; do
     "$PWCCAD" --watch "$sh_root" --db "$pg_url" --config "$sh_dir/d.conf" --lease 3 \
         --socket "$sh_dir/d$sh_n.sock" --foreground >>"$sh_dir/d$sh_n.log" 2>&1 &
@@ -80,8 +88,10 @@ sh_up() {
     test -S "$sh_dir/d1.sock" && test -S "$sh_dir/d2.sock" && test -S "$sh_dir/d3.sock" && test -S "$sh_dir/l.sock" &&
         [ "$(sh_q "SELECT count(DISTINCT pid) FROM daemons WHERE stopped_at IS NULL")" = 3 ]
 }
-if pw_wait 15 sh_up; then
-    ok "three pwccad started at once on one postgresql:// database (--lease 3) register in daemons, beside one on SQLite"
+sh_ready=$(pw_wait 15 sh_up && echo yes)
+wait "$sh_locker"
+if [ "$sh_ready" = yes ]; then
+    ok "three pwccad started at once on one new postgresql:// database (--lease 3; its migration lock held 1 s) register in daemons, beside one on SQLite"
 else
     fail "three pwccad on one PostgreSQL database" "$(tail -n 2 "$sh_dir"/d?.log "$sh_dir/lite.log" 2>&1 | head -c 800)"
     sh_cleanup
@@ -112,6 +122,7 @@ sh_kill_holder() {
         kill -STOP "$pid"
         if [ "$(sh_holder $r)" = "$pid" ]; then
             kill -KILL "$pid"
+            wait "$pid" # here, where pw_wait discards bash's "Killed" line
             sh_victim=$pid sh_vrun=$r sh_vat=$(sh_stored $r)
             return 0
         fi
@@ -121,7 +132,6 @@ sh_kill_holder() {
 }
 if pw_wait 30 sh_kill_holder; then
     sh_vvar=$(sh_var "$sh_victim")
-    wait "$sh_victim" 2>/dev/null
     printf -v "$sh_vvar" %s ""
     if kill -0 "$sh_ta" 2>/dev/null && kill -0 "$sh_tb" 2>/dev/null; then
         ok "mid-run, the daemon holding run $sh_vrun's claim is killed (SIGKILL, after $sh_vat checkpoints; both trainers still write)"
@@ -169,15 +179,17 @@ expect_output "runs a and b: every score once, its right ref_step, equal to pwcc
 # --- 2. a daemon whose lease ran out does not overwrite --------------------------------------
 # Run c lands whole: 21 checkpoints of wider layers, a few seconds of work for
 # the daemon that claims it.  It is frozen once computing, past its lease.
-"$BUILD/examples/trainer" --out "$sh_dir/stage/c" --steps 1000 --every 50 --hidden 192,192,192 \
-    --probe 1500 --seed 13 --quiet >"$sh_dir/trainer-c.log" 2>&1
+"$BUILD/examples/trainer" --out "$sh_dir/stage/c" --steps 1000 --every 50 --hidden 128,128,128 \
+    --probe 1000 --seed 13 --quiet >"$sh_dir/trainer-c.log" 2>&1
 mv "$sh_dir/stage/c" "$sh_root/c"
+# Frozen, its newest line of run c must say it computes (not "stored"): a job
+# is in flight, whose commit comes after the lease ran out.
 sh_freeze() {
     local pid
     pid=$(sh_holder c)
     [ -n "$(sh_var "$pid")" ] && grep -q "c: computing step" "$(sh_log "$pid")" || return 1
     kill -STOP "$pid"
-    if [ "$(sh_holder c)" = "$pid" ]; then
+    if [ "$(sh_holder c)" = "$pid" ] && grep "info: c: " "$(sh_log "$pid")" | tail -n 1 | grep -q "computing step"; then
         sh_frozen=$pid
         return 0
     fi
