@@ -6,7 +6,7 @@
 #   make sanitize   the same tests under AddressSanitizer + UBSan (leak checking on)
 #   make lint       cppcheck + clang-tidy + clang-format check (findings fail)
 #   make fuzz       build libFuzzer targets; FUZZ_SECONDS=N make fuzz-run runs each
-#   make bench      benchmarks (engine, daemon, real shapes, keep-up), figures on stdout
+#   make bench      benchmarks (engine, daemon, real shapes, keep-up, sharing), figures on stdout
 #   make demo       a real training run watched by the daemon, summary and plot
 #   make install    PREFIX=/usr/local DESTDIR=
 #
@@ -352,7 +352,7 @@ TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR         ?= $(DATADIR)/doc/pwccad
 SCHEMA_FILES   := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
 EXAMPLE_CONF   := $(wildcard examples/pwccad.conf)
-DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf
+DOC_FILES      := $(sort $(wildcard docs/*.md)) systemd/metrics.conf systemd/cluster.conf
 # The units name /usr/sbin/pwccad and /etc/pwccad; point them at this install.
 UNIT_SED       := -e 's|/usr/sbin/pwccad|$(SBINDIR)/pwccad|g' -e 's|/etc/pwccad|$(SYSCONFDIR)/pwccad|g'
 

@@ -5,7 +5,8 @@
 #
 # Section "engine": build/bench/bench_engine against this machine's dgemm rate.
 # Section "numpy": bench/numpy_ref.py on the very same data, and the speedups.
-# Section "shapes": bench/bench_shapes.sh; "keep-up": bench/keepup_scenario.sh (full mode only).
+# Section "shapes": bench/bench_shapes.sh; "keep-up": bench/keepup_scenario.sh and "sharing":
+# bench/bench_share.sh (full mode only).
 # Timings are wall clock on a shared machine: rerun when it is quiet.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,4 +73,12 @@ if [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
     echo "skipped in quick mode"
 else
     bash "$here/keepup_scenario.sh" "$BUILD" || { echo "keepup_scenario failed" >&2; exit 1; }
+fi
+
+# ---- daemons sharing one PostgreSQL store -------------------------------------------
+section "sharing: one daemon vs two on one PostgreSQL store, 40 checkpoints in two runs"
+if [ "${PW_BENCH_QUICK:-0}" = 1 ]; then
+    echo "skipped in quick mode"
+else
+    bash "$here/bench_share.sh" "$BUILD" || { echo "bench_share failed" >&2; exit 1; }
 fi

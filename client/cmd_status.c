@@ -1,7 +1,9 @@
 /* cmd_status.c -- `pwcca status`: what the running daemon is doing, via its socket. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "pw_limits.h"
@@ -20,10 +22,19 @@ static const char help[] =
     "the daemon stands: the job in progress (run, step, reference, layer, elapsed),\n"
     "and per run its queue, the compute seconds per checkpoint (last, mean), the\n"
     "live lag (a checkpoint's file time to its scores) and an ETA (queue x mean).\n"
-    "Exits 1 with a clear message when no daemon listens on the socket.\n"
+    "With a store several daemons share (PostgreSQL; --db, else PWCCAD_DB, else the\n"
+    "default database, as for every command), a table of the store's daemons\n"
+    "follows: host, pid, start, last heartbeat (its age by the database's clock;\n"
+    "\"stale\" when older than the daemon's lease, \"stopped\" after a clean stop),\n"
+    "its job and the claims it holds (run:ID, group:NAME).  On a cluster node set\n"
+    "PWCCAD_DB to the daemons' postgresql:// URL (pwcca does not read their\n"
+    "config's db_url).  Then status works without a local daemon too: it shows\n"
+    "the store's daemons only.  Exits 1 with a clear message when no daemon\n"
+    "listens on the socket and the store names none.\n"
     "\n"
     "  --format F   text (default) or json (the daemon's answer as it is; see\n"
-    "               docs/protocol.md)\n"
+    "               docs/protocol.md; with the store's daemons in \"daemons\", and\n"
+    "               without a local daemon {\"daemons\": [...], \"local_error\": \"...\"})\n"
     "  -h, --help   show this help\n";
 
 static const char *str(json_t *o, const char *k)
@@ -139,14 +150,13 @@ static int run_note(pw_query *q, const char *dbpath, const char *dberr, json_t *
     return converged && k > 0;
 }
 
-/* Seconds as "12.3 s", "4 min 05 s", "2 h 03 min"; "-" when v is no number. */
-static void human_seconds(char *buf, size_t len, json_t *v)
+/* Seconds as "12.3 s", "4 min 05 s", "2 h 03 min"; "-" when x is negative or NAN. */
+static void seconds_text(char *buf, size_t len, double x)
 {
-    if (!json_is_number(v) || json_number_value(v) < 0) {
+    if (!(x >= 0)) {
         snprintf(buf, len, "-");
         return;
     }
-    double x = json_number_value(v);
     if (x < 60)
         snprintf(buf, len, "%.1f s", x);
     else if (x < 3600)
@@ -155,6 +165,12 @@ static void human_seconds(char *buf, size_t len, json_t *v)
         snprintf(buf, len, "%d h %02d min", (int)(x / 3600), (int)(x / 60) % 60);
     else
         snprintf(buf, len, "%.3g s", x);
+}
+
+/* seconds_text of a JSON number; "-" when v is no number. */
+static void human_seconds(char *buf, size_t len, json_t *v)
+{
+    seconds_text(buf, len, json_is_number(v) ? json_number_value(v) : NAN);
 }
 
 /* Where the daemon stands (protocol.md): the jobs running, then per run its queue,
@@ -200,7 +216,7 @@ static void print_progress(json_t *r)
     }
 }
 
-static int print_text(const pwcca_opts *o, json_t *r)
+static int print_text(pw_query *q, const char *dbpath, const char *dberr, json_t *r)
 {
     char pid[32], up[32], queue[32], done[32], failed[32];
     num(pid, sizeof pid, json_object_get(r, "pid"));
@@ -221,17 +237,10 @@ static int print_text(const pwcca_opts *o, json_t *r)
     }
     static const char *const head[] = {"RUN",        "STATE",     "CHECKPOINTS", "LAST_STEP",
                                        "FINAL_STEP", "CONVERGED", "PATH"};
-    char dbpath[PW_PATH_MAX];
-    pw_err dberr = {""};
-    pw_query *q = NULL;
-    if (pw_paths_db(o->db, dbpath, sizeof dbpath, &dberr) != 0 ||
-        pw_query_open(dbpath, &q, &dberr) != 0)
-        q = NULL;
     char *notes = calloc(json_array_size(runs), NOTE_MAX);
     pwcca_table t;
     if (!notes || pwcca_table_init(&t, 7, head, 0x3Cu) != 0) {
         free(notes);
-        pw_query_close(q);
         return pwcca_fail("out of memory");
     }
     size_t i;
@@ -244,17 +253,15 @@ static int print_text(const pwcca_opts *o, json_t *r)
         num(fs, sizeof fs, json_object_get(run, "final_step"));
         num(cv, sizeof cv - 1, json_object_get(run, "converged_step"));
         /* A converged step that leaves layers out points at its note below. */
-        if (run_note(q, dbpath, dberr.msg, run, notes + i * NOTE_MAX, NOTE_MAX))
+        if (run_note(q, dbpath, dberr, run, notes + i * NOTE_MAX, NOTE_MAX))
             strcat(cv, "*");
         const char *row[] = {str(run, "name"), str(run, "state"), ck, ls, fs, cv, str(run, "path")};
         if (pwcca_table_row(&t, row) != 0) {
             pwcca_table_free(&t);
             free(notes);
-            pw_query_close(q);
             return pwcca_fail("out of memory");
         }
     }
-    pw_query_close(q);
     pwcca_table_print(&t, stdout);
     for (i = 0; i < json_array_size(runs); i++)
         if (notes[i * NOTE_MAX])
@@ -262,6 +269,109 @@ static int print_text(const pwcca_opts *o, json_t *r)
     free(notes);
     print_progress(r);
     return PWCCA_OK;
+}
+
+/* ---- the store's daemons (009_share.sql) ------------------------------------------ */
+
+/* The daemons the store names, read from --db / PWCCAD_DB / the default. */
+typedef struct store_daemons {
+    pw_daemon_info *d; /* the daemons, by id */
+    size_t n;          /* how many (0 on SQLite, where one daemon owns the file) */
+    double now;        /* the database's clock, which their heartbeats are in */
+    int pg;            /* the store is PostgreSQL: failing to read it is worth a word */
+} store_daemons;
+
+/* Unix seconds as "2026-12-07 00:12:03Z" (UTC: the daemons may live in other zones). */
+static void utc_time(char *buf, size_t len, double t)
+{
+    struct tm tm;
+    time_t s = (time_t)t;
+    if (!isfinite(t) || !gmtime_r(&s, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm))
+        snprintf(buf, len, "-");
+}
+
+/* "run:1, run:2" of a daemon's claims ("-" when none), "..." once full. */
+static void units_text(char *buf, size_t len, const pw_daemon_info *d)
+{
+    size_t used = 0;
+    snprintf(buf, len, "-");
+    for (size_t k = 0; k < d->nunits; k++) {
+        int w = snprintf(buf + used, len - used, "%s%s", k ? ", " : "", d->units[k]);
+        if (w < 0 || (size_t)w >= len - used) {
+            snprintf(buf + (used < len - 4 ? used : len - 4), 4, "...");
+            return;
+        }
+        used += (size_t)w;
+    }
+}
+
+/* The table of the store's daemons; the one whose id is here (the local daemon's
+ * share.daemon_id, -1 when none answered) is marked "*". */
+static int print_daemons(const store_daemons *sd, const char *dbshow, int64_t here)
+{
+    static const char *const head[] = {"ID",    "HOST",  "PID", "STARTED", "HEARTBEAT",
+                                       "LEASE", "STATE", "JOB", "CLAIMS"};
+    pwcca_table t;
+    if (pwcca_table_init(&t, 9, head, 0x25u) != 0)
+        return pwcca_fail("out of memory");
+    for (size_t i = 0; i < sd->n; i++) {
+        const pw_daemon_info *d = &sd->d[i];
+        char id[32], pid[32], started[40], age[48], lease[32], units[1024];
+        snprintf(id, sizeof id, "%lld%s", (long long)d->id, d->id == here ? "*" : "");
+        snprintf(pid, sizeof pid, "%lld", (long long)d->pid);
+        utc_time(started, sizeof started, d->started_at);
+        /* A heartbeat a little ahead of now (clocks read microseconds apart) is 0 s old. */
+        double ago = sd->now - d->heartbeat_at;
+        seconds_text(age, sizeof age - 4, ago < 0 && ago > -1 ? 0 : ago);
+        if (strcmp(age, "-") != 0)
+            strcat(age, " ago");
+        seconds_text(lease, sizeof lease, d->lease_s);
+        units_text(units, sizeof units, d);
+        const char *row[] = {id,
+                             d->host,
+                             pid,
+                             started,
+                             age,
+                             lease,
+                             pw_query_daemon_state(d, sd->now),
+                             d->job ? d->job : "idle",
+                             units};
+        if (pwcca_table_row(&t, row) != 0) {
+            pwcca_table_free(&t);
+            return pwcca_fail("out of memory");
+        }
+    }
+    printf("daemons of the store %s:\n", dbshow);
+    pwcca_table_print(&t, stdout);
+    for (size_t i = 0; i < sd->n; i++)
+        if (sd->d[i].id == here)
+            printf("* this machine's daemon (the one answering on the socket)\n");
+    return PWCCA_OK;
+}
+
+/* The daemons as the "daemons" array of --format json. */
+static json_t *daemons_json(const store_daemons *sd)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < sd->n && arr; i++) {
+        const pw_daemon_info *d = &sd->d[i];
+        json_t *units = json_array();
+        for (size_t k = 0; k < d->nunits && units; k++)
+            json_array_append_new(units, pw_json_str(d->units[k]));
+        json_t *o = json_pack("{s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "id",
+                              (json_int_t)d->id, "host", pw_json_str(d->host), "pid",
+                              (json_int_t)d->pid, "started_at", pw_json_real(d->started_at),
+                              "heartbeat_at", pw_json_real(d->heartbeat_at), "heartbeat_age_s",
+                              pw_json_real(sd->now - d->heartbeat_at), "lease_s",
+                              pw_json_real(d->lease_s), "state", pw_query_daemon_state(d, sd->now),
+                              "job", d->job ? pw_json_str(d->job) : json_null(), "stopped_at",
+                              pw_json_real(d->stopped_at), "claims", units ? units : json_array());
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
 }
 
 int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
@@ -274,10 +384,66 @@ int pwcca_cmd_status(const pwcca_opts *o, int argc, char **argv)
     if (done >= 0)
         return done;
 
+    /* The local daemon first; its failure is told only when the store names no daemon. */
+    char sock[PW_PATH_MAX];
+    pw_err serr = {""};
     json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
-    int rc = pwcca_daemon_call(o, req, &resp);
-    if (rc == PWCCA_OK)
-        rc = format == 1 ? pwcca_print_json(json_incref(resp)) : print_text(o, resp);
+    if (!req)
+        return pwcca_fail("out of memory");
+    int local = pwcca_sock_path(o->socket, sock, sizeof sock, &serr) == 0 &&
+                pwcca_sock_call(sock, req, &resp, &serr) == 0;
+    json_decref(req);
+
+    /* The store: the runs' notes read it, and on PostgreSQL it names its daemons. */
+    char dbpath[PW_PATH_MAX], dbshow[PW_PATH_MAX]; /* dbshow: a password hidden */
+    pw_err dberr = {""};
+    pw_query *q = NULL;
+    store_daemons sd = {NULL, 0, NAN, 0};
+    if (pw_paths_db(o->db, dbpath, sizeof dbpath, &dberr) != 0) {
+        q = NULL;
+        dbpath[0] = '\0';
+    } else if (pw_query_open(dbpath, &q, &dberr) != 0) {
+        q = NULL;
+    } else if (pw_query_daemons(q, &sd.d, &sd.n, &sd.now, &dberr) != 0) {
+        sd.n = 0;
+    }
+    sd.pg = pw_paths_is_pg(dbpath);
+    snprintf(dbshow, sizeof dbshow, "%s", q ? pw_query_name(q) : "");
+
+    /* The local daemon's row in the store, when it shares one (its answer's "share"). */
+    json_t *sid = json_object_get(json_object_get(resp, "share"), "daemon_id");
+    int64_t here = local && json_is_integer(sid) ? (int64_t)json_integer_value(sid) : -1;
+    int rc = PWCCA_OK;
+    if (!local && sd.n == 0) {
+        rc = sd.pg && dberr.msg[0]
+                 ? pwcca_fail("%s; and the store's daemons are unknown: %s", serr.msg, dberr.msg)
+                 : pwcca_fail("%s", serr.msg);
+    } else if (format == 1) {
+        json_t *out = local ? json_incref(resp) : json_object();
+        json_t *ds = sd.n ? daemons_json(&sd) : NULL;
+        if (!out || (sd.n && !ds)) {
+            json_decref(out);
+            json_decref(ds);
+            rc = pwcca_fail("out of memory");
+        } else {
+            if (ds)
+                json_object_set_new(out, "daemons", ds);
+            if (!local)
+                json_object_set_new(out, "local_error", pw_json_str(serr.msg));
+            rc = pwcca_print_json(out);
+        }
+    } else {
+        if (local)
+            rc = print_text(q, dbshow, dberr.msg, resp);
+        else
+            printf("no local daemon: %s\n", serr.msg);
+        if (rc == PWCCA_OK && sd.n)
+            rc = print_daemons(&sd, dbshow, here);
+        else if (rc == PWCCA_OK && sd.pg && !q)
+            printf("daemons of the store: unknown: %s\n", dberr.msg);
+    }
+    pw_query_daemons_free(sd.d, sd.n);
+    pw_query_close(q);
     json_decref(resp);
     return rc;
 }

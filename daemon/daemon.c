@@ -47,6 +47,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "pw_paths.h"
 
 #define STATUS_INTERVAL_MS 5000 /* how often systemd's STATUS= line is refreshed */
 #define DB_CHECK_MS        1000 /* how often the database file is checked to be at its path */
@@ -246,6 +247,7 @@ void pwd_apply_flags(pw_config *cfg, const pw_config *flags)
         cfg->lease_s = flags->lease_s;
     if (flags->nwatch || flags->nruns) {
         memcpy(cfg->watch, flags->watch, sizeof cfg->watch);
+        memcpy(cfg->watch_name, flags->watch_name, sizeof cfg->watch_name);
         memcpy(cfg->runs, flags->runs, sizeof cfg->runs);
         cfg->nwatch = flags->nwatch;
         cfg->nruns = flags->nruns;
@@ -388,7 +390,9 @@ int pwd_daemon_run(pwd_daemon *d)
         /* A newer schema stays newer: a distinct status the units do not restart on. */
         return dbrc == PW_DB_TOO_NEW ? PWD_EXIT_DB_TOO_NEW : 1;
     }
-    pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, d->db_path);
+    char shown[PW_PATH_MAX];
+    pw_paths_display(d->db_path, shown, sizeof shown); /* a URI's password stays out of logs */
+    pwd_log(PWD_INFO, "pwccad %s, database %s", PW_VERSION, shown);
     const char *why = getenv(PWD_REOPEN_ENV);
     if (why) {
         d->db_reopened = 1;

@@ -136,6 +136,8 @@ typedef struct pwd_root {
     char *path;       /* heap */
     uv_fs_event_t ev; /* inotify on the root */
     int watching;     /* ev is started */
+    /* its configured name (cfg.watch_name): runs.root of the runs found in it */
+    char name[PW_ROOT_NAME_MAX];
 } pwd_root;
 
 typedef struct pwd_daemon {
@@ -217,9 +219,12 @@ const char *pwd_run_beneath(const pwd_daemon *d, const pwd_run *r);
 /* The run whose directory is the absolute path abs, or NULL. */
 pwd_run *pwd_run_by_path(pwd_daemon *d, const char *abs);
 /* Add the run at absolute path abs (not known yet) with what the database
- * stored for it; base_dir: the root it was found in, NULL for its own.  NULL
- * when out of memory or the database refused. */
-pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir);
+ * stored for it; base_dir: the root it was found in, NULL for its own; root
+ * and rel: its identity in the store (pw_db_run_upsert_root), the root's name
+ * and the run's directory entry in it, or "" and abs for a run of its own.
+ * NULL when out of memory or the database refused. */
+pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir, const char *root,
+                     const char *rel);
 void pwd_run_free(pwd_run *r); /* after the loop ended */
 /* Make step the run's final checkpoint (source: "FINAL file", "final checkpoint", "socket"). */
 void pwd_run_set_final(pwd_daemon *d, pwd_run *r, int64_t step, const char *source);

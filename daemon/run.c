@@ -84,16 +84,39 @@ pwd_ckpt *pwd_run_insert_ckpt(pwd_run *r, int64_t step, const char *path)
     return c;
 }
 
+/* What load_ckpt reads stored rows into. */
+typedef struct load_ctx {
+    pwd_run *r;         /* the run being added */
+    const char *stored; /* runs.path: the run's directory where it was first seen */
+} load_ctx;
+
+/* A stored checkpoint path as seen here: one under the run's stored path (written
+ * by a node that mounts the root elsewhere, or before the root moved) gets the
+ * local run path instead, so the scan's paths find it and files open here.
+ * Other paths stay as stored.  buf holds the result when one is made. */
+static const char *local_path(const load_ctx *l, const char *path, char *buf, size_t len)
+{
+    size_t n = strlen(l->stored);
+    if (strcmp(l->stored, l->r->path) == 0 || strncmp(path, l->stored, n) != 0 || path[n] != '/')
+        return path;
+    if (snprintf(buf, len, "%s%s", l->r->path, path + n) >= (int)len)
+        return path; /* too long here: it will not be found, and is computed again */
+    return buf;
+}
+
 static int load_ckpt(void *ctx, const pw_db_ckpt *row)
 {
-    pwd_run *r = ctx;
+    const load_ctx *l = ctx;
+    pwd_run *r = l->r;
+    char buf[PW_DB_MAX_PATH];
+    const char *path = local_path(l, row->path, buf, sizeof buf);
     int64_t live;
-    int had = pw_strmap_get(&r->ck_index, row->path, &live);
-    pwd_ckpt *c = pwd_run_insert_ckpt(r, row->step, row->path);
+    int had = pw_strmap_get(&r->ck_index, path, &live);
+    pwd_ckpt *c = pwd_run_insert_ckpt(r, row->step, path);
     if (!c)
         return 1;
     if (had && !row->present)
-        pw_strmap_put(&r->ck_index, row->path, live); /* the index names the live entry */
+        pw_strmap_put(&r->ck_index, path, live); /* the index names the live entry */
     c->seen_gen = 0;
     c->size = row->size;
     c->mtime_ns = row->mtime_ns;
@@ -131,7 +154,8 @@ pwd_run *pwd_run_by_path(pwd_daemon *d, const char *abs)
     return NULL;
 }
 
-pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir)
+pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir, const char *root,
+                     const char *rel)
 {
     assert(!pwd_run_by_path(d, abs));
     /* An array of pointers, so the element size is a pointer's. */
@@ -153,7 +177,8 @@ pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir)
     pw_strmap_init(&r->pend_index);
     pw_db_run row;
     pw_err err;
-    if (!r->path || !r->name || !r->base || pw_db_run_upsert(d->db, abs, r->name, &row, &err)) {
+    if (!r->path || !r->name || !r->base ||
+        pw_db_run_upsert_root(d->db, root, rel, abs, r->name, &row, &err)) {
         pwd_log(PWD_ERROR, "%s: %s", abs,
                 r->path && r->name && r->base ? err.msg : "out of memory");
         free(r->path);
@@ -166,7 +191,10 @@ pwd_run *pwd_run_add(pwd_daemon *d, const char *abs, const char *base_dir)
     r->final_step = row.final_step;
     r->converged_step = row.converged_step;
     snprintf(r->final_source, sizeof r->final_source, "%s", row.final_source);
-    if (pw_db_checkpoints(d->db, r->id, load_ckpt, r, &err) ||
+    if (strcmp(row.path, abs) != 0)
+        pwd_log(PWD_INFO, "%s: known as %s:%s, first seen at %s", abs, root, rel, row.path);
+    load_ctx l = {r, row.path};
+    if (pw_db_checkpoints(d->db, r->id, load_ckpt, &l, &err) ||
         pw_db_scores_done(d->db, r->id, load_done, r, &err))
         pwd_log(PWD_ERROR, "%s: reading stored state: %s", abs, err.msg);
     else

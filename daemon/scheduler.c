@@ -1870,15 +1870,36 @@ void pwd_sched_reconfigure(pwd_daemon *d, int workers, int blas_threads, uint64_
  * lists only directories that exist), so its checkpoints would stay present = 0
  * forever.  Done here, before any job, so the plan starts from the truth. */
 typedef struct gone_runs {
-    int64_t *ids; /* runs whose directory is gone (heap) */
-    size_t n;     /* entries in ids */
-    int oom;      /* out of memory: the rest is not looked at */
+    int64_t *ids;           /* runs whose directory is gone (heap) */
+    size_t n;               /* entries in ids */
+    int oom;                /* out of memory: the rest is not looked at */
+    const pwd_daemon *mine; /* a shared store: judge only runs under this daemon's roots */
 } gone_runs;
+
+/* 1 when path is one of d's configured runs or lies below one of its roots.  On a
+ * shared store the runs table also holds other nodes' paths (another mount point, or
+ * roots this node does not watch): their absence here says nothing. */
+static int path_is_mine(const pwd_daemon *d, const char *path)
+{
+    char abs[PW_PATH_MAX];
+    for (size_t i = 0; i < d->cfg.nwatch; i++) {
+        const char *root = realpath(d->cfg.watch[i], abs) ? abs : d->cfg.watch[i];
+        size_t n = strlen(root);
+        if (strncmp(path, root, n) == 0 && path[n] == '/')
+            return 1;
+    }
+    for (size_t i = 0; i < d->cfg.nruns; i++)
+        if (strcmp(path, realpath(d->cfg.runs[i], abs) ? abs : d->cfg.runs[i]) == 0)
+            return 1;
+    return 0;
+}
 
 static int note_if_gone(void *ctx, int64_t run_id, const char *path)
 {
     gone_runs *g = ctx;
     struct stat st;
+    if (g->mine && !path_is_mine(g->mine, path))
+        return 0;
     if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
         return 0;
     int64_t *ids = realloc(g->ids, (g->n + 1) * sizeof *ids);
@@ -1891,7 +1912,7 @@ static int note_if_gone(void *ctx, int64_t run_id, const char *path)
 
 static void mark_gone_runs(pwd_daemon *d)
 {
-    gone_runs g = {NULL, 0, 0};
+    gone_runs g = {NULL, 0, 0, pw_db_shared(d->db) ? d : NULL};
     pw_err err;
     /* Collected first: no write while the read statement is open. */
     if (pw_db_runs_each(d->db, note_if_gone, &g, &err))

@@ -202,10 +202,14 @@ int pwd_share_start(pwd_daemon *d)
         return -1;
     }
     d->share = sh;
+    /* The daemons alive now, so that a daemon started next to others takes only its
+     * share from its first plan; those already running see it at their next beat. */
+    if (pw_db_daemon_beat(d->db, sh->id, NULL, sh->lease_s, NULL, NULL, &sh->live, &err))
+        sh->live = 1;
     uv_timer_init(d->loop, &sh->beat);
     sh->beat.data = d;
     uint64_t every = (uint64_t)(sh->lease_s * 1000.0 / 3.0);
-    uv_timer_start(&sh->beat, on_beat, every, every);
+    uv_timer_start(&sh->beat, on_beat, every < 1000 ? every : 1000, every);
     pwd_log(PWD_INFO,
             "sharing the store: daemon %" PRId64 " on %s, lease %.0f s (runs are split with the "
             "other daemons of this database)",

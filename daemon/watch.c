@@ -176,8 +176,12 @@ static void start_run_watch(pwd_daemon *d, pwd_run *r)
 }
 
 /* The run at dir, added and watched when new; base: the root it was found in,
- * NULL for a configured run (its own base). */
-static pwd_run *watch_run(pwd_daemon *d, const char *dir, const char *base_dir)
+ * NULL for a configured run (its own base); root: that root's name and entry
+ * its directory entry there (NULL for a configured run), the run's identity in
+ * a shared store, which the resolved path is not: another node may mount the
+ * root elsewhere, and a symlinked run resolves outside it. */
+static pwd_run *watch_run(pwd_daemon *d, const char *dir, const char *base_dir, const char *root,
+                          const char *entry)
 {
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
@@ -188,7 +192,7 @@ static pwd_run *watch_run(pwd_daemon *d, const char *dir, const char *base_dir)
     pwd_run *r = pwd_run_by_path(d, abs);
     if (r)
         return r;
-    r = pwd_run_add(d, abs, base_dir);
+    r = pwd_run_add(d, abs, base_dir, root ? root : "", root ? entry : abs);
     if (!r)
         return NULL;
     start_run_watch(d, r);
@@ -757,7 +761,7 @@ static void discover_root(pwd_daemon *d, pwd_root *root)
         /* The root is a resolved path, so a known run is found without realpath. */
         pwd_run *r = pwd_run_by_path(d, path);
         if (!r)
-            r = watch_run(d, path, root->path);
+            r = watch_run(d, path, root->path, root->name, de->d_name);
         if (r && !r->scanned)
             r->scan_wanted = 1;
     }
@@ -785,7 +789,7 @@ void pwd_watch_kick(pwd_daemon *d, uint64_t ms)
 void pwd_watch_rescan(pwd_daemon *d)
 {
     for (size_t i = 0; i < d->cfg.nruns; i++)
-        watch_run(d, d->cfg.runs[i], NULL);
+        watch_run(d, d->cfg.runs[i], NULL, NULL, NULL);
     for (size_t i = 0; i < d->nroots; i++)
         discover_root(d, d->roots[i]);
     for (size_t i = 0; i < d->nruns; i++)
@@ -834,14 +838,17 @@ static void on_settle(uv_timer_t *t)
     }
 }
 
-static pwd_root *root_new(pwd_daemon *d, const char *path)
+/* The root of the configuration's watch entry k. */
+static pwd_root *root_new(pwd_daemon *d, size_t k)
 {
     char abs[PATH_MAX];
+    const char *path = d->cfg.watch[k];
     pwd_root *root = calloc(1, sizeof *root);
     if (!root || !(root->path = strdup(realpath(path, abs) ? abs : path))) {
         free(root);
         return NULL;
     }
+    memcpy(root->name, d->cfg.watch_name[k], sizeof root->name);
     uv_fs_event_init(d->loop, &root->ev);
     root->ev.data = root;
     return root;
@@ -878,7 +885,7 @@ int pwd_watch_start(pwd_daemon *d)
     if (!d->roots)
         return -1;
     for (size_t i = 0; i < d->cfg.nwatch; i++) {
-        pwd_root *root = root_new(d, d->cfg.watch[i]);
+        pwd_root *root = root_new(d, i);
         if (!root)
             return -1;
         d->roots[d->nroots++] = root;
@@ -905,8 +912,10 @@ void pwd_watch_reload(pwd_daemon *d)
     for (size_t i = 0; i < d->nroots;) {
         int kept = 0;
         for (size_t k = 0; k < d->cfg.nwatch && !kept; k++)
-            kept = strcmp(realpath(d->cfg.watch[k], abs) ? abs : d->cfg.watch[k],
-                          d->roots[i]->path) == 0;
+            if ((kept = strcmp(realpath(d->cfg.watch[k], abs) ? abs : d->cfg.watch[k],
+                               d->roots[i]->path) == 0))
+                /* A new name holds for runs found from now on; known ones keep theirs. */
+                memcpy(d->roots[i]->name, d->cfg.watch_name[k], sizeof d->roots[i]->name);
         if (kept) {
             i++;
             continue;
@@ -923,7 +932,7 @@ void pwd_watch_reload(pwd_daemon *d)
         if (known)
             continue;
         assert(d->nroots < PW_CFG_MAX_LIST);
-        pwd_root *root = root_new(d, d->cfg.watch[k]);
+        pwd_root *root = root_new(d, k);
         if (!root) {
             pwd_log(PWD_ERROR, "reload: out of memory adding root %s", want);
             continue;

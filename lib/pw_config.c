@@ -227,6 +227,53 @@ static int set_retain_key(pw_config *c, const char *key, const char *v, char *wh
     return 1;
 }
 
+/* One `watch` value: "NAME=DIR" names the root, else the whole value is DIR and the
+ * name is DIR's basename.  The prefix is a name only when it passes
+ * pw_root_name_check and what follows '=' is an absolute path, so a directory
+ * whose path holds '=' ("/data/lr=0.1", "runs=old/x") is still watched whole.
+ * Runs are identified by (root name, directory under it) in a shared store,
+ * so two roots of one configuration may not share a name. */
+static int set_watch(pw_config *c, const char *v, char *why, size_t wlen)
+{
+    char name[PW_ROOT_NAME_MAX];
+    const char *eq = strchr(v, '='), *dir = v;
+    pw_err e;
+    if (eq && eq[1] == '/' && (size_t)(eq - v) < sizeof name) {
+        memcpy(name, v, (size_t)(eq - v));
+        name[eq - v] = '\0';
+        if (pw_root_name_check(name, &e) == 0)
+            dir = eq + 1;
+    }
+    if (dir == v) {
+        /* The basename, trailing slashes aside; "/" names itself. */
+        size_t n = strlen(v);
+        while (n > 1 && v[n - 1] == '/')
+            n--;
+        size_t b = n;
+        while (b > 0 && v[b - 1] != '/')
+            b--;
+        if (b == n)
+            b = 0;
+        if (n - b >= sizeof name)
+            return snprintf(why, wlen, "watch: the directory's name is too long to name its root"),
+                   -1;
+        memcpy(name, v + b, n - b);
+        name[n - b] = '\0';
+    }
+    for (size_t i = 0; i < c->nwatch; i++)
+        if (strcmp(c->watch_name[i], name) == 0)
+            return snprintf(why, wlen,
+                            "watch: two roots named '%.64s' (%.120s and %.120s); name them "
+                            "apart: watch = NAME=DIR",
+                            name, c->watch[i], dir),
+                   -1;
+    if (copy_str(c->watch[c->nwatch], PW_CFG_MAX_PATH, dir))
+        return snprintf(why, wlen, "watch path is too long"), -1;
+    memcpy(c->watch_name[c->nwatch], name, sizeof name);
+    c->nwatch++;
+    return 1;
+}
+
 static int set_global_key(pw_config *c, const char *key, const char *v, char *why, size_t wlen)
 {
     double d;
@@ -266,14 +313,16 @@ static int set_global_key(pw_config *c, const char *key, const char *v, char *wh
     } else if (strcmp(key, "http_token_file") == 0) {
         if (copy_str(c->http_token_file, sizeof c->http_token_file, v))
             return snprintf(why, wlen, "http_token_file path is too long"), -1;
-    } else if (strcmp(key, "watch") == 0 || strcmp(key, "run") == 0) {
-        int watch = key[0] == 'w';
-        size_t *cnt = watch ? &c->nwatch : &c->nruns;
-        if (*cnt == PW_CFG_MAX_LIST)
+    } else if (strcmp(key, "watch") == 0) {
+        if (c->nwatch == PW_CFG_MAX_LIST)
             return snprintf(why, wlen, "more than %d %s entries", PW_CFG_MAX_LIST, key), -1;
-        if (copy_str(watch ? c->watch[*cnt] : c->runs[*cnt], PW_CFG_MAX_PATH, v))
+        return set_watch(c, v, why, wlen);
+    } else if (strcmp(key, "run") == 0) {
+        if (c->nruns == PW_CFG_MAX_LIST)
+            return snprintf(why, wlen, "more than %d %s entries", PW_CFG_MAX_LIST, key), -1;
+        if (copy_str(c->runs[c->nruns], PW_CFG_MAX_PATH, v))
             return snprintf(why, wlen, "%s path is too long", key), -1;
-        (*cnt)++;
+        c->nruns++;
     } else if (strcmp(key, "rescan_interval") == 0) {
         if (parse_seconds(v, 0.05, &d))
             return snprintf(why, wlen,
@@ -378,6 +427,21 @@ int pw_group_name_check(const char *name, pw_err *err)
                           "group name '%.*s' may hold only letters, digits, '.', '_' and '-', "
                           "and not start with '.' or '-'",
                           PW_GROUP_NAME_MAX, name);
+    return 0;
+}
+
+int pw_root_name_check(const char *name, pw_err *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= PW_ROOT_NAME_MAX)
+        return pw_err_set(err, "root name must be 1 to %d bytes", PW_ROOT_NAME_MAX - 1);
+    /* As a group name: safe unquoted in a shell, a URL and a log line. */
+    if (name[0] == '.' || name[0] == '-' ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return pw_err_set(err,
+                          "root name '%.*s' may hold only letters, digits, '.', '_' and '-', "
+                          "and not start with '.' or '-'",
+                          PW_ROOT_NAME_MAX, name);
     return 0;
 }
 

@@ -75,6 +75,8 @@ typedef struct pw_config {
     pw_run_config defaults;                      /* per-run values unless overridden */
     pw_run_config *overrides;                    /* [run NAME] sections, heap */
     size_t noverrides;                           /* entries in overrides */
+    /* each watch root's name, runs.root of its runs: NAME= or the directory's basename */
+    char watch_name[PW_CFG_MAX_LIST][PW_ROOT_NAME_MAX];
     int follow_symlinks; /* 1: follow symlinks found in watch roots (default 0: never) */
     char http_listen[PW_CFG_MAX_LISTEN];   /* dashboard ADDR:PORT ("" = not served) */
     char http_token_file[PW_CFG_MAX_PATH]; /* the dashboard's access token ("" = none) */
@@ -117,6 +119,9 @@ void pw_config_free(pw_config *c);
 /* 0 when name is an acceptable group name: 1 to PW_GROUP_NAME_MAX - 1 bytes of
  * letters, digits, '.', '_' and '-', not starting with '.' or '-'; else -1 with err. */
 int pw_group_name_check(const char *name, pw_err *err);
+/* 0 when name is an acceptable explicit watch root name (`watch = NAME=DIR`): the
+ * same rule as a group name's, up to PW_ROOT_NAME_MAX - 1 bytes; else -1 with err. */
+int pw_root_name_check(const char *name, pw_err *err);
 /* 1 when the run named run_name (a directory's basename) belongs to group g:
  * one of its globs matches the whole name (fnmatch, no flags). */
 int pw_group_has_run(const pw_group_config *g, const char *run_name);

@@ -453,11 +453,12 @@ static int write_stmts(pw_db *db, const char *what, const db_stmt *stmts, size_t
 
 /* Runs ------------------------------------------------------------------------------- */
 
-static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
+/* The run stored at path; *rooted gets 1 when its root is set (not NULL). */
+static int read_run(pw_db *db, const char *path, pw_db_run *run, int *rooted, pw_err *err)
 {
     sqlite3_stmt *st = prep(db,
-                            "SELECT id, final_step, final_source, converged_step FROM runs "
-                            "WHERE path = ?",
+                            "SELECT id, final_step, final_source, converged_step, path, "
+                            "root IS NOT NULL FROM runs WHERE path = ?",
                             err);
     if (!st)
         return -1;
@@ -471,6 +472,8 @@ static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
         snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
         run->converged_step =
             sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+        snprintf(run->path, sizeof run->path, "%s", (const char *)sqlite3_column_text(st, 4));
+        *rooted = sqlite3_column_int(st, 5);
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW)
@@ -480,21 +483,41 @@ static int read_run(pw_db *db, const char *path, pw_db_run *run, pw_err *err)
     return db_fail(db, err, "reading runs");
 }
 
-int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err)
+int pw_db_run_upsert_root(pw_db *db, const char *root, const char *rel, const char *path,
+                          const char *name, pw_db_run *run, pw_err *err)
 {
-    DISPATCH(db, run_upsert, path, name, run, err);
-    int found = read_run(db, path, run, err);
-    if (found != 0)
-        return found < 0 ? -1 : 0;
-    const db_arg args[] = {A_TEXT(name), A_TEXT(path), A_NOW};
-    const db_stmt ins =
-        STMT("INSERT OR IGNORE INTO runs (name, path, created_at) VALUES (?, ?, ?)", args);
-    if (write_stmts(db, "adding run", &ins, 1, NULL, err))
+    DISPATCH(db, run_upsert, root, rel, path, name, run, err);
+    int rooted = 0;
+    int found = read_run(db, path, run, &rooted, err);
+    if (found < 0)
         return -1;
-    found = read_run(db, path, run, err);
+    if (found && rooted)
+        return 0;
+    /* One machine: the path is the identity.  (root, rel) is unique too, and a
+     * pair another path already holds (a root renamed onto another one's
+     * name) stays with that run: this one keeps root NULL, as before schema 9. */
+    const db_arg adopt[] = {A_TEXT(root), A_TEXT(rel), A_INT(run->id)};
+    const db_arg ins[] = {A_TEXT(name), A_TEXT(path), A_NOW, A_TEXT(root), A_TEXT(rel)};
+    const db_arg bare[] = {A_TEXT(name), A_TEXT(path), A_NOW};
+    const db_stmt add[] = {
+        STMT("INSERT OR IGNORE INTO runs (name, path, created_at, root, rel) VALUES (?, ?, ?, ?, "
+             "?)",
+             ins),
+        STMT("INSERT OR IGNORE INTO runs (name, path, created_at) VALUES (?, ?, ?)", bare)};
+    const db_stmt set = STMT("UPDATE OR IGNORE runs SET root = ?, rel = ? WHERE id = ?", adopt);
+    if (found)
+        return write_stmts(db, "naming the run's root", &set, 1, NULL, err);
+    if (write_stmts(db, "adding run", add, 2, NULL, err))
+        return -1;
+    found = read_run(db, path, run, &rooted, err);
     if (found <= 0)
         return found < 0 ? -1 : pw_err_set(err, "database: run %s vanished after insert", path);
     return 0;
+}
+
+int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err)
+{
+    return pw_db_run_upsert_root(db, "", path, path, name, run, err);
 }
 
 int pw_db_run_set_final(pw_db *db, int64_t run_id, int64_t step, const char *source, pw_err *err)

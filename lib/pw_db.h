@@ -62,13 +62,24 @@ void pw_db_unlock(int fd);
 
 /* Runs ------------------------------------------------------------------------------ */
 typedef struct pw_db_run {
-    int64_t id;             /* runs.id */
-    int64_t final_step;     /* -1 while running */
-    char final_source[64];  /* "FINAL file", "final checkpoint", "socket" or "" */
-    int64_t converged_step; /* -1 when not converged */
+    int64_t id;                /* runs.id */
+    int64_t final_step;        /* -1 while running */
+    char final_source[64];     /* "FINAL file", "final checkpoint", "socket" or "" */
+    int64_t converged_step;    /* -1 when not converged */
+    char path[PW_DB_MAX_PATH]; /* runs.path: where the run was first seen, maybe by another
+                                  node (its checkpoints' stored paths start with it) */
 } pw_db_run;
 
-/* Insert the run by path if new; *run gets its row. */
+/* The run found under the watch root named root as rel (docs/SCHEMA.md, runs), at
+ * path on this machine; inserted if new; *run gets its row.  SQLite finds it by
+ * path (one machine) and fills root and rel, also on an older row that has none;
+ * PostgreSQL finds it by (root, rel), else adopts the row of this path that has
+ * no root (written before schema 9), else inserts it, so two daemons mounting
+ * one share at different paths find one run.  A run watched by itself (`run =
+ * DIR`) has root "" and rel its absolute path. */
+int pw_db_run_upsert_root(pw_db *db, const char *root, const char *rel, const char *path,
+                          const char *name, pw_db_run *run, pw_err *err);
+/* pw_db_run_upsert_root for a run watched by itself: root "", rel = path. */
 int pw_db_run_upsert(pw_db *db, const char *path, const char *name, pw_db_run *run, pw_err *err);
 /* Set (step >= 0) or clear (step -1) the final checkpoint, and drop final-reference
  * scores of later steps, which no longer have a final to compare with. */
@@ -264,7 +275,7 @@ int pw_db_shared(const pw_db *db);
 int pw_db_daemon_register(pw_db *db, const char *host, int64_t pid, double lease_s, int64_t *id,
                           pw_err *err);
 /* The heartbeat: heartbeat_at and job (NULL: idle) written, every unexpired claim of
- * the daemon renewed to now + lease_s; cb hears each unit it still holds; *live gets
+ * the daemon renewed to now + lease_s; cb (may be NULL) hears each unit it still holds; *live gets
  * how many daemons of the store beat within their lease (itself included).  An error
  * when its row is gone. */
 typedef int (*pw_db_held_cb)(void *ctx, const char *unit);

@@ -109,9 +109,6 @@
  * a failed write is logged, and alerts, stable steps and convergence are
  * written again at the next commit (daemon/alerts.c). */
 #define PW_DB_LOOP_RETRIES 0
-/* How long opening a PostgreSQL store waits for another daemon's migration of it
- * (the daemons of a cluster start at once: one migrates, the others wait). */
-#define PW_DB_MIGRATE_WAIT_MS 60000
 
 /* Noise floor (jackknife standard errors, lib/pw_noise.c) --------------------- */
 #define PW_NOISE_MAX_BLOCKS 1000    /* B of jackknife:B: Grams held, factorizations per pair */
@@ -131,5 +128,10 @@
 /* Runs one group scores pairs of (the first by runs.id; k (k - 1) / 2 pairs per step):
  * more are left out with a warning, once. */
 #define PW_GROUP_MAX_RUNS 64
+
+/* Watch roots' names (`watch = NAME=DIR`, lib/pw_config.c): a run's identity in a
+ * shared store is (root name, directory under it), docs/SCHEMA.md.  Bytes in a
+ * name, NUL included: a default name is a directory's basename (NAME_MAX 255). */
+#define PW_ROOT_NAME_MAX 256
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pw_limits.h"
+#include "pw_store_impl.h"
 
 /* systemd passes colon-separated lists in *_DIRECTORY; the first entry is ours. */
 static int first_dir(const char *var, char *buf, size_t len)
@@ -61,6 +62,14 @@ int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err)
 int pw_paths_is_pg(const char *db)
 {
     return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+}
+
+void pw_paths_display(const char *db, char *buf, size_t len)
+{
+    if (pw_paths_is_pg(db))
+        pw_pg_display(db, buf, len);
+    else
+        snprintf(buf, len, "%s", db);
 }
 
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err)

@@ -34,6 +34,8 @@ int pw_paths_db(const char *flag, char *buf, size_t len, pw_err *err);
 /* 1 when db names a PostgreSQL database (a postgresql:// or postgres:// URI,
  * libpq's syntax) rather than an SQLite file. */
 int pw_paths_is_pg(const char *db);
+/* db as logs and messages may show it: a PostgreSQL URI's password replaced by "***". */
+void pw_paths_display(const char *db, char *buf, size_t len);
 /* Resolve the socket path into buf (fits a sockaddr_un).  flag is --socket or NULL. */
 int pw_paths_socket(const char *flag, char *buf, size_t len, pw_err *err);
 /* Resolve the retained-copies directory into buf.  flag is retain_dir or NULL;

@@ -294,6 +294,11 @@ int pw_query_open(const char *path, pw_query **out, pw_err *err)
     return 0;
 }
 
+const char *pw_query_name(const pw_query *q)
+{
+    return q->path;
+}
+
 void pw_query_close(pw_query *q)
 {
     if (!q)
@@ -1070,4 +1075,124 @@ int pw_query_cross(pw_query *q, const char *group, pw_cross_row **out, size_t *n
         return -1;
     *out = rows;
     return 0;
+}
+
+/* ---- daemons sharing the store (009_share.sql) ------------------------------------ */
+
+#define SHARE_VERSION 9 /* schema version that added daemons and claims */
+
+void pw_query_daemons_free(pw_daemon_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++) {
+        free(list[i].host);
+        free(list[i].job);
+        for (size_t k = 0; k < list[i].nunits; k++)
+            free(list[i].units[k]);
+        free(list[i].units);
+    }
+    free(list);
+}
+
+const char *pw_query_daemon_state(const pw_daemon_info *d, double now)
+{
+    if (!isnan(d->stopped_at))
+        return "stopped";
+    return now - d->heartbeat_at > d->lease_s ? "stale" : "running";
+}
+
+static int read_daemon(sqlite3_stmt *st, void *elem, const void *ctx)
+{
+    pw_daemon_info *d = elem;
+    int oom = 0;
+    (void)ctx;
+    d->id = sqlite3_column_int64(st, 0);
+    d->host = col_text_nn(st, 1, &oom);
+    d->pid = sqlite3_column_int64(st, 2);
+    d->started_at = col_real(st, 3);
+    d->heartbeat_at = col_real(st, 4);
+    d->lease_s = col_real(st, 5);
+    d->job = col_text(st, 6, &oom);
+    d->stopped_at = col_real(st, 7);
+    return oom;
+}
+
+static void daemons_free(void *arr, size_t n)
+{
+    pw_query_daemons_free(arr, n);
+}
+
+static const row_type daemon_rows = {"daemons", sizeof(pw_daemon_info), read_daemon, daemons_free};
+
+/* Give the daemon daemon_id of list (sorted by id) the unit; 0, or -1 when out of memory.  A
+ * claim of a daemon not in the list (removed between the two reads) is dropped. */
+static int add_unit(pw_daemon_info *list, size_t n, int64_t daemon_id, const char *unit)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (list[mid].id < daemon_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == n || list[lo].id != daemon_id)
+        return 0;
+    pw_daemon_info *d = &list[lo];
+    char **more = realloc(d->units, (d->nunits + 1) * sizeof *more);
+    if (!more)
+        return -1;
+    d->units = more;
+    if (!(d->units[d->nunits] = strdup(unit)))
+        return -1;
+    d->nunits++;
+    return 0;
+}
+
+int pw_query_daemons(pw_query *q, pw_daemon_info **out, size_t *n, double *now, pw_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *now = NAN;
+    if (q->ops)
+        return q->ops->daemons(q->impl, out, n, now, err);
+    sqlite3_stmt *st = NULL;
+    if (prepare(q, "SELECT (julianday('now') - 2440587.5) * 86400.0", &st, err) != 0)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *now = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    if (q->version < SHARE_VERSION)
+        return 0;
+    void *rows = NULL;
+    if (prepare(q,
+                "SELECT id, host, pid, started_at, heartbeat_at, lease_s, job, stopped_at "
+                "FROM daemons ORDER BY id",
+                &st, err) != 0 ||
+        read_rows(q, st, &daemon_rows, NULL, NULL, NULL, &rows, n, err) != 0)
+        return -1;
+    pw_daemon_info *list = rows;
+    /* The claims second: one query, attached by daemon, units in byte order (BINARY). */
+    if (prepare(q, "SELECT daemon_id, unit FROM claims ORDER BY daemon_id, unit", &st, err) != 0)
+        goto fail;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *unit = (const char *)sqlite3_column_text(st, 1);
+        if (add_unit(list, *n, sqlite3_column_int64(st, 0), unit ? unit : "") != 0) {
+            pw_err_set(err, "out of memory reading claims");
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(q, err, "reading claims");
+        sqlite3_finalize(st);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = list;
+    return 0;
+fail:
+    pw_query_daemons_free(list, *n);
+    *n = 0;
+    return -1;
 }

@@ -108,6 +108,8 @@ typedef void (*pw_query_progress_fn)(void *ctx, size_t rows);
  * this build knows (PRAGMA user_version). */
 int pw_query_open(const char *path, pw_query **out, pw_err *err);
 void pw_query_close(pw_query *q);
+/* The database as messages show it: its path, or its URI with any password hidden. */
+const char *pw_query_name(const pw_query *q);
 
 /* Every run, ordered by name then path. */
 int pw_query_runs(pw_query *q, pw_run_info **out, size_t *n, pw_err *err);
@@ -210,5 +212,32 @@ typedef struct pw_cross_row {
  * group gives *n = 0. */
 int pw_query_cross(pw_query *q, const char *group, pw_cross_row **out, size_t *n, pw_err *err);
 void pw_query_cross_free(pw_cross_row *rows, size_t n);
+
+/* Daemons sharing the store (009_share.sql) ------------------------------------------ */
+typedef struct pw_daemon_info {
+    int64_t id;          /* daemons.id */
+    char *host;          /* its machine (gethostname) */
+    int64_t pid;         /* its process id on that host */
+    double started_at;   /* Unix seconds, the database's clock */
+    double heartbeat_at; /* its last heartbeat, the database's clock */
+    double lease_s;      /* silent this long, its claims are free for others */
+    char *job;           /* what it computes now, NULL when idle */
+    double stopped_at;   /* when it stopped cleanly, NAN while it runs */
+    char **units;        /* the claims it holds ('run:ID', 'group:NAME'), in byte order */
+    size_t nunits;       /* how many */
+} pw_daemon_info;
+
+/* Every daemon registered in the store, by id, each with its claims, and
+ * the database's clock (*now, Unix seconds): heartbeats are the database's
+ * time, so their age is measured against it, not the client's clock.  An
+ * SQLite file keeps the table empty (one daemon owns it), and a database
+ * before 009_share.sql has none: *n = 0.  Free with pw_query_daemons_free. */
+int pw_query_daemons(pw_query *q, pw_daemon_info **out, size_t *n, double *now, pw_err *err);
+void pw_query_daemons_free(pw_daemon_info *list, size_t n);
+
+/* A daemon's state at the database's time now: "stopped" (stopped_at set),
+ * "stale" (no heartbeat for longer than its lease: dead or cut off, its
+ * claims free for others), else "running". */
+const char *pw_query_daemon_state(const pw_daemon_info *d, double now);
 
 #endif

@@ -21,7 +21,8 @@
 typedef struct pw_db_ops {
     void (*close)(void *impl);
     int (*schema_version)(void *impl);
-    int (*run_upsert)(void *impl, const char *path, const char *name, pw_db_run *run, pw_err *err);
+    int (*run_upsert)(void *impl, const char *root, const char *rel, const char *path,
+                      const char *name, pw_db_run *run, pw_err *err);
     int (*run_set_final)(void *impl, int64_t run_id, int64_t step, const char *source, pw_err *err);
     int (*run_set_converged)(void *impl, int64_t run_id, int64_t step, pw_err *err);
     int (*runs_each)(void *impl, pw_db_run_cb cb, void *ctx, pw_err *err);
@@ -92,6 +93,8 @@ typedef struct pw_query_ops {
     /* pw_query_curve_chance needs no entry: it reads through chance. */
     int (*chance)(void *impl, const pw_run_info *run, pw_chance_info **out, size_t *n, pw_err *err);
     int (*cross)(void *impl, const char *group, pw_cross_row **out, size_t *n, pw_err *err);
+    /* The daemons of the store with their claims (units sorted), and the database's clock. */
+    int (*daemons)(void *impl, pw_daemon_info **out, size_t *n, double *now, pw_err *err);
 } pw_query_ops;
 
 /* The PostgreSQL backend's open functions (lib/pw_store_pg.c): *impl and

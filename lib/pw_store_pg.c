@@ -578,11 +578,9 @@ static int migrate_fn(pg *p, void *ctx, pw_err *err)
     migrate_ctx *mc = ctx;
     pgp a = {0};
     p_int(&a, PG_LOCK_KEY);
-    /* Not the opener's lock_timeout (the event loop's is 200 ms): a daemon started
-     * beside another that migrates waits for it, rather than exiting. */
-    char wait[64];
-    snprintf(wait, sizeof wait, "SET LOCAL lock_timeout = %d", PW_DB_MIGRATE_WAIT_MS);
-    if (run_cmd(p, wait, NULL, NULL, err) ||
+    /* Daemons started together wait for the one migrating (seconds at most), not for
+     * lock_timeout, which is sized for a row lock and would stop them. */
+    if (run_cmd(p, "SET LOCAL lock_timeout = '120s'", NULL, NULL, err) ||
         run_cmd(p, "SELECT pg_advisory_xact_lock($1)", &a, NULL, err) ||
         run_cmd(p,
                 "CREATE TABLE IF NOT EXISTS pwccad_schema (version INTEGER NOT NULL); "
@@ -626,13 +624,15 @@ static int db_schema_version(void *impl)
     return ((pg *)impl)->version;
 }
 
-static int read_run_row(pg *p, const char *path, pw_db_run *run, pw_err *err)
+/* The run whose (root, rel) is given; 1 found, 0 not, -1 error. */
+static int read_run_row(pg *p, const char *root, const char *rel, pw_db_run *run, pw_err *err)
 {
     pgp a = {0};
-    p_text(&a, path);
+    p_text(&a, root);
+    p_text(&a, rel);
     PGresult *r = pg_run(p,
-                         "SELECT id, final_step, final_source, converged_step FROM runs WHERE "
-                         "path = $1",
+                         "SELECT id, final_step, final_source, converged_step, path FROM runs "
+                         "WHERE root = $1 AND rel = $2",
                          &a, err);
     if (!r)
         return -1;
@@ -643,48 +643,65 @@ static int read_run_row(pg *p, const char *path, pw_db_run *run, pw_err *err)
         const char *src = g_text(r, 0, 2);
         snprintf(run->final_source, sizeof run->final_source, "%s", src ? src : "");
         run->converged_step = g_opt_int(r, 0, 3);
+        snprintf(run->path, sizeof run->path, "%s", PQgetvalue(r, 0, 4));
     }
     PQclear(r);
     return found;
 }
 
 typedef struct upsert_ctx {
-    const char *path, *name; /* the run */
+    const char *root, *rel;  /* its identity (pw_db_run_upsert_root) */
+    const char *path, *name; /* the run here */
     pw_db_run *run;          /* out */
 } upsert_ctx;
 
+#define PG_RUNS_KEY 1920298611 /* pg_advisory_xact_lock(KEY, 0): adding a run ("runs") */
+
+/* Several daemons may see a new run at once: finding, adopting and inserting
+ * go under one transaction-scoped advisory lock, so a row written before
+ * schema 9 is adopted once, and ON CONFLICT keeps the insert single even
+ * for a writer that does not take the lock. */
 static int upsert_fn(pg *p, void *ctx, pw_err *err)
 {
     upsert_ctx *u = ctx;
-    /* runs.path is not unique on PostgreSQL (009_share): daemons finding one new run
-     * at once would each insert it.  This transaction's lock on the path makes the
-     * second one wait for the first's commit, and then find its row. */
-    pgp l = {0};
-    p_text(&l, u->path);
-    if (run_cmd(p, "SELECT pg_advisory_xact_lock(hashtext($1))", &l, NULL, err))
-        return -1;
-    int found = read_run_row(p, u->path, u->run, err);
+    int found = read_run_row(p, u->root, u->rel, u->run, err);
     if (found != 0)
         return found < 0 ? -1 : 0;
+    pgp k = {0};
+    p_int(&k, PG_RUNS_KEY);
+    if (run_cmd(p, "SELECT pg_advisory_xact_lock($1::int4, 0)", &k, NULL, err))
+        return -1;
     pgp a = {0};
-    p_text(&a, u->name);
+    p_text(&a, u->root);
+    p_text(&a, u->rel);
     p_text(&a, u->path);
-    p_real(&a, now_s());
     if (run_cmd(p,
-                "INSERT INTO runs (name, path, created_at) VALUES ($1, $2, $3) ON CONFLICT DO "
-                "NOTHING",
+                "UPDATE runs SET root = $1, rel = $2 WHERE id = (SELECT MIN(id) FROM runs WHERE "
+                "path = $3 AND root IS NULL) AND NOT EXISTS (SELECT 1 FROM runs WHERE root = $1 "
+                "AND rel = $2)",
                 &a, NULL, err))
         return -1;
-    found = read_run_row(p, u->path, u->run, err);
+    pgp i = {0};
+    p_text(&i, u->name);
+    p_text(&i, u->path);
+    p_real(&i, now_s());
+    p_text(&i, u->root);
+    p_text(&i, u->rel);
+    if (run_cmd(p,
+                "INSERT INTO runs (name, path, created_at, root, rel) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (root, rel) DO NOTHING",
+                &i, NULL, err))
+        return -1;
+    found = read_run_row(p, u->root, u->rel, u->run, err);
     if (found <= 0)
         return found < 0 ? -1 : pw_err_set(err, "database: run %s vanished after insert", u->path);
     return 0;
 }
 
-static int db_run_upsert(void *impl, const char *path, const char *name, pw_db_run *run,
-                         pw_err *err)
+static int db_run_upsert(void *impl, const char *root, const char *rel, const char *path,
+                         const char *name, pw_db_run *run, pw_err *err)
 {
-    upsert_ctx u = {path, name, run};
+    upsert_ctx u = {root, rel, path, name, run};
     return with_retry(impl, upsert_fn, &u, "adding run", err);
 }
 
@@ -1535,7 +1552,7 @@ static int db_daemon_beat(void *impl, int64_t id, const char *job, double lease_
     int rc = with_retry(impl, beat_fn, &b, "the daemon's heartbeat", err);
     if (rc == 0 && b.gone)
         rc = pw_err_set(err, "the daemon's row (daemons.id %" PRId64 ") was deleted", id);
-    for (int i = 0, n = rc == 0 ? PQntuples(b.held) : 0; i < n; i++)
+    for (int i = 0, n = rc == 0 && cb ? PQntuples(b.held) : 0; i < n; i++)
         if (cb(ctx, PQgetvalue(b.held, i, 0)))
             break;
     PQclear(b.held);
@@ -2182,6 +2199,96 @@ static int q_cross(void *impl, const char *group, pw_cross_row **out, size_t *n,
     return 0;
 }
 
+#define PG_SHARE_VERSION 9 /* schema version that added daemons and claims */
+
+static int read_daemon(const PGresult *r, int i, void *elem, const void *ctx)
+{
+    pw_daemon_info *d = elem;
+    int oom = 0;
+    (void)ctx;
+    d->id = g_int(r, i, 0);
+    d->host = dup_text_nn(r, i, 1, &oom);
+    d->pid = g_int(r, i, 2);
+    d->started_at = g_real(r, i, 3);
+    d->heartbeat_at = g_real(r, i, 4);
+    d->lease_s = g_real(r, i, 5);
+    d->job = dup_text(r, i, 6, &oom);
+    d->stopped_at = g_real(r, i, 7);
+    return oom;
+}
+
+static void daemons_free(void *arr, size_t n)
+{
+    pw_query_daemons_free(arr, n);
+}
+
+static const row_type daemon_rows_t = {"daemons", sizeof(pw_daemon_info), read_daemon,
+                                       daemons_free};
+
+/* The claims of list's daemons (sorted by id) from r (daemon_id, unit; by daemon_id, unit):
+ * each daemon's run of rows becomes its units.  A claim whose daemon is not in the list
+ * (registered between the two reads) is left out.  0, or -1 when out of memory. */
+static int attach_units(pw_daemon_info *list, size_t n, const PGresult *r)
+{
+    int rows = PQntuples(r), i = 0;
+    assert(list || n == 0);
+    for (size_t k = 0; k < n; k++) {
+        while (i < rows && g_int(r, i, 0) < list[k].id)
+            i++;
+        int first = i;
+        while (i < rows && g_int(r, i, 0) == list[k].id)
+            i++;
+        if (i == first)
+            continue;
+        if (!(list[k].units = calloc((size_t)(i - first), sizeof *list[k].units)))
+            return -1;
+        for (int j = first; j < i; j++) {
+            int oom = 0;
+            list[k].units[list[k].nunits] = dup_text_nn(r, j, 1, &oom);
+            if (oom)
+                return -1;
+            list[k].nunits++;
+        }
+    }
+    return 0;
+}
+
+static int q_daemons(void *impl, pw_daemon_info **out, size_t *n, double *now, pw_err *err)
+{
+    pg *p = impl;
+    PGresult *r = read_all(p, "SELECT extract(epoch FROM clock_timestamp())::float8", NULL,
+                           "reading the database's clock", err);
+    if (!r)
+        return pw_err_prefix(err, "%s", p->name);
+    *now = g_real(r, 0, 0);
+    PQclear(r);
+    if (p->version < PG_SHARE_VERSION)
+        return 0;
+    void *rows = NULL;
+    if (read_rows(p,
+                  "SELECT id, host, pid, started_at, heartbeat_at, lease_s, job, stopped_at "
+                  "FROM daemons ORDER BY id",
+                  NULL, &daemon_rows_t, NULL, NULL, NULL, &rows, n, err))
+        return -1;
+    pw_daemon_info *list = rows;
+    r = read_all(p, "SELECT daemon_id, unit FROM claims ORDER BY daemon_id, unit COLLATE \"C\"",
+                 NULL, "reading claims", err);
+    if (!r) {
+        pw_query_daemons_free(list, *n);
+        *n = 0;
+        return pw_err_prefix(err, "%s", p->name);
+    }
+    int oom = attach_units(list, *n, r);
+    PQclear(r);
+    if (oom) {
+        pw_query_daemons_free(list, *n);
+        *n = 0;
+        return pw_err_set(err, "out of memory reading claims");
+    }
+    *out = list;
+    return 0;
+}
+
 static const pw_query_ops query_ops = {
     .close = q_close,
     .select_runs = q_select_runs,
@@ -2193,6 +2300,7 @@ static const pw_query_ops query_ops = {
     .checkpoints = q_checkpoints,
     .chance = q_chance,
     .cross = q_cross,
+    .daemons = q_daemons,
 };
 
 int pw_pg_query_open(const char *url, void **impl, const pw_query_ops **ops, pw_err *err)

@@ -35,6 +35,7 @@ pw_i_expected() {
         echo "644 usr/share/man/man8/pwccad.8"
         for f in "$pw_i_repo"/docs/*.md; do echo "644 usr/share/doc/pwccad/$(basename "$f")"; done
         echo "644 usr/share/doc/pwccad/metrics.conf"
+        echo "644 usr/share/doc/pwccad/cluster.conf"
     } | sort
 }
 

@@ -53,14 +53,19 @@ else
             >"$pw_s_units/template/pwccad@team-a.service"
         cp "$pw_s_units/plain/pwccad.service" "$pw_s_units/metrics/"
         cp "$pw_s_dest/usr/share/doc/pwccad/metrics.conf" "$pw_s_units/metrics/pwccad.service.d/"
+        mkdir -p "$pw_s_units/cluster/pwccad.service.d"
+        cp "$pw_s_units/plain/pwccad.service" "$pw_s_units/cluster/"
+        cp "$pw_s_dest/usr/share/doc/pwccad/cluster.conf" "$pw_s_units/cluster/pwccad.service.d/"
 
         pw_s_verify "systemd-analyze verify: pwccad.service" "$pw_s_units/plain" pwccad.service
         pw_s_verify "systemd-analyze verify: pwccad@team-a.service" "$pw_s_units/template" pwccad@team-a.service
         pw_s_verify "systemd-analyze verify: pwccad.service + metrics.conf" "$pw_s_units/metrics" pwccad.service
+        pw_s_verify "systemd-analyze verify: pwccad.service + cluster.conf" "$pw_s_units/cluster" pwccad.service
         pw_s_exposure "exposure of pwccad.service <= $pw_s_max_exposure" "$pw_s_units/plain" pwccad.service
         pw_s_exposure "exposure of pwccad@team-a.service <= $pw_s_max_exposure" "$pw_s_units/template" \
             pwccad@team-a.service
         pw_s_exposure "exposure with metrics.conf <= $pw_s_max_exposure" "$pw_s_units/metrics" pwccad.service
+        pw_s_exposure "exposure with cluster.conf <= $pw_s_max_exposure" "$pw_s_units/cluster" pwccad.service
         # The verify above must be able to fail: an unknown key is reported.
         sed 's/^ProtectClock=yes/ProtectClok=yes/' "$pw_s_units/plain/pwccad.service" \
             >"$PW_TMP/systemd-typo.service"

@@ -237,6 +237,23 @@ START_TEST(missing_file_is_an_error)
 }
 END_TEST
 
+START_TEST(lease_is_seconds_within_its_range)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    ck_assert(c.lease_s == 0); /* unset: the daemon uses PW_CFG_DEFAULT_LEASE_S */
+    PW_ASSERT_OK(pw_config_set(&c, "lease", "5", &e), &e);
+    PW_ASSERT_NEAR(c.lease_s, 5, 0);
+    /* Heartbeats come every lease/3: below 2 s a busy server would drop claims. */
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "1", &e), &e, "lease must be seconds from 2");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "7200", &e), &e, "to 3600");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "lease", "soon", &e), &e, "not 'soon'");
+    PW_ASSERT_NEAR(c.lease_s, 5, 0); /* a refused value changes nothing */
+    pw_config_free(&c);
+}
+END_TEST
+
 START_TEST(shipped_example_is_valid_and_says_the_defaults)
 {
     pw_config c, def;
@@ -324,6 +341,66 @@ START_TEST(hook_with_inline_semicolon_is_refused)
 }
 END_TEST
 
+/* `watch = NAME=DIR` names a root; a plain DIR is named by its basename.  The
+ * prefix is a name only when it is a valid one and DIR is absolute, so a path
+ * holding '=' is still one directory.  Two roots of one name are an error at
+ * the second one's line: in a shared store their runs would be one. */
+START_TEST(watch_roots_are_named)
+{
+    pw_config c;
+    pw_err e;
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf",
+                                       "watch = share=/mnt/a/runs\n"
+                                       "watch = /data/lr=0.1\n"
+                                       "watch = runs=old/x\n"
+                                       "watch = /srv/exp//\n"
+                                       "watch = my share=/y\n"
+                                       "watch = /\n",
+                                       &e),
+                 &e);
+    ck_assert_uint_eq(c.nwatch, 6);
+    ck_assert_str_eq(c.watch[0], "/mnt/a/runs");
+    ck_assert_str_eq(c.watch_name[0], "share");
+    ck_assert_str_eq(c.watch[1], "/data/lr=0.1");
+    ck_assert_str_eq(c.watch_name[1], "lr=0.1");
+    ck_assert_str_eq(c.watch[2], "runs=old/x"); /* relative: no name prefix */
+    ck_assert_str_eq(c.watch_name[2], "x");
+    ck_assert_str_eq(c.watch[3], "/srv/exp//");
+    ck_assert_str_eq(c.watch_name[3], "exp");
+    ck_assert_str_eq(c.watch[4], "my share=/y"); /* not a valid name: all of it is DIR */
+    ck_assert_str_eq(c.watch_name[4], "y");
+    ck_assert_str_eq(c.watch_name[5], "/");
+    pw_config_free(&c);
+
+    /* The command line's --watch takes the same value. */
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_set(&c, "watch", "share=/mnt/b/runs", &e), &e);
+    PW_ASSERT_OK(pw_config_set(&c, "watch", "/mnt/b/other", &e), &e);
+    ck_assert_str_eq(c.watch[0], "/mnt/b/runs");
+    ck_assert_str_eq(c.watch_name[0], "share");
+    ck_assert_str_eq(c.watch_name[1], "other");
+    PW_ASSERT_FAILS_WITH(pw_config_set(&c, "watch", "other=/elsewhere", &e), &e,
+                         "two roots named 'other'");
+    ck_assert_uint_eq(c.nwatch, 2);
+    pw_config_free(&c);
+
+    expect_error("watch = /a/runs\nworkers = 1\nwatch = /b/runs/\n",
+                 "bad.conf:3: watch: two roots named 'runs' (/a/runs and /b/runs/); name them "
+                 "apart: watch = NAME=DIR");
+    expect_error("watch = s=/a\nwatch = s=/b\n", "bad.conf:2: watch: two roots named 's'");
+    expect_error("watch = /a/s\nwatch = s=/b\n", "bad.conf:2: watch: two roots named 's'");
+    pw_config_defaults(&c);
+    PW_ASSERT_OK(pw_config_load_string(&c, "t.conf", "watch = a=/x/runs\nwatch = /y/runs\n", &e),
+                 &e);
+    ck_assert_str_eq(c.watch_name[1], "runs");
+    pw_config_free(&c);
+    ck_assert_int_eq(pw_root_name_check("ok.name_1-x", &e), 0);
+    PW_ASSERT_FAILS_WITH(pw_root_name_check("-x", &e), &e, "root name '-x' may hold only");
+    PW_ASSERT_FAILS_WITH(pw_root_name_check("", &e), &e, "root name must be 1 to 255 bytes");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -335,10 +412,12 @@ Suite *config_suite(void)
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, metrics_lists_parse_alike_in_config_and_compare);
     tcase_add_test(tc, missing_file_is_an_error);
+    tcase_add_test(tc, lease_is_seconds_within_its_range);
     tcase_add_test(tc, shipped_example_is_valid_and_says_the_defaults);
     tcase_add_test(tc, hook_with_inline_semicolon_is_refused);
     tcase_add_test(tc, reduce_is_a_per_run_key);
     tcase_add_test(tc, chance_is_a_per_run_key);
+    tcase_add_test(tc, watch_roots_are_named);
     suite_add_tcase(s, tc);
     return s;
 }

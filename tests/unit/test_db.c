@@ -402,6 +402,52 @@ START_TEST(second_writer_is_refused)
 }
 END_TEST
 
+/* SQLite has one daemon per file (the lock above): nothing to share.  Every claim is
+ * the daemon's, a commit with a lease unit is not refused, and the tables of the shared
+ * store stay empty; the run's row reads back as stored. */
+START_TEST(an_sqlite_store_is_not_shared)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run run, got;
+    db_path(path, sizeof path, "share");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    ck_assert_int_eq(pw_db_shared(db), 0);
+    int64_t id = -1;
+    int held = 0, live = 0;
+    PW_ASSERT_OK(pw_db_daemon_register(db, "host", 42, 30, &id, &e), &e);
+    ck_assert_int_eq(id, 0);
+    PW_ASSERT_OK(pw_db_claim(db, "run:1", id, 30, &held, &e), &e);
+    ck_assert_int_eq(held, 1);
+    PW_ASSERT_OK(pw_db_daemon_beat(db, id, "r step 1", 30, NULL, NULL, &live, &e), &e);
+    ck_assert_int_eq(live, 1);
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
+    PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 700, "socket", &e), &e);
+    pw_db_score sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.layer, sizeof sc.layer, "fc");
+    sc.step = 100;
+    sc.ref = PW_REF_FINAL;
+    sc.ref_step = 700;
+    pw_result_init(&sc.r);
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, "run:1", 7};
+    PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
+    PW_ASSERT_OK(pw_db_run_get(db, run.id, &got, &e), &e);
+    ck_assert_int_eq(got.id, run.id);
+    ck_assert_int_eq(got.final_step, 700);
+    ck_assert_str_eq(got.final_source, "socket");
+    ck_assert_int_eq(got.converged_step, -1);
+    PW_ASSERT_FAILS_WITH(pw_db_run_get(db, run.id + 5, &got, &e), &e, "is not in the database");
+    PW_ASSERT_OK(pw_db_release(db, "run:1", id, &e), &e);
+    PW_ASSERT_OK(pw_db_daemon_stop(db, id, &e), &e);
+    pw_db_close(db);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM scores"), 1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM daemons"), 0);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM claims"), 0);
+}
+END_TEST
+
 /* A database deleted or replaced under its handle is noticed. */
 START_TEST(deleted_or_replaced_database_is_noticed)
 {
@@ -799,6 +845,54 @@ START_TEST(a_version_7_database_reads_procrustes_se_as_missing)
 }
 END_TEST
 
+/* SQLite finds a run by path (one machine), and fills root and rel: on a new
+ * row, on a row written before schema 9 (root NULL), never on one whose pair
+ * another path holds (a root renamed onto another's name), and a run of its
+ * own gets root "" and its path.  *run carries the stored path. */
+START_TEST(runs_carry_their_root_and_rel)
+{
+    char path[512];
+    pw_db *db;
+    pw_err e;
+    pw_db_run a, again, old, clash, one;
+    db_path(path, sizeof path, "roots");
+    PW_ASSERT_OK(pw_db_open(&db, path, 1000, 0, &e), &e);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/x/share/a", "a", &a, &e), &e);
+    ck_assert_str_eq(a.path, "/mnt/x/share/a");
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/x/share/a", "a", &again, &e), &e);
+    ck_assert_int_eq(again.id, a.id);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root = 'share' AND rel = 'a' "
+                                 "AND path = '/mnt/x/share/a'"),
+                     1);
+
+    /* A stage-1 row (no root) is adopted, keeping its id. */
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "b", "/mnt/x/share/b", "b", &old, &e), &e);
+    count(path, "UPDATE runs SET root = NULL, rel = NULL WHERE name = 'b'");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root IS NULL"), 1);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "b", "/mnt/x/share/b", "b", &again, &e), &e);
+    ck_assert_int_eq(again.id, old.id);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE root = 'share' AND rel = 'b'"),
+                     1);
+
+    /* Another path with a pair already held: its own run, root NULL, no error. */
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/y/share/a", "a", &clash, &e), &e);
+    ck_assert_int_ne(clash.id, a.id);
+    ck_assert_str_eq(clash.path, "/mnt/y/share/a");
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs WHERE path = '/mnt/y/share/a' AND "
+                                 "root IS NULL"),
+                     1);
+    PW_ASSERT_OK(pw_db_run_upsert_root(db, "share", "a", "/mnt/y/share/a", "a", &again, &e), &e);
+    ck_assert_int_eq(again.id, clash.id);
+
+    PW_ASSERT_OK(pw_db_run_upsert(db, "/one", "one", &one, &e), &e);
+    ck_assert_int_eq(
+        count(path, "SELECT COUNT(*) FROM runs WHERE root = '' AND rel = '/one' AND path = '/one'"),
+        1);
+    ck_assert_int_eq(count(path, "SELECT COUNT(*) FROM runs"), 4);
+    pw_db_close(db);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -813,6 +907,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, checkpoint_errors_and_deletion_are_kept);
     tcase_add_test(tc, failed_write_message_does_not_grow);
     tcase_add_test(tc, second_writer_is_refused);
+    tcase_add_test(tc, an_sqlite_store_is_not_shared);
     tcase_add_test(tc, deleted_or_replaced_database_is_noticed);
     tcase_add_test(tc, a_gone_run_keeps_its_rows_until_forgotten);
     tcase_add_test(tc, plain_writes_store_values_and_nulls);
@@ -822,6 +917,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, a_hole_in_the_series_reads_as_a_missing_distance);
     tcase_add_test(tc, every_stored_se_reads_back_procrustes_too);
     tcase_add_test(tc, a_version_7_database_reads_procrustes_se_as_missing);
+    tcase_add_test(tc, runs_carry_their_root_and_rel);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "pw_query.h"
 #include "pw_schema.h"
@@ -466,6 +467,90 @@ START_TEST(a_long_curve_is_read_whole_with_progress)
 }
 END_TEST
 
+/* The daemons sharing a store (009_share.sql), written here as PostgreSQL's daemons would. */
+START_TEST(daemons_come_by_id_with_their_claims)
+{
+    pw_err err = {""};
+    sqlite3 *db = build("daemons");
+    exec(db, "INSERT INTO daemons VALUES (2, 'node-b', 42, 100.0, 190.0, 30.0, NULL, NULL);"
+             "INSERT INTO daemons VALUES (1, 'node-a', 7, 50.0, 195.5, 30.0, 'run deep step 300', "
+             "NULL);"
+             "INSERT INTO daemons VALUES (3, 'node-c', 9, 60.0, 120.0, 30.0, NULL, 125.0);"
+             "INSERT INTO claims VALUES ('run:2', 1, 225.0, 150.0);"
+             "INSERT INTO claims VALUES ('run:10', 1, 225.0, 150.0);"
+             "INSERT INTO claims VALUES ('group:g', 1, 225.0, 150.0);"
+             "INSERT INTO claims VALUES ('run:1', 2, 220.0, 101.0);");
+    sqlite3_close(db);
+    pw_query *q = NULL;
+    PW_ASSERT_OK(pw_query_open(db_path, &q, &err), &err);
+    pw_daemon_info *d = NULL;
+    size_t n = 0;
+    double now = 0;
+    PW_ASSERT_OK(pw_query_daemons(q, &d, &n, &now, &err), &err);
+    ck_assert_uint_eq(n, 3);
+    /* The database's clock, in Unix seconds. */
+    ck_assert(fabs(now - (double)time(NULL)) < 5);
+    ck_assert_int_eq(d[0].id, 1);
+    ck_assert_str_eq(d[0].host, "node-a");
+    ck_assert_int_eq(d[0].pid, 7);
+    ck_assert(d[0].started_at == 50.0 && d[0].heartbeat_at == 195.5 && d[0].lease_s == 30.0);
+    ck_assert_str_eq(d[0].job, "run deep step 300");
+    ck_assert(isnan(d[0].stopped_at));
+    /* Units in byte order, each daemon its own. */
+    ck_assert_uint_eq(d[0].nunits, 3);
+    ck_assert_str_eq(d[0].units[0], "group:g");
+    ck_assert_str_eq(d[0].units[1], "run:10");
+    ck_assert_str_eq(d[0].units[2], "run:2");
+    ck_assert_int_eq(d[1].id, 2);
+    ck_assert_ptr_null(d[1].job); /* idle */
+    ck_assert_uint_eq(d[1].nunits, 1);
+    ck_assert_str_eq(d[1].units[0], "run:1");
+    ck_assert_int_eq(d[2].id, 3);
+    ck_assert_uint_eq(d[2].nunits, 0);
+    ck_assert(d[2].stopped_at == 125.0);
+    /* State at the database's time 200: a heartbeat older than the lease is stale. */
+    ck_assert_str_eq(pw_query_daemon_state(&d[0], 200.0), "running");
+    ck_assert_str_eq(pw_query_daemon_state(&d[1], 200.0), "running");
+    ck_assert_str_eq(pw_query_daemon_state(&d[1], 220.5), "stale");
+    ck_assert_str_eq(pw_query_daemon_state(&d[2], 200.0), "stopped");
+    pw_query_daemons_free(d, n);
+    pw_query_close(q);
+}
+END_TEST
+
+/* SQLite keeps the table empty, and a database older than 009_share.sql has none. */
+START_TEST(no_daemons_on_sqlite_or_before_009)
+{
+    pw_err err = {""};
+    pw_query *q = open_built("nodaemons");
+    pw_daemon_info *d = NULL;
+    size_t n = 1;
+    double now = NAN;
+    PW_ASSERT_OK(pw_query_daemons(q, &d, &n, &now, &err), &err);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(isfinite(now));
+    pw_query_daemons_free(d, n);
+    pw_query_close(q);
+
+    char path[512];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/v8.db", pw_test_tmpdir());
+    remove(path);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    for (unsigned i = 0; i < pw_schema_nmigrations && pw_schema_migrations[i].version < 9; i++) {
+        exec(db, pw_schema_migrations[i].sql);
+        execf(db, "PRAGMA user_version = %d", pw_schema_migrations[i].version);
+    }
+    sqlite3_close(db);
+    PW_ASSERT_OK(pw_query_open(path, &q, &err), &err);
+    n = 1;
+    PW_ASSERT_OK(pw_query_daemons(q, &d, &n, &now, &err), &err);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(d);
+    pw_query_close(q);
+}
+END_TEST
+
 Suite *query_suite(void)
 {
     Suite *s = suite_create("query");
@@ -481,6 +566,8 @@ Suite *query_suite(void)
     tcase_add_test(tc, alerts_by_run_and_since);
     tcase_add_test(tc, reads_while_the_daemon_writes);
     tcase_add_test(tc, a_long_curve_is_read_whole_with_progress);
+    tcase_add_test(tc, daemons_come_by_id_with_their_claims);
+    tcase_add_test(tc, no_daemons_on_sqlite_or_before_009);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -116,6 +116,11 @@ START_TEST(a_postgresql_uri_is_told_from_a_file)
     ck_assert_str_eq(shown, "postgresql://ada:***@db/pwccad");
     pw_pg_display("postgres://ada@db:5433/pwccad", shown, sizeof shown);
     ck_assert_str_eq(shown, "postgres://ada@db:5433/pwccad");
+    /* What the daemon logs at start. */
+    pw_paths_display("postgresql://ada:s3cret@db/pwccad", shown, sizeof shown);
+    ck_assert_str_eq(shown, "postgresql://ada:***@db/pwccad");
+    pw_paths_display("/var/lib/pwccad/pass:word@x.db", shown, sizeof shown);
+    ck_assert_str_eq(shown, "/var/lib/pwccad/pass:word@x.db");
     /* The retained copies of a server's database go where a local one would. */
     char buf[4096];
     pw_err e;
