@@ -304,12 +304,16 @@ int pwd_share_balance(pwd_daemon *d)
 
 void pwd_share_run_lost(pwd_daemon *d, pwd_run *r)
 {
-    if (!d->share || !r->held)
+    if (!d->share)
         return;
+    /* Said also when the heartbeat found the claim gone first (a daemon stopped past
+     * its lease: the beat runs before its job's commit), or the refusal is silent. */
     pwd_log(PWD_WARNING,
             "%s: lease lost: another daemon holds the run now; this one's result "
             "was not stored",
             r->name);
+    if (!r->held)
+        return;
     r->held = 0;
     r->idle_since = 0;
     r->claim_next = pwd_now() + CLAIM_RETRY_S;

@@ -2,37 +2,18 @@
 # server of its own, the daemon writing there while the C trainer writes a run,
 # a server restart in the middle, and the client reading it back.
 #
-# The test starts a private server: initdb in a temporary directory owned by an
-# unprivileged user (initdb and pg_ctl refuse to run as root; as root the test
-# runs them as nobody), listening on a unix socket in that directory only
-# (listen_addresses = '').  A second daemon scores the same run into SQLite, so
+# The test starts a private server (pg_server.sh: initdb in a temporary
+# directory owned by an unprivileged user, listening on a unix socket in that
+# directory only).  A second daemon scores the same run into SQLite, so
 # every client command can be compared between the two stores.  Skipped, with
 # the reason, when the server's binaries are absent (make deps-postgres).
 # Sourced by run.sh ($BUILD, $PW_TMP, ok/fail/expect from lib.sh).
 
-pg_skip() { echo "  skip: postgres tests: $1"; }
-pg_bin=$(pg_config --bindir 2>/dev/null)
-[ -x "$pg_bin/initdb" ] || pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ ! -x "$pg_bin/initdb" ] || [ ! -x "$pg_bin/pg_ctl" ]; then
-    pg_skip "no PostgreSQL server binaries (initdb, pg_ctl; Debian: postgresql, via make deps-postgres)"
-    return 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/pg_server.sh"
+pg_server_find "postgres tests" || return 0
 pw_need "postgres tests" numpy "$BUILD/examples/trainer" || return 0
-pg_as=()
-if [ "$(id -u)" = 0 ]; then
-    if ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1; then
-        pg_skip "running as root without runuser or a nobody user to run the server as"
-        return 0
-    fi
-    pg_as=(runuser -u nobody --)
-fi
 pg_py=$(pw_numpy_python)
 
-# Outside $PW_TMP, which the unprivileged server user may not enter.
-pg_dir=$(mktemp -d /tmp/pwcca-pg.XXXXXX)
-[ ${#pg_as[@]} = 0 ] || chown nobody "$pg_dir"
-pg_ctl() { "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 "$@"; }
-pg_url="postgresql://pwccad@/postgres?host=$pg_dir"
 pg_root="$PW_TMP/pg/root"
 pg_lite="$PW_TMP/pg/lite.db"
 mkdir -p "$pg_root"
@@ -44,18 +25,10 @@ pg_cleanup() {
     [ -n "$pg_tpid" ] && kill "$pg_tpid" 2>/dev/null && wait "$pg_tpid" 2>/dev/null
     pw_daemon_stop pg_dpid
     pw_daemon_stop pg_lpid
-    pg_ctl stop -m immediate >/dev/null 2>&1
-    rm -rf "$pg_dir"
+    pg_server_stop
 }
 
-if ! "${pg_as[@]}" "$pg_bin/initdb" -D "$pg_dir/data" --no-locale -E UTF8 --auth=trust -U pwccad \
-    >"$pg_dir/initdb.log" 2>&1; then
-    fail "initdb a private PostgreSQL cluster" "$(tail -3 "$pg_dir/initdb.log")"
-    pg_cleanup
-    return 0
-fi
-if ! pg_ctl -o "-k $pg_dir -c listen_addresses=''" start >/dev/null 2>&1; then
-    fail "start the private PostgreSQL server" "$(tail -3 "$pg_dir/server.log")"
+if ! pg_server_start; then
     pg_cleanup
     return 0
 fi
