@@ -27,6 +27,13 @@
 
 #define PWD_UNIT_MAX (PW_GROUP_NAME_MAX + 24) /* a claim's unit: 'run:ID' or 'group:NAME' */
 
+/* The claim a commit is made under (share.c): checked by the store at COMMIT. */
+typedef struct pwd_lease {
+    char unit[PWD_UNIT_MAX]; /* 'run:ID' or 'group:NAME'; "" when the store is not shared */
+    int64_t daemon;          /* daemons.id of this daemon */
+    double since;            /* claims.claimed_at when it was taken: which claim it is */
+} pwd_lease;
+
 /* One accepted checkpoint of a run. */
 typedef struct pwd_ckpt {
     int64_t step;      /* training step */
@@ -128,6 +135,7 @@ typedef struct pwd_run {
     int held;                 /* share.c: this daemon holds the run's claim (shared store only) */
     int want_claim;           /* share.c: it has work, but its claim is not this daemon's */
     double claim_next;        /* share.c: no claim attempt before this time */
+    double claim_since;       /* share.c: claims.claimed_at of the claim held */
     double idle_since;        /* share.c: when its held work ran out (0: it has work) */
 } pwd_run;
 
@@ -401,8 +409,7 @@ typedef struct pwd_cross {
     char why[PW_ERR_MAX]; /* the probe_mismatch message, or the unchecked warning */
     pw_err err;           /* why it was not stored */
     int lease_lost;       /* the group's claim was no longer this daemon's: nothing stored */
-    char lease_unit[PWD_UNIT_MAX]; /* 'group:NAME' when the store is shared, else "" */
-    int64_t lease_daemon;          /* daemons.id that holds it */
+    pwd_lease lease;      /* the group's claim it was handed out under */
 } pwd_cross;
 /* The next cross pair to compute (loop thread): after the run jobs, round robin
  * over the groups' run pairs; NULL when none is due.  Marked as handed out. */
@@ -429,12 +436,11 @@ void pwd_share_free(pwd_daemon *d);
 int pwd_share_balance(pwd_daemon *d);
 /* The claim of r's unit is no longer ours (a commit was refused). */
 void pwd_share_run_lost(pwd_daemon *d, pwd_run *r);
-/* The run's unit and this daemon's id for a commit's lease check; unit "" unshared. */
-void pwd_share_lease(const pwd_daemon *d, const pwd_run *r, char *unit, size_t len, int64_t *id);
+/* The claim r's jobs commit under; unit "" when the store is not shared. */
+void pwd_share_lease(const pwd_daemon *d, const pwd_run *r, pwd_lease *out);
 /* A group's cross pairs: 1 when this daemon holds (or just took) the group's claim,
  * *fresh 1 when just taken (the stored set must be read again); 0 when another has it. */
-int pwd_share_group(pwd_daemon *d, const char *group, int *fresh, char *unit, size_t len,
-                    int64_t *id);
+int pwd_share_group(pwd_daemon *d, const char *group, int *fresh, pwd_lease *out);
 /* No cross pair is due or in flight: release the groups' claims. */
 void pwd_share_groups_idle(pwd_daemon *d);
 void pwd_share_group_lost(pwd_daemon *d, const char *group);

@@ -240,9 +240,8 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
         /* A shared store: the group's cross pairs are its claim holder's (share.c);
          * a claim just taken reads what other daemons stored first. */
         int fresh;
-        char unit[PWD_UNIT_MAX];
-        int64_t holder;
-        if (!pwd_share_group(d, name, &fresh, unit, sizeof unit, &holder))
+        pwd_lease lease;
+        if (!pwd_share_group(d, name, &fresh, &lease))
             continue;
         if (fresh) {
             pwd_groups_reload(d);
@@ -250,10 +249,8 @@ pwd_cross *pwd_groups_next(pwd_daemon *d)
                 continue;
         }
         x = cross_new(name, gm[i], gm[i + 1 + p], sa, sb);
-        if (x) {
-            snprintf(x->lease_unit, sizeof x->lease_unit, "%s", unit);
-            x->lease_daemon = holder;
-        }
+        if (x)
+            x->lease = lease;
         if (!x || pw_strmap_put(&g->busy, key, 1) != 0) {
             pwd_log(PWD_ERROR, "run groups: out of memory");
             pwd_cross_free(x);

@@ -80,8 +80,7 @@ typedef struct pwd_job {
     int chance;                    /* the run's chance setting when planned (1: on) */
     chance_state *cst;             /* chance levels (heap; NULL when off) */
     pwd_retain_req keep;           /* retention of t (run, step, identity, mode, budget) */
-    char lease_unit[PWD_UNIT_MAX]; /* shared store: the claim the commit checks ("" unshared) */
-    int64_t lease_daemon;          /* shared store: daemons.id of this daemon */
+    pwd_lease lease;               /* shared store: the run's claim the commit checks */
     /* Results, written by the worker. */
     int lease_lost; /* the run's claim was no longer ours: nothing committed (share.c) */
     int committed;  /* the transaction went through */
@@ -859,8 +858,9 @@ static void run_job(pwd_sched *s, pw_db *db, pwd_job *j)
                          ngroups,
                          l.v,
                          l.n,
-                         j->lease_unit[0] ? j->lease_unit : NULL,
-                         j->lease_daemon};
+                         j->lease.unit[0] ? j->lease.unit : NULL,
+                         j->lease.daemon,
+                         j->lease.since};
         int crc = pw_db_commit(db, j->run_id, &b, &j->err);
         j->lease_lost = crc == PW_DB_LEASE_LOST;
         if (crc == 0) {
@@ -990,9 +990,9 @@ static void run_cross(pwd_sched *s, pw_db *db, pwd_cross *x)
         pw_err_set(&x->err, "out of memory");
     } else {
         pw_db_cross c = {
-            x->group,       x->run_a, x->run_b, x->step_a,
-            x->step_b,      l.v,      l.n,      x->lease_unit[0] ? x->lease_unit : NULL,
-            x->lease_daemon};
+            x->group,        x->run_a,      x->run_b, x->step_a,
+            x->step_b,       l.v,           l.n,      x->lease.unit[0] ? x->lease.unit : NULL,
+            x->lease.daemon, x->lease.since};
         int crc = pw_db_cross_commit(db, &c, &x->err);
         x->lease_lost = crc == PW_DB_LEASE_LOST;
         if (crc == 0) {
@@ -1138,7 +1138,7 @@ typedef enum retry_delay {
 static pw_db_batch job_batch(const pwd_job *j)
 {
     return (pw_db_batch){NULL,      j->layers,  j->nlayers, j->groups, j->ngroups,
-                         j->scores, j->nscores, NULL,       0};
+                         j->scores, j->nscores, NULL,       0,         0};
 }
 
 /* A committed job's figures for `status` and /metrics: its compute seconds, and for
@@ -1383,7 +1383,7 @@ static pwd_job *make_job(pwd_daemon *d, pwd_run *r, const pw_run_config *rc, con
                                .mode = rc->retain,
                                .budget = d->cfg.retain_budget_bytes,
                                .final_step = r->final_step};
-    pwd_share_lease(d, r, j->lease_unit, sizeof j->lease_unit, &j->lease_daemon);
+    pwd_share_lease(d, r, &j->lease);
     return j;
 }
 

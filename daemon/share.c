@@ -245,14 +245,16 @@ static int claim_run(pwd_daemon *d, pwd_run *r)
     char unit[PWD_UNIT_MAX];
     run_unit(r, unit, sizeof unit);
     int held = 0;
+    double since = 0;
     pw_err err;
-    if (pw_db_claim(d->db, unit, sh->id, sh->lease_s, &held, &err)) {
+    if (pw_db_claim(d->db, unit, sh->id, sh->lease_s, &held, &since, &err)) {
         pwd_log(PWD_WARNING, "%s: %s", r->name, err.msg);
         return 0;
     }
     if (!held)
         return 0;
     r->held = 1;
+    r->claim_since = since;
     r->idle_since = 0;
     if (pwd_run_sync(d, r) != 0) {
         release_run(d, r, "its stored state could not be read");
@@ -319,43 +321,59 @@ void pwd_share_run_lost(pwd_daemon *d, pwd_run *r)
     r->claim_next = pwd_now() + CLAIM_RETRY_S;
 }
 
-void pwd_share_lease(const pwd_daemon *d, const pwd_run *r, char *unit, size_t len, int64_t *id)
+void pwd_share_lease(const pwd_daemon *d, const pwd_run *r, pwd_lease *out)
 {
-    *id = d->share ? d->share->id : 0;
-    if (d->share)
-        run_unit(r, unit, len);
-    else if (len)
-        unit[0] = '\0';
+    memset(out, 0, sizeof *out);
+    if (!d->share)
+        return;
+    run_unit(r, out->unit, sizeof out->unit);
+    out->daemon = d->share->id;
+    out->since = r->claim_since;
 }
 
-int pwd_share_group(pwd_daemon *d, const char *group, int *fresh, char *unit, size_t len,
-                    int64_t *id)
+/* A claimed_at kept as a strmap value: the double's bits. */
+static int64_t since_bits(double since)
+{
+    int64_t v;
+    memcpy(&v, &since, sizeof v);
+    return v;
+}
+
+static double since_of(int64_t bits)
+{
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+int pwd_share_group(pwd_daemon *d, const char *group, int *fresh, pwd_lease *out)
 {
     pwd_share *sh = d->share;
     *fresh = 0;
-    *id = sh ? sh->id : 0;
-    if (!sh) {
-        if (len)
-            unit[0] = '\0';
+    memset(out, 0, sizeof *out);
+    if (!sh)
+        return 1;
+    group_unit(group, out->unit, sizeof out->unit);
+    out->daemon = sh->id;
+    int64_t bits;
+    if (pw_strmap_get(&sh->groups, group, &bits)) {
+        out->since = since_of(bits);
         return 1;
     }
-    group_unit(group, unit, len);
-    if (pw_strmap_get(&sh->groups, group, NULL))
-        return 1;
     int64_t at;
     double now = pwd_now();
     if (pw_strmap_get(&sh->group_at, group, &at) && now * 1000.0 < (double)at)
         return 0;
     int held = 0;
     pw_err err;
-    if (pw_db_claim(d->db, unit, sh->id, sh->lease_s, &held, &err))
+    if (pw_db_claim(d->db, out->unit, sh->id, sh->lease_s, &held, &out->since, &err))
         pwd_log(PWD_WARNING, "group %s: %s", group, err.msg);
     if (!held) {
         pw_strmap_put(&sh->group_at, group, (int64_t)((now + CLAIM_RETRY_S) * 1000.0));
         return 0;
     }
-    if (pw_strmap_put(&sh->groups, group, 1) != 0) {
-        pw_db_release(d->db, unit, sh->id, &err);
+    if (pw_strmap_put(&sh->groups, group, since_bits(out->since)) != 0) {
+        pw_db_release(d->db, out->unit, sh->id, &err);
         return 0;
     }
     *fresh = 1;

@@ -1358,11 +1358,12 @@ int pw_db_daemon_stop(pw_db *db, int64_t id, pw_err *err)
 }
 
 int pw_db_claim(pw_db *db, const char *unit, int64_t daemon_id, double lease_s, int *held,
-                pw_err *err)
+                double *since, pw_err *err)
 {
     if (pw_db_shared(db))
-        return db->ops->claim(db->impl, unit, daemon_id, lease_s, held, err);
+        return db->ops->claim(db->impl, unit, daemon_id, lease_s, held, since, err);
     *held = 1;
+    *since = 0;
     return 0;
 }
 

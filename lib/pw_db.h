@@ -164,6 +164,7 @@ typedef struct pw_db_batch {
     size_t nscores;
     const char *lease_unit; /* shared store: commit only while this claim is lease_daemon's */
     int64_t lease_daemon;   /* daemons.id (unused when lease_unit is NULL) */
+    double lease_since;     /* and still the claim taken then (claims.claimed_at) */
 } pw_db_batch;
 
 /* One transaction, retried as the handle allows. */
@@ -252,6 +253,7 @@ typedef struct pw_db_cross {
     size_t nrows;            /* entries in rows */
     const char *lease_unit;  /* shared store: commit only while this claim is lease_daemon's */
     int64_t lease_daemon;    /* daemons.id (unused when lease_unit is NULL) */
+    double lease_since;      /* and still the claim taken then (claims.claimed_at) */
 } pw_db_cross;
 /* Store one cross pair's rows in one transaction, retried as the handle allows. */
 int pw_db_cross_commit(pw_db *db, const pw_db_cross *c, pw_err *err);
@@ -283,10 +285,12 @@ int pw_db_daemon_beat(pw_db *db, int64_t id, const char *job, double lease_s, pw
                       void *ctx, int *live, pw_err *err);
 /* A clean stop: its claims dropped, stopped_at set. */
 int pw_db_daemon_stop(pw_db *db, int64_t id, pw_err *err);
-/* Take unit for lease_s seconds when it is free, expired or already ours: *held 1;
+/* Take unit for lease_s seconds when it is free, expired or already ours: *held 1 and
+ * *since the claim's claimed_at, the token a commit's lease_since names (a claim lost
+ * and taken again is another claim: a job planned under the first does not commit);
  * *held 0 when another daemon holds it. */
 int pw_db_claim(pw_db *db, const char *unit, int64_t daemon_id, double lease_s, int *held,
-                pw_err *err);
+                double *since, pw_err *err);
 int pw_db_release(pw_db *db, const char *unit, int64_t daemon_id, pw_err *err);
 /* The run's row as stored now (another daemon may have made it final). */
 int pw_db_run_get(pw_db *db, int64_t run_id, pw_db_run *run, pw_err *err);

@@ -59,7 +59,7 @@ typedef struct pw_db_ops {
                        void *ctx, int *live, pw_err *err);
     int (*daemon_stop)(void *impl, int64_t id, pw_err *err);
     int (*claim)(void *impl, const char *unit, int64_t daemon_id, double lease_s, int *held,
-                 pw_err *err);
+                 double *since, pw_err *err);
     int (*release)(void *impl, const char *unit, int64_t daemon_id, pw_err *err);
     int (*run_get)(void *impl, int64_t run_id, pw_db_run *run, pw_err *err);
 } pw_db_ops;

@@ -867,7 +867,7 @@ typedef struct commit_ctx {
     int lost;             /* out: b's lease was not the daemon's: nothing written */
 } commit_ctx;
 
-static int lease_held(pg *p, const char *unit, int64_t daemon_id, pw_err *err);
+static int lease_held(pg *p, const char *unit, int64_t daemon_id, double since, pw_err *err);
 
 static int commit_ckpt(pg *p, int64_t run_id, const pw_db_ckpt *c, pw_err *err)
 {
@@ -1064,7 +1064,7 @@ static int commit_fn(pg *p, void *ctx, pw_err *err)
 {
     commit_ctx *cc = ctx;
     if (cc->b->lease_unit) {
-        int held = lease_held(p, cc->b->lease_unit, cc->b->lease_daemon, err);
+        int held = lease_held(p, cc->b->lease_unit, cc->b->lease_daemon, cc->b->lease_since, err);
         if (held <= 0) {
             cc->lost = held == 0;
             return held == 0 ? pw_err_set(err, "lease lost: %s is no longer this daemon's",
@@ -1381,7 +1381,7 @@ static int cross_fn(pg *p, void *ctx, pw_err *err)
     cross_ctx *cx = ctx;
     const pw_db_cross *c = cx->c;
     if (c->lease_unit) {
-        int held = lease_held(p, c->lease_unit, c->lease_daemon, err);
+        int held = lease_held(p, c->lease_unit, c->lease_daemon, c->lease_since, err);
         if (held <= 0) {
             cx->lost = held == 0;
             return held == 0
@@ -1444,17 +1444,21 @@ static int db_cross_done(void *impl, pw_db_cross_done_cb cb, void *ctx, pw_err *
 #define PG_NOW "extract(epoch FROM clock_timestamp())::float8"
 
 /* The lease check at the head of a commit: the claim row is unit's, this
- * daemon's and not expired, and stays so until COMMIT (FOR SHARE blocks a
- * takeover's UPDATE; another commit of the same daemon shares the lock).
- * 1 when held, 0 when not, -1 on a database error. */
-static int lease_held(pg *p, const char *unit, int64_t daemon_id, pw_err *err)
+ * daemon's, the one taken at since (claimed_at: a claim lost to another daemon
+ * and taken back is a new claim, and a job planned under the old one must not
+ * overwrite what the other stored meanwhile) and not expired, and stays so
+ * until COMMIT (FOR SHARE blocks a takeover's UPDATE; another commit of the
+ * same daemon shares the lock).  1 when held, 0 when not, -1 on a database
+ * error.  since reads back exactly: extra_float_digits and %.17g. */
+static int lease_held(pg *p, const char *unit, int64_t daemon_id, double since, pw_err *err)
 {
     pgp a = {0};
     p_text(&a, unit);
     p_int(&a, daemon_id);
+    p_real(&a, since);
     PGresult *r = pg_run(p,
                          "SELECT 1 FROM claims WHERE unit = $1 AND daemon_id = $2 AND "
-                         "lease_until > " PG_NOW " FOR SHARE",
+                         "claimed_at = $3 AND lease_until > " PG_NOW " FOR SHARE",
                          &a, err);
     if (!r)
         return -1;
@@ -1577,6 +1581,7 @@ typedef struct claim_ctx {
     int64_t daemon_id; /* who asks */
     double lease_s;    /* for how long */
     int held;          /* out: 1 when the claim is now the asker's */
+    double since;      /* out: then its claimed_at */
 } claim_ctx;
 
 static int claim_fn(pg *p, void *ctx, pw_err *err)
@@ -1595,22 +1600,24 @@ static int claim_fn(pg *p, void *ctx, pw_err *err)
                "claimed_at = CASE WHEN claims.daemon_id = EXCLUDED.daemon_id THEN "
                "claims.claimed_at ELSE EXCLUDED.claimed_at END WHERE claims.daemon_id "
                "= EXCLUDED.daemon_id OR claims.lease_until <= EXCLUDED.claimed_at "
-               "RETURNING daemon_id",
+               "RETURNING claimed_at",
                &a, err);
     if (!r)
         return -1;
     cc->held = PQntuples(r) > 0;
+    cc->since = cc->held ? g_real(r, 0, 0) : 0;
     PQclear(r);
     return 0;
 }
 
 static int db_claim(void *impl, const char *unit, int64_t daemon_id, double lease_s, int *held,
-                    pw_err *err)
+                    double *since, pw_err *err)
 {
-    claim_ctx cc = {unit, daemon_id, lease_s, 0};
+    claim_ctx cc = {unit, daemon_id, lease_s, 0, 0};
     if (with_retry(impl, claim_fn, &cc, "claiming work", err))
         return -1;
     *held = cc.held;
+    *since = cc.since;
     return 0;
 }
 

@@ -209,6 +209,13 @@ if pw_wait 30 sh_freeze; then
     # What is stored now must stay: the frozen daemon's pair, once it continues,
     # is older work under a lease it no longer holds.
     sh_snap() { sh_q "SELECT s.layer, s.step, s.ref, s.computed_at FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.name = 'c' ORDER BY 1, 2, 3"; }
+    # Harder than an expired lease: the frozen daemon seems to hold run c again -- a
+    # claim of its own, unexpired -- but a new one, as when a daemon loses a run and
+    # takes it back later.  Its job was planned under the old claim, so its commit must
+    # still be refused (the claim's claimed_at is checked, not only its owner).
+    sh_fid=$(sh_q "SELECT id FROM daemons WHERE pid = $sh_frozen AND stopped_at IS NULL")
+    sh_cid=$(sh_q "SELECT id FROM runs WHERE name = 'c'")
+    sh_q "DELETE FROM claims WHERE unit = 'run:$sh_cid'; INSERT INTO claims (unit, daemon_id, lease_until, claimed_at) VALUES ('run:$sh_cid', $sh_fid, extract(epoch FROM clock_timestamp()) + 3600, extract(epoch FROM clock_timestamp()))" >/dev/null
     sh_before=$(sh_snap)
     sh_flines=$(wc -l <"$sh_flog")
     sh_cont_at=$(sh_q "SELECT extract(epoch FROM now())")
@@ -226,7 +233,7 @@ if pw_wait 30 sh_freeze; then
     pw_wait 15 sh_idle
     sh_after=$(sh_snap)
     if [ "$sh_before" = "$sh_after" ]; then
-        ok "its commit is refused: no score of run c is rewritten ($(wc -l <<<"$sh_after") rows as before)"
+        ok "its commit is refused, also under a new claim of its own: no score of run c is rewritten ($(wc -l <<<"$sh_after") rows as before)"
     else
         fail "no score is rewritten by a daemon whose lease ran out" "$(diff <(echo "$sh_before") <(echo "$sh_after") | head -6)"
     fi

@@ -13,8 +13,8 @@
 #include "pw_test.h"
 
 typedef struct suite_entry {
-    const char *name;       /* suite name, the test file's stem */
-    Suite *(*make)(void);   /* its constructor */
+    const char *name;     /* suite name, the test file's stem */
+    Suite *(*make)(void); /* its constructor */
 } suite_entry;
 
 static const suite_entry suites[] = {
@@ -23,7 +23,7 @@ static const suite_entry suites[] = {
 #undef PW_SUITE
 };
 
-static char tmpdir[64];   /* made once per process by pw_test_tmpdir */
+static char tmpdir[64];    /* made once per process by pw_test_tmpdir */
 static pid_t tmpdir_owner; /* only the process that made it removes it (Check forks) */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -251,7 +251,7 @@ START_TEST(one_stored_row_per_run_and_layer)
         sc[i].r.distance = 0.05;
     }
     pw_db_group g = {200, PW_REF_PREVIOUS};
-    pw_db_batch b = {NULL, layers, 2, &g, 1, sc, 2, NULL, 0};
+    pw_db_batch b = {NULL, layers, 2, &g, 1, sc, 2, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
 
     pw_db_chance c[3];

@@ -118,7 +118,7 @@ static void commit_step(pw_db *db, int64_t run, int64_t step, int64_t ref_step, 
         fake_result(&sc[i].r, pw);
     }
     pw_db_group g = {step, PW_REF_PREVIOUS};
-    pw_db_batch b = {&ck, layers, 2, &g, 1, sc, ref_step >= 0 ? 2 : 0, NULL, 0};
+    pw_db_batch b = {&ck, layers, 2, &g, 1, sc, ref_step >= 0 ? 2 : 0, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 
@@ -190,7 +190,7 @@ START_TEST(final_moves_drop_later_final_scores)
         sc[i].ref_step = 300;
         fake_result(&sc[i].r, 0.5);
     }
-    pw_db_batch b = {NULL, NULL, 0, g, 3, sc, 3, NULL, 0};
+    pw_db_batch b = {NULL, NULL, 0, g, 3, sc, 3, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     PW_ASSERT_OK(pw_db_run_set_final(db, run.id, 200, "socket", &e), &e);
     PW_ASSERT_OK(pw_db_run_upsert(db, "/r", "r", &run, &e), &e);
@@ -251,7 +251,7 @@ START_TEST(latest_scores_per_layer_and_reference)
         fake_result(&sc[i].r, 1);
     }
     sc[1].r.status = PW_N_MISMATCH;
-    pw_db_batch b = {NULL, NULL, 0, &g, 1, sc, 2, NULL, 0};
+    pw_db_batch b = {NULL, NULL, 0, &g, 1, sc, 2, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     got[0] = '\0';
     PW_ASSERT_OK(pw_db_latest(db, run.id, collect_latest, got, &e), &e);
@@ -335,7 +335,7 @@ START_TEST(checkpoint_errors_and_deletion_are_kept)
     bad.status = PW_READ_ERROR;
     snprintf(bad.error, sizeof bad.error, "/r/step-200.npz: not a zip archive");
     bad.present = 1;
-    pw_db_batch b = {&bad, NULL, 0, NULL, 0, NULL, 0, NULL, 0};
+    pw_db_batch b = {&bad, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     PW_ASSERT_OK(pw_db_checkpoint_set_present(db, run.id, 100, 0, &e), &e);
     char out[256] = "";
@@ -358,7 +358,7 @@ START_TEST(failed_write_message_does_not_grow)
     ck.step = 1;
     snprintf(ck.path, sizeof ck.path, "/r/step-1.npz");
     ck.present = 1;
-    pw_db_batch b = {&ck, NULL, 0, NULL, 0, NULL, 0, NULL, 0};
+    pw_db_batch b = {&ck, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0};
     snprintf(e.msg, sizeof e.msg, "stale text");
     /* No run 999: the foreign key refuses the row, a failure that is not retried. */
     ck_assert_int_ne(pw_db_commit(db, 999, &b, &e), 0);
@@ -418,7 +418,9 @@ START_TEST(an_sqlite_store_is_not_shared)
     int held = 0, live = 0;
     PW_ASSERT_OK(pw_db_daemon_register(db, "host", 42, 30, &id, &e), &e);
     ck_assert_int_eq(id, 0);
-    PW_ASSERT_OK(pw_db_claim(db, "run:1", id, 30, &held, &e), &e);
+    double since = -1;
+    PW_ASSERT_OK(pw_db_claim(db, "run:1", id, 30, &held, &since, &e), &e);
+    ck_assert(since == 0);
     ck_assert_int_eq(held, 1);
     PW_ASSERT_OK(pw_db_daemon_beat(db, id, "r step 1", 30, NULL, NULL, &live, &e), &e);
     ck_assert_int_eq(live, 1);
@@ -431,7 +433,7 @@ START_TEST(an_sqlite_store_is_not_shared)
     sc.ref = PW_REF_FINAL;
     sc.ref_step = 700;
     pw_result_init(&sc.r);
-    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, "run:1", 7};
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, "run:1", 7, 0};
     PW_ASSERT_OK(pw_db_commit(db, run.id, &b, &e), &e);
     PW_ASSERT_OK(pw_db_run_get(db, run.id, &got, &e), &e);
     ck_assert_int_eq(got.id, run.id);
@@ -642,7 +644,7 @@ static void commit_reduced(pw_db *db, int64_t run, const char *layer, int64_t st
     sc.r.k_x = kx;
     sc.r.k_y = ky;
     sc.sticky = sticky;
-    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0};
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 
@@ -770,7 +772,7 @@ static void commit_with_ses(pw_db *db, int64_t run)
     sc.noise.blocks = 10;
     for (unsigned m = 0; m < PW_METRIC_COUNT; m++)
         sc.noise.se[m] = (m + 1) / 64.0;
-    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0};
+    pw_db_batch b = {NULL, NULL, 0, NULL, 0, &sc, 1, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_commit(db, run, &b, &e), &e);
 }
 

@@ -182,7 +182,7 @@ START_TEST(cross_pair_stored_once_and_read_back)
     rows[1].r.status = PW_PROBE_MISMATCH;
     rows[1].r.n = 500; /* never read: not stored for a pair refused */
     snprintf(rows[1].r.message, sizeof rows[1].r.message, "different probes");
-    pw_db_cross c = {"g", ra.id, rb.id, 100, 100, rows, 2, NULL, 0};
+    pw_db_cross c = {"g", ra.id, rb.id, 100, 100, rows, 2, NULL, 0, 0};
     PW_ASSERT_OK(pw_db_cross_commit(db, &c, &e), &e);
     rows[0].r.pwcca = 0.5; /* stored again: replaced, never a second row */
     PW_ASSERT_OK(pw_db_cross_commit(db, &c, &e), &e);
