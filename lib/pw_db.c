@@ -453,6 +453,20 @@ static int write_stmts(pw_db *db, const char *what, const db_stmt *stmts, size_t
 
 /* Runs ------------------------------------------------------------------------------- */
 
+/* A runs row's columns id, final_step, final_source, converged_step, path (in this
+ * order, from the statement's first column) into *run. */
+static void run_columns(sqlite3_stmt *st, pw_db_run *run)
+{
+    run->id = sqlite3_column_int64(st, 0);
+    run->final_step = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+    const unsigned char *src = sqlite3_column_text(st, 2);
+    snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
+    run->converged_step =
+        sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+    const unsigned char *path = sqlite3_column_text(st, 4);
+    snprintf(run->path, sizeof run->path, "%s", path ? (const char *)path : "");
+}
+
 /* The run stored at path; *rooted gets 1 when its root is set (not NULL). */
 static int read_run(pw_db *db, const char *path, pw_db_run *run, int *rooted, pw_err *err)
 {
@@ -465,14 +479,7 @@ static int read_run(pw_db *db, const char *path, pw_db_run *run, int *rooted, pw
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        run->id = sqlite3_column_int64(st, 0);
-        run->final_step =
-            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
-        const unsigned char *src = sqlite3_column_text(st, 2);
-        snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
-        run->converged_step =
-            sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
-        snprintf(run->path, sizeof run->path, "%s", (const char *)sqlite3_column_text(st, 4));
+        run_columns(st, run);
         *rooted = sqlite3_column_int(st, 5);
     }
     sqlite3_finalize(st);
@@ -1378,22 +1385,15 @@ int pw_db_run_get(pw_db *db, int64_t run_id, pw_db_run *run, pw_err *err)
 {
     DISPATCH(db, run_get, run_id, run, err);
     sqlite3_stmt *st = prep(db,
-                            "SELECT id, final_step, final_source, converged_step FROM runs "
-                            "WHERE id = ?",
+                            "SELECT id, final_step, final_source, converged_step, path FROM "
+                            "runs WHERE id = ?",
                             err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        run->id = sqlite3_column_int64(st, 0);
-        run->final_step =
-            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
-        const unsigned char *src = sqlite3_column_text(st, 2);
-        snprintf(run->final_source, sizeof run->final_source, "%s", src ? (const char *)src : "");
-        run->converged_step =
-            sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
-    }
+    if (rc == SQLITE_ROW)
+        run_columns(st, run);
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW)
         return 0;

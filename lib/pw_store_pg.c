@@ -625,6 +625,17 @@ static int db_schema_version(void *impl)
 }
 
 /* The run whose (root, rel) is given; 1 found, 0 not, -1 error. */
+/* Row 0 of r's columns id, final_step, final_source, converged_step, path into *run. */
+static void run_columns(const PGresult *r, pw_db_run *run)
+{
+    run->id = g_int(r, 0, 0);
+    run->final_step = g_opt_int(r, 0, 1);
+    const char *src = g_text(r, 0, 2);
+    snprintf(run->final_source, sizeof run->final_source, "%s", src ? src : "");
+    run->converged_step = g_opt_int(r, 0, 3);
+    snprintf(run->path, sizeof run->path, "%s", PQgetvalue(r, 0, 4));
+}
+
 static int read_run_row(pg *p, const char *root, const char *rel, pw_db_run *run, pw_err *err)
 {
     pgp a = {0};
@@ -637,14 +648,8 @@ static int read_run_row(pg *p, const char *root, const char *rel, pw_db_run *run
     if (!r)
         return -1;
     int found = PQntuples(r) > 0;
-    if (found) {
-        run->id = g_int(r, 0, 0);
-        run->final_step = g_opt_int(r, 0, 1);
-        const char *src = g_text(r, 0, 2);
-        snprintf(run->final_source, sizeof run->final_source, "%s", src ? src : "");
-        run->converged_step = g_opt_int(r, 0, 3);
-        snprintf(run->path, sizeof run->path, "%s", PQgetvalue(r, 0, 4));
-    }
+    if (found)
+        run_columns(r, run);
     PQclear(r);
     return found;
 }
@@ -1633,19 +1638,14 @@ static int db_release(void *impl, const char *unit, int64_t daemon_id, pw_err *e
 static int db_run_get(void *impl, int64_t run_id, pw_db_run *run, pw_err *err)
 {
     PGresult *r = run_rows(impl,
-                           "SELECT id, final_step, final_source, converged_step FROM runs "
-                           "WHERE id = $1",
+                           "SELECT id, final_step, final_source, converged_step, path FROM "
+                           "runs WHERE id = $1",
                            run_id, "reading a run", err);
     if (!r)
         return -1;
     int found = PQntuples(r) > 0;
-    if (found) {
-        run->id = g_int(r, 0, 0);
-        run->final_step = g_opt_int(r, 0, 1);
-        snprintf(run->final_source, sizeof run->final_source, "%s",
-                 g_text(r, 0, 2) ? g_text(r, 0, 2) : "");
-        run->converged_step = g_opt_int(r, 0, 3);
-    }
+    if (found)
+        run_columns(r, run);
     PQclear(r);
     return found ? 0 : pw_err_set(err, "run %" PRId64 " is not in the database", run_id);
 }

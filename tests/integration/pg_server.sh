@@ -1,5 +1,6 @@
 # pg_server.sh -- a private PostgreSQL server for the integration tests that
-# need one (test_postgres.sh, test_shared.sh); sourced by them, not a test.
+# need one (test_postgres, test_shared, test_rootname, test_pgstatus); sourced
+# by them, not a test.
 #
 # initdb in a temporary directory owned by an unprivileged user (initdb and
 # pg_ctl refuse to run as root; as root the server runs as nobody), listening

@@ -4,50 +4,32 @@
 # answer, and on its own when no local daemon answers.  Daemons on other nodes
 # are rows written with psql, as their daemons write them (009_share.sql).
 #
-# A private server as in test_postgres.sh: initdb in a temporary directory
-# owned by an unprivileged user (nobody, when run as root), a unix socket in
-# that directory only.  Skipped, with the reason, when the server's binaries
+# A private server (pg_server.sh, as test_postgres.sh): initdb in a temporary
+# directory owned by an unprivileged user (nobody, when run as root), a unix
+# socket in that directory only.  Skipped, with the reason, when the server's binaries
 # are absent (make deps-postgres).  Sourced by run.sh ($BUILD, $PW_TMP, ok/fail).
 
-ps_skip() { echo "  skip: postgres status tests: $1"; }
-ps_bin=$(pg_config --bindir 2>/dev/null)
-[ -x "$ps_bin/initdb" ] || ps_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ ! -x "$ps_bin/initdb" ] || [ ! -x "$ps_bin/pg_ctl" ] || [ ! -x "$ps_bin/psql" ]; then
-    ps_skip "no PostgreSQL server binaries (initdb, pg_ctl, psql; Debian: postgresql, via make deps-postgres)"
+source "$(dirname "${BASH_SOURCE[0]}")/pg_server.sh"
+pg_server_find "postgres status tests" || return 0
+if [ ! -x "$pg_bin/psql" ]; then
+    echo "  skip: postgres status tests: no psql next to the server's binaries (Debian: postgresql-client)"
     return 0
 fi
 pw_need "postgres status tests" numpy || return 0
-ps_as=()
-if [ "$(id -u)" = 0 ]; then
-    if ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1; then
-        ps_skip "running as root without runuser or a nobody user to run the server as"
-        return 0
-    fi
-    ps_as=(runuser -u nobody --)
-fi
 ps_py=$(pw_numpy_python)
-
-# Outside $PW_TMP, which the unprivileged server user may not enter.
-ps_dir=$(mktemp -d /tmp/pwcca-pgs.XXXXXX)
-[ ${#ps_as[@]} = 0 ] || chown nobody "$ps_dir"
-ps_ctl() { "${ps_as[@]}" "$ps_bin/pg_ctl" -D "$ps_dir/data" -l "$ps_dir/server.log" -w -t 60 "$@"; }
-ps_url="postgresql://pwccad@/postgres?host=$ps_dir"
-ps_sql() { "$ps_bin/psql" -qAt -v ON_ERROR_STOP=1 "$ps_url" -c "$1" 2>&1; }
+ps_sql() { "$pg_bin/psql" -qAt -v ON_ERROR_STOP=1 "$pg_url" -c "$1" 2>&1; }
 ps_dpid=""
 mkdir -p "$PW_TMP/pgs/root"
 ps_cleanup() {
     pw_daemon_stop ps_dpid
-    ps_ctl stop -m immediate >/dev/null 2>&1
-    rm -rf "$ps_dir"
+    pg_server_stop
 }
 
-if ! "${ps_as[@]}" "$ps_bin/initdb" -D "$ps_dir/data" --no-locale -E UTF8 --auth=trust -U pwccad \
-    >"$ps_dir/initdb.log" 2>&1 ||
-    ! ps_ctl -o "-k $ps_dir -c listen_addresses=''" start >/dev/null 2>&1; then
-    fail "start a private PostgreSQL server" "$(tail -3 "$ps_dir/initdb.log" "$ps_dir/server.log" 2>/dev/null)"
+if ! pg_server_start; then
     ps_cleanup
     return 0
 fi
+ps_url=$pg_url
 
 # The local daemon creates the schema; then three daemons of other nodes appear:
 # one working (fresh heartbeat, a job, two claims), one silent for longer than
@@ -72,7 +54,7 @@ ps_out=$(ps_sql "INSERT INTO daemons (host, pid, started_at, heartbeat_at, lease
 
 ps_status=$("$PWCCA" --db "$ps_url" --socket "$PW_TMP/pgs/d.sock" status 2>&1)
 if grep -q "^pwccad .*, pid $ps_dpid," <<<"$ps_status" &&
-    grep -q "^daemons of the store postgresql://pwccad@/postgres?host=$ps_dir:$" <<<"$ps_status" &&
+    grep -q "^daemons of the store postgresql://pwccad@/postgres?host=$pg_dir:$" <<<"$ps_status" &&
     grep -Eq "^ *[0-9]+ +node-x +4242 +[0-9-]+ [0-9:]+Z +[0-9.]+ s ago +30.0 s +running +run b step 50 +group:pair, run:1$" <<<"$ps_status" &&
     grep -Eq "^ *[0-9]+ +node-y +4343 .* 1 min 4[0-9] s ago +30.0 s +stale +idle +run:2$" <<<"$ps_status" &&
     grep -Eq "^ *[0-9]+ +node-z +4444 .* +stopped +idle +-$" <<<"$ps_status" &&
@@ -136,6 +118,6 @@ else
 fi
 expect_output "an unreachable store is named when no local daemon answers either" \
     "no daemon is listening.*; and the store's daemons are unknown: .*cannot connect" \
-    "$PWCCA" --db "postgresql://pwccad@/postgres?host=$ps_dir/nowhere" --socket "$PW_TMP/pgs/d.sock" status
+    "$PWCCA" --db "postgresql://pwccad@/postgres?host=$pg_dir/nowhere" --socket "$PW_TMP/pgs/d.sock" status
 
 ps_cleanup

@@ -13,31 +13,16 @@
 # Skipped, with the reason, when the PostgreSQL server binaries are absent.
 # Sourced by run.sh ($BUILD, $PW_TMP, ok/fail from lib.sh).
 
-id_skip() { echo "  skip: root name tests: $1"; }
-id_bin=$(pg_config --bindir 2>/dev/null)
-[ -x "$id_bin/initdb" ] || id_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ ! -x "$id_bin/initdb" ] || [ ! -x "$id_bin/pg_ctl" ] || [ ! -x "$id_bin/psql" ]; then
-    id_skip "no PostgreSQL server binaries (initdb, pg_ctl, psql; Debian: postgresql, via make deps-postgres)"
+source "$(dirname "${BASH_SOURCE[0]}")/pg_server.sh"
+pg_server_find "root name tests" || return 0
+if [ ! -x "$pg_bin/psql" ]; then
+    echo "  skip: root name tests: no psql next to the server's binaries (Debian: postgresql-client)"
     return 0
 fi
 pw_need "root name tests" numpy "$BUILD/examples/trainer" || return 0
-id_as=()
-if [ "$(id -u)" = 0 ]; then
-    if ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1; then
-        id_skip "running as root without runuser or a nobody user to run the server as"
-        return 0
-    fi
-    id_as=(runuser -u nobody --)
-fi
 id_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 id_py=$(pw_numpy_python)
-
-# The server's directory is outside $PW_TMP, which the server's user may not enter.
-id_pg=$(mktemp -d /tmp/pwcca-pgid.XXXXXX)
-[ ${#id_as[@]} = 0 ] || chown nobody "$id_pg"
-id_ctl() { "${id_as[@]}" "$id_bin/pg_ctl" -D "$id_pg/data" -l "$id_pg/server.log" -w -t 60 "$@"; }
-id_url="postgresql://pwccad@/postgres?host=$id_pg"
-id_sql() { "$id_bin/psql" "$id_url" -XAtq -c "$1"; }
+id_sql() { "$pg_bin/psql" "$pg_url" -XAtq -c "$1"; }
 I="$PW_TMP/rootname"
 mkdir -p "$I/a/share/runs/r" "$I/b"
 id_pid=""
@@ -45,22 +30,14 @@ id_stops=""
 
 id_cleanup() {
     pw_daemon_stop id_pid
-    id_ctl stop -m immediate >/dev/null 2>&1
-    rm -rf "$id_pg"
+    pg_server_stop
 }
 
-if ! "${id_as[@]}" "$id_bin/initdb" -D "$id_pg/data" --no-locale -E UTF8 --auth=trust -U pwccad \
-    >"$id_pg/initdb.log" 2>&1 ||
-    ! id_ctl -o "-k $id_pg -c listen_addresses=''" start >/dev/null 2>&1; then
-    fail "start a private PostgreSQL server" "$(tail -3 "$id_pg/initdb.log" "$id_pg/server.log" 2>/dev/null)"
-    if [ "$id_stops" = " 0 0 0" ] && ! grep -qE "Sanitizer|runtime error" "$I"/[abc].log; then
-    ok "the three daemons stop cleanly (exit 0, no sanitizer reports)"
-else
-    fail "the daemons stop cleanly" "exits$id_stops; $(grep -hE "Sanitizer|runtime error" "$I"/[abc].log | head -2)"
-fi
-id_cleanup
+if ! pg_server_start; then
+    id_cleanup
     return 0
 fi
+id_url=$pg_url
 
 # Nine checkpoints (steps 0..400); the run starts with the first seven, no FINAL.
 "$BUILD/examples/trainer" --out "$I/stage" --steps 400 --every 50 --hidden 16,16 --probe 96 \

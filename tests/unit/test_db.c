@@ -439,6 +439,7 @@ START_TEST(an_sqlite_store_is_not_shared)
     ck_assert_int_eq(got.id, run.id);
     ck_assert_int_eq(got.final_step, 700);
     ck_assert_str_eq(got.final_source, "socket");
+    ck_assert_str_eq(got.path, "/r");
     ck_assert_int_eq(got.converged_step, -1);
     PW_ASSERT_FAILS_WITH(pw_db_run_get(db, run.id + 5, &got, &e), &e, "is not in the database");
     PW_ASSERT_OK(pw_db_release(db, "run:1", id, &e), &e);
