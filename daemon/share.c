@@ -260,6 +260,13 @@ static int claim_run(pwd_daemon *d, pwd_run *r)
         release_run(d, r, "its stored state could not be read");
         return 0;
     }
+    /* List the run afresh before planning it or judging its stability: the previous
+     * holder may have seen a checkpoint this node's watch has not reported yet, and a
+     * pair it scored around it (the newest first, the backlog after) must not read as
+     * a settled series here. */
+    r->scanned = 0;
+    r->scan_wanted = 1;
+    pwd_watch_kick(d, 0);
     pwd_log(PWD_DEBUG, "%s: claimed", r->name);
     return 1;
 }
